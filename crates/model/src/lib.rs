@@ -1,0 +1,17 @@
+//! The vocabulary of Postern (see DESIGN.md): ids as newtypes, the closed sets of words
+//! (alias contact policy, notification status, encryption, ...) as enums, and the e-mail
+//! address helpers with Odoo's semantics.
+//!
+//! This crate is pure: no I/O, no clock, no environment, no SQL. Every other crate depends on
+//! it; it depends on no other Postern crate.
+#![warn(missing_docs)]
+
+pub mod address;
+pub mod ids;
+pub mod secret;
+pub mod vocab;
+
+pub use address::{AddressError, EmailAddress};
+pub use ids::*;
+pub use secret::Secret;
+pub use vocab::*;

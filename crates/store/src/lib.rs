@@ -1,0 +1,347 @@
+//! The store: every table of Postern, on SQLite (the embedded default, WAL) or PostgreSQL (for
+//! several nodes), behind one API.
+//!
+//! This is the only crate that holds SQL. Both backends run the same statements (written in the
+//! common subset: `$1` placeholders, `RETURNING`, `ON CONFLICT`), dispatched by the [`on!`]
+//! macro; the schema is written once per dialect in `migrations/{sqlite,postgres}` and the one
+//! conformance suite (`tests/conformance.rs`) runs against both.
+//!
+//! Every operation is a method of [`Tx`], a transaction: a caller that must change several
+//! things atomically (the gateway's `accept`) opens one with [`Store::begin`], calls what it
+//! needs and commits. Validation that protects the data (alias names unique per domain, an alias
+//! never named like its domain's bounce or catchall address, dot-atom domain names, sanitised
+//! parameters) lives here, so that every way in (config file, HTTP API) gets the same answers.
+//!
+//! SQLite runs with one writer connection (writers are serialised anyway; one connection avoids
+//! `SQLITE_BUSY` between our own tasks) and a pool of readers, `synchronous=FULL` so that a
+//! commit is durable before anything is acknowledged.
+#![warn(missing_docs)]
+
+mod config;
+mod error;
+
+pub use config::*;
+pub use error::StoreError;
+
+use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
+};
+use sqlx::{Postgres, Sqlite, Transaction};
+use std::str::FromStr;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+/// Runs `$body` with `$c` bound to the connection of the transaction, whatever its backend.
+/// The body is compiled once per backend, so it may only use what both support.
+macro_rules! on {
+    ($tx:expr, |$c:ident| $body:expr) => {
+        match &mut $tx.inner {
+            $crate::TxInner::Sqlite(t) => {
+                let $c = &mut **t;
+                $body
+            }
+            $crate::TxInner::Postgres(t) => {
+                let $c = &mut **t;
+                $body
+            }
+        }
+    };
+}
+pub(crate) use on;
+
+/// Which database a store runs on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Backend {
+    /// Embedded SQLite file.
+    Sqlite,
+    /// PostgreSQL server.
+    Postgres,
+}
+
+#[derive(Clone)]
+enum Pools {
+    Sqlite { write: SqlitePool, read: SqlitePool },
+    Postgres(PgPool),
+}
+
+/// A handle on the database; cheap to clone.
+#[derive(Clone)]
+pub struct Store {
+    pools: Pools,
+}
+
+/// A transaction. Dropped without [`Tx::commit`], it rolls back.
+pub struct Tx {
+    pub(crate) inner: TxInner,
+}
+
+pub(crate) enum TxInner {
+    Sqlite(Transaction<'static, Sqlite>),
+    Postgres(Transaction<'static, Postgres>),
+}
+
+impl Store {
+    /// Opens the database at `url`: `sqlite://PATH` (the file is created if missing) or
+    /// `postgres://...`. Does not migrate; call [`Store::migrate`].
+    pub async fn open(url: &str) -> Result<Store, StoreError> {
+        if url.starts_with("sqlite:") {
+            Self::open_sqlite(url).await
+        } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
+            Self::open_postgres(url).await
+        } else {
+            Err(StoreError::Config(format!(
+                "unsupported database URL `{}`: expected sqlite://PATH or postgres://...",
+                redact_url(url)
+            )))
+        }
+    }
+
+    async fn open_sqlite(url: &str) -> Result<Store, StoreError> {
+        let options = SqliteConnectOptions::from_str(url)
+            .map_err(|e| StoreError::Config(format!("bad SQLite URL: {e}")))?
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Full)
+            .foreign_keys(true)
+            .busy_timeout(Duration::from_secs(10));
+        let write = SqlitePoolOptions::new()
+            .max_connections(1)
+            .connect_with(options.clone())
+            .await?;
+        let read = SqlitePoolOptions::new()
+            .max_connections(4)
+            .connect_with(options.read_only(true))
+            .await?;
+        Ok(Store {
+            pools: Pools::Sqlite { write, read },
+        })
+    }
+
+    async fn open_postgres(url: &str) -> Result<Store, StoreError> {
+        let options = PgConnectOptions::from_str(url)
+            .map_err(|e| StoreError::Config(format!("bad PostgreSQL URL: {e}")))?;
+        let pool = PgPoolOptions::new()
+            .max_connections(16)
+            .acquire_timeout(Duration::from_secs(10))
+            .connect_with(options)
+            .await?;
+        Ok(Store {
+            pools: Pools::Postgres(pool),
+        })
+    }
+
+    /// The backend this store runs on.
+    pub fn backend(&self) -> Backend {
+        match self.pools {
+            Pools::Sqlite { .. } => Backend::Sqlite,
+            Pools::Postgres(_) => Backend::Postgres,
+        }
+    }
+
+    /// Creates or upgrades the schema. Safe to run on every start and from several nodes.
+    pub async fn migrate(&self) -> Result<(), StoreError> {
+        match &self.pools {
+            Pools::Sqlite { write, .. } => sqlx::migrate!("./migrations/sqlite").run(write).await?,
+            Pools::Postgres(pool) => sqlx::migrate!("./migrations/postgres").run(pool).await?,
+        }
+        Ok(())
+    }
+
+    /// Begins a read-write transaction. On SQLite it takes the write lock at once
+    /// (`BEGIN IMMEDIATE`), so that a transaction that reads then writes never fails to upgrade.
+    pub async fn begin(&self) -> Result<Tx, StoreError> {
+        let inner = match &self.pools {
+            Pools::Sqlite { write, .. } => {
+                TxInner::Sqlite(write.begin_with("BEGIN IMMEDIATE").await?)
+            }
+            Pools::Postgres(pool) => TxInner::Postgres(pool.begin().await?),
+        };
+        Ok(Tx { inner })
+    }
+
+    /// Begins a transaction for reading only (on SQLite, on a reader connection that never
+    /// waits for the writer).
+    pub async fn read(&self) -> Result<Tx, StoreError> {
+        let inner = match &self.pools {
+            Pools::Sqlite { read, .. } => TxInner::Sqlite(read.begin().await?),
+            Pools::Postgres(pool) => TxInner::Postgres(pool.begin().await?),
+        };
+        Ok(Tx { inner })
+    }
+
+    /// Checks that the database answers (for `/healthz`).
+    pub async fn ping(&self) -> Result<(), StoreError> {
+        let mut tx = self.read().await?;
+        on!(tx, |c| sqlx::query("SELECT 1")
+            .execute(c)
+            .await
+            .map(|r| r.rows_affected()))?;
+        Ok(())
+    }
+
+    /// Creates a PostgreSQL database named `name` (letters, digits, `_`) on this server; used by
+    /// tests and by operators preparing a server. SQLite creates its file on open instead.
+    pub async fn create_database_for_tests(&self, name: &str) -> Result<(), StoreError> {
+        if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
+            return Err(StoreError::invalid("name", "letters, digits and `_` only"));
+        }
+        match &self.pools {
+            Pools::Postgres(pool) => {
+                sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE \"{name}\"")))
+                    .execute(pool)
+                    .await?;
+                Ok(())
+            }
+            Pools::Sqlite { .. } => Err(StoreError::Config("not a PostgreSQL server".into())),
+        }
+    }
+
+    /// Drops a database created by [`Store::create_database_for_tests`] (and its connections).
+    pub async fn drop_database_for_tests(&self, name: &str) -> Result<(), StoreError> {
+        if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
+            return Err(StoreError::invalid("name", "letters, digits and `_` only"));
+        }
+        if let Pools::Postgres(pool) = &self.pools {
+            sqlx::query(sqlx::AssertSqlSafe(format!(
+                "DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"
+            )))
+            .execute(pool)
+            .await?;
+        }
+        Ok(())
+    }
+
+    /// Closes every connection; waits for those in use.
+    pub async fn close(&self) {
+        match &self.pools {
+            Pools::Sqlite { write, read } => {
+                read.close().await;
+                write.close().await;
+            }
+            Pools::Postgres(pool) => pool.close().await,
+        }
+    }
+}
+
+impl Tx {
+    /// Commits the transaction: when this returns `Ok`, the changes are durable.
+    pub async fn commit(self) -> Result<(), StoreError> {
+        match self.inner {
+            TxInner::Sqlite(t) => t.commit().await?,
+            TxInner::Postgres(t) => t.commit().await?,
+        }
+        Ok(())
+    }
+
+    /// Rolls the transaction back (dropping it does the same, later).
+    pub async fn rollback(self) -> Result<(), StoreError> {
+        match self.inner {
+            TxInner::Sqlite(t) => t.rollback().await?,
+            TxInner::Postgres(t) => t.rollback().await?,
+        }
+        Ok(())
+    }
+}
+
+/// The current time as Unix epoch milliseconds, the unit of every time column.
+pub fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
+/// A database URL with its password replaced by `***`, for messages and logs.
+pub fn redact_url(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_owned();
+    };
+    match rest.split_once('@') {
+        Some((userinfo, host)) => match userinfo.split_once(':') {
+            Some((user, _)) => format!("{scheme}://{user}:***@{host}"),
+            None => url.to_owned(),
+        },
+        None => url.to_owned(),
+    }
+}
+
+/// One page of a list: the items and the cursor of the next page, if any.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Page<T> {
+    /// The items of this page, by ascending id.
+    pub items: Vec<T>,
+    /// Pass as `cursor` to get the next page; `None` on the last page.
+    pub next_cursor: Option<String>,
+}
+
+/// Where a list starts and how long it is.
+#[derive(Debug, Clone, Copy)]
+pub struct PageRequest {
+    /// Items with an id greater than this one.
+    pub after: i64,
+    /// At most this many items (1 to 1000).
+    pub limit: i64,
+}
+
+impl PageRequest {
+    /// The largest page a caller may ask for.
+    pub const MAX_LIMIT: i64 = 1000;
+
+    /// Builds a page request from the API's `limit` and opaque `cursor`.
+    pub fn parse(limit: Option<i64>, cursor: Option<&str>) -> Result<PageRequest, StoreError> {
+        let limit = limit.unwrap_or(100);
+        if !(1..=Self::MAX_LIMIT).contains(&limit) {
+            return Err(StoreError::invalid(
+                "limit",
+                format!("must be between 1 and {}", Self::MAX_LIMIT),
+            ));
+        }
+        let after = match cursor {
+            None | Some("") => 0,
+            Some(c) => c
+                .parse::<i64>()
+                .map_err(|_| StoreError::invalid("cursor", "not a cursor returned by this API"))?,
+        };
+        Ok(PageRequest { after, limit })
+    }
+
+    /// The first page of everything (for internal callers).
+    pub fn all() -> PageRequest {
+        PageRequest {
+            after: 0,
+            limit: i64::MAX,
+        }
+    }
+
+    pub(crate) fn page<T>(self, items: Vec<T>, id: impl Fn(&T) -> i64) -> Page<T> {
+        let next_cursor = match items.last() {
+            Some(last) if items.len() as i64 == self.limit => Some(id(last).to_string()),
+            _ => None,
+        };
+        Page { items, next_cursor }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn redacts_passwords() {
+        assert_eq!(
+            redact_url("postgres://u:secret@h:5432/db"),
+            "postgres://u:***@h:5432/db"
+        );
+        assert_eq!(redact_url("sqlite://./x.db"), "sqlite://./x.db");
+        assert_eq!(redact_url("postgres://u@h/db"), "postgres://u@h/db");
+    }
+
+    #[test]
+    fn page_request_bounds() {
+        assert!(PageRequest::parse(Some(0), None).is_err());
+        assert!(PageRequest::parse(Some(1001), None).is_err());
+        assert!(PageRequest::parse(None, Some("abc")).is_err());
+        let p = PageRequest::parse(Some(2), Some("7")).unwrap();
+        assert_eq!((p.after, p.limit), (7, 2));
+    }
+}

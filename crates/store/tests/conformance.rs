@@ -1,0 +1,563 @@
+//! The store conformance suite: every test runs twice, once on SQLite (a temporary file) and once
+//! on PostgreSQL (a fresh database on the server named by `POSTERN_TEST_DATABASE_URL`, which
+//! `scripts/test.sh` starts). A PostgreSQL that cannot be reached fails the tests: it is never
+//! skipped.
+
+use postern_model::{AliasContact, AliasStatus, Encryption, FetchProtocol, Secret};
+use postern_store::*;
+
+mod support {
+    use postern_store::Store;
+    use std::sync::atomic::{AtomicU32, Ordering};
+
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+
+    /// A database that lives as long as the test.
+    pub struct TestDb {
+        pub store: Store,
+        _dir: Option<tempfile::TempDir>,
+        pg_name: Option<String>,
+    }
+
+    impl TestDb {
+        /// Closes the store and drops the PostgreSQL database (a failed test leaves it behind,
+        /// for a look; the private cluster of scripts/test.sh goes away anyway).
+        pub async fn finish(self) {
+            self.store.close().await;
+            if let Some(name) = self.pg_name {
+                let admin = Store::open(&admin_url()).await.expect("admin connection");
+                admin
+                    .drop_database_for_tests(&name)
+                    .await
+                    .expect("drop test database");
+                admin.close().await;
+            }
+        }
+    }
+
+    pub async fn sqlite() -> TestDb {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let url = format!("sqlite://{}/test.db", dir.path().display());
+        let store = Store::open(&url).await.expect("open sqlite");
+        store.migrate().await.expect("migrate sqlite");
+        TestDb {
+            store,
+            _dir: Some(dir),
+            pg_name: None,
+        }
+    }
+
+    pub fn admin_url() -> String {
+        std::env::var("POSTERN_TEST_DATABASE_URL")
+            .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_owned())
+    }
+
+    pub async fn postgres() -> TestDb {
+        let admin = admin_url();
+        let name = format!(
+            "postern_test_{}_{}",
+            std::process::id(),
+            NEXT.fetch_add(1, Ordering::SeqCst)
+        );
+        let admin_store = Store::open(&admin).await.unwrap_or_else(|e| {
+            panic!(
+                "PostgreSQL at {admin} does not answer ({e}); run the tests with scripts/test.sh"
+            )
+        });
+        admin_store
+            .create_database_for_tests(&name)
+            .await
+            .expect("create test database");
+        admin_store.close().await;
+        let base = admin.rsplit_once('/').map(|(b, _)| b).unwrap_or(&admin);
+        let store = Store::open(&format!("{base}/{name}"))
+            .await
+            .expect("open test db");
+        store.migrate().await.expect("migrate postgres");
+        TestDb {
+            store,
+            _dir: None,
+            pg_name: Some(name),
+        }
+    }
+}
+
+/// Declares one test per backend: `name::sqlite` and `name::postgres`.
+macro_rules! conformance {
+    ($name:ident, |$store:ident| $body:block) => {
+        mod $name {
+            #[allow(unused_imports)]
+            use super::*;
+
+            async fn run($store: Store) $body
+
+            #[tokio::test]
+            async fn sqlite() {
+                let db = super::support::sqlite().await;
+                run(db.store.clone()).await;
+                db.finish().await;
+            }
+
+            #[tokio::test]
+            async fn postgres() {
+                let db = super::support::postgres().await;
+                run(db.store.clone()).await;
+                db.finish().await;
+            }
+        }
+    };
+}
+
+fn domain(name: &str) -> AliasDomainInput {
+    AliasDomainInput {
+        name: name.into(),
+        ..Default::default()
+    }
+}
+
+fn alias(name: &str, domain: Option<&str>, model: &str) -> AliasInput {
+    AliasInput {
+        alias_name: name.into(),
+        alias_domain: domain.map(Into::into),
+        model: model.into(),
+        ..Default::default()
+    }
+}
+
+fn is_invalid(e: &StoreError, field: &str) -> bool {
+    matches!(e, StoreError::Invalid { field: f, .. } if f == field)
+}
+
+conformance!(alias_domain_defaults, |store| {
+    let mut tx = store.begin().await.unwrap();
+    let d = tx
+        .create_alias_domain(&domain("Example.COM"))
+        .await
+        .unwrap();
+    assert_eq!(d.name, "example.com", "domain names are kept lower-case");
+    assert_eq!(
+        (
+            d.bounce_alias.as_str(),
+            d.catchall_alias.as_str(),
+            d.default_from.as_str(),
+            d.sequence
+        ),
+        ("bounce", "catchall", "notifications", 10)
+    );
+    assert_eq!(d.bounce_email(), "bounce@example.com");
+    assert_eq!(d.catchall_email(), "catchall@example.com");
+    assert_eq!(d.default_from_email(), "notifications@example.com");
+    tx.commit().await.unwrap();
+});
+
+conformance!(alias_domain_name_must_be_dot_atom, |store| {
+    let mut tx = store.begin().await.unwrap();
+    for bad in ["", "exa mple.com", "a,b.com", "éxample.com", "example..com"] {
+        let err = tx.create_alias_domain(&domain(bad)).await.unwrap_err();
+        assert!(is_invalid(&err, "name"), "{bad:?} gave {err}");
+    }
+});
+
+conformance!(alias_domain_aliases_are_sanitised, |store| {
+    let mut tx = store.begin().await.unwrap();
+    let d = tx
+        .create_alias_domain(&AliasDomainInput {
+            name: "valid.complete.com".into(),
+            bounce_alias: Some("bounce@wrong.complete.com".into()),
+            catchall_alias: Some("Bouncâïde 😊".into()),
+            default_from: Some("notifications@valid.complete.com".into()),
+            sequence: None,
+        })
+        .await
+        .unwrap();
+    assert_eq!(d.bounce_alias, "bounce");
+    assert_eq!(d.catchall_alias, "bouncaide-");
+    assert_eq!(d.default_from, "notifications@valid.complete.com");
+    assert_eq!(d.default_from_email(), "notifications@valid.complete.com");
+});
+
+conformance!(first_alias_domain_goes_to_companies_without_one, |store| {
+    let mut tx = store.begin().await.unwrap();
+    let c = tx
+        .create_company(&CompanyInput {
+            name: "Acme".into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(c.alias_domain, None);
+    tx.create_alias_domain(&domain("acme.test")).await.unwrap();
+    let c = tx.get_company(c.id).await.unwrap();
+    assert_eq!(c.alias_domain.as_deref(), Some("acme.test"));
+    // A company created later gets the first domain by sequence.
+    tx.create_alias_domain(&AliasDomainInput {
+        name: "first.test".into(),
+        sequence: Some(1),
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    let c2 = tx
+        .create_company(&CompanyInput {
+            name: "Beta".into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(c2.alias_domain.as_deref(), Some("first.test"));
+    assert_eq!(tx.first_company().await.unwrap().unwrap().name, "Acme");
+});
+
+conformance!(alias_name_unique_per_domain, |store| {
+    let mut tx = store.begin().await.unwrap();
+    tx.create_alias_domain(&domain("d1.test")).await.unwrap();
+    tx.create_alias_domain(&domain("d2.test")).await.unwrap();
+    tx.create_alias(&alias("sales", Some("d1.test"), "crm.lead"))
+        .await
+        .unwrap();
+    let err = tx
+        .create_alias(&alias("Sales", Some("d1.test"), "crm.lead"))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, StoreError::Conflict(_)), "{err}");
+    // Same name on another domain, and without domain, is fine; twice without domain is not.
+    tx.create_alias(&alias("sales", Some("d2.test"), "crm.lead"))
+        .await
+        .unwrap();
+    tx.create_alias(&alias("sales", None, "crm.lead"))
+        .await
+        .unwrap();
+    let err = tx
+        .create_alias(&alias("sales", None, "crm.lead"))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, StoreError::Conflict(_)), "{err}");
+    tx.commit().await.unwrap();
+});
+
+conformance!(
+    alias_may_not_take_bounce_or_catchall_of_its_domain,
+    |store| {
+        let mut tx = store.begin().await.unwrap();
+        tx.create_alias_domain(&domain("d1.test")).await.unwrap();
+        tx.create_alias_domain(&AliasDomainInput {
+            name: "d2.test".into(),
+            bounce_alias: Some("bounce.c2".into()),
+            catchall_alias: Some("catchall.c2".into()),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+        for name in ["catchall", "bounce", "CatchAll"] {
+            let err = tx
+                .create_alias(&alias(name, Some("d1.test"), "crm.lead"))
+                .await
+                .unwrap_err();
+            assert!(is_invalid(&err, "alias_name"), "{name}: {err}");
+        }
+        // d2's bounce/catchall names are fine on d1.
+        tx.create_alias(&alias("bounce.c2", Some("d1.test"), "crm.lead"))
+            .await
+            .unwrap();
+        // And a domain may not be changed so that its bounce address becomes an existing alias.
+        tx.create_alias(&alias("returns", Some("d2.test"), "crm.lead"))
+            .await
+            .unwrap();
+        let d2 = tx.find_alias_domain("d2.test").await.unwrap().unwrap();
+        let mut input = tx.get_alias_domain(d2).await.unwrap().to_input();
+        input.bounce_alias = Some("returns".into());
+        let err = tx.update_alias_domain(d2, &input).await.unwrap_err();
+        assert!(is_invalid(&err, "bounce_alias"), "{err}");
+    }
+);
+
+conformance!(
+    alias_name_sanitised_and_model_declared_on_first_use,
+    |store| {
+        let mut tx = store.begin().await.unwrap();
+        tx.create_alias_domain(&domain("d1.test")).await.unwrap();
+        let a = tx
+            .create_alias(&alias(
+                "Hélène Prôvâïder",
+                Some("d1.test"),
+                "helpdesk.ticket",
+            ))
+            .await
+            .unwrap();
+        assert_eq!(a.alias_name, "helene-provaider");
+        assert_eq!(a.full_name(), "helene-provaider@d1.test");
+        assert_eq!(a.contact, AliasContact::Everyone);
+        assert_eq!(a.status, AliasStatus::NotTested);
+        assert!(tx.find_model("helpdesk.ticket").await.unwrap().is_some());
+        let err = tx
+            .create_alias(&alias("x", Some("nowhere.test"), "crm.lead"))
+            .await
+            .unwrap_err();
+        assert!(is_invalid(&err, "alias_domain"), "{err}");
+        let err = tx
+            .create_alias(&alias("y", Some("d1.test"), "Not A Model"))
+            .await
+            .unwrap_err();
+        assert!(is_invalid(&err, "model"), "{err}");
+    }
+);
+
+conformance!(alias_status_reset_when_routing_settings_change, |store| {
+    let mut tx = store.begin().await.unwrap();
+    tx.create_alias_domain(&domain("d1.test")).await.unwrap();
+    let a = tx
+        .create_alias(&alias("sales", Some("d1.test"), "crm.lead"))
+        .await
+        .unwrap();
+    tx.set_alias_status(a.id, AliasStatus::Valid).await.unwrap();
+    let mut input = a.to_input();
+    input.bounced_content = Some("<p>Sorry</p>".into());
+    assert_eq!(
+        tx.update_alias(a.id, &input).await.unwrap().status,
+        AliasStatus::Valid
+    );
+    input.contact = Some(AliasContact::Partners);
+    assert_eq!(
+        tx.update_alias(a.id, &input).await.unwrap().status,
+        AliasStatus::NotTested
+    );
+});
+
+conformance!(upsert_is_idempotent, |store| {
+    let mut tx = store.begin().await.unwrap();
+    let (_, c) = tx.upsert_alias_domain(&domain("d1.test")).await.unwrap();
+    assert_eq!(c, Change::Created);
+    let (_, c) = tx.upsert_alias_domain(&domain("d1.test")).await.unwrap();
+    assert_eq!(c, Change::Unchanged);
+    let mut a = alias("sales", Some("d1.test"), "crm.lead");
+    a.defaults = Some(serde_json::json!({"team": "direct"}));
+    assert_eq!(tx.upsert_alias(&a).await.unwrap().1, Change::Created);
+    assert_eq!(tx.upsert_alias(&a).await.unwrap().1, Change::Unchanged);
+    a.defaults = Some(serde_json::json!({"team": "indirect"}));
+    let (row, c) = tx.upsert_alias(&a).await.unwrap();
+    assert_eq!(c, Change::Updated);
+    assert_eq!(row.defaults.0["team"], "indirect");
+    let p = PartnerInput {
+        name: "Eva Employee".into(),
+        email: Some("Eva@Example.com".into()),
+        user: Some(true),
+        ..Default::default()
+    };
+    assert_eq!(tx.upsert_partner(&p).await.unwrap().1, Change::Created);
+    let (row, c) = tx.upsert_partner(&p).await.unwrap();
+    assert_eq!(c, Change::Unchanged);
+    assert_eq!(row.email_normalized.as_deref(), Some("eva@example.com"));
+    tx.commit().await.unwrap();
+});
+
+conformance!(server_passwords_are_write_only, |store| {
+    let mut tx = store.begin().await.unwrap();
+    let input = OutgoingServerInput {
+        name: "relay".into(),
+        host: "127.0.0.1".into(),
+        port: Some(2526),
+        password: Some(Secret::new("s3cret")),
+        ..Default::default()
+    };
+    let s = tx.create_outgoing_server(&input).await.unwrap();
+    assert!(s.has_password);
+    assert_eq!(s.encryption, Encryption::None);
+    let json = serde_json::to_string(&s).unwrap();
+    assert!(!json.contains("s3cret"), "{json}");
+    // Updating without a password keeps it; an empty one clears it.
+    let s = tx
+        .update_outgoing_server(s.id, &s.to_input())
+        .await
+        .unwrap();
+    assert_eq!(
+        tx.outgoing_server_password(s.id)
+            .await
+            .unwrap()
+            .unwrap()
+            .expose(),
+        "s3cret"
+    );
+    let mut cleared = s.to_input();
+    cleared.password = Some(Secret::new(""));
+    assert!(
+        !tx.update_outgoing_server(s.id, &cleared)
+            .await
+            .unwrap()
+            .has_password
+    );
+    let ssl = OutgoingServerInput {
+        name: "ssl".into(),
+        host: "smtp.example.com".into(),
+        encryption: Some(Encryption::SslStrict),
+        ..Default::default()
+    };
+    assert_eq!(tx.create_outgoing_server(&ssl).await.unwrap().port, 465);
+    let dup = tx.create_outgoing_server(&ssl).await.unwrap_err();
+    assert!(matches!(dup, StoreError::Conflict(_)), "{dup}");
+});
+
+conformance!(incoming_server_defaults, |store| {
+    let mut tx = store.begin().await.unwrap();
+    let s = tx
+        .create_incoming_server(&IncomingServerInput {
+            name: "support".into(),
+            host: "imap.example.com".into(),
+            username: "support@example.com".into(),
+            password_env: Some("SUPPORT_IMAP_PASSWORD".into()),
+            model: Some("helpdesk.ticket".into()),
+            interval: Some(Interval::Text("5m".into())),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(s.protocol, FetchProtocol::Imap);
+    assert_eq!((s.port, s.encryption), (993, Encryption::SslStrict));
+    assert_eq!(s.interval_seconds, 300);
+    assert_eq!(s.priority, 5);
+    assert!(s.attachments && !s.keep_original && !s.has_password);
+    let err = tx
+        .create_incoming_server(&IncomingServerInput {
+            name: "pop".into(),
+            protocol: Some(FetchProtocol::Pop3),
+            host: "pop.example.com".into(),
+            username: "u".into(),
+            interval: Some(Interval::Text("soon".into())),
+            ..Default::default()
+        })
+        .await
+        .unwrap_err();
+    assert!(is_invalid(&err, "interval"), "{err}");
+});
+
+conformance!(params_are_sanitised_on_write, |store| {
+    let mut tx = store.begin().await.unwrap();
+    let key = "mail.catchall.domain.allowed";
+    for bad in [",", ",,", ", ,"] {
+        assert!(tx.set_param(key, bad).await.is_err(), "{bad:?}");
+    }
+    let (v, _) = tx.set_param(key, "hello.COM, BONJOUR.com").await.unwrap();
+    assert_eq!(v.as_deref(), Some("hello.com,bonjour.com"));
+    assert_eq!(
+        tx.get_param(key).await.unwrap().as_deref(),
+        Some("hello.com,bonjour.com")
+    );
+    tx.set_param(key, "hello.com,,").await.unwrap();
+    assert_eq!(
+        tx.get_param(key).await.unwrap().as_deref(),
+        Some("hello.com")
+    );
+    tx.set_param(key, "").await.unwrap();
+    assert_eq!(tx.get_param(key).await.unwrap(), None);
+    assert!(
+        tx.set_param("mail.gateway.loop.minutes", "soon")
+            .await
+            .is_err()
+    );
+    assert_eq!(
+        tx.set_param("mail.gateway.loop.minutes", "120")
+            .await
+            .unwrap()
+            .1,
+        Change::Created
+    );
+    assert_eq!(
+        tx.set_param("mail.gateway.loop.minutes", "120")
+            .await
+            .unwrap()
+            .1,
+        Change::Unchanged
+    );
+});
+
+conformance!(rollback_leaves_nothing, |store| {
+    let mut tx = store.begin().await.unwrap();
+    tx.create_alias_domain(&domain("gone.test")).await.unwrap();
+    tx.rollback().await.unwrap();
+    let mut tx = store.read().await.unwrap();
+    assert!(tx.find_alias_domain("gone.test").await.unwrap().is_none());
+});
+
+conformance!(pages_follow_cursors, |store| {
+    let mut tx = store.begin().await.unwrap();
+    for i in 0..5 {
+        tx.create_model(&ModelInput {
+            name: format!("m.n{i}"),
+            description: None,
+        })
+        .await
+        .unwrap();
+    }
+    tx.commit().await.unwrap();
+    let mut tx = store.read().await.unwrap();
+    let mut seen = Vec::new();
+    let mut cursor: Option<String> = None;
+    loop {
+        let req = PageRequest::parse(Some(2), cursor.as_deref()).unwrap();
+        let page = tx.list_models(req).await.unwrap();
+        seen.extend(page.items.iter().map(|m| m.name.clone()));
+        match page.next_cursor {
+            Some(c) => cursor = Some(c),
+            None => break,
+        }
+    }
+    assert_eq!(seen, ["m.n0", "m.n1", "m.n2", "m.n3", "m.n4"]);
+});
+
+conformance!(delete_refused_while_in_use, |store| {
+    let mut tx = store.begin().await.unwrap();
+    let d = tx.create_alias_domain(&domain("d1.test")).await.unwrap();
+    let a = tx
+        .create_alias(&alias("sales", Some("d1.test"), "crm.lead"))
+        .await
+        .unwrap();
+    assert!(matches!(
+        tx.delete_alias_domain(d.id).await.unwrap_err(),
+        StoreError::Conflict(_)
+    ));
+    let model = tx.find_model("crm.lead").await.unwrap().unwrap();
+    assert!(matches!(
+        tx.delete_model(model).await.unwrap_err(),
+        StoreError::Conflict(_)
+    ));
+    tx.delete_alias(a.id).await.unwrap();
+    tx.delete_alias_domain(d.id).await.unwrap();
+    tx.delete_model(model).await.unwrap();
+    assert!(matches!(
+        tx.get_alias_domain(d.id).await.unwrap_err(),
+        StoreError::NotFound { .. }
+    ));
+});
+
+conformance!(webhooks_validate_events_and_hide_secret, |store| {
+    let mut tx = store.begin().await.unwrap();
+    let w = tx
+        .create_webhook(&WebhookInput {
+            name: "crm".into(),
+            url: "https://crm.example.com/hook".into(),
+            events: vec!["record.created".into()],
+            secret: Some(Secret::new("k")),
+            active: None,
+        })
+        .await
+        .unwrap();
+    assert!(w.has_secret && w.active);
+    let err = tx
+        .create_webhook(&WebhookInput {
+            name: "bad".into(),
+            url: "ftp://x".into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap_err();
+    assert!(is_invalid(&err, "url"), "{err}");
+    let err = tx
+        .create_webhook(&WebhookInput {
+            name: "bad".into(),
+            url: "http://x.test/".into(),
+            events: vec!["record.exploded".into()],
+            ..Default::default()
+        })
+        .await
+        .unwrap_err();
+    assert!(is_invalid(&err, "events[0]"), "{err}");
+});

@@ -1,0 +1,290 @@
+#!/usr/bin/env bash
+# scripts/test.sh — Postern's one test command (CI runs it through .ci/run).
+#
+# What it does, in order:
+#   1. installs missing tools from Debian packages (see ensure_packages),
+#   2. finds or starts PostgreSQL and exports POSTERN_TEST_DATABASE_URL (an admin URL; each test
+#      creates its own uniquely named database from it),
+#   3. runs cargo fmt --check, cargo clippy -D warnings, and the test suite (cargo nextest when
+#      available, plus `cargo test --doc` since nextest skips doctests; else cargo test); extra
+#      arguments go to the test runner (and then the doctest stage is left out):
+#          scripts/test.sh -p postern-store
+#   4. stops everything it started, on any exit.
+#
+# Environment knobs (none is set by CI):
+#   POSTERN_TEST_PRIVATE_PG=1   never use the shared server on 127.0.0.1:5432; always initdb a private
+#                               cluster in a temporary directory on a free port.
+#   POSTERN_TEST_SKIP_LINT=1    skip cargo fmt and cargo clippy (quick local loops).
+#   POSTERN_TEST_MOLD=1         install and link with mold (off by default: rustc 1.95 already links
+#                               with lld, and a changed RUSTFLAGS rebuilds the whole workspace).
+#   POSTERN_TEST_CMD='...'      debugging hook: replaces the whole cargo stage (fmt, clippy, tests)
+#                               with this shell command, run by bash with the servers up and the
+#                               environment exported; extra arguments of test.sh become its "$@".
+#                               e.g. POSTERN_TEST_CMD='psql "$POSTERN_TEST_DATABASE_URL" -c "select version()"'
+#   POSTERN_PG_BINDIR=DIR       PostgreSQL server binaries to use (default: newest /usr/lib/postgresql/*/bin).
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+cd "$ROOT"
+
+T_START=$SECONDS
+say() { printf '[test.sh] %s\n' "$*"; }
+warn() { printf '[test.sh] warning: %s\n' "$*" >&2; }
+die() {
+    printf '[test.sh] ERROR: %s\n' "$*" >&2
+    exit 1
+}
+
+# stage NAME CMD...: header, run, elapsed time; a failing stage ends the script with its exit code.
+stage() {
+    local name=$1 t0=$SECONDS rc=0
+    shift
+    printf '\n==> %s\n' "$name"
+    "$@" || rc=$?
+    if ((rc == 0)); then
+        printf '<== %s: ok (%ss)\n' "$name" $((SECONDS - t0))
+    else
+        printf '<== %s: FAILED with exit code %s (%ss)\n' "$name" "$rc" $((SECONDS - t0))
+    fi
+    return "$rc"
+}
+
+# ---------------------------------------------------------------------------------------------
+# Cleanup: everything started below is registered here and stopped on exit.
+# ---------------------------------------------------------------------------------------------
+PG_TMP=""          # private cluster's temporary directory ("" = none)
+PG_BIN=""          # PostgreSQL server binaries
+PG_RUN_AS=()       # prefix to run PostgreSQL as a non-root user (empty when not root)
+
+stop_private_pg() {
+    [[ -n $PG_TMP && -f $PG_TMP/data/postmaster.pid ]] || return 0
+    "${PG_RUN_AS[@]}" "$PG_BIN/pg_ctl" -D "$PG_TMP/data" -m fast -w -t 30 stop >/dev/null 2>&1 ||
+        "${PG_RUN_AS[@]}" "$PG_BIN/pg_ctl" -D "$PG_TMP/data" -m immediate -w -t 10 stop >/dev/null 2>&1 ||
+        warn "could not stop the private PostgreSQL in $PG_TMP"
+}
+
+cleanup() {
+    local rc=$?
+    trap - EXIT INT TERM
+    if [[ -n $PG_TMP ]]; then
+        stop_private_pg
+        rm -rf -- "$PG_TMP"
+        PG_TMP=""
+    fi
+    printf '[test.sh] done: exit %s after %ss\n' "$rc" $((SECONDS - T_START))
+    exit "$rc"
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+# ---------------------------------------------------------------------------------------------
+# Tools: need_pkg <command-or-path> <debian-package>. A path may be a glob. Add one line per tool.
+# ---------------------------------------------------------------------------------------------
+NEEDS=()           # "what|package" pairs, checked again after installing
+MISSING_PKGS=()
+OPTIONAL_PKGS=()
+APT_UPDATED=0
+
+have() {
+    if [[ $1 == */* ]]; then
+        compgen -G "$1" >/dev/null
+    else
+        command -v "$1" >/dev/null 2>&1
+    fi
+}
+need_pkg() {
+    NEEDS+=("$1|$2")
+    have "$1" || MISSING_PKGS+=("$2")
+}
+want_pkg() { # like need_pkg, but failing to install it is only a warning
+    have "$1" || OPTIONAL_PKGS+=("$2")
+}
+
+apt_install() {
+    local sudo=()
+    if [[ $(id -u) -ne 0 ]]; then
+        command -v sudo >/dev/null 2>&1 || {
+            warn "not root and no sudo: cannot install $*"
+            return 1
+        }
+        sudo=(sudo -n)
+    fi
+    if ((APT_UPDATED == 0)); then
+        say "apt-get update"
+        "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get update -q || return 1
+        APT_UPDATED=1
+    fi
+    say "apt-get install $*"
+    "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive \
+        apt-get install -y -q --no-install-recommends "$@"
+}
+
+ensure_packages() {
+    need_pkg '/usr/lib/postgresql/*/bin/initdb' postgresql
+    need_pkg swaks swaks
+    need_pkg python3 python3
+    # Later:
+    # need_pkg /usr/sbin/dovecot dovecot-imapd
+    # need_pkg /usr/lib/dovecot/pop3 dovecot-pop3d
+    # need_pkg /usr/sbin/smtp-sink postfix
+    # need_pkg chromium chromium
+    if [[ ${POSTERN_TEST_MOLD:-0} == 1 ]]; then
+        want_pkg mold mold
+    fi
+
+    if ((${#MISSING_PKGS[@]})); then
+        apt_install "${MISSING_PKGS[@]}" || die "could not install required packages: ${MISSING_PKGS[*]}"
+    fi
+    if ((${#OPTIONAL_PKGS[@]})); then
+        apt_install "${OPTIONAL_PKGS[@]}" || warn "could not install optional packages: ${OPTIONAL_PKGS[*]} (going on without)"
+    fi
+    local n
+    for n in "${NEEDS[@]}"; do
+        have "${n%%|*}" || die "${n%%|*} is still missing after installing package ${n##*|}"
+    done
+}
+
+# ---------------------------------------------------------------------------------------------
+# PostgreSQL
+# ---------------------------------------------------------------------------------------------
+find_pg_bin() {
+    if [[ -n ${POSTERN_PG_BINDIR:-} ]]; then
+        PG_BIN=$POSTERN_PG_BINDIR
+    else
+        PG_BIN=$(compgen -G '/usr/lib/postgresql/*/bin/initdb' | sort -V | tail -n 1)
+        PG_BIN=${PG_BIN%/initdb}
+    fi
+    [[ -x $PG_BIN/initdb && -x $PG_BIN/pg_ctl && -x $PG_BIN/psql && -x $PG_BIN/pg_isready ]] ||
+        die "no PostgreSQL server binaries (initdb, pg_ctl, psql, pg_isready) in '${PG_BIN}'"
+}
+
+# psql_ok PORT: does a trust-auth login as postgres on 127.0.0.1:PORT work?
+psql_ok() {
+    env -u PGPASSWORD -u PGSERVICE PGPASSFILE=/dev/null PGCONNECT_TIMEOUT=5 \
+        "$PG_BIN/psql" -w -X -q -At -h 127.0.0.1 -p "$1" -U postgres -d postgres \
+        -c 'select 1' </dev/null >/dev/null 2>&1
+}
+
+shared_pg_ok() {
+    "$PG_BIN/pg_isready" -q -h 127.0.0.1 -p 5432 -t 3 >/dev/null 2>&1 && psql_ok 5432
+}
+
+free_port() {
+    python3 -c 'import socket
+s = socket.socket()
+s.bind(("127.0.0.1", 0))
+print(s.getsockname()[1])'
+}
+
+start_private_pg() {
+    local owner="" attempt port started=0
+    if [[ $(id -u) -eq 0 ]]; then
+        # postgres refuses to run as root
+        if id postgres >/dev/null 2>&1; then owner=postgres; else owner=nobody; fi
+        command -v runuser >/dev/null 2>&1 || die "runuser (util-linux) is needed to run PostgreSQL as $owner"
+        PG_RUN_AS=(runuser -u "$owner" --)
+        PG_TMP=$(mktemp -d /tmp/postern-pg.XXXXXX) # /tmp: reachable by $owner, unlike a TMPDIR under /root
+        chown "$owner:" "$PG_TMP"
+    else
+        PG_TMP=$(mktemp -d "${TMPDIR:-/tmp}/postern-pg.XXXXXX")
+    fi
+
+    # cd: the server user may not be allowed into the current directory
+    if ! (cd "$PG_TMP" && "${PG_RUN_AS[@]}" "$PG_BIN/initdb" -D "$PG_TMP/data" -U postgres -A trust \
+        -E UTF8 --locale=C.UTF-8 --no-sync) >"$PG_TMP/initdb.log" 2>&1; then
+        cat "$PG_TMP/initdb.log" >&2
+        die "initdb of the private PostgreSQL cluster failed (see above)"
+    fi
+
+    # a free port can be taken by someone else before postgres binds it: try a few
+    for attempt in 1 2 3; do
+        port=$(free_port) || die "could not find a free port (python3)"
+        if (cd "$PG_TMP" && "${PG_RUN_AS[@]}" "$PG_BIN/pg_ctl" -D "$PG_TMP/data" -l "$PG_TMP/postgres.log" \
+            -w -t 30 -o "-c listen_addresses=127.0.0.1 -p $port -k '$PG_TMP' -c fsync=off \
+-c synchronous_commit=off -c full_page_writes=off -c max_connections=200" start) >"$PG_TMP/pg_ctl.out" 2>&1; then
+            # bounded wait until it answers on TCP (pg_ctl -w already waited for the socket)
+            local i
+            for ((i = 0; i < 30; i++)); do
+                if "$PG_BIN/pg_isready" -q -h 127.0.0.1 -p "$port" -t 1 >/dev/null 2>&1 && psql_ok "$port"; then
+                    started=1
+                    break
+                fi
+                sleep 1
+            done
+            ((started)) && break
+        fi
+        warn "private PostgreSQL did not start on port $port (attempt $attempt); pg_ctl and server log:"
+        cat "$PG_TMP/pg_ctl.out" >&2 2>/dev/null || true
+        tail -n 20 "$PG_TMP/postgres.log" >&2 2>/dev/null || true
+        stop_private_pg
+    done
+    ((started)) || die "could not start a private PostgreSQL cluster in $PG_TMP (see the log above)"
+    PG_PORT=$port
+}
+
+setup_postgres() {
+    find_pg_bin
+    if [[ ${POSTERN_TEST_PRIVATE_PG:-0} != 1 ]] && shared_pg_ok; then
+        POSTERN_TEST_DATABASE_URL=postgres://postgres@127.0.0.1:5432/postgres
+        PG_DESC="shared server on 127.0.0.1:5432"
+    else
+        if [[ ${POSTERN_TEST_PRIVATE_PG:-0} == 1 ]]; then
+            say "POSTERN_TEST_PRIVATE_PG=1: starting a private cluster"
+        else
+            say "nothing usable (trust auth as postgres) on 127.0.0.1:5432: starting a private cluster"
+        fi
+        start_private_pg
+        POSTERN_TEST_DATABASE_URL=postgres://postgres@127.0.0.1:$PG_PORT/postgres
+        PG_DESC="private cluster on 127.0.0.1:$PG_PORT (data in $PG_TMP, run as ${PG_RUN_AS[2]:-$(id -un)})"
+    fi
+    export POSTERN_TEST_DATABASE_URL
+    local version
+    version=$("$PG_BIN/psql" -w -X -At -d "$POSTERN_TEST_DATABASE_URL" -c 'show server_version' </dev/null) ||
+        die "cannot query $POSTERN_TEST_DATABASE_URL"
+    say "PostgreSQL: $PG_DESC, version $version"
+    say "POSTERN_TEST_DATABASE_URL=$POSTERN_TEST_DATABASE_URL"
+}
+
+# ---------------------------------------------------------------------------------------------
+# Main
+# ---------------------------------------------------------------------------------------------
+stage "tools" ensure_packages
+# stage runs its command in a `||` list, where set -e is off: setup_postgres is run directly so
+# that its die/exit paths and variable assignments apply to this shell.
+printf '\n==> postgresql\n'
+t0=$SECONDS
+setup_postgres
+printf '<== postgresql: ok (%ss)\n' $((SECONDS - t0))
+
+if [[ ${POSTERN_TEST_MOLD:-0} == 1 ]] && command -v mold >/dev/null 2>&1; then
+    export RUSTFLAGS="${RUSTFLAGS:+$RUSTFLAGS }-C link-arg=-fuse-ld=mold"
+    say "linker: mold (RUSTFLAGS=$RUSTFLAGS)"
+fi
+
+if [[ -n ${POSTERN_TEST_CMD:-} ]]; then
+    stage "POSTERN_TEST_CMD" bash -c "$POSTERN_TEST_CMD" POSTERN_TEST_CMD "$@"
+    exit 0
+fi
+
+command -v cargo >/dev/null 2>&1 || die "cargo not found (the Rust toolchain must be on PATH)"
+if [[ ${POSTERN_TEST_SKIP_LINT:-0} == 1 ]]; then
+    say "POSTERN_TEST_SKIP_LINT=1: skipping cargo fmt and cargo clippy"
+else
+    stage "cargo fmt --all --check" cargo fmt --all --check
+    stage "cargo clippy" cargo clippy --workspace --all-targets -- -D warnings
+fi
+
+if cargo nextest --version >/dev/null 2>&1; then
+    # nextest does not run doctests: run them first (so the nextest summary is the log's last word),
+    # only for the full run, since extra arguments are meant for nextest.
+    # A doctest failure does not stop the nextest run; it still fails the script at the end.
+    doc_rc=0
+    if (($# == 0)); then
+        stage "doctests (cargo test --doc)" cargo test --workspace --doc --no-fail-fast || doc_rc=$?
+    fi
+    stage "tests (cargo nextest)" cargo nextest run --workspace --no-fail-fast "$@"
+    ((doc_rc == 0)) || die "doctests failed (exit code $doc_rc; see the doctests stage above)"
+else
+    stage "tests (cargo test)" cargo test --workspace --no-fail-fast "$@"
+fi
