@@ -1,1 +1,234 @@
-fn main(){}
+//! `postern`, the binary: command-line parsing (clap), configuration loading and the wiring of
+//! the crates. Nothing depends on it; it holds no business rule of its own.
+//!
+//! Exit codes follow sysexits: 0 success, 64 usage, 65 bad input, 75 temporary failure (the
+//! database did not answer: retry), 78 configuration error.
+
+mod apply;
+mod config;
+mod serve;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use postern_store::{Store, StoreError};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+/// sysexits codes used by the commands.
+pub mod exit {
+    /// Input data was incorrect.
+    pub const DATAERR: u8 = 65;
+    /// Temporary failure: try again later.
+    pub const TEMPFAIL: u8 = 75;
+    /// Configuration error.
+    pub const CONFIG: u8 = 78;
+}
+
+/// Postern: the e-mail gateway for business applications.
+#[derive(Parser, Debug)]
+#[command(name = "postern", version, about, propagate_version = true)]
+struct Cli {
+    /// Database: sqlite://PATH or postgres://USER@HOST/DB (default: SQLite in the data directory).
+    #[arg(
+        long,
+        global = true,
+        env = "POSTERN_DATABASE_URL",
+        hide_env_values = true
+    )]
+    database_url: Option<String>,
+    /// Directory of the embedded database and the generated API token.
+    #[arg(
+        long,
+        global = true,
+        env = "POSTERN_DATA_DIR",
+        default_value = "postern-data"
+    )]
+    data_dir: PathBuf,
+    /// Configuration file (TOML) applied by `serve` at start.
+    #[arg(long, global = true, env = "POSTERN_CONFIG")]
+    config: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Run everything: HTTP API (and, as they land, the SMTP/LMTP listeners, delivery, fetching).
+    Serve,
+    /// Apply a declarative configuration file (upsert by name; idempotent).
+    Apply {
+        /// The TOML file.
+        file: PathBuf,
+        /// Check the file against the database, report every error, change nothing.
+        #[arg(long)]
+        check: bool,
+    },
+    /// Create or upgrade the database schema.
+    Migrate,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_logging();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("postern: cannot start the runtime: {e}");
+            return ExitCode::from(exit::TEMPFAIL);
+        }
+    };
+    runtime.block_on(async move {
+        match run(cli).await {
+            Ok(code) => code,
+            Err(e) => {
+                eprintln!("postern: {e:#}");
+                ExitCode::from(exit_code_of(&e))
+            }
+        }
+    })
+}
+
+/// Anything not known to be a configuration or input problem is temporary.
+fn exit_code_of(e: &anyhow::Error) -> u8 {
+    match e.downcast_ref::<StoreError>() {
+        Some(StoreError::Config(_)) => exit::CONFIG,
+        _ => exit::TEMPFAIL,
+    }
+}
+
+fn init_logging() {
+    use tracing_subscriber::EnvFilter;
+    let filter =
+        EnvFilter::try_from_env("POSTERN_LOG").unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn"));
+    use std::io::IsTerminal;
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_ansi(std::io::stderr().is_terminal())
+        .with_writer(std::io::stderr)
+        .init();
+}
+
+async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    match &cli.command {
+        Command::Migrate => {
+            let store = open_store(&cli).await?;
+            store.close().await;
+            println!("schema is up to date");
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Apply { file, check } => apply_command(&cli, file, *check).await,
+        Command::Serve => serve::serve(&cli).await,
+    }
+}
+
+impl Cli {
+    /// The database URL: the option, else SQLite in the data directory.
+    fn database_url(&self) -> String {
+        match &self.database_url {
+            Some(url) => url.clone(),
+            None => format!("sqlite://{}", self.data_dir.join("postern.db").display()),
+        }
+    }
+}
+
+/// Opens (and migrates) the store; creates the data directory for the embedded database.
+async fn open_store(cli: &Cli) -> anyhow::Result<Store> {
+    let url = cli.database_url();
+    if url.starts_with("sqlite:") {
+        std::fs::create_dir_all(&cli.data_dir).with_context(|| {
+            format!(
+                "cannot create the data directory {}",
+                cli.data_dir.display()
+            )
+        })?;
+    }
+    let store = Store::open(&url).await.with_context(|| {
+        format!(
+            "cannot open the database {}",
+            postern_store::redact_url(&url)
+        )
+    })?;
+    store
+        .migrate()
+        .await
+        .context("cannot migrate the database schema")?;
+    Ok(store)
+}
+
+/// Reads a configuration file: its well-formed items and the errors of the others.
+fn load_config(path: &Path) -> Result<(config::ConfigFile, Vec<config::ConfigError>), ExitCode> {
+    match std::fs::read_to_string(path) {
+        Ok(text) => Ok(config::ConfigFile::parse_lenient(&text)),
+        Err(e) => {
+            eprintln!("postern: cannot read {}: {e}", path.display());
+            Err(ExitCode::from(exit::CONFIG))
+        }
+    }
+}
+
+fn print_config_errors(path: &Path, errors: &[config::ConfigError]) -> ExitCode {
+    eprintln!(
+        "postern: {} error(s) in {}; nothing was applied:",
+        errors.len(),
+        path.display()
+    );
+    for e in errors {
+        eprintln!("  {e}");
+    }
+    ExitCode::from(exit::CONFIG)
+}
+
+async fn apply_command(cli: &Cli, path: &Path, check: bool) -> anyhow::Result<ExitCode> {
+    let (file, errors) = match load_config(path) {
+        Ok(f) => f,
+        Err(code) => return Ok(code),
+    };
+    let store = open_store(cli).await?;
+    let result = apply::apply(&store, &file, errors, !check).await;
+    store.close().await;
+    match result {
+        Ok(_) if check => {
+            println!("{}: ok (nothing applied: --check)", path.display());
+            Ok(ExitCode::SUCCESS)
+        }
+        Ok(report) => {
+            print_report(path, &report);
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(apply::ApplyError::Config(errors)) => Ok(print_config_errors(path, &errors)),
+        Err(apply::ApplyError::Store(e)) => {
+            Err(anyhow::Error::new(e)
+                .context("applying the configuration failed; nothing was applied"))
+        }
+    }
+}
+
+fn print_report(path: &Path, report: &apply::ApplyReport) {
+    println!(
+        "applied {}{}",
+        path.display(),
+        if report.is_noop() { " (no change)" } else { "" }
+    );
+    for (section, c) in &report.sections {
+        println!(
+            "  {section}: {} created, {} updated, {} unchanged",
+            c.created, c.updated, c.unchanged
+        );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn global_options_before_or_after_the_command() {
+        let a = Cli::try_parse_from(["postern", "--data-dir", "x", "migrate"]).unwrap();
+        let b = Cli::try_parse_from(["postern", "migrate", "--data-dir", "x"]).unwrap();
+        assert_eq!(a.data_dir, b.data_dir);
+        assert_eq!(a.database_url(), "sqlite://x/postern.db");
+    }
+}

@@ -1,0 +1,555 @@
+//! The declarative configuration file (`postern apply FILE`, `serve --config FILE`): TOML text →
+//! a checked [`ConfigFile`] in one step, or the list of *every* error found, each with its path
+//! (`aliases[2].model: missing field`).
+//!
+//! Per item, the file is read with serde; when an item has an error, the field at fault is
+//! recorded and removed and the item is read again, so that one item with three mistakes yields
+//! three errors rather than the first one. References between items (an alias's domain, a
+//! company's domain) are checked when the file is applied, against the file and the database.
+
+use postern_store::{
+    AliasDomainInput, AliasInput, CompanyInput, IncomingServerInput, ModelInput,
+    OutgoingServerInput, PartnerInput, WebhookInput,
+};
+use serde::Deserialize;
+use serde::de::DeserializeOwned;
+use std::collections::HashSet;
+use std::fmt;
+
+/// One error of a configuration file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigError {
+    /// Where: `aliases[2].model`, `server.http_listen`, `params."mail.gateway.loop.minutes"`.
+    pub path: String,
+    /// What is wrong.
+    pub message: String,
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.path.is_empty() {
+            f.write_str(&self.message)
+        } else {
+            write!(f, "{}: {}", self.path, self.message)
+        }
+    }
+}
+
+impl ConfigError {
+    pub(crate) fn new(path: impl Into<String>, message: impl Into<String>) -> ConfigError {
+        ConfigError {
+            path: path.into(),
+            message: message.into(),
+        }
+    }
+}
+
+/// The `[server]` section: how `postern serve` listens.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ServerSettings {
+    /// SMTP banner and right part of Message-IDs.
+    pub hostname: String,
+    /// SMTP listener address.
+    pub smtp_listen: String,
+    /// LMTP listener address (`""`: off).
+    pub lmtp_listen: String,
+    /// HTTP API and admin UI address.
+    pub http_listen: String,
+    /// Largest message accepted, e.g. `25MB`.
+    pub max_message_size: String,
+}
+
+impl Default for ServerSettings {
+    fn default() -> Self {
+        ServerSettings {
+            hostname: "localhost".into(),
+            smtp_listen: "127.0.0.1:2525".into(),
+            lmtp_listen: String::new(),
+            http_listen: "127.0.0.1:8025".into(),
+            max_message_size: "25MB".into(),
+        }
+    }
+}
+
+/// Parses `25MB`, `512KB`, `1GB` or a number of bytes (units are powers of 1024).
+pub fn parse_size(text: &str) -> Option<u64> {
+    let t = text.trim().to_ascii_uppercase();
+    let (num, mult) = [
+        ("GB", 1u64 << 30),
+        ("MB", 1 << 20),
+        ("KB", 1 << 10),
+        ("B", 1),
+    ]
+    .iter()
+    .find_map(|(unit, m)| t.strip_suffix(unit).map(|n| (n.trim().to_owned(), *m)))
+    .unwrap_or((t.clone(), 1));
+    num.parse::<u64>().ok()?.checked_mul(mult)
+}
+
+/// A configuration file, checked item by item. Each item keeps its index in the file, so that
+/// errors found later (when applying) name the right `section[i]` even when an earlier item of
+/// the section was dropped for its own errors.
+#[derive(Debug, Clone, Default)]
+pub struct ConfigFile {
+    /// `[server]`, defaults when absent.
+    pub server: ServerSettings,
+    /// `[[alias_domains]]`.
+    pub alias_domains: Vec<(usize, AliasDomainInput)>,
+    /// `[[companies]]`.
+    pub companies: Vec<(usize, CompanyInput)>,
+    /// `[[models]]`.
+    pub models: Vec<(usize, ModelInput)>,
+    /// `[[aliases]]`.
+    pub aliases: Vec<(usize, AliasInput)>,
+    /// `[[partners]]`.
+    pub partners: Vec<(usize, PartnerInput)>,
+    /// `[[outgoing_servers]]`.
+    pub outgoing_servers: Vec<(usize, OutgoingServerInput)>,
+    /// `[[incoming_servers]]`.
+    pub incoming_servers: Vec<(usize, IncomingServerInput)>,
+    /// `[[webhooks]]`.
+    pub webhooks: Vec<(usize, WebhookInput)>,
+    /// `[params]`, values as text.
+    pub params: Vec<(String, String)>,
+}
+
+const SECTIONS: &[&str] = &[
+    "server",
+    "alias_domains",
+    "companies",
+    "models",
+    "aliases",
+    "partners",
+    "outgoing_servers",
+    "incoming_servers",
+    "webhooks",
+    "params",
+];
+
+impl ConfigFile {
+    /// Reads a configuration from TOML text; `Err` holds every error found.
+    #[cfg(test)]
+    pub fn parse(text: &str) -> Result<ConfigFile, Vec<ConfigError>> {
+        let (file, errors) = ConfigFile::parse_lenient(text);
+        if errors.is_empty() {
+            Ok(file)
+        } else {
+            Err(errors)
+        }
+    }
+
+    /// Reads a configuration from TOML text: the items that are well formed, and the errors of
+    /// the others (so that applying the good items can report their errors too).
+    pub fn parse_lenient(text: &str) -> (ConfigFile, Vec<ConfigError>) {
+        let table: toml::Table = match toml::from_str(text) {
+            Ok(t) => t,
+            Err(e) => return (ConfigFile::default(), vec![syntax_error(text, &e)]),
+        };
+        let mut errors = Vec::new();
+        let mut file = ConfigFile::default();
+        for key in table.keys() {
+            if !SECTIONS.contains(&key.as_str()) {
+                errors.push(ConfigError::new(
+                    key.clone(),
+                    format!("unknown section, expected one of: {}", SECTIONS.join(", ")),
+                ));
+            }
+        }
+        if let Some(v) = table.get("server") {
+            if let Some(s) = read_item::<ServerSettings>("server", v, &mut errors) {
+                check_server(&s, &mut errors);
+                file.server = s;
+            }
+        }
+        file.alias_domains = read_list(&table, "alias_domains", &mut errors);
+        file.companies = read_list(&table, "companies", &mut errors);
+        file.models = read_list(&table, "models", &mut errors);
+        file.aliases = read_list(&table, "aliases", &mut errors);
+        file.partners = read_list(&table, "partners", &mut errors);
+        file.outgoing_servers = read_list(&table, "outgoing_servers", &mut errors);
+        file.incoming_servers = read_list(&table, "incoming_servers", &mut errors);
+        file.webhooks = read_list(&table, "webhooks", &mut errors);
+        file.params = read_params(&table, &mut errors);
+        check_duplicates(&file, &mut errors);
+        (file, errors)
+    }
+}
+
+fn syntax_error(text: &str, e: &toml::de::Error) -> ConfigError {
+    let place = e.span().map(|span| {
+        let before = &text[..span.start.min(text.len())];
+        let line = before.matches('\n').count() + 1;
+        let col = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+        format!("line {line}, column {col}")
+    });
+    ConfigError::new(
+        place.unwrap_or_default(),
+        format!("TOML syntax: {}", e.message()),
+    )
+}
+
+fn check_server(s: &ServerSettings, errors: &mut Vec<ConfigError>) {
+    for (field, value, may_be_empty) in [
+        ("smtp_listen", &s.smtp_listen, true),
+        ("http_listen", &s.http_listen, false),
+    ] {
+        if value.is_empty() && may_be_empty {
+            continue;
+        }
+        if value.parse::<std::net::SocketAddr>().is_err() {
+            errors.push(ConfigError::new(
+                format!("server.{field}"),
+                format!("`{value}` is not an address:port such as 127.0.0.1:8025"),
+            ));
+        }
+    }
+    let lmtp = &s.lmtp_listen;
+    if !lmtp.is_empty()
+        && !lmtp.starts_with("unix:")
+        && lmtp.parse::<std::net::SocketAddr>().is_err()
+    {
+        errors.push(ConfigError::new(
+            "server.lmtp_listen",
+            format!("`{lmtp}` is neither address:port nor unix:/path"),
+        ));
+    }
+    if parse_size(&s.max_message_size).is_none_or(|n| n == 0) {
+        errors.push(ConfigError::new(
+            "server.max_message_size",
+            format!("`{}` is not a size such as 25MB", s.max_message_size),
+        ));
+    }
+    if s.hostname.trim().is_empty() || s.hostname.contains(char::is_whitespace) {
+        errors.push(ConfigError::new("server.hostname", "must be a host name"));
+    }
+}
+
+fn read_list<T: DeserializeOwned>(
+    table: &toml::Table,
+    section: &str,
+    errors: &mut Vec<ConfigError>,
+) -> Vec<(usize, T)> {
+    let Some(value) = table.get(section) else {
+        return Vec::new();
+    };
+    let Some(items) = value.as_array() else {
+        errors.push(ConfigError::new(
+            section,
+            format!("must be an array of tables: write each item as [[{section}]]"),
+        ));
+        return Vec::new();
+    };
+    items
+        .iter()
+        .enumerate()
+        .filter_map(|(i, v)| read_item(&format!("{section}[{i}]"), v, errors).map(|t| (i, t)))
+        .collect()
+}
+
+/// Reads one item, collecting every field error: on an error, the field at fault is reported,
+/// removed, and the item read again (at most once per field).
+fn read_item<T: DeserializeOwned>(
+    path: &str,
+    value: &toml::Value,
+    errors: &mut Vec<ConfigError>,
+) -> Option<T> {
+    let Some(table) = value.as_table() else {
+        errors.push(ConfigError::new(path, "must be a table"));
+        return None;
+    };
+    let mut table = table.clone();
+    for _ in 0..=table.len() {
+        match serde_path_to_error::deserialize::<_, T>(toml::Value::Table(table.clone())) {
+            // An item read after dropping bad fields is still returned: applying it (always
+            // rolled back, since errors exist) finds the errors of its other fields.
+            Ok(item) => return Some(item),
+            Err(e) => {
+                let inner = e.inner().to_string();
+                let field = e
+                    .path()
+                    .iter()
+                    .next()
+                    .map(|seg| seg.to_string())
+                    .filter(|f| f != "?");
+                let culprit = field
+                    .filter(|f| table.contains_key(f))
+                    .or_else(|| backticked(&inner, "unknown field"));
+                errors.push(field_error(
+                    path,
+                    culprit.as_deref(),
+                    &inner,
+                    &e.path().to_string(),
+                ));
+                match culprit {
+                    Some(f) if table.remove(&f).is_some() => continue,
+                    _ => return None,
+                }
+            }
+        }
+    }
+    None
+}
+
+fn field_error(path: &str, field: Option<&str>, message: &str, inner_path: &str) -> ConfigError {
+    if let Some(missing) = backticked(message, "missing field") {
+        return ConfigError::new(format!("{path}.{missing}"), "missing (required)");
+    }
+    let full = match field {
+        Some(_) if inner_path != "." && !inner_path.is_empty() => format!("{path}.{inner_path}"),
+        Some(f) => format!("{path}.{f}"),
+        None => path.to_owned(),
+    };
+    ConfigError::new(full, clean_message(message))
+}
+
+/// serde's messages carry the TOML value's own position hints; keep the sentence.
+fn clean_message(message: &str) -> String {
+    message.lines().next().unwrap_or(message).trim().to_owned()
+}
+
+/// The name in backticks after `prefix` in a serde message (`unknown field `modle``).
+fn backticked(message: &str, prefix: &str) -> Option<String> {
+    let rest = &message[message.find(prefix)? + prefix.len()..];
+    let start = rest.find('`')? + 1;
+    let end = rest[start..].find('`')? + start;
+    Some(rest[start..end].to_owned())
+}
+
+fn read_params(table: &toml::Table, errors: &mut Vec<ConfigError>) -> Vec<(String, String)> {
+    let Some(value) = table.get("params") else {
+        return Vec::new();
+    };
+    let Some(params) = value.as_table() else {
+        errors.push(ConfigError::new("params", "must be a table of key = value"));
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    for (key, v) in params {
+        let path = format!("params.\"{key}\"");
+        let text = match v {
+            toml::Value::String(s) => s.clone(),
+            toml::Value::Integer(n) => n.to_string(),
+            toml::Value::Boolean(b) => b.to_string(),
+            toml::Value::Float(f) => f.to_string(),
+            _ => {
+                errors.push(ConfigError::new(
+                    path,
+                    "must be a string, number or boolean",
+                ));
+                continue;
+            }
+        };
+        match postern_store::sanitize_param(key, &text) {
+            Ok(_) => out.push((key.clone(), text)),
+            Err(e) => errors.push(ConfigError::new(path, store_message(&e))),
+        }
+    }
+    out
+}
+
+/// The message of a store error without the field prefix (the path says it already).
+pub(crate) fn store_message(e: &postern_store::StoreError) -> String {
+    match e {
+        postern_store::StoreError::Invalid { message, .. } => message.clone(),
+        other => other.to_string(),
+    }
+}
+
+/// Two items of one section with the same key would silently overwrite each other: refuse.
+fn check_duplicates(file: &ConfigFile, errors: &mut Vec<ConfigError>) {
+    fn dups<T>(
+        section: &str,
+        field: &str,
+        items: &[(usize, T)],
+        key: impl Fn(&T) -> String,
+        errors: &mut Vec<ConfigError>,
+    ) {
+        let mut seen = HashSet::new();
+        for (i, item) in items {
+            let k = key(item);
+            if !seen.insert(k.clone()) {
+                errors.push(ConfigError::new(
+                    format!("{section}[{i}].{field}"),
+                    format!("`{k}` is already defined earlier in {section}"),
+                ));
+            }
+        }
+    }
+    dups(
+        "alias_domains",
+        "name",
+        &file.alias_domains,
+        |d| d.name.trim().to_lowercase(),
+        errors,
+    );
+    dups(
+        "companies",
+        "name",
+        &file.companies,
+        |c| c.name.trim().to_owned(),
+        errors,
+    );
+    dups(
+        "models",
+        "name",
+        &file.models,
+        |m| m.name.trim().to_owned(),
+        errors,
+    );
+    let alias_key = |a: &AliasInput| {
+        let name =
+            postern_model::address::sanitize_alias_name(&a.alias_name, false).unwrap_or_default();
+        format!(
+            "{name}@{}",
+            a.alias_domain
+                .as_deref()
+                .unwrap_or("")
+                .trim()
+                .to_lowercase()
+        )
+    };
+    dups("aliases", "alias_name", &file.aliases, alias_key, errors);
+    dups(
+        "outgoing_servers",
+        "name",
+        &file.outgoing_servers,
+        |s| s.name.trim().to_owned(),
+        errors,
+    );
+    dups(
+        "incoming_servers",
+        "name",
+        &file.incoming_servers,
+        |s| s.name.trim().to_owned(),
+        errors,
+    );
+    dups(
+        "webhooks",
+        "name",
+        &file.webhooks,
+        |s| s.name.trim().to_owned(),
+        errors,
+    );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The example of DESIGN.md, kept in `docs/example.toml`.
+    const EXAMPLE: &str = include_str!("../../../docs/example.toml");
+
+    #[test]
+    fn the_design_example_parses() {
+        let f = ConfigFile::parse(EXAMPLE).unwrap();
+        assert_eq!(f.server.smtp_listen, "127.0.0.1:2525");
+        assert_eq!(f.alias_domains.len(), 1);
+        assert_eq!(f.aliases[0].1.model, "crm.lead");
+        assert_eq!(
+            f.incoming_servers[0].1.password_env.as_deref(),
+            Some("SUPPORT_IMAP_PASSWORD")
+        );
+        assert!(
+            f.params
+                .contains(&("mail.gateway.loop.minutes".into(), "120".into()))
+        );
+    }
+
+    fn errors(text: &str) -> Vec<String> {
+        ConfigFile::parse(text)
+            .unwrap_err()
+            .iter()
+            .map(|e| e.to_string())
+            .collect()
+    }
+
+    #[test]
+    fn every_error_is_listed_with_its_path() {
+        let errs = errors(
+            r#"
+[server]
+http_listen = "nowhere"
+[[aliases]]
+alias_name = "a"
+model = "crm.lead"
+[[aliases]]
+alias_name = "b"
+model = "crm.lead"
+[[aliases]]
+alias_name = "c"
+modle = "crm.lead"
+contact = "nobody"
+[[outgoing_servers]]
+name = "relay"
+host = "h"
+port = "twenty-five"
+encryption = "tls"
+[params]
+"mail.gateway.loop.minutes" = "soon"
+[extra]
+x = 1
+"#,
+        );
+        let joined = errors_text(&errs);
+        for expected in [
+            "server.http_listen: `nowhere` is not an address:port",
+            "aliases[2].modle: unknown field `modle`",
+            "aliases[2].contact: unknown variant `nobody`",
+            "aliases[2].model: missing (required)",
+            "outgoing_servers[0].port: invalid type",
+            "outgoing_servers[0].encryption: unknown variant `tls`",
+            "params.\"mail.gateway.loop.minutes\": `soon` is not a non-negative integer",
+            "extra: unknown section",
+        ] {
+            assert!(
+                joined.contains(expected),
+                "missing {expected:?} in:\n{joined}"
+            );
+        }
+        assert_eq!(errs.len(), 8, "{joined}");
+    }
+
+    fn errors_text(errs: &[String]) -> String {
+        errs.join("\n")
+    }
+
+    #[test]
+    fn duplicates_within_a_section_are_refused() {
+        let errs =
+            errors("[[alias_domains]]\nname = \"a.test\"\n[[alias_domains]]\nname = \"A.test\"\n");
+        assert_eq!(
+            errs,
+            ["alias_domains[1].name: `a.test` is already defined earlier in alias_domains"]
+        );
+    }
+
+    #[test]
+    fn syntax_errors_give_line_and_column() {
+        let errs = errors("[[aliases]]\nalias_name = \n");
+        assert!(errs[0].starts_with("line 2, column"), "{errs:?}");
+    }
+
+    #[test]
+    fn sections_must_have_the_right_shape() {
+        let errs = errors("aliases = 3\n[alias_domains]\nname = \"x.test\"\n");
+        assert!(
+            errs.iter()
+                .any(|e| e.starts_with("aliases: must be an array of tables")),
+            "{errs:?}"
+        );
+        assert!(
+            errs.iter()
+                .any(|e| e.starts_with("alias_domains: must be an array of tables")),
+            "{errs:?}"
+        );
+    }
+
+    #[test]
+    fn sizes() {
+        assert_eq!(parse_size("25MB"), Some(25 << 20));
+        assert_eq!(parse_size("512 kb"), Some(512 << 10));
+        assert_eq!(parse_size("1000"), Some(1000));
+        assert_eq!(parse_size("lots"), None);
+    }
+}

@@ -1,0 +1,193 @@
+//! `postern serve`: opens (and migrates) the store, applies `--config` if given, or on a first
+//! start without configuration creates the alias domain `localhost` and a company; finds the API
+//! token; starts the HTTP API; prints where to point a browser; stops cleanly on SIGINT/SIGTERM.
+//!
+//! The token comes from `POSTERN_API_TOKEN`, else from `DATA_DIR/api-token`, else it is
+//! generated there (mode 0600) on first start. It is printed on the terminal at start (it is the
+//! operator's key), never written to the log.
+
+use crate::config::{ConfigFile, ServerSettings};
+use crate::{Cli, apply, exit, load_config, open_store, print_config_errors, print_report};
+use anyhow::Context;
+use postern_model::Secret;
+use postern_store::{AliasDomainInput, CompanyInput, Store};
+use std::path::Path;
+use std::process::ExitCode;
+use tokio::net::TcpListener;
+
+/// Where the API token came from, for the start banner.
+enum TokenSource {
+    Env,
+    File(std::path::PathBuf),
+    Generated(std::path::PathBuf),
+}
+
+pub(crate) async fn serve(cli: &Cli) -> anyhow::Result<ExitCode> {
+    let file = match &cli.config {
+        Some(path) => match load_config(path) {
+            Ok((f, errors)) => Some((path.clone(), f, errors)),
+            Err(code) => return Ok(code),
+        },
+        None => None,
+    };
+    std::fs::create_dir_all(&cli.data_dir).with_context(|| {
+        format!(
+            "cannot create the data directory {}",
+            cli.data_dir.display()
+        )
+    })?;
+    let store = open_store(cli).await?;
+    let settings = match &file {
+        Some((path, f, errors)) => match apply::apply(&store, f, errors.clone(), true).await {
+            Ok(report) => {
+                print_report(path, &report);
+                f.server.clone()
+            }
+            Err(apply::ApplyError::Config(errors)) => {
+                return Ok(print_config_errors(path, &errors));
+            }
+            Err(apply::ApplyError::Store(e)) => {
+                return Err(e).context("applying the configuration failed");
+            }
+        },
+        None => {
+            first_start(&store).await?;
+            ServerSettings::default()
+        }
+    };
+    let (token, source) = api_token(&cli.data_dir)?;
+    let listener = match TcpListener::bind(&settings.http_listen).await {
+        Ok(l) => l,
+        Err(e) => {
+            eprintln!(
+                "postern: cannot listen on {} for HTTP: {e}",
+                settings.http_listen
+            );
+            store.close().await;
+            return Ok(ExitCode::from(exit::CONFIG));
+        }
+    };
+    let http = listener.local_addr()?;
+    print_banner(cli, http, &token, &source, file.as_ref().map(|(_, f, _)| f));
+    tracing::info!(%http, "postern started");
+    let state = postern_web::AppState::new(store.clone(), token);
+    postern_web::run(listener, state, shutdown_signal()).await?;
+    store.close().await;
+    tracing::info!("postern stopped");
+    Ok(ExitCode::SUCCESS)
+}
+
+/// On a first start without configuration: the alias domain `localhost` and a company using it,
+/// so that mail to `anything@localhost` has somewhere to go.
+async fn first_start(store: &Store) -> anyhow::Result<()> {
+    let mut tx = store.begin().await?;
+    if tx.alias_domains().await?.is_empty() {
+        tx.create_alias_domain(&AliasDomainInput {
+            name: "localhost".into(),
+            ..Default::default()
+        })
+        .await?;
+        tracing::info!("first start: created the alias domain localhost");
+    }
+    if tx.first_company().await?.is_none() {
+        tx.create_company(&CompanyInput {
+            name: "My Company".into(),
+            email: None,
+            alias_domain: Some("localhost".into()),
+        })
+        .await?;
+        tracing::info!("first start: created the company \"My Company\"");
+    }
+    tx.commit().await?;
+    Ok(())
+}
+
+fn api_token(data_dir: &Path) -> anyhow::Result<(Secret, TokenSource)> {
+    if let Ok(t) = std::env::var("POSTERN_API_TOKEN")
+        && !t.trim().is_empty()
+    {
+        return Ok((Secret::new(t.trim()), TokenSource::Env));
+    }
+    let path = data_dir.join("api-token");
+    if let Ok(t) = std::fs::read_to_string(&path)
+        && !t.trim().is_empty()
+    {
+        return Ok((Secret::new(t.trim()), TokenSource::File(path)));
+    }
+    let mut bytes = [0u8; 24];
+    getrandom::fill(&mut bytes)
+        .map_err(|e| anyhow::anyhow!("no randomness for the API token: {e}"))?;
+    let token: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+    write_private(&path, &token).with_context(|| format!("cannot write {}", path.display()))?;
+    Ok((Secret::new(token), TokenSource::Generated(path)))
+}
+
+/// Writes a file only its owner can read.
+fn write_private(path: &Path, content: &str) -> std::io::Result<()> {
+    use std::io::Write;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    let mut f = options.open(path)?;
+    f.write_all(content.as_bytes())?;
+    f.write_all(b"\n")?;
+    f.sync_all()
+}
+
+fn print_banner(
+    cli: &Cli,
+    http: std::net::SocketAddr,
+    token: &Secret,
+    source: &TokenSource,
+    file: Option<&ConfigFile>,
+) {
+    let db = postern_store::redact_url(&cli.database_url());
+    let token_line = match source {
+        TokenSource::Env => "from POSTERN_API_TOKEN".to_owned(),
+        TokenSource::File(p) => format!("{}  (kept in {})", token.expose(), p.display()),
+        TokenSource::Generated(p) => {
+            format!("{}  (generated, kept in {})", token.expose(), p.display())
+        }
+    };
+    println!("Postern {} is running", env!("CARGO_PKG_VERSION"));
+    println!("  database   {db}");
+    println!("  browser    http://{http}/healthz  and the API at http://{http}/api/v1/");
+    println!("  API token  {token_line}");
+    println!(
+        "             curl -H 'Authorization: Bearer <token>' http://{http}/api/v1/alias-domains"
+    );
+    if let Some(f) = file {
+        println!(
+            "  config     {} alias domain(s), {} alias(es)",
+            f.alias_domains.len(),
+            f.aliases.len()
+        );
+    }
+    println!(
+        "  mail       the SMTP listener is not part of this build yet; feed mail with the API"
+    );
+    println!("Stop with Ctrl-C.");
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        tokio::signal::ctrl_c().await.ok();
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = term => {},
+    }
+    tracing::info!("shutdown requested; finishing requests in flight");
+}
