@@ -156,11 +156,11 @@ impl ConfigFile {
                 ));
             }
         }
-        if let Some(v) = table.get("server") {
-            if let Some(s) = read_item::<ServerSettings>("server", v, &mut errors) {
-                check_server(&s, &mut errors);
-                file.server = s;
-            }
+        if let Some(v) = table.get("server")
+            && let Some(s) = read_item::<ServerSettings>("server", v, &mut errors)
+        {
+            check_server(&s, &mut errors);
+            file.server = s;
         }
         file.alias_domains = read_list(&table, "alias_domains", &mut errors);
         file.companies = read_list(&table, "companies", &mut errors);

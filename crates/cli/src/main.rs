@@ -54,7 +54,11 @@ struct Cli {
 #[derive(Subcommand, Debug)]
 enum Command {
     /// Run everything: HTTP API (and, as they land, the SMTP/LMTP listeners, delivery, fetching).
-    Serve,
+    Serve {
+        /// HTTP address, overriding `[server] http_listen` (port 0 picks a free port).
+        #[arg(long, env = "POSTERN_HTTP_LISTEN")]
+        http_listen: Option<String>,
+    },
     /// Apply a declarative configuration file (upsert by name; idempotent).
     Apply {
         /// The TOML file.
@@ -120,7 +124,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Apply { file, check } => apply_command(&cli, file, *check).await,
-        Command::Serve => serve::serve(&cli).await,
+        Command::Serve { http_listen } => serve::serve(&cli, http_listen.as_deref()).await,
     }
 }
 

@@ -22,7 +22,7 @@ enum TokenSource {
     Generated(std::path::PathBuf),
 }
 
-pub(crate) async fn serve(cli: &Cli) -> anyhow::Result<ExitCode> {
+pub(crate) async fn serve(cli: &Cli, http_listen: Option<&str>) -> anyhow::Result<ExitCode> {
     let file = match &cli.config {
         Some(path) => match load_config(path) {
             Ok((f, errors)) => Some((path.clone(), f, errors)),
@@ -37,7 +37,7 @@ pub(crate) async fn serve(cli: &Cli) -> anyhow::Result<ExitCode> {
         )
     })?;
     let store = open_store(cli).await?;
-    let settings = match &file {
+    let mut settings = match &file {
         Some((path, f, errors)) => match apply::apply(&store, f, errors.clone(), true).await {
             Ok(report) => {
                 print_report(path, &report);
@@ -55,6 +55,9 @@ pub(crate) async fn serve(cli: &Cli) -> anyhow::Result<ExitCode> {
             ServerSettings::default()
         }
     };
+    if let Some(addr) = http_listen {
+        settings.http_listen = addr.to_owned();
+    }
     let (token, source) = api_token(&cli.data_dir)?;
     let listener = match TcpListener::bind(&settings.http_listen).await {
         Ok(l) => l,

@@ -48,7 +48,7 @@ pub(crate) trait Resource: Serialize + Send + Sized + 'static {
 }
 
 macro_rules! resource {
-    ($ty:ty, $input:ty, $id:ty, $list:ident, $get:ident, $create:ident, $update:ident, $delete:ident) => {
+    ($ty:ident, $input:ty, $id:ty, $list:ident, $get:ident, $create:ident, $update:ident, $delete:ident) => {
         impl Resource for $ty {
             type Input = $input;
             type Id = $id;

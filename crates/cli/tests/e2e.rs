@@ -1,0 +1,514 @@
+//! End-to-end tests of the `postern` binary: `serve` over real HTTP on a loopback port, `apply`
+//! and `migrate` as a user runs them, on SQLite and on PostgreSQL (the server of
+//! `POSTERN_TEST_DATABASE_URL`, started by scripts/test.sh).
+
+use serde_json::{Value, json};
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::{Duration, Instant};
+
+const BIN: &str = env!("CARGO_BIN_EXE_postern");
+const EXAMPLE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../docs/example.toml");
+const TOKEN: &str = "test-token-0123456789";
+
+/// A running `postern serve`, stopped with SIGTERM when dropped.
+struct Server {
+    child: Child,
+    base: String,
+    banner: Vec<String>,
+    http: reqwest::Client,
+}
+
+impl Server {
+    fn start(data_dir: &Path, envs: &[(&str, &str)]) -> Server {
+        let mut cmd = Command::new(BIN);
+        cmd.args(["serve", "--http-listen", "127.0.0.1:0", "--data-dir"])
+            .arg(data_dir)
+            .env_remove("POSTERN_DATABASE_URL")
+            .env_remove("POSTERN_CONFIG")
+            .env_remove("POSTERN_API_TOKEN")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null());
+        for (k, v) in envs {
+            cmd.env(k, v);
+        }
+        let mut child = cmd.spawn().expect("spawn postern serve");
+        let stdout = child.stdout.take().unwrap();
+        let mut banner = Vec::new();
+        let mut base = None;
+        for line in BufReader::new(stdout).lines() {
+            let line = line.expect("read banner");
+            if let Some(rest) = line.trim_start().strip_prefix("browser") {
+                let url = rest.split_whitespace().next().unwrap();
+                base = Some(url.trim_end_matches("/healthz").to_owned());
+            }
+            let done = line.starts_with("Stop with");
+            banner.push(line);
+            if done {
+                break;
+            }
+        }
+        let base = base.unwrap_or_else(|| panic!("no URL in the banner: {banner:?}"));
+        Server {
+            child,
+            base,
+            banner,
+            http: reqwest::Client::new(),
+        }
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    async fn call(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> (u16, Value) {
+        let mut req = self.http.request(method, self.url(path)).bearer_auth(TOKEN);
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        let resp = req.send().await.expect("HTTP request");
+        let status = resp.status().as_u16();
+        let text = resp.text().await.unwrap();
+        (
+            status,
+            serde_json::from_str(&text).unwrap_or(Value::String(text)),
+        )
+    }
+
+    async fn get(&self, path: &str) -> (u16, Value) {
+        self.call(reqwest::Method::GET, path, None).await
+    }
+    async fn post(&self, path: &str, body: Value) -> (u16, Value) {
+        self.call(reqwest::Method::POST, path, Some(body)).await
+    }
+    async fn patch(&self, path: &str, body: Value) -> (u16, Value) {
+        self.call(reqwest::Method::PATCH, path, Some(body)).await
+    }
+
+    /// SIGTERM, then the exit status (within 10 s).
+    fn stop(&mut self) -> std::process::ExitStatus {
+        let pid = self.child.id().to_string();
+        Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .expect("kill");
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return status;
+            }
+            assert!(Instant::now() < deadline, "postern did not stop on SIGTERM");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn with_token() -> Vec<(&'static str, &'static str)> {
+    vec![("POSTERN_API_TOKEN", TOKEN)]
+}
+
+#[tokio::test]
+async fn first_start_creates_data_dir_domain_company_and_token() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("postern-data");
+    let mut server = Server::start(&data, &[]);
+    assert!(data.join("postern.db").exists());
+    let token = std::fs::read_to_string(data.join("api-token")).unwrap();
+    let token = token.trim();
+    assert_eq!(token.len(), 48);
+    assert!(
+        server.banner.iter().any(|l| l.contains(token)),
+        "token printed at start"
+    );
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(data.join("api-token"))
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o077, 0, "token file readable by others: {mode:o}");
+    }
+    let health = reqwest::get(server.url("/healthz")).await.unwrap();
+    assert_eq!(health.status(), 200);
+    let unauth = reqwest::get(server.url("/api/v1/alias-domains"))
+        .await
+        .unwrap();
+    assert_eq!(unauth.status(), 401);
+    let body: Value = unauth.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "unauthorized");
+    let domains: Value = server
+        .http
+        .get(server.url("/api/v1/alias-domains"))
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(domains["items"][0]["name"], "localhost");
+    assert_eq!(domains["items"][0]["catchall_email"], "catchall@localhost");
+    let companies: Value = server
+        .http
+        .get(server.url("/api/v1/companies"))
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(companies["items"][0]["alias_domain"], "localhost");
+    assert!(server.stop().success(), "clean exit on SIGTERM");
+    // The second start reuses the token and creates nothing more.
+    let server = Server::start(&data, &[]);
+    assert!(server.banner.iter().any(|l| l.contains(token)));
+    let (_, domains) = server
+        .call(reqwest::Method::GET, "/api/v1/alias-domains", None)
+        .await;
+    assert_eq!(
+        domains["error"]["code"], "unauthorized",
+        "the test token is not the generated one"
+    );
+}
+
+#[tokio::test]
+async fn configuration_api_crud_and_bad_input() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = Server::start(dir.path(), &with_token());
+    let (st, d) = s
+        .post("/api/v1/alias-domains", json!({"name": "example.com"}))
+        .await;
+    assert_eq!(st, 201, "{d}");
+    assert_eq!(d["bounce_email"], "bounce@example.com");
+    let (st, a) = s
+        .post(
+            "/api/v1/aliases",
+            json!({"alias_name": "Sales Team", "alias_domain": "example.com", "model": "crm.lead", "defaults": {"team": "direct"}}),
+        )
+        .await;
+    assert_eq!(st, 201, "{a}");
+    assert_eq!(a["alias_name"], "sales-team");
+    assert_eq!(a["alias_full_name"], "sales-team@example.com");
+    assert_eq!(a["status"], "not_tested");
+    let id = a["id"].as_i64().unwrap();
+
+    // Bad input: each gets a 4xx with the error shape, and nothing changes.
+    let (_, before) = s.get("/api/v1/aliases").await;
+    let cases = [
+        (
+            json!({"alias_name": "x", "model": "crm.lead", "modle": 1}),
+            422,
+            "unknown field",
+        ),
+        (
+            json!({"alias_name": 3, "model": "crm.lead"}),
+            422,
+            "invalid type",
+        ),
+        (
+            json!({"alias_name": "x", "model": "crm.lead", "contact": "all"}),
+            422,
+            "unknown variant",
+        ),
+        (
+            json!({"alias_name": "sales team", "alias_domain": "example.com", "model": "crm.lead"}),
+            409,
+            "already exists",
+        ),
+        (
+            json!({"alias_name": "catchall", "alias_domain": "example.com", "model": "crm.lead"}),
+            422,
+            "catchall address",
+        ),
+        (
+            json!({"alias_name": "bounce", "alias_domain": "example.com", "model": "crm.lead"}),
+            422,
+            "bounce address",
+        ),
+        (
+            json!({"alias_name": "x", "alias_domain": "nowhere.test", "model": "crm.lead"}),
+            422,
+            "no alias domain",
+        ),
+    ];
+    for (body, status, text) in cases {
+        let (st, err) = s.post("/api/v1/aliases", body.clone()).await;
+        assert_eq!(st, status, "{body} -> {err}");
+        let msg = err["error"]["message"].as_str().unwrap_or_default();
+        assert!(msg.contains(text), "{body} -> {msg}");
+    }
+    let raw = s
+        .http
+        .post(s.url("/api/v1/aliases"))
+        .bearer_auth(TOKEN)
+        .header("content-type", "application/json")
+        .body("{not json")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(raw.status(), 400);
+    let (_, after) = s.get("/api/v1/aliases").await;
+    assert_eq!(before, after, "refused requests changed nothing");
+
+    // PATCH merges; an unknown field is refused; null clears an optional field.
+    let (st, p) = s
+        .patch(
+            &format!("/api/v1/aliases/{id}"),
+            json!({"contact": "partners"}),
+        )
+        .await;
+    assert_eq!(st, 200, "{p}");
+    assert_eq!(
+        (p["contact"].as_str(), p["model"].as_str()),
+        (Some("partners"), Some("crm.lead"))
+    );
+    let (st, _) = s
+        .patch(&format!("/api/v1/aliases/{id}"), json!({"colour": "red"}))
+        .await;
+    assert_eq!(st, 422);
+    let (st, _) = s
+        .patch(
+            &format!("/api/v1/aliases/{id}"),
+            json!({"alias_name": "catchall"}),
+        )
+        .await;
+    assert_eq!(st, 422);
+    let (st, _) = s.get("/api/v1/aliases/999999").await;
+    assert_eq!(st, 404);
+    let (st, _) = s.get("/api/v1/aliases/abc").await;
+    assert_eq!(st, 400);
+    let (st, e) = s.get("/api/v1/aliases?limit=0").await;
+    assert_eq!(st, 422, "{e}");
+
+    // Servers: the password is write-only.
+    let (st, srv) = s
+        .post(
+            "/api/v1/outgoing-servers",
+            json!({"name": "relay", "host": "127.0.0.1", "port": 2526, "username": "u", "password": "hunter2"}),
+        )
+        .await;
+    assert_eq!(st, 201, "{srv}");
+    assert_eq!(srv["has_password"], true);
+    assert!(!srv.to_string().contains("hunter2"));
+    let (_, list) = s.get("/api/v1/outgoing-servers").await;
+    assert!(!list.to_string().contains("hunter2"));
+    let (st, dup) = s
+        .post(
+            "/api/v1/outgoing-servers",
+            json!({"name": "relay", "host": "h"}),
+        )
+        .await;
+    assert_eq!(st, 409, "{dup}");
+
+    // Params are sanitised on write.
+    let (st, v) = s
+        .call(
+            reqwest::Method::PUT,
+            "/api/v1/params/mail.catchall.domain.allowed",
+            Some(json!({"value": "Hello.COM, bonjour.com"})),
+        )
+        .await;
+    assert_eq!(st, 200, "{v}");
+    assert_eq!(v["value"], "hello.com,bonjour.com");
+    let (st, _) = s
+        .call(
+            reqwest::Method::PUT,
+            "/api/v1/params/mail.catchall.domain.allowed",
+            Some(json!({"value": ", ,"})),
+        )
+        .await;
+    assert_eq!(st, 422);
+
+    // Delete: refused while in use, then allowed.
+    let did = d["id"].as_i64().unwrap();
+    let (st, _) = s
+        .call(
+            reqwest::Method::DELETE,
+            &format!("/api/v1/alias-domains/{did}"),
+            None,
+        )
+        .await;
+    assert_eq!(st, 409);
+    let (st, _) = s
+        .call(
+            reqwest::Method::DELETE,
+            &format!("/api/v1/aliases/{id}"),
+            None,
+        )
+        .await;
+    assert_eq!(st, 204);
+    let (st, _) = s
+        .call(
+            reqwest::Method::DELETE,
+            &format!("/api/v1/alias-domains/{did}"),
+            None,
+        )
+        .await;
+    assert_eq!(st, 204);
+}
+
+fn postern(args: &[&str], data_dir: &Path, db: Option<&str>) -> (i32, String, String) {
+    let mut cmd = Command::new(BIN);
+    cmd.args(args)
+        .arg("--data-dir")
+        .arg(data_dir)
+        .env_remove("POSTERN_DATABASE_URL");
+    if let Some(url) = db {
+        cmd.args(["--database-url", url]);
+    }
+    let out = cmd.output().expect("run postern");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+const BROKEN: &str = r#"
+[[alias_domains]]
+name = "bad domain"
+[[aliases]]
+alias_name = "catchall"
+alias_domain = "example.com"
+model = "crm.lead"
+[[aliases]]
+alias_name = "x"
+model = "Bad Model"
+contact = "all"
+[[companies]]
+name = "C"
+alias_domain = "nowhere.test"
+[[outgoing_servers]]
+name = "r"
+host = "h"
+prot = 25
+"#;
+
+fn apply_twice_then_broken(data: &Path, db: Option<&str>) {
+    let (code, out1, err) = postern(&["apply", EXAMPLE], data, db);
+    assert_eq!(code, 0, "{err}");
+    assert!(out1.contains("aliases: 1 created"), "{out1}");
+    let (code, out2, err) = postern(&["apply", EXAMPLE], data, db);
+    assert_eq!(code, 0, "{err}");
+    assert!(out2.contains("(no change)"), "{out2}");
+    assert!(
+        out2.contains("aliases: 0 created, 0 updated, 1 unchanged"),
+        "{out2}"
+    );
+
+    let broken = data.join("broken.toml");
+    std::fs::write(&broken, BROKEN).unwrap();
+    let (code, _, err) = postern(&["apply", broken.to_str().unwrap()], data, db);
+    assert_eq!(code, 78, "EX_CONFIG: {err}");
+    for expected in [
+        "alias_domains[0].name: `bad domain` is not a domain name",
+        "aliases[0].alias_name: `catchall@example.com` is the catchall address",
+        "aliases[1].contact: unknown variant `all`",
+        "aliases[1].model: `Bad Model` is not a model name",
+        "companies[0].alias_domain: no alias domain named `nowhere.test`",
+        "outgoing_servers[0].prot: unknown field `prot`",
+        "6 error(s)",
+        "nothing was applied",
+    ] {
+        assert!(err.contains(expected), "missing {expected:?} in:\n{err}");
+    }
+    // Nothing of the broken file was applied: the example applies with no change.
+    let (_, out3, _) = postern(&["apply", EXAMPLE], data, db);
+    assert!(out3.contains("(no change)"), "{out3}");
+    assert!(!out3.contains("companies: 1 created"), "{out3}");
+}
+
+#[test]
+fn apply_is_idempotent_and_lists_every_error_sqlite() {
+    let dir = tempfile::tempdir().unwrap();
+    apply_twice_then_broken(dir.path(), None);
+}
+
+static NEXT_DB: AtomicU32 = AtomicU32::new(0);
+
+/// A fresh PostgreSQL database, dropped with the guard.
+struct PgDb {
+    admin: String,
+    name: String,
+    url: String,
+}
+
+impl Drop for PgDb {
+    fn drop(&mut self) {
+        let rt = tokio::runtime::Runtime::new().unwrap();
+        rt.block_on(async {
+            if let Ok(store) = postern_store::Store::open(&self.admin).await {
+                let _ = store.drop_database_for_tests(&self.name).await;
+                store.close().await;
+            }
+        });
+    }
+}
+
+fn postgres_db() -> PgDb {
+    let admin = std::env::var("POSTERN_TEST_DATABASE_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_owned());
+    let name = format!(
+        "postern_e2e_{}_{}",
+        std::process::id(),
+        NEXT_DB.fetch_add(1, Ordering::SeqCst)
+    );
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async {
+        let store = postern_store::Store::open(&admin)
+            .await
+            .unwrap_or_else(|e| {
+                panic!("PostgreSQL at {admin} does not answer ({e}); run scripts/test.sh")
+            });
+        store.create_database_for_tests(&name).await.unwrap();
+        store.close().await;
+    });
+    let base = admin.rsplit_once('/').map(|(b, _)| b).unwrap_or(&admin);
+    let url = format!("{base}/{name}");
+    PgDb { admin, name, url }
+}
+
+#[test]
+fn apply_is_idempotent_and_lists_every_error_postgres() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = postgres_db();
+    let url = db.url.clone();
+    let (code, out, err) = postern(&["migrate"], dir.path(), Some(&url));
+    assert_eq!(code, 0, "{out}{err}");
+    apply_twice_then_broken(dir.path(), Some(&url));
+    assert!(
+        !dir.path().join("postern.db").exists(),
+        "no SQLite file when PostgreSQL is used"
+    );
+}
+
+#[test]
+fn unreadable_config_and_bad_database_url() {
+    let dir = tempfile::tempdir().unwrap();
+    let (code, _, err) = postern(&["apply", "/nonexistent/x.toml"], dir.path(), None);
+    assert_eq!(code, 78, "{err}");
+    let (code, _, err) = postern(&["migrate"], dir.path(), Some("mysql://x"));
+    assert_eq!(code, 78, "{err}");
+    assert!(err.contains("unsupported database URL"), "{err}");
+    let (code, _, err) = postern(
+        &["migrate"],
+        dir.path(),
+        Some("postgres://postgres:pw@127.0.0.1:1/x"),
+    );
+    assert_eq!(
+        code, 75,
+        "a database that does not answer is temporary: {err}"
+    );
+    assert!(!err.contains(":pw@"), "password shown: {err}");
+}
