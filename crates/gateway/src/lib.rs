@@ -1,10 +1,238 @@
 //! postern-gateway — `accept(raw, envelope, source)` and `explain(...)`: the inbound shell around
-//! `postern-routing` and `postern-store`. It parses the message, fetches what the decision needs,
-//! calls `decide`, and applies the decision in **one** transaction (raw original, records,
-//! messages, attachments, notifications, outbox rows, counters). It answers only after the commit.
+//! `postern-routing` and `postern-store`.
 //!
-//! Owns: the order of those steps and the transaction. Must not: hold SQL (that is the store's),
-//! decide routes itself (that is routing's), or open sockets (the listeners call it).
+//! `accept` parses the message, fetches what the decision needs, calls `decide`, counts for the
+//! rate limit, and applies the decision in **one** transaction: the raw original, records,
+//! messages, attachments, followers, notifications, outbox rows, bounce counters, alias status.
+//! It returns only after the commit, so whoever called it may acknowledge the message.
 //!
-//! Status: lands with the inbound issue (#3).
+//! How it fails: a message that cannot be parsed is stored raw with its error and reported as
+//! [`AcceptError::Unparseable`] (permanent). A failure while applying rolls the transaction back,
+//! stores the raw message with the error in a second transaction (best effort), and is reported
+//! as [`AcceptError::Temporary`]: the caller makes the sender retry, and a retry of a message
+//! that was in fact stored is a duplicate. A concurrent writer storing the same Message-ID first
+//! makes this one a duplicate.
+//!
+//! Author subscription (behaviour reference §14): Postern follows 17.0 — a recognised, active
+//! author of an incoming e-mail becomes a follower of the record, whether internal or not, so
+//! that the record's replies reach them.
 #![warn(missing_docs)]
+
+mod apply;
+mod lookups;
+mod outcome;
+
+pub use outcome::{AcceptOutcome, BounceSummary, RouteOutcome};
+
+use postern_mime::ParsedMessage;
+use postern_model::Source;
+use postern_routing::Envelope;
+use postern_store::{NewRawMessage, Store, StoreError};
+
+/// Why a message was not accepted.
+#[derive(Debug, thiserror::Error)]
+pub enum AcceptError {
+    /// Not an e-mail message. It was stored raw, with the reason (permanent: do not retry).
+    #[error("unparseable message (kept as raw message {raw_message_id}): {reason}")]
+    Unparseable {
+        /// Why.
+        reason: String,
+        /// Where it was kept (0 when even that failed).
+        raw_message_id: i64,
+    },
+    /// The database failed; nothing was applied. Retry later.
+    #[error("temporary failure: {0}")]
+    Temporary(#[from] StoreError),
+}
+
+impl AcceptError {
+    /// The sysexits code of `postern ingest`.
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            AcceptError::Unparseable { .. } => 65,
+            AcceptError::Temporary(_) => 75,
+        }
+    }
+}
+
+/// Where a message came from, beyond its bytes.
+#[derive(Debug, Clone, Default)]
+pub struct Received {
+    /// The envelope (sender, recipients, fallback model).
+    pub envelope: Envelope,
+    /// Which way in.
+    pub source: Source,
+    /// Peer address (network sources).
+    pub peer: Option<String>,
+    /// HELO/EHLO name.
+    pub helo: Option<String>,
+    /// Over TLS.
+    pub tls: bool,
+}
+
+/// The inbound gateway.
+#[derive(Clone)]
+pub struct Gateway {
+    store: Store,
+    hostname: String,
+}
+
+impl Gateway {
+    /// A gateway on `store`; `hostname` is the right part of the Message-IDs it makes.
+    pub fn new(store: Store, hostname: impl Into<String>) -> Gateway {
+        Gateway {
+            store,
+            hostname: hostname.into(),
+        }
+    }
+
+    /// The store.
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    /// Accepts one message: decides and applies, durably, before returning.
+    pub async fn accept(
+        &self,
+        raw: &[u8],
+        received: &Received,
+    ) -> Result<AcceptOutcome, AcceptError> {
+        let msg = match postern_mime::parse(raw) {
+            Ok(m) => m,
+            Err(e) => return Err(self.keep_unparseable(raw, received, &e.to_string()).await),
+        };
+        match self.accept_parsed(raw, &msg, received).await {
+            Ok(outcome) => Ok(outcome),
+            Err(e) if is_duplicate_race(&e) => {
+                tracing::info!(message_id = ?msg.message_id, "stored concurrently by another writer: duplicate");
+                Ok(AcceptOutcome::duplicate(&msg))
+            }
+            Err(e) => {
+                tracing::error!(error = %e, message_id = ?msg.message_id, "accept failed; keeping the raw message");
+                self.keep_failed(raw, received, msg.message_id.as_deref(), &e.to_string())
+                    .await;
+                Err(AcceptError::Temporary(e))
+            }
+        }
+    }
+
+    /// The decision `accept` would take, with its trace; changes nothing.
+    pub async fn explain(
+        &self,
+        raw: &[u8],
+        received: &Received,
+    ) -> Result<AcceptOutcome, AcceptError> {
+        let msg = postern_mime::parse(raw).map_err(|e| AcceptError::Unparseable {
+            reason: e.to_string(),
+            raw_message_id: 0,
+        })?;
+        let mut tx = self.store.read().await?;
+        let (decision, _) = lookups::decide_in(&mut tx, &msg, &received.envelope).await?;
+        tx.rollback().await?;
+        Ok(AcceptOutcome::from_decision(
+            &decision,
+            &msg,
+            vec![],
+            vec![],
+            None,
+        ))
+    }
+
+    async fn accept_parsed(
+        &self,
+        raw: &[u8],
+        msg: &ParsedMessage,
+        received: &Received,
+    ) -> Result<AcceptOutcome, StoreError> {
+        let mut tx = self.store.begin().await?;
+        let (decision, setup) = lookups::decide_in(&mut tx, msg, &received.envelope).await?;
+        let outcome = apply::apply(
+            &mut tx,
+            &self.hostname,
+            raw,
+            msg,
+            received,
+            decision,
+            &setup,
+        )
+        .await?;
+        tx.commit().await?;
+        tracing::info!(
+            message_id = ?msg.message_id,
+            outcome = ?outcome.outcome,
+            routes = outcome.routes.len(),
+            "message accepted"
+        );
+        Ok(outcome)
+    }
+
+    async fn keep_unparseable(&self, raw: &[u8], received: &Received, reason: &str) -> AcceptError {
+        tracing::warn!(reason, size = raw.len(), "unparseable message kept raw");
+        let id = self
+            .store_raw(raw, received, None, "failed", reason)
+            .await
+            .unwrap_or(0);
+        AcceptError::Unparseable {
+            reason: reason.to_owned(),
+            raw_message_id: id,
+        }
+    }
+
+    async fn keep_failed(
+        &self,
+        raw: &[u8],
+        received: &Received,
+        message_id: Option<&str>,
+        error: &str,
+    ) {
+        if let Err(e) = self
+            .store_raw(raw, received, message_id, "failed", error)
+            .await
+        {
+            tracing::error!(error = %e, "could not keep the raw message either; the sender must retry");
+        }
+    }
+
+    async fn store_raw(
+        &self,
+        raw: &[u8],
+        received: &Received,
+        message_id: Option<&str>,
+        status: &str,
+        error: &str,
+    ) -> Result<i64, StoreError> {
+        let mut tx = self.store.begin().await?;
+        let id = tx
+            .insert_raw_message(&raw_row(raw, received, message_id, status, Some(error)))
+            .await?;
+        tx.commit().await?;
+        Ok(id)
+    }
+}
+
+pub(crate) fn raw_row<'a>(
+    raw: &'a [u8],
+    received: &'a Received,
+    message_id: Option<&'a str>,
+    status: &'a str,
+    error: Option<&'a str>,
+) -> NewRawMessage<'a> {
+    NewRawMessage {
+        source: received.source.as_str(),
+        envelope_sender: received.envelope.mail_from.as_deref(),
+        envelope_rcpts: serde_json::to_string(&received.envelope.rcpt_to)
+            .unwrap_or_else(|_| "[]".into()),
+        peer: received.peer.as_deref(),
+        helo: received.helo.as_deref(),
+        tls: received.tls,
+        header_message_id: message_id,
+        content: raw,
+        status,
+        error,
+        outcome: None,
+    }
+}
+
+fn is_duplicate_race(e: &StoreError) -> bool {
+    matches!(e, StoreError::Conflict(m) if m.starts_with("message:"))
+}

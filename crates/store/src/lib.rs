@@ -19,9 +19,11 @@
 
 mod config;
 mod error;
+mod inbound;
 
 pub use config::*;
 pub use error::StoreError;
+pub use inbound::*;
 
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 use sqlx::sqlite::{

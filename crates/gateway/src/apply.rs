@@ -1,0 +1,577 @@
+//! Applying a decision inside the caller's transaction: the raw original, each route (record,
+//! message, attachments, recipients, author subscription, follower notifications), the mails sent
+//! back, the bounce bookkeeping, the alias status.
+
+use crate::lookups::Setup;
+use crate::outcome::{AcceptOutcome, BounceSummary};
+use crate::{Received, raw_row};
+use postern_compose::gateway_mail::{self, GatewayMail, Incoming, Sender};
+use postern_mime::ParsedMessage;
+use postern_model::address::{email_normalize, email_split, email_split_tuples, formataddr};
+use postern_model::{AliasId, AliasStatus};
+use postern_routing::{Action, Decision, Outcome, Route, SendKind};
+use postern_store::{NewMail, NewMessage, StoreError, Tx, now_ms};
+use sha2::Digest;
+
+/// The Message-ID of the stored message: the header's, else one derived from the content, so that
+/// a retry of the same bytes is still recognised as a duplicate.
+pub(crate) fn effective_message_id(msg: &ParsedMessage, raw: &[u8], hostname: &str) -> String {
+    match &msg.message_id {
+        Some(id) => id.clone(),
+        None => {
+            let digest = sha2::Sha256::digest(raw);
+            let hex: String = digest.iter().take(16).map(|b| format!("{b:02x}")).collect();
+            format!("<{hex}.no-message-id@{hostname}>")
+        }
+    }
+}
+
+fn random_token() -> String {
+    let mut b = [0u8; 12];
+    if getrandom::fill(&mut b).is_err() {
+        return format!("{}", now_ms());
+    }
+    b.iter().map(|x| format!("{x:02x}")).collect()
+}
+
+pub(crate) async fn apply(
+    tx: &mut Tx,
+    hostname: &str,
+    raw: &[u8],
+    msg: &ParsedMessage,
+    received: &Received,
+    decision: Decision,
+    setup: &Setup,
+) -> Result<AcceptOutcome, StoreError> {
+    if matches!(decision.outcome, Outcome::Duplicate | Outcome::LoopIgnored) {
+        return Ok(AcceptOutcome::from_decision(
+            &decision,
+            msg,
+            vec![],
+            vec![],
+            None,
+        ));
+    }
+    let mid = effective_message_id(msg, raw, hostname);
+    let status = if decision.outcome == Outcome::Routed {
+        "processed"
+    } else {
+        "ignored"
+    };
+    let raw_id = tx
+        .insert_raw_message(&raw_row(raw, received, Some(&mid), status, None))
+        .await?;
+    let mut record_ids = Vec::new();
+    let mut message_ids = Vec::new();
+    for (i, route) in decision.routes.iter().enumerate() {
+        let (record, message) =
+            apply_route(tx, hostname, msg, &mid, i, route, raw_id, setup).await?;
+        record_ids.push(record);
+        message_ids.push(message);
+    }
+    if decision.outcome == Outcome::Routed
+        && let Some(norm) = msg.email_from.as_deref().and_then(email_normalize)
+    {
+        tx.reset_bounce(&norm).await?;
+    }
+    let bounce = match decision.outcome {
+        Outcome::BounceProcessed => Some(apply_bounce(tx, msg).await?),
+        _ => None,
+    };
+    send_back(tx, hostname, msg, &mid, &decision, setup).await?;
+    for alias in &decision.invalid_aliases {
+        tx.set_alias_status(AliasId(*alias), AliasStatus::Invalid)
+            .await?;
+    }
+    let outcome = AcceptOutcome::from_decision(&decision, msg, record_ids, message_ids, bounce);
+    let json = serde_json::to_string(&outcome).unwrap_or_default();
+    tx.set_raw_message_outcome(raw_id, status, &json).await?;
+    Ok(outcome)
+}
+
+/// Creates or finds the record, stores the message on it; returns (record id, message id).
+#[allow(clippy::too_many_arguments)]
+async fn apply_route(
+    tx: &mut Tx,
+    hostname: &str,
+    msg: &ParsedMessage,
+    mid: &str,
+    index: usize,
+    route: &Route,
+    raw_id: i64,
+    setup: &Setup,
+) -> Result<(i64, i64), StoreError> {
+    let record = match (route.action, route.record_id) {
+        (Action::Post, Some(r)) => {
+            merge_cc(tx, r, &msg.cc).await?;
+            r
+        }
+        _ => create_record(tx, msg, route, setup).await?,
+    };
+    // One message per route: the first keeps the Message-ID, the others get a derived one
+    // (the id is unique in the store; a retry still finds the first).
+    let message_id = if index == 0 {
+        mid.to_owned()
+    } else {
+        format!("<route{index}.{}", mid.trim_start_matches('<'))
+    };
+    // Flat threading (§5.2): every message of a record hangs on its first one.
+    let parent = tx.thread_root(record).await?;
+    let incoming_to = incoming_to(msg, setup);
+    let cc = msg.cc.join(", ");
+    let id = tx
+        .insert_message(&NewMessage {
+            message_id: &message_id,
+            record_id: Some(record),
+            parent_id: parent,
+            subtype: route.subtype,
+            message_type: "email",
+            author_partner_id: route.author_partner_id,
+            email_from: msg.email_from.as_deref(),
+            subject: msg.subject.as_deref(),
+            body_html: &msg.body_html,
+            date: msg.date.unwrap_or_else(now_ms),
+            incoming_email_to: Some(&incoming_to),
+            incoming_email_cc: (!cc.is_empty()).then_some(cc.as_str()),
+            raw_message_id: Some(raw_id),
+        })
+        .await?;
+    for a in &msg.attachments {
+        tx.insert_attachment(
+            id,
+            Some(record),
+            &a.filename,
+            &a.mimetype,
+            a.content_id.as_deref(),
+            &a.content,
+        )
+        .await?;
+    }
+    let recipients = recognised_recipients(tx, msg, setup).await?;
+    tx.add_message_partners(id, &recipients).await?;
+    if let Some(author) = route.author_partner_id {
+        tx.add_follower(record, author, &["comment".to_owned()])
+            .await?;
+    }
+    if let Some(alias) = route.alias_id
+        && route.action == Action::Create
+    {
+        tx.set_alias_status(AliasId(alias), AliasStatus::Valid)
+            .await?;
+    }
+    crate::apply::notify(
+        tx,
+        hostname,
+        msg,
+        &message_id,
+        id,
+        record,
+        parent,
+        route,
+        setup,
+    )
+    .await?;
+    Ok((record, id))
+}
+
+async fn create_record(
+    tx: &mut Tx,
+    msg: &ParsedMessage,
+    route: &Route,
+    setup: &Setup,
+) -> Result<i64, StoreError> {
+    let alias = route
+        .alias_id
+        .and_then(|id| setup.aliases.iter().find(|a| a.id == id));
+    let values = alias.map_or("{}", |a| a.defaults.as_str());
+    let company = company_for(tx, alias.and_then(|a| a.domain.as_deref())).await?;
+    let from = msg.email_from.as_deref();
+    let cc = msg.cc.join(", ");
+    tx.insert_record(
+        &route.model,
+        msg.subject.as_deref().unwrap_or(""),
+        from,
+        from.and_then(email_normalize).as_deref(),
+        (!cc.is_empty()).then_some(cc.as_str()),
+        company,
+        route.alias_id,
+        values,
+    )
+    .await
+}
+
+/// The company of the alias's domain, else the gateway's own (the first).
+async fn company_for(tx: &mut Tx, domain: Option<&str>) -> Result<Option<i64>, StoreError> {
+    let companies = tx
+        .list_companies(postern_store::PageRequest::all())
+        .await?
+        .items;
+    let by_domain = domain.and_then(|d| {
+        companies
+            .iter()
+            .find(|c| c.alias_domain.as_deref() == Some(d))
+    });
+    Ok(by_domain.or(companies.first()).map(|c| c.id.get()))
+}
+
+/// `email_cc` collects the Cc of the mail posted on a record: unique by address, existing
+/// formatting kept (case 95).
+async fn merge_cc(tx: &mut Tx, record: i64, cc: &[String]) -> Result<(), StoreError> {
+    if cc.is_empty() {
+        return Ok(());
+    }
+    let current = tx.record_email_cc(record).await?.unwrap_or_default();
+    let mut items: Vec<(String, String)> = email_split_tuples(&current)
+        .into_iter()
+        .map(|(n, a)| (formataddr(&n, &a), a.to_lowercase()))
+        .collect();
+    for c in cc {
+        for (n, a) in email_split_tuples(c) {
+            if !items.iter().any(|(_, x)| *x == a.to_lowercase()) {
+                items.push((formataddr(&n, &a), a.to_lowercase()));
+            }
+        }
+    }
+    let merged: Vec<String> = items.into_iter().map(|(f, _)| f).collect();
+    tx.set_record_email_cc(record, &merged.join(", ")).await
+}
+
+/// To as received, without the aliases and catchall addresses it was routed through.
+fn incoming_to(msg: &ParsedMessage, setup: &Setup) -> String {
+    let ours = |addr: &str| {
+        let a = addr.to_lowercase();
+        setup
+            .domains
+            .iter()
+            .any(|d| d.catchall_email().to_lowercase() == a)
+            || setup.aliases.iter().any(|x| {
+                x.domain
+                    .as_ref()
+                    .is_some_and(|d| format!("{}@{d}", x.alias_name) == a)
+            })
+    };
+    msg.to
+        .iter()
+        .filter(|t| email_split(t).first().is_none_or(|a| !ours(a)))
+        .cloned()
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// Partners recognised among the recipients (§5.1, no creation; never an alias address).
+async fn recognised_recipients(
+    tx: &mut Tx,
+    msg: &ParsedMessage,
+    setup: &Setup,
+) -> Result<Vec<i64>, StoreError> {
+    let mut out = Vec::new();
+    for r in msg.recipients.iter().take(postern_store::MAX_LOOKUPS) {
+        let Some(norm) = email_normalize(r) else {
+            continue;
+        };
+        let is_alias = setup.aliases.iter().any(|a| {
+            a.domain
+                .as_ref()
+                .is_some_and(|d| format!("{}@{d}", a.alias_name) == norm)
+        });
+        if is_alias {
+            continue;
+        }
+        let best = tx
+            .partners_by_email(&norm)
+            .await?
+            .into_iter()
+            .min_by_key(|(id, user)| (!user, *id));
+        if let Some((id, _)) = best
+            && !out.contains(&id)
+        {
+            out.push(id);
+        }
+    }
+    Ok(out)
+}
+
+/// §5.3: followers (and explicit partners) are notified, except the author, inactive partners
+/// and those who got the original mail (in its To or Cc).
+#[allow(clippy::too_many_arguments)]
+pub(crate) async fn notify(
+    tx: &mut Tx,
+    hostname: &str,
+    msg: &ParsedMessage,
+    message_id: &str,
+    id: i64,
+    record: i64,
+    parent: Option<i64>,
+    route: &Route,
+    setup: &Setup,
+) -> Result<(), StoreError> {
+    let mut people = tx.followers_for_notification(record).await?;
+    people.retain(|f| {
+        let subtypes: Vec<String> = serde_json::from_str(&f.subtypes).unwrap_or_default();
+        subtypes.iter().any(|s| s == route.subtype) && (route.subtype != "note" || f.is_user)
+    });
+    for p in &route.partner_ids {
+        if !people.iter().any(|f| f.partner_id == *p)
+            && let Some(row) = tx.partner_for_notification(*p).await?
+        {
+            people.push(row);
+        }
+    }
+    let got_it: Vec<String> = msg
+        .to
+        .iter()
+        .chain(msg.cc.iter())
+        .filter_map(|a| email_normalize(a))
+        .collect();
+    for f in people {
+        if Some(f.partner_id) == route.author_partner_id || !f.active {
+            continue;
+        }
+        if f.email_normalized
+            .as_ref()
+            .is_some_and(|e| got_it.contains(e))
+        {
+            continue;
+        }
+        if f.is_user && f.notification == "inbox" {
+            tx.insert_notification(id, f.partner_id, "inbox", "sent", None)
+                .await?;
+            continue;
+        }
+        let Some(email) = f.email_normalized.as_deref() else {
+            continue;
+        };
+        let mail = notification_mail(
+            tx, hostname, msg, message_id, parent, record, &f.name, email, id, setup,
+        )
+        .await?;
+        let mail_id = tx.insert_mail(&mail).await?;
+        tx.insert_notification(id, f.partner_id, "email", "ready", Some(mail_id))
+            .await?;
+    }
+    Ok(())
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn notification_mail(
+    tx: &mut Tx,
+    _hostname: &str,
+    msg: &ParsedMessage,
+    message_id: &str,
+    parent: Option<i64>,
+    record: i64,
+    name: &str,
+    email: &str,
+    id: i64,
+    setup: &Setup,
+) -> Result<NewMail, StoreError> {
+    let domain = setup.domains.first();
+    let company = tx.first_company().await?;
+    let reply_to = domain.map(|d| {
+        formataddr(
+            company.as_ref().map_or("", |c| c.name.as_str()),
+            &d.catchall_email(),
+        )
+    });
+    let references = match parent {
+        Some(p) => match tx.message_rfc_id(p).await? {
+            Some(parent_id) => format!("{parent_id} {message_id}"),
+            None => message_id.to_owned(),
+        },
+        None => message_id.to_owned(),
+    };
+    Ok(NewMail {
+        stream: "transactional".into(),
+        kind: Some("notification".into()),
+        message_id: Some(id),
+        record_id: Some(record),
+        rfc_message_id: message_id.to_owned(),
+        email_from: msg.email_from.clone().unwrap_or_default(),
+        email_to: vec![formataddr(name, email)],
+        email_cc: vec![],
+        reply_to,
+        return_path: domain.map(|d| d.bounce_email()),
+        subject: msg.subject.clone().unwrap_or_default(),
+        body_html: Some(msg.body_html.clone()),
+        body_text: None,
+        headers: serde_json::json!({"References": references, "X-Postern-Message-Id": message_id}),
+        scheduled_date: None,
+    })
+}
+
+/// §7: counts the bounce on the address, pins it on the original message's notifications.
+async fn apply_bounce(tx: &mut Tx, msg: &ParsedMessage) -> Result<BounceSummary, StoreError> {
+    let dsn = &msg.dsn;
+    let mut ids = dsn.original_message_ids.clone();
+    let mut original = tx.newest_message_by_ids(&ids).await?;
+    if original.is_none() {
+        ids.extend(msg.in_reply_to.iter().cloned());
+        ids.extend(msg.references.iter().cloned());
+        let mut parent_ids: Vec<String> = msg.in_reply_to.iter().cloned().collect();
+        parent_ids.extend(msg.references.iter().cloned());
+        original = tx.newest_message_by_ids(&parent_ids).await?;
+    }
+    let reason = if dsn.human_text.is_empty() {
+        "bounced".to_owned()
+    } else {
+        dsn.human_text.chars().take(2000).collect()
+    };
+    let mut pinned = Vec::new();
+    let mut counted_records = false;
+    let mut recipients: Vec<(String, bool)> = dsn
+        .recipients
+        .iter()
+        .filter(|r| !r.address.is_empty())
+        .map(|r| (r.address.clone(), !r.status.starts_with('4')))
+        .collect();
+    if recipients.is_empty()
+        && let Some(o) = &original
+    {
+        // No Final-Recipient: the one partner the original was sent to, if there is exactly one.
+        let notified = tx.notified_partners(o.id).await?;
+        if let [(_, Some(email))] = notified.as_slice()
+            && let Some(norm) = email_normalize(email)
+        {
+            recipients.push((norm, true));
+        }
+    }
+    for (address, counts) in &recipients {
+        let partners = if *counts {
+            tx.count_bounce(address).await?
+        } else {
+            tx.partners_by_email(address)
+                .await?
+                .into_iter()
+                .map(|(id, _)| id)
+                .collect()
+        };
+        counted_records |= *counts;
+        if let Some(o) = &original {
+            tx.bounce_notifications(o.id, &partners, &reason).await?;
+            pinned.extend(partners);
+        }
+    }
+    if let Some(o) = &original
+        && let Some(record) = o.record_id
+        && counted_records
+        && !record_has_address(tx, record, &recipients).await?
+    {
+        tx.count_bounce_on_record(record).await?;
+    }
+    Ok(BounceSummary {
+        recipients: dsn.recipients.clone(),
+        original_message_ids: ids,
+        message_id: original.map(|o| o.id),
+        partner_ids: pinned,
+    })
+}
+
+async fn record_has_address(
+    tx: &mut Tx,
+    record: i64,
+    recipients: &[(String, bool)],
+) -> Result<bool, StoreError> {
+    let rec_email = tx.record_email_normalized(record).await?;
+    Ok(rec_email.is_some_and(|e| recipients.iter().any(|(a, _)| *a == e)))
+}
+
+/// The mails the decision sends back, in the outbox.
+async fn send_back(
+    tx: &mut Tx,
+    hostname: &str,
+    msg: &ParsedMessage,
+    mid: &str,
+    decision: &Decision,
+    setup: &Setup,
+) -> Result<(), StoreError> {
+    if decision.sent.is_empty() {
+        return Ok(());
+    }
+    let company = tx.first_company().await?;
+    let domain = company
+        .as_ref()
+        .and_then(|c| c.alias_domain.as_deref())
+        .and_then(|n| setup.domains.iter().find(|d| d.name == n))
+        .or(setup.domains.first());
+    let bounce_email = domain
+        .map(|d| d.bounce_email())
+        .unwrap_or_else(|| format!("mailer-daemon@{hostname}"));
+    let sender = Sender {
+        company: company.as_ref().map_or("Postern", |c| c.name.as_str()),
+        company_email: company
+            .as_ref()
+            .and_then(|c| c.email.as_deref())
+            .unwrap_or(""),
+        bounce_email: &bounce_email,
+        hostname,
+    };
+    let to_header = msg.to.join(", ");
+    let incoming = Incoming {
+        message_id: mid,
+        subject: msg.subject.as_deref(),
+        email_from: msg.email_from.as_deref(),
+        to: &to_header,
+        body_html: &msg.body_html,
+    };
+    for s in &decision.sent {
+        if s.to.is_empty() {
+            tracing::info!(kind = ?s.kind, "no address to send the refusal to (null Return-Path); not sent");
+            continue;
+        }
+        let token = random_token();
+        let alias = s.alias.as_deref().unwrap_or("");
+        let row = s
+            .alias_id
+            .and_then(|id| setup.aliases.iter().find(|a| a.id == id));
+        let mail = match s.kind {
+            SendKind::CatchallBounce => {
+                gateway_mail::catchall_bounce(&incoming, &sender, &s.to, &token)
+            }
+            SendKind::RateLimit => gateway_mail::rate_limit(&incoming, &sender, &s.to, &token),
+            SendKind::AliasInvalid => {
+                gateway_mail::alias_invalid(&incoming, &sender, &s.to, alias, &token)
+            }
+            SendKind::AliasRefusal => {
+                let bounced = match row {
+                    Some(r) => tx.alias_bounced_content(r.id).await?,
+                    None => None,
+                };
+                let followers = row.is_some_and(|r| r.contact == "followers");
+                gateway_mail::alias_refusal(
+                    &incoming,
+                    &sender,
+                    &s.to,
+                    alias,
+                    bounced.as_deref(),
+                    followers,
+                    &token,
+                )
+            }
+        };
+        tx.insert_mail(&outbox_row(mail, s.kind)).await?;
+    }
+    Ok(())
+}
+
+fn outbox_row(m: GatewayMail, kind: SendKind) -> NewMail {
+    let kind = serde_json::to_value(kind)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_owned));
+    NewMail {
+        stream: "transactional".into(),
+        kind,
+        message_id: None,
+        record_id: None,
+        rfc_message_id: m.message_id,
+        email_from: m.from,
+        email_to: vec![m.to],
+        email_cc: vec![],
+        reply_to: m.reply_to,
+        return_path: Some(String::new()),
+        subject: m.subject,
+        body_html: Some(m.body_html),
+        body_text: None,
+        headers: serde_json::json!({"References": m.references, "Auto-Submitted": "auto-replied"}),
+        scheduled_date: None,
+    }
+}

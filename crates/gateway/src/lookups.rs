@@ -1,0 +1,215 @@
+//! Fetching what the decision needs (the plan of `postern_routing::plan_lookups`), calling
+//! `decide`, then counting for the rate limit and calling `rate_limit`.
+
+use postern_mime::ParsedMessage;
+use postern_model::address::email_normalize;
+use postern_routing::{
+    AliasInfo, Decision, DomainInfo, Envelope, Lookups, LoopCounts, Outcome, PartnerCandidate,
+    RoutingConfig, ThreadMessage, decide, plan_lookups, rate_limit,
+};
+use postern_store::{AliasRouteRow, StoreError, ThreadMessageRow, Tx, now_ms};
+
+/// What applying the decision needs besides the decision.
+pub(crate) struct Setup {
+    pub domains: Vec<postern_store::AliasDomain>,
+    pub aliases: Vec<AliasRouteRow>,
+}
+
+fn thread_message(row: ThreadMessageRow) -> ThreadMessage {
+    ThreadMessage {
+        id: row.id,
+        record_id: row.record_id,
+        model: row.model,
+        internal: row.subtype.as_deref() == Some("note"),
+        auto_comment: row.message_type == "auto_comment",
+        author_partner_id: row.author_partner_id,
+    }
+}
+
+fn alias_info(row: &AliasRouteRow) -> AliasInfo {
+    AliasInfo {
+        id: row.id,
+        alias_name: row.alias_name.clone(),
+        domain: row.domain.clone(),
+        model: row.model.clone(),
+        force_thread_id: row.force_thread_id,
+        parent_thread_id: row.parent_thread_id,
+        contact: row.contact.parse().unwrap_or_default(),
+        incoming_local: row.incoming_local,
+    }
+}
+
+async fn routing_config(
+    tx: &mut Tx,
+) -> Result<(RoutingConfig, Vec<postern_store::AliasDomain>), StoreError> {
+    let domains = tx.alias_domains().await?;
+    let allowed = tx
+        .get_param("mail.catchall.domain.allowed")
+        .await?
+        .unwrap_or_default();
+    let cfg = RoutingConfig {
+        domains: domains
+            .iter()
+            .map(|d| DomainInfo {
+                name: d.name.clone(),
+                bounce_email: d.bounce_email().to_lowercase(),
+                catchall_email: d.catchall_email().to_lowercase(),
+            })
+            .collect(),
+        catchall_domain_allowed: allowed
+            .split(',')
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(str::to_lowercase)
+            .collect(),
+    };
+    Ok((cfg, domains))
+}
+
+/// Fetches, decides, counts, rate-limits.
+pub(crate) async fn decide_in(
+    tx: &mut Tx,
+    msg: &ParsedMessage,
+    env: &Envelope,
+) -> Result<(Decision, Setup), StoreError> {
+    let (cfg, domains) = routing_config(tx).await?;
+    let plan = plan_lookups(msg, env, &cfg);
+    let aliases = tx
+        .aliases_for_routing(&plan.alias_full_names, &plan.alias_local_parts)
+        .await?;
+    let mut look = Lookups {
+        duplicate: tx.message_id_exists(&plan.dedup_ids).await?,
+        aliases: aliases.iter().map(alias_info).collect(),
+        ..Default::default()
+    };
+    if !look.duplicate {
+        fill_threads(tx, &plan, &mut look).await?;
+        fill_people(tx, &plan, &mut look).await?;
+    }
+    let decision = decide(msg, env, &cfg, &look);
+    let decision = limit(tx, msg, env, decision).await?;
+    Ok((decision, Setup { domains, aliases }))
+}
+
+async fn fill_threads(
+    tx: &mut Tx,
+    plan: &postern_routing::LookupPlan,
+    look: &mut Lookups,
+) -> Result<(), StoreError> {
+    look.reply_target = tx
+        .newest_message_by_ids(&plan.thread_ids)
+        .await?
+        .map(thread_message);
+    let by_in_reply_to = match &plan.in_reply_to {
+        Some(id) => tx.newest_message_by_ids(std::slice::from_ref(id)).await?,
+        None => None,
+    };
+    look.parent = match by_in_reply_to {
+        Some(p) => Some(thread_message(p)),
+        None => tx
+            .newest_message_by_ids(&plan.parent_ids)
+            .await?
+            .map(thread_message),
+    };
+    Ok(())
+}
+
+async fn fill_people(
+    tx: &mut Tx,
+    plan: &postern_routing::LookupPlan,
+    look: &mut Lookups,
+) -> Result<(), StoreError> {
+    if let Some(email) = &plan.author_email {
+        // An alias is never an author (§5.1).
+        let is_alias = look.aliases.iter().any(|a| a.full_name() == *email);
+        if !is_alias {
+            look.author_candidates = tx
+                .partners_by_email(email)
+                .await?
+                .into_iter()
+                .map(|(id, is_user)| PartnerCandidate { id, is_user })
+                .collect();
+        }
+    }
+    let mut records: Vec<i64> = look
+        .reply_target
+        .iter()
+        .filter_map(|t| t.record_id)
+        .collect();
+    for a in &look.aliases {
+        records.extend(a.force_thread_id);
+        records.extend(a.parent_thread_id);
+    }
+    records.sort_unstable();
+    records.dedup();
+    for r in records {
+        if tx.record_exists(r).await? {
+            look.existing_records.push(r);
+            let f = tx.follower_ids(r).await?;
+            look.followers.push((r, f));
+        }
+    }
+    Ok(())
+}
+
+/// §6.3: counts the sender's records and messages in the window and applies the limit.
+async fn limit(
+    tx: &mut Tx,
+    msg: &ParsedMessage,
+    env: &Envelope,
+    decision: Decision,
+) -> Result<Decision, StoreError> {
+    if decision.outcome != Outcome::Routed {
+        return Ok(decision);
+    }
+    let Some(from) = msg.email_from.as_deref() else {
+        return Ok(decision);
+    };
+    let Some(norm) = email_normalize(from) else {
+        return Ok(decision);
+    };
+    let minutes = param_i64(tx, "mail.gateway.loop.minutes", 120).await?;
+    let threshold = param_i64(tx, "mail.gateway.loop.threshold", 20).await?;
+    let since = now_ms() - minutes * 60_000;
+    let mut counts = LoopCounts {
+        sender_allowed: tx.gateway_allowed(&norm).await?,
+        ..Default::default()
+    };
+    if !counts.sender_allowed {
+        for r in &decision.routes {
+            match r.record_id {
+                None if !counts.created.iter().any(|(m, _)| *m == r.model) => {
+                    let n = tx.count_records_from(&r.model, &norm, since).await?;
+                    counts.created.push((r.model.clone(), n));
+                }
+                Some(record) if !counts.posted.iter().any(|(x, _)| *x == record) => {
+                    let n = tx
+                        .count_messages_by(
+                            record,
+                            r.author_partner_id,
+                            &[from.to_owned(), norm.clone()],
+                            since,
+                        )
+                        .await?;
+                    counts.posted.push((record, n));
+                }
+                _ => {}
+            }
+        }
+    }
+    let reply_to = match (&env.mail_from, &msg.return_path) {
+        (Some(s), _) if !s.is_empty() => s.clone(),
+        (_, Some(rp)) if !rp.is_empty() => rp.clone(),
+        _ => from.to_owned(),
+    };
+    Ok(rate_limit(decision, &counts, threshold, &reply_to))
+}
+
+async fn param_i64(tx: &mut Tx, key: &str, default: i64) -> Result<i64, StoreError> {
+    Ok(tx
+        .get_param(key)
+        .await?
+        .and_then(|v| v.parse().ok())
+        .filter(|n: &i64| *n > 0)
+        .unwrap_or(default))
+}

@@ -1,0 +1,103 @@
+//! The outcome of `accept` and `explain`, in the JSON shape of the contract (DESIGN.md):
+//! `{"outcome", "routes", "sent", "bounce", "message_ids", "trace"}`.
+
+use postern_mime::{BouncedRecipient, ParsedMessage};
+use postern_routing::{Action, Decision, Outcome, Send, Via};
+use serde::Serialize;
+
+/// One route as reported: what was done where.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct RouteOutcome {
+    /// `create` or `post`.
+    pub action: Action,
+    /// The model.
+    pub model: String,
+    /// The record created or posted on (`null` in `explain` for a creation).
+    pub record_id: Option<i64>,
+    /// The alias routed through.
+    pub alias: Option<String>,
+    /// Why.
+    pub via: Via,
+}
+
+/// What a processed bounce said and changed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct BounceSummary {
+    /// The bounced recipients.
+    pub recipients: Vec<BouncedRecipient>,
+    /// Ids of the original message found in the report.
+    pub original_message_ids: Vec<String>,
+    /// The stored message the bounce was pinned on, if found.
+    pub message_id: Option<i64>,
+    /// Partners whose notifications were marked bounced.
+    pub partner_ids: Vec<i64>,
+}
+
+/// The outcome of one message.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct AcceptOutcome {
+    /// What happened.
+    pub outcome: Outcome,
+    /// Where it went.
+    pub routes: Vec<RouteOutcome>,
+    /// Mails sent back (queued in the outbox).
+    pub sent: Vec<Send>,
+    /// The bounce, when it was one.
+    pub bounce: Option<BounceSummary>,
+    /// Ids of the stored messages (one per route).
+    pub message_ids: Vec<i64>,
+    /// Every step of the decision.
+    pub trace: Vec<String>,
+}
+
+impl AcceptOutcome {
+    /// The outcome of a decision; `record_ids` fills the ids of created records, route by route.
+    pub(crate) fn from_decision(
+        d: &Decision,
+        _msg: &ParsedMessage,
+        record_ids: Vec<i64>,
+        message_ids: Vec<i64>,
+        bounce: Option<BounceSummary>,
+    ) -> AcceptOutcome {
+        let routes = d
+            .routes
+            .iter()
+            .enumerate()
+            .map(|(i, r)| RouteOutcome {
+                action: r.action,
+                model: r.model.clone(),
+                record_id: record_ids.get(i).copied().or(r.record_id),
+                alias: r.alias.clone(),
+                via: r.via,
+            })
+            .collect();
+        AcceptOutcome {
+            outcome: d.outcome,
+            routes,
+            sent: d.sent.clone(),
+            bounce,
+            message_ids,
+            trace: d.trace.clone(),
+        }
+    }
+
+    /// A message found stored when writing it: another writer was first.
+    pub(crate) fn duplicate(msg: &ParsedMessage) -> AcceptOutcome {
+        AcceptOutcome {
+            outcome: Outcome::Duplicate,
+            routes: vec![],
+            sent: vec![],
+            bounce: None,
+            message_ids: vec![],
+            trace: vec![format!(
+                "duplicate: {} was stored by a concurrent delivery; ignored",
+                msg.message_id.as_deref().unwrap_or("the message")
+            )],
+        }
+    }
+
+    /// The sysexits code of `postern ingest` for this outcome.
+    pub fn exit_code(&self) -> u8 {
+        self.outcome.exit_code()
+    }
+}

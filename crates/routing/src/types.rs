@@ -1,0 +1,301 @@
+//! What goes into the decision (configuration, envelope, lookups) and what comes out of it.
+
+use postern_model::AliasContact;
+use serde::Serialize;
+
+/// The configuration routing reads: alias domains and the gateway parameters.
+#[derive(Debug, Clone, Default)]
+pub struct RoutingConfig {
+    /// Every alias domain (inbound routing considers them all at once, §10).
+    pub domains: Vec<DomainInfo>,
+    /// `mail.catchall.domain.allowed`, split and lower-cased (empty: unset).
+    pub catchall_domain_allowed: Vec<String>,
+}
+
+/// The addresses of one alias domain.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DomainInfo {
+    /// Domain name, lower-case.
+    pub name: String,
+    /// `bounce@domain`, lower-case.
+    pub bounce_email: String,
+    /// `catchall@domain`, lower-case.
+    pub catchall_email: String,
+}
+
+/// The SMTP envelope of an inbound message, when there is one.
+#[derive(Debug, Clone, Default)]
+pub struct Envelope {
+    /// `MAIL FROM` (`--sender`), `Some("")` for the null sender.
+    pub mail_from: Option<String>,
+    /// `RCPT TO` (`--rcpt`): counted as `Delivered-To` recipients.
+    pub rcpt_to: Vec<String>,
+    /// Fallback model (`--model`, or an incoming server's model).
+    pub model: Option<String>,
+}
+
+/// What the shell must fetch before [`crate::decide`].
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct LookupPlan {
+    /// Is there a stored message whose `message_id` is one of these? (deduplication)
+    pub dedup_ids: Vec<String>,
+    /// The newest stored message whose `message_id` is one of these (reply detection, §4.2).
+    pub thread_ids: Vec<String>,
+    /// The stored message with this `message_id` (`In-Reply-To`, parent rule 1 of §3.2).
+    pub in_reply_to: Option<String>,
+    /// Else the newest stored message with one of these ids (parent rule 2 of §3.2).
+    pub parent_ids: Vec<String>,
+    /// The partners whose normalised e-mail is this (author recognition).
+    pub author_email: Option<String>,
+    /// Aliases whose full name is one of these ...
+    pub alias_full_names: Vec<String>,
+    /// ... or whose name is one of these and that match on the local part alone.
+    pub alias_local_parts: Vec<String>,
+}
+
+/// A stored message found by a lookup.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ThreadMessage {
+    /// Its id.
+    pub id: i64,
+    /// The record of its thread, if it is on one.
+    pub record_id: Option<i64>,
+    /// The model of that record.
+    pub model: Option<String>,
+    /// Its subtype is internal (`note`).
+    pub internal: bool,
+    /// It was posted by a bot (`auto_comment`): replies to it are public.
+    pub auto_comment: bool,
+    /// Its author.
+    pub author_partner_id: Option<i64>,
+}
+
+/// An alias that may match a recipient.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AliasInfo {
+    /// Id.
+    pub id: i64,
+    /// Local part.
+    pub alias_name: String,
+    /// Domain, `None` for an alias without domain.
+    pub domain: Option<String>,
+    /// Model records are created in.
+    pub model: String,
+    /// Post on this record instead of creating one.
+    pub force_thread_id: Option<i64>,
+    /// Owner record (for the followers policy).
+    pub parent_thread_id: Option<i64>,
+    /// Who may write.
+    pub contact: AliasContact,
+    /// Match on the local part alone.
+    pub incoming_local: bool,
+}
+
+impl AliasInfo {
+    /// `name@domain`, or the name alone.
+    pub fn full_name(&self) -> String {
+        match &self.domain {
+            Some(d) => format!("{}@{d}", self.alias_name),
+            None => self.alias_name.clone(),
+        }
+    }
+}
+
+/// A partner whose e-mail is the author's address.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PartnerCandidate {
+    /// Id.
+    pub id: i64,
+    /// An internal user.
+    pub is_user: bool,
+}
+
+/// What the shell fetched for [`crate::decide`], following the [`LookupPlan`].
+#[derive(Debug, Clone, Default)]
+pub struct Lookups {
+    /// A message with one of `dedup_ids` exists.
+    pub duplicate: bool,
+    /// The newest message with one of `thread_ids`.
+    pub reply_target: Option<ThreadMessage>,
+    /// The parent by §3.2.
+    pub parent: Option<ThreadMessage>,
+    /// Active partners with the author's e-mail, by id (archived ones are never authors).
+    pub author_candidates: Vec<PartnerCandidate>,
+    /// Aliases matching `alias_full_names` / `alias_local_parts`.
+    pub aliases: Vec<AliasInfo>,
+    /// Followers (partner ids) of the records that contact checks may look at: the reply
+    /// target's record, and the forced and parent records of the matched aliases.
+    pub followers: Vec<(i64, Vec<i64>)>,
+    /// Records that exist among those the aliases force or own (a forced record that is gone
+    /// makes the route create instead, §4.8).
+    pub existing_records: Vec<i64>,
+}
+
+impl Lookups {
+    pub(crate) fn followers_of(&self, record: i64) -> &[i64] {
+        self.followers
+            .iter()
+            .find(|(r, _)| *r == record)
+            .map_or(&[], |(_, f)| f.as_slice())
+    }
+}
+
+/// The outcome of a decision (the contract's `outcome`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Outcome {
+    /// Posted or created somewhere.
+    Routed,
+    /// Already stored (same Message-ID): ignored.
+    Duplicate,
+    /// Answers one of our refusal mails: ignored.
+    LoopIgnored,
+    /// A delivery report: counted, pinned on the original message.
+    BounceProcessed,
+    /// Written to the catchall address: refused.
+    CatchallRefused,
+    /// Refused by an alias's contact policy.
+    AliasRefused,
+    /// The alias is misconfigured.
+    AliasInvalid,
+    /// The sender wrote too often.
+    RateLimited,
+    /// Nowhere to go.
+    NoRoute,
+}
+
+impl Outcome {
+    /// The sysexits code `postern ingest` exits with.
+    pub fn exit_code(self) -> u8 {
+        match self {
+            Outcome::NoRoute => 67,
+            _ => 0,
+        }
+    }
+
+    /// True when the message is refused (an SMTP listener answers 5xx).
+    pub fn is_refusal(self) -> bool {
+        matches!(
+            self,
+            Outcome::CatchallRefused
+                | Outcome::AliasRefused
+                | Outcome::AliasInvalid
+                | Outcome::RateLimited
+                | Outcome::NoRoute
+        )
+    }
+}
+
+/// What a route does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Action {
+    /// Creates a record.
+    Create,
+    /// Posts on an existing record.
+    Post,
+}
+
+/// Why a route was taken (the contract's `via`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Via {
+    /// A reply to a message of the thread.
+    Reply,
+    /// An alias creates a record.
+    Alias,
+    /// An alias posts on its forced record.
+    ForcedThread,
+    /// The fallback model.
+    FallbackModel,
+}
+
+/// One destination of a message.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Route {
+    /// Create or post.
+    pub action: Action,
+    /// The model.
+    pub model: String,
+    /// The record posted on (`None` when creating).
+    pub record_id: Option<i64>,
+    /// The alias's full name, when routed through one.
+    pub alias: Option<String>,
+    /// The alias's id.
+    #[serde(skip)]
+    pub alias_id: Option<i64>,
+    /// Why.
+    pub via: Via,
+    /// The author recognised for this route.
+    #[serde(skip)]
+    pub author_partner_id: Option<i64>,
+    /// The parent message (replies only; flattened to the root by the shell).
+    #[serde(skip)]
+    pub parent_id: Option<i64>,
+    /// `note` for a reply to an internal note, else `comment`.
+    #[serde(skip)]
+    pub subtype: &'static str,
+    /// Partners to notify explicitly (the parent's author for a reply to a note).
+    #[serde(skip)]
+    pub partner_ids: Vec<i64>,
+}
+
+/// The kinds of mail the gateway sends back (the contract's `sent[].kind`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SendKind {
+    /// "This address collects replies" (§8.2).
+    CatchallBounce,
+    /// Contact policy refusal (§8.3).
+    AliasRefusal,
+    /// Misconfigured alias notice (§8.3).
+    AliasInvalid,
+    /// Too many mails (§6.3).
+    RateLimit,
+}
+
+/// A mail the gateway must send back.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Send {
+    /// Which.
+    pub kind: SendKind,
+    /// To: the Return-Path, else the From.
+    pub to: String,
+    /// The alias concerned (refusals).
+    #[serde(skip)]
+    pub alias_id: Option<i64>,
+    /// Its full name, for the text.
+    #[serde(skip)]
+    pub alias: Option<String>,
+    /// The refusal's reason (for the log and the SMTP reply).
+    #[serde(skip)]
+    pub reason: String,
+}
+
+/// The decision for one message.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Decision {
+    /// What happens.
+    pub outcome: Outcome,
+    /// Where it goes (empty unless routed).
+    pub routes: Vec<Route>,
+    /// What is sent back.
+    pub sent: Vec<Send>,
+    /// Aliases to mark `invalid`.
+    #[serde(skip)]
+    pub invalid_aliases: Vec<i64>,
+    /// Every step taken, for humans.
+    pub trace: Vec<String>,
+}
+
+/// Counts the shell makes for [`crate::rate_limit`], within the loop window, for the routes of a
+/// decision.
+#[derive(Debug, Clone, Default)]
+pub struct LoopCounts {
+    /// The sender is in the allowed list (`gateway_allowed`): no limit.
+    pub sender_allowed: bool,
+    /// Per model with creation routes: records of that model with the sender's e-mail.
+    pub created: Vec<(String, i64)>,
+    /// Per record with post routes: messages by the sender on it.
+    pub posted: Vec<(i64, i64)>,
+}

@@ -1,0 +1,777 @@
+//! The tables inbound mail writes and the lookups routing asks for: raw originals, records,
+//! messages (one per RFC Message-ID), attachments, followers, notifications, the outbox, and
+//! the counts of the loop rules. Every lookup here is by an index, so routing a reply costs the
+//! same with a thousand stored messages as with a million.
+
+use crate::{StoreError, Tx, now_ms, on};
+use serde::Serialize;
+
+/// At most this many addresses or ids are looked up for one message (the rest are ignored), so
+/// that a message with ten thousand recipients cannot make one lookup per recipient.
+pub const MAX_LOOKUPS: usize = 64;
+
+/// A raw inbound message as received, kept whatever happens to it.
+#[derive(Debug, Clone, Default)]
+pub struct NewRawMessage<'a> {
+    /// `smtp`, `lmtp`, `pipe`, `imap`, `pop3`, `http`.
+    pub source: &'a str,
+    /// Envelope sender.
+    pub envelope_sender: Option<&'a str>,
+    /// Envelope recipients (JSON list).
+    pub envelope_rcpts: String,
+    /// Peer address, HELO, TLS (network sources).
+    pub peer: Option<&'a str>,
+    /// HELO/EHLO name.
+    pub helo: Option<&'a str>,
+    /// The session used TLS.
+    pub tls: bool,
+    /// Message-Id header, when it has one.
+    pub header_message_id: Option<&'a str>,
+    /// The bytes.
+    pub content: &'a [u8],
+    /// `processed`, `failed` (could not be parsed or applied), `ignored`.
+    pub status: &'a str,
+    /// Why it failed.
+    pub error: Option<&'a str>,
+    /// The outcome JSON.
+    pub outcome: Option<String>,
+}
+
+/// A stored message as routing sees it.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct ThreadMessageRow {
+    /// Id.
+    pub id: i64,
+    /// Its record.
+    pub record_id: Option<i64>,
+    /// The record's model.
+    pub model: Option<String>,
+    /// `comment`, `note`...
+    pub subtype: Option<String>,
+    /// `email`, `comment`, `auto_comment`...
+    pub message_type: String,
+    /// Author.
+    pub author_partner_id: Option<i64>,
+}
+
+/// An alias as routing sees it.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct AliasRouteRow {
+    /// Id.
+    pub id: i64,
+    /// Local part.
+    pub alias_name: String,
+    /// Domain name.
+    pub domain: Option<String>,
+    /// Model.
+    pub model: String,
+    /// Forced record.
+    pub force_thread_id: Option<i64>,
+    /// Owner record.
+    pub parent_thread_id: Option<i64>,
+    /// Contact policy.
+    pub contact: String,
+    /// Local-part matching.
+    pub incoming_local: bool,
+    /// Defaults (JSON).
+    pub defaults: String,
+}
+
+/// A new message of a thread.
+#[derive(Debug, Clone, Default)]
+pub struct NewMessage<'a> {
+    /// RFC Message-ID (unique).
+    pub message_id: &'a str,
+    /// Record.
+    pub record_id: Option<i64>,
+    /// Parent message.
+    pub parent_id: Option<i64>,
+    /// `comment` / `note`.
+    pub subtype: &'a str,
+    /// `email`, `comment`, ...
+    pub message_type: &'a str,
+    /// Author.
+    pub author_partner_id: Option<i64>,
+    /// From as stored (formatted).
+    pub email_from: Option<&'a str>,
+    /// Subject.
+    pub subject: Option<&'a str>,
+    /// Body (HTML).
+    pub body_html: &'a str,
+    /// Date (epoch ms).
+    pub date: i64,
+    /// To as received.
+    pub incoming_email_to: Option<&'a str>,
+    /// Cc as received.
+    pub incoming_email_cc: Option<&'a str>,
+    /// The raw original.
+    pub raw_message_id: Option<i64>,
+}
+
+/// A mail to put in the outbox.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct NewMail {
+    /// `transactional` / `mass`.
+    pub stream: String,
+    /// Why it exists (`catchall_bounce`, `notification`, ...).
+    pub kind: Option<String>,
+    /// The message it notifies.
+    pub message_id: Option<i64>,
+    /// The record concerned.
+    pub record_id: Option<i64>,
+    /// Its Message-ID.
+    pub rfc_message_id: String,
+    /// From.
+    pub email_from: String,
+    /// To.
+    pub email_to: Vec<String>,
+    /// Cc.
+    pub email_cc: Vec<String>,
+    /// Reply-To.
+    pub reply_to: Option<String>,
+    /// Envelope sender / Return-Path.
+    pub return_path: Option<String>,
+    /// Subject.
+    pub subject: String,
+    /// HTML body.
+    pub body_html: Option<String>,
+    /// Text body.
+    pub body_text: Option<String>,
+    /// Extra headers (JSON object).
+    pub headers: serde_json::Value,
+    /// Send after this time (epoch ms).
+    pub scheduled_date: Option<i64>,
+}
+
+impl Tx {
+    /// Stores a raw inbound message; returns its id.
+    pub async fn insert_raw_message(&mut self, raw: &NewRawMessage<'_>) -> Result<i64, StoreError> {
+        Ok(on!(self, |c| {
+            sqlx::query_scalar(
+            "INSERT INTO raw_messages (received_at, source, envelope_sender, envelope_rcpts, peer, helo, tls, \
+             header_message_id, size, content, status, error, outcome) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) RETURNING id"
+        )
+        .bind(now_ms())
+        .bind(raw.source)
+        .bind(raw.envelope_sender)
+        .bind(&raw.envelope_rcpts)
+        .bind(raw.peer)
+        .bind(raw.helo)
+        .bind(raw.tls)
+        .bind(raw.header_message_id)
+        .bind(raw.content.len() as i64)
+        .bind(raw.content)
+        .bind(raw.status)
+        .bind(raw.error)
+        .bind(&raw.outcome)
+        .fetch_one(c)
+        .await
+        })?)
+    }
+
+    /// Records the outcome of a raw message once known.
+    pub async fn set_raw_message_outcome(
+        &mut self,
+        id: i64,
+        status: &str,
+        outcome: &str,
+    ) -> Result<(), StoreError> {
+        on!(self, |c| sqlx::query(
+            "UPDATE raw_messages SET status = $1, outcome = $2 WHERE id = $3"
+        )
+        .bind(status)
+        .bind(outcome)
+        .bind(id)
+        .execute(c)
+        .await
+        .map(|r| r.rows_affected()))?;
+        Ok(())
+    }
+
+    /// True when a message with one of these RFC ids is stored.
+    pub async fn message_id_exists(&mut self, ids: &[String]) -> Result<bool, StoreError> {
+        for id in ids.iter().take(MAX_LOOKUPS) {
+            let found: Option<i64> = on!(self, |c| sqlx::query_scalar(
+                "SELECT id FROM messages WHERE message_id = $1"
+            )
+            .bind(id)
+            .fetch_optional(c)
+            .await)?;
+            if found.is_some() {
+                return Ok(true);
+            }
+        }
+        Ok(false)
+    }
+
+    /// The newest stored message (highest id) whose RFC id is one of `ids`.
+    pub async fn newest_message_by_ids(
+        &mut self,
+        ids: &[String],
+    ) -> Result<Option<ThreadMessageRow>, StoreError> {
+        let mut best: Option<ThreadMessageRow> = None;
+        let start = ids.len().saturating_sub(MAX_LOOKUPS);
+        for id in &ids[start..] {
+            let row = on!(self, |c| {
+                sqlx::query_as::<_, ThreadMessageRow>(
+                "SELECT m.id, m.record_id, md.name AS model, m.subtype, m.message_type, m.author_partner_id \
+                 FROM messages m LEFT JOIN records r ON r.id = m.record_id LEFT JOIN models md ON md.id = r.model_id \
+                 WHERE m.message_id = $1"
+            )
+            .bind(id)
+            .fetch_optional(c)
+            .await
+            })?;
+            if let Some(r) = row
+                && best.as_ref().is_none_or(|b| r.id > b.id)
+            {
+                best = Some(r);
+            }
+        }
+        Ok(best)
+    }
+
+    /// Active partners whose normalised e-mail is `email`: (id, is user), by id.
+    pub async fn partners_by_email(&mut self, email: &str) -> Result<Vec<(i64, bool)>, StoreError> {
+        Ok(on!(self, |c| {
+            sqlx::query_as::<_, (i64, bool)>(
+            "SELECT id, is_user FROM partners WHERE email_normalized = $1 AND active ORDER BY id LIMIT 64"
+        )
+        .bind(email)
+        .fetch_all(c)
+        .await
+        })?)
+    }
+
+    /// Aliases whose full name is one of `full_names` or, matching on the local part, whose name
+    /// is one of `local_parts`.
+    pub async fn aliases_for_routing(
+        &mut self,
+        full_names: &[String],
+        local_parts: &[String],
+    ) -> Result<Vec<AliasRouteRow>, StoreError> {
+        let mut out: Vec<AliasRouteRow> = Vec::new();
+        const SELECT: &str = "SELECT a.id, a.alias_name, d.name AS domain, m.name AS model, a.force_thread_id, \
+             a.parent_thread_id, a.contact, a.incoming_local, a.defaults \
+             FROM aliases a JOIN models m ON m.id = a.model_id LEFT JOIN alias_domains d ON d.id = a.alias_domain_id";
+        for full in full_names.iter().take(MAX_LOOKUPS) {
+            let Some((local, domain)) = full.rsplit_once('@') else {
+                continue;
+            };
+            let rows = on!(self, |c| sqlx::query_as::<_, AliasRouteRow>(
+                sqlx::AssertSqlSafe(format!("{SELECT} WHERE a.alias_name = $1 AND d.name = $2"))
+            )
+            .bind(local)
+            .bind(domain)
+            .fetch_all(c)
+            .await)?;
+            push_new(&mut out, rows);
+        }
+        for local in local_parts.iter().take(MAX_LOOKUPS) {
+            let rows = on!(self, |c| sqlx::query_as::<_, AliasRouteRow>(
+                sqlx::AssertSqlSafe(format!(
+                    "{SELECT} WHERE a.alias_name = $1 AND a.incoming_local"
+                ))
+            )
+            .bind(local)
+            .fetch_all(c)
+            .await)?;
+            push_new(&mut out, rows);
+        }
+        Ok(out)
+    }
+
+    /// Partner ids following a record.
+    pub async fn follower_ids(&mut self, record_id: i64) -> Result<Vec<i64>, StoreError> {
+        Ok(on!(self, |c| sqlx::query_scalar(
+            "SELECT partner_id FROM followers WHERE record_id = $1 ORDER BY partner_id"
+        )
+        .bind(record_id)
+        .fetch_all(c)
+        .await)?)
+    }
+
+    /// True when the record exists.
+    pub async fn record_exists(&mut self, record_id: i64) -> Result<bool, StoreError> {
+        let id: Option<i64> = on!(self, |c| sqlx::query_scalar(
+            "SELECT id FROM records WHERE id = $1"
+        )
+        .bind(record_id)
+        .fetch_optional(c)
+        .await)?;
+        Ok(id.is_some())
+    }
+
+    /// Creates a record; returns its id.
+    #[allow(clippy::too_many_arguments)]
+    pub async fn insert_record(
+        &mut self,
+        model: &str,
+        name: &str,
+        email_from: Option<&str>,
+        email_normalized: Option<&str>,
+        email_cc: Option<&str>,
+        company_id: Option<i64>,
+        alias_id: Option<i64>,
+        values_json: &str,
+    ) -> Result<i64, StoreError> {
+        let model_id = self.ensure_model("model", model).await?.get();
+        Ok(on!(self, |c| {
+            sqlx::query_scalar(
+            "INSERT INTO records (model_id, name, email_from, email_normalized, email_cc, company_id, alias_id, values_json, created_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING id"
+        )
+        .bind(model_id)
+        .bind(name)
+        .bind(email_from)
+        .bind(email_normalized)
+        .bind(email_cc)
+        .bind(company_id)
+        .bind(alias_id)
+        .bind(values_json)
+        .bind(now_ms())
+        .fetch_one(c)
+        .await
+        })?)
+    }
+
+    /// The `email_cc` of a record.
+    pub async fn record_email_cc(&mut self, record_id: i64) -> Result<Option<String>, StoreError> {
+        let v: Option<Option<String>> = on!(self, |c| sqlx::query_scalar(
+            "SELECT email_cc FROM records WHERE id = $1"
+        )
+        .bind(record_id)
+        .fetch_optional(c)
+        .await)?;
+        Ok(v.flatten())
+    }
+
+    /// Replaces the `email_cc` of a record.
+    pub async fn set_record_email_cc(
+        &mut self,
+        record_id: i64,
+        cc: &str,
+    ) -> Result<(), StoreError> {
+        on!(self, |c| sqlx::query(
+            "UPDATE records SET email_cc = $1 WHERE id = $2"
+        )
+        .bind(cc)
+        .bind(record_id)
+        .execute(c)
+        .await
+        .map(|r| r.rows_affected()))?;
+        Ok(())
+    }
+
+    /// The first message of a record (the root of its flat thread).
+    pub async fn thread_root(&mut self, record_id: i64) -> Result<Option<i64>, StoreError> {
+        Ok(on!(self, |c| {
+            sqlx::query_scalar(
+            "SELECT id FROM messages WHERE record_id = $1 AND message_type <> 'user_notification' ORDER BY id LIMIT 1"
+        )
+        .bind(record_id)
+        .fetch_optional(c)
+        .await
+        })?)
+    }
+
+    /// Stores a message of a thread; returns its id. A Message-ID already stored is a
+    /// `Conflict` (the unique index decides between concurrent writers).
+    pub async fn insert_message(&mut self, m: &NewMessage<'_>) -> Result<i64, StoreError> {
+        on!(self, |c| sqlx::query_scalar(
+            "INSERT INTO messages (message_id, record_id, parent_id, subtype, message_type, author_partner_id, email_from, \
+             subject, body_html, date, incoming_email_to, incoming_email_cc, raw_message_id, created_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14) RETURNING id"
+        )
+        .bind(m.message_id)
+        .bind(m.record_id)
+        .bind(m.parent_id)
+        .bind(m.subtype)
+        .bind(m.message_type)
+        .bind(m.author_partner_id)
+        .bind(m.email_from)
+        .bind(m.subject)
+        .bind(m.body_html)
+        .bind(m.date)
+        .bind(m.incoming_email_to)
+        .bind(m.incoming_email_cc)
+        .bind(m.raw_message_id)
+        .bind(now_ms())
+        .fetch_one(c)
+        .await)
+        .map_err(|e| StoreError::from_write(e, "message"))
+    }
+
+    /// Stores an attachment of a message; returns its id.
+    pub async fn insert_attachment(
+        &mut self,
+        message_id: i64,
+        record_id: Option<i64>,
+        filename: &str,
+        mimetype: &str,
+        content_id: Option<&str>,
+        content: &[u8],
+    ) -> Result<i64, StoreError> {
+        Ok(on!(self, |c| {
+            sqlx::query_scalar(
+            "INSERT INTO attachments (message_id, record_id, filename, mimetype, content_id, size, content, created_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id"
+        )
+        .bind(message_id)
+        .bind(record_id)
+        .bind(filename)
+        .bind(mimetype)
+        .bind(content_id)
+        .bind(content.len() as i64)
+        .bind(content)
+        .bind(now_ms())
+        .fetch_one(c)
+        .await
+        })?)
+    }
+
+    /// Links recognised recipient partners to a message (`partner_ids`).
+    pub async fn add_message_partners(
+        &mut self,
+        message_id: i64,
+        partners: &[i64],
+    ) -> Result<(), StoreError> {
+        for p in partners {
+            on!(self, |c| {
+                sqlx::query(
+                "INSERT INTO message_partners (message_id, partner_id) VALUES ($1, $2) ON CONFLICT DO NOTHING"
+            )
+            .bind(message_id)
+            .bind(p)
+            .execute(c)
+            .await
+            .map(|r| r.rows_affected())
+            })?;
+        }
+        Ok(())
+    }
+
+    /// Subscribes a partner to a record (no change when already following).
+    pub async fn add_follower(
+        &mut self,
+        record_id: i64,
+        partner_id: i64,
+        subtypes: &[String],
+    ) -> Result<bool, StoreError> {
+        let subtypes = serde_json::to_string(subtypes).unwrap_or_else(|_| "[]".into());
+        let n = on!(self, |c| {
+            sqlx::query(
+            "INSERT INTO followers (record_id, partner_id, subtypes) VALUES ($1, $2, $3) ON CONFLICT (record_id, partner_id) DO NOTHING"
+        )
+        .bind(record_id)
+        .bind(partner_id)
+        .bind(subtypes)
+        .execute(c)
+        .await
+        .map(|r| r.rows_affected())
+        })?;
+        Ok(n > 0)
+    }
+
+    /// Followers of a record with what notification needs: (partner id, subtypes JSON, name,
+    /// email, is user, notification preference, active).
+    pub async fn followers_for_notification(
+        &mut self,
+        record_id: i64,
+    ) -> Result<Vec<FollowerRow>, StoreError> {
+        Ok(on!(self, |c| {
+            sqlx::query_as::<_, FollowerRow>(
+            "SELECT f.partner_id, f.subtypes, p.name, p.email, p.email_normalized, p.is_user, p.notification, p.active \
+             FROM followers f JOIN partners p ON p.id = f.partner_id WHERE f.record_id = $1 ORDER BY f.partner_id"
+        )
+        .bind(record_id)
+        .fetch_all(c)
+        .await
+        })?)
+    }
+
+    /// One partner as notification needs it.
+    pub async fn partner_for_notification(
+        &mut self,
+        partner_id: i64,
+    ) -> Result<Option<FollowerRow>, StoreError> {
+        Ok(on!(self, |c| {
+            sqlx::query_as::<_, FollowerRow>(
+            "SELECT p.id AS partner_id, '[\"comment\",\"note\"]' AS subtypes, p.name, p.email, p.email_normalized, p.is_user, \
+             p.notification, p.active FROM partners p WHERE p.id = $1"
+        )
+        .bind(partner_id)
+        .fetch_optional(c)
+        .await
+        })?)
+    }
+
+    /// Creates a notification; returns its id.
+    pub async fn insert_notification(
+        &mut self,
+        message_id: i64,
+        partner_id: i64,
+        notification_type: &str,
+        status: &str,
+        mail_id: Option<i64>,
+    ) -> Result<i64, StoreError> {
+        Ok(on!(self, |c| {
+            sqlx::query_scalar(
+            "INSERT INTO notifications (message_id, partner_id, notification_type, status, mail_id, created_at) \
+             VALUES ($1, $2, $3, $4, $5, $6) RETURNING id"
+        )
+        .bind(message_id)
+        .bind(partner_id)
+        .bind(notification_type)
+        .bind(status)
+        .bind(mail_id)
+        .bind(now_ms())
+        .fetch_one(c)
+        .await
+        })?)
+    }
+
+    /// Puts a mail in the outbox; returns its id.
+    pub async fn insert_mail(&mut self, m: &NewMail) -> Result<i64, StoreError> {
+        let now = now_ms();
+        Ok(on!(self, |c| {
+            sqlx::query_scalar(
+            "INSERT INTO mails (state, stream, kind, message_id, record_id, rfc_message_id, email_from, email_to, email_cc, \
+             reply_to, return_path, subject, body_html, body_text, headers, scheduled_date, next_try_at, created_at) \
+             VALUES ('outgoing', $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17) RETURNING id"
+        )
+        .bind(&m.stream)
+        .bind(&m.kind)
+        .bind(m.message_id)
+        .bind(m.record_id)
+        .bind(&m.rfc_message_id)
+        .bind(&m.email_from)
+        .bind(serde_json::to_string(&m.email_to).unwrap_or_default())
+        .bind(serde_json::to_string(&m.email_cc).unwrap_or_default())
+        .bind(&m.reply_to)
+        .bind(&m.return_path)
+        .bind(&m.subject)
+        .bind(&m.body_html)
+        .bind(&m.body_text)
+        .bind(m.headers.to_string())
+        .bind(m.scheduled_date)
+        .bind(m.scheduled_date.unwrap_or(now))
+        .bind(now)
+        .fetch_one(c)
+        .await
+        })?)
+    }
+
+    /// Records of `model` with `email_normalized` created since `since` (loop rule, §6.3).
+    pub async fn count_records_from(
+        &mut self,
+        model: &str,
+        email_normalized: &str,
+        since: i64,
+    ) -> Result<i64, StoreError> {
+        Ok(on!(self, |c| sqlx::query_scalar(
+            "SELECT COUNT(*) FROM records r JOIN models m ON m.id = r.model_id \
+             WHERE m.name = $1 AND r.email_normalized = $2 AND r.created_at >= $3"
+        )
+        .bind(model)
+        .bind(email_normalized)
+        .bind(since)
+        .fetch_one(c)
+        .await)?)
+    }
+
+    /// Messages on a record by an author (or, without author, with that From) since `since`.
+    pub async fn count_messages_by(
+        &mut self,
+        record_id: i64,
+        author: Option<i64>,
+        email_from: &[String],
+        since: i64,
+    ) -> Result<i64, StoreError> {
+        match author {
+            Some(a) => Ok(on!(self, |c| {
+                sqlx::query_scalar(
+                "SELECT COUNT(*) FROM messages WHERE record_id = $1 AND author_partner_id = $2 AND created_at >= $3"
+            )
+            .bind(record_id)
+            .bind(a)
+            .bind(since)
+            .fetch_one(c)
+            .await
+            })?),
+            None => {
+                let mut n = 0;
+                for e in email_from.iter().take(2) {
+                    let k: i64 = on!(self, |c| {
+                        sqlx::query_scalar(
+                        "SELECT COUNT(*) FROM messages WHERE record_id = $1 AND email_from = $2 AND created_at >= $3"
+                    )
+                    .bind(record_id)
+                    .bind(e)
+                    .bind(since)
+                    .fetch_one(c)
+                    .await
+                    })?;
+                    n += k;
+                }
+                Ok(n)
+            }
+        }
+    }
+
+    /// True when the address is in the gateway's allowed list (no rate limit).
+    pub async fn gateway_allowed(&mut self, email_normalized: &str) -> Result<bool, StoreError> {
+        let id: Option<i64> = on!(self, |c| sqlx::query_scalar(
+            "SELECT id FROM gateway_allowed WHERE email_normalized = $1"
+        )
+        .bind(email_normalized)
+        .fetch_optional(c)
+        .await)?;
+        Ok(id.is_some())
+    }
+
+    /// Bounce counting (§7 1b): +1 on partners and records with this e-mail; returns the partner ids.
+    pub async fn count_bounce(&mut self, email_normalized: &str) -> Result<Vec<i64>, StoreError> {
+        let partners: Vec<i64> = on!(self, |c| {
+            sqlx::query_scalar(
+            "UPDATE partners SET message_bounce = message_bounce + 1 WHERE email_normalized = $1 RETURNING id"
+        )
+        .bind(email_normalized)
+        .fetch_all(c)
+        .await
+        })?;
+        on!(self, |c| sqlx::query(
+            "UPDATE records SET message_bounce = message_bounce + 1 WHERE email_normalized = $1"
+        )
+        .bind(email_normalized)
+        .execute(c)
+        .await
+        .map(|r| r.rows_affected()))?;
+        Ok(partners)
+    }
+
+    /// Bounce counting on the bounced message's record when not counted by address (§7 1c).
+    pub async fn count_bounce_on_record(&mut self, record_id: i64) -> Result<(), StoreError> {
+        on!(self, |c| sqlx::query(
+            "UPDATE records SET message_bounce = message_bounce + 1 WHERE id = $1"
+        )
+        .bind(record_id)
+        .execute(c)
+        .await
+        .map(|r| r.rows_affected()))?;
+        Ok(())
+    }
+
+    /// Partners notified of a message.
+    pub async fn notified_partners(
+        &mut self,
+        message_id: i64,
+    ) -> Result<Vec<(i64, Option<String>)>, StoreError> {
+        Ok(on!(self, |c| {
+            sqlx::query_as::<_, (i64, Option<String>)>(
+            "SELECT n.partner_id, p.email FROM notifications n JOIN partners p ON p.id = n.partner_id WHERE n.message_id = $1"
+        )
+        .bind(message_id)
+        .fetch_all(c)
+        .await
+        })?)
+    }
+
+    /// Marks the notifications of `message_id` for `partners` bounced (the red envelope, §7 1d).
+    pub async fn bounce_notifications(
+        &mut self,
+        message_id: i64,
+        partners: &[i64],
+        reason: &str,
+    ) -> Result<(), StoreError> {
+        for p in partners {
+            on!(self, |c| {
+                sqlx::query(
+                "UPDATE notifications SET status = 'bounce', failure_type = 'mail_bounce', failure_reason = $1 \
+                 WHERE message_id = $2 AND partner_id = $3"
+            )
+            .bind(reason)
+            .bind(message_id)
+            .bind(p)
+            .execute(c)
+            .await
+            .map(|r| r.rows_affected())
+            })?;
+        }
+        Ok(())
+    }
+
+    /// The RFC Message-ID of a stored message.
+    pub async fn message_rfc_id(&mut self, id: i64) -> Result<Option<String>, StoreError> {
+        Ok(on!(self, |c| sqlx::query_scalar(
+            "SELECT message_id FROM messages WHERE id = $1"
+        )
+        .bind(id)
+        .fetch_optional(c)
+        .await)?)
+    }
+
+    /// The normalised e-mail of a record.
+    pub async fn record_email_normalized(&mut self, id: i64) -> Result<Option<String>, StoreError> {
+        let v: Option<Option<String>> = on!(self, |c| sqlx::query_scalar(
+            "SELECT email_normalized FROM records WHERE id = $1"
+        )
+        .bind(id)
+        .fetch_optional(c)
+        .await)?;
+        Ok(v.flatten())
+    }
+
+    /// The text an alias sends to refused senders.
+    pub async fn alias_bounced_content(&mut self, id: i64) -> Result<Option<String>, StoreError> {
+        let v: Option<Option<String>> = on!(self, |c| sqlx::query_scalar(
+            "SELECT bounced_content FROM aliases WHERE id = $1"
+        )
+        .bind(id)
+        .fetch_optional(c)
+        .await)?;
+        Ok(v.flatten())
+    }
+
+    /// Resets the bounce counters of an address that wrote normally (§4.1).
+    pub async fn reset_bounce(&mut self, email_normalized: &str) -> Result<(), StoreError> {
+        on!(self, |c| {
+            sqlx::query("UPDATE partners SET message_bounce = 0 WHERE email_normalized = $1 AND message_bounce > 0")
+            .bind(email_normalized)
+            .execute(c)
+            .await
+            .map(|r| r.rows_affected())
+        })?;
+        Ok(())
+    }
+}
+
+fn push_new(out: &mut Vec<AliasRouteRow>, rows: Vec<AliasRouteRow>) {
+    for r in rows {
+        if !out.iter().any(|o| o.id == r.id) {
+            out.push(r);
+        }
+    }
+}
+
+/// A follower (or explicit recipient) as notification needs it.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct FollowerRow {
+    /// Partner id.
+    pub partner_id: i64,
+    /// Subscribed subtypes (JSON list).
+    pub subtypes: String,
+    /// Name.
+    pub name: String,
+    /// E-mail as given.
+    pub email: Option<String>,
+    /// Normalised e-mail.
+    pub email_normalized: Option<String>,
+    /// Internal user.
+    pub is_user: bool,
+    /// `email` / `inbox`.
+    pub notification: String,
+    /// Active.
+    pub active: bool,
+}
