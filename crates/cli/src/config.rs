@@ -259,6 +259,7 @@ fn read_item<T: DeserializeOwned>(
         return None;
     };
     let mut table = table.clone();
+    let mut removed: Vec<String> = Vec::new();
     for _ in 0..=table.len() {
         match serde_path_to_error::deserialize::<_, T>(toml::Value::Table(table.clone())) {
             // An item read after dropping bad fields is still returned: applying it (always
@@ -275,14 +276,21 @@ fn read_item<T: DeserializeOwned>(
                 let culprit = field
                     .filter(|f| table.contains_key(f))
                     .or_else(|| backticked(&inner, "unknown field"));
-                errors.push(field_error(
-                    path,
-                    culprit.as_deref(),
-                    &inner,
-                    &e.path().to_string(),
-                ));
+                // A required field removed for a bad value is not "missing" as well.
+                let missing = backticked(&inner, "missing field");
+                if missing.is_none_or(|m| !removed.contains(&m)) {
+                    errors.push(field_error(
+                        path,
+                        culprit.as_deref(),
+                        &inner,
+                        &e.path().to_string(),
+                    ));
+                }
                 match culprit {
-                    Some(f) if table.remove(&f).is_some() => continue,
+                    Some(f) if table.remove(&f).is_some() => {
+                        removed.push(f);
+                        continue;
+                    }
                     _ => return None,
                 }
             }
@@ -410,6 +418,15 @@ fn check_duplicates(file: &ConfigFile, errors: &mut Vec<ConfigError>) {
         )
     };
     dups("aliases", "alias_name", &file.aliases, alias_key, errors);
+    let partner_key = |p: &PartnerInput| match p
+        .email
+        .as_deref()
+        .and_then(postern_model::address::email_normalize)
+    {
+        Some(e) => e,
+        None => p.name.trim().to_owned(),
+    };
+    dups("partners", "email", &file.partners, partner_key, errors);
     dups(
         "outgoing_servers",
         "name",
@@ -499,7 +516,7 @@ x = 1
             "aliases[2].model: missing (required)",
             "outgoing_servers[0].port: invalid type",
             "outgoing_servers[0].encryption: unknown variant `tls`",
-            "params.\"mail.gateway.loop.minutes\": `soon` is not a non-negative integer",
+            "params.\"mail.gateway.loop.minutes\": `soon` is not a positive integer",
             "extra: unknown section",
         ] {
             assert!(

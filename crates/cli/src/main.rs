@@ -16,8 +16,8 @@ use std::process::ExitCode;
 
 /// sysexits codes used by the commands.
 pub mod exit {
-    /// Input data was incorrect.
-    pub const DATAERR: u8 = 65;
+    /// Wrong command line.
+    pub const USAGE: u8 = 64;
     /// Temporary failure: try again later.
     pub const TEMPFAIL: u8 = 75;
     /// Configuration error.
@@ -72,7 +72,18 @@ enum Command {
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            let usage = e.use_stderr();
+            let _ = e.print();
+            return if usage {
+                ExitCode::from(exit::USAGE)
+            } else {
+                ExitCode::SUCCESS
+            };
+        }
+    };
     init_logging();
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()

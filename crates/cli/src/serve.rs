@@ -96,7 +96,7 @@ async fn first_start(store: &Store) -> anyhow::Result<()> {
         tx.create_company(&CompanyInput {
             name: "My Company".into(),
             email: None,
-            alias_domain: Some("localhost".into()),
+            alias_domain: None,
         })
         .await?;
         tracing::info!("first start: created the company \"My Company\"");

@@ -49,15 +49,37 @@ impl Json {
     }
 }
 
-/// Runs an upsert: update the row found by `existing`, or create it, and say which.
+/// Runs an upsert: update the row found by `existing`, or create it, and say which. With a
+/// `$secret` table and column, a changed secret (invisible in the view) also counts as a change.
 macro_rules! upsert {
-    ($tx:expr, $existing:expr, $input:expr, $create:ident, $update:ident, $get:ident) => {{
+    ($tx:expr, $existing:expr, $input:expr, $create:ident, $update:ident, $get:ident) => {
+        upsert!(
+            $tx,
+            $existing,
+            $input,
+            $create,
+            $update,
+            $get,
+            None::<(&'static str, &Option<Secret>)>
+        )
+    };
+    ($tx:expr, $existing:expr, $input:expr, $create:ident, $update:ident, $get:ident, $secret:expr) => {{
         match $existing {
             None => Ok(($tx.$create($input).await?, Change::Created)),
             Some(id) => {
                 let before = $tx.$get(id).await?;
+                let secret_changed = match $secret {
+                    Some((query, given)) => {
+                        let old: Option<String> = on!($tx, |c| sqlx::query_scalar(query)
+                            .bind(id.get())
+                            .fetch_one(c)
+                            .await)?;
+                        secret_update(given, old.clone()) != old
+                    }
+                    None => false,
+                };
                 let after = $tx.$update(id, $input).await?;
-                let change = if before == after {
+                let change = if before == after && !secret_changed {
                     Change::Unchanged
                 } else {
                     Change::Updated
@@ -249,7 +271,7 @@ fn prepare_alias_domain(input: &AliasDomainInput) -> Result<AliasDomainRow, Stor
 }
 
 impl Tx {
-    /// Alias domains by (sequence, id): the first is the default one.
+    /// Alias domains by id (the API's order; [`Tx::alias_domains`] gives them by sequence).
     pub async fn list_alias_domains(
         &mut self,
         page: PageRequest,
@@ -336,8 +358,9 @@ impl Tx {
         Ok(())
     }
 
-    /// Creates an alias domain. The first one ever created is given to every company and alias
-    /// that has none (behaviour reference §1.1).
+    /// Creates an alias domain. The first one ever created is given to every company that has
+    /// none (behaviour reference §1.1). Aliases without domain stay so: in Postern an alias
+    /// without domain is a deliberate configuration (it matches on the local part only).
     pub async fn create_alias_domain(
         &mut self,
         input: &AliasDomainInput,
@@ -468,7 +491,8 @@ impl Company {
         CompanyInput {
             name: self.name.clone(),
             email: self.email.clone(),
-            alias_domain: self.alias_domain.clone(),
+            // `""` says "no alias domain" explicitly; `None` would mean "the default one".
+            alias_domain: Some(self.alias_domain.clone().unwrap_or_default()),
         }
     }
 }
@@ -482,7 +506,7 @@ pub struct CompanyInput {
     /// Contact address.
     #[serde(default)]
     pub email: Option<String>,
-    /// Name of its alias domain; default: the first by sequence.
+    /// Name of its alias domain; absent or `null`: the first by sequence; `""`: none.
     #[serde(default)]
     pub alias_domain: Option<String>,
 }
@@ -2317,7 +2341,11 @@ impl Tx {
 // ---------------------------------------------------------------------------------------------
 // Params
 
-/// Parameters whose value must be a positive integer.
+/// Parameters whose value must be an integer of at least 1 (a loop window or threshold of 0
+/// would refuse everything or nothing).
+const POSITIVE_PARAMS: &[&str] = &["mail.gateway.loop.minutes", "mail.gateway.loop.threshold"];
+
+/// Parameters whose value must be a non-negative integer.
 const INTEGER_PARAMS: &[&str] = &[
     "mail.gateway.loop.minutes",
     "mail.gateway.loop.threshold",
@@ -2346,15 +2374,21 @@ pub fn sanitize_param(key: &str, value: &str) -> Result<Option<String>, StoreErr
         if v.is_empty() {
             return Ok(None);
         }
+        let min = if POSITIVE_PARAMS.contains(&key) { 1 } else { 0 };
         return match v.parse::<i64>() {
-            Ok(n) if n >= 0 => Ok(Some(n.to_string())),
+            Ok(n) if n >= min => Ok(Some(n.to_string())),
+            _ if min == 1 => Err(StoreError::invalid(
+                key,
+                format!("`{v}` is not a positive integer"),
+            )),
             _ => Err(StoreError::invalid(
                 key,
                 format!("`{v}` is not a non-negative integer"),
             )),
         };
     }
-    Ok(Some(value.to_owned()))
+    // An empty value unsets the parameter.
+    Ok((!value.is_empty()).then(|| value.to_owned()))
 }
 
 /// A system parameter.
@@ -2393,6 +2427,7 @@ impl Tx {
         value: &str,
     ) -> Result<(Option<String>, Change), StoreError> {
         let stored = sanitize_param(key, value)?;
+        let key = key.trim();
         let before = self.get_param(key).await?;
         if before == stored {
             return Ok((stored, Change::Unchanged));

@@ -561,3 +561,52 @@ conformance!(webhooks_validate_events_and_hide_secret, |store| {
         .unwrap_err();
     assert!(is_invalid(&err, "events[0]"), "{err}");
 });
+
+conformance!(changing_only_a_secret_is_an_update, |store| {
+    let mut tx = store.begin().await.unwrap();
+    let mut input = OutgoingServerInput {
+        name: "relay".into(),
+        host: "127.0.0.1".into(),
+        password: Some(Secret::new("one")),
+        ..Default::default()
+    };
+    assert_eq!(
+        tx.upsert_outgoing_server(&input).await.unwrap().1,
+        Change::Created
+    );
+    assert_eq!(
+        tx.upsert_outgoing_server(&input).await.unwrap().1,
+        Change::Unchanged
+    );
+    input.password = Some(Secret::new("two"));
+    assert_eq!(
+        tx.upsert_outgoing_server(&input).await.unwrap().1,
+        Change::Updated
+    );
+    input.password = None;
+    assert_eq!(
+        tx.upsert_outgoing_server(&input).await.unwrap().1,
+        Change::Unchanged
+    );
+});
+
+conformance!(loop_params_must_be_positive, |store| {
+    let mut tx = store.begin().await.unwrap();
+    assert!(
+        tx.set_param("mail.gateway.loop.threshold", "0")
+            .await
+            .is_err()
+    );
+    assert!(
+        tx.set_param("mail.mail.queue.batch.size", "0")
+            .await
+            .is_ok()
+    );
+    tx.set_param("custom.key", "x").await.unwrap();
+    tx.set_param("custom.key", "").await.unwrap();
+    assert_eq!(
+        tx.get_param("custom.key").await.unwrap(),
+        None,
+        "an empty value unsets"
+    );
+});

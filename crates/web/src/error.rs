@@ -97,6 +97,7 @@ fn json_rejection(r: JsonRejection) -> ApiError {
     let code = match &r {
         JsonRejection::JsonDataError(_) => "invalid",
         JsonRejection::MissingJsonContentType(_) => "unsupported_media_type",
+        _ if r.status() == StatusCode::PAYLOAD_TOO_LARGE => "too_large",
         _ => "bad_request",
     };
     let message = match &r {

@@ -3,8 +3,10 @@
 //! params. Every resource goes through the same five generic handlers; what differs is named
 //! by its [`Resource`] impl.
 //!
-//! PATCH is a JSON merge patch (RFC 7396) applied to the resource's current input: fields not
-//! given keep their value, `null` clears an optional one, an unknown field is refused.
+//! PATCH replaces the top-level fields it gives in the resource's current input (a shallow
+//! merge): fields not given keep their value, `null` gives a field its default (and leaves a
+//! write-only secret unchanged; `""` clears one), an object such as `defaults` is replaced whole,
+//! an unknown field is refused.
 
 use crate::AppState;
 use crate::error::{ApiError, ApiJson, ApiPath, ApiQuery};
@@ -304,6 +306,19 @@ async fn put_param(
     Ok(Json(serde_json::json!({"key": key, "value": value})))
 }
 
+async fn delete_param(
+    State(s): State<AppState>,
+    ApiPath(key): ApiPath<String>,
+) -> Result<StatusCode, ApiError> {
+    let mut tx = s.store.begin().await?;
+    if tx.get_param(&key).await?.is_none() {
+        return Err(StoreError::not_found("param", key).into());
+    }
+    tx.set_param(&key, "").await?;
+    tx.commit().await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
 /// Every route of the configuration API, relative to `/api/v1`.
 pub(crate) fn routes() -> Router<AppState> {
     let r = Router::new();
@@ -315,6 +330,8 @@ pub(crate) fn routes() -> Router<AppState> {
     let r = crud::<OutgoingServer>(r, "/outgoing-servers");
     let r = crud::<IncomingServer>(r, "/incoming-servers");
     let r = crud::<Webhook>(r, "/webhooks");
-    r.route("/params", get(list_params))
-        .route("/params/{key}", get(get_param).put(put_param))
+    r.route("/params", get(list_params)).route(
+        "/params/{key}",
+        get(get_param).put(put_param).delete(delete_param),
+    )
 }
