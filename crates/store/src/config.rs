@@ -1774,7 +1774,11 @@ impl Tx {
             input,
             create_outgoing_server,
             update_outgoing_server,
-            get_outgoing_server
+            get_outgoing_server,
+            Some((
+                "SELECT password FROM outgoing_servers WHERE id = $1",
+                &input.password
+            ))
         )
     }
 }
@@ -2116,7 +2120,11 @@ impl Tx {
             input,
             create_incoming_server,
             update_incoming_server,
-            get_incoming_server
+            get_incoming_server,
+            Some((
+                "SELECT password FROM incoming_servers WHERE id = $1",
+                &input.password
+            ))
         )
     }
 }
@@ -2333,7 +2341,8 @@ impl Tx {
             input,
             create_webhook,
             update_webhook,
-            get_webhook
+            get_webhook,
+            Some(("SELECT secret FROM webhooks WHERE id = $1", &input.secret))
         )
     }
 }
