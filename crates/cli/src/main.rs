@@ -1,11 +1,12 @@
 //! `postern`, the binary: command-line parsing (clap), configuration loading and the wiring of
 //! the crates. Nothing depends on it; it holds no business rule of its own.
 //!
-//! Exit codes follow sysexits: 0 success, 64 usage, 65 bad input, 75 temporary failure (the
-//! database did not answer: retry), 78 configuration error.
+//! Exit codes follow sysexits: 0 success, 64 usage, 65 bad input, 67 no route, 75 temporary
+//! failure (the database did not answer: retry), 77 permission denied, 78 configuration error.
 
 mod apply;
 mod config;
+mod ingest;
 mod serve;
 
 use anyhow::Context;
@@ -18,6 +19,12 @@ use std::process::ExitCode;
 pub mod exit {
     /// Wrong command line.
     pub const USAGE: u8 = 64;
+    /// The message is not an e-mail message.
+    pub const DATAERR: u8 = 65;
+    /// No route: the MTA bounces the message.
+    pub const NOUSER: u8 = 67;
+    /// Permission denied (wrong API token).
+    pub const NOPERM: u8 = 77;
     /// Temporary failure: try again later.
     pub const TEMPFAIL: u8 = 75;
     /// Configuration error.
@@ -69,6 +76,31 @@ enum Command {
     },
     /// Create or upgrade the database schema.
     Migrate,
+    /// The MTA pipe: one message from FILE or stdin through the gateway; prints the outcome JSON.
+    Ingest {
+        #[command(flatten)]
+        message: ingest::MessageArgs,
+        /// Post to a running server instead (token in POSTERN_API_TOKEN), e.g. http://127.0.0.1:8025.
+        #[arg(long)]
+        url: Option<String>,
+    },
+    /// Routing decisions, explained.
+    Route {
+        #[command(subcommand)]
+        command: RouteCommand,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+enum RouteCommand {
+    /// The decision `ingest` would take for a message, with its trace; changes nothing.
+    Explain {
+        #[command(flatten)]
+        message: ingest::MessageArgs,
+        /// Print the outcome JSON.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 fn main() -> ExitCode {
@@ -136,6 +168,10 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Command::Apply { file, check } => apply_command(&cli, file, *check).await,
         Command::Serve { http_listen } => serve::serve(&cli, http_listen.as_deref()).await,
+        Command::Ingest { message, url } => ingest::ingest(&cli, message, url.as_deref()).await,
+        Command::Route {
+            command: RouteCommand::Explain { message, json },
+        } => ingest::explain(&cli, message, *json).await,
     }
 }
 

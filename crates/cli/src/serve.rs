@@ -73,7 +73,9 @@ pub(crate) async fn serve(cli: &Cli, http_listen: Option<&str>) -> anyhow::Resul
     let http = listener.local_addr()?;
     print_banner(cli, http, &token, &source, file.as_ref().map(|(_, f, _)| f));
     tracing::info!(%http, "postern started");
-    let state = postern_web::AppState::new(store.clone(), token);
+    let max_size =
+        crate::config::parse_size(&settings.max_message_size).unwrap_or(25 << 20) as usize;
+    let state = postern_web::AppState::new(store.clone(), token, &settings.hostname, max_size);
     postern_web::run(listener, state, shutdown_signal()).await?;
     store.close().await;
     tracing::info!("postern stopped");

@@ -8,9 +8,24 @@
 //! environment, or decide where a message goes (that is `postern-routing`). Whether a message
 //! is a bounce by its *recipient* (the bounce address of an alias domain, rule 1 of §3.3) needs
 //! the configuration, so routing decides that; this crate gives every other sign.
+//!
+//! Modules: `headers` reads header fields (unfolding, RFC 2047, addresses, ids, dates),
+//! `entity` builds the MIME tree on `mail-parser`'s header and transfer decoders, `body` turns
+//! it into the HTML body and the attachments (§3.4), `bounce` and `bounce_text` read delivery
+//! reports (§3.3 and further), `autoreply` recognises automatic replies.
 #![warn(missing_docs)]
 
+mod autoreply;
+mod body;
+mod bounce;
+mod bounce_text;
+mod entity;
+mod headers;
+
+use postern_model::address::email_split_and_format;
 use serde::Serialize;
+
+pub use headers::unfold_references;
 
 /// Why a message could not be parsed at all (it is still stored raw, with this error).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -35,21 +50,25 @@ pub struct ParsedMessage {
     pub references: Vec<String>,
     /// Decoded Subject (RFC 2047), several Subject headers joined with a space; `None` if absent.
     pub subject: Option<String>,
-    /// The From value as Odoo stores it: the first address of `email_split_and_format(From)`,
-    /// or the raw From when nothing parses; `None` without From.
+    /// The From value as Odoo stores it: the first address of `email_split_and_format(From)`
+    /// (every From field, RFC 2047 decoded, joined with `,`), or the decoded From when nothing
+    /// parses (`robert`); `None` without From, or with a blank one.
     pub email_from: Option<String>,
-    /// Formatted addresses of `Delivered-To` and `To`, each once, in order of appearance.
+    /// Formatted addresses of `Delivered-To` and `To`, each once, in order of appearance
+    /// (every `Delivered-To` first, then every `To`; Odoo uses a set, in no order).
     pub to: Vec<String>,
     /// Formatted addresses of `Cc`, each once, in order of appearance.
     pub cc: Vec<String>,
     /// Formatted addresses of `Delivered-To`, `To`, `Cc`, `Resent-To`, `Resent-Cc`, each once,
-    /// in order of appearance.
+    /// in order of appearance (field by field, in that order).
     pub recipients: Vec<String>,
     /// `Return-Path` address (without `<>`), `Some("")` for the null sender `<>`.
     pub return_path: Option<String>,
     /// `Date` as Unix epoch milliseconds (UTC); `None` when absent or unparseable.
     pub date: Option<i64>,
     /// The body as HTML (§3.4): plain text becomes `<pre>`, alternatives keep the HTML.
+    /// Not sanitised: the HTML of the message is kept as it is (minus the outer
+    /// `<html>`/`<head>`/`<body>` tags when several parts are concatenated).
     pub body_html: String,
     /// The attachments, in order.
     pub attachments: Vec<Attachment>,
@@ -70,9 +89,11 @@ pub struct Attachment {
     /// MIME type, lower-case (`application/pdf`; `binary/octet-stream` becomes
     /// `application/octet-stream`).
     pub mimetype: String,
-    /// `Content-ID` without `<>`, for inline images referenced by `cid:`.
+    /// `Content-ID` without `<>`, for inline images referenced by `cid:` (set whenever the part
+    /// has one).
     pub content_id: Option<String>,
-    /// The decoded content (for `message/rfc822`, the embedded message's bytes).
+    /// The decoded content (for `message/rfc822`, the embedded message's bytes). Only the
+    /// transfer encoding is undone: a text attachment keeps the bytes of its own charset.
     #[serde(skip)]
     pub content: Vec<u8>,
 }
@@ -82,21 +103,32 @@ pub struct Attachment {
 pub struct BounceSigns {
     /// The local part of the first From address is `mailer-daemon` (any case).
     pub from_mailer_daemon: bool,
-    /// Top-level type `multipart/report`, or a content type containing
-    /// `report-type=delivery-status`.
+    /// Top-level type `multipart/report`, or a top-level `Content-Type` containing
+    /// `report-type=delivery-status` (also when malformed, `multipart/report: report-type=...`).
     pub delivery_report: bool,
 }
 
 /// What a delivery report says.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct Dsn {
-    /// The bounced recipients, in the order of the report.
+    /// The bounced recipients, in the order of the report: every per-recipient block of the
+    /// `message/delivery-status` part (Odoo reads only the first), else `X-Failed-Recipients`,
+    /// else the recipients named in the human-readable text, else the single recipient of
+    /// the returned message. Empty when the message does not look like a report at all.
     pub recipients: Vec<BouncedRecipient>,
     /// Message ids of the original message (`Message-Id`, `X-Postern-Message-Id`,
     /// `X-Odoo-Message-Id`, `X-Microsoft-Original-Message-ID` of the embedded `message/rfc822`
-    /// or `text/rfc822-headers` part, else of the first sub-part of the report), unfolded.
+    /// or `text/rfc822-headers` part, else of the first sub-part of the report, else of a
+    /// message returned inline in the text), unfolded, each once. Not the report's own
+    /// In-Reply-To/References: routing adds those when these ids find nothing (§3.3).
     pub original_message_ids: Vec<String>,
-    /// The human-readable part of the report as plain text (for `failure_reason`).
+    /// Odoo's own `bounced_email`: the `Final-Recipient` of the second header block of the
+    /// first `message/delivery-status` part (its first per-recipient block), when it holds a
+    /// `;`, the text after it normalised (exactly one address, else `None`). For processing
+    /// bounces exactly as Odoo does; `recipients` goes further.
+    pub final_recipient: Option<String>,
+    /// The human-readable part of the report as plain text (for `failure_reason`): its first
+    /// text part (HTML converted), without the message returned inline after it, trimmed.
     pub human_text: String,
 }
 
@@ -105,13 +137,121 @@ pub struct Dsn {
 pub struct BouncedRecipient {
     /// The address, normalised (`Final-Recipient: rfc822; x@y` gives `x@y`).
     pub address: String,
-    /// RFC 3463 status (`5.1.1`), empty when unknown.
+    /// RFC 3463 status (`5.1.1`), empty when unknown. As written in the report, or taken from
+    /// the diagnostic when the report only says `x.0.0`; when the report has none, inferred
+    /// as `x.0.0` from the reply code's class, else from `Action`, else from the wording of
+    /// the notice (temporary failure: `4.0.0`, failed delivery: `5.0.0`).
     pub status: String,
     /// SMTP reply code (`550`), empty when unknown.
     pub reply_code: String,
     /// Diagnostic text.
     pub reason: String,
     /// A permanent failure (5.x.x) of the address itself (unknown user or host) rather than
-    /// of this one message.
+    /// of this one message: status class 5 with subject.detail 1.1 (bad mailbox), 1.2 (bad
+    /// system or host), 1.3 (bad address syntax) or 1.10 (null MX); everything else is soft.
     pub hard: bool,
+    /// The RFC 3464 `Action` of the report (`failed`, `delayed`...), lower-case; empty when
+    /// the report has none (a notice written for humans). Success reports (`delivered`,
+    /// `relayed`, `expanded`) are never listed.
+    pub action: String,
+    /// Where the recipient was found.
+    pub source: RecipientSource,
+}
+
+/// Where a bounced recipient was found, from the most to the least reliable.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RecipientSource {
+    /// A per-recipient block of the `message/delivery-status` part (`Final-Recipient`, else
+    /// `Original-Recipient`), or the same fields written in a text part.
+    #[default]
+    Report,
+    /// The `X-Failed-Recipients` header field (Exim, Gmail).
+    Header,
+    /// The human-readable text of the notice (`bounce_text`).
+    Text,
+    /// The one recipient (To, no Cc) of the returned message, when nothing else names one.
+    ReturnedMessage,
+}
+
+/// Parses one raw message (CRLF or bare LF line ends; a leading mbox `From ` line is skipped).
+///
+/// Fails only when `raw` holds no header field at all; anything else gives a best-effort
+/// view (never a panic), with `None`/empty values for what is missing or unreadable.
+pub fn parse(raw: &[u8]) -> Result<ParsedMessage, ParseError> {
+    let raw = skip_mbox_line(raw);
+    if raw.iter().all(u8::is_ascii_whitespace) {
+        return Err(ParseError::NotAMessage("empty message".to_owned()));
+    }
+    let root = entity::Entity::parse(raw);
+    if root.headers.is_empty() {
+        return Err(ParseError::NotAMessage("no header field".to_owned()));
+    }
+    let h = &root.headers;
+    let email_from = h.joined_addresses("from").and_then(|from| {
+        let formatted = email_split_and_format(&from);
+        let value = formatted.into_iter().next().unwrap_or(from);
+        (!value.trim().is_empty()).then_some(value)
+    });
+    let bounce_signs = bounce::signs(&root, email_from.as_deref());
+    let dsn = bounce::analyse(&root, bounce_signs);
+    let is_report = bounce_signs.from_mailer_daemon || bounce_signs.delivery_report;
+    let (body_html, attachments) = body::extract(&root, is_report);
+    Ok(ParsedMessage {
+        message_id: h.first("message-id").filter(|v| !v.is_empty()),
+        x_message_id: ["x-postern-message-id", "x-odoo-message-id"]
+            .iter()
+            .find_map(|name| h.first(name).filter(|v| !v.is_empty())),
+        in_reply_to: h
+            .joined_raw("in-reply-to", " ")
+            .map(|v| v.trim().to_owned())
+            .filter(|v| !v.is_empty()),
+        references: h
+            .joined_raw("references", " ")
+            .map(|v| unfold_references(&v))
+            .unwrap_or_default(),
+        subject: h.joined_text("subject", " "),
+        email_from,
+        to: formatted_addresses(h, &["delivered-to", "to"]),
+        cc: formatted_addresses(h, &["cc"]),
+        recipients: formatted_addresses(h, &["delivered-to", "to", "cc", "resent-to", "resent-cc"]),
+        return_path: h
+            .first("return-path")
+            .map(|v| headers::return_path_address(&v)),
+        date: h.first("date").and_then(|v| headers::parse_date(&v)),
+        body_html,
+        attachments,
+        bounce_signs,
+        dsn,
+        auto_reply: autoreply::is_auto_reply(h),
+    })
+}
+
+/// `email_split_and_format` of each field (all its occurrences joined), each address once.
+fn formatted_addresses(headers: &headers::Headers, names: &[&str]) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    for name in names {
+        let Some(value) = headers.joined_addresses(name) else {
+            continue;
+        };
+        for address in email_split_and_format(&value) {
+            if !out.contains(&address) {
+                out.push(address);
+            }
+        }
+    }
+    out
+}
+
+/// Drops a first line `From sender date` (mbox separator), which is not a header field.
+fn skip_mbox_line(raw: &[u8]) -> &[u8] {
+    if raw.starts_with(b"From ") {
+        let end = raw
+            .iter()
+            .position(|&b| b == b'\n')
+            .map_or(raw.len(), |i| i + 1);
+        &raw[end..]
+    } else {
+        raw
+    }
 }

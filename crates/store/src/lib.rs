@@ -20,10 +20,12 @@
 mod config;
 mod error;
 mod inbound;
+mod read;
 
 pub use config::*;
 pub use error::StoreError;
 pub use inbound::*;
+pub use read::*;
 
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 use sqlx::sqlite::{

@@ -10,7 +10,9 @@
 #![warn(missing_docs)]
 
 mod error;
+mod ingest;
 mod resources;
+mod threads;
 
 pub use error::ApiError;
 
@@ -20,6 +22,7 @@ use axum::http::{StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
+use postern_gateway::Gateway;
 use postern_model::Secret;
 use postern_store::Store;
 use std::future::Future;
@@ -31,15 +34,21 @@ use tokio::net::TcpListener;
 pub struct AppState {
     /// The database.
     pub store: Store,
+    /// The inbound gateway (`/ingest`, `/route/explain`).
+    pub gateway: Gateway,
     token: Arc<Secret>,
+    max_message_size: usize,
 }
 
 impl AppState {
-    /// State for a server whose API accepts `token` as bearer token.
-    pub fn new(store: Store, token: Secret) -> AppState {
+    /// State for a server whose API accepts `token` as bearer token; `hostname` names the
+    /// server in the Message-IDs it makes; `/ingest` takes messages up to `max_message_size`.
+    pub fn new(store: Store, token: Secret, hostname: &str, max_message_size: usize) -> AppState {
         AppState {
+            gateway: Gateway::new(store.clone(), hostname),
             store,
             token: Arc::new(token),
+            max_message_size,
         }
     }
 }
@@ -49,9 +58,12 @@ const MAX_JSON_BODY: usize = 1024 * 1024;
 
 /// The whole HTTP application.
 pub fn router(state: AppState) -> Router {
+    let messages = ingest::routes().layer(DefaultBodyLimit::max(state.max_message_size));
     let api = resources::routes()
-        .layer(middleware::from_fn_with_state(state.clone(), require_token))
-        .layer(DefaultBodyLimit::max(MAX_JSON_BODY));
+        .merge(threads::routes())
+        .layer(DefaultBodyLimit::max(MAX_JSON_BODY))
+        .merge(messages)
+        .layer(middleware::from_fn_with_state(state.clone(), require_token));
     Router::new()
         .route("/healthz", get(healthz))
         .nest("/api/v1", api)

@@ -1,0 +1,486 @@
+//! The golden cases: every file `tests/cases/*.toml` (at the root of the workspace) is one case
+//! from the behaviour reference's test catalogue (`odoo-cases.md`), run end to end through the
+//! real binary: `postern apply` of the case's configuration, then `postern ingest` of each step's
+//! message (a raw template of `crates/mime/tests/templates/` filled with the step's values), the
+//! outcome JSON and exit code compared with what the step expects, then the database checked.
+//!
+//! A case file:
+//! ```toml
+//! reference = "odoo-cases.md 49 write_to_catchall"
+//! fixture = "gateway"          # tests/cases/fixtures/gateway.toml, applied first
+//! config = """ ...TOML... """   # optional, applied after the fixture
+//! [[steps]]
+//! template = "MAIL_TEMPLATE"
+//! vars = { to = "catchall.test@test.mycompany.com", subject = "Should Bounce" }
+//! rcpt = ["..."]                # envelope recipients (optional)
+//! model = "..."                 # fallback model (optional)
+//! exit = 0                      # expected exit code (default 0)
+//! [steps.expect]                # a subset of the outcome JSON
+//! outcome = "catchall_refused"
+//! sent = [{ kind = "catchall_bounce", to = "whatever-2a840@postmaster.twitter.com" }]
+//! [steps.check]                 # database checks after the step (see `Check`)
+//! ```
+//! TOML has no null: `"<null>"` expects one. Where Postern deliberately differs from the
+//! reference, the case says why in `differs`.
+
+use postern_store::{PageRequest, RecordFilter, Store};
+use serde::Deserialize;
+use serde_json::Value;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+const BIN: &str = env!("CARGO_BIN_EXE_postern");
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Case {
+    reference: String,
+    #[serde(default)]
+    differs: Option<String>,
+    #[serde(default)]
+    fixture: Option<String>,
+    #[serde(default)]
+    config: Option<String>,
+    steps: Vec<Step>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Step {
+    #[serde(default)]
+    template: Option<String>,
+    #[serde(default)]
+    raw: Option<String>,
+    #[serde(default)]
+    vars: BTreeMap<String, String>,
+    #[serde(default)]
+    rcpt: Vec<String>,
+    #[serde(default)]
+    sender: Option<String>,
+    #[serde(default)]
+    model: Option<String>,
+    #[serde(default)]
+    exit: Option<i32>,
+    #[serde(default)]
+    expect: Option<Value>,
+    #[serde(default)]
+    check: Option<Check>,
+}
+
+/// Database checks after a step.
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct Check {
+    /// Number of records of a model: `{ "mail.test.gateway" = 1 }`.
+    #[serde(default)]
+    records: BTreeMap<String, usize>,
+    /// The newest record of `model` has these fields (subset of the API's record JSON).
+    #[serde(default)]
+    record: Option<Value>,
+    /// Messages on the record named `name`: `{ name = "Test", count = 2 }`.
+    #[serde(default)]
+    thread: Option<ThreadCheck>,
+    /// Mails in the outbox, by kind: `{ catchall_bounce = 1 }`.
+    #[serde(default)]
+    mails: BTreeMap<String, usize>,
+    /// The newest mail of the outbox has these fields (subset of the API's mail JSON);
+    /// `body_contains` checks the HTML body.
+    #[serde(default)]
+    last_mail: Option<Value>,
+    /// Alias status by full name.
+    #[serde(default)]
+    alias_status: BTreeMap<String, String>,
+    /// Bounce counters of partners by e-mail and of records by name.
+    #[serde(default)]
+    partner_bounce: BTreeMap<String, i64>,
+    #[serde(default)]
+    record_bounce: BTreeMap<String, i64>,
+    /// Followers (partner e-mails) of the record named by key.
+    #[serde(default)]
+    followers: BTreeMap<String, Vec<String>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ThreadCheck {
+    name: String,
+    count: usize,
+    /// The newest message has these fields (subset of the API's message JSON); `body_contains`
+    /// checks the body.
+    #[serde(default)]
+    last: Option<Value>,
+}
+
+/// Python `str.format` with named fields, `{{`/`}}` escapes; unknown names are an error.
+fn format_template(template: &str, vars: &BTreeMap<String, String>) -> String {
+    let mut out = String::with_capacity(template.len());
+    let mut chars = template.chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            '{' if chars.peek() == Some(&'{') => {
+                chars.next();
+                out.push('{');
+            }
+            '}' if chars.peek() == Some(&'}') => {
+                chars.next();
+                out.push('}');
+            }
+            '{' => {
+                let name: String = chars.by_ref().take_while(|c| *c != '}').collect();
+                let v = vars
+                    .get(&name)
+                    .unwrap_or_else(|| panic!("template field {{{name}}} has no value"));
+                out.push_str(v);
+            }
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// The defaults of Odoo's test helper (`MockEmail.format`).
+fn default_vars() -> BTreeMap<String, String> {
+    [
+        ("to", "groups@example.com, other@gmail.com"),
+        ("subject", "Frogs"),
+        (
+            "email_from",
+            "Sylvie Lelitre <test.sylvie.lelitre@agrolait.com>",
+        ),
+        ("return_path", "<whatever-2a840@postmaster.twitter.com>"),
+        ("cc", ""),
+        ("extra", ""),
+        (
+            "msg_id",
+            "<1198923581.41972151344608186760.JavaMail@agrolait.com>",
+        ),
+        ("references", ""),
+        ("date", "Fri, 10 Aug 2012 14:16:26 +0000"),
+        ("extra_html", ""),
+        ("email_to", "groups@example.com"),
+        ("delivered_to", "groups@example.com"),
+        ("charset", "utf-8"),
+        ("content", ""),
+        ("pdf_mime", "application/pdf"),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), v.to_owned()))
+    .collect()
+}
+
+fn message_bytes(step: &Step, n: usize) -> Vec<u8> {
+    let mut vars = default_vars();
+    // Each step gets its own Message-ID unless the case gives one.
+    vars.insert(
+        "msg_id".into(),
+        format!("<step{n}.{}-test@iron.sky>", std::process::id()),
+    );
+    vars.extend(step.vars.clone());
+    if let Some(raw) = &step.raw {
+        return format_template(raw, &vars).into_bytes();
+    }
+    let name = step
+        .template
+        .as_deref()
+        .expect("a step needs `template` or `raw`");
+    let path = root().join(format!("crates/mime/tests/templates/{name}.eml.tmpl"));
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    if name == "MAIL_XHTML" {
+        return text.into_bytes();
+    }
+    format_template(&text, &vars).into_bytes()
+}
+
+/// `expected` is a subset of `actual`: objects by key, arrays element by element (same length).
+fn assert_subset(expected: &Value, actual: &Value, path: &str) {
+    match (expected, actual) {
+        (Value::Object(e), Value::Object(a)) => {
+            for (k, v) in e {
+                if k == "body_contains" {
+                    let body = a.get("body_html").and_then(Value::as_str).unwrap_or("");
+                    let want = v.as_str().unwrap();
+                    assert!(
+                        body.contains(want),
+                        "{path}.body_html does not contain {want:?}: {body}"
+                    );
+                    continue;
+                }
+                let av = a
+                    .get(k)
+                    .unwrap_or_else(|| panic!("{path}.{k} missing in {actual}"));
+                assert_subset(v, av, &format!("{path}.{k}"));
+            }
+        }
+        (Value::Array(e), Value::Array(a)) => {
+            assert_eq!(
+                e.len(),
+                a.len(),
+                "{path}: expected {expected}, got {actual}"
+            );
+            for (i, (ev, av)) in e.iter().zip(a).enumerate() {
+                assert_subset(ev, av, &format!("{path}[{i}]"));
+            }
+        }
+        // TOML has no null: the string "<null>" expects one.
+        (Value::String(e), _) if e == "<null>" => {
+            assert!(actual.is_null(), "{path}: expected null, got {actual}")
+        }
+        _ => assert_eq!(expected, actual, "{path}"),
+    }
+}
+
+fn postern(args: &[&str], data: &Path, stdin: Option<&[u8]>) -> (i32, String, String) {
+    use std::io::Write;
+    let mut child = Command::new(BIN)
+        .args(args)
+        .arg("--data-dir")
+        .arg(data)
+        .env_remove("POSTERN_DATABASE_URL")
+        .env("POSTERN_HOSTNAME", "postern.test")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn postern");
+    let mut input = child.stdin.take().unwrap();
+    if let Some(bytes) = stdin {
+        input.write_all(bytes).unwrap();
+    }
+    drop(input);
+    let out = child.wait_with_output().unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+fn apply_text(data: &Path, name: &str, text: &str) {
+    let file = data.join(format!("{name}.toml"));
+    std::fs::write(&file, text).unwrap();
+    let (code, out, err) = postern(&["apply", file.to_str().unwrap()], data, None);
+    assert_eq!(code, 0, "apply {name}: {out}{err}");
+}
+
+async fn run_checks(store: &Store, check: &Check, label: &str) {
+    let mut tx = store.read().await.unwrap();
+    for (model, count) in &check.records {
+        let filter = RecordFilter {
+            model: Some(model.clone()),
+            ..Default::default()
+        };
+        let n = tx
+            .list_records(&filter, PageRequest::all())
+            .await
+            .unwrap()
+            .items
+            .len();
+        assert_eq!(n, *count, "{label}: records of {model}");
+    }
+    if let Some(expect) = &check.record {
+        let model = expect["model"]
+            .as_str()
+            .expect("check.record needs model")
+            .to_owned();
+        let filter = RecordFilter {
+            model: Some(model),
+            ..Default::default()
+        };
+        let last = tx
+            .list_records(&filter, PageRequest::all())
+            .await
+            .unwrap()
+            .items
+            .pop()
+            .expect("a record");
+        assert_subset(
+            expect,
+            &serde_json::to_value(&last).unwrap(),
+            &format!("{label}: record"),
+        );
+    }
+    if let Some(t) = &check.thread {
+        let record = record_named(&mut tx, &t.name).await;
+        let messages = tx
+            .record_messages(record, PageRequest::all())
+            .await
+            .unwrap()
+            .items;
+        assert_eq!(messages.len(), t.count, "{label}: messages on {}", t.name);
+        if let Some(last) = &t.last {
+            let m = tx.get_message(messages.last().unwrap().id).await.unwrap();
+            assert_subset(
+                last,
+                &serde_json::to_value(&m).unwrap(),
+                &format!("{label}: last message"),
+            );
+        }
+    }
+    let mails = tx.list_mails(None, PageRequest::all()).await.unwrap().items;
+    for (kind, count) in &check.mails {
+        let n = mails
+            .iter()
+            .filter(|m| m.kind.as_deref() == Some(kind))
+            .count();
+        assert_eq!(n, *count, "{label}: mails of kind {kind}");
+    }
+    if let Some(expect) = &check.last_mail {
+        let last = mails.last().expect("a mail in the outbox");
+        assert_subset(
+            expect,
+            &serde_json::to_value(last).unwrap(),
+            &format!("{label}: last mail"),
+        );
+    }
+    for (full, status) in &check.alias_status {
+        let aliases = tx.list_aliases(PageRequest::all()).await.unwrap().items;
+        let a = aliases
+            .iter()
+            .find(|a| a.full_name() == *full)
+            .expect("alias");
+        assert_eq!(a.status.as_str(), status, "{label}: status of {full}");
+    }
+    for (email, count) in &check.partner_bounce {
+        let partners = tx.list_partners(PageRequest::all()).await.unwrap().items;
+        let p = partners
+            .iter()
+            .find(|p| p.email_normalized.as_deref() == Some(email))
+            .expect("partner");
+        assert_eq!(p.message_bounce, *count, "{label}: bounces of {email}");
+    }
+    for (name, count) in &check.record_bounce {
+        let id = record_named(&mut tx, name).await;
+        assert_eq!(
+            tx.get_record(id).await.unwrap().message_bounce,
+            *count,
+            "{label}: bounces of record {name}"
+        );
+    }
+    for (name, emails) in &check.followers {
+        let id = record_named(&mut tx, name).await;
+        let got: Vec<String> = tx
+            .list_followers(id)
+            .await
+            .unwrap()
+            .into_iter()
+            .filter_map(|f| f.email)
+            .collect();
+        assert_eq!(&got, emails, "{label}: followers of {name}");
+    }
+}
+
+async fn record_named(tx: &mut postern_store::Tx, name: &str) -> i64 {
+    let filter = RecordFilter {
+        name: Some(name.to_owned()),
+        ..Default::default()
+    };
+    let items = tx
+        .list_records(&filter, PageRequest::all())
+        .await
+        .unwrap()
+        .items;
+    items
+        .first()
+        .unwrap_or_else(|| panic!("no record named {name:?}"))
+        .id
+}
+
+async fn run_case(path: &Path) {
+    let name = path.file_stem().unwrap().to_string_lossy().into_owned();
+    let case: Case = toml::from_str(&std::fs::read_to_string(path).unwrap())
+        .unwrap_or_else(|e| panic!("{name}: {e}"));
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path();
+    if let Some(f) = &case.fixture {
+        let text =
+            std::fs::read_to_string(root().join(format!("tests/cases/fixtures/{f}.toml"))).unwrap();
+        apply_text(data, "fixture", &text);
+    }
+    if let Some(c) = &case.config {
+        apply_text(data, "config", c);
+    }
+    let store = Store::open(&format!("sqlite://{}/postern.db", data.display()))
+        .await
+        .unwrap();
+    for (i, step) in case.steps.iter().enumerate() {
+        let label = format!("{name} step {} ({})", i + 1, case.reference);
+        let raw = message_bytes(step, i);
+        let mut args: Vec<String> = vec!["ingest".into()];
+        for r in &step.rcpt {
+            args.push("--rcpt".into());
+            args.push(r.clone());
+        }
+        if let Some(s) = &step.sender {
+            args.extend(["--sender".into(), s.clone()]);
+        }
+        if let Some(m) = &step.model {
+            args.extend(["--model".into(), m.clone()]);
+        }
+        let argv: Vec<&str> = args.iter().map(String::as_str).collect();
+        let (code, out, err) = postern(&argv, data, Some(&raw));
+        assert_eq!(
+            code,
+            step.exit.unwrap_or(0),
+            "{label}: exit code\nstdout: {out}\nstderr: {err}"
+        );
+        if let Some(expect) = &step.expect {
+            let actual: Value =
+                serde_json::from_str(&out).unwrap_or_else(|e| panic!("{label}: {e}: {out}"));
+            assert_subset(expect, &actual, &label);
+        }
+        if let Some(check) = &step.check {
+            run_checks(&store, check, &label).await;
+        }
+    }
+    store.close().await;
+    if let Some(why) = case.differs {
+        println!("{name}: differs from the reference on purpose: {why}");
+    }
+}
+
+#[tokio::test]
+async fn golden_cases() {
+    let dir = root().join("tests/cases");
+    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .unwrap()
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "toml"))
+        .collect();
+    files.sort();
+    assert!(
+        files.len() >= 20,
+        "expected the golden cases in {}",
+        dir.display()
+    );
+    let only = std::env::var("POSTERN_CASE").ok();
+    let mut failed = Vec::new();
+    for f in &files {
+        let name = f.file_stem().unwrap().to_string_lossy().into_owned();
+        if only.as_ref().is_some_and(|o| !name.contains(o.as_str())) {
+            continue;
+        }
+        // Each case in its own task so that one failure names itself and the others still run.
+        let path = f.clone();
+        let result = tokio::spawn(async move { run_case(&path).await }).await;
+        match result {
+            Ok(()) => println!("case {name}: ok"),
+            Err(e) => {
+                println!("case {name}: FAILED");
+                failed.push((name, e));
+            }
+        }
+    }
+    if !failed.is_empty() {
+        let names: Vec<&str> = failed.iter().map(|(n, _)| n.as_str()).collect();
+        panic!(
+            "{} golden case(s) failed: {}",
+            failed.len(),
+            names.join(", ")
+        );
+    }
+}

@@ -1,0 +1,252 @@
+//! The body as HTML and the attachments, as Odoo's `_message_parse_extract_payload`
+//! (behaviour reference §3.4): a single text entity is the body (`text/plain` in a `<pre>`);
+//! otherwise every entity is walked, depth first and into embedded messages, with the
+//! `alternative` / `mixed` / `html` flags deciding which text parts make the body and which
+//! become attachments.
+//!
+//! Differences from Odoo, on purpose: no `html_sanitize` (the HTML is kept as it is, the
+//! store/UI sanitises on display), no `o_mail_notification` stripping and no `data-filename`
+//! on `cid:` images (both need an HTML parser; the `content_id` of each attachment carries the
+//! link); text attachments keep their transfer-decoded bytes instead of being decoded and
+//! re-encoded (Odoo's round trip replaces undecodable bytes with U+FFFD); a `text/*` entity
+//! other than plain/HTML that is the whole message is put in a `<pre>` (Odoo inserts it raw);
+//! a `multipart/*` entity without any delimiter line is read as text instead of being dropped;
+//! `Content-Disposition: ATTACHMENT` is recognised in any case.
+
+use crate::Attachment;
+use crate::entity::{Body, Entity};
+
+/// Extracts the body and the attachments of `root`. With `first_body_only` (the message is a
+/// delivery report), the walk stops as soon as a body exists (Odoo keeps only the first body
+/// of a bounce, not the returned message).
+pub(crate) fn extract(root: &Entity, first_body_only: bool) -> (String, Vec<Attachment>) {
+    if root.maintype() == "text" || is_multipart_without_parts(root) {
+        let text = root.text();
+        let body = if root.mime == "text/html" {
+            text
+        } else {
+            append_content_to_html("", &text, true)
+        };
+        return (body, Vec::new());
+    }
+    let mut walk = Walk::default();
+    for part in root.walk() {
+        if first_body_only && !walk.body.is_empty() {
+            break;
+        }
+        walk.visit(part);
+    }
+    (walk.body, walk.attachments)
+}
+
+fn is_multipart_without_parts(entity: &Entity) -> bool {
+    entity.maintype() == "multipart" && matches!(entity.body, Body::Leaf(_))
+}
+
+/// The state of Odoo's walk.
+#[derive(Default)]
+struct Walk {
+    body: String,
+    attachments: Vec<Attachment>,
+    alternative: bool,
+    mixed: bool,
+    html: bool,
+}
+
+impl Walk {
+    fn visit(&mut self, part: &Entity) {
+        match part.mime.as_str() {
+            "multipart/alternative" => self.alternative = true,
+            "multipart/mixed" => self.mixed = true,
+            _ => {}
+        }
+        if part.maintype() == "multipart" {
+            if is_multipart_without_parts(part) {
+                self.add_plain(&part.text());
+            }
+            return;
+        }
+        let filename = part.filename();
+        let content_id = part.content_id();
+        if filename.is_some() && content_id.is_some() {
+            // Odoo step 0: inline attachment, matched by `cid:`.
+            return self.attach(part, filename);
+        }
+        if filename.is_some() || part.is_attachment_disposition() {
+            return self.attach(part, filename);
+        }
+        match part.mime.as_str() {
+            // Odoo: `text/plain and not (alternative and body)`.
+            "text/plain" if !self.alternative || self.body.is_empty() => {
+                self.add_plain(&part.text());
+            }
+            "text/html" => {
+                let content = part.text();
+                if self.alternative && !(self.html && self.mixed) {
+                    self.body = content.clone();
+                } else {
+                    self.body = append_content_to_html(&self.body, &content, false);
+                }
+                self.html = self.html || !content.is_empty();
+            }
+            _ => self.attach(part, filename),
+        }
+    }
+
+    fn add_plain(&mut self, text: &str) {
+        self.body = append_content_to_html(&self.body, text, true);
+    }
+
+    fn attach(&mut self, part: &Entity, filename: Option<String>) {
+        self.attachments.push(Attachment {
+            filename: filename.unwrap_or_else(|| "attachment".to_owned()),
+            mimetype: part.mime.clone(),
+            content_id: part.content_id(),
+            content: part.content_bytes().to_vec(),
+        });
+    }
+}
+
+/// Odoo's `append_content_to_html(html, content, plaintext, preserve=True)`: plain text
+/// becomes `\n<pre>…</pre>\n` (HTML-escaped), HTML loses its `<html>`, `<body>`, `<head>`
+/// and `<!DOCTYPE>` tags and is wrapped in `\n…\n`; the tags of `html` are lower-cased and
+/// the content goes before its `</body>` (else `</html>`, else at the end).
+pub(crate) fn append_content_to_html(html: &str, content: &str, plaintext: bool) -> String {
+    let content = if plaintext {
+        format!("\n<pre>{}</pre>\n", html_escape(content))
+    } else {
+        format!("\n{}\n", strip_document_tags(content))
+    };
+    let html = lowercase_tags(html);
+    match html.find("</body>").or_else(|| html.find("</html>")) {
+        Some(at) => format!("{}{}{}", &html[..at], content, &html[at..]),
+        None => html + &content,
+    }
+}
+
+/// `markupsafe.escape`: `&`, `<`, `>`, `"` and `'`.
+pub(crate) fn html_escape(text: &str) -> String {
+    let mut out = String::with_capacity(text.len() + text.len() / 8);
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&#34;"),
+            '\'' => out.push_str("&#39;"),
+            _ => out.push(c),
+        }
+    }
+    out
+}
+
+/// Removes every match of Odoo's `(?i)</?(?:html|body|head|!\s*DOCTYPE)[^>]*>` (which also
+/// takes `<header>`: the pattern has no word boundary, and neither has this function).
+fn strip_document_tags(content: &str) -> String {
+    let mut out = String::with_capacity(content.len());
+    let mut rest = content;
+    while let Some(open) = rest.find('<') {
+        out.push_str(&rest[..open]);
+        let tag = &rest[open..];
+        match document_tag_len(tag) {
+            Some(len) => rest = &tag[len..],
+            None => {
+                out.push('<');
+                rest = &tag[1..];
+            }
+        }
+    }
+    out.push_str(rest);
+    out
+}
+
+/// The length of the document tag `tag` starts with, if it starts with one.
+fn document_tag_len(tag: &str) -> Option<usize> {
+    let after = tag.strip_prefix('<')?;
+    let after = after.strip_prefix('/').unwrap_or(after);
+    let lower: String = after
+        .chars()
+        .take(16)
+        .collect::<String>()
+        .to_ascii_lowercase();
+    let name_ok = ["html", "body", "head"]
+        .iter()
+        .any(|n| lower.starts_with(n))
+        || {
+            lower
+                .strip_prefix('!')
+                .is_some_and(|r| r.trim_start().starts_with("doctype"))
+        };
+    if !name_ok {
+        return None;
+    }
+    tag.find('>').map(|close| close + 1)
+}
+
+/// Odoo's `re.sub(r'(</?)(\w+)([ >])', lower-case the name, html)`.
+fn lowercase_tags(html: &str) -> String {
+    let mut out = String::with_capacity(html.len());
+    let mut rest = html;
+    while let Some(open) = rest.find('<') {
+        out.push_str(&rest[..open + 1]);
+        let mut after = &rest[open + 1..];
+        if let Some(stripped) = after.strip_prefix('/') {
+            out.push('/');
+            after = stripped;
+        }
+        let name_len: usize = after
+            .chars()
+            .take_while(|c| c.is_alphanumeric() || *c == '_')
+            .map(char::len_utf8)
+            .sum();
+        let (name, tail) = after.split_at(name_len);
+        if name_len > 0 && (tail.starts_with(' ') || tail.starts_with('>')) {
+            out.push_str(&name.to_lowercase());
+            out.push_str(&tail[..1]);
+            rest = &tail[1..];
+        } else {
+            rest = after;
+        }
+    }
+    out.push_str(rest);
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn plain_text_is_a_pre_block() {
+        assert_eq!(
+            append_content_to_html("", "a < b & \"c\" 'd'", true),
+            "\n<pre>a &lt; b &amp; &#34;c&#34; &#39;d&#39;</pre>\n"
+        );
+    }
+
+    #[test]
+    fn html_is_inserted_before_body_end_and_stripped() {
+        let html = "<HTML><BODY>First</BODY></HTML>";
+        let got = append_content_to_html(
+            html,
+            "<!DOCTYPE html><html><head></head><body>Second</body></html>",
+            false,
+        );
+        assert_eq!(got, "<html><body>First\nSecond\n</body></html>");
+        assert_eq!(
+            strip_document_tags("<header>x</header><p>y</p>"),
+            "x<p>y</p>"
+        );
+        assert_eq!(strip_document_tags("a < b <html"), "a < b <html");
+    }
+
+    #[test]
+    fn tag_lowercasing_follows_the_regex() {
+        assert_eq!(
+            lowercase_tags("<P>x</P><BR/><Div class=A>"),
+            "<p>x</p><BR/><div class=A>"
+        );
+        assert_eq!(lowercase_tags("<"), "<");
+        assert_eq!(lowercase_tags("<É>"), "<é>");
+    }
+}

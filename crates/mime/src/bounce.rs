@@ -1,0 +1,690 @@
+//! Delivery reports: the signs that a message is a bounce (rules 2 and 3 of behaviour
+//! reference §3.3; rule 1, the bounce address as recipient, is routing's), and what a report
+//! says: every bounced recipient with its status, reply code, reason and hard/soft, the
+//! message ids of the returned original message, and the human-readable text.
+//!
+//! Sources, in order: the RFC 3464 `message/delivery-status` part (or RFC 6533
+//! `message/global-delivery-status`; every per-recipient block, where Odoo reads only the
+//! first); the same fields written inline in a text part; `X-Failed-Recipients`; then the
+//! human-readable text (`bounce_text`). The original ids come from the first
+//! `message/rfc822` / `text/rfc822-headers` entity, else the first sub-part of the
+//! `multipart/report` (Odoo's order), else from a message returned inline in the text.
+//!
+//! A message is analysed when it looks like a failure notice (a bounce sign, a
+//! delivery-status part, a null or mailer-daemon Return-Path, a postmaster/mailer-daemon
+//! sender, a subject such as "Undelivered Mail Returned to Sender"), or when it merely embeds
+//! a message or headers part: then only its report parts and the returned message's ids are
+//! read, no recipient is guessed from its text (a forwarded message is not a bounce). Other
+//! messages get an empty [`Dsn`].
+//!
+//! **Hard bounce rule**: a recipient is `hard` when its status is of class 5 (permanent) and
+//! its subject.detail names the address itself: `x.1.1` bad mailbox, `x.1.2` bad system/host,
+//! `x.1.3` bad address syntax, `x.1.10` null MX (RFC 3463, RFC 7505). Everything else (mailbox
+//! full, policy, spam, delays, unknown status) is soft. Success reports (`Action: delivered`,
+//! `relayed`, `expanded`, status 2.x.x) are not bounces and are left out.
+
+use postern_model::address::{email_normalize, email_normalize_all, email_split};
+
+use crate::bounce_text::{self, collapse, find_reply_code, find_status};
+use crate::entity::{Body, Entity, is_embedded_message};
+use crate::headers::{Headers, unfold_references};
+use crate::{BounceSigns, BouncedRecipient, Dsn, RecipientSource};
+
+/// The headers carrying the id of the returned message, in the order they are read.
+const ORIGINAL_ID_HEADERS: &[&str] = &[
+    "message-id",
+    "x-postern-message-id",
+    "x-odoo-message-id",
+    "x-microsoft-original-message-id",
+];
+
+/// Rules 2 and 3 of §3.3.
+pub(crate) fn signs(root: &Entity, email_from: Option<&str>) -> BounceSigns {
+    let from_mailer_daemon = email_from
+        .and_then(|from| email_split(from).into_iter().next())
+        .is_some_and(|addr| {
+            addr.split('@')
+                .next()
+                .is_some_and(|local| local.eq_ignore_ascii_case("mailer-daemon"))
+        });
+    let content_type: String = root
+        .headers
+        .first("content-type")
+        .unwrap_or_default()
+        .to_ascii_lowercase()
+        .chars()
+        .filter(|c| !c.is_whitespace() && *c != '"')
+        .collect();
+    BounceSigns {
+        from_mailer_daemon,
+        delivery_report: is_report(&root.mime)
+            || content_type.contains("report-type=delivery-status"),
+    }
+}
+
+fn is_report(mime: &str) -> bool {
+    mime.starts_with("multipart/report")
+}
+
+fn is_delivery_status(mime: &str) -> bool {
+    mime == "message/delivery-status" || mime == "message/global-delivery-status"
+}
+
+fn is_headers_part(mime: &str) -> bool {
+    mime == "text/rfc822-headers" || mime == "message/global-headers"
+}
+
+/// What the report says, or an empty [`Dsn`] for a message that does not look like one.
+pub(crate) fn analyse(root: &Entity, signs: BounceSigns) -> Dsn {
+    let notice = signs.from_mailer_daemon
+        || signs.delivery_report
+        || root.walk().iter().any(|e| is_delivery_status(&e.mime))
+        || looks_like_notice(&root.headers);
+    if !notice && !has_report_structure(root) {
+        return Dsn::default();
+    }
+    let texts = human_texts(root);
+    let first_text = texts.first().map(String::as_str).unwrap_or_default();
+    let all_text = texts.join("\n");
+    let (human, _) = bounce_text::split_original(first_text);
+    let author = addresses_of(
+        &root.headers,
+        &["from", "sender", "reply-to", "return-path"],
+    );
+    let own = addresses_of(
+        &root.headers,
+        &[
+            "from",
+            "sender",
+            "reply-to",
+            "return-path",
+            "to",
+            "cc",
+            "delivered-to",
+            "x-original-to",
+        ],
+    );
+    // A message that only embeds another one (a forward) is read for its report parts and
+    // ids, not for recipients guessed from its text.
+    let from_text = if notice {
+        bounce_text::find_recipients(&all_text, &author, &own)
+    } else {
+        Vec::new()
+    };
+
+    let (mut recipients, orphans) = report_recipients(root);
+    for r in &mut recipients {
+        if let Some(t) = from_text.iter().find(|t| t.address == r.address) {
+            fill(r, &t.status, &t.reply_code, &t.reason);
+        }
+    }
+    if recipients.is_empty() {
+        recipients = failed_recipients_header(&root.headers);
+        for r in &mut recipients {
+            if let Some(t) = from_text.iter().find(|t| t.address == r.address) {
+                fill(r, &t.status, &t.reply_code, &t.reason);
+            }
+        }
+    }
+    if recipients.is_empty() {
+        recipients = from_text
+            .into_iter()
+            .map(|t| BouncedRecipient {
+                address: t.address,
+                status: t.status,
+                reply_code: t.reply_code,
+                reason: t.reason,
+                source: RecipientSource::Text,
+                ..BouncedRecipient::default()
+            })
+            .collect();
+    }
+    if recipients.is_empty() && notice {
+        recipients = sole_original_recipient(root, &all_text)
+            .into_iter()
+            .collect();
+    }
+    let mut orphans = orphans.into_iter();
+    for r in &mut recipients {
+        if r.status.is_empty()
+            && r.reply_code.is_empty()
+            && let Some(o) = orphans.next()
+        {
+            fill(r, &o.status, &o.reply_code, &o.reason);
+            r.action.clone_from(&o.action);
+        }
+        finish(r, &all_text);
+    }
+    recipients.retain(|r| !is_success(r));
+    Dsn {
+        recipients,
+        original_message_ids: original_message_ids(root, &all_text),
+        final_recipient: odoo_final_recipient(root),
+        human_text: human.trim().to_owned(),
+    }
+}
+
+fn fill(r: &mut BouncedRecipient, status: &str, reply_code: &str, reason: &str) {
+    if r.status.is_empty() {
+        r.status = status.to_owned();
+    }
+    if r.reply_code.is_empty() {
+        r.reply_code = reply_code.to_owned();
+    }
+    if r.reason.is_empty() {
+        r.reason = reason.to_owned();
+    }
+}
+
+/// Completes a recipient: a status inferred when none is written (from the reply code class,
+/// else from the action, else from the wording of the notice), and `hard`.
+fn finish(r: &mut BouncedRecipient, notice: &str) {
+    if r.status.is_empty() {
+        r.status = inferred_status(r, notice).unwrap_or_default();
+    }
+    r.hard = is_hard(&r.status);
+}
+
+fn inferred_status(r: &BouncedRecipient, notice: &str) -> Option<String> {
+    let class = match r.reply_code.as_bytes().first() {
+        Some(c @ (b'2' | b'4' | b'5')) => Some(*c as char),
+        _ => match r.action.as_str() {
+            "failed" => Some('5'),
+            "delayed" => Some('4'),
+            "delivered" | "relayed" | "expanded" => Some('2'),
+            _ => wording_class(&format!("{} {notice}", r.reason)),
+        },
+    };
+    class.map(|c| format!("{c}.0.0"))
+}
+
+/// `4` when the notice says the failure is temporary (a delay warning), else `5`: a notice
+/// that returns a message reports that it was not delivered.
+fn wording_class(text: &str) -> Option<char> {
+    let lower = collapse(text).to_lowercase();
+    let temporary = [
+        "temporar",
+        "delayed",
+        "will retry",
+        "will be retried",
+        "still trying",
+        "not yet been delivered",
+    ];
+    if temporary.iter().any(|w| lower.contains(w)) {
+        Some('4')
+    } else {
+        Some('5')
+    }
+}
+
+/// The hard bounce rule of this module's documentation.
+pub(crate) fn is_hard(status: &str) -> bool {
+    let mut parts = status.split('.');
+    let (Some(class), Some(subject), Some(detail)) = (parts.next(), parts.next(), parts.next())
+    else {
+        return false;
+    };
+    class == "5" && subject == "1" && matches!(detail, "1" | "2" | "3" | "10")
+}
+
+fn is_success(r: &BouncedRecipient) -> bool {
+    r.status.starts_with('2') || matches!(r.action.as_str(), "delivered" | "relayed" | "expanded")
+}
+
+/// Whether the tree holds a delivery-status part, an embedded message or headers part, or is
+/// a `multipart/report`.
+fn has_report_structure(root: &Entity) -> bool {
+    root.walk().iter().any(|e| {
+        is_report(&e.mime)
+            || is_delivery_status(&e.mime)
+            || is_embedded_message(&e.mime)
+            || is_headers_part(&e.mime)
+    })
+}
+
+/// A null or mailer-daemon Return-Path, a postmaster / mailer-daemon sender, or a subject
+/// that failure notices use.
+fn looks_like_notice(headers: &Headers) -> bool {
+    let return_path = headers
+        .first("return-path")
+        .map(|v| crate::headers::return_path_address(&v).to_ascii_lowercase());
+    let null_sender = return_path
+        .as_deref()
+        .is_some_and(|rp| rp.is_empty() || rp.starts_with("mailer-daemon"));
+    let from = headers.joined_addresses("from").unwrap_or_default();
+    let from_lower = from.to_ascii_lowercase();
+    let service_sender = from.trim_end().ends_with("<>")
+        || from_lower.contains("mailer-daemon")
+        || from_lower.contains("mail delivery")
+        || email_split(&from).first().is_some_and(|addr| {
+            let local: String = addr
+                .split('@')
+                .next()
+                .unwrap_or_default()
+                .to_ascii_lowercase()
+                .chars()
+                .filter(|c| c.is_ascii_alphabetic())
+                .collect();
+            matches!(local.as_str(), "mailerdaemon" | "postmaster" | "maildaemon")
+        });
+    let subject = headers
+        .joined_text("subject", " ")
+        .unwrap_or_default()
+        .to_lowercase();
+    let notice_subject = [
+        "undeliverable",
+        "undelivered mail",
+        "delivery status notification",
+        "delivery failure",
+        "failure notice",
+        "returned mail",
+        "mail delivery failed",
+        "delivery has failed",
+        "non remis",
+        "non-delivery",
+        "nondelivery",
+    ]
+    .iter()
+    .any(|s| subject.contains(s));
+    null_sender || service_sender || notice_subject
+}
+
+/// The addresses of some of the notice's own header fields, normalised: the author side
+/// (never a failed recipient) or every field (the original sender is among them).
+fn addresses_of(headers: &Headers, names: &[&str]) -> Vec<String> {
+    let mut found = Vec::new();
+    for name in names {
+        if let Some(value) = headers.joined_addresses(name) {
+            found.extend(email_normalize_all(&value));
+        }
+    }
+    found
+}
+
+/// The texts written for humans: the `text/plain` parts outside embedded messages, before
+/// the returned message (or the `text/html` ones as text when there is no plain one).
+fn human_texts(root: &Entity) -> Vec<String> {
+    let mut plain = Vec::new();
+    let mut html = Vec::new();
+    collect_texts(root, &mut plain, &mut html);
+    if plain.is_empty() {
+        html.iter()
+            .map(|h| mail_parser::decoders::html::html_to_text(h))
+            .collect()
+    } else {
+        plain
+    }
+}
+
+/// Returns `false` once the returned message is reached (the walk stops there).
+fn collect_texts(entity: &Entity, plain: &mut Vec<String>, html: &mut Vec<String>) -> bool {
+    if is_embedded_message(&entity.mime) || is_headers_part(&entity.mime) {
+        return false;
+    }
+    match &entity.body {
+        Body::Multipart(parts) => parts.iter().all(|p| collect_texts(p, plain, html)),
+        Body::Message(..) => false,
+        Body::Leaf(_) => {
+            match entity.mime.as_str() {
+                "text/plain" => plain.push(entity.text()),
+                "text/html" => html.push(entity.text()),
+                m if m.starts_with("multipart/") => plain.push(entity.text()),
+                _ => {}
+            }
+            true
+        }
+    }
+}
+
+/// A recipient block's status before completion, kept when it names no address.
+#[derive(Debug, Default)]
+struct Orphan {
+    status: String,
+    reply_code: String,
+    reason: String,
+    action: String,
+}
+
+/// The per-recipient blocks of the first delivery-status part, or of DSN fields written
+/// inline in a text part: the recipients with an address, and the statuses of the blocks
+/// without one (matched to recipients found elsewhere, in order).
+fn report_recipients(root: &Entity) -> (Vec<BouncedRecipient>, Vec<Orphan>) {
+    let walk = root.walk();
+    let source = walk
+        .iter()
+        .find(|e| is_delivery_status(&e.mime))
+        .map(|e| e.text())
+        .or_else(|| {
+            let mut plain = Vec::new();
+            collect_texts(root, &mut plain, &mut Vec::new());
+            plain.into_iter().find(|t| has_inline_fields(t))
+        });
+    let Some(text) = source else {
+        return (Vec::new(), Vec::new());
+    };
+    let mut recipients = Vec::new();
+    let mut orphans = Vec::new();
+    for block in field_blocks(&text) {
+        let field = |name: &str| {
+            block
+                .iter()
+                .find(|(n, _)| n.eq_ignore_ascii_case(name))
+                .map(|(_, v)| v.as_str())
+        };
+        let address = [
+            "final-recipient",
+            "original-recipient",
+            "x-actual-recipient",
+        ]
+        .iter()
+        .find_map(|n| field(n).and_then(recipient_address));
+        let diagnostic = field("diagnostic-code")
+            .map(diagnostic_text)
+            .unwrap_or_default();
+        let written_status = field("status").and_then(find_status).unwrap_or_default();
+        let diagnostic_status = find_status(&diagnostic).unwrap_or_default();
+        let status = better_status(&written_status, &diagnostic_status);
+        let reply_code = find_reply_code(&diagnostic)
+            .or_else(|| field("status").and_then(find_reply_code))
+            .unwrap_or_default();
+        let action = field("action")
+            .and_then(|a| a.split_whitespace().next())
+            .unwrap_or_default()
+            .to_ascii_lowercase();
+        let is_recipient_block = address.is_some()
+            || field("status").is_some()
+            || field("action").is_some()
+            || field("diagnostic-code").is_some();
+        if !is_recipient_block {
+            continue;
+        }
+        match address {
+            Some(address) => recipients.push(BouncedRecipient {
+                address,
+                status,
+                reply_code,
+                reason: diagnostic,
+                hard: false,
+                action,
+                source: RecipientSource::Report,
+            }),
+            None => orphans.push(Orphan {
+                status,
+                reply_code,
+                reason: diagnostic,
+                action,
+            }),
+        }
+    }
+    (recipients, orphans)
+}
+
+fn has_inline_fields(text: &str) -> bool {
+    text.lines().any(|l| {
+        let lower = l.trim_start().to_ascii_lowercase();
+        lower.starts_with("final-recipient:") || lower.starts_with("original-recipient:")
+    })
+}
+
+/// The written status, unless it is a bare `x.0.0` and the diagnostic gives a more precise
+/// one of the same class (`Status: 5.0.0`, `Diagnostic-Code: smtp; 550 5.1.1 ...`).
+fn better_status(written: &str, diagnostic: &str) -> String {
+    let generic = written.len() == 5 && written.ends_with(".0.0");
+    if written.is_empty() || (generic && diagnostic.get(..1) == written.get(..1)) {
+        if diagnostic.is_empty() {
+            written.to_owned()
+        } else {
+            diagnostic.to_owned()
+        }
+    } else {
+        written.to_owned()
+    }
+}
+
+/// Odoo's `bounced_email` (§3.3): second block of the first delivery-status part, its
+/// `Final-Recipient` split at the first `;`, `email_normalize` (strict) of the rest.
+fn odoo_final_recipient(root: &Entity) -> Option<String> {
+    let text = root
+        .walk()
+        .into_iter()
+        .find(|e| is_delivery_status(&e.mime))?
+        .text();
+    let blocks = field_blocks(&text);
+    let value = blocks
+        .get(1)?
+        .iter()
+        .filter(|(n, _)| n.eq_ignore_ascii_case("final-recipient"))
+        .map(|(_, v)| v.as_str())
+        .collect::<Vec<_>>()
+        .join(" ");
+    let (_, address) = value.split_once(';')?;
+    email_normalize(address.trim())
+}
+
+/// `rfc822; Name <x@y>` → `x@y`, normalised; a value without type is read whole. Odoo's
+/// `email_normalize(value.split(';', 1)[1].strip())`, falling back to the first address
+/// found, then to the bare value when it holds an `@`.
+fn recipient_address(value: &str) -> Option<String> {
+    let address = value.split_once(';').map_or(value, |(_, a)| a).trim();
+    if address.is_empty() {
+        return None;
+    }
+    email_normalize(address)
+        .or_else(|| email_normalize_all(address).into_iter().next())
+        .or_else(|| {
+            let bare = address.trim_matches(['<', '>', ' ']);
+            bare.contains('@').then(|| bare.to_lowercase())
+        })
+}
+
+/// `smtp; 550 5.1.1 <x@y>... User unknown` → `550 5.1.1 <x@y>... User unknown`.
+fn diagnostic_text(value: &str) -> String {
+    let text = value.split_once(';').map_or(value, |(_, t)| t);
+    collapse(text)
+}
+
+/// Splits DSN text into blocks (separated by blank lines) of `(name, unfolded value)` fields;
+/// lines that are not fields are ignored.
+fn field_blocks(text: &str) -> Vec<Vec<(String, String)>> {
+    let mut blocks = Vec::new();
+    let mut block: Vec<(String, String)> = Vec::new();
+    for line in text.lines() {
+        if line.trim().is_empty() {
+            if !block.is_empty() {
+                blocks.push(std::mem::take(&mut block));
+            }
+        } else if line.starts_with([' ', '\t']) {
+            if let Some((_, value)) = block.last_mut() {
+                value.push(' ');
+                value.push_str(line.trim());
+            }
+        } else if let Some((name, value)) = line.split_once(':') {
+            let name = name.trim();
+            if !name.is_empty() && !name.contains(' ') {
+                block.push((name.to_owned(), value.trim().to_owned()));
+            }
+        }
+    }
+    if !block.is_empty() {
+        blocks.push(block);
+    }
+    blocks
+}
+
+/// `X-Failed-Recipients` (Exim, Gmail): the bounced addresses, without details.
+fn failed_recipients_header(headers: &Headers) -> Vec<BouncedRecipient> {
+    headers
+        .joined_addresses("x-failed-recipients")
+        .map(|v| email_normalize_all(&v))
+        .unwrap_or_default()
+        .into_iter()
+        .map(|address| BouncedRecipient {
+            address,
+            source: RecipientSource::Header,
+            ..BouncedRecipient::default()
+        })
+        .collect()
+}
+
+/// The one recipient of the returned message (its To, with no Cc), when nothing else names
+/// the failed recipient: a message sent to one address bounced for that address.
+fn sole_original_recipient(root: &Entity, notice: &str) -> Option<BouncedRecipient> {
+    let headers = original_headers(root).or_else(|| {
+        let (_, original) = bounce_text::split_original(notice);
+        let start = original.find(|c: char| c.is_ascii_alphabetic())?;
+        let header_text = &original[start..];
+        let first_field = header_text.lines().position(is_field_line)?;
+        let text: String = header_text
+            .lines()
+            .skip(first_field)
+            .collect::<Vec<_>>()
+            .join("\n");
+        let (headers, _) = Headers::parse(text.as_bytes());
+        Some(headers)
+    })?;
+    if headers.contains("cc") {
+        return None;
+    }
+    let to = email_normalize_all(&headers.joined_addresses("to")?);
+    match to.as_slice() {
+        [one] => Some(BouncedRecipient {
+            address: one.clone(),
+            source: RecipientSource::ReturnedMessage,
+            ..BouncedRecipient::default()
+        }),
+        _ => None,
+    }
+}
+
+/// `Name: value` with a name of printable characters and no space.
+fn is_field_line(line: &str) -> bool {
+    line.split_once(':')
+        .is_some_and(|(name, _)| !name.is_empty() && name.bytes().all(|b| b.is_ascii_graphic()))
+}
+
+/// The header section of the returned message (§3.3): the first `message/rfc822` (its
+/// embedded message) or `text/rfc822-headers` entity, else the first sub-part of the first
+/// `multipart/report`.
+fn original_headers(root: &Entity) -> Option<Headers> {
+    let walk = root.walk();
+    let part = walk
+        .iter()
+        .find(|e| is_embedded_message(&e.mime) || is_headers_part(&e.mime));
+    match part.map(|p| &p.body) {
+        Some(Body::Message(_, inner)) => Some(inner.headers.clone()),
+        Some(Body::Leaf(bytes)) => Some(Headers::parse(bytes).0),
+        Some(Body::Multipart(_)) => None,
+        None => walk
+            .iter()
+            .find(|e| is_report(&e.mime))
+            .and_then(|report| match &report.body {
+                Body::Multipart(parts) => parts.first().map(|p| p.headers.clone()),
+                _ => None,
+            }),
+    }
+}
+
+/// The ids of the returned message: `Message-Id`, `X-Postern-Message-Id`,
+/// `X-Odoo-Message-Id`, `X-Microsoft-Original-Message-ID` of its header section, each
+/// unfolded, without duplicates; when it names none, the same fields of a message returned
+/// inline in the notice's text.
+fn original_message_ids(root: &Entity, notice: &str) -> Vec<String> {
+    let mut ids = original_headers(root)
+        .map(|h| ids_of(&h))
+        .unwrap_or_default();
+    if ids.is_empty() {
+        let (_, original) = bounce_text::split_original(notice);
+        for line in original.lines() {
+            let Some((name, value)) = line.split_once(':') else {
+                continue;
+            };
+            if ORIGINAL_ID_HEADERS
+                .iter()
+                .any(|h| name.trim().eq_ignore_ascii_case(h))
+            {
+                push_unique(&mut ids, unfold_references(value));
+            }
+        }
+    }
+    ids
+}
+
+fn ids_of(headers: &Headers) -> Vec<String> {
+    let mut ids = Vec::new();
+    for name in ORIGINAL_ID_HEADERS {
+        if let Some(value) = headers.joined_raw(name, " ") {
+            push_unique(&mut ids, unfold_references(&value));
+        }
+    }
+    ids
+}
+
+fn push_unique(ids: &mut Vec<String>, more: Vec<String>) {
+    for id in more {
+        if !ids.contains(&id) {
+            ids.push(id);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hard_rule() {
+        for hard in ["5.1.1", "5.1.2", "5.1.3", "5.1.10"] {
+            assert!(is_hard(hard), "{hard}");
+        }
+        for soft in [
+            "4.1.1", "5.1.6", "5.2.2", "5.7.1", "5.0.0", "", "5.1", "5.1.100",
+        ] {
+            assert!(!is_hard(soft), "{soft}");
+        }
+    }
+
+    #[test]
+    fn recipient_addresses() {
+        assert_eq!(
+            recipient_address("rfc822; Kijitora@Example.JP").as_deref(),
+            Some("kijitora@example.jp")
+        );
+        assert_eq!(
+            recipient_address("rfc822; Sylvie Lelitre <test.sylvie.lelitre@agrolait.com>")
+                .as_deref(),
+            Some("test.sylvie.lelitre@agrolait.com")
+        );
+        assert_eq!(
+            recipient_address("<a@b.example>").as_deref(),
+            Some("a@b.example")
+        );
+        assert_eq!(recipient_address("rfc822;"), None);
+    }
+
+    #[test]
+    fn statuses() {
+        assert_eq!(better_status("5.0.0", "5.1.1"), "5.1.1");
+        assert_eq!(better_status("5.0.0", "4.2.2"), "5.0.0");
+        assert_eq!(better_status("5.2.2", "5.1.1"), "5.2.2");
+        assert_eq!(better_status("", "4.4.1"), "4.4.1");
+        assert_eq!(
+            diagnostic_text("smtp; 550 5.1.1\n   unknown"),
+            "550 5.1.1 unknown"
+        );
+    }
+
+    #[test]
+    fn blocks() {
+        let blocks = field_blocks(
+            "Reporting-MTA: dns; x\n\nFinal-Recipient: rfc822; a@b.c\nDiagnostic-Code: smtp; 550\n  no such user\nnot a field line\n",
+        );
+        assert_eq!(blocks.len(), 2);
+        assert_eq!(
+            blocks[1][1],
+            (
+                "Diagnostic-Code".to_owned(),
+                "smtp; 550 no such user".to_owned()
+            )
+        );
+    }
+}

@@ -1,0 +1,477 @@
+//! The read side of records, threads, notifications, followers, attachments and the outbox, as
+//! the API shows them (field names of the contract in DESIGN.md).
+
+use crate::{Json, Page, PageRequest, StoreError, Tx, on};
+use serde::Serialize;
+
+/// A record of some model.
+#[derive(Debug, Clone, PartialEq, Serialize, sqlx::FromRow)]
+pub struct Record {
+    /// Id.
+    pub id: i64,
+    /// Model name.
+    pub model: String,
+    /// Name (from the Subject of the mail that created it).
+    pub name: String,
+    /// From of that mail.
+    pub email_from: Option<String>,
+    /// Cc collected from the mails posted on it.
+    pub email_cc: Option<String>,
+    /// Company.
+    pub company_id: Option<i64>,
+    /// Values (from alias defaults).
+    #[sqlx(try_from = "String", rename = "values_json")]
+    pub values: Json,
+    /// Bounces received for its address.
+    pub message_bounce: i64,
+    /// Creation time (epoch ms).
+    pub created_at: i64,
+}
+
+/// Filters of the record list.
+#[derive(Debug, Clone, Default)]
+pub struct RecordFilter {
+    /// Model name.
+    pub model: Option<String>,
+    /// Exact name.
+    pub name: Option<String>,
+    /// Normalised sender address.
+    pub email_from: Option<String>,
+}
+
+/// An attachment, without its content.
+#[derive(Debug, Clone, PartialEq, Serialize, sqlx::FromRow)]
+pub struct AttachmentInfo {
+    /// Id.
+    pub id: i64,
+    /// Message.
+    #[serde(skip)]
+    pub message_id: Option<i64>,
+    /// File name.
+    pub filename: String,
+    /// MIME type.
+    pub mimetype: String,
+    /// Size in bytes.
+    pub size: i64,
+    /// `Content-ID` for inline images.
+    pub content_id: Option<String>,
+}
+
+/// One notification of a message.
+#[derive(Debug, Clone, PartialEq, Serialize, sqlx::FromRow)]
+pub struct Notification {
+    /// Message.
+    #[serde(skip)]
+    pub message_id: i64,
+    /// Partner.
+    pub partner_id: i64,
+    /// `email` or `inbox`.
+    pub notification_type: String,
+    /// `ready`, `sent`, `bounce`, `exception`, `canceled`.
+    pub status: String,
+    /// Why it failed.
+    pub failure_type: Option<String>,
+    /// Details.
+    pub failure_reason: Option<String>,
+    /// The outbox mail that carries it.
+    pub mail_id: Option<i64>,
+}
+
+/// A message of a thread.
+#[derive(Debug, Clone, PartialEq, Serialize, sqlx::FromRow)]
+pub struct Message {
+    /// Id.
+    pub id: i64,
+    /// RFC Message-ID.
+    pub message_id: String,
+    /// Parent (the thread's first message, threads are flat).
+    pub parent_id: Option<i64>,
+    /// Record.
+    pub record_id: Option<i64>,
+    /// Subject.
+    pub subject: Option<String>,
+    /// Body (HTML).
+    pub body_html: String,
+    /// From as received.
+    pub email_from: Option<String>,
+    /// Author.
+    pub author_partner_id: Option<i64>,
+    /// `comment` / `note`.
+    pub subtype: Option<String>,
+    /// `email`, `comment`, ...
+    pub message_type: String,
+    /// Date (epoch ms).
+    pub date: i64,
+    /// To as received (aliases removed).
+    pub incoming_email_to: Option<String>,
+    /// Cc as received.
+    pub incoming_email_cc: Option<String>,
+    /// Recognised recipient partners.
+    #[sqlx(skip)]
+    pub partner_ids: Vec<i64>,
+    /// Attachments.
+    #[sqlx(skip)]
+    pub attachments: Vec<AttachmentInfo>,
+    /// Notifications (only on `GET /messages/{id}` and in failures).
+    #[sqlx(skip)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub notifications: Option<Vec<Notification>>,
+}
+
+/// A follower of a record.
+#[derive(Debug, Clone, PartialEq, Serialize, sqlx::FromRow)]
+pub struct Follower {
+    /// Partner.
+    pub partner_id: i64,
+    /// Partner name.
+    pub name: String,
+    /// Partner e-mail.
+    pub email: Option<String>,
+    /// Subtypes (JSON list).
+    #[sqlx(try_from = "String")]
+    pub subtypes: Json,
+}
+
+/// A mail of the outbox.
+#[derive(Debug, Clone, PartialEq, Serialize, sqlx::FromRow)]
+pub struct Mail {
+    /// Id.
+    pub id: i64,
+    /// `outgoing`, `sent`, `exception`, `cancel`.
+    pub state: String,
+    /// Why it exists (`notification`, `catchall_bounce`, ...).
+    pub kind: Option<String>,
+    /// `transactional` / `mass`.
+    pub stream: String,
+    /// From.
+    #[sqlx(rename = "email_from")]
+    pub from: String,
+    /// To (JSON list).
+    #[sqlx(try_from = "String", rename = "email_to")]
+    pub to: Json,
+    /// Cc (JSON list).
+    #[sqlx(try_from = "String", rename = "email_cc")]
+    pub cc: Json,
+    /// Reply-To.
+    pub reply_to: Option<String>,
+    /// Envelope sender.
+    pub return_path: Option<String>,
+    /// Subject.
+    pub subject: String,
+    /// RFC Message-ID.
+    #[sqlx(rename = "rfc_message_id")]
+    pub message_id: String,
+    /// The thread message it notifies.
+    #[sqlx(rename = "message_id")]
+    pub thread_message_id: Option<i64>,
+    /// Record.
+    pub record_id: Option<i64>,
+    /// Outgoing server used.
+    #[sqlx(rename = "server_id")]
+    pub server: Option<i64>,
+    /// Failure kind.
+    pub failure_type: Option<String>,
+    /// Failure details.
+    pub failure_reason: Option<String>,
+    /// Not before (epoch ms).
+    pub scheduled_date: Option<i64>,
+    /// Extra headers (JSON object).
+    #[sqlx(try_from = "String")]
+    pub headers: Json,
+    /// HTML body.
+    pub body_html: Option<String>,
+    /// Creation time (epoch ms).
+    pub created_at: i64,
+}
+
+const RECORD_SELECT: &str = "SELECT r.id, m.name AS model, r.name, r.email_from, r.email_cc, r.company_id, r.values_json, \
+     r.message_bounce, r.created_at FROM records r JOIN models m ON m.id = r.model_id";
+const MESSAGE_SELECT: &str = "SELECT id, message_id, parent_id, record_id, subject, body_html, email_from, author_partner_id, \
+     subtype, message_type, date, incoming_email_to, incoming_email_cc FROM messages";
+const MAIL_SELECT: &str = "SELECT id, state, kind, stream, email_from, email_to, email_cc, reply_to, return_path, subject, \
+     rfc_message_id, message_id, record_id, server_id, failure_type, failure_reason, scheduled_date, headers, body_html, \
+     created_at FROM mails";
+
+impl Tx {
+    /// Records matching `filter`, by id.
+    pub async fn list_records(
+        &mut self,
+        filter: &RecordFilter,
+        page: PageRequest,
+    ) -> Result<Page<Record>, StoreError> {
+        let rows = on!(self, |c| {
+            sqlx::query_as::<_, Record>(sqlx::AssertSqlSafe(format!(
+            "{RECORD_SELECT} WHERE r.id > $1 AND ($2 IS NULL OR m.name = $2) AND ($3 IS NULL OR r.name = $3) \
+             AND ($4 IS NULL OR r.email_normalized = $4) ORDER BY r.id LIMIT $5"
+        )))
+        .bind(page.after)
+        .bind(&filter.model)
+        .bind(&filter.name)
+        .bind(&filter.email_from)
+        .bind(page.limit)
+        .fetch_all(c)
+        .await
+        })?;
+        Ok(page.page(rows, |r| r.id))
+    }
+
+    /// One record.
+    pub async fn get_record(&mut self, id: i64) -> Result<Record, StoreError> {
+        on!(self, |c| sqlx::query_as::<_, Record>(sqlx::AssertSqlSafe(
+            format!("{RECORD_SELECT} WHERE r.id = $1")
+        ))
+        .bind(id)
+        .fetch_optional(c)
+        .await)?
+        .ok_or_else(|| StoreError::not_found("record", id))
+    }
+
+    /// The thread of a record, oldest first.
+    pub async fn record_messages(
+        &mut self,
+        record_id: i64,
+        page: PageRequest,
+    ) -> Result<Page<Message>, StoreError> {
+        self.get_record(record_id).await?;
+        let mut rows = on!(self, |c| sqlx::query_as::<_, Message>(sqlx::AssertSqlSafe(
+            format!("{MESSAGE_SELECT} WHERE record_id = $1 AND id > $2 ORDER BY id LIMIT $3")
+        ))
+        .bind(record_id)
+        .bind(page.after)
+        .bind(page.limit)
+        .fetch_all(c)
+        .await)?;
+        for m in &mut rows {
+            self.fill_message(m).await?;
+        }
+        Ok(page.page(rows, |m| m.id))
+    }
+
+    async fn fill_message(&mut self, m: &mut Message) -> Result<(), StoreError> {
+        m.partner_ids = on!(self, |c| sqlx::query_scalar(
+            "SELECT partner_id FROM message_partners WHERE message_id = $1 ORDER BY partner_id"
+        )
+        .bind(m.id)
+        .fetch_all(c)
+        .await)?;
+        m.attachments = on!(self, |c| {
+            sqlx::query_as::<_, AttachmentInfo>(
+            "SELECT id, message_id, filename, mimetype, size, content_id FROM attachments WHERE message_id = $1 ORDER BY id"
+        )
+        .bind(m.id)
+        .fetch_all(c)
+        .await
+        })?;
+        Ok(())
+    }
+
+    async fn notifications_of(&mut self, message_id: i64) -> Result<Vec<Notification>, StoreError> {
+        Ok(on!(self, |c| {
+            sqlx::query_as::<_, Notification>(
+            "SELECT message_id, partner_id, notification_type, status, failure_type, failure_reason, mail_id \
+             FROM notifications WHERE message_id = $1 ORDER BY partner_id"
+        )
+        .bind(message_id)
+        .fetch_all(c)
+        .await
+        })?)
+    }
+
+    /// One message, with its notifications.
+    pub async fn get_message(&mut self, id: i64) -> Result<Message, StoreError> {
+        let mut m = on!(self, |c| sqlx::query_as::<_, Message>(sqlx::AssertSqlSafe(
+            format!("{MESSAGE_SELECT} WHERE id = $1")
+        ))
+        .bind(id)
+        .fetch_optional(c)
+        .await)?
+        .ok_or_else(|| StoreError::not_found("message", id))?;
+        self.fill_message(&mut m).await?;
+        m.notifications = Some(self.notifications_of(id).await?);
+        Ok(m)
+    }
+
+    /// Messages with a notification in `bounce` or `exception` (the red envelopes), newest first.
+    pub async fn failures(&mut self, page: PageRequest) -> Result<Page<Message>, StoreError> {
+        let before = if page.after == 0 {
+            i64::MAX
+        } else {
+            page.after
+        };
+        let ids: Vec<i64> = on!(self, |c| {
+            sqlx::query_scalar(
+            "SELECT DISTINCT message_id FROM notifications WHERE status IN ('bounce', 'exception') AND message_id < $1 \
+             ORDER BY message_id DESC LIMIT $2"
+        )
+        .bind(before)
+        .bind(page.limit)
+        .fetch_all(c)
+        .await
+        })?;
+        let mut out = Vec::with_capacity(ids.len());
+        for id in ids {
+            out.push(self.get_message(id).await?);
+        }
+        Ok(page.page(out, |m| m.id))
+    }
+
+    /// Followers of a record.
+    pub async fn list_followers(&mut self, record_id: i64) -> Result<Vec<Follower>, StoreError> {
+        self.get_record(record_id).await?;
+        Ok(on!(self, |c| {
+            sqlx::query_as::<_, Follower>(
+            "SELECT f.partner_id, p.name, p.email, f.subtypes FROM followers f JOIN partners p ON p.id = f.partner_id \
+             WHERE f.record_id = $1 ORDER BY f.partner_id"
+        )
+        .bind(record_id)
+        .fetch_all(c)
+        .await
+        })?)
+    }
+
+    /// Subscribes (or re-subscribes with other subtypes) a partner to a record.
+    pub async fn set_follower(
+        &mut self,
+        record_id: i64,
+        partner_id: i64,
+        subtypes: &[String],
+    ) -> Result<(), StoreError> {
+        self.get_record(record_id).await?;
+        self.get_partner(postern_model::PartnerId(partner_id))
+            .await?;
+        for (i, s) in subtypes.iter().enumerate() {
+            if !postern_model::KNOWN_SUBTYPES.contains(&s.as_str()) {
+                return Err(StoreError::invalid(
+                    format!("subtypes[{i}]"),
+                    format!(
+                        "unknown subtype `{s}`, expected one of: {}",
+                        postern_model::KNOWN_SUBTYPES.join(", ")
+                    ),
+                ));
+            }
+        }
+        let json = serde_json::to_string(subtypes).unwrap_or_else(|_| "[]".into());
+        on!(self, |c| sqlx::query(
+            "INSERT INTO followers (record_id, partner_id, subtypes) VALUES ($1, $2, $3) \
+             ON CONFLICT (record_id, partner_id) DO UPDATE SET subtypes = excluded.subtypes"
+        )
+        .bind(record_id)
+        .bind(partner_id)
+        .bind(json)
+        .execute(c)
+        .await
+        .map(|r| r.rows_affected()))?;
+        Ok(())
+    }
+
+    /// Unsubscribes a partner; `NotFound` when not following.
+    pub async fn remove_follower(
+        &mut self,
+        record_id: i64,
+        partner_id: i64,
+    ) -> Result<(), StoreError> {
+        let n = on!(self, |c| sqlx::query(
+            "DELETE FROM followers WHERE record_id = $1 AND partner_id = $2"
+        )
+        .bind(record_id)
+        .bind(partner_id)
+        .execute(c)
+        .await
+        .map(|r| r.rows_affected()))?;
+        if n == 0 {
+            return Err(StoreError::not_found(
+                "follower",
+                format!("{partner_id} of record {record_id}"),
+            ));
+        }
+        Ok(())
+    }
+
+    /// An attachment's metadata and content.
+    pub async fn attachment_content(
+        &mut self,
+        id: i64,
+    ) -> Result<(AttachmentInfo, Vec<u8>), StoreError> {
+        let info = on!(self, |c| sqlx::query_as::<_, AttachmentInfo>(
+            "SELECT id, message_id, filename, mimetype, size, content_id FROM attachments WHERE id = $1"
+        )
+        .bind(id)
+        .fetch_optional(c)
+        .await)?
+        .ok_or_else(|| StoreError::not_found("attachment", id))?;
+        let content: Vec<u8> = on!(self, |c| sqlx::query_scalar(
+            "SELECT content FROM attachments WHERE id = $1"
+        )
+        .bind(id)
+        .fetch_one(c)
+        .await)?;
+        Ok((info, content))
+    }
+
+    /// Mails of the outbox, by id, optionally in one state.
+    pub async fn list_mails(
+        &mut self,
+        state: Option<&str>,
+        page: PageRequest,
+    ) -> Result<Page<Mail>, StoreError> {
+        let rows = on!(self, |c| {
+            sqlx::query_as::<_, Mail>(sqlx::AssertSqlSafe(format!(
+                "{MAIL_SELECT} WHERE id > $1 AND ($2 IS NULL OR state = $2) ORDER BY id LIMIT $3"
+            )))
+            .bind(page.after)
+            .bind(state)
+            .bind(page.limit)
+            .fetch_all(c)
+            .await
+        })?;
+        Ok(page.page(rows, |m| m.id))
+    }
+
+    /// One mail of the outbox.
+    pub async fn get_mail(&mut self, id: i64) -> Result<Mail, StoreError> {
+        on!(self, |c| sqlx::query_as::<_, Mail>(sqlx::AssertSqlSafe(
+            format!("{MAIL_SELECT} WHERE id = $1")
+        ))
+        .bind(id)
+        .fetch_optional(c)
+        .await)?
+        .ok_or_else(|| StoreError::not_found("mail", id))
+    }
+
+    /// Raw inbound messages that failed (unparseable or not applied), newest first.
+    pub async fn failed_raw_messages(
+        &mut self,
+        limit: i64,
+    ) -> Result<Vec<RawMessageInfo>, StoreError> {
+        Ok(on!(self, |c| {
+            sqlx::query_as::<_, RawMessageInfo>(
+            "SELECT id, received_at, source, envelope_sender, header_message_id, size, status, error FROM raw_messages \
+             WHERE status = 'failed' ORDER BY id DESC LIMIT $1"
+        )
+        .bind(limit)
+        .fetch_all(c)
+        .await
+        })?)
+    }
+}
+
+/// A raw inbound message, without its bytes.
+#[derive(Debug, Clone, PartialEq, Serialize, sqlx::FromRow)]
+pub struct RawMessageInfo {
+    /// Id.
+    pub id: i64,
+    /// When (epoch ms).
+    pub received_at: i64,
+    /// Way in.
+    pub source: String,
+    /// Envelope sender.
+    pub envelope_sender: Option<String>,
+    /// Message-Id header.
+    pub header_message_id: Option<String>,
+    /// Bytes.
+    pub size: i64,
+    /// `processed`, `ignored`, `failed`.
+    pub status: String,
+    /// Why it failed.
+    pub error: Option<String>,
+}

@@ -1,0 +1,299 @@
+//! The read side of the API: records, their threads and followers, messages with their
+//! notifications, attachments, the outbox and the failures (red envelopes).
+
+use crate::AppState;
+use crate::error::{ApiError, ApiJson, ApiPath, ApiQuery};
+use axum::Json;
+use axum::Router;
+use axum::extract::State;
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use postern_store::{PageRequest, RecordFilter};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+/// Formats epoch milliseconds as RFC 3339 UTC (`2026-11-22T03:15:56.123Z`).
+pub(crate) fn rfc3339(ms: i64) -> String {
+    let secs = ms.div_euclid(1000);
+    let millis = ms.rem_euclid(1000);
+    let days = secs.div_euclid(86_400);
+    let rem = secs.rem_euclid(86_400);
+    // Civil date from days since 1970-01-01 (H. Hinnant's algorithm).
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!(
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{millis:03}Z",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60
+    )
+}
+
+/// Replaces epoch-millisecond fields by RFC 3339 strings in a JSON object.
+pub(crate) fn with_dates(mut v: Value, fields: &[&str]) -> Value {
+    for f in fields {
+        if let Some(ms) = v.get(*f).and_then(Value::as_i64) {
+            v[*f] = Value::String(rfc3339(ms));
+        }
+    }
+    v
+}
+
+fn message_json(m: &postern_store::Message) -> Value {
+    let mut v = with_dates(serde_json::to_value(m).unwrap_or(Value::Null), &["date"]);
+    if let Some(list) = v.get_mut("attachments").and_then(Value::as_array_mut) {
+        for a in list {
+            let id = a["id"].as_i64().unwrap_or(0);
+            a["url"] = Value::String(format!("/api/v1/attachments/{id}"));
+        }
+    }
+    v
+}
+
+fn page_json<T>(page: postern_store::Page<T>, f: impl Fn(&T) -> Value) -> Json<Value> {
+    let items: Vec<Value> = page.items.iter().map(f).collect();
+    Json(json!({"items": items, "next_cursor": page.next_cursor}))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RecordQuery {
+    model: Option<String>,
+    name: Option<String>,
+    email_from: Option<String>,
+    limit: Option<i64>,
+    cursor: Option<String>,
+}
+
+async fn list_records(
+    State(s): State<AppState>,
+    ApiQuery(q): ApiQuery<RecordQuery>,
+) -> Result<Json<Value>, ApiError> {
+    let page = PageRequest::parse(q.limit, q.cursor.as_deref())?;
+    let filter = RecordFilter {
+        model: q.model,
+        name: q.name,
+        email_from: q
+            .email_from
+            .map(|e| postern_model::address::email_normalize(&e).unwrap_or(e)),
+    };
+    let mut tx = s.store.read().await?;
+    let records = tx.list_records(&filter, page).await?;
+    Ok(page_json(records, |r| {
+        with_dates(
+            serde_json::to_value(r).unwrap_or(Value::Null),
+            &["created_at"],
+        )
+    }))
+}
+
+async fn get_record(
+    State(s): State<AppState>,
+    ApiPath(id): ApiPath<i64>,
+) -> Result<Json<Value>, ApiError> {
+    let mut tx = s.store.read().await?;
+    let r = tx.get_record(id).await?;
+    Ok(Json(with_dates(serde_json::to_value(r)?, &["created_at"])))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PageQuery {
+    limit: Option<i64>,
+    cursor: Option<String>,
+}
+
+async fn record_messages(
+    State(s): State<AppState>,
+    ApiPath(id): ApiPath<i64>,
+    ApiQuery(q): ApiQuery<PageQuery>,
+) -> Result<Json<Value>, ApiError> {
+    let page = PageRequest::parse(q.limit, q.cursor.as_deref())?;
+    let mut tx = s.store.read().await?;
+    Ok(page_json(tx.record_messages(id, page).await?, message_json))
+}
+
+async fn get_message(
+    State(s): State<AppState>,
+    ApiPath(id): ApiPath<i64>,
+) -> Result<Json<Value>, ApiError> {
+    let mut tx = s.store.read().await?;
+    Ok(Json(message_json(&tx.get_message(id).await?)))
+}
+
+async fn failures(
+    State(s): State<AppState>,
+    ApiQuery(q): ApiQuery<PageQuery>,
+) -> Result<Json<Value>, ApiError> {
+    let page = PageRequest::parse(q.limit, q.cursor.as_deref())?;
+    let mut tx = s.store.read().await?;
+    Ok(page_json(tx.failures(page).await?, message_json))
+}
+
+async fn list_followers(
+    State(s): State<AppState>,
+    ApiPath(id): ApiPath<i64>,
+) -> Result<Json<Value>, ApiError> {
+    let mut tx = s.store.read().await?;
+    let items = tx.list_followers(id).await?;
+    Ok(Json(json!({"items": items, "next_cursor": null})))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FollowerInput {
+    partner_id: i64,
+    #[serde(default)]
+    subtypes: Option<Vec<String>>,
+}
+
+async fn add_follower(
+    State(s): State<AppState>,
+    ApiPath(id): ApiPath<i64>,
+    ApiJson(input): ApiJson<FollowerInput>,
+) -> Result<Response, ApiError> {
+    let subtypes = input.subtypes.unwrap_or_else(|| {
+        postern_model::DEFAULT_SUBTYPES
+            .iter()
+            .map(|s| (*s).to_owned())
+            .collect()
+    });
+    let mut tx = s.store.begin().await?;
+    tx.set_follower(id, input.partner_id, &subtypes).await?;
+    let items = tx.list_followers(id).await?;
+    tx.commit().await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(json!({"items": items, "next_cursor": null})),
+    )
+        .into_response())
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PartnerQuery {
+    partner_id: i64,
+}
+
+async fn remove_follower(
+    State(s): State<AppState>,
+    ApiPath(id): ApiPath<i64>,
+    ApiQuery(q): ApiQuery<PartnerQuery>,
+) -> Result<StatusCode, ApiError> {
+    let mut tx = s.store.begin().await?;
+    tx.remove_follower(id, q.partner_id).await?;
+    tx.commit().await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+async fn attachment(
+    State(s): State<AppState>,
+    ApiPath(id): ApiPath<i64>,
+) -> Result<Response, ApiError> {
+    let mut tx = s.store.read().await?;
+    let (info, content) = tx.attachment_content(id).await?;
+    // Served as a download, never rendered in the API's origin.
+    let disposition = format!(
+        "attachment; filename=\"{}\"",
+        info.filename.replace(['"', '\\', '\r', '\n'], "_")
+    );
+    let mut r = content.into_response();
+    let h = r.headers_mut();
+    h.insert(
+        header::CONTENT_TYPE,
+        info.mimetype
+            .parse()
+            .unwrap_or(header::HeaderValue::from_static("application/octet-stream")),
+    );
+    if let Ok(v) = disposition.parse() {
+        h.insert(header::CONTENT_DISPOSITION, v);
+    }
+    h.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        header::HeaderValue::from_static("nosniff"),
+    );
+    Ok(r)
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct MailQuery {
+    state: Option<String>,
+    limit: Option<i64>,
+    cursor: Option<String>,
+}
+
+fn mail_json(m: &postern_store::Mail) -> Value {
+    with_dates(
+        serde_json::to_value(m).unwrap_or(Value::Null),
+        &["scheduled_date", "created_at"],
+    )
+}
+
+async fn list_mail(
+    State(s): State<AppState>,
+    ApiQuery(q): ApiQuery<MailQuery>,
+) -> Result<Json<Value>, ApiError> {
+    let page = PageRequest::parse(q.limit, q.cursor.as_deref())?;
+    if let Some(st) = &q.state {
+        st.parse::<postern_model::MailState>().map_err(|e| {
+            ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "invalid",
+                format!("state: {e}"),
+            )
+        })?;
+    }
+    let mut tx = s.store.read().await?;
+    Ok(page_json(
+        tx.list_mails(q.state.as_deref(), page).await?,
+        mail_json,
+    ))
+}
+
+async fn get_mail(
+    State(s): State<AppState>,
+    ApiPath(id): ApiPath<i64>,
+) -> Result<Json<Value>, ApiError> {
+    let mut tx = s.store.read().await?;
+    Ok(Json(mail_json(&tx.get_mail(id).await?)))
+}
+
+/// Routes of the read side, relative to `/api/v1`.
+pub(crate) fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/records", get(list_records))
+        .route("/records/{id}", get(get_record))
+        .route("/records/{id}/messages", get(record_messages))
+        .route(
+            "/records/{id}/followers",
+            get(list_followers)
+                .post(add_follower)
+                .delete(remove_follower),
+        )
+        .route("/messages/{id}", get(get_message))
+        .route("/attachments/{id}", get(attachment))
+        .route("/failures", get(failures))
+        .route("/mail", get(list_mail))
+        .route("/mail/{id}", get(get_mail))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dates() {
+        assert_eq!(rfc3339(0), "1970-01-01T00:00:00.000Z");
+        assert_eq!(rfc3339(1_795_058_156_123), "2026-11-19T03:15:56.123Z");
+        assert_eq!(rfc3339(951_782_400_000), "2000-02-29T00:00:00.000Z");
+    }
+}
