@@ -234,13 +234,20 @@ fn assert_subset(expected: &Value, actual: &Value, path: &str) {
     }
 }
 
-fn postern(args: &[&str], data: &Path, stdin: Option<&[u8]>) -> (i32, String, String) {
+/// Where a case's database lives: SQLite in the case's data directory, or a fresh PostgreSQL
+/// database.
+#[derive(Clone)]
+struct Db {
+    url: String,
+}
+
+fn postern(args: &[&str], data: &Path, db: &Db, stdin: Option<&[u8]>) -> (i32, String, String) {
     use std::io::Write;
     let mut child = Command::new(BIN)
         .args(args)
         .arg("--data-dir")
         .arg(data)
-        .env_remove("POSTERN_DATABASE_URL")
+        .env("POSTERN_DATABASE_URL", &db.url)
         .env("POSTERN_HOSTNAME", "postern.test")
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
@@ -260,10 +267,10 @@ fn postern(args: &[&str], data: &Path, stdin: Option<&[u8]>) -> (i32, String, St
     )
 }
 
-fn apply_text(data: &Path, name: &str, text: &str) {
+fn apply_text(data: &Path, db: &Db, name: &str, text: &str) {
     let file = data.join(format!("{name}.toml"));
     std::fs::write(&file, text).unwrap();
-    let (code, out, err) = postern(&["apply", file.to_str().unwrap()], data, None);
+    let (code, out, err) = postern(&["apply", file.to_str().unwrap()], data, db, None);
     assert_eq!(code, 0, "apply {name}: {out}{err}");
 }
 
@@ -390,23 +397,34 @@ async fn record_named(tx: &mut postern_store::Tx, name: &str) -> i64 {
         .id
 }
 
-async fn run_case(path: &Path) {
+async fn run_case(path: &Path, postgres: bool) {
     let name = path.file_stem().unwrap().to_string_lossy().into_owned();
     let case: Case = toml::from_str(&std::fs::read_to_string(path).unwrap())
         .unwrap_or_else(|e| panic!("{name}: {e}"));
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path();
+    let pg = if postgres {
+        Some(PgDb::new().await)
+    } else {
+        None
+    };
+    let db = Db {
+        url: match &pg {
+            Some(p) => p.url.clone(),
+            None => format!("sqlite://{}/postern.db", data.display()),
+        },
+    };
+    let (code, out, err) = postern(&["migrate"], data, &db, None);
+    assert_eq!(code, 0, "{name}: migrate: {out}{err}");
     if let Some(f) = &case.fixture {
         let text =
             std::fs::read_to_string(root().join(format!("tests/cases/fixtures/{f}.toml"))).unwrap();
-        apply_text(data, "fixture", &text);
+        apply_text(data, &db, "fixture", &text);
     }
     if let Some(c) = &case.config {
-        apply_text(data, "config", c);
+        apply_text(data, &db, "config", c);
     }
-    let store = Store::open(&format!("sqlite://{}/postern.db", data.display()))
-        .await
-        .unwrap();
+    let store = Store::open(&db.url).await.unwrap();
     for (i, step) in case.steps.iter().enumerate() {
         let label = format!("{name} step {} ({})", i + 1, case.reference);
         let raw = message_bytes(step, i);
@@ -422,7 +440,7 @@ async fn run_case(path: &Path) {
             args.extend(["--model".into(), m.clone()]);
         }
         let argv: Vec<&str> = args.iter().map(String::as_str).collect();
-        let (code, out, err) = postern(&argv, data, Some(&raw));
+        let (code, out, err) = postern(&argv, data, &db, Some(&raw));
         assert_eq!(
             code,
             step.exit.unwrap_or(0),
@@ -438,13 +456,60 @@ async fn run_case(path: &Path) {
         }
     }
     store.close().await;
+    if let Some(pg) = pg {
+        pg.drop().await;
+    }
     if let Some(why) = case.differs {
         println!("{name}: differs from the reference on purpose: {why}");
     }
 }
 
+/// A fresh PostgreSQL database on the server of `POSTERN_TEST_DATABASE_URL`.
+struct PgDb {
+    admin: String,
+    name: String,
+    url: String,
+}
+
+static NEXT_DB: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+
+impl PgDb {
+    async fn new() -> PgDb {
+        let admin = std::env::var("POSTERN_TEST_DATABASE_URL")
+            .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_owned());
+        let n = NEXT_DB.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        let name = format!("postern_cases_{}_{n}", std::process::id());
+        let store = Store::open(&admin).await.unwrap_or_else(|e| {
+            panic!("PostgreSQL at {admin} does not answer ({e}); run scripts/test.sh")
+        });
+        store.create_database_for_tests(&name).await.unwrap();
+        store.close().await;
+        let base = admin
+            .rsplit_once('/')
+            .map(|(b, _)| b.to_owned())
+            .unwrap_or_else(|| admin.clone());
+        let url = format!("{base}/{name}");
+        PgDb { admin, name, url }
+    }
+
+    async fn drop(self) {
+        let store = Store::open(&self.admin).await.unwrap();
+        store.drop_database_for_tests(&self.name).await.unwrap();
+        store.close().await;
+    }
+}
+
 #[tokio::test]
-async fn golden_cases() {
+async fn golden_cases_sqlite() {
+    golden_cases(false).await;
+}
+
+#[tokio::test]
+async fn golden_cases_postgres() {
+    golden_cases(true).await;
+}
+
+async fn golden_cases(postgres: bool) {
     let dir = root().join("tests/cases");
     let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
         .unwrap()
@@ -466,7 +531,7 @@ async fn golden_cases() {
         }
         // Each case in its own task so that one failure names itself and the others still run.
         let path = f.clone();
-        let result = tokio::spawn(async move { run_case(&path).await }).await;
+        let result = tokio::spawn(async move { run_case(&path, postgres).await }).await;
         match result {
             Ok(()) => println!("case {name}: ok"),
             Err(e) => {

@@ -49,7 +49,10 @@ pub(crate) fn split_original(text: &str) -> (&str, &str) {
 }
 
 /// A short line such as `------ This is a copy of the message, including all the headers.`,
-/// `Original message follows.` or `------- Returned Message --------`.
+/// `Original message follows.`, `------- Returned Message --------` or `Included is a copy of
+/// the message header:` (a phrase inside the line counts only on a decorated line or one that
+/// announces what follows with a colon: Postfix's "delete your own text from the attached
+/// returned message." is not the returned message yet).
 fn announces_original(line: &str) -> bool {
     const PHRASES: &[&str] = &[
         "original message",
@@ -69,11 +72,16 @@ fn announces_original(line: &str) -> bool {
         "the original message",
         "rest of message follows",
     ];
+    let line = line.trim();
+    let decorated = line.starts_with(['-', '=', '_', '*', '#']);
+    let announcing = line.ends_with(':');
     let trimmed = line
-        .trim()
         .trim_matches(|c: char| "-=_*#<>[]() \t:.".contains(c))
         .to_lowercase();
-    trimmed.chars().count() <= 80 && PHRASES.iter().any(|p| trimmed.starts_with(p))
+    trimmed.chars().count() <= 80
+        && PHRASES.iter().any(|p| {
+            trimmed.starts_with(p) || ((decorated || announcing) && trimmed.contains(p))
+        })
 }
 
 /// A line starting the header section of a returned message.
@@ -195,7 +203,7 @@ pub(crate) fn collapse(text: &str) -> String {
 /// If `line` names a failed recipient: the address, the byte offset where the rest of the
 /// line (its details) starts, and how it was found.
 fn recipient_on_line(line: &str) -> Option<(String, usize, Found)> {
-    let trimmed = line.trim_start();
+    let trimmed = strip_bullet(line.trim_start());
     let indent = line.len() - trimmed.len();
     let after_code = skip_reply_code(trimmed);
     let code_len = trimmed.len() - after_code.len();
@@ -225,6 +233,16 @@ fn recipient_on_line(line: &str) -> Option<(String, usize, Found)> {
         }
     }
     in_sentence(line).map(|(address, end)| (address, end, Found::InSentence))
+}
+
+/// `- x@y`, `-- x@y`, `* x@y`, `• x@y`: the text after a list bullet.
+fn strip_bullet(text: &str) -> &str {
+    let after = text.trim_start_matches(['-', '*', '\u{2022}', '\u{b7}']);
+    if after.len() < text.len() && after.starts_with([' ', '\t']) {
+        after.trim_start()
+    } else {
+        text
+    }
 }
 
 /// Words of a label that introduces a failed recipient (`Unknown user: x@y`,
@@ -461,12 +479,20 @@ mod tests {
         assert_eq!(found.len(), 1);
         assert_eq!(found[0].address, "kijitora@example.com");
         let sentence = "There was an error delivering your mail to <nyan@example.org>.\n\nmx did not like our RCPT TO:\n550 5.1.1 <nyan@example.org>: User unknown\n";
+        assert_eq!(
+            find_recipients("-- a@b.example\n", &[], &[])[0].address,
+            "a@b.example"
+        );
         let found = find_recipients(sentence, &[], &[]);
         assert_eq!(found.len(), 1);
         assert_eq!(
             (found[0].status.as_str(), found[0].reply_code.as_str()),
             ("5.1.1", "550")
         );
+        let postfix = "You can\ndelete your own text from the attached returned message.\n\n<a@x.example>: said 550\n";
+        assert_eq!(find_recipients(postfix, &[], &[]).len(), 1);
+        let (human, _) = split_original("a\nIncluded is a copy of the message header:\nTo: b@c.example\n");
+        assert_eq!(human, "a\n");
         let (human, original) = split_original(text);
         assert!(human.ends_with("me@example.net\n\n"));
         assert!(original.starts_with("Original message follows."));
