@@ -512,3 +512,291 @@ fn unreadable_config_and_bad_database_url() {
     );
     assert!(!err.contains(":pw@"), "password shown: {err}");
 }
+
+const SALES_CONFIG: &str = r#"
+[[alias_domains]]
+name = "example.com"
+[[companies]]
+name = "Example"
+email = "info@example.com"
+[[aliases]]
+alias_name = "sales"
+alias_domain = "example.com"
+model = "crm.lead"
+defaults = { team = "direct" }
+"#;
+
+fn mail(to: &str, subject: &str, message_id: &str) -> String {
+    format!(
+        "From: \"Sylvie\" <sylvie@customer.test>\r\nTo: {to}\r\nSubject: {subject}\r\nMessage-ID: {message_id}\r\n\
+         Date: Fri, 10 Aug 2012 14:16:26 +0000\r\nMIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=\"b\"\r\n\r\n\
+         --b\r\nContent-Type: text/plain; charset=utf-8\r\n\r\nPlease call me.\r\n\
+         --b\r\nContent-Type: text/plain; name=\"notes.txt\"\r\nContent-Disposition: attachment; filename=\"notes.txt\"\r\n\r\n\
+         some notes\r\n--b--\r\n"
+    )
+}
+
+fn ingest(data: &Path, db: Option<&str>, args: &[&str], input: &[u8]) -> (i32, String, String) {
+    use std::io::Write;
+    let mut cmd = Command::new(BIN);
+    cmd.arg("ingest")
+        .args(args)
+        .arg("--data-dir")
+        .arg(data)
+        .env_remove("POSTERN_DATABASE_URL");
+    if let Some(url) = db {
+        cmd.args(["--database-url", url]);
+    }
+    let mut child = cmd
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(input).unwrap();
+    let out = child.wait_with_output().unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn ingest_pipe_exit_codes() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path();
+    let cfg = data.join("c.toml");
+    std::fs::write(&cfg, SALES_CONFIG).unwrap();
+    assert_eq!(postern(&["apply", cfg.to_str().unwrap()], data, None).0, 0);
+    let m = mail("sales@example.com", "Quote", "<q1@customer.test>");
+    let (code, out, err) = ingest(data, None, &[], m.as_bytes());
+    assert_eq!(code, 0, "{err}");
+    let v: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["outcome"], "routed");
+    assert_eq!(v["routes"][0]["action"], "create");
+    assert_eq!(v["routes"][0]["record_id"], 1);
+    // The same message twice: stored once, exit 0 both times.
+    let (code, out, _) = ingest(data, None, &[], m.as_bytes());
+    assert_eq!(code, 0);
+    assert_eq!(
+        serde_json::from_str::<Value>(&out).unwrap()["outcome"],
+        "duplicate"
+    );
+    // The envelope recipient counts as a recipient (an MTA's ${recipient}).
+    let (code, out, _) = ingest(
+        data,
+        None,
+        &["--rcpt", "sales@example.com"],
+        mail("someone@else.test", "Via envelope", "<q2@customer.test>").as_bytes(),
+    );
+    assert_eq!(code, 0, "{out}");
+    // No route: 67, so that the MTA bounces.
+    let (code, out, _) = ingest(
+        data,
+        None,
+        &[],
+        mail("nobody@example.com", "Lost", "<q3@customer.test>").as_bytes(),
+    );
+    assert_eq!(code, 67);
+    assert_eq!(
+        serde_json::from_str::<Value>(&out).unwrap()["outcome"],
+        "no_route"
+    );
+    // Not a message: 65, kept raw with its error.
+    let (code, _, err) = ingest(data, None, &[], b"");
+    assert_eq!(code, 65, "{err}");
+    assert!(err.contains("kept as raw message"), "{err}");
+    // A database that does not answer: 75, so that the MTA retries.
+    let (code, _, err) = ingest(
+        data,
+        Some("postgres://postgres@127.0.0.1:1/x"),
+        &[],
+        m.as_bytes(),
+    );
+    assert_eq!(code, 75, "{err}");
+    // route explain: the decision, nothing stored.
+    let file = data.join("m.eml");
+    std::fs::write(
+        &file,
+        mail("sales@example.com", "Explained", "<q4@customer.test>"),
+    )
+    .unwrap();
+    let out = Command::new(BIN)
+        .args([
+            "route",
+            "explain",
+            file.to_str().unwrap(),
+            "--json",
+            "--data-dir",
+        ])
+        .arg(data)
+        .env_remove("POSTERN_DATABASE_URL")
+        .output()
+        .unwrap();
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["outcome"], "routed");
+    assert!(
+        v["trace"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|l| l.as_str().unwrap().contains("alias sales@example.com"))
+    );
+    let (code, out, _) = ingest(data, None, &[file.to_str().unwrap()], b"");
+    assert_eq!(code, 0);
+    assert_eq!(
+        serde_json::from_str::<Value>(&out).unwrap()["outcome"],
+        "routed",
+        "explain stored nothing"
+    );
+}
+
+#[tokio::test]
+async fn http_ingest_and_the_read_side() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("c.toml");
+    std::fs::write(&cfg, SALES_CONFIG).unwrap();
+    assert_eq!(
+        postern(&["apply", cfg.to_str().unwrap()], dir.path(), None).0,
+        0
+    );
+    let s = Server::start(dir.path(), &with_token());
+    let post_raw = |path: &str, body: String| {
+        s.http
+            .post(s.url(path))
+            .bearer_auth(TOKEN)
+            .header("content-type", "message/rfc822")
+            .body(body)
+            .send()
+    };
+    // explain first: nothing is stored.
+    let r = post_raw(
+        "/api/v1/route/explain",
+        mail("sales@example.com", "Quote", "<h1@customer.test>"),
+    )
+    .await
+    .unwrap();
+    assert_eq!(r.status(), 200);
+    let v: Value = r.json().await.unwrap();
+    assert_eq!(v["outcome"], "routed");
+    let (_, records) = s.get("/api/v1/records?model=crm.lead").await;
+    assert_eq!(records["items"].as_array().unwrap().len(), 0);
+    // ingest stores.
+    let r = post_raw(
+        "/api/v1/ingest",
+        mail("sales@example.com", "Quote", "<h1@customer.test>"),
+    )
+    .await
+    .unwrap();
+    assert_eq!(r.status(), 200);
+    let v: Value = r.json().await.unwrap();
+    let record = v["routes"][0]["record_id"].as_i64().unwrap();
+    let message = v["message_ids"][0].as_i64().unwrap();
+    let (_, rec) = s.get(&format!("/api/v1/records/{record}")).await;
+    assert_eq!(rec["name"], "Quote");
+    assert_eq!(rec["values"]["team"], "direct");
+    assert_eq!(rec["email_from"], "\"Sylvie\" <sylvie@customer.test>");
+    let (_, thread) = s.get(&format!("/api/v1/records/{record}/messages")).await;
+    assert_eq!(thread["items"][0]["id"], message);
+    let (_, m) = s.get(&format!("/api/v1/messages/{message}")).await;
+    assert_eq!(m["message_id"], "<h1@customer.test>");
+    assert!(m["body_html"].as_str().unwrap().contains("Please call me."));
+    assert_eq!(m["attachments"][0]["filename"], "notes.txt");
+    let url = m["attachments"][0]["url"].as_str().unwrap().to_owned();
+    let att = s
+        .http
+        .get(s.url(&url))
+        .bearer_auth(TOKEN)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(att.status(), 200);
+    assert_eq!(att.text().await.unwrap().trim(), "some notes");
+    // Filters.
+    let (_, by_from) = s
+        .get("/api/v1/records?email_from=SYLVIE@customer.test")
+        .await;
+    assert_eq!(by_from["items"].as_array().unwrap().len(), 1);
+    // Followers can be added and removed.
+    let (st, p) = s
+        .post(
+            "/api/v1/partners",
+            json!({"name": "Eva", "email": "eva@example.com", "user": true}),
+        )
+        .await;
+    assert_eq!(st, 201);
+    let pid = p["id"].as_i64().unwrap();
+    let (st, f) = s
+        .post(
+            &format!("/api/v1/records/{record}/followers"),
+            json!({"partner_id": pid}),
+        )
+        .await;
+    assert_eq!(st, 201, "{f}");
+    assert_eq!(f["items"][0]["partner_id"], pid);
+    let (st, _) = s
+        .post(
+            &format!("/api/v1/records/{record}/followers"),
+            json!({"partner_id": pid, "subtypes": ["gossip"]}),
+        )
+        .await;
+    assert_eq!(st, 422);
+    // A reply by a follower notifies nobody else; a reply from the customer notifies Eva (e-mail).
+    let reply = mail("nobody@example.com", "Re: Quote", "<h2@customer.test>").replace(
+        "Message-ID: <h2@customer.test>",
+        "Message-ID: <h2@customer.test>\r\nIn-Reply-To: <h1@customer.test>",
+    );
+    let r = post_raw("/api/v1/ingest", reply).await.unwrap();
+    let v: Value = r.json().await.unwrap();
+    assert_eq!(v["routes"][0]["via"], "reply");
+    let reply_id = v["message_ids"][0].as_i64().unwrap();
+    let (_, m) = s.get(&format!("/api/v1/messages/{reply_id}")).await;
+    assert_eq!(m["parent_id"], message);
+    assert_eq!(m["notifications"][0]["partner_id"], pid);
+    assert_eq!(m["notifications"][0]["status"], "ready");
+    let (_, mails) = s.get("/api/v1/mail?state=outgoing").await;
+    let notif = mails["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["kind"] == "notification")
+        .unwrap()
+        .clone();
+    assert_eq!(notif["to"][0], "\"Eva\" <eva@example.com>");
+    assert_eq!(notif["message_id"], "<h2@customer.test>");
+    // No route: 422 with the outcome; not an e-mail: 400, kept and listed.
+    let r = post_raw(
+        "/api/v1/ingest",
+        mail("nobody@example.com", "Lost", "<h3@customer.test>"),
+    )
+    .await
+    .unwrap();
+    assert_eq!(r.status(), 422);
+    assert_eq!(r.json::<Value>().await.unwrap()["outcome"], "no_route");
+    let r = post_raw("/api/v1/ingest", String::new()).await.unwrap();
+    assert_eq!(r.status(), 400);
+    let (_, failed) = s.get("/api/v1/raw-messages?status=failed").await;
+    assert_eq!(failed["items"].as_array().unwrap().len(), 1, "{failed}");
+    assert!(
+        failed["items"][0]["error"]
+            .as_str()
+            .unwrap()
+            .contains("not an e-mail")
+    );
+    // The envelope from the query string.
+    let r = post_raw(
+        "/api/v1/ingest?rcpt=sales%40example.com&sender=x%40y.test",
+        mail("a@b.test", "Env", "<h4@customer.test>"),
+    )
+    .await
+    .unwrap();
+    assert_eq!(r.status(), 200);
+    let r = post_raw(
+        "/api/v1/ingest?colour=red",
+        mail("a@b.test", "Env", "<h5@customer.test>"),
+    )
+    .await
+    .unwrap();
+    assert_eq!(r.status(), 400);
+}

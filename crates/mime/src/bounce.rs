@@ -101,7 +101,6 @@ pub(crate) fn analyse(root: &Entity, signs: BounceSigns) -> Dsn {
             "to",
             "cc",
             "delivered-to",
-            "x-original-to",
         ],
     );
     // A message that only embeds another one (a forward) is read for its report parts and

@@ -7,7 +7,8 @@
 //! stops where the returned message starts (a line announcing the original message, or a
 //! paragraph starting with `Received:`/`Return-Path:`... headers); a failed recipient is an
 //! address that starts a line (`user@x`, `<user@x>:`, `"user@x"`), or that follows a label
-//! naming a recipient/user/address/mailbox (`Unknown user: user@x`), or `RCPT TO:<user@x>`;
+//! naming a recipient/user/address/mailbox (`Unknown user: user@x`), or `RCPT TO:<user@x>`,
+//! or follows "to" in a sentence about a failure (`error delivering your mail to <user@x>`);
 //! its details are the lines that follow, up to the next recipient: the first RFC 3463
 //! status (`5.1.1`) and the first SMTP reply code (`550`) found there, and the text itself as
 //! the reason.
@@ -50,9 +51,11 @@ pub(crate) fn split_original(text: &str) -> (&str, &str) {
 
 /// A short line such as `------ This is a copy of the message, including all the headers.`,
 /// `Original message follows.`, `------- Returned Message --------` or `Included is a copy of
-/// the message header:` (a phrase inside the line counts only on a decorated line or one that
-/// announces what follows with a colon: Postfix's "delete your own text from the attached
-/// returned message." is not the returned message yet).
+/// the message header:`. A phrase inside the line counts only on a decorated line or one that
+/// announces what follows with a colon (Postfix's "delete your own text from the attached
+/// returned message." is not the returned message yet); a line starting with one must be a
+/// short title or sentence (Sendmail's "The original message was received at <date>" starts
+/// the notice).
 fn announces_original(line: &str) -> bool {
     const PHRASES: &[&str] = &[
         "original message",
@@ -78,10 +81,12 @@ fn announces_original(line: &str) -> bool {
     let trimmed = line
         .trim_matches(|c: char| "-=_*#<>[]() \t:.".contains(c))
         .to_lowercase();
+    let words = trimmed.split_whitespace().count();
+    let starts = PHRASES.iter().any(|p| trimmed.starts_with(p));
+    let contains = PHRASES.iter().any(|p| trimmed.contains(p));
     trimmed.chars().count() <= 80
-        && PHRASES.iter().any(|p| {
-            trimmed.starts_with(p) || ((decorated || announcing) && trimmed.contains(p))
-        })
+        && ((decorated || announcing) && contains
+            || starts && (words <= 4 || line.ends_with('.') && words <= 8))
 }
 
 /// A line starting the header section of a returned message.
@@ -220,7 +225,7 @@ fn recipient_on_line(line: &str) -> Option<(String, usize, Found)> {
     }
     if let Some((label, value)) = trimmed.split_once(':') {
         let label_lower = label.to_lowercase();
-        let labelled = label.split_whitespace().count() <= 4
+        let labelled = label.split_whitespace().count() <= MAX_LABEL_WORDS
             && LABEL_WORDS.iter().any(|w| label_lower.contains(w));
         let value_trim = value.trim_start();
         let skipped = value.len() - value_trim.len();
@@ -235,15 +240,19 @@ fn recipient_on_line(line: &str) -> Option<(String, usize, Found)> {
     in_sentence(line).map(|(address, end)| (address, end, Found::InSentence))
 }
 
-/// `- x@y`, `-- x@y`, `* x@y`, `• x@y`: the text after a list bullet.
+/// `- x@y`, `-- x@y`, `* x@y`, `• x@y`, `>>> x@y`: the text after a list bullet or a
+/// transcript arrow.
 fn strip_bullet(text: &str) -> &str {
-    let after = text.trim_start_matches(['-', '*', '\u{2022}', '\u{b7}']);
+    let after = text.trim_start_matches(['-', '*', '>', '\u{2022}', '\u{b7}']);
     if after.len() < text.len() && after.starts_with([' ', '\t']) {
         after.trim_start()
     } else {
         text
     }
 }
+
+/// Longest label before an address (`User mailbox exceeds allowed size: x@y`).
+const MAX_LABEL_WORDS: usize = 6;
 
 /// Words of a label that introduces a failed recipient (`Unknown user: x@y`,
 /// `Delivery failed 20 attempts: x@y`).
@@ -491,7 +500,10 @@ mod tests {
         );
         let postfix = "You can\ndelete your own text from the attached returned message.\n\n<a@x.example>: said 550\n";
         assert_eq!(find_recipients(postfix, &[], &[]).len(), 1);
-        let (human, _) = split_original("a\nIncluded is a copy of the message header:\nTo: b@c.example\n");
+        let sendmail = "The original message was received at Thu, 29 Apr 2011 23:34:45 +0900\n\n>>> a@x.example <a@x.example>\n";
+        assert_eq!(find_recipients(sendmail, &[], &[]).len(), 1);
+        let (human, _) =
+            split_original("a\nIncluded is a copy of the message header:\nTo: b@c.example\n");
         assert_eq!(human, "a\n");
         let (human, original) = split_original(text);
         assert!(human.ends_with("me@example.net\n\n"));

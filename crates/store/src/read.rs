@@ -438,20 +438,41 @@ impl Tx {
         .ok_or_else(|| StoreError::not_found("mail", id))
     }
 
-    /// Raw inbound messages that failed (unparseable or not applied), newest first.
-    pub async fn failed_raw_messages(
+    /// Raw inbound messages, newest first, optionally in one status (`failed` lists the
+    /// messages that could not be parsed or applied: kept, with their error).
+    pub async fn list_raw_messages(
         &mut self,
-        limit: i64,
-    ) -> Result<Vec<RawMessageInfo>, StoreError> {
-        Ok(on!(self, |c| {
+        status: Option<&str>,
+        page: PageRequest,
+    ) -> Result<Page<RawMessageInfo>, StoreError> {
+        let before = if page.after == 0 {
+            i64::MAX
+        } else {
+            page.after
+        };
+        let rows = on!(self, |c| {
             sqlx::query_as::<_, RawMessageInfo>(
             "SELECT id, received_at, source, envelope_sender, header_message_id, size, status, error FROM raw_messages \
-             WHERE status = 'failed' ORDER BY id DESC LIMIT $1"
+             WHERE id < $1 AND ($2 IS NULL OR status = $2) ORDER BY id DESC LIMIT $3"
         )
-        .bind(limit)
+        .bind(before)
+        .bind(status)
+        .bind(page.limit)
         .fetch_all(c)
         .await
-        })?)
+        })?;
+        Ok(page.page(rows, |r| r.id))
+    }
+
+    /// The bytes of a raw inbound message.
+    pub async fn raw_message_content(&mut self, id: i64) -> Result<Vec<u8>, StoreError> {
+        on!(self, |c| sqlx::query_scalar(
+            "SELECT content FROM raw_messages WHERE id = $1"
+        )
+        .bind(id)
+        .fetch_optional(c)
+        .await)?
+        .ok_or_else(|| StoreError::not_found("raw message", id))
     }
 }
 

@@ -267,6 +267,43 @@ async fn get_mail(
     Ok(Json(mail_json(&tx.get_mail(id).await?)))
 }
 
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawQuery {
+    status: Option<String>,
+    limit: Option<i64>,
+    cursor: Option<String>,
+}
+
+async fn list_raw(
+    State(s): State<AppState>,
+    ApiQuery(q): ApiQuery<RawQuery>,
+) -> Result<Json<Value>, ApiError> {
+    let page = PageRequest::parse(q.limit, q.cursor.as_deref())?;
+    let mut tx = s.store.read().await?;
+    let rows = tx.list_raw_messages(q.status.as_deref(), page).await?;
+    Ok(page_json(rows, |r| {
+        with_dates(
+            serde_json::to_value(r).unwrap_or(Value::Null),
+            &["received_at"],
+        )
+    }))
+}
+
+async fn raw_content(
+    State(s): State<AppState>,
+    ApiPath(id): ApiPath<i64>,
+) -> Result<Response, ApiError> {
+    let mut tx = s.store.read().await?;
+    let bytes = tx.raw_message_content(id).await?;
+    let mut r = bytes.into_response();
+    r.headers_mut().insert(
+        header::CONTENT_TYPE,
+        header::HeaderValue::from_static("message/rfc822"),
+    );
+    Ok(r)
+}
+
 /// Routes of the read side, relative to `/api/v1`.
 pub(crate) fn routes() -> Router<AppState> {
     Router::new()
@@ -284,6 +321,8 @@ pub(crate) fn routes() -> Router<AppState> {
         .route("/failures", get(failures))
         .route("/mail", get(list_mail))
         .route("/mail/{id}", get(get_mail))
+        .route("/raw-messages", get(list_raw))
+        .route("/raw-messages/{id}/content", get(raw_content))
 }
 
 #[cfg(test)]
