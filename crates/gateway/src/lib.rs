@@ -19,6 +19,7 @@
 #![warn(missing_docs)]
 
 mod apply;
+mod commit;
 mod lookups;
 mod outcome;
 
@@ -75,14 +76,23 @@ pub struct Received {
 pub struct Gateway {
     store: Store,
     hostname: String,
+    /// The group committer (SQLite only).
+    committer: Option<tokio::sync::mpsc::Sender<commit::Job>>,
 }
 
 impl Gateway {
-    /// A gateway on `store`; `hostname` is the right part of the Message-IDs it makes.
+    /// A gateway on `store`; `hostname` is the right part of the Message-IDs it makes. On
+    /// SQLite it starts the group committer (so it must be called within a tokio runtime).
     pub fn new(store: Store, hostname: impl Into<String>) -> Gateway {
+        let hostname = hostname.into();
+        let committer = match store.backend() {
+            postern_store::Backend::Sqlite => Some(commit::spawn(store.clone(), hostname.clone())),
+            postern_store::Backend::Postgres => None,
+        };
         Gateway {
             store,
-            hostname: hostname.into(),
+            hostname,
+            committer,
         }
     }
 
@@ -101,7 +111,14 @@ impl Gateway {
             Ok(m) => m,
             Err(e) => return Err(self.keep_unparseable(raw, received, &e.to_string()).await),
         };
-        match self.accept_parsed(raw, &msg, received).await {
+        let result = match &self.committer {
+            Some(committer) => {
+                self.accept_batched(committer, raw, msg.clone(), received)
+                    .await
+            }
+            None => self.accept_parsed(raw, &msg, received).await,
+        };
+        match result {
             Ok(outcome) => Ok(outcome),
             Err(e) if is_duplicate_race(&e) => {
                 tracing::info!(message_id = ?msg.message_id, "stored concurrently by another writer: duplicate");
@@ -136,6 +153,30 @@ impl Gateway {
             vec![],
             None,
         ))
+    }
+
+    async fn accept_batched(
+        &self,
+        committer: &tokio::sync::mpsc::Sender<commit::Job>,
+        raw: &[u8],
+        msg: ParsedMessage,
+        received: &Received,
+    ) -> Result<AcceptOutcome, StoreError> {
+        let (reply, answer) = tokio::sync::oneshot::channel();
+        let job = commit::Job {
+            raw: raw.into(),
+            msg,
+            received: received.clone(),
+            reply,
+        };
+        if committer.send(job).await.is_err() {
+            return Err(StoreError::Unavailable("the committer stopped".into()));
+        }
+        let outcome = answer
+            .await
+            .map_err(|_| StoreError::Unavailable("the committer stopped".into()))??;
+        tracing::info!(outcome = ?outcome.outcome, routes = outcome.routes.len(), "message accepted");
+        Ok(outcome)
     }
 
     async fn accept_parsed(

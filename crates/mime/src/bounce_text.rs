@@ -243,7 +243,12 @@ fn recipient_on_line(line: &str) -> Option<(String, usize, Found)> {
 /// `- x@y`, `-- x@y`, `* x@y`, `• x@y`, `>>> x@y`: the text after a list bullet or a
 /// transcript arrow.
 fn strip_bullet(text: &str) -> &str {
-    let after = text.trim_start_matches(['-', '*', '>', '\u{2022}', '\u{b7}']);
+    // `>>>` only: a single `>` quotes a reply, it does not list a recipient.
+    let text_after_arrow = text.strip_prefix(">>>").unwrap_or(text);
+    if text_after_arrow.len() < text.len() && text_after_arrow.starts_with([' ', '\t']) {
+        return text_after_arrow.trim_start();
+    }
+    let after = text.trim_start_matches(['-', '*', '\u{2022}', '\u{b7}']);
     if after.len() < text.len() && after.starts_with([' ', '\t']) {
         after.trim_start()
     } else {
@@ -502,6 +507,7 @@ mod tests {
         assert_eq!(find_recipients(postfix, &[], &[]).len(), 1);
         let sendmail = "The original message was received at Thu, 29 Apr 2011 23:34:45 +0900\n\n>>> a@x.example <a@x.example>\n";
         assert_eq!(find_recipients(sendmail, &[], &[]).len(), 1);
+        assert!(find_recipients("> a@x.example wrote:\n", &[], &[]).is_empty());
         let (human, _) =
             split_original("a\nIncluded is a copy of the message header:\nTo: b@c.example\n");
         assert_eq!(human, "a\n");

@@ -203,7 +203,10 @@ pub(crate) fn decode_encoded_words(value: &str, quote_specials: bool) -> String 
     while let Some(start) = rest.find("=?") {
         let (before, candidate) = rest.split_at(start);
         let mut stream = MessageStream::new(&candidate.as_bytes()[1..]);
-        let Some(decoded) = stream.decode_rfc2047() else {
+        let word = stream
+            .decode_rfc2047()
+            .and_then(|decoded| Some((decoded, candidate.get(1 + stream.offset()..)?)));
+        let Some((decoded, after)) = word else {
             out.push_str(before);
             out.push_str("=?");
             in_quotes ^= count_quotes(before) % 2 == 1;
@@ -211,7 +214,6 @@ pub(crate) fn decode_encoded_words(value: &str, quote_specials: bool) -> String 
             after_word = false;
             continue;
         };
-        let consumed = 1 + stream.offset();
         if !(after_word && before.chars().all(char::is_whitespace)) {
             out.push_str(before);
             in_quotes ^= count_quotes(before) % 2 == 1;
@@ -223,8 +225,7 @@ pub(crate) fn decode_encoded_words(value: &str, quote_specials: bool) -> String 
         } else {
             out.push_str(&decoded);
         }
-        // `consumed` ends on the `?=` of an ASCII word, hence on a char boundary.
-        rest = candidate.get(consumed..).unwrap_or_default();
+        rest = after;
         after_word = true;
     }
     out.push_str(rest);

@@ -31,6 +31,9 @@ pub enum StoreError {
     /// Stored data could not be read back (a bug or a hand-edited database).
     #[error("corrupt data in {0}")]
     Corrupt(String),
+    /// The database failed for a batch this work was part of (the original error was logged).
+    #[error("database unavailable: {0}")]
+    Unavailable(String),
     /// The database failed or did not answer.
     #[error("database error: {0}")]
     Database(#[from] sqlx::Error),
@@ -61,7 +64,7 @@ impl StoreError {
     pub fn is_temporary(&self) -> bool {
         match self {
             StoreError::Database(e) => !is_constraint_violation(e),
-            StoreError::Migrate(_) => true,
+            StoreError::Migrate(_) | StoreError::Unavailable(_) => true,
             _ => false,
         }
     }

@@ -775,3 +775,39 @@ pub struct FollowerRow {
     /// Active.
     pub active: bool,
 }
+
+impl Tx {
+    /// Benchmarks and scale tests only: adds `n` messages `<seed-{i}@bench.invalid>` to a
+    /// record in one statement.
+    pub async fn seed_messages_for_bench(
+        &mut self,
+        record_id: i64,
+        n: i64,
+    ) -> Result<u64, StoreError> {
+        let now = now_ms();
+        let affected = match &mut self.inner {
+            crate::TxInner::Sqlite(t) => sqlx::query(
+                "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < $1) \
+                 INSERT INTO messages (message_id, record_id, subtype, message_type, body_html, date, created_at) \
+                 SELECT '<seed-' || x || '@bench.invalid>', $2, 'comment', 'email', '', $3, $3 FROM c",
+            )
+            .bind(n)
+            .bind(record_id)
+            .bind(now)
+            .execute(&mut **t)
+            .await?
+            .rows_affected(),
+            crate::TxInner::Postgres(t) => sqlx::query(
+                "INSERT INTO messages (message_id, record_id, subtype, message_type, body_html, date, created_at) \
+                 SELECT '<seed-' || x || '@bench.invalid>', $2, 'comment', 'email', '', $3, $3 FROM generate_series(1, $1) AS x",
+            )
+            .bind(n)
+            .bind(record_id)
+            .bind(now)
+            .execute(&mut **t)
+            .await?
+            .rows_affected(),
+        };
+        Ok(affected)
+    }
+}

@@ -237,6 +237,34 @@ impl Tx {
         Ok(())
     }
 
+    /// Marks a point the transaction can roll back to without losing what came before (group
+    /// commit runs several messages in one transaction, one savepoint each).
+    pub async fn savepoint(&mut self) -> Result<(), StoreError> {
+        on!(self, |c| sqlx::query("SAVEPOINT postern_item")
+            .execute(c)
+            .await
+            .map(|r| r.rows_affected()))?;
+        Ok(())
+    }
+
+    /// Keeps what was done since [`Tx::savepoint`].
+    pub async fn release_savepoint(&mut self) -> Result<(), StoreError> {
+        on!(self, |c| sqlx::query("RELEASE SAVEPOINT postern_item")
+            .execute(c)
+            .await
+            .map(|r| r.rows_affected()))?;
+        Ok(())
+    }
+
+    /// Undoes what was done since [`Tx::savepoint`], and forgets the savepoint.
+    pub async fn rollback_to_savepoint(&mut self) -> Result<(), StoreError> {
+        on!(self, |c| sqlx::query("ROLLBACK TO SAVEPOINT postern_item")
+            .execute(&mut *c)
+            .await
+            .map(|r| r.rows_affected()))?;
+        self.release_savepoint().await
+    }
+
     /// Rolls the transaction back (dropping it does the same, later).
     pub async fn rollback(self) -> Result<(), StoreError> {
         match self.inner {

@@ -1,0 +1,103 @@
+//! Group commit for SQLite: one task owns the writing of inbound messages; it takes every message
+//! waiting when it starts a transaction (up to [`MAX_BATCH`]), runs each in its own savepoint,
+//! commits once — one fsync for the batch — and only then answers each caller.
+//!
+//! Nothing is acknowledged before it is durable: a caller gets its outcome after the commit that
+//! contains its message; if that commit fails, every caller of the batch gets the error (and
+//! its sender retries; a message that was in fact stored is then a duplicate). One message that
+//! fails rolls back to its savepoint and does not disturb the others.
+//!
+//! PostgreSQL does not need this: concurrent transactions there share WAL flushes already.
+
+use crate::outcome::AcceptOutcome;
+use crate::{Received, apply, lookups};
+use postern_mime::ParsedMessage;
+use postern_store::{Store, StoreError};
+use std::sync::Arc;
+use tokio::sync::{mpsc, oneshot};
+
+/// The most messages one transaction takes.
+pub(crate) const MAX_BATCH: usize = 64;
+
+/// One message waiting for the committer.
+pub(crate) struct Job {
+    pub raw: Arc<[u8]>,
+    pub msg: ParsedMessage,
+    pub received: Received,
+    pub reply: oneshot::Sender<Result<AcceptOutcome, StoreError>>,
+}
+
+/// Starts the committer; it stops when every sender is dropped.
+pub(crate) fn spawn(store: Store, hostname: String) -> mpsc::Sender<Job> {
+    let (tx, mut rx) = mpsc::channel::<Job>(MAX_BATCH * 4);
+    tokio::spawn(async move {
+        while let Some(first) = rx.recv().await {
+            let mut batch = vec![first];
+            while batch.len() < MAX_BATCH {
+                match rx.try_recv() {
+                    Ok(job) => batch.push(job),
+                    Err(_) => break,
+                }
+            }
+            run_batch(&store, &hostname, batch).await;
+        }
+    });
+    tx
+}
+
+async fn run_batch(store: &Store, hostname: &str, batch: Vec<Job>) {
+    let size = batch.len();
+    let mut tx = match store.begin().await {
+        Ok(tx) => tx,
+        Err(e) => return fail_all(batch, &e),
+    };
+    let mut results = Vec::with_capacity(size);
+    for job in &batch {
+        if let Err(e) = tx.savepoint().await {
+            return fail_all(batch, &e);
+        }
+        let result = async {
+            let (decision, setup) =
+                lookups::decide_in(&mut tx, &job.msg, &job.received.envelope).await?;
+            apply::apply(
+                &mut tx,
+                hostname,
+                &job.raw,
+                &job.msg,
+                &job.received,
+                decision,
+                &setup,
+            )
+            .await
+        }
+        .await;
+        let closed = match &result {
+            Ok(_) => tx.release_savepoint().await,
+            Err(_) => tx.rollback_to_savepoint().await,
+        };
+        if let Err(e) = closed {
+            return fail_all(batch, &e);
+        }
+        results.push(result);
+    }
+    if let Err(e) = tx.commit().await {
+        return fail_all(batch, &e);
+    }
+    if size > 1 {
+        tracing::debug!(size, "group commit");
+    }
+    for (job, result) in batch.into_iter().zip(results) {
+        // A caller that went away (a dropped SMTP session) is not answered; its message is
+        // stored, and its sender's retry will be a duplicate.
+        let _ = job.reply.send(result);
+    }
+}
+
+fn fail_all(batch: Vec<Job>, e: &StoreError) {
+    tracing::error!(error = %e, size = batch.len(), "group commit failed; every message of the batch is retried");
+    for job in batch {
+        let _ = job.reply.send(Err(StoreError::Unavailable(format!(
+            "the batch failed: {e}"
+        ))));
+    }
+}
