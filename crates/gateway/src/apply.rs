@@ -41,7 +41,7 @@ pub(crate) async fn apply(
     msg: &ParsedMessage,
     received: &Received,
     decision: Decision,
-    setup: &Setup,
+    setup: &Setup<'_>,
 ) -> Result<AcceptOutcome, StoreError> {
     if matches!(decision.outcome, Outcome::Duplicate | Outcome::LoopIgnored) {
         return Ok(AcceptOutcome::from_decision(
@@ -99,14 +99,14 @@ async fn apply_route(
     index: usize,
     route: &Route,
     raw_id: i64,
-    setup: &Setup,
+    setup: &Setup<'_>,
 ) -> Result<(i64, i64), StoreError> {
-    let record = match (route.action, route.record_id) {
+    let (record, created) = match (route.action, route.record_id) {
         (Action::Post, Some(r)) => {
             merge_cc(tx, r, &msg.cc).await?;
-            r
+            (r, false)
         }
-        _ => create_record(tx, msg, route, setup).await?,
+        _ => (create_record(tx, msg, route, setup).await?, true),
     };
     // One message per route: the first keeps the Message-ID, the others get a derived one
     // (the id is unique in the store; a retry still finds the first).
@@ -116,7 +116,11 @@ async fn apply_route(
         format!("<route{index}.{}", mid.trim_start_matches('<'))
     };
     // Flat threading (§5.2): every message of a record hangs on its first one.
-    let parent = tx.thread_root(record).await?;
+    let parent = if created {
+        None
+    } else {
+        tx.thread_root(record).await?
+    };
     let incoming_to = incoming_to(msg, setup);
     let cc = msg.cc.join(", ");
     let id = tx
@@ -178,13 +182,13 @@ async fn create_record(
     tx: &mut Tx,
     msg: &ParsedMessage,
     route: &Route,
-    setup: &Setup,
+    setup: &Setup<'_>,
 ) -> Result<i64, StoreError> {
     let alias = route
         .alias_id
         .and_then(|id| setup.aliases.iter().find(|a| a.id == id));
     let values = alias.map_or("{}", |a| a.defaults.as_str());
-    let company = company_for(tx, alias.and_then(|a| a.domain.as_deref())).await?;
+    let company = company_for(setup, alias.and_then(|a| a.domain.as_deref()));
     let from = msg.email_from.as_deref();
     let cc = msg.cc.join(", ");
     tx.insert_record(
@@ -201,17 +205,14 @@ async fn create_record(
 }
 
 /// The company of the alias's domain, else the gateway's own (the first).
-async fn company_for(tx: &mut Tx, domain: Option<&str>) -> Result<Option<i64>, StoreError> {
-    let companies = tx
-        .list_companies(postern_store::PageRequest::all())
-        .await?
-        .items;
+fn company_for(setup: &Setup<'_>, domain: Option<&str>) -> Option<i64> {
+    let companies = &setup.config.companies;
     let by_domain = domain.and_then(|d| {
         companies
             .iter()
             .find(|c| c.alias_domain.as_deref() == Some(d))
     });
-    Ok(by_domain.or(companies.first()).map(|c| c.id.get()))
+    by_domain.or(companies.first()).map(|c| c.id.get())
 }
 
 /// `email_cc` collects the Cc of the mail posted on a record: unique by address, existing
@@ -237,13 +238,15 @@ async fn merge_cc(tx: &mut Tx, record: i64, cc: &[String]) -> Result<(), StoreEr
 }
 
 /// To as received, without the aliases and catchall addresses it was routed through.
-fn incoming_to(msg: &ParsedMessage, setup: &Setup) -> String {
+fn incoming_to(msg: &ParsedMessage, setup: &Setup<'_>) -> String {
     let ours = |addr: &str| {
         let a = addr.to_lowercase();
         setup
+            .config
+            .routing
             .domains
             .iter()
-            .any(|d| d.catchall_email().to_lowercase() == a)
+            .any(|d| d.catchall_email == a)
             || setup.aliases.iter().any(|x| {
                 x.domain
                     .as_ref()
@@ -262,7 +265,7 @@ fn incoming_to(msg: &ParsedMessage, setup: &Setup) -> String {
 async fn recognised_recipients(
     tx: &mut Tx,
     msg: &ParsedMessage,
-    setup: &Setup,
+    setup: &Setup<'_>,
 ) -> Result<Vec<i64>, StoreError> {
     let mut out = Vec::new();
     for r in msg.recipients.iter().take(postern_store::MAX_LOOKUPS) {
@@ -303,7 +306,7 @@ pub(crate) async fn notify(
     record: i64,
     parent: Option<i64>,
     route: &Route,
-    setup: &Setup,
+    setup: &Setup<'_>,
 ) -> Result<(), StoreError> {
     let mut people = tx.followers_for_notification(record).await?;
     people.retain(|f| {
@@ -363,10 +366,10 @@ async fn notification_mail(
     name: &str,
     email: &str,
     id: i64,
-    setup: &Setup,
+    setup: &Setup<'_>,
 ) -> Result<NewMail, StoreError> {
-    let domain = setup.domains.first();
-    let company = tx.first_company().await?;
+    let domain = setup.config.domains.first();
+    let company = setup.config.companies.first();
     let reply_to = domain.map(|d| {
         formataddr(
             company.as_ref().map_or("", |c| c.name.as_str()),
@@ -482,17 +485,17 @@ async fn send_back(
     msg: &ParsedMessage,
     mid: &str,
     decision: &Decision,
-    setup: &Setup,
+    setup: &Setup<'_>,
 ) -> Result<(), StoreError> {
     if decision.sent.is_empty() {
         return Ok(());
     }
-    let company = tx.first_company().await?;
+    let company = setup.config.companies.first();
     let domain = company
         .as_ref()
         .and_then(|c| c.alias_domain.as_deref())
-        .and_then(|n| setup.domains.iter().find(|d| d.name == n))
-        .or(setup.domains.first());
+        .and_then(|n| setup.config.domains.iter().find(|d| d.name == n))
+        .or(setup.config.domains.first());
     let bounce_email = domain
         .map(|d| d.bounce_email())
         .unwrap_or_else(|| format!("mailer-daemon@{hostname}"));

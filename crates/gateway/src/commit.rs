@@ -51,6 +51,11 @@ async fn run_batch(store: &Store, hostname: &str, batch: Vec<Job>) {
         Ok(tx) => tx,
         Err(e) => return fail_all(batch, &e),
     };
+    // The configuration is read once for the whole batch, inside its transaction.
+    let config = match lookups::GatewayConfig::load(&mut tx).await {
+        Ok(c) => c,
+        Err(e) => return fail_all(batch, &e),
+    };
     let mut results = Vec::with_capacity(size);
     for job in &batch {
         if let Err(e) = tx.savepoint().await {
@@ -58,7 +63,7 @@ async fn run_batch(store: &Store, hostname: &str, batch: Vec<Job>) {
         }
         let result = async {
             let (decision, setup) =
-                lookups::decide_in(&mut tx, &job.msg, &job.received.envelope).await?;
+                lookups::decide_in(&mut tx, &config, &job.msg, &job.received.envelope).await?;
             apply::apply(
                 &mut tx,
                 hostname,

@@ -144,7 +144,8 @@ impl Gateway {
             raw_message_id: 0,
         })?;
         let mut tx = self.store.read().await?;
-        let (decision, _) = lookups::decide_in(&mut tx, &msg, &received.envelope).await?;
+        let config = lookups::GatewayConfig::load(&mut tx).await?;
+        let (decision, _) = lookups::decide_in(&mut tx, &config, &msg, &received.envelope).await?;
         tx.rollback().await?;
         Ok(AcceptOutcome::from_decision(
             &decision,
@@ -186,7 +187,9 @@ impl Gateway {
         received: &Received,
     ) -> Result<AcceptOutcome, StoreError> {
         let mut tx = self.store.begin().await?;
-        let (decision, setup) = lookups::decide_in(&mut tx, msg, &received.envelope).await?;
+        let config = lookups::GatewayConfig::load(&mut tx).await?;
+        let (decision, setup) =
+            lookups::decide_in(&mut tx, &config, msg, &received.envelope).await?;
         let outcome = apply::apply(
             &mut tx,
             &self.hostname,

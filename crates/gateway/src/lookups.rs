@@ -9,10 +9,10 @@ use postern_routing::{
 };
 use postern_store::{AliasRouteRow, StoreError, ThreadMessageRow, Tx, now_ms};
 
-/// What applying the decision needs besides the decision.
-pub(crate) struct Setup {
-    pub domains: Vec<postern_store::AliasDomain>,
+/// What applying the decision needs besides the decision and the configuration.
+pub(crate) struct Setup<'c> {
     pub aliases: Vec<AliasRouteRow>,
+    pub config: &'c GatewayConfig,
 }
 
 fn thread_message(row: ThreadMessageRow) -> ThreadMessage {
@@ -39,41 +39,72 @@ fn alias_info(row: &AliasRouteRow) -> AliasInfo {
     }
 }
 
-async fn routing_config(
-    tx: &mut Tx,
-) -> Result<(RoutingConfig, Vec<postern_store::AliasDomain>), StoreError> {
-    let domains = tx.alias_domains().await?;
-    let allowed = tx
-        .get_param("mail.catchall.domain.allowed")
-        .await?
-        .unwrap_or_default();
-    let cfg = RoutingConfig {
-        domains: domains
-            .iter()
-            .map(|d| DomainInfo {
-                name: d.name.clone(),
-                bounce_email: d.bounce_email().to_lowercase(),
-                catchall_email: d.catchall_email().to_lowercase(),
-            })
-            .collect(),
-        catchall_domain_allowed: allowed
-            .split(',')
-            .map(str::trim)
-            .filter(|s| !s.is_empty())
-            .map(str::to_lowercase)
-            .collect(),
-    };
-    Ok((cfg, domains))
+/// The configuration the gateway reads for every message, loaded once per transaction (once per
+/// batch on SQLite): alias domains, companies, routing and loop parameters.
+pub(crate) struct GatewayConfig {
+    pub routing: RoutingConfig,
+    pub domains: Vec<postern_store::AliasDomain>,
+    pub companies: Vec<postern_store::Company>,
+    pub loop_minutes: i64,
+    pub loop_threshold: i64,
+}
+
+impl GatewayConfig {
+    pub(crate) async fn load(tx: &mut Tx) -> Result<GatewayConfig, StoreError> {
+        let domains = tx.alias_domains().await?;
+        let companies = tx
+            .list_companies(postern_store::PageRequest::all())
+            .await?
+            .items;
+        let params = tx.list_params().await?;
+        let param = |key: &str| {
+            params
+                .iter()
+                .find(|p| p.key == key)
+                .map(|p| p.value.as_str())
+        };
+        let int = |key: &str, default: i64| {
+            param(key)
+                .and_then(|v| v.parse().ok())
+                .filter(|n: &i64| *n > 0)
+                .unwrap_or(default)
+        };
+        let routing = RoutingConfig {
+            domains: domains
+                .iter()
+                .map(|d| DomainInfo {
+                    name: d.name.clone(),
+                    bounce_email: d.bounce_email().to_lowercase(),
+                    catchall_email: d.catchall_email().to_lowercase(),
+                })
+                .collect(),
+            catchall_domain_allowed: param("mail.catchall.domain.allowed")
+                .unwrap_or_default()
+                .split(',')
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .map(str::to_lowercase)
+                .collect(),
+        };
+        Ok(GatewayConfig {
+            routing,
+            loop_minutes: int("mail.gateway.loop.minutes", 120),
+            loop_threshold: int("mail.gateway.loop.threshold", 20),
+            domains,
+            companies,
+        })
+    }
 }
 
 /// Fetches, decides, counts, rate-limits.
-pub(crate) async fn decide_in(
+pub(crate) async fn decide_in<'c>(
     tx: &mut Tx,
+    config: &'c GatewayConfig,
     msg: &ParsedMessage,
     env: &Envelope,
-) -> Result<(Decision, Setup), StoreError> {
-    let (cfg, domains) = routing_config(tx).await?;
-    let plan = plan_lookups(msg, env, &cfg);
+) -> Result<(Decision, Setup<'c>), StoreError> {
+    let cfg = &config.routing;
+    let plan = plan_lookups(msg, env, cfg);
     let aliases = tx
         .aliases_for_routing(&plan.alias_full_names, &plan.alias_local_parts)
         .await?;
@@ -86,9 +117,15 @@ pub(crate) async fn decide_in(
         fill_threads(tx, &plan, &mut look).await?;
         fill_people(tx, &plan, &mut look).await?;
     }
-    let decision = decide(msg, env, &cfg, &look);
-    let decision = limit(tx, msg, env, decision).await?;
-    Ok((decision, Setup { domains, aliases }))
+    let decision = decide(msg, env, cfg, &look);
+    let mut decision = limit(tx, config, msg, env, decision).await?;
+    if msg.auto_reply && !decision.sent.is_empty() {
+        decision.sent.clear();
+        decision
+            .trace
+            .push("auto-reply: nothing is sent back to it".into());
+    }
+    Ok((decision, Setup { aliases, config }))
 }
 
 async fn fill_threads(
@@ -155,6 +192,7 @@ async fn fill_people(
 /// §6.3: counts the sender's records and messages in the window and applies the limit.
 async fn limit(
     tx: &mut Tx,
+    config: &GatewayConfig,
     msg: &ParsedMessage,
     env: &Envelope,
     decision: Decision,
@@ -168,8 +206,8 @@ async fn limit(
     let Some(norm) = email_normalize(from) else {
         return Ok(decision);
     };
-    let minutes = param_i64(tx, "mail.gateway.loop.minutes", 120).await?;
-    let threshold = param_i64(tx, "mail.gateway.loop.threshold", 20).await?;
+    let minutes = config.loop_minutes;
+    let threshold = config.loop_threshold;
     let since = now_ms() - minutes * 60_000;
     let mut counts = LoopCounts {
         sender_allowed: tx.gateway_allowed(&norm).await?,
@@ -203,13 +241,4 @@ async fn limit(
         _ => from.to_owned(),
     };
     Ok(rate_limit(decision, &counts, threshold, &reply_to))
-}
-
-async fn param_i64(tx: &mut Tx, key: &str, default: i64) -> Result<i64, StoreError> {
-    Ok(tx
-        .get_param(key)
-        .await?
-        .and_then(|v| v.parse().ok())
-        .filter(|n: &i64| *n > 0)
-        .unwrap_or(default))
 }

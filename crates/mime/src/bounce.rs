@@ -25,6 +25,7 @@
 
 use postern_model::address::{email_normalize, email_normalize_all, email_split};
 
+use crate::addresses::Addresses;
 use crate::bounce_text::{self, collapse, find_reply_code, find_status};
 use crate::entity::{Body, Entity, is_embedded_message};
 use crate::headers::{Headers, unfold_references};
@@ -39,9 +40,13 @@ const ORIGINAL_ID_HEADERS: &[&str] = &[
 ];
 
 /// Rules 2 and 3 of §3.3.
-pub(crate) fn signs(root: &Entity, email_from: Option<&str>) -> BounceSigns {
+pub(crate) fn signs(
+    root: &Entity,
+    email_from: Option<&str>,
+    addresses: &Addresses<'_>,
+) -> BounceSigns {
     let from_mailer_daemon = email_from
-        .and_then(|from| email_split(from).into_iter().next())
+        .and_then(|from| addresses.split(from).into_iter().next())
         .is_some_and(|addr| {
             addr.split('@')
                 .next()
@@ -75,11 +80,11 @@ fn is_headers_part(mime: &str) -> bool {
 }
 
 /// What the report says, or an empty [`Dsn`] for a message that does not look like one.
-pub(crate) fn analyse(root: &Entity, signs: BounceSigns) -> Dsn {
+pub(crate) fn analyse(root: &Entity, signs: BounceSigns, addresses: &Addresses<'_>) -> Dsn {
     let notice = signs.from_mailer_daemon
         || signs.delivery_report
         || root.walk().iter().any(|e| is_delivery_status(&e.mime))
-        || looks_like_notice(&root.headers);
+        || looks_like_notice(&root.headers, addresses);
     if !notice && !has_report_structure(root) {
         return Dsn::default();
     }
@@ -87,12 +92,9 @@ pub(crate) fn analyse(root: &Entity, signs: BounceSigns) -> Dsn {
     let first_text = texts.first().map(String::as_str).unwrap_or_default();
     let all_text = texts.join("\n");
     let (human, _) = bounce_text::split_original(first_text);
-    let author = addresses_of(
-        &root.headers,
-        &["from", "sender", "reply-to", "return-path"],
-    );
+    let author = addresses_of(addresses, &["from", "sender", "reply-to", "return-path"]);
     let own = addresses_of(
-        &root.headers,
+        addresses,
         &[
             "from",
             "sender",
@@ -243,19 +245,19 @@ fn has_report_structure(root: &Entity) -> bool {
 
 /// A null or mailer-daemon Return-Path, a postmaster / mailer-daemon sender, or a subject
 /// that failure notices use.
-fn looks_like_notice(headers: &Headers) -> bool {
+fn looks_like_notice(headers: &Headers, addresses: &Addresses<'_>) -> bool {
     let return_path = headers
         .first("return-path")
         .map(|v| crate::headers::return_path_address(&v).to_ascii_lowercase());
     let null_sender = return_path
         .as_deref()
         .is_some_and(|rp| rp.is_empty() || rp.starts_with("mailer-daemon"));
-    let from = headers.joined_addresses("from").unwrap_or_default();
+    let from = addresses.field("from").unwrap_or_default();
     let from_lower = from.to_ascii_lowercase();
     let service_sender = from.trim_end().ends_with("<>")
         || from_lower.contains("mailer-daemon")
         || from_lower.contains("mail delivery")
-        || email_split(&from).first().is_some_and(|addr| {
+        || addresses.split(&from).first().is_some_and(|addr| {
             let local: String = addr
                 .split('@')
                 .next()
@@ -290,11 +292,11 @@ fn looks_like_notice(headers: &Headers) -> bool {
 
 /// The addresses of some of the notice's own header fields, normalised: the author side
 /// (never a failed recipient) or every field (the original sender is among them).
-fn addresses_of(headers: &Headers, names: &[&str]) -> Vec<String> {
+fn addresses_of(addresses: &Addresses<'_>, names: &[&'static str]) -> Vec<String> {
     let mut found = Vec::new();
     for name in names {
-        if let Some(value) = headers.joined_addresses(name) {
-            found.extend(email_normalize_all(&value));
+        if let Some(value) = addresses.field(name) {
+            found.extend(addresses.normalize_all(&value));
         }
     }
     found

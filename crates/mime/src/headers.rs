@@ -10,19 +10,32 @@
 //! exactly how it is read. Trusts nothing: any byte sequence gives some (possibly empty)
 //! header block, never a panic.
 
+use std::borrow::Cow;
+use std::ops::Range;
 use std::sync::LazyLock;
 
 use mail_parser::parsers::MessageStream;
 use mail_parser::{ContentType, DateTime, HeaderName, HeaderValue, MessageParser};
 
-/// `mail-parser` configured to parse the MIME fields and keep every other field raw.
-static PARSER: LazyLock<MessageParser> = LazyLock::new(|| MessageParser::new().with_mime_headers());
+/// `mail-parser` configured to parse the MIME fields and to skip every other field: only its
+/// extent matters (the raw value is read from the bytes), so no value is built for it. Skipping
+/// consumes exactly what the raw parser would (up to the line break not followed by white
+/// space).
+static PARSER: LazyLock<MessageParser> = LazyLock::new(|| {
+    MessageParser::new()
+        .with_mime_headers()
+        .default_header_ignore()
+});
 
 /// The fields of one header section.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct Headers {
-    /// `(lower-case name, raw value)`: the value as written after the colon, folding kept.
-    fields: Vec<(String, String)>,
+    /// Every lower-case name and raw value, one after the other (one allocation for the
+    /// section); `fields` holds their ranges.
+    text: String,
+    /// `(lower-case name, raw value)` as ranges of `text`: the value as written after the
+    /// colon, folding kept.
+    fields: Vec<(Range<usize>, Range<usize>)>,
     /// The first `Content-Type`, parsed (type and sub-type lower-case, RFC 2231 decoded).
     pub(crate) content_type: Option<ContentType<'static>>,
     /// The first `Content-Disposition`, parsed like `Content-Type`.
@@ -50,28 +63,36 @@ impl Headers {
         } else {
             bytes.len()
         };
-        let mut headers = Headers::default();
+        let mut headers = Headers {
+            text: String::with_capacity(body_start + 16),
+            fields: Vec::with_capacity(parsed.len()),
+            ..Headers::default()
+        };
+        let mut other = None;
         for header in parsed {
             let start = header.offset_start as usize;
             let end = (header.offset_end as usize).min(bytes.len());
             let raw = bytes.get(start..end).unwrap_or_default();
-            let name = header.name.as_str().to_ascii_lowercase();
-            match (&header.name, header.value.into_owned()) {
-                (HeaderName::ContentType, HeaderValue::ContentType(ct))
-                    if headers.content_type.is_none() =>
-                {
-                    headers.content_type = Some(ct);
-                }
-                (HeaderName::ContentDisposition, HeaderValue::ContentType(cd))
-                    if headers.content_disposition.is_none() =>
-                {
-                    headers.content_disposition = Some(cd);
-                }
-                _ => {}
+            let slot = match header.name {
+                HeaderName::ContentType => &mut headers.content_type,
+                HeaderName::ContentDisposition => &mut headers.content_disposition,
+                _ => &mut other,
+            };
+            if slot.is_none()
+                && matches!(header.value, HeaderValue::ContentType(_))
+                && let HeaderValue::ContentType(ct) = header.value.into_owned()
+            {
+                *slot = Some(ct);
             }
+            let name_start = headers.text.len();
+            headers.text.push_str(header.name.as_str());
+            headers.text[name_start..].make_ascii_lowercase();
+            let value_start = headers.text.len();
+            headers.text.push_str(&String::from_utf8_lossy(raw));
+            let value_end = headers.text.len();
             headers
                 .fields
-                .push((name, String::from_utf8_lossy(raw).into_owned()));
+                .push((name_start..value_start, value_start..value_end));
         }
         (headers, body_start)
     }
@@ -90,8 +111,12 @@ impl Headers {
     pub(crate) fn raw_all<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a str> + 'a {
         self.fields
             .iter()
-            .filter(move |(n, _)| n.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_str())
+            .filter(move |(n, _)| self.slice(n).eq_ignore_ascii_case(name))
+            .map(|(_, v)| self.slice(v))
+    }
+
+    fn slice(&self, range: &Range<usize>) -> &str {
+        self.text.get(range.clone()).unwrap_or_default()
     }
 
     /// The first `name` field, unfolded and stripped (Python's `message.get(name).strip()`).
@@ -186,8 +211,12 @@ fn raw_param(raw: &str, name: &str) -> Option<String> {
 
 /// Removes the line breaks of a folded value (CR and LF; the white space that starts each
 /// continuation line stays), as Python's `email.policy` does when a header is read.
-pub(crate) fn unfold(value: &str) -> String {
-    value.chars().filter(|&c| c != '\r' && c != '\n').collect()
+pub(crate) fn unfold(value: &str) -> Cow<'_, str> {
+    if value.contains(['\r', '\n']) {
+        Cow::Owned(value.replace(['\r', '\n'], ""))
+    } else {
+        Cow::Borrowed(value)
+    }
 }
 
 /// Decodes the RFC 2047 encoded words of `value` with `mail-parser`'s decoder (every charset

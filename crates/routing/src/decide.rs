@@ -197,6 +197,12 @@ pub fn decide(
     if let Some(decision) = route_reply(&mut cx) {
         return decision;
     }
+    if msg.auto_reply {
+        // DESIGN.md "goes further" 4: an automatic reply is threaded when it answers one of our
+        // messages, but never creates a record and never gets an answer.
+        cx.note("auto-reply (Auto-Submitted, Precedence, X-Autoreply...) that answers no stored message: ignored");
+        return cx.finish(Outcome::LoopIgnored, vec![], vec![], vec![]);
+    }
     route_new(cx)
 }
 

@@ -138,6 +138,34 @@ fn a_cc_catchall_does_not_refuse() {
 }
 
 #[test]
+fn auto_replies_never_create_records() {
+    let look = Lookups {
+        aliases: vec![alias(1, "sales", "crm.lead")],
+        ..Default::default()
+    };
+    let mut m = msg(&["sales@d1.test"]);
+    m.auto_reply = true;
+    let d = run(&m, &look);
+    assert_eq!(d.outcome, Outcome::LoopIgnored);
+    assert!(d.routes.is_empty() && d.sent.is_empty());
+    // ... but one that answers a stored message is threaded.
+    m.in_reply_to = Some("<ours@x>".into());
+    let ours = ThreadMessage {
+        id: 1,
+        record_id: Some(2),
+        model: Some("crm.lead".into()),
+        internal: false,
+        auto_comment: false,
+        author_partner_id: None,
+    };
+    let look = Lookups {
+        reply_target: Some(ours),
+        ..look
+    };
+    assert_eq!(run(&m, &look).outcome, Outcome::Routed);
+}
+
+#[test]
 fn reply_to_ids_are_ignored() {
     let mut m = msg(&["nobody@d1.test"]);
     m.references = vec!["<x.reply_to@d1.test>".into()];

@@ -255,20 +255,42 @@ impl Tx {
         const SELECT: &str = "SELECT a.id, a.alias_name, d.name AS domain, m.name AS model, a.force_thread_id, \
              a.parent_thread_id, a.contact, a.incoming_local, a.defaults \
              FROM aliases a JOIN models m ON m.id = a.model_id LEFT JOIN alias_domains d ON d.id = a.alias_domain_id";
+        // One query per recipient: its full name, or (when its local part may be matched alone)
+        // an alias with `incoming_local` of that name on any domain.
+        let mut covered: Vec<&str> = Vec::new();
         for full in full_names.iter().take(MAX_LOOKUPS) {
             let Some((local, domain)) = full.rsplit_once('@') else {
                 continue;
             };
-            let rows = on!(self, |c| sqlx::query_as::<_, AliasRouteRow>(
-                sqlx::AssertSqlSafe(format!("{SELECT} WHERE a.alias_name = $1 AND d.name = $2"))
-            )
-            .bind(local)
-            .bind(domain)
-            .fetch_all(c)
-            .await)?;
+            let by_local = local_parts.iter().any(|l| l == local);
+            let rows = if by_local {
+                covered.push(local);
+                on!(self, |c| sqlx::query_as::<_, AliasRouteRow>(
+                    sqlx::AssertSqlSafe(format!(
+                        "{SELECT} WHERE a.alias_name = $1 AND (d.name = $2 OR a.incoming_local)"
+                    ))
+                )
+                .bind(local)
+                .bind(domain)
+                .fetch_all(c)
+                .await)?
+            } else {
+                on!(self, |c| sqlx::query_as::<_, AliasRouteRow>(
+                    sqlx::AssertSqlSafe(format!(
+                        "{SELECT} WHERE a.alias_name = $1 AND d.name = $2"
+                    ))
+                )
+                .bind(local)
+                .bind(domain)
+                .fetch_all(c)
+                .await)?
+            };
             push_new(&mut out, rows);
         }
         for local in local_parts.iter().take(MAX_LOOKUPS) {
+            if covered.contains(&local.as_str()) {
+                continue;
+            }
             let rows = on!(self, |c| sqlx::query_as::<_, AliasRouteRow>(
                 sqlx::AssertSqlSafe(format!(
                     "{SELECT} WHERE a.alias_name = $1 AND a.incoming_local"
@@ -777,7 +799,7 @@ pub struct FollowerRow {
 }
 
 impl Tx {
-    /// Benchmarks and scale tests only: adds `n` messages `<seed-{i}@bench.invalid>` to a
+    /// Benchmarks and scale tests only: adds `n` messages `<seed-{record}-{i}@bench.invalid>` to a
     /// record in one statement.
     pub async fn seed_messages_for_bench(
         &mut self,
@@ -789,7 +811,7 @@ impl Tx {
             crate::TxInner::Sqlite(t) => sqlx::query(
                 "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < $1) \
                  INSERT INTO messages (message_id, record_id, subtype, message_type, body_html, date, created_at) \
-                 SELECT '<seed-' || x || '@bench.invalid>', $2, 'comment', 'email', '', $3, $3 FROM c",
+                 SELECT '<seed-' || $2 || '-' || x || '@bench.invalid>', $2, 'comment', 'email', '', $3, $3 FROM c",
             )
             .bind(n)
             .bind(record_id)
@@ -799,7 +821,7 @@ impl Tx {
             .rows_affected(),
             crate::TxInner::Postgres(t) => sqlx::query(
                 "INSERT INTO messages (message_id, record_id, subtype, message_type, body_html, date, created_at) \
-                 SELECT '<seed-' || x || '@bench.invalid>', $2, 'comment', 'email', '', $3, $3 FROM generate_series(1, $1) AS x",
+                 SELECT '<seed-' || $2 || '-' || x || '@bench.invalid>', $2, 'comment', 'email', '', $3, $3 FROM generate_series(1, $1) AS x",
             )
             .bind(n)
             .bind(record_id)

@@ -1,0 +1,152 @@
+//! Throughput of `postern_mime::parse` on one core: every reference template
+//! (`tests/templates/*.eml.tmpl`) filled with plain values, parsed in a timed loop; prints the
+//! messages per second of each template, of the whole set, and of the mix the gateway
+//! benchmark uses (`crates/gateway/benches/gateway.rs`).
+//!
+//! `cargo bench -p postern-mime --bench parse`; `BENCH_SECONDS` (default 0.5) is the time spent
+//! on each template, `BENCH_ITERATIONS` a fixed number of rounds instead (for profilers).
+
+use std::hint::black_box;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+/// The templates of the gateway benchmark's parse + decide mix.
+const GATEWAY_MIX: &[&str] = &[
+    "MAIL_TEMPLATE",
+    "MAIL_TEMPLATE_PLAINTEXT",
+    "MAIL_TEMPLATE_HTML",
+    "MAIL_MULTIPART_MIXED",
+    "MAIL_MULTIPART_MIXED_TWO",
+    "MAIL_SINGLE_BINARY",
+    "MAIL_MULTIPART_IMAGE",
+    "MAIL_BOUNCE",
+];
+
+/// The value of a placeholder (the gateway benchmark's values, the test helper's otherwise).
+fn value(name: &str, template: &str) -> &'static str {
+    match name {
+        "to" | "email_to" | "delivered_to" => "sales@bench.test",
+        "subject" => "Message 1",
+        "email_from" => "Sender 1 <sender1@customer.test>",
+        "return_path" => "<bounce-back@customer.test>",
+        "msg_id" => "<pd.1@bench.test>",
+        "date" => "Fri, 10 Aug 2012 14:16:26 +0000",
+        "extra" if template == "MAIL_BOUNCE" => "<nothing@bench.test>",
+        "charset" => "utf-8",
+        "content" => "SGVsbG8gV29ybGQ=",
+        "pdf_mime" => "application/pdf",
+        _ => "",
+    }
+}
+
+/// `str.format`: `{name}` replaced, `{{` and `}}` literal braces.
+fn fill(template: &str, name: &str) -> String {
+    let mut out = String::with_capacity(template.len());
+    let mut chars = template.chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            '{' if chars.peek() == Some(&'{') => {
+                chars.next();
+                out.push('{');
+            }
+            '}' if chars.peek() == Some(&'}') => {
+                chars.next();
+                out.push('}');
+            }
+            '{' => {
+                let key: String = chars.by_ref().take_while(|c| *c != '}').collect();
+                out.push_str(value(&key, name));
+            }
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+fn templates() -> Vec<(String, Vec<u8>)> {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/templates");
+    let mut names: Vec<String> = std::fs::read_dir(&dir)
+        .expect("tests/templates")
+        .filter_map(|e| e.ok()?.file_name().into_string().ok())
+        .filter_map(|n| n.strip_suffix(".eml.tmpl").map(str::to_owned))
+        .collect();
+    names.sort();
+    names
+        .into_iter()
+        .map(|name| {
+            let text =
+                std::fs::read_to_string(dir.join(format!("{name}.eml.tmpl"))).expect("a template");
+            // MAIL_XHTML holds literal CSS braces: Odoo uses it without formatting.
+            let raw = if name == "MAIL_XHTML" {
+                text
+            } else {
+                fill(&text, &name)
+            };
+            (name, raw.into_bytes())
+        })
+        .collect()
+}
+
+/// Parses every message of `set` `rounds` times; the elapsed time.
+fn run(set: &[&[u8]], rounds: usize) -> Duration {
+    let start = Instant::now();
+    for _ in 0..rounds {
+        for raw in set {
+            black_box(postern_mime::parse(black_box(raw)).expect("parses"));
+        }
+    }
+    start.elapsed()
+}
+
+/// Messages per second of `set`: a fixed number of rounds, or as many as fit in `seconds`.
+fn rate(set: &[&[u8]], seconds: f64, iterations: Option<usize>) -> f64 {
+    let rounds = match iterations {
+        Some(n) => n,
+        None => {
+            run(set, 20);
+            let probe = run(set, 50).as_secs_f64() / 50.0;
+            ((seconds / probe.max(1e-9)) as usize).max(1)
+        }
+    };
+    (rounds * set.len()) as f64 / run(set, rounds).as_secs_f64()
+}
+
+fn main() {
+    let seconds: f64 = std::env::var("BENCH_SECONDS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0.5);
+    let iterations: Option<usize> = std::env::var("BENCH_ITERATIONS")
+        .ok()
+        .and_then(|v| v.parse().ok());
+    let only = std::env::var("BENCH_ONLY").ok();
+    let all = templates();
+    let selected: Vec<&(String, Vec<u8>)> = all
+        .iter()
+        .filter(|(name, _)| only.as_deref().is_none_or(|o| name.contains(o)))
+        .collect();
+    println!("| template | bytes | msg/s |\n|---|---:|---:|");
+    for (name, raw) in &selected {
+        let r = rate(&[raw.as_slice()], seconds, iterations);
+        println!("| {name} | {} | {r:.0} |", raw.len());
+    }
+    if only.is_some() {
+        return;
+    }
+    let every: Vec<&[u8]> = all.iter().map(|(_, raw)| raw.as_slice()).collect();
+    let mix: Vec<&[u8]> = all
+        .iter()
+        .filter(|(name, _)| GATEWAY_MIX.contains(&name.as_str()))
+        .map(|(_, raw)| raw.as_slice())
+        .collect();
+    println!(
+        "| **all {} templates** | | **{:.0}** |",
+        every.len(),
+        rate(&every, seconds * 4.0, iterations)
+    );
+    println!(
+        "| **gateway mix ({} templates)** | | **{:.0}** |",
+        mix.len(),
+        rate(&mix, seconds * 4.0, iterations)
+    );
+}
