@@ -157,8 +157,15 @@ async fn apply_route(
         tx.add_follower(record, author, &["comment".to_owned()])
             .await?;
     }
+    let already_valid = |id: i64| {
+        setup
+            .aliases
+            .iter()
+            .any(|a| a.id == id && a.status == "valid")
+    };
     if let Some(alias) = route.alias_id
         && route.action == Action::Create
+        && !already_valid(alias)
     {
         tx.set_alias_status(AliasId(alias), AliasStatus::Valid)
             .await?;

@@ -47,6 +47,8 @@ pub(crate) struct GatewayConfig {
     pub companies: Vec<postern_store::Company>,
     pub loop_minutes: i64,
     pub loop_threshold: i64,
+    /// Senders never rate-limited (`gateway_allowed`), normalised.
+    pub allowed_senders: Vec<String>,
 }
 
 impl GatewayConfig {
@@ -90,6 +92,7 @@ impl GatewayConfig {
             routing,
             loop_minutes: int("mail.gateway.loop.minutes", 120),
             loop_threshold: int("mail.gateway.loop.threshold", 20),
+            allowed_senders: tx.gateway_allowed_list().await?,
             domains,
             companies,
         })
@@ -210,14 +213,16 @@ async fn limit(
     let threshold = config.loop_threshold;
     let since = now_ms() - minutes * 60_000;
     let mut counts = LoopCounts {
-        sender_allowed: tx.gateway_allowed(&norm).await?,
+        sender_allowed: config.allowed_senders.contains(&norm),
         ..Default::default()
     };
     if !counts.sender_allowed {
         for r in &decision.routes {
             match r.record_id {
                 None if !counts.created.iter().any(|(m, _)| *m == r.model) => {
-                    let n = tx.count_records_from(&r.model, &norm, since).await?;
+                    let n = tx
+                        .count_records_from(&r.model, &norm, since, threshold)
+                        .await?;
                     counts.created.push((r.model.clone(), n));
                 }
                 Some(record) if !counts.posted.iter().any(|(x, _)| *x == record) => {
@@ -227,6 +232,7 @@ async fn limit(
                             r.author_partner_id,
                             &[from.to_owned(), norm.clone()],
                             since,
+                            threshold,
                         )
                         .await?;
                     counts.posted.push((record, n));

@@ -4,7 +4,8 @@
 //! benchmark uses (`crates/gateway/benches/gateway.rs`).
 //!
 //! `cargo bench -p postern-mime --bench parse`; `BENCH_SECONDS` (default 0.5) is the time spent
-//! on each template, `BENCH_ITERATIONS` a fixed number of rounds instead (for profilers).
+//! on each template, `BENCH_ITERATIONS` a fixed number of rounds instead (for profilers),
+//! `BENCH_ONLY` a comma-separated list of templates to run alone.
 
 use std::hint::black_box;
 use std::path::Path;
@@ -123,7 +124,10 @@ fn main() {
     let all = templates();
     let selected: Vec<&(String, Vec<u8>)> = all
         .iter()
-        .filter(|(name, _)| only.as_deref().is_none_or(|o| name.contains(o)))
+        .filter(|(name, _)| {
+            only.as_deref()
+                .is_none_or(|o| o.split(',').any(|n| n == name))
+        })
         .collect();
     println!("| template | bytes | msg/s |\n|---|---:|---:|");
     for (name, raw) in &selected {

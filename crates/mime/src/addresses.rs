@@ -24,6 +24,7 @@ pub(crate) struct Addresses<'h> {
     headers: &'h Headers,
     fields: RefCell<Vec<(&'static str, Option<Rc<str>>)>>,
     pairs: RefCell<Vec<(Rc<str>, Pairs)>>,
+    formatted: RefCell<Vec<(Rc<str>, Rc<[String]>)>>,
 }
 
 impl<'h> Addresses<'h> {
@@ -32,6 +33,7 @@ impl<'h> Addresses<'h> {
             headers,
             fields: RefCell::new(Vec::new()),
             pairs: RefCell::new(Vec::new()),
+            formatted: RefCell::new(Vec::new()),
         }
     }
 
@@ -51,7 +53,9 @@ impl<'h> Addresses<'h> {
             return pairs.clone();
         }
         let pairs: Pairs = email_split_tuples(text).into();
-        self.pairs.borrow_mut().push((Rc::from(text), pairs.clone()));
+        self.pairs
+            .borrow_mut()
+            .push((Rc::from(text), pairs.clone()));
         pairs
     }
 
@@ -64,11 +68,19 @@ impl<'h> Addresses<'h> {
     }
 
     /// `email_split_and_format(text)`: each pair through `formataddr`.
-    pub(crate) fn split_and_format(&self, text: &str) -> Vec<String> {
-        self.split_tuples(text)
+    pub(crate) fn split_and_format(&self, text: &str) -> Rc<[String]> {
+        if let Some((_, formatted)) = self.formatted.borrow().iter().find(|(t, _)| **t == *text) {
+            return formatted.clone();
+        }
+        let formatted: Rc<[String]> = self
+            .split_tuples(text)
             .iter()
             .map(|(name, addr)| formataddr(name, addr))
-            .collect()
+            .collect();
+        self.formatted
+            .borrow_mut()
+            .push((Rc::from(text), formatted.clone()));
+        formatted
     }
 
     /// `email_normalize_all(text)`: each address normalised.
@@ -116,7 +128,7 @@ mod tests {
         ] {
             assert_eq!(memo.split(text), email_split(text), "{text}");
             assert_eq!(
-                memo.split_and_format(text),
+                *memo.split_and_format(text),
                 email_split_and_format(text),
                 "{text}"
             );

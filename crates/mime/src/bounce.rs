@@ -23,7 +23,7 @@
 //! full, policy, spam, delays, unknown status) is soft. Success reports (`Action: delivered`,
 //! `relayed`, `expanded`, status 2.x.x) are not bounces and are left out.
 
-use postern_model::address::{email_normalize, email_normalize_all, email_split};
+use postern_model::address::{email_normalize, email_normalize_all};
 
 use crate::addresses::Addresses;
 use crate::bounce_text::{self, collapse, find_reply_code, find_status};
@@ -46,6 +46,7 @@ pub(crate) fn signs(
     addresses: &Addresses<'_>,
 ) -> BounceSigns {
     let from_mailer_daemon = email_from
+        .filter(|from| may_name_mailer_daemon(from))
         .and_then(|from| addresses.split(from).into_iter().next())
         .is_some_and(|addr| {
             addr.split('@')
@@ -65,6 +66,21 @@ pub(crate) fn signs(
         delivery_report: is_report(&root.mime)
             || content_type.contains("report-type=delivery-status"),
     }
+}
+
+/// Whether an address split from `text` could have `mailer-daemon` as its local part: the
+/// splitter builds every address from the characters of the text, in order (it only drops
+/// comments, quotes, escapes and white space, or adds quotes and escapes), so the letters of
+/// `mailer-daemon` (any case) must appear in `text` in that order. Saves splitting the sender
+/// a second time for almost every message.
+fn may_name_mailer_daemon(text: &str) -> bool {
+    let mut wanted = b"mailer-daemon".iter().peekable();
+    for b in text.bytes() {
+        if wanted.next_if(|w| b.eq_ignore_ascii_case(w)).is_some() && wanted.peek().is_none() {
+            return true;
+        }
+    }
+    false
 }
 
 fn is_report(mime: &str) -> bool {
@@ -630,7 +646,54 @@ fn push_unique(ids: &mut Vec<String>, more: Vec<String>) {
 
 #[cfg(test)]
 mod tests {
+    use postern_model::address::email_split;
+
     use super::*;
+
+    #[test]
+    fn mailer_daemon_prefilter() {
+        for text in [
+            "MAILER-DAEMON@x.example",
+            "\"Mail Delivery System\" <mailer-daemon@x.example>",
+            "mailer(comment)-daemon@x.example",
+            "\"mailer\\-daemon\"",
+        ] {
+            assert!(may_name_mailer_daemon(text), "{text}");
+        }
+        for text in ["", "mailer-daemo@x.example", "\"Sender\" <s@x.example>"] {
+            assert!(!may_name_mailer_daemon(text), "{text}");
+        }
+    }
+
+    proptest::proptest! {
+        /// The prefilter never hides a mailer-daemon address that splitting would find.
+        #[test]
+        fn mailer_daemon_prefilter_is_sound(
+            text in "[ \"\\\\()<>@,;:.a-zA-Z-]{0,40}",
+        ) {
+            let daemon = email_split(&text).into_iter().next().is_some_and(|addr| {
+                addr.split('@').next().is_some_and(|l| l.eq_ignore_ascii_case("mailer-daemon"))
+            });
+            proptest::prop_assert!(!daemon || may_name_mailer_daemon(&text));
+        }
+
+        #[test]
+        fn mailer_daemon_prefilter_is_sound_near_the_name(
+            parts in proptest::collection::vec(
+                proptest::sample::select(vec![
+                    "mailer", "MAILER", "-", "daemon", "Daemon", "mailer-daemon", "(", ")", "\"",
+                    "\\", "<", ">", "@", "x.example", " ", ",", ";", ":", ".", "m", "a", "i",
+                ]),
+                0..12,
+            ),
+        ) {
+            let text = parts.concat();
+            let daemon = email_split(&text).into_iter().next().is_some_and(|addr| {
+                addr.split('@').next().is_some_and(|l| l.eq_ignore_ascii_case("mailer-daemon"))
+            });
+            proptest::prop_assert!(!daemon || may_name_mailer_daemon(&text), "{}", text);
+        }
+    }
 
     #[test]
     fn hard_rule() {

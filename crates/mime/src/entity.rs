@@ -260,15 +260,89 @@ fn transfer_decode(headers: &Headers, raw: &[u8]) -> Vec<u8> {
             }
         }
         "quoted-printable" => {
-            let (end, decoded) = MessageStream::new(raw).decode_quoted_printable_mime(b"");
-            if end == usize::MAX {
-                lenient_quoted_printable(raw)
-            } else {
-                decoded.into_owned()
-            }
+            quoted_printable(raw).unwrap_or_else(|| lenient_quoted_printable(raw))
         }
         _ => raw.to_vec(),
     }
+}
+
+/// Quoted-printable exactly as `mail-parser`'s MIME decoder (`decode_quoted_printable_mime`
+/// without a boundary) reads a whole part, written here to copy runs of literal bytes at once
+/// instead of byte by byte: `=XX` decoded (either case), `=` before the line break a soft
+/// break, white space at the end of a line dropped, `\r` dropped (and once one is seen, line
+/// breaks are written `\r\n`), an `=` that is neither kept as it is with what follows.
+/// `None` where `mail-parser` fails (an `=` right after an unfinished `=` or `=X`).
+fn quoted_printable(raw: &[u8]) -> Option<Vec<u8>> {
+    #[derive(Clone, Copy, PartialEq)]
+    enum State {
+        Literal,
+        Equals,
+        /// After `=` and one hex digit (its value).
+        Hex(u8),
+    }
+    fn hex(b: u8) -> Option<u8> {
+        (b as char).to_digit(16).map(|d| d as u8)
+    }
+    let mut out = Vec::with_capacity(raw.len());
+    let mut state = State::Literal;
+    let mut trailing_blanks = 0;
+    let mut line_break: &[u8] = b"\n";
+    let mut i = 0;
+    while let Some(&b) = raw.get(i) {
+        match (b, state) {
+            (b'=', State::Literal) => state = State::Equals,
+            (b'=', _) => return None,
+            (b'\n', State::Equals) => {
+                state = State::Literal;
+                trailing_blanks = 0;
+            }
+            (b'\n', _) => {
+                out.truncate(out.len() - trailing_blanks);
+                out.extend_from_slice(line_break);
+                trailing_blanks = 0;
+            }
+            (b'\r', _) => line_break = b"\r\n",
+            (_, State::Literal) => {
+                let run = raw[i..]
+                    .iter()
+                    .position(|&c| matches!(c, b'=' | b'\n' | b'\r'))
+                    .map_or(&raw[i..], |n| &raw[i..i + n]);
+                out.extend_from_slice(run);
+                let blanks = run
+                    .iter()
+                    .rev()
+                    .take_while(|c| c.is_ascii_whitespace())
+                    .count();
+                trailing_blanks = if blanks == run.len() {
+                    trailing_blanks + blanks
+                } else {
+                    blanks
+                };
+                i += run.len();
+                continue;
+            }
+            (_, State::Equals) => match hex(b) {
+                Some(high) => state = State::Hex(high),
+                None if b.is_ascii_whitespace() => {}
+                None => {
+                    state = State::Literal;
+                    out.extend_from_slice(&[b'=', b]);
+                    trailing_blanks = 0;
+                }
+            },
+            (_, State::Hex(high)) => {
+                state = State::Literal;
+                trailing_blanks = 0;
+                match hex(b) {
+                    Some(low) => out.push((high << 4) | low),
+                    // The byte before: the first digit, or a line break read in between.
+                    None => out.extend_from_slice(&[b'=', raw[i - 1], b]),
+                }
+            }
+        }
+        i += 1;
+    }
+    Some(out)
 }
 
 /// Base64 that skips every byte outside the alphabet and stops at the padding (Python's
@@ -395,6 +469,51 @@ mod tests {
             split_multipart(b"--b\n--b\n--b--", b"b").unwrap_or_default(),
             vec![&b""[..], &b""[..]]
         );
+    }
+
+    /// `mail-parser`'s own reading, which [`quoted_printable`] must give byte for byte.
+    fn mail_parser_quoted_printable(raw: &[u8]) -> Option<Vec<u8>> {
+        let (end, decoded) = MessageStream::new(raw).decode_quoted_printable_mime(b"");
+        (end != usize::MAX).then(|| decoded.into_owned())
+    }
+
+    #[test]
+    fn quoted_printable_is_mail_parsers() {
+        for raw in [
+            &b""[..],
+            b"plain",
+            b"a=3D=c3=A9 \r\nb=\r\nc=zz",
+            b"x  \t\ny \n=\n  =\n",
+            b"=A\nB",
+            b"=A\r\n=",
+            b"==",
+            b"=A=",
+            b"= \t\nz",
+            b"=\x0c=41",
+            b"=g=",
+            b"caf\xe9 \r",
+        ] {
+            assert_eq!(
+                quoted_printable(raw),
+                mail_parser_quoted_printable(raw),
+                "{raw:?}"
+            );
+        }
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn quoted_printable_is_mail_parsers_on_any_bytes(
+            raw in proptest::collection::vec(
+                proptest::prop_oneof![
+                    proptest::sample::select(b"=\r\n \t\x0caAfFgG09-".to_vec()),
+                    proptest::prelude::any::<u8>(),
+                ],
+                0..64,
+            )
+        ) {
+            proptest::prop_assert_eq!(quoted_printable(&raw), mail_parser_quoted_printable(&raw));
+        }
     }
 
     #[test]

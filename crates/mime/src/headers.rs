@@ -88,7 +88,10 @@ impl Headers {
             headers.text.push_str(header.name.as_str());
             headers.text[name_start..].make_ascii_lowercase();
             let value_start = headers.text.len();
-            headers.text.push_str(&String::from_utf8_lossy(raw));
+            match std::str::from_utf8(raw) {
+                Ok(value) => headers.text.push_str(value),
+                Err(_) => headers.text.push_str(&String::from_utf8_lossy(raw)),
+            }
             let value_end = headers.text.len();
             headers
                 .fields
@@ -212,11 +215,16 @@ fn raw_param(raw: &str, name: &str) -> Option<String> {
 /// Removes the line breaks of a folded value (CR and LF; the white space that starts each
 /// continuation line stays), as Python's `email.policy` does when a header is read.
 pub(crate) fn unfold(value: &str) -> Cow<'_, str> {
-    if value.contains(['\r', '\n']) {
-        Cow::Owned(value.replace(['\r', '\n'], ""))
-    } else {
-        Cow::Borrowed(value)
+    let is_break = |b: &u8| matches!(b, b'\r' | b'\n');
+    if !value.as_bytes().iter().any(is_break) {
+        return Cow::Borrowed(value);
     }
+    let mut out = String::with_capacity(value.len());
+    // CR and LF are ASCII: every piece between them is whole UTF-8.
+    for piece in value.split(['\r', '\n']) {
+        out.push_str(piece);
+    }
+    Cow::Owned(out)
 }
 
 /// Decodes the RFC 2047 encoded words of `value` with `mail-parser`'s decoder (every charset

@@ -199,10 +199,10 @@ pub fn parse(raw: &[u8]) -> Result<ParsedMessage, ParseError> {
     let h = &root.headers;
     let addresses = addresses::Addresses::new(h);
     let email_from = addresses.field("from").and_then(|from| {
-        let formatted = addresses.split_and_format(&from);
-        let value = formatted
-            .into_iter()
-            .next()
+        let value = addresses
+            .split_and_format(&from)
+            .first()
+            .cloned()
             .unwrap_or_else(|| from.to_string());
         (!value.trim().is_empty()).then_some(value)
     });
@@ -244,15 +244,18 @@ pub fn parse(raw: &[u8]) -> Result<ParsedMessage, ParseError> {
 }
 
 /// `email_split_and_format` of each field (all its occurrences joined), each address once.
-fn formatted_addresses(addresses: &addresses::Addresses<'_>, names: &[&'static str]) -> Vec<String> {
+fn formatted_addresses(
+    addresses: &addresses::Addresses<'_>,
+    names: &[&'static str],
+) -> Vec<String> {
     let mut out: Vec<String> = Vec::new();
     for name in names {
         let Some(value) = addresses.field(name) else {
             continue;
         };
-        for address in addresses.split_and_format(&value) {
-            if !out.contains(&address) {
-                out.push(address);
+        for address in addresses.split_and_format(&value).iter() {
+            if !out.contains(address) {
+                out.push(address.clone());
             }
         }
     }

@@ -75,6 +75,8 @@ pub struct AliasRouteRow {
     pub incoming_local: bool,
     /// Defaults (JSON).
     pub defaults: String,
+    /// `not_tested`, `valid`, `invalid`.
+    pub status: String,
 }
 
 /// A new message of a thread.
@@ -253,7 +255,7 @@ impl Tx {
     ) -> Result<Vec<AliasRouteRow>, StoreError> {
         let mut out: Vec<AliasRouteRow> = Vec::new();
         const SELECT: &str = "SELECT a.id, a.alias_name, d.name AS domain, m.name AS model, a.force_thread_id, \
-             a.parent_thread_id, a.contact, a.incoming_local, a.defaults \
+             a.parent_thread_id, a.contact, a.incoming_local, a.defaults, a.status \
              FROM aliases a JOIN models m ON m.id = a.model_id LEFT JOIN alias_domains d ON d.id = a.alias_domain_id";
         // One query per recipient: its full name, or (when its local part may be matched alone)
         // an alias with `incoming_local` of that name on any domain.
@@ -338,24 +340,35 @@ impl Tx {
         alias_id: Option<i64>,
         values_json: &str,
     ) -> Result<i64, StoreError> {
-        let model_id = self.ensure_model("model", model).await?.get();
-        Ok(on!(self, |c| {
-            sqlx::query_scalar(
-            "INSERT INTO records (model_id, name, email_from, email_normalized, email_cc, company_id, alias_id, values_json, created_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING id"
-        )
-        .bind(model_id)
-        .bind(name)
-        .bind(email_from)
-        .bind(email_normalized)
-        .bind(email_cc)
-        .bind(company_id)
-        .bind(alias_id)
-        .bind(values_json)
-        .bind(now_ms())
-        .fetch_one(c)
-        .await
-        })?)
+        // The model usually exists: insert in one statement, declaring it first only when not.
+        for attempt in 0..2 {
+            let id: Option<i64> = on!(self, |c| {
+                sqlx::query_scalar(
+                    "INSERT INTO records (model_id, name, email_from, email_normalized, email_cc, company_id, alias_id, \
+                     values_json, created_at) SELECT id, $2, $3, $4, $5, $6, $7, $8, $9 FROM models WHERE name = $1 \
+                     RETURNING id",
+                )
+                .bind(model)
+                .bind(name)
+                .bind(email_from)
+                .bind(email_normalized)
+                .bind(email_cc)
+                .bind(company_id)
+                .bind(alias_id)
+                .bind(values_json)
+                .bind(now_ms())
+                .fetch_optional(c)
+                .await
+            })?;
+            match id {
+                Some(id) => return Ok(id),
+                None if attempt == 0 => {
+                    self.ensure_model("model", model).await?;
+                }
+                None => break,
+            }
+        }
+        Err(StoreError::not_found("model", model))
     }
 
     /// The `email_cc` of a record.
@@ -585,40 +598,49 @@ impl Tx {
         })?)
     }
 
-    /// Records of `model` with `email_normalized` created since `since` (loop rule, §6.3).
+    /// Records of `model` with `email_normalized` created since `since` (loop rule, §6.3),
+    /// counted up to `cap` (the rule only needs to know whether the threshold is reached).
     pub async fn count_records_from(
         &mut self,
         model: &str,
         email_normalized: &str,
         since: i64,
+        cap: i64,
     ) -> Result<i64, StoreError> {
-        Ok(on!(self, |c| sqlx::query_scalar(
-            "SELECT COUNT(*) FROM records r JOIN models m ON m.id = r.model_id \
-             WHERE m.name = $1 AND r.email_normalized = $2 AND r.created_at >= $3"
+        Ok(on!(self, |c| {
+            sqlx::query_scalar(
+            "SELECT COUNT(*) FROM (SELECT 1 FROM records r JOIN models m ON m.id = r.model_id \
+             WHERE m.name = $1 AND r.email_normalized = $2 AND r.created_at >= $3 LIMIT $4) AS capped"
         )
         .bind(model)
         .bind(email_normalized)
         .bind(since)
+        .bind(cap)
         .fetch_one(c)
-        .await)?)
+        .await
+        })?)
     }
 
-    /// Messages on a record by an author (or, without author, with that From) since `since`.
+    /// Messages on a record by an author (or, without author, with that From) since `since`,
+    /// counted up to `cap`.
     pub async fn count_messages_by(
         &mut self,
         record_id: i64,
         author: Option<i64>,
         email_from: &[String],
         since: i64,
+        cap: i64,
     ) -> Result<i64, StoreError> {
         match author {
             Some(a) => Ok(on!(self, |c| {
                 sqlx::query_scalar(
-                "SELECT COUNT(*) FROM messages WHERE record_id = $1 AND author_partner_id = $2 AND created_at >= $3"
+                "SELECT COUNT(*) FROM (SELECT 1 FROM messages WHERE record_id = $1 AND author_partner_id = $2 \
+                 AND created_at >= $3 LIMIT $4) AS capped"
             )
             .bind(record_id)
             .bind(a)
             .bind(since)
+            .bind(cap)
             .fetch_one(c)
             .await
             })?),
@@ -627,11 +649,13 @@ impl Tx {
                 for e in email_from.iter().take(2) {
                     let k: i64 = on!(self, |c| {
                         sqlx::query_scalar(
-                        "SELECT COUNT(*) FROM messages WHERE record_id = $1 AND email_from = $2 AND created_at >= $3"
+                        "SELECT COUNT(*) FROM (SELECT 1 FROM messages WHERE record_id = $1 AND email_from = $2 \
+                         AND created_at >= $3 LIMIT $4) AS capped"
                     )
                     .bind(record_id)
                     .bind(e)
                     .bind(since)
+                    .bind(cap)
                     .fetch_one(c)
                     .await
                     })?;
@@ -640,6 +664,15 @@ impl Tx {
                 Ok(n)
             }
         }
+    }
+
+    /// Every address of the gateway's allowed list (no rate limit for them), normalised.
+    pub async fn gateway_allowed_list(&mut self) -> Result<Vec<String>, StoreError> {
+        Ok(on!(self, |c| sqlx::query_scalar(
+            "SELECT email_normalized FROM gateway_allowed ORDER BY id"
+        )
+        .fetch_all(c)
+        .await)?)
     }
 
     /// True when the address is in the gateway's allowed list (no rate limit).
