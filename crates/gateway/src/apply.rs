@@ -78,12 +78,26 @@ pub(crate) async fn apply(
         Outcome::BounceProcessed => Some(apply_bounce(tx, msg).await?),
         _ => None,
     };
-    send_back(tx, hostname, msg, &mid, &decision, setup).await?;
+    let mut decision = decision;
+    let mut in_session_reason = None;
+    if received.refuse_in_session && decision.outcome.is_refusal() {
+        tracing::info!(outcome = ?decision.outcome, "refused in session: no mail sent back");
+        in_session_reason = decision.sent.first().map(|s| s.reason.clone());
+        decision.sent.clear();
+        decision
+            .trace
+            .push("refused in the session: no mail sent back".into());
+    } else {
+        send_back(tx, hostname, msg, &mid, &decision, setup).await?;
+    }
     for alias in &decision.invalid_aliases {
         tx.set_alias_status(AliasId(*alias), AliasStatus::Invalid)
             .await?;
     }
-    let outcome = AcceptOutcome::from_decision(&decision, msg, record_ids, message_ids, bounce);
+    let mut outcome = AcceptOutcome::from_decision(&decision, msg, record_ids, message_ids, bounce);
+    if in_session_reason.is_some() {
+        outcome.refusal = in_session_reason;
+    }
     let json = serde_json::to_string(&outcome).unwrap_or_default();
     tx.set_raw_message_outcome(raw_id, status, &json).await?;
     Ok(outcome)

@@ -69,6 +69,10 @@ pub struct Received {
     pub helo: Option<String>,
     /// Over TLS.
     pub tls: bool,
+    /// The way in can refuse the message itself (an SMTP/LMTP reply): a refusal (no route,
+    /// catchall, contact policy, invalid alias, rate limit) queues no mail back — the caller
+    /// answers 5xx with the explanation instead (DESIGN.md, "goes further" 1).
+    pub refuse_in_session: bool,
 }
 
 /// The inbound gateway.
@@ -99,6 +103,29 @@ impl Gateway {
     /// The store.
     pub fn store(&self) -> &Store {
         &self.store
+    }
+
+    /// Whether mail for `address` may be accepted at all (at `RCPT` time): its domain is an
+    /// alias domain or in `mail.catchall.domain.allowed`, or an alias matching on the local part
+    /// alone (`incoming_local`) has its name. Anything else would make Postern an open relay.
+    pub async fn accepts_recipient(&self, address: &str) -> Result<bool, StoreError> {
+        let Some(norm) = postern_model::address::email_normalize(address) else {
+            return Ok(false);
+        };
+        let Some((local, domain)) = norm.rsplit_once('@') else {
+            return Ok(false);
+        };
+        let mut tx = self.store.read().await?;
+        let config = lookups::GatewayConfig::load(&mut tx).await?;
+        let allowed = &config.routing.catchall_domain_allowed;
+        if config.domains.iter().any(|d| d.name == domain) || allowed.iter().any(|d| d == domain) {
+            return Ok(true);
+        }
+        if !allowed.is_empty() {
+            return Ok(false);
+        }
+        let by_local = tx.aliases_for_routing(&[], &[local.to_owned()]).await?;
+        Ok(!by_local.is_empty())
     }
 
     /// Accepts one message: decides and applies, durably, before returning.

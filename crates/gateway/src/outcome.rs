@@ -46,6 +46,10 @@ pub struct AcceptOutcome {
     pub bounce: Option<BounceSummary>,
     /// Ids of the stored messages (one per route).
     pub message_ids: Vec<i64>,
+    /// For a refusal, the explanation an SMTP/LMTP listener puts in its 5xx reply (the same
+    /// reason the refusal mail gives).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub refusal: Option<String>,
     /// Every step of the decision.
     pub trace: Vec<String>,
 }
@@ -71,12 +75,17 @@ impl AcceptOutcome {
                 via: r.via,
             })
             .collect();
+        let refusal = d.outcome.is_refusal().then(|| match d.sent.first() {
+            Some(s) => s.reason.clone(),
+            None => "no alias or route for this address".to_owned(),
+        });
         AcceptOutcome {
             outcome: d.outcome,
             routes,
             sent: d.sent.clone(),
             bounce,
             message_ids,
+            refusal,
             trace: d.trace.clone(),
         }
     }
@@ -89,6 +98,7 @@ impl AcceptOutcome {
             sent: vec![],
             bounce: None,
             message_ids: vec![],
+            refusal: None,
             trace: vec![format!(
                 "duplicate: {} was stored by a concurrent delivery; ignored",
                 msg.message_id.as_deref().unwrap_or("the message")
