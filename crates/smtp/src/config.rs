@@ -1,0 +1,69 @@
+//! The settings of one SMTP or LMTP listener, with defaults that are safe on a public MX.
+//!
+//! Owns: [`SmtpConfig`] and [`TlsConfig`]. Must not: read files or the environment (the binary
+//! loads its config file and fills these in; certificate files are read by `run`).
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// The settings of one listener.
+#[derive(Debug, Clone)]
+pub struct SmtpConfig {
+    /// Our name: the greeting, the EHLO reply, the `by` part of `Received:`.
+    pub hostname: String,
+    /// The largest message accepted, in bytes (advertised as `SIZE`; over it: `552 5.3.4`).
+    pub max_message_size: usize,
+    /// Sessions served at once; one more is answered `421 4.3.2` and closed.
+    pub max_connections: usize,
+    /// Recipients of one message; one more is answered `452 4.5.3`.
+    pub max_recipients: usize,
+    /// How long a client may stay silent while we wait for a command or a piece of data
+    /// (RFC 5321 §4.5.3.2 asks for at least 5 minutes).
+    pub command_timeout: Duration,
+    /// The longest a session may last, whatever it does.
+    pub session_timeout: Duration,
+    /// Refused commands (syntax errors, unknown commands, commands out of sequence, refused
+    /// recipients) before the session is closed with `421 4.7.0`.
+    pub max_bad_commands: usize,
+    /// Answer a refused message (no route, catchall, contact policy, invalid alias, rate limit)
+    /// with a 5xx carrying the explanation, and mail nothing back (DESIGN.md, "goes further" 1).
+    /// `false` is Odoo's behaviour (`odoo_bounce_mails`): accept with 250, then mail a bounce.
+    pub refuse_in_session: bool,
+    /// Speak LMTP (RFC 2033: `LHLO`, one reply per recipient after the data) instead of SMTP.
+    pub lmtp: bool,
+    /// STARTTLS; `None` does not offer it.
+    pub tls: Option<TlsConfig>,
+}
+
+impl Default for SmtpConfig {
+    fn default() -> SmtpConfig {
+        SmtpConfig {
+            hostname: "localhost".into(),
+            max_message_size: 25 * 1024 * 1024,
+            max_connections: 100,
+            max_recipients: 100,
+            command_timeout: Duration::from_secs(300),
+            session_timeout: Duration::from_secs(1800),
+            max_bad_commands: 10,
+            refuse_in_session: true,
+            lmtp: false,
+            tls: Some(TlsConfig::SelfSigned),
+        }
+    }
+}
+
+/// Where the STARTTLS certificate comes from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TlsConfig {
+    /// A certificate chain and its private key, both PEM files.
+    Pem {
+        /// The certificate chain, leaf first.
+        certificate: PathBuf,
+        /// The private key (PKCS#8, PKCS#1 or SEC1).
+        private_key: PathBuf,
+    },
+    /// A self-signed certificate for `localhost` and the hostname, made at start (and said in
+    /// the log). Senders on the public Internet accept it for opportunistic STARTTLS; it is
+    /// also what tests and first runs use.
+    SelfSigned,
+}

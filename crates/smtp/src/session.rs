@@ -1,0 +1,882 @@
+//! One SMTP or LMTP session: reads what the client sends, lets smtp-proto's receivers parse it
+//! (`RequestReceiver` for commands, `DataReceiver` for DATA, `BdatReceiver` for CHUNKING,
+//! `DummyDataReceiver` to drain what is refused), and answers.
+//!
+//! Actors: the client (trusted for nothing), the gateway (asked at `RCPT` whether the address
+//! is ours, and given the message after the data; its answer is the reply, so a `250` means
+//! stored), the server loop (a shutdown signal).
+//!
+//! Pipelining (RFC 2920): every reply to the commands of one read is collected and written in
+//! one go before the next read; nothing is written while there is input left to process.
+//!
+//! How it fails: every error is a reply. A timeout or a shutdown while waiting for a command
+//! is `421` and the connection is closed; a client that disconnects during the data leaves
+//! nothing behind (the message is handed to the gateway only once complete). Settings read:
+//! everything in [`SmtpConfig`].
+
+use crate::config::SmtpConfig;
+use crate::reply::{self, Reply};
+use crate::trace;
+use postern_gateway::{Gateway, Received};
+use postern_model::Source;
+use postern_routing::Envelope;
+use smtp_proto::request::receiver::{
+    BdatReceiver, DataReceiver, DummyDataReceiver, MAX_LINE_LENGTH, RequestReceiver,
+};
+use smtp_proto::{MAIL_BODY_BINARYMIME, MAIL_REQUIRETLS, MAIL_SMTPUTF8, Request};
+use std::io;
+use std::net::IpAddr;
+use std::sync::Arc;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::sync::watch;
+use tokio::time::{Duration, Instant, timeout, timeout_at};
+use tokio_rustls::TlsAcceptor;
+use tracing::Instrument;
+
+/// Bytes read at once.
+const READ_BUFFER: usize = 64 * 1024;
+
+/// What every session of one listener shares.
+pub(crate) struct Shared {
+    pub config: SmtpConfig,
+    pub gateway: Gateway,
+    pub tls: Option<TlsAcceptor>,
+}
+
+/// Who is on the other end.
+#[derive(Debug, Clone)]
+pub(crate) struct Peer {
+    /// The IP address (TCP).
+    pub ip: Option<IpAddr>,
+    /// For the log and the stored raw message: the IP address, or `unix`.
+    pub text: String,
+}
+
+/// Serves one connection until it ends; never panics on input, never returns an error (an
+/// I/O error ends the session and is logged).
+pub(crate) async fn serve<S>(
+    shared: Arc<Shared>,
+    stream: S,
+    peer: Peer,
+    shutdown: watch::Receiver<bool>,
+) where
+    S: AsyncRead + AsyncWrite + Unpin + Send,
+{
+    let span = tracing::info_span!("session", peer = %peer.text);
+    async move {
+        tracing::debug!("connected");
+        let mut session = Session::new(&shared, &peer, shutdown);
+        if let Err(e) = session.run(stream).await {
+            tracing::debug!(error = %e, "connection error");
+        }
+        tracing::debug!("disconnected");
+    }
+    .instrument(span)
+    .await
+}
+
+/// What the session does after a batch of input.
+#[derive(Debug, PartialEq, Eq)]
+enum Flow {
+    Continue,
+    Close,
+    StartTls,
+}
+
+/// What the bytes that arrive are.
+enum Mode {
+    /// Commands.
+    Command,
+    /// The rest of a line already refused (too long, or a syntax error before its end).
+    SkipLine,
+    /// DATA.
+    Data(DataReceiver),
+    /// DATA that went over the size limit: read to its end and thrown away.
+    DataDrain(DummyDataReceiver),
+    /// A BDAT chunk.
+    Bdat(BdatReceiver),
+    /// A refused BDAT chunk, thrown away; then this reply (`bool`: it was the last).
+    BdatDrain(DummyDataReceiver, Reply, bool),
+}
+
+/// One mail transaction: from `MAIL` to the end of the data (or `RSET`).
+#[derive(Default)]
+struct Transaction {
+    /// `MAIL FROM` (`""` for the null sender); `None` before `MAIL`.
+    mail_from: Option<String>,
+    /// The accepted recipients, in order (LMTP answers each after the data).
+    rcpt_to: Vec<String>,
+    /// `SMTPUTF8` was given.
+    smtputf8: bool,
+    /// The message so far.
+    body: Vec<u8>,
+    /// BDAT was used (DATA is then out of sequence).
+    bdat: bool,
+    /// A BDAT chunk was refused: the reply every later chunk of this message gets.
+    bdat_failed: Option<Reply>,
+}
+
+struct Session<'a> {
+    shared: &'a Shared,
+    config: &'a SmtpConfig,
+    peer: &'a Peer,
+    shutdown: watch::Receiver<bool>,
+    requests: RequestReceiver,
+    mode: Mode,
+    helo: Option<String>,
+    esmtp: bool,
+    tls: bool,
+    tx: Transaction,
+    bad_commands: usize,
+    deadline: Instant,
+}
+
+/// What a wait for input gave.
+enum Input {
+    Bytes(usize),
+    Eof,
+    Timeout,
+    Shutdown,
+}
+
+impl<'a> Session<'a> {
+    fn new(shared: &'a Shared, peer: &'a Peer, shutdown: watch::Receiver<bool>) -> Session<'a> {
+        Session {
+            shared,
+            config: &shared.config,
+            peer,
+            shutdown,
+            requests: RequestReceiver::default(),
+            mode: Mode::Command,
+            helo: None,
+            esmtp: false,
+            tls: false,
+            tx: Transaction::default(),
+            bad_commands: 0,
+            deadline: Instant::now() + shared.config.session_timeout,
+        }
+    }
+
+    /// Greeting, commands, maybe STARTTLS and commands again, then close.
+    async fn run<S>(&mut self, mut stream: S) -> io::Result<()>
+    where
+        S: AsyncRead + AsyncWrite + Unpin + Send,
+    {
+        let word = if self.config.lmtp { "LMTP" } else { "ESMTP" };
+        let greeting = Reply::plain(220, format!("{} {word} Postern", self.config.hostname));
+        let mut out = Vec::new();
+        greeting.write_to(&mut out);
+        self.write(&mut stream, &out).await?;
+        if self.drive(&mut stream).await? != Flow::StartTls {
+            close(&mut stream).await;
+            return Ok(());
+        }
+        let Some(acceptor) = self.shared.tls.clone() else {
+            return Ok(());
+        };
+        let handshake = timeout_at(self.input_deadline(), acceptor.accept(stream)).await;
+        let mut stream = match handshake {
+            Ok(Ok(s)) => s,
+            Ok(Err(e)) => {
+                tracing::info!(error = %e, "TLS handshake failed");
+                return Ok(());
+            }
+            Err(_) => {
+                tracing::info!("TLS handshake timed out");
+                return Ok(());
+            }
+        };
+        self.start_over_tls();
+        self.drive(&mut stream).await?;
+        close(&mut stream).await;
+        Ok(())
+    }
+
+    /// RFC 3207 §4.2: after the handshake the client starts again from EHLO, and nothing it
+    /// said before counts.
+    fn start_over_tls(&mut self) {
+        tracing::debug!("TLS established");
+        self.tls = true;
+        self.helo = None;
+        self.esmtp = false;
+        self.tx = Transaction::default();
+        self.requests = RequestReceiver::default();
+        self.mode = Mode::Command;
+    }
+
+    /// Reads and answers batch after batch until the session ends or asks for TLS.
+    async fn drive<S>(&mut self, stream: &mut S) -> io::Result<Flow>
+    where
+        S: AsyncRead + AsyncWrite + Unpin + Send,
+    {
+        let mut buf = vec![0u8; READ_BUFFER];
+        loop {
+            let n = match self.read(stream, &mut buf).await? {
+                Input::Bytes(n) => n,
+                Input::Eof => {
+                    if self.in_data() {
+                        tracing::info!(
+                            size = self.tx.body.len(),
+                            "client disconnected during the data: nothing stored"
+                        );
+                    }
+                    return Ok(Flow::Close);
+                }
+                Input::Timeout => {
+                    let why = if Instant::now() >= self.deadline {
+                        "session too long"
+                    } else {
+                        "timeout waiting for input"
+                    };
+                    tracing::info!(in_data = self.in_data(), "{why}: closing");
+                    let text = format!("{} {why}, closing connection", self.config.hostname);
+                    self.send_and_close(stream, Reply::new(421, (4, 4, 2), text))
+                        .await;
+                    return Ok(Flow::Close);
+                }
+                Input::Shutdown => {
+                    let text = format!("{} shutting down, try again later", self.config.hostname);
+                    self.send_and_close(stream, Reply::new(421, (4, 3, 2), text))
+                        .await;
+                    return Ok(Flow::Close);
+                }
+            };
+            let mut out = Vec::new();
+            let flow = self.ingest(&buf[..n], &mut out).await;
+            self.write(stream, &out).await?;
+            if flow != Flow::Continue {
+                // After STARTTLS anything the client sent in the same batch is dropped
+                // (RFC 3207 §5, command injection): `buf` goes out of scope here.
+                return Ok(flow);
+            }
+        }
+    }
+
+    fn in_data(&self) -> bool {
+        !matches!(self.mode, Mode::Command | Mode::SkipLine)
+    }
+
+    /// The earlier of the per-command and the per-session deadlines.
+    fn input_deadline(&self) -> Instant {
+        (Instant::now() + self.config.command_timeout).min(self.deadline)
+    }
+
+    /// Waits for input. A shutdown interrupts the wait between commands only: a message whose
+    /// data is arriving is finished first.
+    async fn read<S>(&mut self, stream: &mut S, buf: &mut [u8]) -> io::Result<Input>
+    where
+        S: AsyncRead + Unpin,
+    {
+        let idle = !self.in_data();
+        if idle && *self.shutdown.borrow() {
+            return Ok(Input::Shutdown);
+        }
+        let deadline = self.input_deadline();
+        tokio::select! {
+            r = timeout_at(deadline, stream.read(buf)) => match r {
+                Err(_) => Ok(Input::Timeout),
+                Ok(Ok(0)) => Ok(Input::Eof),
+                Ok(Ok(n)) => Ok(Input::Bytes(n)),
+                Ok(Err(e)) => Err(e),
+            },
+            _ = self.shutdown.changed(), if idle => Ok(Input::Shutdown),
+        }
+    }
+
+    async fn write<S>(&self, stream: &mut S, out: &[u8]) -> io::Result<()>
+    where
+        S: AsyncWrite + Unpin,
+    {
+        if out.is_empty() {
+            return Ok(());
+        }
+        let write = async {
+            stream.write_all(out).await?;
+            stream.flush().await
+        };
+        match timeout(self.config.command_timeout, write).await {
+            Ok(r) => r,
+            Err(_) => Err(io::Error::new(io::ErrorKind::TimedOut, "write timed out")),
+        }
+    }
+
+    async fn send_and_close<S>(&self, stream: &mut S, reply: Reply)
+    where
+        S: AsyncWrite + Unpin,
+    {
+        let mut out = Vec::new();
+        reply.write_to(&mut out);
+        let _ = timeout(Duration::from_secs(5), self.write(stream, &out)).await;
+    }
+
+    /// Processes one batch of input; the replies go to `out`.
+    async fn ingest(&mut self, input: &[u8], out: &mut Vec<u8>) -> Flow {
+        let mut bytes = input.iter();
+        loop {
+            match &mut self.mode {
+                Mode::SkipLine => {
+                    let rest = bytes.as_slice();
+                    let Some(end) = rest.iter().position(|&b| b == b'\n') else {
+                        return Flow::Continue;
+                    };
+                    bytes = rest[end + 1..].iter();
+                    self.mode = Mode::Command;
+                }
+                Mode::Data(receiver) => {
+                    let done = receiver.ingest(&mut bytes, &mut self.tx.body);
+                    // The limit counts the CRLF `start_data` primes the body with.
+                    if self.tx.body.len() > self.config.max_message_size + 2 {
+                        let drain = DummyDataReceiver::new_data(receiver);
+                        self.tx.body = Vec::new();
+                        self.mode = Mode::DataDrain(drain);
+                        if done {
+                            self.mode = Mode::Command;
+                            self.too_big(out);
+                        }
+                        continue;
+                    }
+                    if !done {
+                        return Flow::Continue;
+                    }
+                    self.mode = Mode::Command;
+                    let primer = self.tx.body.len().min(2);
+                    self.tx.body.drain(..primer);
+                    self.deliver(out).await;
+                }
+                Mode::DataDrain(receiver) => {
+                    if !receiver.ingest(&mut bytes) {
+                        return Flow::Continue;
+                    }
+                    self.mode = Mode::Command;
+                    self.too_big(out);
+                }
+                Mode::Bdat(receiver) => {
+                    if !receiver.ingest(&mut bytes, &mut self.tx.body) {
+                        return Flow::Continue;
+                    }
+                    let last = receiver.is_last;
+                    self.mode = Mode::Command;
+                    if last {
+                        self.deliver(out).await;
+                    } else {
+                        let text = format!("{} octets received", self.tx.body.len());
+                        Reply::new(250, (2, 0, 0), text).write_to(out);
+                    }
+                }
+                Mode::BdatDrain(receiver, reply, last) => {
+                    if !receiver.ingest(&mut bytes) {
+                        return Flow::Continue;
+                    }
+                    let (reply, last) = (reply.clone(), *last);
+                    self.mode = Mode::Command;
+                    if last && self.tx.mail_from.is_some() {
+                        let rcpts = self.tx.rcpt_to.len();
+                        self.tx = Transaction::default();
+                        message_reply(&reply, self.config.lmtp, rcpts, out);
+                    } else {
+                        reply.write_to(out);
+                    }
+                }
+                Mode::Command => {
+                    let before = bytes.as_slice();
+                    if before.is_empty() {
+                        return Flow::Continue;
+                    }
+                    let parsed = self.requests.ingest(&mut bytes).map(Request::into_owned);
+                    let consumed = &before[..before.len() - bytes.as_slice().len()];
+                    let flow = match parsed {
+                        Err(smtp_proto::Error::NeedsMoreData { .. }) => return Flow::Continue,
+                        Err(e) => {
+                            if consumed.last() != Some(&b'\n') {
+                                self.mode = Mode::SkipLine;
+                            }
+                            self.refuse(reply::parse_error(&e), out)
+                        }
+                        // A whole line in one read escapes smtp-proto's buffer limit.
+                        Ok(_) if consumed.len() > MAX_LINE_LENGTH => self
+                            .refuse(reply::parse_error(&smtp_proto::Error::ResponseTooLong), out),
+                        Ok(request) => self.command(request, out).await,
+                    };
+                    if flow != Flow::Continue {
+                        return flow;
+                    }
+                }
+            }
+        }
+    }
+
+    /// Writes a refusal of a command and counts it; past the limit, the session ends.
+    fn refuse(&mut self, reply: Reply, out: &mut Vec<u8>) -> Flow {
+        reply.write_to(out);
+        self.bad_commands += 1;
+        if self.bad_commands >= self.config.max_bad_commands {
+            tracing::info!(count = self.bad_commands, "too many bad commands: closing");
+            let text = format!(
+                "{} too many errors, closing connection",
+                self.config.hostname
+            );
+            Reply::new(421, (4, 7, 0), text).write_to(out);
+            return Flow::Close;
+        }
+        Flow::Continue
+    }
+
+    async fn command(&mut self, request: Request<String>, out: &mut Vec<u8>) -> Flow {
+        match request {
+            Request::Ehlo { .. } | Request::Helo { .. } if self.config.lmtp => self.refuse(
+                Reply::new(500, (5, 5, 1), "this is an LMTP server: use LHLO"),
+                out,
+            ),
+            Request::Lhlo { .. } if !self.config.lmtp => self.refuse(
+                Reply::new(500, (5, 5, 1), "this is an SMTP server: use EHLO"),
+                out,
+            ),
+            Request::Ehlo { host } | Request::Lhlo { host } => {
+                self.hello(host, true);
+                out.extend_from_slice(self.ehlo_reply().as_bytes());
+                Flow::Continue
+            }
+            Request::Helo { host } => {
+                self.hello(host, false);
+                Reply::plain(250, self.config.hostname.clone()).write_to(out);
+                Flow::Continue
+            }
+            Request::Mail { from } => self.mail(from, out),
+            Request::Rcpt { to } => self.rcpt(to.address, out).await,
+            Request::Data => self.data(out),
+            Request::Bdat {
+                chunk_size,
+                is_last,
+            } => self.bdat(chunk_size, is_last),
+            Request::StartTls => self.start_tls(out),
+            Request::Rset => {
+                self.tx = Transaction::default();
+                Reply::new(250, (2, 0, 0), "OK").write_to(out);
+                Flow::Continue
+            }
+            Request::Noop { .. } => {
+                Reply::new(250, (2, 0, 0), "OK").write_to(out);
+                Flow::Continue
+            }
+            Request::Quit => {
+                Reply::new(
+                    221,
+                    (2, 0, 0),
+                    format!("{} closing connection", self.config.hostname),
+                )
+                .write_to(out);
+                Flow::Close
+            }
+            Request::Vrfy { .. } => {
+                Reply::new(252, (2, 5, 0), "cannot VRFY, but will accept the message")
+                    .write_to(out);
+                Flow::Continue
+            }
+            Request::Help { .. } => {
+                Reply::new(214, (2, 0, 0), "Postern, an e-mail gateway: see RFC 5321")
+                    .write_to(out);
+                Flow::Continue
+            }
+            Request::Auth { .. }
+            | Request::Expn { .. }
+            | Request::Etrn { .. }
+            | Request::Atrn { .. }
+            | Request::Burl { .. } => {
+                self.refuse(Reply::new(502, (5, 5, 1), "command not implemented"), out)
+            }
+        }
+    }
+
+    fn hello(&mut self, host: String, esmtp: bool) {
+        self.helo = Some(host);
+        self.esmtp = esmtp;
+        self.tx = Transaction::default();
+    }
+
+    /// The EHLO/LHLO reply: what we offer.
+    fn ehlo_reply(&self) -> String {
+        let mut lines = vec![
+            format!("{} Postern", self.config.hostname),
+            "PIPELINING".to_owned(),
+            format!("SIZE {}", self.config.max_message_size),
+            "8BITMIME".to_owned(),
+            "SMTPUTF8".to_owned(),
+            "ENHANCEDSTATUSCODES".to_owned(),
+            "CHUNKING".to_owned(),
+        ];
+        if self.shared.tls.is_some() && !self.tls {
+            lines.push("STARTTLS".to_owned());
+        }
+        let last = lines.len() - 1;
+        lines
+            .iter()
+            .enumerate()
+            .map(|(i, l)| format!("250{}{l}\r\n", if i == last { ' ' } else { '-' }))
+            .collect()
+    }
+
+    fn mail(&mut self, from: smtp_proto::MailFrom<String>, out: &mut Vec<u8>) -> Flow {
+        if self.helo.is_none() {
+            let hello = if self.config.lmtp { "LHLO" } else { "EHLO" };
+            return self.refuse(
+                Reply::new(503, (5, 5, 1), format!("send {hello} first")),
+                out,
+            );
+        }
+        if self.tx.mail_from.is_some() {
+            return self.refuse(Reply::new(503, (5, 5, 1), "sender already given"), out);
+        }
+        if from.size > self.config.max_message_size {
+            Reply::new(
+                552,
+                (5, 3, 4),
+                format!(
+                    "message size exceeds the maximum of {} bytes",
+                    self.config.max_message_size
+                ),
+            )
+            .write_to(out);
+            return Flow::Continue;
+        }
+        if from.flags & (MAIL_BODY_BINARYMIME | MAIL_REQUIRETLS) != 0 {
+            return self.refuse(
+                Reply::new(
+                    555,
+                    (5, 5, 4),
+                    "BODY=BINARYMIME and REQUIRETLS are not supported",
+                ),
+                out,
+            );
+        }
+        let smtputf8 = from.flags & MAIL_SMTPUTF8 != 0;
+        if !smtputf8 && !from.address.is_ascii() {
+            return self.refuse(
+                Reply::new(553, (5, 6, 7), "a non-ASCII address needs SMTPUTF8"),
+                out,
+            );
+        }
+        self.tx = Transaction {
+            mail_from: Some(from.address),
+            smtputf8,
+            ..Transaction::default()
+        };
+        Reply::new(250, (2, 1, 0), "sender OK").write_to(out);
+        Flow::Continue
+    }
+
+    async fn rcpt(&mut self, address: String, out: &mut Vec<u8>) -> Flow {
+        if self.tx.mail_from.is_none() {
+            return self.refuse(Reply::new(503, (5, 5, 1), "need MAIL before RCPT"), out);
+        }
+        if self.tx.bdat {
+            return self.refuse(Reply::new(503, (5, 5, 1), "RCPT after BDAT"), out);
+        }
+        if self.tx.rcpt_to.len() >= self.config.max_recipients {
+            Reply::new(452, (4, 5, 3), "too many recipients").write_to(out);
+            return Flow::Continue;
+        }
+        if !self.tx.smtputf8 && !address.is_ascii() {
+            return self.refuse(
+                Reply::new(553, (5, 6, 7), "a non-ASCII address needs SMTPUTF8"),
+                out,
+            );
+        }
+        match self.shared.gateway.accepts_recipient(&address).await {
+            Ok(true) => {
+                self.tx.rcpt_to.push(address);
+                Reply::new(250, (2, 1, 5), "recipient OK").write_to(out);
+                Flow::Continue
+            }
+            Ok(false) => {
+                tracing::info!(rcpt = %address, "relaying denied");
+                self.refuse(Reply::new(550, (5, 7, 1), "relaying denied"), out)
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, rcpt = %address, "recipient check failed");
+                Reply::new(451, (4, 3, 0), "temporary failure, try again later").write_to(out);
+                Flow::Continue
+            }
+        }
+    }
+
+    /// Checks that a message may start (DATA or the first BDAT).
+    fn message_may_start(&self) -> Option<Reply> {
+        if self.tx.mail_from.is_none() {
+            return Some(Reply::new(503, (5, 5, 1), "need MAIL first"));
+        }
+        if self.tx.rcpt_to.is_empty() {
+            return Some(Reply::new(554, (5, 5, 1), "no valid recipients"));
+        }
+        None
+    }
+
+    fn data(&mut self, out: &mut Vec<u8>) -> Flow {
+        if let Some(reply) = self.message_may_start() {
+            return self.refuse(reply, out);
+        }
+        if self.tx.bdat {
+            return self.refuse(Reply::new(503, (5, 5, 1), "DATA after BDAT"), out);
+        }
+        let (receiver, body) = start_data();
+        self.tx.body = body;
+        self.mode = Mode::Data(receiver);
+        Reply::plain(354, "end data with <CR><LF>.<CR><LF>").write_to(out);
+        Flow::Continue
+    }
+
+    /// BDAT (RFC 3030): the chunk is read whatever happens; a refused one is thrown away.
+    fn bdat(&mut self, chunk_size: usize, is_last: bool) -> Flow {
+        let refusal = self
+            .message_may_start()
+            .or_else(|| self.tx.bdat_failed.clone())
+            .or_else(|| {
+                let total = self.tx.body.len().saturating_add(chunk_size);
+                (total > self.config.max_message_size).then(|| self.size_reply())
+            });
+        match refusal {
+            Some(reply) => {
+                if self.tx.mail_from.is_some() && !self.tx.rcpt_to.is_empty() {
+                    self.tx.bdat_failed = Some(reply.clone());
+                    self.tx.body = Vec::new();
+                } else {
+                    self.bad_commands += 1;
+                }
+                let drain = DummyDataReceiver::new_bdat(chunk_size);
+                self.mode = Mode::BdatDrain(drain, reply, is_last);
+            }
+            None => {
+                self.tx.bdat = true;
+                self.mode = Mode::Bdat(BdatReceiver::new(chunk_size, is_last));
+            }
+        }
+        Flow::Continue
+    }
+
+    fn start_tls(&mut self, out: &mut Vec<u8>) -> Flow {
+        if self.tls {
+            return self.refuse(Reply::new(503, (5, 5, 1), "TLS already active"), out);
+        }
+        if self.shared.tls.is_none() {
+            return self.refuse(Reply::new(502, (5, 5, 1), "STARTTLS not available"), out);
+        }
+        Reply::new(220, (2, 0, 0), "ready to start TLS").write_to(out);
+        Flow::StartTls
+    }
+
+    fn size_reply(&self) -> Reply {
+        Reply::new(
+            552,
+            (5, 3, 4),
+            format!(
+                "message exceeds the maximum size of {} bytes",
+                self.config.max_message_size
+            ),
+        )
+    }
+
+    /// The message went over the size limit; it has been read to its end and dropped.
+    fn too_big(&mut self, out: &mut Vec<u8>) {
+        tracing::info!(
+            max = self.config.max_message_size,
+            "message over the size limit: refused"
+        );
+        let rcpts = self.tx.rcpt_to.len();
+        self.tx = Transaction::default();
+        message_reply(&self.size_reply(), self.config.lmtp, rcpts, out);
+    }
+
+    /// Hands the complete message to the gateway and answers with what it says.
+    async fn deliver(&mut self, out: &mut Vec<u8>) {
+        let tx = std::mem::take(&mut self.tx);
+        let id = queue_id();
+        let mail_from = tx.mail_from.unwrap_or_default();
+        let mut rcpt_to: Vec<String> = Vec::with_capacity(tx.rcpt_to.len());
+        for r in &tx.rcpt_to {
+            if !rcpt_to.contains(r) {
+                rcpt_to.push(r.clone());
+            }
+        }
+        let raw = self.stamp(&tx.body, &mail_from, &rcpt_to, tx.smtputf8, &id);
+        let received = Received {
+            envelope: Envelope {
+                mail_from: Some(mail_from),
+                rcpt_to,
+                model: None,
+            },
+            source: if self.config.lmtp {
+                Source::Lmtp
+            } else {
+                Source::Smtp
+            },
+            peer: Some(self.peer.text.clone()),
+            helo: self.helo.clone(),
+            tls: self.tls,
+            refuse_in_session: self.config.refuse_in_session,
+        };
+        let span = tracing::info_span!("message", id = %id);
+        let result = self
+            .shared
+            .gateway
+            .accept(&raw, &received)
+            .instrument(span.clone())
+            .await;
+        let reply = reply::delivery(&result, self.config.refuse_in_session, &id);
+        span.in_scope(|| match &result {
+            Ok(o) => tracing::info!(
+                size = raw.len(),
+                rcpts = tx.rcpt_to.len(),
+                outcome = ?o.outcome,
+                reply = reply.code,
+                "message received"
+            ),
+            Err(e) => tracing::warn!(size = raw.len(), error = %e, reply = reply.code, "message not accepted"),
+        });
+        message_reply(&reply, self.config.lmtp, tx.rcpt_to.len(), out);
+    }
+
+    /// The message as stored: `Return-Path:` and `Received:` on top of what the client sent.
+    fn stamp(
+        &self,
+        body: &[u8],
+        mail_from: &str,
+        rcpt_to: &[String],
+        smtputf8: bool,
+        id: &str,
+    ) -> Vec<u8> {
+        let unix_time = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs() as i64);
+        let headers = trace::headers(&trace::Trace {
+            mail_from,
+            rcpt_to,
+            helo: self.helo.as_deref().unwrap_or(""),
+            peer_ip: self.peer.ip,
+            hostname: &self.config.hostname,
+            protocol: trace::protocol(self.config.lmtp, self.esmtp, self.tls, smtputf8),
+            id,
+            unix_time,
+        });
+        let mut raw = Vec::with_capacity(headers.len() + body.len());
+        raw.extend_from_slice(headers.as_bytes());
+        raw.extend_from_slice(body);
+        raw
+    }
+}
+
+/// The reply to a whole message: once in SMTP, once per accepted recipient in LMTP (RFC 2033
+/// §4.2).
+///
+/// LMTP choice: the message is given to the gateway **once**, with every recipient in its
+/// envelope, and each recipient gets the reply of that one call. The gateway routes a message
+/// as a whole (all its recipients together decide the records, as for a message that came
+/// through a pipe or a mailbox) and deduplicates by Message-ID, so a call per recipient would
+/// store the message for the first one and make every later one a "duplicate" that routes
+/// nowhere.
+fn message_reply(reply: &Reply, lmtp: bool, rcpts: usize, out: &mut Vec<u8>) {
+    let times = if lmtp { rcpts.max(1) } else { 1 };
+    for _ in 0..times {
+        reply.write_to(out);
+    }
+}
+
+/// A `DataReceiver` primed with the CRLF that ended the DATA command line.
+///
+/// smtp-proto's receiver starts as if in the middle of a line, so on its own it would neither
+/// end an empty message (`.` CRLF right after DATA) nor un-stuff a first line that begins with
+/// a dot. The CRLF it is primed with lands at the start of the body; `ingest` removes it.
+fn start_data() -> (DataReceiver, Vec<u8>) {
+    let mut receiver = DataReceiver::new();
+    let mut body = Vec::new();
+    let done = receiver.ingest(&mut b"\r\n".iter(), &mut body);
+    debug_assert!(!done && body == b"\r\n");
+    (receiver, body)
+}
+
+/// Our id of a message (the `id` of `Received:`, the log, the 250 reply).
+fn queue_id() -> String {
+    let mut bytes = [0u8; 8];
+    if getrandom::fill(&mut bytes).is_err() {
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos() as u64);
+        bytes = nanos.to_be_bytes();
+    }
+    bytes.iter().map(|b| format!("{b:02X}")).collect()
+}
+
+/// Ends the connection politely (TLS close_notify), without waiting long for a peer that does
+/// not read.
+async fn close<S: AsyncWrite + Unpin>(stream: &mut S) {
+    let _ = timeout(Duration::from_secs(5), stream.shutdown()).await;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Feeds `chunks` to a primed receiver; the body once the end is seen.
+    fn receive(chunks: &[&[u8]]) -> Option<Vec<u8>> {
+        let (mut receiver, mut body) = start_data();
+        for chunk in chunks {
+            let mut it = chunk.iter();
+            if receiver.ingest(&mut it, &mut body) {
+                body.drain(..2);
+                return Some(body);
+            }
+        }
+        None
+    }
+
+    #[test]
+    fn data_ends_at_crlf_dot_crlf_only() {
+        /// Reads of the data, and the body once the end is seen.
+        type Case<'a> = (&'a [&'a [u8]], Option<&'a [u8]>);
+        let table: &[Case] = &[
+            (
+                &[b"Subject: x\r\n\r\nhi\r\n.\r\n"],
+                Some(b"Subject: x\r\n\r\nhi\r\n"),
+            ),
+            // empty message, and a first line that starts with a dot
+            (&[b".\r\n"], Some(b"")),
+            (&[b"..x\r\n.\r\n"], Some(b".x\r\n")),
+            (&[b"a\r\n..\r\n.\r\n"], Some(b"a\r\n.\r\n")),
+            // the end split over reads, at every place
+            (&[b"a\r", b"\n.\r\n"], Some(b"a\r\n")),
+            (&[b"a\r\n", b".\r\n"], Some(b"a\r\n")),
+            (&[b"a\r\n.", b"\r\n"], Some(b"a\r\n")),
+            (&[b"a\r\n.\r", b"\n"], Some(b"a\r\n")),
+            // SMTP smuggling: a bare LF or a bare CR around the dot is not the end
+            (&[b"a\n.\r\nMAIL FROM:<x@y>\r\n"], None),
+            (&[b"a\r.\r\nMAIL FROM:<x@y>\r\n"], None),
+            (&[b"a\r\n.\nMAIL FROM:<x@y>\r\n"], None),
+            (&[b"a\n.\nMAIL FROM:<x@y>\r\n"], None),
+            (&[b"a\r\n.\rMAIL FROM:<x@y>\r\n"], None),
+            (&[b"\n.\r\n"], None),
+            (
+                &[b"a\n.\r\nRCPT TO:<x@y>\r\n", b"\r\n.\r\n"],
+                Some(b"a\n.\r\nRCPT TO:<x@y>\r\n\r\n"),
+            ),
+        ];
+        for (chunks, want) in table {
+            let got = receive(chunks);
+            assert_eq!(got.as_deref(), *want, "{chunks:?}");
+        }
+    }
+
+    /// Why `start_data` primes the receiver: on its own, smtp-proto 0.2.5's `DataReceiver`
+    /// does not see the start of the data as the start of a line.
+    #[test]
+    fn smtp_proto_receiver_alone_misses_the_first_line() {
+        let mut receiver = DataReceiver::new();
+        let mut body = Vec::new();
+        assert!(!receiver.ingest(&mut b".\r\n".iter(), &mut body));
+        assert_eq!(body, b".\r\n");
+    }
+
+    #[test]
+    fn queue_ids_differ() {
+        let a = queue_id();
+        assert_eq!(a.len(), 16);
+        assert_ne!(a, queue_id());
+    }
+}

@@ -1,0 +1,1116 @@
+//! The SMTP and LMTP listener over real sockets on 127.0.0.1, against a real store (SQLite in a
+//! temporary directory, alias domain `example.com` with the aliases `sales@` and `support@`).
+//!
+//! Clients: Python's `smtplib` (inline scripts), `swaks`, and a raw TCP client for the protocol
+//! edge cases (pipelining, smuggling, a client that vanishes mid-DATA, LMTP replies). Every
+//! wait is bounded: raw reads time out after 10 s, external clients are run under `timeout 30`.
+
+use postern_gateway::Gateway;
+use postern_smtp::{SmtpConfig, TlsConfig};
+use postern_store::{AliasDomainInput, AliasInput, PageRequest, RecordFilter, Store};
+use std::net::SocketAddr;
+use std::process::{Command, Output};
+use std::time::Duration;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+use tokio::time::timeout;
+
+const WAIT: Duration = Duration::from_secs(10);
+
+/// A listener on a fresh store, stopped (gracefully) when `stop` is called or dropped.
+struct Server {
+    addr: SocketAddr,
+    store: Store,
+    stop: Option<oneshot::Sender<()>>,
+    task: Option<JoinHandle<Result<(), postern_smtp::SmtpError>>>,
+    _dir: tempfile::TempDir,
+}
+
+async fn seeded_store(dir: &std::path::Path) -> Store {
+    let url = format!("sqlite://{}", dir.join("postern.db").display());
+    let store = Store::open(&url).await.unwrap();
+    store.migrate().await.unwrap();
+    let mut tx = store.begin().await.unwrap();
+    tx.upsert_alias_domain(&AliasDomainInput {
+        name: "example.com".into(),
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    for (name, model) in [("sales", "crm.lead"), ("support", "helpdesk.ticket")] {
+        tx.upsert_alias(&AliasInput {
+            alias_name: name.into(),
+            alias_domain: Some("example.com".into()),
+            model: model.into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    }
+    tx.commit().await.unwrap();
+    store
+}
+
+/// Settings for tests: STARTTLS off unless a test turns it on (no certificate to make).
+fn config() -> SmtpConfig {
+    SmtpConfig {
+        hostname: "mx.example.com".into(),
+        tls: None,
+        ..Default::default()
+    }
+}
+
+impl Server {
+    async fn start(config: SmtpConfig) -> Server {
+        let dir = tempfile::tempdir().unwrap();
+        let store = seeded_store(dir.path()).await;
+        let gateway = Gateway::new(store.clone(), "mx.example.com");
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let (stop, stopped) = oneshot::channel::<()>();
+        let task = tokio::spawn(postern_smtp::run(listener, config, gateway, async move {
+            let _ = stopped.await;
+        }));
+        Server {
+            addr,
+            store,
+            stop: Some(stop),
+            task: Some(task),
+            _dir: dir,
+        }
+    }
+
+    fn port(&self) -> u16 {
+        self.addr.port()
+    }
+
+    async fn client(&self) -> Client {
+        let stream = TcpStream::connect(self.addr).await.unwrap();
+        Client::new(Box::new(stream)).await
+    }
+
+    /// Stops the listener and waits until every session has ended.
+    async fn stop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(task) = self.task.take() {
+            timeout(WAIT, task)
+                .await
+                .expect("run returns after shutdown")
+                .unwrap()
+                .unwrap();
+        }
+    }
+
+    async fn record_names(&self) -> Vec<String> {
+        let mut tx = self.store.read().await.unwrap();
+        let page = PageRequest {
+            after: 0,
+            limit: 100,
+        };
+        let records = tx
+            .list_records(&RecordFilter::default(), page)
+            .await
+            .unwrap();
+        records.items.into_iter().map(|r| r.name).collect()
+    }
+
+    async fn mail_count(&self) -> usize {
+        let mut tx = self.store.read().await.unwrap();
+        let page = PageRequest {
+            after: 0,
+            limit: 100,
+        };
+        tx.list_mails(None, page).await.unwrap().items.len()
+    }
+
+    /// The raw messages stored, newest first, with their content.
+    async fn raw_messages(&self) -> Vec<(postern_store::RawMessageInfo, String)> {
+        let mut tx = self.store.read().await.unwrap();
+        let page = PageRequest {
+            after: 0,
+            limit: 100,
+        };
+        let infos = tx.list_raw_messages(None, page).await.unwrap().items;
+        let mut out = Vec::new();
+        for info in infos {
+            let content = tx.raw_message_content(info.id).await.unwrap();
+            out.push((info, String::from_utf8_lossy(&content).into_owned()));
+        }
+        out
+    }
+}
+
+trait Io: AsyncRead + AsyncWrite + Unpin + Send {}
+impl<T: AsyncRead + AsyncWrite + Unpin + Send> Io for T {}
+
+/// A raw SMTP client: sends bytes as given, reads whole replies.
+struct Client {
+    stream: Box<dyn Io>,
+    buf: Vec<u8>,
+    greeting: String,
+}
+
+impl Client {
+    async fn new(stream: Box<dyn Io>) -> Client {
+        let mut c = Client {
+            stream,
+            buf: Vec::new(),
+            greeting: String::new(),
+        };
+        c.greeting = c.replies(1).await.remove(0);
+        c
+    }
+
+    async fn send(&mut self, bytes: &[u8]) {
+        self.stream.write_all(bytes).await.unwrap();
+        self.stream.flush().await.unwrap();
+    }
+
+    /// Reads `n` replies (a multi-line reply counts once).
+    async fn replies(&mut self, n: usize) -> Vec<String> {
+        let mut replies = Vec::new();
+        let mut current = String::new();
+        while replies.len() < n {
+            if let Some(end) = self.buf.iter().position(|&b| b == b'\n') {
+                let line: Vec<u8> = self.buf.drain(..=end).collect();
+                let line = String::from_utf8_lossy(&line).into_owned();
+                let more = line.as_bytes().get(3) == Some(&b'-');
+                current.push_str(&line);
+                if !more {
+                    replies.push(std::mem::take(&mut current));
+                }
+                continue;
+            }
+            let mut chunk = [0u8; 4096];
+            let read = timeout(WAIT, self.stream.read(&mut chunk))
+                .await
+                .unwrap_or_else(|_| panic!("no reply in time; so far {replies:?}"))
+                .unwrap();
+            assert!(read > 0, "connection closed; so far {replies:?}");
+            self.buf.extend_from_slice(&chunk[..read]);
+        }
+        replies
+    }
+
+    async fn cmd(&mut self, line: &str) -> String {
+        self.send(format!("{line}\r\n").as_bytes()).await;
+        self.replies(1).await.remove(0)
+    }
+
+    /// The server closes the connection (after what is already buffered).
+    async fn expect_closed(&mut self) {
+        let mut chunk = [0u8; 1024];
+        loop {
+            let read = timeout(WAIT, self.stream.read(&mut chunk))
+                .await
+                .expect("the server closes the connection in time");
+            match read {
+                Ok(0) | Err(_) => return,
+                Ok(_) => {}
+            }
+        }
+    }
+}
+
+fn code(reply: &str) -> &str {
+    &reply[..reply.len().min(9)]
+}
+
+fn message(subject: &str, message_id: &str, to: &str) -> String {
+    format!(
+        "From: Alice <alice@example.org>\r\nTo: {to}\r\nSubject: {subject}\r\n\
+         Message-ID: <{message_id}>\r\nDate: Tue, 14 Nov 2023 22:13:20 +0000\r\n\r\nHello\r\n"
+    )
+}
+
+/// Runs a Python script with the port as its argument, bounded in time.
+async fn python(script: &str, port: u16) -> Output {
+    let script = script.to_owned();
+    tokio::task::spawn_blocking(move || {
+        Command::new("timeout")
+            .args(["30", "python3", "-c", &script, &port.to_string()])
+            .output()
+            .expect("python3 runs")
+    })
+    .await
+    .unwrap()
+}
+
+fn stdout(o: &Output) -> String {
+    let out = String::from_utf8_lossy(&o.stdout).into_owned();
+    assert!(
+        o.status.success(),
+        "python failed: {out}\n{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    out
+}
+
+const PY_PRELUDE: &str = r#"
+import smtplib, ssl, sys
+port = int(sys.argv[1])
+def msg(subject, mid, to="sales@example.com"):
+    return ("From: Alice <alice@example.org>\r\nTo: %s\r\nSubject: %s\r\nMessage-ID: <%s>\r\n\r\nHello\r\n" % (to, subject, mid)).encode()
+"#;
+
+#[tokio::test]
+async fn message_to_alias_is_stored_before_250() {
+    let mut server = Server::start(config()).await;
+    let script = format!(
+        "{PY_PRELUDE}
+s = smtplib.SMTP('127.0.0.1', port, timeout=10)
+s.ehlo('client.example.org')
+print('features', sorted(s.esmtp_features))
+print('refused', s.sendmail('alice@example.org', ['sales@example.com'], msg('Big deal', 'deal-1@example.org')))
+s.quit()
+"
+    );
+    let out = stdout(&python(&script, server.port()).await);
+    assert!(out.contains("refused {}"), "{out}");
+    for feature in [
+        "pipelining",
+        "size",
+        "8bitmime",
+        "smtputf8",
+        "enhancedstatuscodes",
+        "chunking",
+    ] {
+        assert!(out.contains(&format!("'{feature}'")), "{feature}: {out}");
+    }
+    assert!(!out.contains("'starttls'"), "no TLS configured: {out}");
+    // sendmail returned: the record is there.
+    assert_eq!(server.record_names().await, vec!["Big deal"]);
+    let raw = server.raw_messages().await;
+    assert_eq!(raw.len(), 1);
+    let (info, content) = &raw[0];
+    assert_eq!(info.source, "smtp");
+    assert_eq!(info.envelope_sender.as_deref(), Some("alice@example.org"));
+    assert!(
+        content.starts_with("Return-Path: <alice@example.org>\r\nReceived: from client.example.org ([127.0.0.1])\r\n\tby mx.example.com (Postern) with ESMTP id "),
+        "{content}"
+    );
+    assert!(
+        content.contains("\r\n\tfor <sales@example.com>;\r\n\t"),
+        "{content}"
+    );
+    assert!(content.contains(" +0000\r\nFrom: Alice"), "{content}");
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn pipelined_commands_get_their_replies_in_order() {
+    let mut server = Server::start(config()).await;
+    let mut c = server.client().await;
+    assert!(
+        c.greeting.starts_with("220 mx.example.com ESMTP"),
+        "{}",
+        c.greeting
+    );
+    let ehlo = c.cmd("EHLO client.example.org").await;
+    assert!(ehlo.contains("250-PIPELINING\r\n"), "{ehlo}");
+    // One write with the whole envelope, DATA last (RFC 2920).
+    c.send(
+        b"MAIL FROM:<alice@example.org>\r\nRCPT TO:<sales@example.com>\r\n\
+          RCPT TO:<someone@elsewhere.org>\r\nRCPT TO:<support@example.com>\r\nDATA\r\n",
+    )
+    .await;
+    let replies = c.replies(5).await;
+    let codes: Vec<&str> = replies.iter().map(|r| code(r)).collect();
+    assert_eq!(
+        codes,
+        [
+            "250 2.1.0",
+            "250 2.1.5",
+            "550 5.7.1",
+            "250 2.1.5",
+            "354 end d"
+        ],
+        "{replies:?}"
+    );
+    // The message, the next transaction and QUIT in one write.
+    let mut batch = message("Pipelined", "pipe-1@example.org", "sales@example.com");
+    batch.push_str(".\r\nRSET\r\nNOOP\r\nQUIT\r\n");
+    c.send(batch.as_bytes()).await;
+    let replies = c.replies(4).await;
+    let codes: Vec<&str> = replies.iter().map(|r| code(r)).collect();
+    assert_eq!(
+        codes,
+        ["250 2.0.0", "250 2.0.0", "250 2.0.0", "221 2.0.0"],
+        "{replies:?}"
+    );
+    assert!(replies[0].contains("(routed)"), "{replies:?}");
+    c.expect_closed().await;
+    let mut names = server.record_names().await;
+    names.sort();
+    assert_eq!(names, ["Pipelined", "Pipelined"], "one record per alias");
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn over_size_is_552_at_mail_and_after_data() {
+    let mut server = Server::start(SmtpConfig {
+        max_message_size: 1000,
+        ..config()
+    })
+    .await;
+    // smtplib announces SIZE=... in MAIL FROM: refused before the data.
+    let script = format!(
+        "{PY_PRELUDE}
+s = smtplib.SMTP('127.0.0.1', port, timeout=10)
+try:
+    s.sendmail('alice@example.org', ['sales@example.com'], msg('Big', 'big-1@example.org') + b'x' * 5000)
+    print('accepted')
+except smtplib.SMTPSenderRefused as e:
+    print('refused', e.smtp_code, e.smtp_error.decode())
+s.quit()
+"
+    );
+    let out = stdout(&python(&script, server.port()).await);
+    assert!(out.contains("refused 552 5.3.4"), "{out}");
+
+    // Without SIZE: the data is read to its end, refused, and the session goes on.
+    let mut c = server.client().await;
+    c.cmd("EHLO client.example.org").await;
+    assert_eq!(
+        code(&c.cmd("MAIL FROM:<alice@example.org>").await),
+        "250 2.1.0"
+    );
+    assert_eq!(
+        code(&c.cmd("RCPT TO:<sales@example.com>").await),
+        "250 2.1.5"
+    );
+    assert_eq!(code(&c.cmd("DATA").await), "354 end d");
+    let mut big = message("Too big", "big-2@example.org", "sales@example.com");
+    for _ in 0..100 {
+        big.push_str(&"y".repeat(70));
+        big.push_str("\r\n");
+    }
+    big.push_str(".\r\n");
+    c.send(big.as_bytes()).await;
+    let reply = c.replies(1).await.remove(0);
+    assert_eq!(code(&reply), "552 5.3.4", "{reply}");
+    assert_eq!(code(&c.cmd("NOOP").await), "250 2.0.0");
+    // A message within the limit still goes through on the same connection.
+    c.cmd("MAIL FROM:<alice@example.org>").await;
+    c.cmd("RCPT TO:<sales@example.com>").await;
+    c.cmd("DATA").await;
+    let small = message("Small", "small-1@example.org", "sales@example.com") + ".\r\n";
+    c.send(small.as_bytes()).await;
+    assert_eq!(code(&c.replies(1).await[0]), "250 2.0.0");
+    assert_eq!(server.record_names().await, vec!["Small"]);
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn open_relay_attempt_is_550_at_rcpt() {
+    let mut server = Server::start(config()).await;
+    let script = format!(
+        "{PY_PRELUDE}
+s = smtplib.SMTP('127.0.0.1', port, timeout=10)
+try:
+    s.sendmail('spammer@example.net', ['victim@elsewhere.org'], msg('Spam', 'spam-1@example.net', 'victim@elsewhere.org'))
+    print('accepted')
+except smtplib.SMTPRecipientsRefused as e:
+    for rcpt, (code, text) in e.recipients.items():
+        print('refused', rcpt, code, text.decode())
+s.quit()
+"
+    );
+    let out = stdout(&python(&script, server.port()).await);
+    assert!(
+        out.contains("refused victim@elsewhere.org 550 5.7.1 relaying denied"),
+        "{out}"
+    );
+    assert!(server.record_names().await.is_empty());
+    assert!(server.raw_messages().await.is_empty());
+    server.stop().await;
+}
+
+const PY_SEND_CATCHALL: &str = r#"
+s = smtplib.SMTP('127.0.0.1', port, timeout=10)
+try:
+    s.sendmail('alice@example.org', ['catchall@example.com'], msg('Direct', 'direct-1@example.org', 'catchall@example.com'))
+    print('accepted')
+except smtplib.SMTPDataError as e:
+    print('refused', e.smtp_code, e.smtp_error.decode())
+s.quit()
+"#;
+
+#[tokio::test]
+async fn catchall_direct_write_is_refused_in_session() {
+    let mut server = Server::start(config()).await;
+    let out = stdout(&python(&format!("{PY_PRELUDE}{PY_SEND_CATCHALL}"), server.port()).await);
+    assert!(
+        out.contains(
+            "refused 550 5.7.1 this address collects replies and cannot be written to directly"
+        ),
+        "{out}"
+    );
+    assert_eq!(server.mail_count().await, 0, "no bounce mail queued");
+    assert!(server.record_names().await.is_empty());
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn catchall_direct_write_accept_then_bounce_when_switched_off() {
+    // `odoo_bounce_mails`: Odoo's behaviour, 250 and a bounce mail in the outbox.
+    let mut server = Server::start(SmtpConfig {
+        refuse_in_session: false,
+        ..config()
+    })
+    .await;
+    let out = stdout(&python(&format!("{PY_PRELUDE}{PY_SEND_CATCHALL}"), server.port()).await);
+    assert!(out.contains("accepted"), "{out}");
+    assert_eq!(server.mail_count().await, 1, "the bounce mail is queued");
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn unknown_local_part_is_550_5_1_1_after_data() {
+    let mut server = Server::start(config()).await;
+    let mut c = server.client().await;
+    c.cmd("EHLO client.example.org").await;
+    c.cmd("MAIL FROM:<alice@example.org>").await;
+    // The domain is ours, so RCPT is accepted; the gateway finds no route for the message.
+    assert_eq!(
+        code(&c.cmd("RCPT TO:<nobody@example.com>").await),
+        "250 2.1.5"
+    );
+    c.cmd("DATA").await;
+    let m = message("Lost", "lost-1@example.org", "nobody@example.com") + ".\r\n";
+    c.send(m.as_bytes()).await;
+    let reply = c.replies(1).await.remove(0);
+    assert_eq!(code(&reply), "550 5.1.1", "{reply}");
+    assert_eq!(server.mail_count().await, 0);
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn duplicate_is_acknowledged_and_stored_once() {
+    let mut server = Server::start(config()).await;
+    let script = format!(
+        "{PY_PRELUDE}
+for i in range(2):
+    s = smtplib.SMTP('127.0.0.1', port, timeout=10)
+    s.ehlo('client.example.org')
+    s.mail('alice@example.org')
+    s.rcpt('sales@example.com')
+    print('reply', s.data(msg('Twice', 'twice-1@example.org')))
+    s.quit()
+"
+    );
+    let out = stdout(&python(&script, server.port()).await);
+    let lines: Vec<&str> = out.lines().filter(|l| l.starts_with("reply")).collect();
+    assert_eq!(lines.len(), 2, "{out}");
+    assert!(
+        lines[0].contains("(250,") && lines[0].contains("(routed)"),
+        "{out}"
+    );
+    assert!(
+        lines[1].contains("(250,") && lines[1].contains("(duplicate)"),
+        "{out}"
+    );
+    assert_eq!(server.record_names().await, vec!["Twice"]);
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn smuggled_end_of_data_does_not_end_the_message() {
+    let mut server = Server::start(config()).await;
+    for (i, fake_end) in ["\n.\r\n", "\r.\r\n", "\r\n.\n", "\n.\n"]
+        .iter()
+        .enumerate()
+    {
+        let mut c = server.client().await;
+        c.cmd("EHLO client.example.org").await;
+        c.cmd("MAIL FROM:<alice@example.org>").await;
+        c.cmd("RCPT TO:<sales@example.com>").await;
+        assert_eq!(code(&c.cmd("DATA").await), "354 end d");
+        let data = format!(
+            "From: alice@example.org\r\nTo: sales@example.com\r\nSubject: Carrier {i}\r\n\
+             Message-ID: <carrier-{i}@example.org>\r\n\r\nhello{fake_end}\
+             MAIL FROM:<evil@example.net>\r\nRCPT TO:<sales@example.com>\r\nDATA\r\n\
+             From: evil@example.net\r\nSubject: Smuggled {i}\r\nMessage-ID: <smuggled-{i}@example.net>\r\n\r\n\
+             x\r\n.\r\n"
+        );
+        c.send(data.as_bytes()).await;
+        c.send(b"QUIT\r\n").await;
+        let replies = c.replies(2).await;
+        assert_eq!(code(&replies[0]), "250 2.0.0", "{fake_end:?}: {replies:?}");
+        assert_eq!(code(&replies[1]), "221 2.0.0", "{fake_end:?}: {replies:?}");
+        c.expect_closed().await;
+    }
+    let names = server.record_names().await;
+    assert_eq!(names, ["Carrier 0", "Carrier 1", "Carrier 2", "Carrier 3"]);
+    let raw = server.raw_messages().await;
+    assert_eq!(raw.len(), 4);
+    for (_, content) in &raw {
+        assert!(
+            content.contains("MAIL FROM:<evil@example.net>"),
+            "{content}"
+        );
+    }
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn client_gone_mid_data_stores_nothing() {
+    let mut server = Server::start(config()).await;
+    let mut c = server.client().await;
+    c.cmd("EHLO client.example.org").await;
+    c.cmd("MAIL FROM:<alice@example.org>").await;
+    c.cmd("RCPT TO:<sales@example.com>").await;
+    c.cmd("DATA").await;
+    c.send(b"From: alice@example.org\r\nSubject: Half\r\nMessage-ID: <half@example.org>\r\n\r\nthe first half\r\n")
+        .await;
+    drop(c);
+    // The session has ended once the listener can stop (it waits for every session).
+    server.stop().await;
+    assert!(server.record_names().await.is_empty());
+    assert!(server.raw_messages().await.is_empty());
+}
+
+#[tokio::test]
+async fn too_many_recipients_is_452() {
+    let mut server = Server::start(SmtpConfig {
+        max_recipients: 3,
+        ..config()
+    })
+    .await;
+    let mut c = server.client().await;
+    c.cmd("EHLO client.example.org").await;
+    c.send(
+        b"MAIL FROM:<alice@example.org>\r\nRCPT TO:<sales@example.com>\r\nRCPT TO:<support@example.com>\r\n\
+          RCPT TO:<sales@example.com>\r\nRCPT TO:<support@example.com>\r\nDATA\r\n",
+    )
+    .await;
+    let replies = c.replies(6).await;
+    let codes: Vec<&str> = replies.iter().map(|r| code(r)).collect();
+    assert_eq!(
+        codes,
+        [
+            "250 2.1.0",
+            "250 2.1.5",
+            "250 2.1.5",
+            "250 2.1.5",
+            "452 4.5.3",
+            "354 end d"
+        ],
+        "{replies:?}"
+    );
+    let m = message(
+        "Many",
+        "many-1@example.org",
+        "sales@example.com, support@example.com",
+    );
+    c.send(format!("{m}.\r\n").as_bytes()).await;
+    assert_eq!(code(&c.replies(1).await[0]), "250 2.0.0");
+    server.stop().await;
+}
+
+/// The LMTP exchange of one message to two recipients: two replies after the data.
+async fn lmtp_exchange(c: &mut Client) {
+    assert!(
+        c.greeting.starts_with("220 mx.example.com LMTP"),
+        "{}",
+        c.greeting
+    );
+    assert_eq!(code(&c.cmd("EHLO client.example.org").await), "500 5.5.1");
+    let lhlo = c.cmd("LHLO mta.example.org").await;
+    assert!(lhlo.contains("250-PIPELINING"), "{lhlo}");
+    c.send(
+        b"MAIL FROM:<alice@example.org>\r\nRCPT TO:<sales@example.com>\r\n\
+          RCPT TO:<support@example.com>\r\nRCPT TO:<x@elsewhere.org>\r\nDATA\r\n",
+    )
+    .await;
+    let codes: Vec<String> = c
+        .replies(5)
+        .await
+        .iter()
+        .map(|r| code(r).to_owned())
+        .collect();
+    assert_eq!(
+        codes,
+        [
+            "250 2.1.0",
+            "250 2.1.5",
+            "250 2.1.5",
+            "550 5.7.1",
+            "354 end d"
+        ]
+    );
+    let m = message(
+        "Both",
+        "both-1@example.org",
+        "sales@example.com, support@example.com",
+    );
+    c.send(format!("{m}.\r\n").as_bytes()).await;
+    let replies = c.replies(2).await;
+    assert!(
+        replies.iter().all(|r| r.starts_with("250 2.0.0")),
+        "{replies:?}"
+    );
+    assert_eq!(code(&c.cmd("QUIT").await), "221 2.0.0");
+}
+
+#[tokio::test]
+async fn lmtp_gives_one_reply_per_recipient() {
+    let mut server = Server::start(SmtpConfig {
+        lmtp: true,
+        ..config()
+    })
+    .await;
+    let mut c = server.client().await;
+    lmtp_exchange(&mut c).await;
+    let mut names = server.record_names().await;
+    names.sort();
+    assert_eq!(names, ["Both", "Both"]);
+    let raw = server.raw_messages().await;
+    assert_eq!(raw.len(), 1, "the message is given to the gateway once");
+    assert_eq!(raw[0].0.source, "lmtp");
+    assert!(raw[0].1.contains(" with LMTP id "), "{}", raw[0].1);
+    assert!(!raw[0].1.contains("\tfor <"), "two recipients: no `for`");
+    server.stop().await;
+}
+
+#[cfg(unix)]
+#[tokio::test]
+async fn lmtp_on_a_unix_socket() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = seeded_store(dir.path()).await;
+    let gateway = Gateway::new(store.clone(), "mx.example.com");
+    let path = dir.path().join("lmtp.sock");
+    let listener = tokio::net::UnixListener::bind(&path).unwrap();
+    let (stop, stopped) = oneshot::channel::<()>();
+    let config = SmtpConfig {
+        lmtp: true,
+        ..config()
+    };
+    let task = tokio::spawn(postern_smtp::run_unix(
+        listener,
+        config,
+        gateway,
+        async move {
+            let _ = stopped.await;
+        },
+    ));
+    let stream = tokio::net::UnixStream::connect(&path).await.unwrap();
+    let mut c = Client::new(Box::new(stream)).await;
+    lmtp_exchange(&mut c).await;
+    let _ = stop.send(());
+    timeout(WAIT, task).await.unwrap().unwrap().unwrap();
+}
+
+#[tokio::test]
+async fn starttls_with_python_smtplib() {
+    let mut server = Server::start(SmtpConfig {
+        tls: Some(TlsConfig::SelfSigned),
+        ..config()
+    })
+    .await;
+    let script = format!(
+        "{PY_PRELUDE}
+s = smtplib.SMTP('127.0.0.1', port, timeout=10)
+s.ehlo('client.example.org')
+print('offered', s.has_extn('starttls'))
+ctx = ssl.create_default_context()
+ctx.check_hostname = False
+ctx.verify_mode = ssl.CERT_NONE
+print('starttls', s.starttls(context=ctx))
+s.ehlo('client.example.org')
+print('offered again', s.has_extn('starttls'))
+print('refused', s.sendmail('alice@example.org', ['sales@example.com'], msg('Secret', 'tls-1@example.org')))
+s.quit()
+"
+    );
+    let out = stdout(&python(&script, server.port()).await);
+    assert!(out.contains("offered True"), "{out}");
+    assert!(out.contains("starttls (220"), "{out}");
+    assert!(out.contains("offered again False"), "{out}");
+    assert!(out.contains("refused {}"), "{out}");
+    assert_eq!(server.record_names().await, vec!["Secret"]);
+    let raw = server.raw_messages().await;
+    assert!(raw[0].1.contains(" with ESMTPS id "), "{}", raw[0].1);
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn starttls_drops_commands_sent_before_the_handshake() {
+    let mut server = Server::start(SmtpConfig {
+        tls: Some(TlsConfig::SelfSigned),
+        ..config()
+    })
+    .await;
+    // Command injection (RFC 3207 §5): a NOOP written with STARTTLS, in clear, must not be
+    // answered inside the TLS session; the first reply over TLS is the one to QUIT.
+    let script = r#"
+import socket, ssl, sys
+s = socket.create_connection(('127.0.0.1', int(sys.argv[1])), timeout=10)
+f = s.makefile('rb')
+f.readline()
+s.sendall(b'EHLO client.example.org\r\n')
+while f.readline()[3:4] != b' ':
+    pass
+s.sendall(b'STARTTLS\r\nNOOP\r\n')
+print('starttls', f.readline())
+ctx = ssl.create_default_context()
+ctx.check_hostname = False
+ctx.verify_mode = ssl.CERT_NONE
+t = ctx.wrap_socket(s, server_hostname='localhost')
+t.sendall(b'QUIT\r\n')
+print('first reply over TLS', t.makefile('rb').readline())
+"#;
+    let out = stdout(&python(script, server.port()).await);
+    assert!(out.contains("starttls b'220 2.0.0 "), "{out}");
+    assert!(out.contains("first reply over TLS b'221 2.0.0 "), "{out}");
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn swaks_delivers_to_the_alias() {
+    let mut server = Server::start(config()).await;
+    let port = server.port();
+    let out = tokio::task::spawn_blocking(move || {
+        Command::new("timeout")
+            .args([
+                "30",
+                "swaks",
+                "--to",
+                "sales@example.com",
+                "--from",
+                "bob@example.org",
+                "--server",
+                &format!("127.0.0.1:{port}"),
+                "--header",
+                "Subject: Via swaks",
+                "--timeout",
+                "10",
+            ])
+            .output()
+            .expect("swaks runs")
+    })
+    .await
+    .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{text}");
+    assert!(text.contains("<-  250 2.0.0 OK"), "{text}");
+    assert_eq!(server.record_names().await, vec!["Via swaks"]);
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn chunking_with_bdat() {
+    let mut server = Server::start(config()).await;
+    let mut c = server.client().await;
+    c.cmd("EHLO client.example.org").await;
+    let m = message("Chunked", "chunk-1@example.org", "sales@example.com");
+    let (first, second) = m.split_at(40);
+    let mut batch = format!(
+        "MAIL FROM:<alice@example.org>\r\nRCPT TO:<sales@example.com>\r\nBDAT {}\r\n{first}",
+        first.len()
+    );
+    batch.push_str(&format!("BDAT {} LAST\r\n{second}", second.len()));
+    c.send(batch.as_bytes()).await;
+    let replies = c.replies(4).await;
+    let codes: Vec<&str> = replies.iter().map(|r| code(r)).collect();
+    assert_eq!(
+        codes,
+        ["250 2.1.0", "250 2.1.5", "250 2.0.0", "250 2.0.0"],
+        "{replies:?}"
+    );
+    assert!(replies[3].contains("(routed)"), "{replies:?}");
+    // BDAT without a transaction: the chunk is read and thrown away, the session goes on.
+    c.send(b"BDAT 5 LAST\r\nhello").await;
+    assert_eq!(code(&c.replies(1).await[0]), "503 5.5.1");
+    assert_eq!(code(&c.cmd("NOOP").await), "250 2.0.0");
+    assert_eq!(server.record_names().await, vec!["Chunked"]);
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn protocol_errors_are_replies_and_too_many_close() {
+    let mut server = Server::start(config()).await;
+    let mut c = server.client().await;
+    assert_eq!(
+        code(&c.cmd("MAIL FROM:<alice@example.org>").await),
+        "503 5.5.1"
+    );
+    c.cmd("EHLO client.example.org").await;
+    assert_eq!(
+        code(&c.cmd("RCPT TO:<sales@example.com>").await),
+        "503 5.5.1"
+    );
+    assert_eq!(code(&c.cmd("DATA").await), "503 5.5.1");
+    assert_eq!(code(&c.cmd("MAIL FROM:alice").await), "501 5.5.2");
+    assert_eq!(code(&c.cmd("LHLO x").await), "500 5.5.1");
+    // A line over 4096 octets, in one write and spread over several.
+    let long = format!("NOOP {}\r\n", "a".repeat(5000));
+    assert_eq!(code(&c.cmd(long.trim_end()).await), "500 5.5.2");
+    c.send(&long.as_bytes()[..3000]).await;
+    c.send(&long.as_bytes()[3000..]).await;
+    assert_eq!(code(&c.replies(1).await[0]), "500 5.5.2");
+    assert_eq!(
+        code(&c.cmd("NOOP").await),
+        "250 2.0.0",
+        "the session goes on"
+    );
+    assert_eq!(code(&c.cmd("\u{1}\u{2}garbage").await), "500 5.5.1");
+    assert_eq!(
+        code(&c.cmd("AUTH PLAIN AGFsaWNlAHNlY3JldA==").await),
+        "502 5.5.1"
+    );
+    // That was the 9th bad command; the 10th closes the session.
+    c.send(b"FOO\r\n").await;
+    let replies = c.replies(2).await;
+    assert_eq!(code(&replies[0]), "500 5.5.1");
+    assert_eq!(code(&replies[1]), "421 4.7.0");
+    c.expect_closed().await;
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn connections_over_the_limit_get_421() {
+    let mut server = Server::start(SmtpConfig {
+        max_connections: 1,
+        ..config()
+    })
+    .await;
+    let mut first = server.client().await;
+    let mut second = server.client().await;
+    assert!(
+        second.greeting.starts_with("421 4.3.2 "),
+        "{}",
+        second.greeting
+    );
+    second.expect_closed().await;
+    assert_eq!(code(&first.cmd("QUIT").await), "221 2.0.0");
+    first.expect_closed().await;
+    // The slot is free again once the first session has ended.
+    let mut tries = 0;
+    loop {
+        let mut third = server.client().await;
+        if third.greeting.starts_with("220 ") {
+            third.cmd("QUIT").await;
+            break;
+        }
+        tries += 1;
+        assert!(tries < 50, "the slot is never freed");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn idle_client_times_out_with_421() {
+    let mut server = Server::start(SmtpConfig {
+        command_timeout: Duration::from_millis(300),
+        ..config()
+    })
+    .await;
+    let mut c = server.client().await;
+    let reply = c.replies(1).await.remove(0);
+    assert_eq!(code(&reply), "421 4.4.2", "{reply}");
+    c.expect_closed().await;
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn shutdown_finishes_the_message_in_flight() {
+    let mut server = Server::start(config()).await;
+    let mut idle = server.client().await;
+    idle.cmd("EHLO idle.example.org").await;
+    let mut busy = server.client().await;
+    busy.cmd("EHLO busy.example.org").await;
+    busy.cmd("MAIL FROM:<alice@example.org>").await;
+    busy.cmd("RCPT TO:<sales@example.com>").await;
+    busy.cmd("DATA").await;
+    let m = message("In flight", "flight-1@example.org", "sales@example.com");
+    busy.send(m.as_bytes()).await;
+
+    let _ = server.stop.take().unwrap().send(());
+    let reply = idle.replies(1).await.remove(0);
+    assert_eq!(code(&reply), "421 4.3.2", "{reply}");
+    idle.expect_closed().await;
+    // New connections are no longer accepted.
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert!(TcpStream::connect(server.addr).await.is_err());
+
+    busy.send(b".\r\n").await;
+    let reply = busy.replies(1).await.remove(0);
+    assert_eq!(code(&reply), "250 2.0.0", "{reply}");
+    let reply = busy.replies(1).await.remove(0);
+    assert_eq!(code(&reply), "421 4.3.2", "{reply}");
+    busy.expect_closed().await;
+    server.stop().await;
+    assert_eq!(server.record_names().await, vec!["In flight"]);
+}
+
+#[tokio::test]
+async fn smtputf8_and_8bit_messages() {
+    let mut server = Server::start(config()).await;
+    let mut c = server.client().await;
+    c.cmd("EHLO client.example.org").await;
+    // A UTF-8 address needs the SMTPUTF8 parameter (RFC 6531).
+    assert_eq!(
+        code(&c.cmd("MAIL FROM:<élodie@exemple.org>").await),
+        "553 5.6.7"
+    );
+    assert_eq!(
+        code(
+            &c.cmd("MAIL FROM:<élodie@exemple.org> SMTPUTF8 BODY=8BITMIME")
+                .await
+        ),
+        "250 2.1.0"
+    );
+    assert_eq!(
+        code(&c.cmd("RCPT TO:<sales@example.com>").await),
+        "250 2.1.5"
+    );
+    c.cmd("DATA").await;
+    let m = "From: Élodie <élodie@exemple.org>\r\nTo: sales@example.com\r\nSubject: Déjà vu\r\n\
+             Message-ID: <utf8-1@exemple.org>\r\n\r\nÇa marche.\r\n.\r\n";
+    c.send(m.as_bytes()).await;
+    let reply = c.replies(1).await.remove(0);
+    assert_eq!(code(&reply), "250 2.0.0", "{reply}");
+    assert_eq!(server.record_names().await, vec!["Déjà vu"]);
+    let raw = server.raw_messages().await;
+    assert!(
+        raw[0]
+            .1
+            .starts_with("Return-Path: <élodie@exemple.org>\r\n"),
+        "{}",
+        raw[0].1
+    );
+    assert!(raw[0].1.contains(" with UTF8SMTP id "), "{}", raw[0].1);
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn garbage_never_stops_the_listener() {
+    let mut server = Server::start(config()).await;
+    // Pseudo-random bytes (a fixed LCG) with line ends here and there, in several writes.
+    let mut state: u64 = 0x2545_f491_4f6c_dd1d;
+    let mut garbage = Vec::with_capacity(64 * 1024);
+    for i in 0..64 * 1024 {
+        state = state
+            .wrapping_mul(6_364_136_223_846_793_005)
+            .wrapping_add(1_442_695_040_888_963_407);
+        let byte = (state >> 33) as u8;
+        garbage.push(if i % 97 == 96 { b'\n' } else { byte });
+    }
+    let mut c = server.client().await;
+    for chunk in garbage.chunks(4000) {
+        if c.stream.write_all(chunk).await.is_err() {
+            break;
+        }
+    }
+    // The session ends (too many errors) and the listener still serves others.
+    c.expect_closed().await;
+    let mut other = server.client().await;
+    assert_eq!(
+        code(&other.cmd("EHLO client.example.org").await),
+        "250-mx.ex"
+    );
+    assert_eq!(code(&other.cmd("QUIT").await), "221 2.0.0");
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn starttls_with_a_pem_certificate() {
+    let dir = tempfile::tempdir().unwrap();
+    let (cert, key) = (dir.path().join("cert.pem"), dir.path().join("key.pem"));
+    let made = rcgen::generate_simple_self_signed(vec!["pem.example.com".to_owned()]).unwrap();
+    std::fs::write(&cert, pem("CERTIFICATE", made.cert.der())).unwrap();
+    std::fs::write(&key, pem("PRIVATE KEY", &made.signing_key.serialize_der())).unwrap();
+    let mut server = Server::start(SmtpConfig {
+        tls: Some(TlsConfig::Pem {
+            certificate: cert,
+            private_key: key,
+        }),
+        ..config()
+    })
+    .await;
+    let script = format!(
+        "{PY_PRELUDE}
+s = smtplib.SMTP('127.0.0.1', port, timeout=10)
+ctx = ssl.create_default_context()
+ctx.check_hostname = False
+ctx.verify_mode = ssl.CERT_NONE
+s.starttls(context=ctx)
+der = s.sock.getpeercert(binary_form=True)
+print('subject has name', b'pem.example.com' in der)
+s.quit()
+"
+    );
+    let out = stdout(&python(&script, server.port()).await);
+    assert!(out.contains("subject has name True"), "{out}");
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn bad_settings_fail_before_listening() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = seeded_store(dir.path()).await;
+    let gateway = Gateway::new(store, "mx.example.com");
+    let missing = SmtpConfig {
+        tls: Some(TlsConfig::Pem {
+            certificate: dir.path().join("missing.pem"),
+            private_key: dir.path().join("missing.key"),
+        }),
+        ..config()
+    };
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let err = postern_smtp::run(
+        listener,
+        missing,
+        gateway.clone(),
+        std::future::pending::<()>(),
+    )
+    .await
+    .unwrap_err();
+    assert!(
+        matches!(err, postern_smtp::SmtpError::Tls(ref m) if m.contains("missing.pem")),
+        "{err}"
+    );
+    let zero = SmtpConfig {
+        max_connections: 0,
+        max_recipients: 0,
+        ..config()
+    };
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let err = postern_smtp::run(listener, zero, gateway, std::future::pending::<()>())
+        .await
+        .unwrap_err();
+    let text = err.to_string();
+    assert!(
+        text.contains("max_connections") && text.contains("max_recipients"),
+        "{text}"
+    );
+}
+
+/// PEM armour (RFC 7468) around DER bytes.
+fn pem(label: &str, der: &[u8]) -> String {
+    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut b64 = String::new();
+    for chunk in der.chunks(3) {
+        let n = chunk.iter().fold(0u32, |n, &b| n << 8 | u32::from(b)) << (8 * (3 - chunk.len()));
+        for i in 0..4 {
+            if i <= chunk.len() {
+                b64.push(ALPHABET[(n >> (18 - 6 * i) & 63) as usize] as char);
+            } else {
+                b64.push('=');
+            }
+        }
+    }
+    let mut out = format!("-----BEGIN {label}-----\n");
+    for line in b64.as_bytes().chunks(64) {
+        out.push_str(std::str::from_utf8(line).unwrap());
+        out.push('\n');
+    }
+    out.push_str(&format!("-----END {label}-----\n"));
+    out
+}
