@@ -58,6 +58,13 @@ pub struct ServerSettings {
     pub http_listen: String,
     /// Largest message accepted, e.g. `25MB`.
     pub max_message_size: String,
+    /// Odoo's behaviour on SMTP/LMTP: accept a refused message with 250 and mail a bounce
+    /// (default false: refuse it in the session with a 5xx and the explanation).
+    pub odoo_bounce_mails: bool,
+    /// PEM certificate (chain) for STARTTLS; empty: a self-signed one for `hostname`.
+    pub tls_certificate: String,
+    /// PEM private key of `tls_certificate`.
+    pub tls_private_key: String,
 }
 
 impl Default for ServerSettings {
@@ -68,6 +75,9 @@ impl Default for ServerSettings {
             lmtp_listen: String::new(),
             http_listen: "127.0.0.1:8025".into(),
             max_message_size: "25MB".into(),
+            odoo_bounce_mails: false,
+            tls_certificate: String::new(),
+            tls_private_key: String::new(),
         }
     }
 }
@@ -212,6 +222,12 @@ fn check_server(s: &ServerSettings, errors: &mut Vec<ConfigError>) {
         errors.push(ConfigError::new(
             "server.lmtp_listen",
             format!("`{lmtp}` is neither address:port nor unix:/path"),
+        ));
+    }
+    if s.tls_certificate.is_empty() != s.tls_private_key.is_empty() {
+        errors.push(ConfigError::new(
+            "server.tls_private_key",
+            "tls_certificate and tls_private_key go together: give both or neither",
         ));
     }
     if parse_size(&s.max_message_size).is_none_or(|n| n == 0) {

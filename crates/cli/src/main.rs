@@ -65,6 +65,9 @@ enum Command {
         /// HTTP address, overriding `[server] http_listen` (port 0 picks a free port).
         #[arg(long, env = "POSTERN_HTTP_LISTEN")]
         http_listen: Option<String>,
+        /// SMTP address, overriding `[server] smtp_listen` (`""` turns SMTP off).
+        #[arg(long, env = "POSTERN_SMTP_LISTEN")]
+        smtp_listen: Option<String>,
     },
     /// Apply a declarative configuration file (upsert by name; idempotent).
     Apply {
@@ -167,7 +170,10 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Apply { file, check } => apply_command(&cli, file, *check).await,
-        Command::Serve { http_listen } => serve::serve(&cli, http_listen.as_deref()).await,
+        Command::Serve {
+            http_listen,
+            smtp_listen,
+        } => serve::serve(&cli, http_listen.as_deref(), smtp_listen.as_deref()).await,
         Command::Ingest { message, url } => ingest::ingest(&cli, message, url.as_deref()).await,
         Command::Route {
             command: RouteCommand::Explain { message, json },

@@ -22,7 +22,11 @@ enum TokenSource {
     Generated(std::path::PathBuf),
 }
 
-pub(crate) async fn serve(cli: &Cli, http_listen: Option<&str>) -> anyhow::Result<ExitCode> {
+pub(crate) async fn serve(
+    cli: &Cli,
+    http_listen: Option<&str>,
+    smtp_listen: Option<&str>,
+) -> anyhow::Result<ExitCode> {
     let file = match &cli.config {
         Some(path) => match load_config(path) {
             Ok((f, errors)) => Some((path.clone(), f, errors)),
@@ -58,6 +62,9 @@ pub(crate) async fn serve(cli: &Cli, http_listen: Option<&str>) -> anyhow::Resul
     if let Some(addr) = http_listen {
         settings.http_listen = addr.to_owned();
     }
+    if let Some(addr) = smtp_listen {
+        settings.smtp_listen = addr.to_owned();
+    }
     let (token, source) = api_token(&cli.data_dir)?;
     let listener = match TcpListener::bind(&settings.http_listen).await {
         Ok(l) => l,
@@ -71,19 +78,67 @@ pub(crate) async fn serve(cli: &Cli, http_listen: Option<&str>) -> anyhow::Resul
         }
     };
     let http = listener.local_addr()?;
-    print_banner(cli, http, &token, &source, file.as_ref().map(|(_, f, _)| f));
-    tracing::info!(%http, "postern started");
     let max_size =
         crate::config::parse_size(&settings.max_message_size).unwrap_or(25 << 20) as usize;
+    let gateway = postern_gateway::Gateway::new(store.clone(), settings.hostname.clone());
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let mut tasks = Vec::new();
+    let mut mail_lines = Vec::new();
+    for (addr, lmtp) in [
+        (&settings.smtp_listen, false),
+        (&settings.lmtp_listen, true),
+    ] {
+        if addr.is_empty() {
+            continue;
+        }
+        match start_mail_listener(
+            addr,
+            lmtp,
+            &settings,
+            max_size,
+            gateway.clone(),
+            stopped.clone(),
+        )
+        .await
+        {
+            Ok((line, task)) => {
+                mail_lines.push(line);
+                tasks.push(task);
+            }
+            Err(e) => {
+                eprintln!("postern: {e}");
+                store.close().await;
+                return Ok(ExitCode::from(exit::CONFIG));
+            }
+        }
+    }
+    print_banner(
+        cli,
+        http,
+        &token,
+        &source,
+        &mail_lines,
+        file.as_ref().map(|(_, f, _)| f),
+    );
+    tracing::info!(%http, "postern started");
     let state = postern_web::AppState::new(store.clone(), token, &settings.hostname, max_size);
-    postern_web::run(listener, state, shutdown_signal()).await?;
+    let http_stopped = wait_for(stopped.clone());
+    let http_task = tokio::spawn(postern_web::run(listener, state, http_stopped));
+    shutdown_signal().await;
+    let _ = stop.send(true);
+    http_task.await??;
+    for t in tasks {
+        if let Err(e) = t.await? {
+            tracing::error!(error = %e, "mail listener stopped with an error");
+        }
+    }
     store.close().await;
     tracing::info!("postern stopped");
     Ok(ExitCode::SUCCESS)
 }
 
-/// On a first start without configuration: the alias domain `localhost` and a company using it,
-/// so that mail to `anything@localhost` has somewhere to go.
+/// On a first start without configuration: the alias domain `localhost`, a company using it and
+/// the alias `sales@localhost` creating `crm.lead` records, so that a first mail has somewhere to go.
 async fn first_start(store: &Store) -> anyhow::Result<()> {
     let mut tx = store.begin().await?;
     if tx.alias_domains().await?.is_empty() {
@@ -102,6 +157,16 @@ async fn first_start(store: &Store) -> anyhow::Result<()> {
         })
         .await?;
         tracing::info!("first start: created the company \"My Company\"");
+    }
+    if tx.list_aliases(postern_store::PageRequest::parse(Some(1), None)?).await?.items.is_empty() {
+        tx.create_alias(&postern_store::AliasInput {
+            alias_name: "sales".into(),
+            alias_domain: Some("localhost".into()),
+            model: "crm.lead".into(),
+            ..Default::default()
+        })
+        .await?;
+        tracing::info!("first start: created the alias sales@localhost (model crm.lead)");
     }
     tx.commit().await?;
     Ok(())
@@ -145,6 +210,7 @@ fn print_banner(
     http: std::net::SocketAddr,
     token: &Secret,
     source: &TokenSource,
+    mail: &[String],
     file: Option<&ConfigFile>,
 ) {
     let db = postern_store::redact_url(&cli.database_url());
@@ -169,10 +235,81 @@ fn print_banner(
             f.aliases.len()
         );
     }
-    println!(
-        "  mail       the SMTP listener is not part of this build yet; feed mail with the API"
-    );
+    if mail.is_empty() {
+        println!(
+            "  mail       no SMTP/LMTP listener (smtp_listen is empty); feed mail with `postern ingest`"
+        );
+    }
+    for line in mail {
+        println!("  {line}");
+    }
     println!("Stop with Ctrl-C.");
+}
+
+/// Completes when the shutdown flag is raised.
+async fn wait_for(mut stopped: tokio::sync::watch::Receiver<bool>) {
+    let _ = stopped.wait_for(|s| *s).await;
+}
+
+/// Binds and starts an SMTP (or LMTP) listener on `addr` (`host:port` or, for LMTP,
+/// `unix:/path`); returns the banner line and the task.
+async fn start_mail_listener(
+    addr: &str,
+    lmtp: bool,
+    settings: &ServerSettings,
+    max_size: usize,
+    gateway: postern_gateway::Gateway,
+    stopped: tokio::sync::watch::Receiver<bool>,
+) -> anyhow::Result<(
+    String,
+    tokio::task::JoinHandle<Result<(), postern_smtp::SmtpError>>,
+)> {
+    let tls = if settings.tls_certificate.is_empty() {
+        Some(postern_smtp::TlsConfig::SelfSigned)
+    } else {
+        Some(postern_smtp::TlsConfig::Pem {
+            certificate: settings.tls_certificate.clone().into(),
+            private_key: settings.tls_private_key.clone().into(),
+        })
+    };
+    let config = postern_smtp::SmtpConfig {
+        hostname: settings.hostname.clone(),
+        max_message_size: max_size,
+        refuse_in_session: !settings.odoo_bounce_mails,
+        lmtp,
+        tls,
+        ..Default::default()
+    };
+    let proto = if lmtp { "LMTP" } else { "SMTP" };
+    #[cfg(unix)]
+    if let Some(path) = addr.strip_prefix("unix:") {
+        let _ = std::fs::remove_file(path);
+        let listener = tokio::net::UnixListener::bind(path)
+            .with_context(|| format!("cannot listen on {addr} for {proto}"))?;
+        let task = tokio::spawn(postern_smtp::run_unix(
+            listener,
+            config,
+            gateway,
+            wait_for(stopped),
+        ));
+        return Ok((format!("{:<10} {addr}", proto.to_lowercase()), task));
+    }
+    let listener = TcpListener::bind(addr)
+        .await
+        .with_context(|| format!("cannot listen on {addr} for {proto}"))?;
+    let local = listener.local_addr()?;
+    let task = tokio::spawn(postern_smtp::run(
+        listener,
+        config,
+        gateway,
+        wait_for(stopped),
+    ));
+    let hint = if lmtp {
+        String::new()
+    } else {
+        format!("   e.g. swaks --to sales@localhost --server {local}")
+    };
+    Ok((format!("{:<10} {local}{hint}", proto.to_lowercase()), task))
 }
 
 async fn shutdown_signal() {

@@ -17,6 +17,7 @@ const TOKEN: &str = "test-token-0123456789";
 struct Server {
     child: Child,
     base: String,
+    smtp: String,
     banner: Vec<String>,
     http: reqwest::Client,
 }
@@ -24,7 +25,7 @@ struct Server {
 impl Server {
     fn start(data_dir: &Path, envs: &[(&str, &str)]) -> Server {
         let mut cmd = Command::new(BIN);
-        cmd.args(["serve", "--http-listen", "127.0.0.1:0", "--data-dir"])
+        cmd.args(["serve", "--http-listen", "127.0.0.1:0", "--smtp-listen", "127.0.0.1:0", "--data-dir"])
             .arg(data_dir)
             .env_remove("POSTERN_DATABASE_URL")
             .env_remove("POSTERN_CONFIG")
@@ -38,11 +39,15 @@ impl Server {
         let stdout = child.stdout.take().unwrap();
         let mut banner = Vec::new();
         let mut base = None;
+        let mut smtp = None;
         for line in BufReader::new(stdout).lines() {
             let line = line.expect("read banner");
             if let Some(rest) = line.trim_start().strip_prefix("browser") {
                 let url = rest.split_whitespace().next().unwrap();
                 base = Some(url.trim_end_matches("/healthz").to_owned());
+            }
+            if let Some(rest) = line.trim_start().strip_prefix("smtp") {
+                smtp = rest.split_whitespace().next().map(str::to_owned);
             }
             let done = line.starts_with("Stop with");
             banner.push(line);
@@ -54,6 +59,7 @@ impl Server {
         Server {
             child,
             base,
+            smtp: smtp.unwrap_or_else(|| panic!("no SMTP address in the banner: {banner:?}")),
             banner,
             http: reqwest::Client::new(),
         }
@@ -799,4 +805,26 @@ async fn http_ingest_and_the_read_side() {
     .await
     .unwrap();
     assert_eq!(r.status(), 400);
+}
+
+#[tokio::test]
+async fn first_start_mail_by_smtp_becomes_a_record() {
+    // The README's tour: serve, swaks to sales@localhost, the record in the API.
+    let dir = tempfile::tempdir().unwrap();
+    let s = Server::start(dir.path(), &with_token());
+    let out = Command::new("swaks")
+        .args(["--to", "sales@localhost", "--from", "customer@example.org", "--server", &s.smtp])
+        .args(["--header", "Subject: Hello from swaks"])
+        .output()
+        .expect("swaks (installed by scripts/test.sh)");
+    let transcript = String::from_utf8_lossy(&out.stdout);
+    assert!(transcript.contains("250 2.0.0"), "{transcript}");
+    let (_, records) = s.get("/api/v1/records?model=crm.lead").await;
+    assert_eq!(records["items"][0]["name"], "Hello from swaks", "{records}");
+    // A relay attempt is refused at RCPT.
+    let out = Command::new("swaks")
+        .args(["--to", "someone@elsewhere.test", "--server", &s.smtp])
+        .output()
+        .unwrap();
+    assert!(String::from_utf8_lossy(&out.stdout).contains("550 5.7.1"));
 }
