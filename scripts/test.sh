@@ -120,19 +120,35 @@ apt_install() {
         apt-get install -y -q --no-install-recommends "$@"
 }
 
+# Postfix is installed without a system configuration ("No configuration": no /etc/postfix/main.cf,
+# nothing started, nothing listening on port 25); the tests configure their own instance.
+preseed_postfix() {
+    local sudo=()
+    if [[ $(id -u) -ne 0 ]]; then
+        command -v sudo >/dev/null 2>&1 || return 1
+        sudo=(sudo -n)
+    fi
+    echo "postfix postfix/main_mailer_type select No configuration" | "${sudo[@]}" debconf-set-selections
+}
+
 ensure_packages() {
     need_pkg '/usr/lib/postgresql/*/bin/initdb' postgresql
     need_pkg swaks swaks
     need_pkg python3 python3
+    # crates/smtp/tests/peers.rs runs a private Postfix instance (its own config and queue in a
+    # temporary directory) that delivers to the LMTP listener; /usr/sbin/smtp-sink comes with it.
+    need_pkg /usr/sbin/postfix postfix
     # Later:
     # need_pkg /usr/sbin/dovecot dovecot-imapd
     # need_pkg /usr/lib/dovecot/pop3 dovecot-pop3d
-    # need_pkg /usr/sbin/smtp-sink postfix
     # need_pkg chromium chromium
     if [[ ${POSTERN_TEST_MOLD:-0} == 1 ]]; then
         want_pkg mold mold
     fi
 
+    if [[ " ${MISSING_PKGS[*]} " == *" postfix "* ]]; then
+        preseed_postfix || die "could not preseed debconf for postfix"
+    fi
     if ((${#MISSING_PKGS[@]})); then
         apt_install "${MISSING_PKGS[@]}" || die "could not install required packages: ${MISSING_PKGS[*]}"
     fi
