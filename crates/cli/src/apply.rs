@@ -135,6 +135,15 @@ pub async fn apply(
     for (i, w) in &file.webhooks {
         item!(a, "webhooks", i, tx.upsert_webhook(w));
     }
+    for (i, email) in &file.gateway_allowed {
+        if a.fatal.is_some() {
+            break;
+        }
+        match tx.upsert_gateway_allowed(email).await {
+            Ok(change) => a.report.count("gateway_allowed", change),
+            Err(e) => a.error(format!("gateway_allowed[{i}]"), e),
+        }
+    }
     for (key, value) in &file.params {
         if a.fatal.is_some() {
             break;

@@ -122,6 +122,8 @@ pub struct ConfigFile {
     pub webhooks: Vec<(usize, WebhookInput)>,
     /// `[params]`, values as text.
     pub params: Vec<(String, String)>,
+    /// `gateway_allowed = [...]`: senders never rate-limited (Odoo's `mail.gateway.allowed`).
+    pub gateway_allowed: Vec<(usize, String)>,
 }
 
 const SECTIONS: &[&str] = &[
@@ -135,6 +137,7 @@ const SECTIONS: &[&str] = &[
     "incoming_servers",
     "webhooks",
     "params",
+    "gateway_allowed",
 ];
 
 impl ConfigFile {
@@ -181,6 +184,7 @@ impl ConfigFile {
         file.incoming_servers = read_list(&table, "incoming_servers", &mut errors);
         file.webhooks = read_list(&table, "webhooks", &mut errors);
         file.params = read_params(&table, &mut errors);
+        file.gateway_allowed = read_allowed(&table, &mut errors);
         check_duplicates(&file, &mut errors);
         (file, errors)
     }
@@ -338,6 +342,32 @@ fn backticked(message: &str, prefix: &str) -> Option<String> {
     let start = rest.find('`')? + 1;
     let end = rest[start..].find('`')? + start;
     Some(rest[start..end].to_owned())
+}
+
+fn read_allowed(table: &toml::Table, errors: &mut Vec<ConfigError>) -> Vec<(usize, String)> {
+    let Some(value) = table.get("gateway_allowed") else {
+        return Vec::new();
+    };
+    let Some(items) = value.as_array() else {
+        errors.push(ConfigError::new(
+            "gateway_allowed",
+            "must be a list of e-mail addresses",
+        ));
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    for (i, v) in items.iter().enumerate() {
+        match v.as_str() {
+            Some(a) if postern_model::address::email_normalize(a).is_some() => {
+                out.push((i, a.to_owned()))
+            }
+            _ => errors.push(ConfigError::new(
+                format!("gateway_allowed[{i}]"),
+                "must be one e-mail address",
+            )),
+        }
+    }
+    out
 }
 
 fn read_params(table: &toml::Table, errors: &mut Vec<ConfigError>) -> Vec<(String, String)> {

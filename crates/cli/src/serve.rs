@@ -158,7 +158,12 @@ async fn first_start(store: &Store) -> anyhow::Result<()> {
         .await?;
         tracing::info!("first start: created the company \"My Company\"");
     }
-    if tx.list_aliases(postern_store::PageRequest::parse(Some(1), None)?).await?.items.is_empty() {
+    if tx
+        .list_aliases(postern_store::PageRequest::parse(Some(1), None)?)
+        .await?
+        .items
+        .is_empty()
+    {
         tx.create_alias(&postern_store::AliasInput {
             alias_name: "sales".into(),
             alias_domain: Some("localhost".into()),

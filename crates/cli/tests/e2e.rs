@@ -25,13 +25,20 @@ struct Server {
 impl Server {
     fn start(data_dir: &Path, envs: &[(&str, &str)]) -> Server {
         let mut cmd = Command::new(BIN);
-        cmd.args(["serve", "--http-listen", "127.0.0.1:0", "--smtp-listen", "127.0.0.1:0", "--data-dir"])
-            .arg(data_dir)
-            .env_remove("POSTERN_DATABASE_URL")
-            .env_remove("POSTERN_CONFIG")
-            .env_remove("POSTERN_API_TOKEN")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null());
+        cmd.args([
+            "serve",
+            "--http-listen",
+            "127.0.0.1:0",
+            "--smtp-listen",
+            "127.0.0.1:0",
+            "--data-dir",
+        ])
+        .arg(data_dir)
+        .env_remove("POSTERN_DATABASE_URL")
+        .env_remove("POSTERN_CONFIG")
+        .env_remove("POSTERN_API_TOKEN")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null());
         for (k, v) in envs {
             cmd.env(k, v);
         }
@@ -813,7 +820,14 @@ async fn first_start_mail_by_smtp_becomes_a_record() {
     let dir = tempfile::tempdir().unwrap();
     let s = Server::start(dir.path(), &with_token());
     let out = Command::new("swaks")
-        .args(["--to", "sales@localhost", "--from", "customer@example.org", "--server", &s.smtp])
+        .args([
+            "--to",
+            "sales@localhost",
+            "--from",
+            "customer@example.org",
+            "--server",
+            &s.smtp,
+        ])
         .args(["--header", "Subject: Hello from swaks"])
         .output()
         .expect("swaks (installed by scripts/test.sh)");

@@ -675,6 +675,34 @@ impl Tx {
         .await)?)
     }
 
+    /// Adds an address to the gateway's allowed list (`mail.gateway.allowed`: never rate-limited).
+    pub async fn upsert_gateway_allowed(
+        &mut self,
+        email: &str,
+    ) -> Result<crate::Change, StoreError> {
+        let Some(norm) = postern_model::address::email_normalize(email) else {
+            return Err(StoreError::invalid(
+                "email",
+                format!("`{email}` is not a single e-mail address"),
+            ));
+        };
+        let n = on!(self, |c| {
+            sqlx::query(
+            "INSERT INTO gateway_allowed (email, email_normalized) VALUES ($1, $2) ON CONFLICT (email_normalized) DO NOTHING"
+        )
+        .bind(email.trim())
+        .bind(&norm)
+        .execute(c)
+        .await
+        .map(|r| r.rows_affected())
+        })?;
+        Ok(if n > 0 {
+            crate::Change::Created
+        } else {
+            crate::Change::Unchanged
+        })
+    }
+
     /// True when the address is in the gateway's allowed list (no rate limit).
     pub async fn gateway_allowed(&mut self, email_normalized: &str) -> Result<bool, StoreError> {
         let id: Option<i64> = on!(self, |c| sqlx::query_scalar(
