@@ -4,7 +4,8 @@
 //! Markdown table.
 //!
 //! Inputs: the reference's raw templates (`crates/mime/tests/templates/`), filled with the
-//! defaults of Odoo's test helper, each message with its own Message-ID.
+//! defaults of Odoo's test helper, each message with its own Message-ID. `BENCH_QUICK=1` stops
+//! after the SQLite accept runs (for profiling).
 
 use postern_gateway::{Gateway, Received};
 use postern_routing::{

@@ -72,7 +72,14 @@ pub(crate) async fn apply(
     if decision.outcome == Outcome::Routed
         && let Some(norm) = msg.email_from.as_deref().and_then(email_normalize)
     {
-        tx.reset_bounce(&norm).await?;
+        // Only a known partner can have a bounce counter to reset.
+        if decision
+            .routes
+            .iter()
+            .any(|r| r.author_partner_id.is_some())
+        {
+            tx.reset_bounce(&norm).await?;
+        }
     }
     let bounce = match decision.outcome {
         Outcome::BounceProcessed => Some(apply_bounce(tx, msg).await?),
@@ -99,7 +106,11 @@ pub(crate) async fn apply(
         outcome.refusal = in_session_reason;
     }
     let json = serde_json::to_string(&outcome).unwrap_or_default();
-    tx.set_raw_message_outcome(raw_id, status, &json).await?;
+    // The outcome of a routed message is its records and messages; the others keep theirs for a
+    // later look (why was this refused?).
+    if decision.outcome != Outcome::Routed {
+        tx.set_raw_message_outcome(raw_id, status, &json).await?;
+    }
     Ok(outcome)
 }
 
@@ -191,6 +202,7 @@ async fn apply_route(
         &message_id,
         id,
         record,
+        created,
         parent,
         route,
         setup,
@@ -325,11 +337,17 @@ pub(crate) async fn notify(
     message_id: &str,
     id: i64,
     record: i64,
+    created: bool,
     parent: Option<i64>,
     route: &Route,
     setup: &Setup<'_>,
 ) -> Result<(), StoreError> {
-    let mut people = tx.followers_for_notification(record).await?;
+    // A record created by this message has no follower yet but its author (who is not notified).
+    let mut people = if created {
+        Vec::new()
+    } else {
+        tx.followers_for_notification(record).await?
+    };
     people.retain(|f| {
         let subtypes: Vec<String> = serde_json::from_str(&f.subtypes).unwrap_or_default();
         subtypes.iter().any(|s| s == route.subtype) && (route.subtype != "note" || f.is_user)

@@ -46,20 +46,50 @@ pub(crate) fn spawn(store: Store, hostname: String) -> mpsc::Sender<Job> {
 }
 
 async fn run_batch(store: &Store, hostname: &str, batch: Vec<Job>) {
+    // Optimistic first: the whole batch without savepoints (two statements fewer per message).
+    // If any message fails, that transaction is rolled back and the batch runs again with a
+    // savepoint per message, so that the failing one does not take the others down.
+    let batch = match attempt(store, hostname, batch, false).await {
+        Ok(()) => return,
+        Err(batch) => batch,
+    };
+    if let Err(batch) = attempt(store, hostname, batch, true).await {
+        fail_all(
+            batch,
+            &StoreError::Unavailable("the batch could not be applied".into()),
+        );
+    }
+}
+
+/// Runs and commits a batch; answers every caller and returns `Ok`, or gives the batch back
+/// untouched (nothing committed, nobody answered) when `safe` is false and a message failed.
+async fn attempt(
+    store: &Store,
+    hostname: &str,
+    batch: Vec<Job>,
+    safe: bool,
+) -> Result<(), Vec<Job>> {
     let size = batch.len();
     let mut tx = match store.begin().await {
         Ok(tx) => tx,
-        Err(e) => return fail_all(batch, &e),
+        Err(e) => {
+            fail_all(batch, &e);
+            return Ok(());
+        }
     };
     // The configuration is read once for the whole batch, inside its transaction.
     let config = match lookups::GatewayConfig::load(&mut tx).await {
         Ok(c) => c,
-        Err(e) => return fail_all(batch, &e),
+        Err(e) => {
+            fail_all(batch, &e);
+            return Ok(());
+        }
     };
     let mut results = Vec::with_capacity(size);
     for job in &batch {
-        if let Err(e) = tx.savepoint().await {
-            return fail_all(batch, &e);
+        if safe && let Err(e) = tx.savepoint().await {
+            fail_all(batch, &e);
+            return Ok(());
         }
         let result = async {
             let (decision, setup) =
@@ -76,26 +106,36 @@ async fn run_batch(store: &Store, hostname: &str, batch: Vec<Job>) {
             .await
         }
         .await;
-        let closed = match &result {
-            Ok(_) => tx.release_savepoint().await,
-            Err(_) => tx.rollback_to_savepoint().await,
-        };
-        if let Err(e) = closed {
-            return fail_all(batch, &e);
+        if !safe {
+            if result.is_err() {
+                let _ = tx.rollback().await;
+                return Err(batch);
+            }
+        } else {
+            let closed = match &result {
+                Ok(_) => tx.release_savepoint().await,
+                Err(_) => tx.rollback_to_savepoint().await,
+            };
+            if let Err(e) = closed {
+                fail_all(batch, &e);
+                return Ok(());
+            }
         }
         results.push(result);
     }
     if let Err(e) = tx.commit().await {
-        return fail_all(batch, &e);
+        fail_all(batch, &e);
+        return Ok(());
     }
     if size > 1 {
-        tracing::debug!(size, "group commit");
+        tracing::debug!(size, safe, "group commit");
     }
     for (job, result) in batch.into_iter().zip(results) {
         // A caller that went away (a dropped SMTP session) is not answered; its message is
         // stored, and its sender's retry will be a duplicate.
         let _ = job.reply.send(result);
     }
+    Ok(())
 }
 
 fn fail_all(batch: Vec<Job>, e: &StoreError) {

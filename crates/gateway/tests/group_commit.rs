@@ -1,0 +1,76 @@
+//! Group commit on SQLite: many concurrent callers, every one answered after its message is
+//! committed, with the right outcome; concurrent copies of one message stored once.
+
+use postern_gateway::{Gateway, Received};
+use postern_routing::Outcome;
+use postern_store::{AliasDomainInput, AliasInput, PageRequest, RecordFilter, Store};
+
+fn mail(i: usize) -> Vec<u8> {
+    format!(
+        "From: sender{i}@customer.test\r\nTo: sales@example.com\r\nSubject: Message {i}\r\n\
+         Message-ID: <m{i}@customer.test>\r\n\r\nHello {i}\r\n"
+    )
+    .into_bytes()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_callers_are_all_committed_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(&format!("sqlite://{}/t.db", dir.path().display()))
+        .await
+        .unwrap();
+    store.migrate().await.unwrap();
+    let mut tx = store.begin().await.unwrap();
+    tx.create_alias_domain(&AliasDomainInput {
+        name: "example.com".into(),
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    tx.create_alias(&AliasInput {
+        alias_name: "sales".into(),
+        alias_domain: Some("example.com".into()),
+        model: "crm.lead".into(),
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    tx.commit().await.unwrap();
+    let gateway = Gateway::new(store.clone(), "postern.test");
+    let mut tasks = Vec::new();
+    // 120 callers: 100 distinct messages and 20 second copies of the first 20, all at once.
+    for i in (0..100).chain(0..20) {
+        let g = gateway.clone();
+        tasks.push(tokio::spawn(async move {
+            g.accept(&mail(i), &Received::default()).await
+        }));
+    }
+    let mut routed = 0;
+    let mut duplicates = 0;
+    for t in tasks {
+        match t.await.unwrap().unwrap().outcome {
+            Outcome::Routed => routed += 1,
+            Outcome::Duplicate => duplicates += 1,
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+    assert_eq!((routed, duplicates), (100, 20));
+    // Every answered message is durable: a fresh connection sees them all.
+    store.close().await;
+    let again = Store::open(&format!("sqlite://{}/t.db", dir.path().display()))
+        .await
+        .unwrap();
+    let mut tx = again.read().await.unwrap();
+    let filter = RecordFilter {
+        model: Some("crm.lead".into()),
+        ..Default::default()
+    };
+    assert_eq!(
+        tx.list_records(&filter, PageRequest::all())
+            .await
+            .unwrap()
+            .items
+            .len(),
+        100
+    );
+}
