@@ -67,7 +67,14 @@ wait $SRC
 stored=$(sqlite3 "$WORK/data/postern.db" 'select count(*) from raw_messages' 2>/dev/null || echo "?")
 kill "$PID"; wait "$PID" 2>/dev/null || true; PID=
 
-# Postfix accepting the same load into its queue (fsync'd, held), same run.
+echo "Postern: 1 KiB ${OURS[1024]} msg/s, 10 KiB ${OURS[10240]} msg/s, 100 KiB ${OURS[102400]} msg/s; peak RSS $((peak / 1024)) MB"
+
+# Postfix accepting the same load into its queue (fsync'd, held), same run. The anchor edits the
+# system's main.cf (and restores it); a Postfix installed with "No configuration" has none yet.
+if [[ ! -f /etc/postfix/main.cf ]]; then
+    cp /usr/share/postfix/main.cf.debian /etc/postfix/main.cf
+    postconf -e "myhostname = gateway.test" "mydestination = localhost" "inet_interfaces = 127.0.0.1"
+fi
 (cd "$ANCHORS" && ANCHOR_RESULTS="$WORK" python3 postfix_anchor.py --modes hold --messages "$N" --sessions "$S" --reps 1 >/dev/null)
 python3 - "$WORK/postfix_anchor.json" "${OURS[1024]}" "${OURS[10240]}" "${OURS[102400]}" "$peak" "$stored" <<'PY'
 import json, sys

@@ -135,6 +135,12 @@ fn main() {
         println!("| {name} | {} | {r:.0} |", raw.len());
     }
     if only.is_some() {
+        let set: Vec<&[u8]> = selected.iter().map(|(_, raw)| raw.as_slice()).collect();
+        println!(
+            "| **these {} templates** | | **{:.0}** |",
+            set.len(),
+            rate(&set, seconds * 4.0, iterations)
+        );
         return;
     }
     let every: Vec<&[u8]> = all.iter().map(|(_, raw)| raw.as_slice()).collect();

@@ -112,32 +112,48 @@ impl Walk {
 /// and `<!DOCTYPE>` tags and is wrapped in `\n…\n`; the tags of `html` are lower-cased and
 /// the content goes before its `</body>` (else `</html>`, else at the end).
 pub(crate) fn append_content_to_html(html: &str, content: &str, plaintext: bool) -> String {
-    let content = if plaintext {
-        format!("\n<pre>{}</pre>\n", html_escape(content))
+    let mut block = String::with_capacity(content.len() + content.len() / 8 + 16);
+    if plaintext {
+        block.push_str("\n<pre>");
+        push_html_escaped(&mut block, content);
+        block.push_str("</pre>\n");
     } else {
-        format!("\n{}\n", strip_document_tags(content))
-    };
-    let html = lowercase_tags(html);
+        block.push('\n');
+        block.push_str(&strip_document_tags(content));
+        block.push('\n');
+    }
+    if html.is_empty() {
+        return block;
+    }
+    let mut html = lowercase_tags(html);
     match html.find("</body>").or_else(|| html.find("</html>")) {
-        Some(at) => format!("{}{}{}", &html[..at], content, &html[at..]),
-        None => html + &content,
+        Some(at) => {
+            html.insert_str(at, &block);
+            html
+        }
+        None => html + &block,
     }
 }
 
-/// `markupsafe.escape`: `&`, `<`, `>`, `"` and `'`.
-pub(crate) fn html_escape(text: &str) -> String {
-    let mut out = String::with_capacity(text.len() + text.len() / 8);
-    for c in text.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&#34;"),
-            '\'' => out.push_str("&#39;"),
-            _ => out.push(c),
-        }
+/// Appends `text` escaped as `markupsafe.escape` does (`&`, `<`, `>`, `"` and `'`), copying
+/// the runs between those characters at once.
+fn push_html_escaped(out: &mut String, text: &str) {
+    let mut start = 0;
+    for (i, b) in text.bytes().enumerate() {
+        let escaped = match b {
+            b'&' => "&amp;",
+            b'<' => "&lt;",
+            b'>' => "&gt;",
+            b'"' => "&#34;",
+            b'\'' => "&#39;",
+            _ => continue,
+        };
+        // The specials are ASCII: `i` is a character boundary.
+        out.push_str(&text[start..i]);
+        out.push_str(escaped);
+        start = i + 1;
     }
-    out
+    out.push_str(&text[start..]);
 }
 
 /// Removes every match of Odoo's `(?i)</?(?:html|body|head|!\s*DOCTYPE)[^>]*>` (which also

@@ -23,9 +23,9 @@
 //! full, policy, spam, delays, unknown status) is soft. Success reports (`Action: delivered`,
 //! `relayed`, `expanded`, status 2.x.x) are not bounces and are left out.
 
-use postern_model::address::{email_normalize, email_normalize_all};
+use std::borrow::Cow;
 
-use crate::addresses::Addresses;
+use crate::addresses::{Addresses, email_normalize, email_normalize_all, email_split};
 use crate::bounce_text::{self, collapse, find_reply_code, find_status};
 use crate::entity::{Body, Entity, is_embedded_message};
 use crate::headers::{Headers, unfold_references};
@@ -40,31 +40,19 @@ const ORIGINAL_ID_HEADERS: &[&str] = &[
 ];
 
 /// Rules 2 and 3 of §3.3.
-pub(crate) fn signs(
-    root: &Entity,
-    email_from: Option<&str>,
-    addresses: &Addresses<'_>,
-) -> BounceSigns {
+pub(crate) fn signs(root: &Entity, email_from: Option<&str>) -> BounceSigns {
     let from_mailer_daemon = email_from
         .filter(|from| may_name_mailer_daemon(from))
-        .and_then(|from| addresses.split(from).into_iter().next())
+        .and_then(|from| email_split(from).into_iter().next())
         .is_some_and(|addr| {
             addr.split('@')
                 .next()
                 .is_some_and(|local| local.eq_ignore_ascii_case("mailer-daemon"))
         });
-    let content_type: String = root
-        .headers
-        .first("content-type")
-        .unwrap_or_default()
-        .to_ascii_lowercase()
-        .chars()
-        .filter(|c| !c.is_whitespace() && *c != '"')
-        .collect();
     BounceSigns {
         from_mailer_daemon,
         delivery_report: is_report(&root.mime)
-            || content_type.contains("report-type=delivery-status"),
+            || says_delivery_status(root.headers.first("content-type").unwrap_or_default()),
     }
 }
 
@@ -77,6 +65,33 @@ fn may_name_mailer_daemon(text: &str) -> bool {
     let mut wanted = b"mailer-daemon".iter().peekable();
     for b in text.bytes() {
         if wanted.next_if(|w| b.eq_ignore_ascii_case(w)).is_some() && wanted.peek().is_none() {
+            return true;
+        }
+    }
+    false
+}
+
+/// Whether a `Content-Type` value holds `report-type=delivery-status` once white space and
+/// quotes are removed, in any ASCII case (also when malformed). Reads the value once, without
+/// building the filtered copy: the last characters kept are compared when a `s` ends them.
+fn says_delivery_status(content_type: &str) -> bool {
+    const NEEDLE: &[u8] = b"report-type=delivery-status";
+    let mut window = [0u8; NEEDLE.len()];
+    let mut seen = 0usize;
+    for c in content_type
+        .chars()
+        .filter(|c| !c.is_whitespace() && *c != '"')
+    {
+        // A character outside ASCII never matches: it breaks the window like any other.
+        let b = if c.is_ascii() {
+            c.to_ascii_lowercase() as u8
+        } else {
+            0
+        };
+        window.copy_within(1.., 0);
+        window[NEEDLE.len() - 1] = b;
+        seen += 1;
+        if b == b's' && seen >= NEEDLE.len() && window == *NEEDLE {
             return true;
         }
     }
@@ -96,18 +111,47 @@ fn is_headers_part(mime: &str) -> bool {
 }
 
 /// What the report says, or an empty [`Dsn`] for a message that does not look like one.
+///
+/// Each source is read once: the entities are listed once, the first delivery-status part
+/// decoded and split into blocks once, the texts collected once, the returned message found
+/// once.
 pub(crate) fn analyse(root: &Entity, signs: BounceSigns, addresses: &Addresses<'_>) -> Dsn {
+    let walk = root.walk();
     let notice = signs.from_mailer_daemon
         || signs.delivery_report
-        || root.walk().iter().any(|e| is_delivery_status(&e.mime))
+        || walk.iter().any(|e| is_delivery_status(&e.mime))
         || looks_like_notice(&root.headers, addresses);
-    if !notice && !has_report_structure(root) {
+    if !notice && !walk.iter().any(|e| is_report_structure(&e.mime)) {
         return Dsn::default();
     }
-    let texts = human_texts(root);
+    let delivery_status = walk
+        .iter()
+        .find(|e| is_delivery_status(&e.mime))
+        .map(|e| e.text());
+    let delivery_blocks = delivery_status.as_deref().map(field_blocks);
+    let mut plain = Vec::new();
+    let mut html = Vec::new();
+    collect_texts(root, &mut plain, &mut html);
+    // Without a delivery-status part, DSN fields written in a text part.
+    let inline_blocks = match delivery_blocks {
+        Some(_) => None,
+        None => plain
+            .iter()
+            .find(|t| has_inline_fields(t))
+            .map(|t| field_blocks(t)),
+    };
+    let report_blocks = delivery_blocks.as_deref().or(inline_blocks.as_deref());
+    let texts = human_texts(plain, &html);
     let first_text = texts.first().map(String::as_str).unwrap_or_default();
     let all_text = texts.join("\n");
-    let (human, _) = bounce_text::split_original(first_text);
+    let (human, first_original) = bounce_text::split_original(first_text);
+    // With one text, the whole notice is that text: split once.
+    let (all_human, all_original) = if texts.len() > 1 {
+        bounce_text::split_original(&all_text)
+    } else {
+        (human, first_original)
+    };
+    let original = original_headers(&walk);
     let author = addresses_of(addresses, &["from", "sender", "reply-to", "return-path"]);
     let own = addresses_of(
         addresses,
@@ -124,12 +168,12 @@ pub(crate) fn analyse(root: &Entity, signs: BounceSigns, addresses: &Addresses<'
     // A message that only embeds another one (a forward) is read for its report parts and
     // ids, not for recipients guessed from its text.
     let from_text = if notice {
-        bounce_text::find_recipients(&all_text, &author, &own)
+        bounce_text::find_recipients_in(all_human, &author, &own)
     } else {
         Vec::new()
     };
 
-    let (mut recipients, orphans) = report_recipients(root);
+    let (mut recipients, orphans) = report_recipients(report_blocks);
     for r in &mut recipients {
         if let Some(t) = from_text.iter().find(|t| t.address == r.address) {
             fill(r, &t.status, &t.reply_code, &t.reason);
@@ -157,7 +201,7 @@ pub(crate) fn analyse(root: &Entity, signs: BounceSigns, addresses: &Addresses<'
             .collect();
     }
     if recipients.is_empty() && notice {
-        recipients = sole_original_recipient(root, &all_text)
+        recipients = sole_original_recipient(original.as_deref(), all_original)
             .into_iter()
             .collect();
     }
@@ -175,8 +219,8 @@ pub(crate) fn analyse(root: &Entity, signs: BounceSigns, addresses: &Addresses<'
     recipients.retain(|r| !is_success(r));
     Dsn {
         recipients,
-        original_message_ids: original_message_ids(root, &all_text),
-        final_recipient: odoo_final_recipient(root),
+        original_message_ids: original_message_ids(original.as_deref(), all_original),
+        final_recipient: delivery_blocks.as_deref().and_then(odoo_final_recipient),
         human_text: human.trim().to_owned(),
     }
 }
@@ -227,7 +271,7 @@ fn wording_class(text: &str) -> Option<char> {
         "still trying",
         "not yet been delivered",
     ];
-    if temporary.iter().any(|w| lower.contains(w)) {
+    if bounce_text::contains_any(&lower, &temporary) {
         Some('4')
     } else {
         Some('5')
@@ -248,32 +292,29 @@ fn is_success(r: &BouncedRecipient) -> bool {
     r.status.starts_with('2') || matches!(r.action.as_str(), "delivered" | "relayed" | "expanded")
 }
 
-/// Whether the tree holds a delivery-status part, an embedded message or headers part, or is
-/// a `multipart/report`.
-fn has_report_structure(root: &Entity) -> bool {
-    root.walk().iter().any(|e| {
-        is_report(&e.mime)
-            || is_delivery_status(&e.mime)
-            || is_embedded_message(&e.mime)
-            || is_headers_part(&e.mime)
-    })
+/// A delivery-status part, an embedded message or headers part, or a `multipart/report`:
+/// a message holding one is read for its report parts and original ids.
+fn is_report_structure(mime: &str) -> bool {
+    is_report(mime)
+        || is_delivery_status(mime)
+        || is_embedded_message(mime)
+        || is_headers_part(mime)
 }
 
 /// A null or mailer-daemon Return-Path, a postmaster / mailer-daemon sender, or a subject
 /// that failure notices use.
 fn looks_like_notice(headers: &Headers, addresses: &Addresses<'_>) -> bool {
-    let return_path = headers
-        .first("return-path")
-        .map(|v| crate::headers::return_path_address(&v).to_ascii_lowercase());
-    let null_sender = return_path
-        .as_deref()
-        .is_some_and(|rp| rp.is_empty() || rp.starts_with("mailer-daemon"));
+    let null_sender = headers.first("return-path").is_some_and(|v| {
+        let rp = crate::headers::return_path_address(v);
+        rp.is_empty() || starts_with_ascii_ci(&rp, "mailer-daemon")
+    });
+    if null_sender {
+        return true;
+    }
     let from = addresses.field("from").unwrap_or_default();
-    let from_lower = from.to_ascii_lowercase();
     let service_sender = from.trim_end().ends_with("<>")
-        || from_lower.contains("mailer-daemon")
-        || from_lower.contains("mail delivery")
-        || addresses.split(&from).first().is_some_and(|addr| {
+        || contains_ascii_ci(&from, &["mailer-daemon", "mail delivery"])
+        || addresses.split_field("from").first().is_some_and(|addr| {
             let local: String = addr
                 .split('@')
                 .next()
@@ -284,26 +325,42 @@ fn looks_like_notice(headers: &Headers, addresses: &Addresses<'_>) -> bool {
                 .collect();
             matches!(local.as_str(), "mailerdaemon" | "postmaster" | "maildaemon")
         });
-    let subject = headers
-        .joined_text("subject", " ")
-        .unwrap_or_default()
-        .to_lowercase();
-    let notice_subject = [
-        "undeliverable",
-        "undelivered mail",
-        "delivery status notification",
-        "delivery failure",
-        "failure notice",
-        "returned mail",
-        "mail delivery failed",
-        "delivery has failed",
-        "non remis",
-        "non-delivery",
-        "nondelivery",
-    ]
-    .iter()
-    .any(|s| subject.contains(s));
-    null_sender || service_sender || notice_subject
+    if service_sender {
+        return true;
+    }
+    // The subject lower-cased (Unicode) holds one of these exactly when the subject holds it in
+    // any ASCII case: no character outside ASCII lower-cases into these words (only U+212A
+    // gives `k`, and U+0130 gives `i` followed by U+0307).
+    let subject = headers.joined_text("subject", " ").unwrap_or_default();
+    contains_ascii_ci(
+        &subject,
+        &[
+            "undeliverable",
+            "undelivered mail",
+            "delivery status notification",
+            "delivery failure",
+            "failure notice",
+            "returned mail",
+            "mail delivery failed",
+            "delivery has failed",
+            "non remis",
+            "non-delivery",
+            "nondelivery",
+        ],
+    )
+}
+
+/// Whether `text` starts with `prefix` (lower-case ASCII) in any ASCII case.
+fn starts_with_ascii_ci(text: &str, prefix: &str) -> bool {
+    text.as_bytes()
+        .get(..prefix.len())
+        .is_some_and(|start| start.eq_ignore_ascii_case(prefix.as_bytes()))
+}
+
+/// Whether `text` holds one of `needles` (lower-case ASCII) in any ASCII case.
+fn contains_ascii_ci(text: &str, needles: &[&str]) -> bool {
+    let lower = text.to_ascii_lowercase();
+    bounce_text::contains_any(&lower, needles)
 }
 
 /// The addresses of some of the notice's own header fields, normalised: the author side
@@ -311,19 +368,17 @@ fn looks_like_notice(headers: &Headers, addresses: &Addresses<'_>) -> bool {
 fn addresses_of(addresses: &Addresses<'_>, names: &[&'static str]) -> Vec<String> {
     let mut found = Vec::new();
     for name in names {
-        if let Some(value) = addresses.field(name) {
-            found.extend(addresses.normalize_all(&value));
+        if let Some(normalized) = addresses.normalized_field(name) {
+            found.extend(normalized);
         }
     }
     found
 }
 
 /// The texts written for humans: the `text/plain` parts outside embedded messages, before
-/// the returned message (or the `text/html` ones as text when there is no plain one).
-fn human_texts(root: &Entity) -> Vec<String> {
-    let mut plain = Vec::new();
-    let mut html = Vec::new();
-    collect_texts(root, &mut plain, &mut html);
+/// the returned message (or the `text/html` ones as text when there is no plain one), as
+/// [`collect_texts`] gathers them.
+fn human_texts(plain: Vec<String>, html: &[String]) -> Vec<String> {
     if plain.is_empty() {
         html.iter()
             .map(|h| mail_parser::decoders::html::html_to_text(h))
@@ -363,25 +418,16 @@ struct Orphan {
 }
 
 /// The per-recipient blocks of the first delivery-status part, or of DSN fields written
-/// inline in a text part: the recipients with an address, and the statuses of the blocks
-/// without one (matched to recipients found elsewhere, in order).
-fn report_recipients(root: &Entity) -> (Vec<BouncedRecipient>, Vec<Orphan>) {
-    let walk = root.walk();
-    let source = walk
-        .iter()
-        .find(|e| is_delivery_status(&e.mime))
-        .map(|e| e.text())
-        .or_else(|| {
-            let mut plain = Vec::new();
-            collect_texts(root, &mut plain, &mut Vec::new());
-            plain.into_iter().find(|t| has_inline_fields(t))
-        });
-    let Some(text) = source else {
+/// inline in a text part (`blocks`, split by [`field_blocks`]): the recipients with an
+/// address, and the statuses of the blocks without one (matched to recipients found
+/// elsewhere, in order).
+fn report_recipients(blocks: Option<&[Block]>) -> (Vec<BouncedRecipient>, Vec<Orphan>) {
+    let Some(blocks) = blocks else {
         return (Vec::new(), Vec::new());
     };
     let mut recipients = Vec::new();
     let mut orphans = Vec::new();
-    for block in field_blocks(&text) {
+    for block in blocks {
         let field = |name: &str| {
             block
                 .iter()
@@ -458,15 +504,10 @@ fn better_status(written: &str, diagnostic: &str) -> String {
     }
 }
 
-/// Odoo's `bounced_email` (§3.3): second block of the first delivery-status part, its
-/// `Final-Recipient` split at the first `;`, `email_normalize` (strict) of the rest.
-fn odoo_final_recipient(root: &Entity) -> Option<String> {
-    let text = root
-        .walk()
-        .into_iter()
-        .find(|e| is_delivery_status(&e.mime))?
-        .text();
-    let blocks = field_blocks(&text);
+/// Odoo's `bounced_email` (§3.3): second block of the first delivery-status part (its
+/// `blocks`), its `Final-Recipient` split at the first `;`, `email_normalize` (strict) of the
+/// rest.
+fn odoo_final_recipient(blocks: &[Block]) -> Option<String> {
     let value = blocks
         .get(1)?
         .iter()
@@ -502,7 +543,10 @@ fn diagnostic_text(value: &str) -> String {
 
 /// Splits DSN text into blocks (separated by blank lines) of `(name, unfolded value)` fields;
 /// lines that are not fields are ignored.
-fn field_blocks(text: &str) -> Vec<Vec<(String, String)>> {
+/// The `(name, unfolded value)` fields of one block of DSN text.
+type Block = Vec<(String, String)>;
+
+fn field_blocks(text: &str) -> Vec<Block> {
     let mut blocks = Vec::new();
     let mut block: Vec<(String, String)> = Vec::new();
     for line in text.lines() {
@@ -544,21 +588,27 @@ fn failed_recipients_header(headers: &Headers) -> Vec<BouncedRecipient> {
 }
 
 /// The one recipient of the returned message (its To, with no Cc), when nothing else names
-/// the failed recipient: a message sent to one address bounced for that address.
-fn sole_original_recipient(root: &Entity, notice: &str) -> Option<BouncedRecipient> {
-    let headers = original_headers(root).or_else(|| {
-        let (_, original) = bounce_text::split_original(notice);
-        let start = original.find(|c: char| c.is_ascii_alphabetic())?;
-        let header_text = &original[start..];
-        let first_field = header_text.lines().position(is_field_line)?;
-        let text: String = header_text
-            .lines()
-            .skip(first_field)
-            .collect::<Vec<_>>()
-            .join("\n");
-        let (headers, _) = Headers::parse(text.as_bytes());
-        Some(headers)
-    })?;
+/// the failed recipient: a message sent to one address bounced for that address. `original`
+/// is the header section of the returned message, if found ([`original_headers`]); else the
+/// message returned inline after the notice (`returned`, [`bounce_text::split_original`]) is
+/// read.
+fn sole_original_recipient(original: Option<&Headers>, returned: &str) -> Option<BouncedRecipient> {
+    let parsed;
+    let headers = match original {
+        Some(headers) => headers,
+        None => {
+            let start = returned.find(|c: char| c.is_ascii_alphabetic())?;
+            let header_text = &returned[start..];
+            let first_field = header_text.lines().position(is_field_line)?;
+            let text: String = header_text
+                .lines()
+                .skip(first_field)
+                .collect::<Vec<_>>()
+                .join("\n");
+            parsed = Headers::parse(text.as_bytes()).0;
+            &parsed
+        }
+    };
     if headers.contains("cc") {
         return None;
     }
@@ -581,21 +631,20 @@ fn is_field_line(line: &str) -> bool {
 
 /// The header section of the returned message (§3.3): the first `message/rfc822` (its
 /// embedded message) or `text/rfc822-headers` entity, else the first sub-part of the first
-/// `multipart/report`.
-fn original_headers(root: &Entity) -> Option<Headers> {
-    let walk = root.walk();
+/// `multipart/report` (`walk` lists every entity, [`Entity::walk`]).
+fn original_headers<'a>(walk: &[&'a Entity]) -> Option<Cow<'a, Headers>> {
     let part = walk
         .iter()
         .find(|e| is_embedded_message(&e.mime) || is_headers_part(&e.mime));
     match part.map(|p| &p.body) {
-        Some(Body::Message(_, inner)) => Some(inner.headers.clone()),
-        Some(Body::Leaf(bytes)) => Some(Headers::parse(bytes).0),
+        Some(Body::Message(_, inner)) => Some(Cow::Borrowed(&inner.headers)),
+        Some(Body::Leaf(bytes)) => Some(Cow::Owned(Headers::parse(bytes).0)),
         Some(Body::Multipart(_)) => None,
         None => walk
             .iter()
             .find(|e| is_report(&e.mime))
             .and_then(|report| match &report.body {
-                Body::Multipart(parts) => parts.first().map(|p| p.headers.clone()),
+                Body::Multipart(parts) => parts.first().map(|p| Cow::Borrowed(&p.headers)),
                 _ => None,
             }),
     }
@@ -605,13 +654,10 @@ fn original_headers(root: &Entity) -> Option<Headers> {
 /// `X-Odoo-Message-Id`, `X-Microsoft-Original-Message-ID` of its header section, each
 /// unfolded, without duplicates; when it names none, the same fields of a message returned
 /// inline in the notice's text.
-fn original_message_ids(root: &Entity, notice: &str) -> Vec<String> {
-    let mut ids = original_headers(root)
-        .map(|h| ids_of(&h))
-        .unwrap_or_default();
+fn original_message_ids(original: Option<&Headers>, returned: &str) -> Vec<String> {
+    let mut ids = original.map(ids_of).unwrap_or_default();
     if ids.is_empty() {
-        let (_, original) = bounce_text::split_original(notice);
-        for line in original.lines() {
+        for line in returned.lines() {
             let Some((name, value)) = line.split_once(':') else {
                 continue;
             };
@@ -649,6 +695,35 @@ mod tests {
     use postern_model::address::email_split;
 
     use super::*;
+
+    #[test]
+    fn delivery_status_content_type() {
+        for (value, expected) in [
+            (
+                "multipart/report; report-type=delivery-status; boundary=x",
+                true,
+            ),
+            ("multipart/report: report-type=\"Delivery-Status\"", true),
+            ("multipart/mixed; report - type = delivery - status", true),
+            ("multipart/report; report-type=delivery-statu", false),
+            ("report-type=\u{e9}delivery-status", false),
+            ("\u{e9}report-type=delivery-status", true),
+            ("report-type=delivery\u{e9}-status", false),
+            ("", false),
+        ] {
+            let filtered: String = value
+                .to_ascii_lowercase()
+                .chars()
+                .filter(|c| !c.is_whitespace() && *c != '"')
+                .collect();
+            assert_eq!(
+                filtered.contains("report-type=delivery-status"),
+                expected,
+                "{value}"
+            );
+            assert_eq!(says_delivery_status(value), expected, "{value}");
+        }
+    }
 
     #[test]
     fn mailer_daemon_prefilter() {

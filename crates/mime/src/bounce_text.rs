@@ -15,7 +15,7 @@
 //!
 //! Trusts nothing, never panics; pure string scanning.
 
-use postern_model::address::email_normalize;
+use crate::addresses::email_normalize;
 
 /// How many lines after a recipient line still describe it.
 const BLOCK_LINES: usize = 15;
@@ -76,6 +76,22 @@ fn announces_original(line: &str) -> bool {
         "rest of message follows",
     ];
     let line = line.trim();
+    // Every phrase holds one of these words; lower-casing never makes one appear (the only
+    // characters outside ASCII that lower-case into ASCII give `k` and `i` + U+0307), so a
+    // line without any of them (any ASCII case) cannot announce anything: most lines stop here.
+    if !contains_any_ascii_ci(
+        line.as_bytes(),
+        &[
+            b"origina",
+            b"returned",
+            b"undelivered",
+            b"unsent",
+            b"copy",
+            b"follow",
+        ],
+    ) {
+        return false;
+    }
     let decorated = line.starts_with(['-', '=', '_', '*', '#']);
     let announcing = line.ends_with(':');
     let trimmed = line
@@ -83,7 +99,7 @@ fn announces_original(line: &str) -> bool {
         .to_lowercase();
     let words = trimmed.split_whitespace().count();
     let starts = PHRASES.iter().any(|p| trimmed.starts_with(p));
-    let contains = PHRASES.iter().any(|p| trimmed.contains(p));
+    let contains = contains_any(&trimmed, PHRASES);
     trimmed.chars().count() <= 80
         && ((decorated || announcing) && contains
             || starts && (words <= 4 || line.ends_with('.') && words <= 8))
@@ -101,8 +117,49 @@ fn starts_header_block(line: &str) -> bool {
         "delivered-to:",
         "arc-seal:",
     ];
-    let lower = line.to_ascii_lowercase();
-    NAMES.iter().any(|n| lower.starts_with(n))
+    NAMES.iter().any(|n| {
+        line.as_bytes()
+            .get(..n.len())
+            .is_some_and(|start| start.eq_ignore_ascii_case(n.as_bytes()))
+    })
+}
+
+/// Whether `haystack` holds one of `needles` (`needles.iter().any(|n| haystack.contains(n))`
+/// in one pass, without a searcher per needle).
+pub(crate) fn contains_any(haystack: &str, needles: &[&str]) -> bool {
+    let mut firsts = [false; 256];
+    for n in needles {
+        match n.as_bytes().first() {
+            Some(&f) => firsts[usize::from(f)] = true,
+            None => return true,
+        }
+    }
+    let bytes = haystack.as_bytes();
+    (0..bytes.len()).any(|i| {
+        firsts[usize::from(bytes[i])]
+            && needles.iter().any(|n| bytes[i..].starts_with(n.as_bytes()))
+    })
+}
+
+/// Whether `haystack` holds one of `needles` (lower-case ASCII), in any ASCII case.
+fn contains_any_ascii_ci(haystack: &[u8], needles: &[&[u8]]) -> bool {
+    // The first letters of the needles, to skip most bytes with one test.
+    let mut firsts = [false; 256];
+    for n in needles {
+        if let Some(&f) = n.first() {
+            firsts[usize::from(f)] = true;
+        }
+    }
+    (0..haystack.len()).any(|i| {
+        let first = haystack[i].to_ascii_lowercase();
+        firsts[usize::from(first)]
+            && needles.iter().any(|n| {
+                n.first() == Some(&first)
+                    && haystack
+                        .get(i..i + n.len())
+                        .is_some_and(|w| w.eq_ignore_ascii_case(n))
+            })
+    })
 }
 
 /// How an address was found on a line.
@@ -120,8 +177,18 @@ enum Found {
 /// notice's From, Sender, Reply-To, Return-Path) are never recipients; an address found in a
 /// sentence must also not be one of `own` (every address of the notice's header) nor a
 /// postmaster / mailer-daemon.
+#[cfg(test)]
 pub(crate) fn find_recipients(text: &str, author: &[String], own: &[String]) -> Vec<TextRecipient> {
-    let (human, _) = split_original(text);
+    find_recipients_in(split_original(text).0, author, own)
+}
+
+/// [`find_recipients`] of a notice already split: `human` is the part before the returned
+/// message ([`split_original`]).
+pub(crate) fn find_recipients_in(
+    human: &str,
+    author: &[String],
+    own: &[String],
+) -> Vec<TextRecipient> {
     let lines: Vec<&str> = human.lines().collect();
     let starts: Vec<(usize, String, usize)> = lines
         .iter()
@@ -226,7 +293,7 @@ fn recipient_on_line(line: &str) -> Option<(String, usize, Found)> {
     if let Some((label, value)) = trimmed.split_once(':') {
         let label_lower = label.to_lowercase();
         let labelled = label.split_whitespace().count() <= MAX_LABEL_WORDS
-            && LABEL_WORDS.iter().any(|w| label_lower.contains(w));
+            && contains_any(&label_lower, LABEL_WORDS);
         let value_trim = value.trim_start();
         let skipped = value.len() - value_trim.len();
         if labelled && let Some((address, end)) = address_at(value_trim) {
@@ -290,7 +357,7 @@ const FAILURE_WORDS: &[&str] = &[
 /// offset after it.
 fn in_sentence(line: &str) -> Option<(String, usize)> {
     let lower = line.to_ascii_lowercase();
-    if !FAILURE_WORDS.iter().any(|w| lower.contains(w)) {
+    if !contains_any(&lower, FAILURE_WORDS) {
         return None;
     }
     let mut from = 0;
@@ -376,11 +443,13 @@ fn find_status_of(text: &str, classes: &[u8]) -> Option<String> {
     let bytes = text.as_bytes();
     (0..bytes.len()).find_map(|i| {
         let class = bytes[i];
-        if !classes.contains(&class) || i > 0 && is_number_char(bytes[i - 1]) {
+        if bytes.get(i + 1) != Some(&b'.')
+            || !classes.contains(&class)
+            || i > 0 && is_number_char(bytes[i - 1])
+        {
             return None;
         }
-        let (subject, after_subject) =
-            digits(bytes, i + 2, 3).filter(|_| bytes.get(i + 1) == Some(&b'.'))?;
+        let (subject, after_subject) = digits(bytes, i + 2, 3)?;
         if bytes.get(after_subject) != Some(&b'.') {
             return None;
         }
@@ -438,6 +507,23 @@ fn digits(bytes: &[u8], from: usize, max: usize) -> Option<(String, usize)> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn contains_any_is_contains() {
+        for (hay, needles) in [
+            ("delivery to x failed", &["fail", "error"][..]),
+            ("", &["a"][..]),
+            ("abc", &[""][..]),
+            ("r\u{e9}sum\u{e9}", &["\u{e9}s", "z"][..]),
+            ("no match here", &["xyz", "matchx"][..]),
+        ] {
+            assert_eq!(
+                contains_any(hay, needles),
+                needles.iter().any(|n| hay.contains(n)),
+                "{hay}"
+            );
+        }
+    }
 
     #[test]
     fn codes() {

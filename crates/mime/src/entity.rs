@@ -1,8 +1,11 @@
 //! The MIME tree of a message: each entity with its header fields, its effective content
 //! type, and its content (sub-parts, an embedded message, or transfer-decoded bytes).
 //!
-//! The header sections, the RFC 2231/2047 parameters, base64, quoted-printable and the
-//! charsets come from `mail-parser`. The multipart bodies are split here, as Python's
+//! The RFC 2231/2047 parameters and the charsets come from `mail-parser`; the header
+//! sections are split (`headers`) and base64 and quoted-printable decoded here exactly as
+//! `mail-parser` does (checked against it by the tests), only faster: a message is read
+//! without copying (the tree borrows the message's bytes; only transfer-decoded content is
+//! owned) and checked as UTF-8 once. The multipart bodies are split here, as Python's
 //! `email.feedparser` splits them (which Odoo's behaviour rests on), because `mail-parser`
 //! 0.11 takes a `--boundary` anywhere in a line for a delimiter (its issue #156, fixed only
 //! in 1.0, which needs a newer toolchain) and lets an unclosed inner multipart swallow the
@@ -13,55 +16,67 @@
 //! Total: any bytes give a tree (nesting is cut at [`MAX_DEPTH`]); decoding errors fall back to
 //! lenient decoders or to the raw bytes, never to an error.
 
-use mail_parser::decoders::charsets::map::charset_decoder;
-use mail_parser::parsers::MessageStream;
+use std::borrow::Cow;
+use std::ops::Range;
 
-use crate::headers::Headers;
+use mail_parser::decoders::charsets::map::charset_decoder;
+
+use crate::headers::{Headers, find_byte_pair};
 
 /// Deepest nesting of multiparts and embedded messages that is parsed; deeper entities are
 /// kept as opaque leaves.
 pub(crate) const MAX_DEPTH: usize = 32;
 
-/// One MIME entity.
+/// One MIME entity. Its content borrows the bytes of the message when no transfer encoding
+/// had to be undone (`'a`).
 #[derive(Debug, Clone)]
-pub(crate) struct Entity {
+pub(crate) struct Entity<'a> {
     /// Its header fields.
     pub(crate) headers: Headers,
     /// The effective type, lower-case `type/subtype` (see [`effective_type`]).
     pub(crate) mime: String,
     /// Its content.
-    pub(crate) body: Body,
+    pub(crate) body: Body<'a>,
 }
 
 /// The content of an entity.
 #[derive(Debug, Clone)]
-pub(crate) enum Body {
+pub(crate) enum Body<'a> {
     /// `multipart/*`: the sub-parts, in order.
-    Multipart(Vec<Entity>),
+    Multipart(Vec<Entity<'a>>),
     /// `message/rfc822` or `message/global`: the embedded message's bytes (transfer-decoded)
     /// and its own tree.
-    Message(Vec<u8>, Box<Entity>),
+    Message(Cow<'a, [u8]>, Box<Entity<'a>>),
     /// Anything else: the transfer-decoded bytes.
-    Leaf(Vec<u8>),
+    Leaf(Cow<'a, [u8]>),
 }
 
-impl Entity {
+impl<'a> Entity<'a> {
     /// Parses a whole message (or embedded message): headers, then the body by its type.
-    pub(crate) fn parse(bytes: &[u8]) -> Entity {
-        Self::parse_with_default(bytes, "text/plain", 0)
+    pub(crate) fn parse(bytes: &'a [u8]) -> Entity<'a> {
+        // Checked as UTF-8 once: every part is then a slice of that text.
+        let text = std::str::from_utf8(bytes).ok();
+        Self::parse_with_default(bytes, text, "text/plain", 0)
     }
 
-    fn parse_with_default(bytes: &[u8], default_type: &str, depth: usize) -> Entity {
-        let (headers, body_start) = Headers::parse(bytes);
+    /// `text`: `bytes` as UTF-8, when they are.
+    fn parse_with_default(
+        bytes: &'a [u8],
+        text: Option<&'a str>,
+        default_type: &str,
+        depth: usize,
+    ) -> Entity<'a> {
+        let (headers, body_start) = Headers::parse_text(bytes, text);
         let raw_body = bytes.get(body_start..).unwrap_or_default();
+        let body_text = text.and_then(|t| t.get(body_start..));
         let mime = effective_type(&headers, default_type);
         let body = if depth >= MAX_DEPTH {
-            Body::Leaf(raw_body.to_vec())
+            Body::Leaf(Cow::Borrowed(raw_body))
         } else if mime.starts_with("multipart/") {
             match headers
                 .param("content-type", "boundary")
                 .filter(|b| !b.is_empty())
-                .and_then(|b| split_multipart(raw_body, b.as_bytes()))
+                .and_then(|b| split_multipart_ranges(raw_body, b.as_bytes()))
             {
                 Some(parts) => {
                     let child_default = if mime == "multipart/digest" {
@@ -72,25 +87,59 @@ impl Entity {
                     Body::Multipart(
                         parts
                             .into_iter()
-                            .map(|p| Self::parse_with_default(p, child_default, depth + 1))
+                            .map(|r| {
+                                let text = body_text.and_then(|t| t.get(r.clone()));
+                                let part = &raw_body[r];
+                                Self::parse_with_default(part, text, child_default, depth + 1)
+                            })
                             .collect(),
                     )
                 }
                 // No boundary, or no delimiter line: Python keeps the body as text (and Odoo
                 // then drops it as a multipart container); it is kept here as a leaf so that
                 // the walk in `body` can still turn it into text.
-                None => Body::Leaf(raw_body.to_vec()),
+                None => Body::Leaf(Cow::Borrowed(raw_body)),
             }
         } else if is_embedded_message(&mime) {
-            let decoded = transfer_decode(&headers, raw_body);
-            let inner = Self::parse_with_default(&decoded, "text/plain", depth + 1);
-            Body::Message(decoded, Box::new(inner))
+            match transfer_decode(&headers, raw_body) {
+                // Not encoded: the body itself.
+                Cow::Borrowed(decoded) => {
+                    let inner =
+                        Self::parse_with_default(decoded, body_text, "text/plain", depth + 1);
+                    Body::Message(Cow::Borrowed(decoded), Box::new(inner))
+                }
+                // Decoded bytes are the entity's own: the tree below them is copied out.
+                Cow::Owned(decoded) => {
+                    let text = std::str::from_utf8(&decoded).ok();
+                    let inner = Entity::parse_with_default(&decoded, text, "text/plain", depth + 1)
+                        .into_owned();
+                    Body::Message(Cow::Owned(decoded), Box::new(inner))
+                }
+            }
         } else {
             Body::Leaf(transfer_decode(&headers, raw_body))
         };
         Entity {
             headers,
             mime,
+            body,
+        }
+    }
+
+    /// The same entity owning all its content.
+    fn into_owned(self) -> Entity<'static> {
+        let body = match self.body {
+            Body::Multipart(parts) => {
+                Body::Multipart(parts.into_iter().map(Entity::into_owned).collect())
+            }
+            Body::Message(bytes, inner) => {
+                Body::Message(Cow::Owned(bytes.into_owned()), Box::new(inner.into_owned()))
+            }
+            Body::Leaf(bytes) => Body::Leaf(Cow::Owned(bytes.into_owned())),
+        };
+        Entity {
+            headers: self.headers,
+            mime: self.mime,
             body,
         }
     }
@@ -102,13 +151,13 @@ impl Entity {
 
     /// This entity then every entity below it, depth first (Python's `Message.walk`, which
     /// also enters embedded messages).
-    pub(crate) fn walk(&self) -> Vec<&Entity> {
+    pub(crate) fn walk(&self) -> Vec<&Entity<'a>> {
         let mut out = Vec::new();
         self.walk_into(&mut out);
         out
     }
 
-    fn walk_into<'a>(&'a self, out: &mut Vec<&'a Entity>) {
+    fn walk_into<'s>(&'s self, out: &mut Vec<&'s Entity<'a>>) {
         out.push(self);
         match &self.body {
             Body::Multipart(parts) => parts.iter().for_each(|p| p.walk_into(out)),
@@ -129,7 +178,7 @@ impl Entity {
     /// breaks normalised to `\n`.
     pub(crate) fn text(&self) -> String {
         let charset = self.headers.param("content-type", "charset");
-        normalize_newlines(&decode_text(self.content_bytes(), charset.as_deref()))
+        normalize_newlines(decode_text(self.content_bytes(), charset.as_deref()))
     }
 
     /// The file name: `filename` of `Content-Disposition`, else `name` of `Content-Type`
@@ -147,16 +196,17 @@ impl Entity {
     pub(crate) fn content_id(&self) -> Option<String> {
         self.headers
             .first("content-id")
-            .map(|id| id.trim_matches(['<', '>']).trim().to_owned())
+            .map(|id| id.trim_matches(['<', '>']).trim())
             .filter(|id| !id.is_empty())
+            .map(str::to_owned)
     }
 
     /// Whether `Content-Disposition` says `attachment` (any case).
     pub(crate) fn is_attachment_disposition(&self) -> bool {
         self.headers.first("content-disposition").is_some_and(|d| {
-            d.trim_start()
-                .to_ascii_lowercase()
-                .starts_with("attachment")
+            d.as_bytes()
+                .get(..b"attachment".len())
+                .is_some_and(|start| start.eq_ignore_ascii_case(b"attachment"))
         })
     }
 }
@@ -175,12 +225,22 @@ fn effective_type(headers: &Headers, default: &str) -> String {
     let Some(ct) = &headers.content_type else {
         return default.to_owned();
     };
-    let maintype = ct.ctype().trim().to_ascii_lowercase();
-    let subtype = ct.subtype().map(|s| s.trim().to_ascii_lowercase());
-    match (maintype.as_str(), subtype.as_deref()) {
-        ("binary", Some("octet-stream")) => "application/octet-stream".to_owned(),
-        ("pdf", None) => "application/pdf".to_owned(),
-        (m, Some(s)) if !m.is_empty() && !s.is_empty() => format!("{m}/{s}"),
+    let maintype = ct.ctype().trim();
+    let subtype = ct.subtype().map(str::trim);
+    let is = |a: &str, b: &str| a.eq_ignore_ascii_case(b);
+    match subtype {
+        Some(s) if is(maintype, "binary") && is(s, "octet-stream") => {
+            "application/octet-stream".to_owned()
+        }
+        None if is(maintype, "pdf") => "application/pdf".to_owned(),
+        Some(s) if !maintype.is_empty() && !s.is_empty() => {
+            let mut mime = String::with_capacity(maintype.len() + s.len() + 1);
+            mime.push_str(maintype);
+            mime.push('/');
+            mime.push_str(s);
+            mime.make_ascii_lowercase();
+            mime
+        }
         _ => default.to_owned(),
     }
 }
@@ -189,31 +249,40 @@ fn effective_type(headers: &Headers, default: &str) -> String {
 /// (the body is then not a multipart at all). The preamble and the epilogue are dropped; a
 /// missing close delimiter ends the last part at the end of `body`; the line break before a
 /// delimiter belongs to the delimiter (RFC 2046 §5.1.1).
+#[cfg(test)]
 pub(crate) fn split_multipart<'a>(body: &'a [u8], boundary: &[u8]) -> Option<Vec<&'a [u8]>> {
+    let ranges = split_multipart_ranges(body, boundary)?;
+    Some(ranges.into_iter().map(|r| &body[r]).collect())
+}
+
+/// [`split_multipart`] giving the parts as ranges of `body`.
+fn split_multipart_ranges(body: &[u8], boundary: &[u8]) -> Option<Vec<Range<usize>>> {
     let mut parts = Vec::new();
     let mut current: Option<usize> = None;
     let mut found = false;
-    let mut pos = 0;
-    while pos < body.len() {
-        let line_end = body[pos..]
-            .iter()
-            .position(|&b| b == b'\n')
-            .map_or(body.len(), |i| pos + i);
+    // Only lines starting with `-` can be delimiters: the dashes are searched, not the lines.
+    let mut from = 0;
+    while let Some(pos) = find_byte_pair(body, from, b'-', b'-') {
+        if pos > 0 && body[pos - 1] != b'\n' {
+            from = pos + 1;
+            continue;
+        }
+        let line_end = find_byte_pair(body, pos, b'\n', b'\n').unwrap_or(body.len());
         let next = (line_end + 1).min(body.len());
         if let Some(close) = delimiter(&body[pos..line_end], boundary) {
             found = true;
             if let Some(start) = current {
-                parts.push(&body[start..content_end(body, start, pos)]);
+                parts.push(start..content_end(body, start, pos));
             }
             if close {
                 return Some(parts);
             }
             current = Some(next);
         }
-        pos = next;
+        from = next.max(pos + 1);
     }
     if let Some(start) = current {
-        parts.push(&body[start.min(body.len())..]);
+        parts.push(start.min(body.len())..body.len());
     }
     found.then_some(parts)
 }
@@ -245,25 +314,85 @@ fn content_end(body: &[u8], start: usize, delimiter_start: usize) -> usize {
 /// Undoes `Content-Transfer-Encoding`: base64 and quoted-printable with `mail-parser`'s MIME
 /// decoders, else with lenient decoders (as Python's, which never fail); any other encoding
 /// (7bit, 8bit, binary, unknown) gives the bytes as they are.
-fn transfer_decode(headers: &Headers, raw: &[u8]) -> Vec<u8> {
+fn transfer_decode<'a>(headers: &Headers, raw: &'a [u8]) -> Cow<'a, [u8]> {
     let encoding = headers
         .first("content-transfer-encoding")
-        .unwrap_or_default()
-        .to_ascii_lowercase();
-    match encoding.as_str() {
-        "base64" => {
-            let (end, decoded) = MessageStream::new(raw).decode_base64_mime(b"");
-            if end == usize::MAX {
-                lenient_base64(raw)
-            } else {
-                decoded.into_owned()
+        .unwrap_or_default();
+    let is = |name: &str| encoding.eq_ignore_ascii_case(name);
+    match () {
+        () if is("base64") => Cow::Owned(base64_mime(raw).unwrap_or_else(|| lenient_base64(raw))),
+        () if is("quoted-printable") => {
+            Cow::Owned(quoted_printable(raw).unwrap_or_else(|| lenient_quoted_printable(raw)))
+        }
+        _ => Cow::Borrowed(raw),
+    }
+}
+
+/// Base64 exactly as `mail-parser`'s MIME decoder (`decode_base64_mime` without a boundary)
+/// reads a whole part, four characters at a time where it can: blanks and line breaks are
+/// skipped, a `=` writes the bytes of an unfinished group (a lone sextet gives its six bits as
+/// a byte) and starts a new one, an unfinished group at the end is dropped. `None` where
+/// `mail-parser` fails: any other byte outside the alphabet, or `--`.
+fn base64_mime(raw: &[u8]) -> Option<Vec<u8>> {
+    const INVALID: u8 = 0xff;
+    const fn table() -> [u8; 256] {
+        let mut t = [INVALID; 256];
+        let alphabet = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+        let mut i = 0;
+        while i < 64 {
+            t[alphabet[i] as usize] = i as u8;
+            i += 1;
+        }
+        t
+    }
+    static DECODE: [u8; 256] = table();
+    let sextet = |b: u8| DECODE[usize::from(b)];
+    let mut out = Vec::with_capacity(raw.len() / 4 * 3);
+    let mut group: u32 = 0;
+    let mut count = 0;
+    let mut i = 0;
+    while let Some(&b) = raw.get(i) {
+        if count == 0
+            && let Some(&[a, b, c, d]) = raw.get(i..i + 4)
+        {
+            let (a, b, c, d) = (sextet(a), sextet(b), sextet(c), sextet(d));
+            if (a | b | c | d) & 0xc0 == 0 {
+                let word =
+                    u32::from(a) << 18 | u32::from(b) << 12 | u32::from(c) << 6 | u32::from(d);
+                out.extend_from_slice(&word.to_be_bytes()[1..]);
+                i += 4;
+                continue;
             }
         }
-        "quoted-printable" => {
-            quoted_printable(raw).unwrap_or_else(|| lenient_quoted_printable(raw))
+        match sextet(b) {
+            INVALID => match b {
+                b'=' => {
+                    match count {
+                        1 => out.push((group << 2) as u8),
+                        2 => out.push((group >> 4) as u8),
+                        3 => out.extend_from_slice(&[(group >> 10) as u8, (group >> 2) as u8]),
+                        _ => {}
+                    }
+                    group = 0;
+                    count = 0;
+                }
+                b'\n' | b' ' | b'\t' | b'\r' => {}
+                b'-' if i == 0 || raw[i - 1] != b'-' => {}
+                _ => return None,
+            },
+            value => {
+                group = group << 6 | u32::from(value);
+                count += 1;
+                if count == 4 {
+                    out.extend_from_slice(&group.to_be_bytes()[1..]);
+                    group = 0;
+                    count = 0;
+                }
+            }
         }
-        _ => raw.to_vec(),
+        i += 1;
     }
+    Some(out)
 }
 
 /// Quoted-printable exactly as `mail-parser`'s MIME decoder (`decode_quoted_printable_mime`
@@ -419,29 +548,41 @@ fn lenient_quoted_printable(raw: &[u8]) -> Vec<u8> {
 /// declared `us-ascii` on valid UTF-8 → UTF-8 (a common mislabel, read by Python as `\u{fffd}`).
 /// Undecodable bytes become U+FFFD.
 pub(crate) fn decode_text(bytes: &[u8], charset: Option<&str>) -> String {
-    let charset = charset
-        .map(|c| c.trim().to_ascii_lowercase())
-        .unwrap_or_default();
-    let ascii_label = matches!(charset.as_str(), "us-ascii" | "ascii" | "ansi_x3.4-1968");
+    let charset = charset.map(str::trim).unwrap_or_default();
+    let ascii_label = ["us-ascii", "ascii", "ansi_x3.4-1968"]
+        .iter()
+        .any(|label| charset.eq_ignore_ascii_case(label));
     if charset.is_empty() || (ascii_label && std::str::from_utf8(bytes).is_ok()) {
-        return String::from_utf8_lossy(bytes).into_owned();
+        return utf8_lossy(bytes);
     }
+    // `charset_decoder` reads the label in any ASCII case.
     match charset_decoder(charset.as_bytes()) {
         Some(decode) => decode(bytes),
-        None => String::from_utf8_lossy(bytes).into_owned(),
+        None => utf8_lossy(bytes),
+    }
+}
+
+/// `String::from_utf8_lossy(bytes).into_owned()`, validating valid UTF-8 (nearly every text)
+/// on the fast path.
+fn utf8_lossy(bytes: &[u8]) -> String {
+    match std::str::from_utf8(bytes) {
+        Ok(text) => text.to_owned(),
+        Err(_) => String::from_utf8_lossy(bytes).into_owned(),
     }
 }
 
 /// `\r\n` and lone `\r` become `\n`.
-pub(crate) fn normalize_newlines(text: &str) -> String {
+pub(crate) fn normalize_newlines(text: String) -> String {
     if !text.contains('\r') {
-        return text.to_owned();
+        return text;
     }
     text.replace("\r\n", "\n").replace('\r', "\n")
 }
 
 #[cfg(test)]
 mod tests {
+    use mail_parser::parsers::MessageStream;
+
     use super::*;
 
     #[test]
@@ -456,6 +597,54 @@ mod tests {
         let body = b"--b\r\nx\r\n--bb\r\ny\r\n--b-- \r\n";
         let parts = split_multipart(body, b"b").unwrap_or_default();
         assert_eq!(parts, vec![&b"x\r\n--bb\r\ny"[..]]);
+    }
+
+    /// The line-by-line reading the dash search replaces.
+    fn split_by_lines(body: &[u8], boundary: &[u8]) -> Option<Vec<Range<usize>>> {
+        let mut parts = Vec::new();
+        let mut current: Option<usize> = None;
+        let mut found = false;
+        let mut pos = 0;
+        while pos < body.len() {
+            let line_end = body[pos..]
+                .iter()
+                .position(|&b| b == b'\n')
+                .map_or(body.len(), |i| pos + i);
+            let next = (line_end + 1).min(body.len());
+            if let Some(close) = delimiter(&body[pos..line_end], boundary) {
+                found = true;
+                if let Some(start) = current {
+                    parts.push(start..content_end(body, start, pos));
+                }
+                if close {
+                    return Some(parts);
+                }
+                current = Some(next);
+            }
+            pos = next;
+        }
+        if let Some(start) = current {
+            parts.push(start.min(body.len())..body.len());
+        }
+        found.then_some(parts)
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn multiparts_are_split_as_line_by_line(
+            parts in proptest::collection::vec(
+                proptest::sample::select(vec![
+                    "--b", "--b--", "--", "-", "b", "x", "\n", "\r\n", " ", "\t", "--bb", "-b",
+                ]),
+                0..24,
+            )
+        ) {
+            let body = parts.concat();
+            proptest::prop_assert_eq!(
+                split_multipart_ranges(body.as_bytes(), b"b"),
+                split_by_lines(body.as_bytes(), b"b")
+            );
+        }
     }
 
     #[test]
@@ -501,7 +690,47 @@ mod tests {
         }
     }
 
+    fn mail_parser_base64(raw: &[u8]) -> Option<Vec<u8>> {
+        let (end, decoded) = MessageStream::new(raw).decode_base64_mime(b"");
+        (end != usize::MAX).then(|| decoded.into_owned())
+    }
+
+    #[test]
+    fn base64_is_mail_parsers() {
+        for raw in [
+            &b""[..],
+            b"SGVsbG8=",
+            b"SGVsbG8gV29ybGQ=\r\n",
+            b"SGk",
+            b"S=Gk=",
+            b"SGVs\nbG8-x",
+            b"SGVs--bG8",
+            b"SG!k",
+            b"S\t G\r\nV\x00",
+            b"-",
+            b"====",
+        ] {
+            assert_eq!(base64_mime(raw), mail_parser_base64(raw), "{raw:?}");
+        }
+    }
+
     proptest::proptest! {
+        #[test]
+        fn base64_is_mail_parsers_on_any_bytes(
+            raw in proptest::collection::vec(
+                proptest::prop_oneof![
+                    8 => proptest::sample::select(
+                        b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/".to_vec()
+                    ),
+                    2 => proptest::sample::select(b"=\r\n \t-".to_vec()),
+                    1 => proptest::prelude::any::<u8>(),
+                ],
+                0..64,
+            )
+        ) {
+            proptest::prop_assert_eq!(base64_mime(&raw), mail_parser_base64(&raw));
+        }
+
         #[test]
         fn quoted_printable_is_mail_parsers_on_any_bytes(
             raw in proptest::collection::vec(

@@ -4,28 +4,20 @@
 //! space of continuation lines kept), RFC 2047 encoded words decoded in unstructured and
 //! address fields, several occurrences joined (Odoo's `decode_message_header`).
 //!
-//! `mail-parser` splits the header section into fields, parses the MIME fields
-//! (`Content-Type` and `Content-Disposition` with RFC 2231 parameters, `Content-ID`) and
-//! decodes each encoded word; every other field is kept raw so that this module decides
-//! exactly how it is read. Trusts nothing: any byte sequence gives some (possibly empty)
-//! header block, never a panic.
+//! The section is split into fields exactly as `mail-parser`'s `parse_headers` splits it
+//! (same name rules, same field ends; checked against it by the tests), but with a byte search
+//! instead of its per-byte iterator and without building values nobody reads; `mail-parser`
+//! still parses the MIME fields (`Content-Type` and `Content-Disposition` with RFC 2231
+//! parameters; `Content-ID` and the other `Content-*` only delimited by it) and decodes each
+//! encoded word. Every other field is kept as written (unfolded once, when the section is
+//! read) so that this module decides exactly how it is read. Trusts nothing: any byte
+//! sequence gives some (possibly empty) header block, never a panic.
 
 use std::borrow::Cow;
 use std::ops::Range;
-use std::sync::LazyLock;
 
 use mail_parser::parsers::MessageStream;
-use mail_parser::{ContentType, DateTime, HeaderName, HeaderValue, MessageParser};
-
-/// `mail-parser` configured to parse the MIME fields and to skip every other field: only its
-/// extent matters (the raw value is read from the bytes), so no value is built for it. Skipping
-/// consumes exactly what the raw parser would (up to the line break not followed by white
-/// space).
-static PARSER: LazyLock<MessageParser> = LazyLock::new(|| {
-    MessageParser::new()
-        .with_mime_headers()
-        .default_header_ignore()
-});
+use mail_parser::{ContentType, DateTime, HeaderName, HeaderValue};
 
 /// The fields of one header section.
 #[derive(Debug, Clone, Default)]
@@ -33,9 +25,12 @@ pub(crate) struct Headers {
     /// Every lower-case name and raw value, one after the other (one allocation for the
     /// section); `fields` holds their ranges.
     text: String,
-    /// `(lower-case name, raw value)` as ranges of `text`: the value as written after the
-    /// colon, folding kept.
+    /// `(lower-case name, value)` as ranges of `text`: the value as written after the colon,
+    /// unfolded (its CR and LF removed, [`unfold`]; nothing reads a folded value).
     fields: Vec<(Range<usize>, Range<usize>)>,
+    /// A one-word filter of the names present ([`name_bit`] of each): most lookups are for
+    /// fields a message does not have, and end here.
+    names: u64,
     /// The first `Content-Type`, parsed (type and sub-type lower-case, RFC 2231 decoded).
     pub(crate) content_type: Option<ContentType<'static>>,
     /// The first `Content-Disposition`, parsed like `Content-Type`.
@@ -47,6 +42,12 @@ impl Headers {
     /// of the body. A first line that is not a header field (nor blank) means "no header at
     /// all", as for Python (the whole entity is body).
     pub(crate) fn parse(bytes: &[u8]) -> (Headers, usize) {
+        Self::parse_text(bytes, std::str::from_utf8(bytes).ok())
+    }
+
+    /// [`Headers::parse`] of `bytes` known to be the UTF-8 `text` (`None` when they are not,
+    /// or not known to be).
+    pub(crate) fn parse_text(bytes: &[u8], text: Option<&str>) -> (Headers, usize) {
         if !starts_with_field(bytes) {
             let body_start = if bytes.starts_with(b"\r\n") {
                 2
@@ -55,49 +56,60 @@ impl Headers {
             };
             return (Headers::default(), body_start);
         }
-        let mut stream = MessageStream::new(bytes);
-        let mut parsed = Vec::new();
-        let complete = stream.parse_headers(&PARSER, &mut parsed);
-        let body_start = if complete {
-            stream.offset()
-        } else {
-            bytes.len()
+        // Valid UTF-8 (nearly always): each name and value is a slice of the text. Else the
+        // text up to the first blank line (where the section ends, unless a value runs past
+        // it) is checked; a field not inside checked text is read on its own.
+        let (bound, section) = match text {
+            Some(text) => (text.len(), Some(text)),
+            None => {
+                let bound = blank_line_end(bytes);
+                (bound, std::str::from_utf8(&bytes[..bound]).ok())
+            }
+        };
+        let text_at = |range: Range<usize>| -> Cow<'_, str> {
+            match section.and_then(|s| s.get(range.clone())) {
+                Some(text) => Cow::Borrowed(text),
+                None => String::from_utf8_lossy(bytes.get(range).unwrap_or_default()),
+            }
         };
         let mut headers = Headers {
-            text: String::with_capacity(body_start + 16),
-            fields: Vec::with_capacity(parsed.len()),
+            text: String::with_capacity(bound.min(2048) + 16),
+            fields: Vec::with_capacity(16),
             ..Headers::default()
         };
-        let mut other = None;
-        for header in parsed {
-            let start = header.offset_start as usize;
-            let end = (header.offset_end as usize).min(bytes.len());
-            let raw = bytes.get(start..end).unwrap_or_default();
-            let slot = match header.name {
-                HeaderName::ContentType => &mut headers.content_type,
-                HeaderName::ContentDisposition => &mut headers.content_disposition,
-                _ => &mut other,
-            };
-            if slot.is_none()
-                && matches!(header.value, HeaderValue::ContentType(_))
-                && let HeaderValue::ContentType(ct) = header.value.into_owned()
-            {
-                *slot = Some(ct);
+        let end = split_fields(bytes, |field| {
+            match (field.mime, field.value) {
+                (Some(MimeField::ContentType), Some(ct)) if headers.content_type.is_none() => {
+                    headers.content_type = Some(ct);
+                }
+                (Some(MimeField::ContentDisposition), Some(cd))
+                    if headers.content_disposition.is_none() =>
+                {
+                    headers.content_disposition = Some(cd);
+                }
+                _ => {}
             }
             let name_start = headers.text.len();
-            headers.text.push_str(header.name.as_str());
+            match &field.canonical {
+                Some(canonical) => push_lossy(&mut headers.text, canonical),
+                None => headers.text.push_str(&text_at(field.written)),
+            }
             headers.text[name_start..].make_ascii_lowercase();
+            headers.names |= name_bit(&headers.text.as_bytes()[name_start..]);
             let value_start = headers.text.len();
-            match std::str::from_utf8(raw) {
-                Ok(value) => headers.text.push_str(value),
-                Err(_) => headers.text.push_str(&String::from_utf8_lossy(raw)),
+            match field.single_line_end {
+                Some(end) => headers.text.push_str(&text_at(field.value_start..end)),
+                None => {
+                    let end = field.value_end.min(bytes.len());
+                    push_unfolded(&mut headers.text, &text_at(field.value_start..end));
+                }
             }
             let value_end = headers.text.len();
             headers
                 .fields
                 .push((name_start..value_start, value_start..value_end));
-        }
-        (headers, body_start)
+        });
+        (headers, end.unwrap_or(bytes.len()))
     }
 
     /// Whether the section holds no field at all.
@@ -110,11 +122,22 @@ impl Headers {
         self.raw_all(name).next().is_some()
     }
 
-    /// The raw values of every `name` field, in order.
-    pub(crate) fn raw_all<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a str> + 'a {
-        self.fields
+    /// The values of every `name` field, in order: as written, unfolded.
+    pub(crate) fn raw_all<'a, 'n>(
+        &'a self,
+        name: &'n str,
+    ) -> impl Iterator<Item = &'a str> + use<'a, 'n> {
+        // Names are stored lower-case: compared byte for byte with a lower-case query.
+        let name: Cow<'n, str> = if name.bytes().any(|b| b.is_ascii_uppercase()) {
+            Cow::Owned(name.to_ascii_lowercase())
+        } else {
+            Cow::Borrowed(name)
+        };
+        let absent = self.names & name_bit(name.as_bytes()) == 0;
+        let fields = if absent { &[][..] } else { &self.fields[..] };
+        fields
             .iter()
-            .filter(move |(n, _)| self.slice(n).eq_ignore_ascii_case(name))
+            .filter(move |(n, _)| self.text.as_bytes().get(n.clone()) == Some(name.as_bytes()))
             .map(|(_, v)| self.slice(v))
     }
 
@@ -123,10 +146,8 @@ impl Headers {
     }
 
     /// The first `name` field, unfolded and stripped (Python's `message.get(name).strip()`).
-    pub(crate) fn first(&self, name: &str) -> Option<String> {
-        self.raw_all(name)
-            .next()
-            .map(|v| unfold(v).trim().to_owned())
+    pub(crate) fn first(&self, name: &str) -> Option<&str> {
+        self.raw_all(name).next().map(str::trim)
     }
 
     /// Every non-empty `name` field, unfolded and stripped, joined with `separator`; `None`
@@ -151,15 +172,20 @@ impl Headers {
     fn joined(&self, name: &str, separator: &str, read: impl Fn(&str) -> String) -> Option<String> {
         let mut values = self.raw_all(name).peekable();
         values.peek()?;
-        let parts: Vec<String> = values
-            .map(|v| read(unfold(v).trim()))
-            .filter(|v| !v.is_empty())
-            .collect();
-        Some(parts.join(separator))
+        let mut joined = String::new();
+        for value in values.map(|v| read(v.trim())).filter(|v| !v.is_empty()) {
+            if joined.is_empty() {
+                joined = value;
+            } else {
+                joined.push_str(separator);
+                joined.push_str(&value);
+            }
+        }
+        Some(joined)
     }
 
     /// A `Content-Type` or `Content-Disposition` parameter (lower-case `name`), else `None`.
-    pub(crate) fn param(&self, field: &str, name: &str) -> Option<String> {
+    pub(crate) fn param(&self, field: &str, name: &str) -> Option<Cow<'_, str>> {
         let parsed = if field.eq_ignore_ascii_case("content-type") {
             self.content_type.as_ref()
         } else {
@@ -169,13 +195,12 @@ impl Headers {
             ct.attributes()?
                 .iter()
                 .find(|a| a.name.eq_ignore_ascii_case(name))
-                .map(|a| a.value.to_string())
+                .map(|a| Cow::Borrowed(a.value.as_ref()))
         });
         from_parser.or_else(|| {
             // `Content-Disposition: filename=x.pdf` (no disposition type) is read by Python as
             // a parameter, while `mail-parser` takes it for the type: look in the raw value.
-            let raw = unfold(self.raw_all(field).next()?);
-            raw_param(&raw, name)
+            raw_param(self.raw_all(field).next()?, name).map(Cow::Owned)
         })
     }
 }
@@ -194,6 +219,307 @@ fn starts_with_field(bytes: &[u8]) -> bool {
     let name = &line[..colon];
     let name = name.trim_ascii_end();
     !name.is_empty() && name.iter().all(|&b| b.is_ascii_graphic())
+}
+
+/// Where the first blank line of `bytes` ends (LF LF or LF CR LF), else the end of `bytes`.
+fn blank_line_end(bytes: &[u8]) -> usize {
+    let mut from = 0;
+    while let Some(i) = find_byte_pair(bytes, from, b'\n', b'\n') {
+        match bytes.get(i + 1..) {
+            Some([b'\n', ..]) => return i + 2,
+            Some([b'\r', b'\n', ..]) => return i + 3,
+            _ => from = i + 1,
+        }
+    }
+    bytes.len()
+}
+
+/// The bit of a lower-case field name in [`Headers`]'s name filter.
+fn name_bit(name: &[u8]) -> u64 {
+    let (first, last) = (name.first().copied(), name.last().copied());
+    let mix =
+        name.len() * 31 + usize::from(first.unwrap_or(0)) * 7 + usize::from(last.unwrap_or(0));
+    1 << (mix % 64)
+}
+
+/// Appends `value` unfolded ([`unfold`]): every reader of a field wants it so.
+fn push_unfolded(text: &mut String, value: &str) {
+    let bytes = value.as_bytes();
+    let mut start = 0;
+    while let Some(i) = find_line_break(bytes, start) {
+        // CR and LF are ASCII: every piece between them is whole UTF-8.
+        text.push_str(value.get(start..i).unwrap_or_default());
+        start = i + 1;
+    }
+    text.push_str(value.get(start..).unwrap_or_default());
+}
+
+/// The offset of the first CR or LF at or after `from`, eight bytes at a time.
+pub(crate) fn find_line_break(bytes: &[u8], from: usize) -> Option<usize> {
+    find_byte_pair(bytes, from, b'\r', b'\n')
+}
+
+/// The offset of the first `a` or `b` at or after `from` (a word-at-a-time search: the
+/// zero-byte test of `x ^ aaaa…` and `x ^ bbbb…` on each eight-byte word).
+pub(crate) fn find_byte_pair(bytes: &[u8], from: usize, a: u8, b: u8) -> Option<usize> {
+    const LOW: u64 = 0x0101_0101_0101_0101;
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    let has_zero = |x: u64| x.wrapping_sub(LOW) & !x & HIGH != 0;
+    let rest = bytes.get(from..)?;
+    let (wa, wb) = (LOW * u64::from(a), LOW * u64::from(b));
+    let mut chunks = rest.chunks_exact(8);
+    let mut offset = from;
+    for chunk in &mut chunks {
+        let mut word = [0u8; 8];
+        word.copy_from_slice(chunk);
+        let x = u64::from_le_bytes(word);
+        if has_zero(x ^ wa) || has_zero(x ^ wb) {
+            let i = chunk.iter().position(|&c| c == a || c == b).unwrap_or(0);
+            return Some(offset + i);
+        }
+        offset += 8;
+    }
+    chunks
+        .remainder()
+        .iter()
+        .position(|&c| c == a || c == b)
+        .map(|i| offset + i)
+}
+
+fn push_lossy(text: &mut String, bytes: &[u8]) {
+    match std::str::from_utf8(bytes) {
+        Ok(value) => text.push_str(value),
+        Err(_) => text.push_str(&String::from_utf8_lossy(bytes)),
+    }
+}
+
+/// The MIME fields whose values `mail-parser` parses; every other field is only delimited.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum MimeField {
+    ContentType,
+    ContentDisposition,
+    ContentId,
+    /// `Content-Description`, `Content-Location`, `Content-Transfer-Encoding`: unstructured.
+    Unstructured,
+}
+
+/// The longest name `mail-parser` recognises (its `MAX_HEADER_NAME_LEN`).
+const MAX_NAME_LEN: usize = 34;
+
+/// One field of a header section, as `mail-parser` delimits it.
+#[derive(Debug)]
+struct RawField {
+    /// The name as written, from its first to its last non-blank byte (offsets).
+    written: Range<usize>,
+    /// Its canonical spelling (white space inside dropped) when `mail-parser` recognises it
+    /// and it is written with blanks inside (`Content -Type`).
+    canonical: Option<Vec<u8>>,
+    mime: Option<MimeField>,
+    /// The value after the colon, up to the line break that ends the field (included), as
+    /// offsets in the section; may point past its end (`mail-parser` counts a step at the
+    /// end of the input).
+    value_start: usize,
+    value_end: usize,
+    /// The parsed `Content-Type` / `Content-Disposition`.
+    value: Option<ContentType<'static>>,
+    /// Where the value ends without its line break when it is one line without any other CR
+    /// or LF: then it is already unfolded.
+    single_line_end: Option<usize>,
+}
+
+/// Splits a header section into its fields exactly as `mail-parser`'s
+/// `MessageStream::parse_headers` does with a parser that reads the MIME fields and skips
+/// every other field (its name rules, its offsets, where each field ends), without building
+/// the values of the skipped fields and without its per-byte iterator: lines are found with
+/// a byte search. The MIME fields are still read by `mail-parser` itself, from where their
+/// value starts, so that their values and their ends are its own. Returns the fields and the
+/// offset of the body, `None` when the section does not end with a blank line.
+fn split_fields(bytes: &[u8], mut fields: impl FnMut(RawField)) -> Option<usize> {
+    // `pos` counts the steps of `mail-parser`'s cursor: one per byte read, and one more for
+    // each attempt to read past the end.
+    let mut pos = 0;
+    loop {
+        // White space before a field (a stray continuation line) is skipped; an empty line
+        // ends the section.
+        loop {
+            match bytes.get(pos) {
+                Some(b'\n') => return Some(pos + 1),
+                None => return None,
+                Some(b) if !b.is_ascii_whitespace() => break,
+                Some(_) => pos += 1,
+            }
+        }
+        // Nearly every name: no blank, a colon before the end of the line.
+        if let Some(colon) = find_byte_pair(bytes, pos, b':', b'\n')
+            && bytes[colon] == b':'
+            && colon > pos
+            && !bytes[pos..colon].iter().any(u8::is_ascii_whitespace)
+        {
+            let written = pos..colon;
+            pos = colon + 1;
+            let name = &bytes[written.clone()];
+            let mime = match name.len() {
+                10..=25 => {
+                    let mut lower = [0u8; 25];
+                    lower[..name.len()].copy_from_slice(name);
+                    lower.make_ascii_lowercase();
+                    mime_field(&lower[..name.len()])
+                }
+                // No MIME field name is shorter or longer.
+                _ => None,
+            };
+            pos = read_value(bytes, pos, mime, &mut fields, written, None);
+            continue;
+        }
+        // The name: up to the first colon that follows a non-blank byte; blanks inside are
+        // dropped from the canonical name; a line break first means no field at all.
+        let mut compact = [0u8; MAX_NAME_LEN];
+        let mut len = 0;
+        let mut first = None;
+        let mut last = 0;
+        let mut found_colon = false;
+        let mut broken = false;
+        while let Some(&b) = bytes.get(pos) {
+            pos += 1;
+            match b {
+                b':' if first.is_some() => {
+                    found_colon = true;
+                    break;
+                }
+                b':' => {}
+                b'\n' => {
+                    broken = true;
+                    break;
+                }
+                b if !b.is_ascii_whitespace() => {
+                    first.get_or_insert(pos - 1);
+                    last = pos;
+                    if let Some(slot) = compact.get_mut(len) {
+                        *slot = b.to_ascii_lowercase();
+                    }
+                    len += 1;
+                }
+                _ => {}
+            }
+        }
+        if !found_colon && !broken {
+            // The end of the input was read (one more step).
+            pos += 1;
+        }
+        let Some(first) = first.filter(|_| !broken) else {
+            bytes.get(pos)?;
+            continue;
+        };
+        let written = &bytes[first..last];
+        let canonical = compact.get(..len).filter(|c| is_known_name(c, written));
+        let mime = canonical.and_then(mime_field);
+        let canonical = canonical
+            .filter(|c| written.len() != c.len())
+            .map(<[u8]>::to_vec);
+        pos = read_value(bytes, pos, mime, &mut fields, first..last, canonical);
+    }
+}
+
+/// Reads the value of a field whose name ends at `pos` (after the colon) as `mail-parser`
+/// does, pushes the field, and returns where the next one starts.
+fn read_value(
+    bytes: &[u8],
+    mut pos: usize,
+    mime: Option<MimeField>,
+    fields: &mut impl FnMut(RawField),
+    written: Range<usize>,
+    canonical: Option<Vec<u8>>,
+) -> usize {
+    let value_start = pos;
+    let mut value = None;
+    let mut single_line_end = None;
+    match mime {
+        Some(kind) => {
+            let mut stream = MessageStream::new(bytes.get(pos..).unwrap_or_default());
+            let parsed = match kind {
+                MimeField::ContentType | MimeField::ContentDisposition => {
+                    stream.parse_content_type()
+                }
+                MimeField::ContentId => stream.parse_id(),
+                MimeField::Unstructured => stream.parse_unstructured(),
+            };
+            pos += stream.offset();
+            if let HeaderValue::ContentType(_) = parsed
+                && let HeaderValue::ContentType(ct) = parsed.into_owned()
+            {
+                value = Some(ct);
+            }
+        }
+        None => (pos, single_line_end) = skip_value(bytes, pos),
+    }
+    fields(RawField {
+        single_line_end,
+        written,
+        canonical,
+        mime,
+        value_start,
+        value_end: pos,
+        value,
+    });
+    pos
+}
+
+/// Whether `mail-parser` takes a name for one it knows: `compact` (lower-case, blanks
+/// dropped, at most [`MAX_NAME_LEN`] bytes) is in its table. Only asked of `mail-parser` when
+/// `written` holds blanks; otherwise the written name, lower-cased, is the same either way.
+fn is_known_name(compact: &[u8], written: &[u8]) -> bool {
+    if !written.iter().any(u8::is_ascii_whitespace) {
+        return true;
+    }
+    std::str::from_utf8(compact)
+        .ok()
+        .and_then(HeaderName::parse)
+        .is_some_and(|name| !matches!(name, HeaderName::Other(_)))
+}
+
+fn mime_field(compact: &[u8]) -> Option<MimeField> {
+    match compact {
+        b"content-type" => Some(MimeField::ContentType),
+        b"content-disposition" => Some(MimeField::ContentDisposition),
+        b"content-id" => Some(MimeField::ContentId),
+        b"content-description" | b"content-location" | b"content-transfer-encoding" => {
+            Some(MimeField::Unstructured)
+        }
+        _ => None,
+    }
+}
+
+/// Where a skipped field ends: after the line break that is not followed by a space or a
+/// tab (or one step past the end of the input). Also where its unfolded value ends when it is
+/// a single line (no continuation, no CR but the one of a CRLF at its end): `None` otherwise.
+fn skip_value(bytes: &[u8], mut pos: usize) -> (usize, Option<usize>) {
+    let mut single = true;
+    loop {
+        let Some(rest) = bytes.get(pos..) else {
+            return (pos + 1, None);
+        };
+        match find_line_break(rest, 0) {
+            None => return (bytes.len() + 1, single.then_some(bytes.len())),
+            Some(i) if rest[i] == b'\r' => {
+                single &= rest.get(i + 1) == Some(&b'\n');
+                pos += i + 1;
+            }
+            Some(i) => {
+                let line_end = pos + i;
+                pos = line_end + 1;
+                if matches!(bytes.get(pos), Some(b' ' | b'\t')) {
+                    pos += 1;
+                    single = false;
+                } else {
+                    let end = match line_end.checked_sub(1) {
+                        Some(cr) if bytes[cr] == b'\r' => cr,
+                        _ => line_end,
+                    };
+                    return (pos, single.then_some(end));
+                }
+            }
+        }
+    }
 }
 
 /// `name=value` or `name="value"` in a raw parameter list (`;`-separated), case-insensitive.
@@ -220,10 +546,15 @@ pub(crate) fn unfold(value: &str) -> Cow<'_, str> {
         return Cow::Borrowed(value);
     }
     let mut out = String::with_capacity(value.len());
-    // CR and LF are ASCII: every piece between them is whole UTF-8.
-    for piece in value.split(['\r', '\n']) {
-        out.push_str(piece);
+    let mut start = 0;
+    for (i, b) in value.bytes().enumerate() {
+        if is_break(&b) {
+            // CR and LF are ASCII: every piece between them is whole UTF-8.
+            out.push_str(value.get(start..i).unwrap_or_default());
+            start = i + 1;
+        }
     }
+    out.push_str(value.get(start..).unwrap_or_default());
     Cow::Owned(out)
 }
 
@@ -339,7 +670,140 @@ pub(crate) fn parse_date(value: &str) -> Option<i64> {
 
 #[cfg(test)]
 mod tests {
+    use std::sync::LazyLock;
+
+    use mail_parser::MessageParser;
+    use proptest::prelude::*;
+
     use super::*;
+
+    /// What [`Headers::parse`] must give, read with `mail-parser`'s own `parse_headers` (the
+    /// MIME fields parsed, every other field raw): `(lower-case name, unfolded raw value)` of
+    /// each field, the first `Content-Type` and `Content-Disposition`, the offset of the body.
+    type View = (
+        Vec<(String, String)>,
+        Option<ContentType<'static>>,
+        Option<ContentType<'static>>,
+        usize,
+    );
+
+    fn reference(bytes: &[u8]) -> View {
+        static PARSER: LazyLock<MessageParser> =
+            LazyLock::new(|| MessageParser::new().with_mime_headers());
+        if !starts_with_field(bytes) {
+            let (_, body) = Headers::parse(bytes);
+            return (Vec::new(), None, None, body);
+        }
+        let mut stream = MessageStream::new(bytes);
+        let mut parsed = Vec::new();
+        let complete = stream.parse_headers(&PARSER, &mut parsed);
+        let body = if complete {
+            stream.offset()
+        } else {
+            bytes.len()
+        };
+        let (mut ct, mut cd) = (None, None);
+        let mut fields = Vec::new();
+        for header in parsed {
+            let start = header.offset_start as usize;
+            let end = (header.offset_end as usize).min(bytes.len());
+            let raw = bytes.get(start..end).unwrap_or_default();
+            let name = header.name.as_str().to_ascii_lowercase();
+            match (&header.name, header.value.into_owned()) {
+                (HeaderName::ContentType, HeaderValue::ContentType(v)) if ct.is_none() => {
+                    ct = Some(v);
+                }
+                (HeaderName::ContentDisposition, HeaderValue::ContentType(v)) if cd.is_none() => {
+                    cd = Some(v);
+                }
+                _ => {}
+            }
+            let value = unfold(&String::from_utf8_lossy(raw)).into_owned();
+            fields.push((name, value));
+        }
+        (fields, ct, cd, body)
+    }
+
+    fn view(bytes: &[u8]) -> View {
+        let (headers, body) = Headers::parse(bytes);
+        let fields = headers
+            .fields
+            .iter()
+            .map(|(n, v)| (headers.slice(n).to_owned(), headers.slice(v).to_owned()))
+            .collect();
+        (
+            fields,
+            headers.content_type,
+            headers.content_disposition,
+            body,
+        )
+    }
+
+    proptest! {
+        #[test]
+        fn byte_search_finds_the_first(
+            bytes in proptest::collection::vec(prop_oneof![Just(b'\r'), Just(b'\n'), Just(b'x'), any::<u8>()], 0..40),
+            from in 0usize..45,
+        ) {
+            let expected = bytes
+                .get(from..)
+                .and_then(|r| r.iter().position(|&b| b == b'\r' || b == b'\n'))
+                .map(|i| from + i);
+            prop_assert_eq!(find_line_break(&bytes, from), expected);
+        }
+    }
+
+    #[test]
+    fn fields_are_split_as_mail_parser_splits_them() {
+        for raw in [
+            &b"Subject: a\n b\nX: \n\nbody"[..],
+            b"A: 1\r\n\r\nbody",
+            b"A: 1",
+            b"A",
+            b"A: 1\nB",
+            b"A: 1\n:B: 2\n\n",
+            b"A: 1\n  B: 2\nno colon\nC: 3\n\n",
+            b"Content - Type: text/html; charset=\"x\ny\"\n\n",
+            b"Sub ject: x\nCONTENT-TYPE: multipart/mixed; boundary=\"b\"\n\tx=y\n\n",
+            b"Content-Type: text/plain; name==?utf-8?q?a\nb?=\nX: y\n\n",
+            b"Content-Description: =?utf-8?q?a\nb?= c\nContent-ID: <a\n b>\n\n",
+            b"A-very-long-header-name-longer-than-thirty-four-bytes: v\n\n",
+            b"Content-Disposition: attachment; filename*=utf-8''a%20b\n\n",
+            b"Fr\xc3\xa9: \xff\xfe\n\n",
+            b"X:\n",
+        ] {
+            assert_eq!(
+                view(raw),
+                reference(raw),
+                "{:?}",
+                String::from_utf8_lossy(raw)
+            );
+        }
+    }
+
+    proptest! {
+        #[test]
+        fn fields_are_split_as_mail_parser_splits_them_on_any_bytes(
+            prefix in proptest::sample::select(vec!["", "Subject: x\n", "Content-Type: ", "A:"]),
+            parts in proptest::collection::vec(
+                prop_oneof![
+                    proptest::sample::select(vec![
+                        "\n", "\r\n", " ", "\t", ":", ";", "=", "\"", "(", ")", "\\", "*", "'",
+                        "Content-Type", "content-type", "Content -Type", "Content-Disposition",
+                        "Content-ID", "Content-Transfer-Encoding", "Content-Description",
+                        "Content-Location", "Subject", "X-Y", "text/plain", "multipart/mixed",
+                        "boundary", "charset", "filename*0*", "utf-8''a%20", "=?utf-8?q?a?=",
+                        "=?utf-8?b?w6k=?=", "=?", "?=", "<a@b>", "\u{e9}", "\u{fffd}",
+                    ]).prop_map(|s| s.as_bytes().to_vec()),
+                    proptest::collection::vec(any::<u8>(), 1..4),
+                ],
+                0..40,
+            )
+        ) {
+            let raw = [prefix.as_bytes().to_vec(), parts.concat()].concat();
+            prop_assert_eq!(view(&raw), reference(&raw));
+        }
+    }
 
     #[test]
     fn unfold_references_repairs_folded_ids() {
@@ -393,7 +857,7 @@ mod tests {
         assert_eq!(headers.joined_raw("x-empty", ",").as_deref(), Some(""));
         assert_eq!(headers.joined_raw("x-absent", ","), None);
         assert_eq!(
-            return_path_address(&headers.first("return-path").unwrap_or_default()),
+            return_path_address(headers.first("return-path").unwrap_or_default()),
             ""
         );
         assert_eq!(return_path_address(" <MAILER-DAEMON> "), "MAILER-DAEMON");

@@ -10,9 +10,16 @@
 //! the configuration, so routing decides that; this crate gives every other sign.
 //!
 //! Modules: `headers` reads header fields (unfolding, RFC 2047, addresses, ids, dates),
-//! `entity` builds the MIME tree on `mail-parser`'s header and transfer decoders, `body` turns
-//! it into the HTML body and the attachments (§3.4), `bounce` and `bounce_text` read delivery
-//! reports (§3.3 and further), `autoreply` recognises automatic replies.
+//! `addresses` splits the address fields once per message, `entity` builds the MIME tree
+//! (with `mail-parser`'s field parsers and its decoders' exact behaviour), `body` turns it into
+//! the HTML body and the attachments (§3.4), `bounce` and `bounce_text` read delivery reports
+//! (§3.3 and further), `autoreply` recognises automatic replies.
+//!
+//! Speed (`cargo bench -p postern-mime --bench parse`): a message is parsed once, without
+//! copying its bytes, with one allocation per header section for its fields; the address
+//! fields are split once (plain lists without the general parser); the delivery-report
+//! analysis runs only for messages that look like reports (bounce signs, failure-notice
+//! sender or subject, report or embedded-message parts) and reads each source once.
 #![warn(missing_docs)]
 
 mod addresses;
@@ -200,21 +207,24 @@ pub fn parse(raw: &[u8]) -> Result<ParsedMessage, ParseError> {
     let addresses = addresses::Addresses::new(h);
     let email_from = addresses.field("from").and_then(|from| {
         let value = addresses
-            .split_and_format(&from)
-            .first()
-            .cloned()
+            .formatted_field("from")
+            .and_then(|formatted| formatted.first().cloned())
             .unwrap_or_else(|| from.to_string());
         (!value.trim().is_empty()).then_some(value)
     });
-    let bounce_signs = bounce::signs(&root, email_from.as_deref(), &addresses);
+    let bounce_signs = bounce::signs(&root, email_from.as_deref());
     let dsn = bounce::analyse(&root, bounce_signs, &addresses);
     let is_report = bounce_signs.from_mailer_daemon || bounce_signs.delivery_report;
     let (body_html, attachments) = body::extract(&root, is_report);
     Ok(ParsedMessage {
-        message_id: h.first("message-id").filter(|v| !v.is_empty()),
+        message_id: h
+            .first("message-id")
+            .filter(|v| !v.is_empty())
+            .map(str::to_owned),
         x_message_id: ["x-postern-message-id", "x-odoo-message-id"]
             .iter()
-            .find_map(|name| h.first(name).filter(|v| !v.is_empty())),
+            .find_map(|name| h.first(name).filter(|v| !v.is_empty()))
+            .map(str::to_owned),
         in_reply_to: h
             .joined_raw("in-reply-to", " ")
             .map(|v| v.trim().to_owned())
@@ -231,10 +241,8 @@ pub fn parse(raw: &[u8]) -> Result<ParsedMessage, ParseError> {
             &addresses,
             &["delivered-to", "to", "cc", "resent-to", "resent-cc"],
         ),
-        return_path: h
-            .first("return-path")
-            .map(|v| headers::return_path_address(&v)),
-        date: h.first("date").and_then(|v| headers::parse_date(&v)),
+        return_path: h.first("return-path").map(headers::return_path_address),
+        date: h.first("date").and_then(headers::parse_date),
         body_html,
         attachments,
         bounce_signs,
@@ -250,10 +258,10 @@ fn formatted_addresses(
 ) -> Vec<String> {
     let mut out: Vec<String> = Vec::new();
     for name in names {
-        let Some(value) = addresses.field(name) else {
+        let Some(formatted) = addresses.formatted_field(name) else {
             continue;
         };
-        for address in addresses.split_and_format(&value).iter() {
+        for address in formatted.iter() {
             if !out.contains(address) {
                 out.push(address.clone());
             }

@@ -903,19 +903,21 @@ fn e_weird_filename() {
 fn auto_reply_headers() {
     for extra in [
         "Auto-Submitted: auto-replied",
-        "Precedence: bulk",
+        "Precedence: auto_reply",
         "X-Autoreply: yes",
-        "X-Auto-Response-Suppress: OOF, AutoReply",
     ] {
         assert!(
             parsed("MAIL_TEMPLATE", &[("extra", extra)]).auto_reply,
             "{extra}"
         );
     }
+    // Bulk and list mail, and Exchange's request not to be auto-answered, are not auto-replies.
     for extra in [
         "Auto-Submitted: no",
         "Precedence: normal",
+        "Precedence: bulk",
         "X-Auto-Response-Suppress: DR",
+        "X-Auto-Response-Suppress: OOF, AutoReply",
     ] {
         assert!(
             !parsed("MAIL_TEMPLATE", &[("extra", extra)]).auto_reply,
