@@ -70,6 +70,10 @@ pub struct ParsedMessage {
     /// Formatted addresses of `Delivered-To`, `To`, `Cc`, `Resent-To`, `Resent-Cc`, each once,
     /// in order of appearance (field by field, in that order).
     pub recipients: Vec<String>,
+    /// The bare addresses of `to`, lower-cased, each once, in order (what routing compares).
+    pub to_addresses: Vec<String>,
+    /// The bare addresses of `recipients`, lower-cased, each once, in order.
+    pub recipient_addresses: Vec<String>,
     /// `Return-Path` address (without `<>`), `Some("")` for the null sender `<>`.
     pub return_path: Option<String>,
     /// `Date` as Unix epoch milliseconds (UTC); `None` when absent or unparseable.
@@ -241,6 +245,11 @@ pub fn parse(raw: &[u8]) -> Result<ParsedMessage, ParseError> {
             &addresses,
             &["delivered-to", "to", "cc", "resent-to", "resent-cc"],
         ),
+        to_addresses: bare_addresses(&addresses, &["delivered-to", "to"]),
+        recipient_addresses: bare_addresses(
+            &addresses,
+            &["delivered-to", "to", "cc", "resent-to", "resent-cc"],
+        ),
         return_path: h.first("return-path").map(headers::return_path_address),
         date: h.first("date").and_then(headers::parse_date),
         body_html,
@@ -264,6 +273,20 @@ fn formatted_addresses(
         for address in formatted.iter() {
             if !out.contains(address) {
                 out.push(address.clone());
+            }
+        }
+    }
+    out
+}
+
+/// `email_split` of each field, lower-cased, each address once.
+fn bare_addresses(addresses: &addresses::Addresses<'_>, names: &[&'static str]) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    for name in names {
+        for address in addresses.split_field(name) {
+            let a = address.to_lowercase();
+            if !out.contains(&a) {
+                out.push(a);
             }
         }
     }

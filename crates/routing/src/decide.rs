@@ -16,9 +16,10 @@ struct Addresses {
 }
 
 fn addresses(msg: &ParsedMessage, env: &Envelope) -> Addresses {
-    let split = |list: &[String]| -> Vec<String> {
-        let mut out: Vec<String> = Vec::new();
-        for item in list.iter().chain(env.rcpt_to.iter()) {
+    // The parser already split the headers' addresses; only the envelope is split here.
+    let with_envelope = |list: &[String]| -> Vec<String> {
+        let mut out = list.to_vec();
+        for item in &env.rcpt_to {
             for a in email_split(item) {
                 let a = a.to_lowercase();
                 if !out.contains(&a) {
@@ -29,8 +30,8 @@ fn addresses(msg: &ParsedMessage, env: &Envelope) -> Addresses {
         out
     };
     Addresses {
-        to: split(&msg.to),
-        rcpt: split(&msg.recipients),
+        to: with_envelope(&msg.to_addresses),
+        rcpt: with_envelope(&msg.recipient_addresses),
     }
 }
 

@@ -16,6 +16,8 @@ fn msg(to: &[&str]) -> ParsedMessage {
         to: to.iter().map(|s| (*s).to_owned()).collect(),
         cc: vec![],
         recipients: to.iter().map(|s| (*s).to_owned()).collect(),
+        to_addresses: to.iter().map(|s| s.to_lowercase()).collect(),
+        recipient_addresses: to.iter().map(|s| s.to_lowercase()).collect(),
         return_path: Some("sylvie@example.org".into()),
         date: None,
         body_html: "<p>hi</p>".into(),
@@ -134,6 +136,7 @@ fn a_cc_catchall_does_not_refuse() {
     let mut m = msg(&["sales@d1.test"]);
     m.cc = vec!["catchall@d1.test".into()];
     m.recipients.push("catchall@d1.test".into());
+    m.recipient_addresses.push("catchall@d1.test".into());
     assert_eq!(run(&m, &look).outcome, Outcome::Routed);
 }
 
