@@ -46,7 +46,6 @@ pub(crate) async fn apply(
     if matches!(decision.outcome, Outcome::Duplicate | Outcome::LoopIgnored) {
         return Ok(AcceptOutcome::from_decision(
             &decision,
-            msg,
             vec![],
             vec![],
             None,
@@ -64,8 +63,7 @@ pub(crate) async fn apply(
     let mut record_ids = Vec::new();
     let mut message_ids = Vec::new();
     for (i, route) in decision.routes.iter().enumerate() {
-        let (record, message) =
-            apply_route(tx, hostname, msg, &mid, i, route, raw_id, setup).await?;
+        let (record, message) = apply_route(tx, msg, &mid, i, route, raw_id, setup).await?;
         record_ids.push(record);
         message_ids.push(message);
     }
@@ -101,7 +99,7 @@ pub(crate) async fn apply(
         tx.set_alias_status(AliasId(*alias), AliasStatus::Invalid)
             .await?;
     }
-    let mut outcome = AcceptOutcome::from_decision(&decision, msg, record_ids, message_ids, bounce);
+    let mut outcome = AcceptOutcome::from_decision(&decision, record_ids, message_ids, bounce);
     if in_session_reason.is_some() {
         outcome.refusal = in_session_reason;
     }
@@ -118,7 +116,6 @@ pub(crate) async fn apply(
 #[allow(clippy::too_many_arguments)]
 async fn apply_route(
     tx: &mut Tx,
-    hostname: &str,
     msg: &ParsedMessage,
     mid: &str,
     index: usize,
@@ -197,7 +194,6 @@ async fn apply_route(
     }
     crate::apply::notify(
         tx,
-        hostname,
         msg,
         &message_id,
         id,
@@ -332,7 +328,6 @@ async fn recognised_recipients(
 #[allow(clippy::too_many_arguments)]
 pub(crate) async fn notify(
     tx: &mut Tx,
-    hostname: &str,
     msg: &ParsedMessage,
     message_id: &str,
     id: i64,
@@ -359,6 +354,14 @@ pub(crate) async fn notify(
             people.push(row);
         }
     }
+    // `References` of the notification mails: the thread's root, then this message (§9.2).
+    let references = match parent {
+        Some(p) => match tx.message_rfc_id(p).await? {
+            Some(parent_id) => format!("{parent_id} {message_id}"),
+            None => message_id.to_owned(),
+        },
+        None => message_id.to_owned(),
+    };
     let got_it: Vec<String> = msg
         .to
         .iter()
@@ -384,9 +387,15 @@ pub(crate) async fn notify(
             continue;
         };
         let mail = notification_mail(
-            tx, hostname, msg, message_id, parent, record, &f.name, email, id, setup,
-        )
-        .await?;
+            msg,
+            message_id,
+            &references,
+            record,
+            &f.name,
+            email,
+            id,
+            setup,
+        );
         let mail_id = tx.insert_mail(&mail).await?;
         tx.insert_notification(id, f.partner_id, "email", "ready", Some(mail_id))
             .await?;
@@ -395,18 +404,16 @@ pub(crate) async fn notify(
 }
 
 #[allow(clippy::too_many_arguments)]
-async fn notification_mail(
-    tx: &mut Tx,
-    _hostname: &str,
+fn notification_mail(
     msg: &ParsedMessage,
     message_id: &str,
-    parent: Option<i64>,
+    references: &str,
     record: i64,
     name: &str,
     email: &str,
     id: i64,
     setup: &Setup<'_>,
-) -> Result<NewMail, StoreError> {
+) -> NewMail {
     let domain = setup.config.domains.first();
     let company = setup.config.companies.first();
     let reply_to = domain.map(|d| {
@@ -415,14 +422,7 @@ async fn notification_mail(
             &d.catchall_email(),
         )
     });
-    let references = match parent {
-        Some(p) => match tx.message_rfc_id(p).await? {
-            Some(parent_id) => format!("{parent_id} {message_id}"),
-            None => message_id.to_owned(),
-        },
-        None => message_id.to_owned(),
-    };
-    Ok(NewMail {
+    NewMail {
         stream: "transactional".into(),
         kind: Some("notification".into()),
         message_id: Some(id),
@@ -438,7 +438,7 @@ async fn notification_mail(
         body_text: None,
         headers: serde_json::json!({"References": references, "X-Postern-Message-Id": message_id}),
         scheduled_date: None,
-    })
+    }
 }
 
 /// §7: counts the bounce on the address, pins it on the original message's notifications.
@@ -447,11 +447,14 @@ async fn apply_bounce(tx: &mut Tx, msg: &ParsedMessage) -> Result<BounceSummary,
     let mut ids = dsn.original_message_ids.clone();
     let mut original = tx.newest_message_by_ids(&ids).await?;
     if original.is_none() {
-        ids.extend(msg.in_reply_to.iter().cloned());
-        ids.extend(msg.references.iter().cloned());
-        let mut parent_ids: Vec<String> = msg.in_reply_to.iter().cloned().collect();
-        parent_ids.extend(msg.references.iter().cloned());
+        let parent_ids: Vec<String> = msg
+            .in_reply_to
+            .iter()
+            .chain(&msg.references)
+            .cloned()
+            .collect();
         original = tx.newest_message_by_ids(&parent_ids).await?;
+        ids.extend(parent_ids);
     }
     let reason = if dsn.human_text.is_empty() {
         "bounced".to_owned()

@@ -176,7 +176,6 @@ impl Gateway {
         tx.rollback().await?;
         Ok(AcceptOutcome::from_decision(
             &decision,
-            &msg,
             vec![],
             vec![],
             None,

@@ -58,7 +58,6 @@ impl AcceptOutcome {
     /// The outcome of a decision; `record_ids` fills the ids of created records, route by route.
     pub(crate) fn from_decision(
         d: &Decision,
-        _msg: &ParsedMessage,
         record_ids: Vec<i64>,
         message_ids: Vec<i64>,
         bounce: Option<BounceSummary>,
