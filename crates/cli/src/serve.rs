@@ -84,6 +84,10 @@ pub(crate) async fn serve(
     let (stop, stopped) = tokio::sync::watch::channel(false);
     let mut tasks = Vec::new();
     let mut mail_lines = Vec::new();
+    // Where the SMTP/LMTP listeners keep the data of large messages while it arrives.
+    let spool_dir = cli.data_dir.join("spool");
+    std::fs::create_dir_all(&spool_dir)
+        .with_context(|| format!("cannot create the spool directory {}", spool_dir.display()))?;
     for (addr, lmtp) in [
         (&settings.smtp_listen, false),
         (&settings.lmtp_listen, true),
@@ -96,6 +100,7 @@ pub(crate) async fn serve(
             lmtp,
             &settings,
             max_size,
+            &spool_dir,
             gateway.clone(),
             stopped.clone(),
         )
@@ -263,6 +268,7 @@ async fn start_mail_listener(
     lmtp: bool,
     settings: &ServerSettings,
     max_size: usize,
+    spool_dir: &Path,
     gateway: postern_gateway::Gateway,
     stopped: tokio::sync::watch::Receiver<bool>,
 ) -> anyhow::Result<(
@@ -283,6 +289,7 @@ async fn start_mail_listener(
         refuse_in_session: !settings.odoo_bounce_mails,
         lmtp,
         tls,
+        spool_dir: Some(spool_dir.to_owned()),
         ..Default::default()
     };
     let proto = if lmtp { "LMTP" } else { "SMTP" };

@@ -21,7 +21,7 @@ pub(crate) const MAX_BATCH: usize = 64;
 
 /// One message waiting for the committer.
 pub(crate) struct Job {
-    pub raw: Arc<[u8]>,
+    pub raw: Arc<Vec<u8>>,
     pub msg: ParsedMessage,
     pub received: Received,
     pub reply: oneshot::Sender<Result<AcceptOutcome, StoreError>>,

@@ -29,6 +29,7 @@ use postern_mime::ParsedMessage;
 use postern_model::Source;
 use postern_routing::Envelope;
 use postern_store::{NewRawMessage, Store, StoreError};
+use std::sync::Arc;
 
 /// Why a message was not accepted.
 #[derive(Debug, thiserror::Error)]
@@ -134,26 +135,38 @@ impl Gateway {
         raw: &[u8],
         received: &Received,
     ) -> Result<AcceptOutcome, AcceptError> {
-        let msg = match postern_mime::parse(raw) {
+        self.accept_owned(raw.to_vec(), received).await
+    }
+
+    /// [`Gateway::accept`] of a message the caller hands over: it is parsed and stored without
+    /// being copied (what the SMTP listener uses, for messages of tens of megabytes).
+    pub async fn accept_owned(
+        &self,
+        raw: Vec<u8>,
+        received: &Received,
+    ) -> Result<AcceptOutcome, AcceptError> {
+        let msg = match postern_mime::parse(&raw) {
             Ok(m) => m,
-            Err(e) => return Err(self.keep_unparseable(raw, received, &e.to_string()).await),
+            Err(e) => return Err(self.keep_unparseable(&raw, received, &e.to_string()).await),
         };
+        let message_id = msg.message_id.clone();
+        let raw = Arc::new(raw);
         let result = match &self.committer {
             Some(committer) => {
-                self.accept_batched(committer, raw, msg.clone(), received)
+                self.accept_batched(committer, raw.clone(), msg, received)
                     .await
             }
-            None => self.accept_parsed(raw, &msg, received).await,
+            None => self.accept_parsed(&raw, &msg, received).await,
         };
         match result {
             Ok(outcome) => Ok(outcome),
             Err(e) if is_duplicate_race(&e) => {
-                tracing::info!(message_id = ?msg.message_id, "stored concurrently by another writer: duplicate");
-                Ok(AcceptOutcome::duplicate(&msg))
+                tracing::info!(message_id = ?message_id, "stored concurrently by another writer: duplicate");
+                Ok(AcceptOutcome::duplicate(message_id.as_deref()))
             }
             Err(e) => {
-                tracing::error!(error = %e, message_id = ?msg.message_id, "accept failed; keeping the raw message");
-                self.keep_failed(raw, received, msg.message_id.as_deref(), &e.to_string())
+                tracing::error!(error = %e, message_id = ?message_id, "accept failed; keeping the raw message");
+                self.keep_failed(&raw, received, message_id.as_deref(), &e.to_string())
                     .await;
                 Err(AcceptError::Temporary(e))
             }
@@ -185,13 +198,13 @@ impl Gateway {
     async fn accept_batched(
         &self,
         committer: &tokio::sync::mpsc::Sender<commit::Job>,
-        raw: &[u8],
+        raw: Arc<Vec<u8>>,
         msg: ParsedMessage,
         received: &Received,
     ) -> Result<AcceptOutcome, StoreError> {
         let (reply, answer) = tokio::sync::oneshot::channel();
         let job = commit::Job {
-            raw: raw.into(),
+            raw,
             msg,
             received: received.clone(),
             reply,

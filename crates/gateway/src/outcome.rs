@@ -1,7 +1,7 @@
 //! The outcome of `accept` and `explain`, in the JSON shape of the contract (DESIGN.md):
 //! `{"outcome", "routes", "sent", "bounce", "message_ids", "trace"}`.
 
-use postern_mime::{BouncedRecipient, ParsedMessage};
+use postern_mime::BouncedRecipient;
 use postern_routing::{Action, Decision, Outcome, Send, Via};
 use serde::Serialize;
 
@@ -90,7 +90,7 @@ impl AcceptOutcome {
     }
 
     /// A message found stored when writing it: another writer was first.
-    pub(crate) fn duplicate(msg: &ParsedMessage) -> AcceptOutcome {
+    pub(crate) fn duplicate(message_id: Option<&str>) -> AcceptOutcome {
         AcceptOutcome {
             outcome: Outcome::Duplicate,
             routes: vec![],
@@ -100,7 +100,7 @@ impl AcceptOutcome {
             refusal: None,
             trace: vec![format!(
                 "duplicate: {} was stored by a concurrent delivery; ignored",
-                msg.message_id.as_deref().unwrap_or("the message")
+                message_id.unwrap_or("the message")
             )],
         }
     }

@@ -33,6 +33,20 @@ pub struct SmtpConfig {
     pub lmtp: bool,
     /// STARTTLS; `None` does not offer it.
     pub tls: Option<TlsConfig>,
+    /// Where the data of messages larger than a few hundred KiB waits while it arrives
+    /// (unlinked temporary files); `None`: the system's temporary directory.
+    pub spool_dir: Option<PathBuf>,
+    /// The bytes of complete messages processed (parsed and stored) at once; a larger message
+    /// waits for the others and goes alone. Processing takes a few times a message's size in
+    /// memory, so this bounds the server's memory whatever the senders do.
+    pub processing_budget: usize,
+}
+
+impl SmtpConfig {
+    /// The directory of the spool files.
+    pub fn spool_dir(&self) -> PathBuf {
+        self.spool_dir.clone().unwrap_or_else(std::env::temp_dir)
+    }
 }
 
 impl Default for SmtpConfig {
@@ -48,6 +62,8 @@ impl Default for SmtpConfig {
             refuse_in_session: true,
             lmtp: false,
             tls: Some(TlsConfig::SelfSigned),
+            spool_dir: None,
+            processing_budget: 32 * 1024 * 1024,
         }
     }
 }

@@ -28,6 +28,7 @@
 mod config;
 mod reply;
 mod session;
+mod spool;
 mod tls;
 mod trace;
 
@@ -203,6 +204,7 @@ async fn serve(
     );
     let limit = Arc::new(Semaphore::new(config.max_connections));
     let shared = Arc::new(Shared {
+        budget: spool::Budget::new(config.processing_budget),
         config,
         gateway,
         tls,

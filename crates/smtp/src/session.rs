@@ -16,6 +16,7 @@
 
 use crate::config::SmtpConfig;
 use crate::reply::{self, Reply};
+use crate::spool::Spool;
 use crate::trace;
 use postern_gateway::{Gateway, Received};
 use postern_model::Source;
@@ -40,6 +41,7 @@ const READ_BUFFER: usize = 64 * 1024;
 pub(crate) struct Shared {
     pub config: SmtpConfig,
     pub gateway: Gateway,
+    pub budget: crate::spool::Budget,
     pub tls: Option<TlsAcceptor>,
 }
 
@@ -91,8 +93,9 @@ enum Mode {
     SkipLine,
     /// DATA.
     Data(DataReceiver),
-    /// DATA that went over the size limit: read to its end and thrown away.
-    DataDrain(DummyDataReceiver),
+    /// DATA that cannot be taken (over the size limit, or the spool failed): read to its end,
+    /// thrown away, then answered with this reply.
+    DataDrain(DummyDataReceiver, Reply),
     /// A BDAT chunk.
     Bdat(BdatReceiver),
     /// A refused BDAT chunk, thrown away; then this reply (`bool`: it was the last).
@@ -109,9 +112,11 @@ struct Transaction {
     /// `SMTPUTF8` was given.
     smtputf8: bool,
     /// The message so far.
-    body: Vec<u8>,
+    spool: Spool,
     /// BDAT was used (DATA is then out of sequence).
     bdat: bool,
+    /// The size the message will have at the end of the current BDAT chunk.
+    bdat_end: usize,
     /// A BDAT chunk was refused: the reply every later chunk of this message gets.
     bdat_failed: Option<Reply>,
 }
@@ -216,7 +221,7 @@ impl<'a> Session<'a> {
                 Input::Eof => {
                     if self.in_data() {
                         tracing::info!(
-                            size = self.tx.body.len(),
+                            size = self.tx.spool.len(),
                             "client disconnected during the data: nothing stored"
                         );
                     }
@@ -323,15 +328,20 @@ impl<'a> Session<'a> {
                     self.mode = Mode::Command;
                 }
                 Mode::Data(receiver) => {
-                    let done = receiver.ingest(&mut bytes, &mut self.tx.body);
-                    // The limit counts the CRLF `start_data` primes the body with.
-                    if self.tx.body.len() > self.config.max_message_size + 2 {
+                    let done = receiver.ingest(&mut bytes, self.tx.spool.buf());
+                    let failed = if self.tx.spool.len() > self.config.max_message_size {
+                        Some(too_big(self.config))
+                    } else {
+                        spill(&mut self.tx.spool, self.config).await
+                    };
+                    if let Some(reply) = failed {
                         let drain = DummyDataReceiver::new_data(receiver);
-                        self.tx.body = Vec::new();
-                        self.mode = Mode::DataDrain(drain);
+                        self.tx.spool = Spool::default();
                         if done {
                             self.mode = Mode::Command;
-                            self.too_big(out);
+                            self.end_refused(&reply, out);
+                        } else {
+                            self.mode = Mode::DataDrain(drain, reply);
                         }
                         continue;
                     }
@@ -339,27 +349,36 @@ impl<'a> Session<'a> {
                         return Flow::Continue;
                     }
                     self.mode = Mode::Command;
-                    let primer = self.tx.body.len().min(2);
-                    self.tx.body.drain(..primer);
                     self.deliver(out).await;
                 }
-                Mode::DataDrain(receiver) => {
+                Mode::DataDrain(receiver, reply) => {
                     if !receiver.ingest(&mut bytes) {
                         return Flow::Continue;
                     }
+                    let reply = reply.clone();
                     self.mode = Mode::Command;
-                    self.too_big(out);
+                    self.end_refused(&reply, out);
                 }
                 Mode::Bdat(receiver) => {
-                    if !receiver.ingest(&mut bytes, &mut self.tx.body) {
+                    let done = receiver.ingest(&mut bytes, self.tx.spool.buf());
+                    let last = receiver.is_last;
+                    if let Some(reply) = spill(&mut self.tx.spool, self.config).await {
+                        // The rest of this chunk is read and thrown away; the reply (and
+                        // that of every later chunk) is the failure.
+                        let rest = self.tx.bdat_end.saturating_sub(self.tx.spool.len());
+                        self.tx.bdat_failed = Some(reply.clone());
+                        self.tx.spool = Spool::default();
+                        self.mode = Mode::BdatDrain(DummyDataReceiver::new_bdat(rest), reply, last);
+                        continue;
+                    }
+                    if !done {
                         return Flow::Continue;
                     }
-                    let last = receiver.is_last;
                     self.mode = Mode::Command;
                     if last {
                         self.deliver(out).await;
                     } else {
-                        let text = format!("{} octets received", self.tx.body.len());
+                        let text = format!("{} octets received", self.tx.spool.len());
                         Reply::new(250, (2, 0, 0), text).write_to(out);
                     }
                 }
@@ -617,8 +636,9 @@ impl<'a> Session<'a> {
         if self.tx.bdat {
             return self.refuse(Reply::new(503, (5, 5, 1), "DATA after BDAT"), out);
         }
-        let (receiver, body) = start_data();
-        self.tx.body = body;
+        let (receiver, primer) = start_data();
+        let skip = primer.len();
+        self.tx.spool = Spool::primed(primer, skip);
         self.mode = Mode::Data(receiver);
         Reply::plain(354, "end data with <CR><LF>.<CR><LF>").write_to(out);
         Flow::Continue
@@ -630,14 +650,14 @@ impl<'a> Session<'a> {
             .message_may_start()
             .or_else(|| self.tx.bdat_failed.clone())
             .or_else(|| {
-                let total = self.tx.body.len().saturating_add(chunk_size);
+                let total = self.tx.spool.len().saturating_add(chunk_size);
                 (total > self.config.max_message_size).then(|| self.size_reply())
             });
         match refusal {
             Some(reply) => {
                 if self.tx.mail_from.is_some() && !self.tx.rcpt_to.is_empty() {
                     self.tx.bdat_failed = Some(reply.clone());
-                    self.tx.body = Vec::new();
+                    self.tx.spool = Spool::default();
                 } else {
                     self.bad_commands += 1;
                 }
@@ -646,6 +666,7 @@ impl<'a> Session<'a> {
             }
             None => {
                 self.tx.bdat = true;
+                self.tx.bdat_end = self.tx.spool.len() + chunk_size;
                 self.mode = Mode::Bdat(BdatReceiver::new(chunk_size, is_last));
             }
         }
@@ -664,25 +685,14 @@ impl<'a> Session<'a> {
     }
 
     fn size_reply(&self) -> Reply {
-        Reply::new(
-            552,
-            (5, 3, 4),
-            format!(
-                "message exceeds the maximum size of {} bytes",
-                self.config.max_message_size
-            ),
-        )
+        size_reply(self.config)
     }
 
-    /// The message went over the size limit; it has been read to its end and dropped.
-    fn too_big(&mut self, out: &mut Vec<u8>) {
-        tracing::info!(
-            max = self.config.max_message_size,
-            "message over the size limit: refused"
-        );
+    /// A message that was read to its end and dropped gets its refusal.
+    fn end_refused(&mut self, reply: &Reply, out: &mut Vec<u8>) {
         let rcpts = self.tx.rcpt_to.len();
         self.tx = Transaction::default();
-        message_reply(&self.size_reply(), self.config.lmtp, rcpts, out);
+        message_reply(reply, self.config.lmtp, rcpts, out);
     }
 
     /// Hands the complete message to the gateway and answers with what it says.
@@ -696,7 +706,26 @@ impl<'a> Session<'a> {
                 rcpt_to.push(r.clone());
             }
         }
-        let raw = self.stamp(&tx.body, &mail_from, &rcpt_to, tx.smtputf8, &id);
+        let headers = self.stamp(&mail_from, &rcpt_to, tx.smtputf8, &id);
+        // Within the budget of bytes being processed: large messages one after the other.
+        let _permit = self
+            .shared
+            .budget
+            .reserve(headers.len() + tx.spool.len())
+            .await;
+        let raw = match tx.spool.into_bytes(headers.as_bytes()).await {
+            Ok(raw) => raw,
+            Err(e) => {
+                tracing::error!(error = %e, "cannot read the message's data back from its spool");
+                let reply = Reply::new(
+                    451,
+                    (4, 3, 0),
+                    "temporary failure reading the data, try again later",
+                );
+                message_reply(&reply, self.config.lmtp, tx.rcpt_to.len(), out);
+                return;
+            }
+        };
         let received = Received {
             envelope: Envelope {
                 mail_from: Some(mail_from),
@@ -713,40 +742,34 @@ impl<'a> Session<'a> {
             tls: self.tls,
             refuse_in_session: self.config.refuse_in_session,
         };
+        let size = raw.len();
         let span = tracing::info_span!("message", id = %id);
         let result = self
             .shared
             .gateway
-            .accept(&raw, &received)
+            .accept_owned(raw, &received)
             .instrument(span.clone())
             .await;
         let reply = reply::delivery(&result, self.config.refuse_in_session, &id);
         span.in_scope(|| match &result {
             Ok(o) => tracing::info!(
-                size = raw.len(),
+                size,
                 rcpts = tx.rcpt_to.len(),
                 outcome = ?o.outcome,
                 reply = reply.code,
                 "message received"
             ),
-            Err(e) => tracing::warn!(size = raw.len(), error = %e, reply = reply.code, "message not accepted"),
+            Err(e) => tracing::warn!(size, error = %e, reply = reply.code, "message not accepted"),
         });
         message_reply(&reply, self.config.lmtp, tx.rcpt_to.len(), out);
     }
 
-    /// The message as stored: `Return-Path:` and `Received:` on top of what the client sent.
-    fn stamp(
-        &self,
-        body: &[u8],
-        mail_from: &str,
-        rcpt_to: &[String],
-        smtputf8: bool,
-        id: &str,
-    ) -> Vec<u8> {
+    /// What goes on top of what the client sent: `Return-Path:` and `Received:`.
+    fn stamp(&self, mail_from: &str, rcpt_to: &[String], smtputf8: bool, id: &str) -> String {
         let unix_time = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| d.as_secs() as i64);
-        let headers = trace::headers(&trace::Trace {
+        trace::headers(&trace::Trace {
             mail_from,
             rcpt_to,
             helo: self.helo.as_deref().unwrap_or(""),
@@ -755,11 +778,44 @@ impl<'a> Session<'a> {
             protocol: trace::protocol(self.config.lmtp, self.esmtp, self.tls, smtputf8),
             id,
             unix_time,
-        });
-        let mut raw = Vec::with_capacity(headers.len() + body.len());
-        raw.extend_from_slice(headers.as_bytes());
-        raw.extend_from_slice(body);
-        raw
+        })
+    }
+}
+
+fn size_reply(config: &SmtpConfig) -> Reply {
+    Reply::new(
+        552,
+        (5, 3, 4),
+        format!(
+            "message exceeds the maximum size of {} bytes",
+            config.max_message_size
+        ),
+    )
+}
+
+/// The message went over the size limit: the reply it will get once read to its end.
+fn too_big(config: &SmtpConfig) -> Reply {
+    tracing::info!(
+        max = config.max_message_size,
+        "message over the size limit: refused"
+    );
+    size_reply(config)
+}
+
+/// Moves a message's data to its spool file when it has grown large; `Some` reply (`451`, the
+/// sender retries) when that fails.
+async fn spill(spool: &mut Spool, config: &SmtpConfig) -> Option<Reply> {
+    let dir = config.spool_dir();
+    match spool.spill(&dir).await {
+        Ok(()) => None,
+        Err(e) => {
+            tracing::error!(error = %e, dir = %dir.display(), "cannot spool the message's data");
+            Some(Reply::new(
+                451,
+                (4, 3, 0),
+                "temporary failure storing the data, try again later",
+            ))
+        }
     }
 }
 

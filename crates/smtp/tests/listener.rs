@@ -831,6 +831,60 @@ async fn chunking_with_bdat() {
     server.stop().await;
 }
 
+/// Chunks larger than what a session keeps in memory go through the spool file and come back
+/// whole, in order; the spool directory is left empty.
+#[tokio::test]
+async fn large_bdat_chunks_are_spooled_and_stored_whole() {
+    let spool = tempfile::tempdir().unwrap();
+    let mut server = Server::start(SmtpConfig {
+        spool_dir: Some(spool.path().to_owned()),
+        ..config()
+    })
+    .await;
+    let mut c = server.client().await;
+    c.cmd("EHLO client.example.org").await;
+    let mut m = message(
+        "Large chunks",
+        "chunks-big@example.org",
+        "sales@example.com",
+    );
+    for i in 0..12_000 {
+        m.push_str(&format!(
+            "line {i:05} of a long body, in chunks larger than the spill\r\n"
+        ));
+    }
+    assert!(m.len() > 700 * 1024, "{}", m.len());
+    let (first, rest) = m.split_at(300 * 1024 + 7);
+    let (second, third) = rest.split_at(300 * 1024 + 11);
+    let mut batch = "MAIL FROM:<alice@example.org>\r\nRCPT TO:<sales@example.com>\r\n".to_owned();
+    batch.push_str(&format!("BDAT {}\r\n{first}", first.len()));
+    batch.push_str(&format!("BDAT {}\r\n{second}", second.len()));
+    batch.push_str(&format!("BDAT {} LAST\r\n{third}", third.len()));
+    c.send(batch.as_bytes()).await;
+    let replies = c.replies(5).await;
+    let codes: Vec<&str> = replies.iter().map(|r| code(r)).collect();
+    assert_eq!(
+        codes,
+        [
+            "250 2.1.0",
+            "250 2.1.5",
+            "250 2.0.0",
+            "250 2.0.0",
+            "250 2.0.0"
+        ],
+        "{replies:?}"
+    );
+    assert!(replies[4].contains("(routed)"), "{replies:?}");
+    let raw = server.raw_messages().await;
+    assert_eq!(raw.len(), 1);
+    assert!(
+        raw[0].1.ends_with(&m),
+        "the stored message is what was sent"
+    );
+    assert_eq!(std::fs::read_dir(spool.path()).unwrap().count(), 0);
+    server.stop().await;
+}
+
 #[tokio::test]
 async fn protocol_errors_are_replies_and_too_many_close() {
     let mut server = Server::start(config()).await;
