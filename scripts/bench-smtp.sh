@@ -4,7 +4,8 @@
 # (../shared/bench/anchors/postfix_anchor.py, accept-only "hold" mode), and Postern's resident
 # memory while 10 sessions send 25 MB messages.
 #
-# Environment: BENCH_MESSAGES (default 5000) per size, BENCH_SESSIONS (default 10).
+# Environment: BENCH_MESSAGES (default 5000) per size, BENCH_SESSIONS (default 10);
+# BENCH_MEMORY_ONLY=1 measures only the resident memory with 25 MB messages (no anchor).
 # It installs postfix (for smtp-source) with the anchors' install.sh when missing. Run it on an
 # otherwise idle machine.
 set -euo pipefail
@@ -52,7 +53,9 @@ rate() { # size -> msg/s
     python3 -c "print(round($N / ($t1 - $t0)))"
 }
 declare -A OURS
-for size in 1024 10240 102400; do OURS[$size]=$(rate $size); done
+if [[ -z ${BENCH_MEMORY_ONLY:-} ]]; then
+    for size in 1024 10240 102400; do OURS[$size]=$(rate $size); done
+fi
 
 # Resident memory while S sessions each send 25 MB messages.
 peak=0
@@ -67,6 +70,10 @@ wait $SRC
 stored=$(sqlite3 "$WORK/data/postern.db" 'select count(*) from raw_messages' 2>/dev/null || echo "?")
 kill "$PID"; wait "$PID" 2>/dev/null || true; PID=
 
+if [[ -n ${BENCH_MEMORY_ONLY:-} ]]; then
+    echo "Postern: peak RSS $((peak / 1024)) MB while $S sessions sent $((S * 2)) messages of 25 MB ($stored stored)"
+    exit 0
+fi
 echo "Postern: 1 KiB ${OURS[1024]} msg/s, 10 KiB ${OURS[10240]} msg/s, 100 KiB ${OURS[102400]} msg/s; peak RSS $((peak / 1024)) MB"
 
 # Postfix accepting the same load into its queue (fsync'd, held), same run. The anchor edits the

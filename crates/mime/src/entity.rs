@@ -547,7 +547,7 @@ fn lenient_quoted_printable(raw: &[u8]) -> Vec<u8> {
 /// or an unknown one → UTF-8 (Odoo forces UTF-8 on a `text/*` part without charset); a
 /// declared `us-ascii` on valid UTF-8 → UTF-8 (a common mislabel, read by Python as `\u{fffd}`).
 /// Undecodable bytes become U+FFFD.
-pub(crate) fn decode_text(bytes: &[u8], charset: Option<&str>) -> String {
+pub(crate) fn decode_text<'b>(bytes: &'b [u8], charset: Option<&str>) -> Cow<'b, str> {
     let charset = charset.map(str::trim).unwrap_or_default();
     let ascii_label = ["us-ascii", "ascii", "ansi_x3.4-1968"]
         .iter()
@@ -557,26 +557,34 @@ pub(crate) fn decode_text(bytes: &[u8], charset: Option<&str>) -> String {
     }
     // `charset_decoder` reads the label in any ASCII case.
     match charset_decoder(charset.as_bytes()) {
-        Some(decode) => decode(bytes),
+        Some(decode) => Cow::Owned(decode(bytes)),
         None => utf8_lossy(bytes),
     }
 }
 
-/// `String::from_utf8_lossy(bytes).into_owned()`, validating valid UTF-8 (nearly every text)
-/// on the fast path.
-fn utf8_lossy(bytes: &[u8]) -> String {
-    match std::str::from_utf8(bytes) {
-        Ok(text) => text.to_owned(),
-        Err(_) => String::from_utf8_lossy(bytes).into_owned(),
-    }
+/// `String::from_utf8_lossy(bytes)`: borrowed when the bytes are valid UTF-8 (nearly every
+/// text), so that a large body is not copied before its line ends are normalised.
+fn utf8_lossy(bytes: &[u8]) -> Cow<'_, str> {
+    String::from_utf8_lossy(bytes)
 }
 
-/// `\r\n` and lone `\r` become `\n`.
-pub(crate) fn normalize_newlines(text: String) -> String {
+/// `\r\n` and lone `\r` become `\n`, in one pass into a string of the right size.
+pub(crate) fn normalize_newlines(text: Cow<'_, str>) -> String {
     if !text.contains('\r') {
-        return text;
+        return text.into_owned();
     }
-    text.replace("\r\n", "\n").replace('\r', "\n")
+    let mut out = String::with_capacity(text.len());
+    let mut rest = &*text;
+    while let Some(at) = rest.find('\r') {
+        out.push_str(&rest[..at]);
+        out.push('\n');
+        rest = &rest[at + 1..];
+        if let Some(after) = rest.strip_prefix('\n') {
+            rest = after;
+        }
+    }
+    out.push_str(rest);
+    out
 }
 
 #[cfg(test)]
@@ -753,6 +761,14 @@ mod tests {
             lenient_quoted_printable(b"a==3D=C3=A9 \r\nb=\r\nc=zz"),
             "a=\u{3d}é\nbc=zz".as_bytes()
         );
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn newlines_are_normalised_as_two_replacements_would(text in "[ab\r\n]{0,40}") {
+            let expected = text.replace("\r\n", "\n").replace('\r', "\n");
+            proptest::prop_assert_eq!(normalize_newlines(Cow::Borrowed(&text)), expected);
+        }
     }
 
     #[test]

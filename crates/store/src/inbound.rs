@@ -3,6 +3,7 @@
 //! the counts of the loop rules. Every lookup here is by an index, so routing a reply costs the
 //! same with a thousand stored messages as with a million.
 
+use crate::chunks::{Owner, split_head};
 use crate::{StoreError, Tx, now_ms, on};
 use serde::Serialize;
 
@@ -148,7 +149,8 @@ pub struct NewMail {
 impl Tx {
     /// Stores a raw inbound message; returns its id.
     pub async fn insert_raw_message(&mut self, raw: &NewRawMessage<'_>) -> Result<i64, StoreError> {
-        Ok(on!(self, |c| {
+        let (head, rest) = split_head(raw.content);
+        let id = on!(self, |c| {
             sqlx::query_scalar(
             "INSERT INTO raw_messages (received_at, source, envelope_sender, envelope_rcpts, peer, helo, tls, \
              header_message_id, size, content, status, error, outcome) \
@@ -163,13 +165,15 @@ impl Tx {
         .bind(raw.tls)
         .bind(raw.header_message_id)
         .bind(raw.content.len() as i64)
-        .bind(raw.content)
+        .bind(head)
         .bind(raw.status)
         .bind(raw.error)
         .bind(&raw.outcome)
         .fetch_one(c)
         .await
-        })?)
+        })?;
+        self.insert_chunks(Owner::RawMessage, id, rest).await?;
+        Ok(id)
     }
 
     /// Records the outcome of a raw message once known.
@@ -448,7 +452,8 @@ impl Tx {
         content_id: Option<&str>,
         content: &[u8],
     ) -> Result<i64, StoreError> {
-        Ok(on!(self, |c| {
+        let (head, rest) = split_head(content);
+        let id = on!(self, |c| {
             sqlx::query_scalar(
             "INSERT INTO attachments (message_id, record_id, filename, mimetype, content_id, size, content, created_at) \
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id"
@@ -459,11 +464,13 @@ impl Tx {
         .bind(mimetype)
         .bind(content_id)
         .bind(content.len() as i64)
-        .bind(content)
+        .bind(head)
         .bind(now_ms())
         .fetch_one(c)
         .await
-        })?)
+        })?;
+        self.insert_chunks(Owner::Attachment, id, rest).await?;
+        Ok(id)
     }
 
     /// Links recognised recipient partners to a message (`partner_ids`).

@@ -17,6 +17,7 @@
 //! commit is durable before anything is acknowledged.
 #![warn(missing_docs)]
 
+mod chunks;
 mod config;
 mod error;
 mod inbound;

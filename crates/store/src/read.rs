@@ -1,6 +1,7 @@
 //! The read side of records, threads, notifications, followers, attachments and the outbox, as
 //! the API shows them (field names of the contract in DESIGN.md).
 
+use crate::chunks::Owner;
 use crate::{Json, Page, PageRequest, StoreError, Tx, on};
 use serde::Serialize;
 
@@ -399,12 +400,15 @@ impl Tx {
         .fetch_optional(c)
         .await)?
         .ok_or_else(|| StoreError::not_found("attachment", id))?;
-        let content: Vec<u8> = on!(self, |c| sqlx::query_scalar(
+        let head: Vec<u8> = on!(self, |c| sqlx::query_scalar(
             "SELECT content FROM attachments WHERE id = $1"
         )
         .bind(id)
         .fetch_one(c)
         .await)?;
+        let mut content = with_capacity_for(head, info.size);
+        self.append_chunks(Owner::Attachment, id, &mut content)
+            .await?;
         Ok((info, content))
     }
 
@@ -466,13 +470,17 @@ impl Tx {
 
     /// The bytes of a raw inbound message.
     pub async fn raw_message_content(&mut self, id: i64) -> Result<Vec<u8>, StoreError> {
-        on!(self, |c| sqlx::query_scalar(
-            "SELECT content FROM raw_messages WHERE id = $1"
+        let (head, size): (Vec<u8>, i64) = on!(self, |c| sqlx::query_as(
+            "SELECT content, size FROM raw_messages WHERE id = $1"
         )
         .bind(id)
         .fetch_optional(c)
         .await)?
-        .ok_or_else(|| StoreError::not_found("raw message", id))
+        .ok_or_else(|| StoreError::not_found("raw message", id))?;
+        let mut content = with_capacity_for(head, size);
+        self.append_chunks(Owner::RawMessage, id, &mut content)
+            .await?;
+        Ok(content)
     }
 }
 
@@ -495,4 +503,15 @@ pub struct RawMessageInfo {
     pub status: String,
     /// Why it failed.
     pub error: Option<String>,
+}
+
+/// The head of a chunked content in a buffer with room for all of it (`size` bytes).
+fn with_capacity_for(head: Vec<u8>, size: i64) -> Vec<u8> {
+    let size = usize::try_from(size).unwrap_or(0);
+    if size <= head.len() {
+        return head;
+    }
+    let mut content = Vec::with_capacity(size);
+    content.extend_from_slice(&head);
+    content
 }

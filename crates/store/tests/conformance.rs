@@ -610,3 +610,42 @@ conformance!(loop_params_must_be_positive, |store| {
         "an empty value unsets"
     );
 });
+
+conformance!(large_raw_messages_come_back_whole, |store| {
+    // Around the size of a piece (1 MiB): empty, one byte short, exact, one over, several.
+    let mib = 1 << 20;
+    for size in [0, mib - 1, mib, mib + 1, 5 * mib / 2] {
+        let content: Vec<u8> = (0..size).map(|i| (i * 7 % 251) as u8).collect();
+        let mut tx = store.begin().await.unwrap();
+        let id = tx
+            .insert_raw_message(&NewRawMessage {
+                source: "smtp",
+                envelope_sender: None,
+                envelope_rcpts: "[]".into(),
+                peer: None,
+                helo: None,
+                tls: false,
+                header_message_id: None,
+                content: &content,
+                status: "processed",
+                error: None,
+                outcome: None,
+            })
+            .await
+            .unwrap();
+        tx.commit().await.unwrap();
+        let mut tx = store.read().await.unwrap();
+        let back = tx.raw_message_content(id).await.unwrap();
+        assert_eq!(back.len(), size, "size {size}");
+        assert!(back == content, "content of size {size}");
+        let info = tx
+            .list_raw_messages(None, PageRequest::all())
+            .await
+            .unwrap()
+            .items
+            .into_iter()
+            .find(|i| i.id == id)
+            .unwrap();
+        assert_eq!(info.size, size as i64);
+    }
+});
