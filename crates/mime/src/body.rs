@@ -11,7 +11,8 @@
 //! re-encoded (Odoo's round trip replaces undecodable bytes with U+FFFD); a `text/*` entity
 //! other than plain/HTML that is the whole message is put in a `<pre>` (Odoo inserts it raw);
 //! a `multipart/*` entity without any delimiter line is read as text instead of being dropped;
-//! `Content-Disposition: ATTACHMENT` is recognised in any case.
+//! `Content-Disposition: ATTACHMENT` is recognised in any case; a body over [`MAX_BODY`] is
+//! clipped with a note (the raw message keeps all of it).
 
 use crate::Attachment;
 use crate::entity::{Body, Entity};
@@ -25,9 +26,12 @@ pub(crate) fn extract(root: &Entity, first_body_only: bool) -> (String, Vec<Atta
         let body = if root.mime == "text/html" {
             text
         } else {
-            append_content_to_html("", &text, true)
+            // Cut before escaping, so that a huge text is not escaped whole first (what is
+            // kept still makes a body over the limit, which `clip` then marks).
+            let (kept, _) = clip_at(&text, MAX_BODY);
+            append_content_to_html("", kept, true)
         };
-        return (body, Vec::new());
+        return (clip(body), Vec::new());
     }
     let mut walk = Walk::default();
     for part in root.walk() {
@@ -36,7 +40,42 @@ pub(crate) fn extract(root: &Entity, first_body_only: bool) -> (String, Vec<Atta
         }
         walk.visit(part);
     }
-    (walk.body, walk.attachments)
+    (clip(walk.body), walk.attachments)
+}
+
+/// The largest body kept, in bytes. Postern differs from Odoo here, on purpose: a body of tens
+/// of megabytes (a log pasted into a mail, a text file sent as the body) is useless to read in
+/// a thread and would cost several times its size in memory at every step; such a body is
+/// clipped, with a note, like the web mail clients do — and nothing is lost, since the whole
+/// message is kept as its raw message.
+pub const MAX_BODY: usize = 2 * 1024 * 1024;
+
+/// The note that ends a clipped body.
+const CLIPPED_NOTE: &str = "\n<p><em>[This message was clipped: its body is larger than 2 MiB. \
+The complete original is kept with the message (its raw message).]</em></p>\n";
+
+/// `text` cut at `limit` bytes (at a character boundary), and whether it was cut.
+fn clip_at(text: &str, limit: usize) -> (&str, bool) {
+    if text.len() <= limit {
+        return (text, false);
+    }
+    let mut end = limit;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    (&text[..end], true)
+}
+
+/// The body, clipped to [`MAX_BODY`] with the note when it is larger.
+fn clip(mut body: String) -> String {
+    let (kept, cut) = clip_at(&body, MAX_BODY);
+    if cut {
+        let end = kept.len();
+        body.truncate(end);
+        body.push_str(CLIPPED_NOTE);
+        body.shrink_to_fit();
+    }
+    body
 }
 
 fn is_multipart_without_parts(entity: &Entity) -> bool {
@@ -264,5 +303,29 @@ mod tests {
         );
         assert_eq!(lowercase_tags("<"), "<");
         assert_eq!(lowercase_tags("<É>"), "<é>");
+    }
+
+    #[test]
+    fn a_huge_plain_body_is_clipped_with_a_note_and_a_small_one_is_not() {
+        let text = "é<b>\n".repeat(MAX_BODY / 3);
+        let raw = format!("Subject: big\nContent-Type: text/plain; charset=utf-8\n\n{text}");
+        let parsed = crate::parse(raw.as_bytes()).unwrap();
+        assert!(parsed.body_html.len() <= MAX_BODY + CLIPPED_NOTE.len());
+        assert!(parsed.body_html.starts_with("\n<pre>é&lt;b&gt;\n"));
+        assert!(parsed.body_html.ends_with(CLIPPED_NOTE));
+
+        let small = "Subject: s\nContent-Type: text/plain\n\nhello\n";
+        let parsed = crate::parse(small.as_bytes()).unwrap();
+        assert_eq!(parsed.body_html, "\n<pre>hello\n</pre>\n");
+    }
+
+    #[test]
+    fn a_huge_html_body_is_clipped_at_a_character_boundary() {
+        let html = format!("<p>{}</p>", "€".repeat(MAX_BODY / 2));
+        let raw = format!("Subject: big\nContent-Type: text/html; charset=utf-8\n\n{html}");
+        let parsed = crate::parse(raw.as_bytes()).unwrap();
+        let kept = parsed.body_html.strip_suffix(CLIPPED_NOTE).expect("the note");
+        assert!(kept.len() <= MAX_BODY && kept.len() > MAX_BODY - 3);
+        assert!(html.starts_with(kept));
     }
 }

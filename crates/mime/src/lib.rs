@@ -25,6 +25,7 @@
 mod addresses;
 mod autoreply;
 mod body;
+pub use body::MAX_BODY;
 mod bounce;
 mod bounce_text;
 mod entity;
