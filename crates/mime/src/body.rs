@@ -22,16 +22,13 @@ use crate::entity::{Body, Entity};
 /// of a bounce, not the returned message).
 pub(crate) fn extract(root: &Entity, first_body_only: bool) -> (String, Vec<Attachment>) {
     if root.maintype() == "text" || is_multipart_without_parts(root) {
-        let text = root.text();
+        let (text, cut) = root.text_prefix(MAX_BODY);
         let body = if root.mime == "text/html" {
             text
         } else {
-            // Cut before escaping, so that a huge text is not escaped whole first (what is
-            // kept still makes a body over the limit, which `clip` then marks).
-            let (kept, _) = clip_at(&text, MAX_BODY);
-            append_content_to_html("", kept, true)
+            append_content_to_html("", &text, true)
         };
-        return (clip(body), Vec::new());
+        return (clip(body, cut), Vec::new());
     }
     let mut walk = Walk::default();
     for part in root.walk() {
@@ -40,7 +37,7 @@ pub(crate) fn extract(root: &Entity, first_body_only: bool) -> (String, Vec<Atta
         }
         walk.visit(part);
     }
-    (clip(walk.body), walk.attachments)
+    (clip(walk.body, walk.cut), walk.attachments)
 }
 
 /// The largest body kept, in bytes. Postern differs from Odoo here, on purpose: a body of tens
@@ -66,10 +63,11 @@ fn clip_at(text: &str, limit: usize) -> (&str, bool) {
     (&text[..end], true)
 }
 
-/// The body, clipped to [`MAX_BODY`] with the note when it is larger.
-fn clip(mut body: String) -> String {
-    let (kept, cut) = clip_at(&body, MAX_BODY);
-    if cut {
+/// The body, clipped to [`MAX_BODY`] with the note when it is larger or when a text of it was
+/// `cut` already.
+fn clip(mut body: String, cut: bool) -> String {
+    let (kept, longer) = clip_at(&body, MAX_BODY);
+    if cut || longer {
         let end = kept.len();
         body.truncate(end);
         body.push_str(CLIPPED_NOTE);
@@ -90,9 +88,18 @@ struct Walk {
     alternative: bool,
     mixed: bool,
     html: bool,
+    /// A text part was longer than the body may be: the body will be clipped.
+    cut: bool,
 }
 
 impl Walk {
+    /// The text of a part that goes into the body: at most [`MAX_BODY`] bytes of it.
+    fn text(&mut self, part: &Entity) -> String {
+        let (text, cut) = part.text_prefix(MAX_BODY);
+        self.cut |= cut;
+        text
+    }
+
     fn visit(&mut self, part: &Entity) {
         match part.mime.as_str() {
             "multipart/alternative" => self.alternative = true,
@@ -101,7 +108,8 @@ impl Walk {
         }
         if part.maintype() == "multipart" {
             if is_multipart_without_parts(part) {
-                self.add_plain(&part.text());
+                let text = self.text(part);
+                self.add_plain(&text);
             }
             return;
         }
@@ -117,10 +125,11 @@ impl Walk {
         match part.mime.as_str() {
             // Odoo: `text/plain and not (alternative and body)`.
             "text/plain" if !self.alternative || self.body.is_empty() => {
-                self.add_plain(&part.text());
+                let text = self.text(part);
+                self.add_plain(&text);
             }
             "text/html" => {
-                let content = part.text();
+                let content = self.text(part);
                 if self.alternative && !(self.html && self.mixed) {
                     self.body = content.clone();
                 } else {
@@ -324,8 +333,29 @@ mod tests {
         let html = format!("<p>{}</p>", "€".repeat(MAX_BODY / 2));
         let raw = format!("Subject: big\nContent-Type: text/html; charset=utf-8\n\n{html}");
         let parsed = crate::parse(raw.as_bytes()).unwrap();
-        let kept = parsed.body_html.strip_suffix(CLIPPED_NOTE).expect("the note");
+        let kept = parsed
+            .body_html
+            .strip_suffix(CLIPPED_NOTE)
+            .expect("the note");
         assert!(kept.len() <= MAX_BODY && kept.len() > MAX_BODY - 3);
         assert!(html.starts_with(kept));
+    }
+
+    #[test]
+    fn a_text_part_cut_before_decoding_still_gets_the_note() {
+        // CRLF lines shrink when normalised: the kept text is under the limit, yet the part
+        // was longer than it.
+        let text = "ab\r\n".repeat(MAX_BODY / 4 + 1000);
+        let raw = format!(
+            "Subject: big\r\nContent-Type: multipart/mixed; boundary=b\r\n\r\n--b\r\n\
+             Content-Type: text/plain\r\n\r\n{text}--b--\r\n"
+        );
+        let parsed = crate::parse(raw.as_bytes()).unwrap();
+        assert!(parsed.body_html.len() < MAX_BODY);
+        assert!(
+            parsed.body_html.ends_with(CLIPPED_NOTE),
+            "{}",
+            &parsed.body_html[..40]
+        );
     }
 }

@@ -181,6 +181,19 @@ impl<'a> Entity<'a> {
         normalize_newlines(decode_text(self.content_bytes(), charset.as_deref()))
     }
 
+    /// [`Entity::text`] of at most `limit` bytes of the content, and whether there was more
+    /// (what the body needs: it is clipped anyway, and a huge text is not decoded whole).
+    pub(crate) fn text_prefix(&self, limit: usize) -> (String, bool) {
+        let bytes = self.content_bytes();
+        let cut = bytes.len() > limit;
+        let bytes = &bytes[..bytes.len().min(limit)];
+        let charset = self.headers.param("content-type", "charset");
+        (
+            normalize_newlines(decode_text(bytes, charset.as_deref())),
+            cut,
+        )
+    }
+
     /// The file name: `filename` of `Content-Disposition`, else `name` of `Content-Type`
     /// (RFC 2231 and RFC 2047 decoded), stripped; `None` when absent or blank (Python's
     /// `get_filename`).
