@@ -277,7 +277,7 @@ setup_postgres() {
 # self-signed certificate made for the run and four private ports. The tests find it through:
 #   POSTERN_TEST_IMAP, POSTERN_TEST_IMAPS, POSTERN_TEST_POP3, POSTERN_TEST_POP3S   host:port
 #   POSTERN_TEST_MAILDIRS      user U's maildir is $POSTERN_TEST_MAILDIRS/U/Maildir (cur new tmp)
-#   POSTERN_TEST_DOVECOT_CA    the certificate (PEM) to trust for the strict TLS variants
+#   POSTERN_TEST_DOVECOT_CA    the CA (PEM) of the server's certificate, for the strict TLS variants
 #   POSTERN_TEST_DOVECOT_USERS the users (password "secret"; XOAUTH2 token "token-" + user)
 # The tests fail (never skip) when these are missing: run them through this script.
 # ---------------------------------------------------------------------------------------------
@@ -374,11 +374,19 @@ start_dovecot() {
         echo "$u:{PLAIN}token-$u:$uid:$gid::$d/mail/$u" >>"$d/tokens"
         mkdir -p "$d/mail/$u/Maildir/cur" "$d/mail/$u/Maildir/new" "$d/mail/$u/Maildir/tmp"
     done
-    openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj /CN=localhost \
-        -addext "subjectAltName=DNS:localhost,IP:127.0.0.1" \
-        -keyout "$d/key.pem" -out "$d/cert.pem" >"$d/openssl.log" 2>&1 || {
+    # a CA of the run, and the server's certificate signed by it (webpki refuses a CA
+    # certificate used as the server's own)
+    {
+        openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj "/CN=Postern test CA" \
+            -keyout "$d/ca-key.pem" -out "$d/ca.pem" &&
+            openssl req -newkey rsa:2048 -nodes -subj /CN=localhost \
+                -keyout "$d/key.pem" -out "$d/server.csr" &&
+            printf 'subjectAltName=DNS:localhost,IP:127.0.0.1\nbasicConstraints=CA:FALSE\n' >"$d/server.ext" &&
+            openssl x509 -req -in "$d/server.csr" -CA "$d/ca.pem" -CAkey "$d/ca-key.pem" \
+                -CAcreateserial -days 2 -extfile "$d/server.ext" -out "$d/cert.pem"
+    } >"$d/openssl.log" 2>&1 || {
         cat "$d/openssl.log" >&2
-        die "could not make the Dovecot test certificate"
+        die "could not make the Dovecot test certificates"
     }
     chmod 0755 "$d"
     chown -R "$user:$group" "$d"
@@ -406,7 +414,7 @@ start_dovecot() {
     done
     export POSTERN_TEST_IMAP=127.0.0.1:${ports[0]} POSTERN_TEST_IMAPS=127.0.0.1:${ports[1]}
     export POSTERN_TEST_POP3=127.0.0.1:${ports[2]} POSTERN_TEST_POP3S=127.0.0.1:${ports[3]}
-    export POSTERN_TEST_MAILDIRS=$d/mail POSTERN_TEST_DOVECOT_CA=$d/cert.pem
+    export POSTERN_TEST_MAILDIRS=$d/mail POSTERN_TEST_DOVECOT_CA=$d/ca.pem
     export POSTERN_TEST_DOVECOT_USERS=${DOVECOT_USERS# }
     say "Dovecot $(/usr/sbin/dovecot --version | cut -d' ' -f1) in $d as $user: imap $POSTERN_TEST_IMAP, imaps $POSTERN_TEST_IMAPS, pop3 $POSTERN_TEST_POP3, pop3s $POSTERN_TEST_POP3S"
 }

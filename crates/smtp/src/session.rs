@@ -712,6 +712,7 @@ impl<'a> Session<'a> {
             helo: self.helo.clone(),
             tls: self.tls,
             refuse_in_session: self.config.refuse_in_session,
+            ..Default::default()
         };
         let span = tracing::info_span!("message", id = %id);
         let result = self

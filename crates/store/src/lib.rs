@@ -19,11 +19,13 @@
 
 mod config;
 mod error;
+mod fetch;
 mod inbound;
 mod read;
 
 pub use config::*;
 pub use error::StoreError;
+pub use fetch::*;
 pub use inbound::*;
 pub use read::*;
 
