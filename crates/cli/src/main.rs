@@ -6,6 +6,7 @@
 
 mod apply;
 mod config;
+mod fetch;
 mod ingest;
 mod serve;
 
@@ -91,6 +92,19 @@ enum Command {
     Route {
         #[command(subcommand)]
         command: RouteCommand,
+    },
+    /// Polls the incoming servers (IMAP, POP3): once with `--once`, else on their schedule
+    /// until Ctrl-C.
+    Fetch {
+        /// Only this incoming server (polled whatever its state).
+        #[arg(long)]
+        server: Option<String>,
+        /// Poll once and exit.
+        #[arg(long)]
+        once: bool,
+        /// Print the reports as JSON.
+        #[arg(long)]
+        json: bool,
     },
 }
 
@@ -178,6 +192,9 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Route {
             command: RouteCommand::Explain { message, json },
         } => ingest::explain(&cli, message, *json).await,
+        Command::Fetch { server, once, json } => {
+            fetch::fetch(&cli, server.as_deref(), *once, *json).await
+        }
     }
 }
 

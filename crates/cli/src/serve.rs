@@ -124,8 +124,16 @@ pub(crate) async fn serve(
     let state = postern_web::AppState::new(store.clone(), token, &settings.hostname, max_size);
     let http_stopped = wait_for(stopped.clone());
     let http_task = tokio::spawn(postern_web::run(listener, state, http_stopped));
+    let fetch_stop = tokio_util::sync::CancellationToken::new();
+    let fetch_task = tokio::spawn(postern_fetch::schedule::run(
+        postern_fetch::Fetcher::new(gateway.clone(), postern_fetch::TlsSettings::system()),
+        std::time::Duration::from_secs(2),
+        fetch_stop.clone(),
+    ));
     shutdown_signal().await;
     let _ = stop.send(true);
+    fetch_stop.cancel();
+    fetch_task.await?;
     http_task.await??;
     for t in tasks {
         if let Err(e) = t.await? {

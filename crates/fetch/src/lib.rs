@@ -68,6 +68,9 @@ pub enum FetchError {
     /// The database failed.
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// The poll was stopped (shutdown) while waiting in IDLE; not an error of the server.
+    #[error("stopped")]
+    Stopped,
 }
 
 /// What one poll of one server did.
@@ -245,7 +248,7 @@ impl Fetcher {
         .await;
         let mut tx = store.begin().await?;
         match result {
-            Ok(()) => tx.record_fetch_success(id, now_ms()).await?,
+            Ok(()) | Err(FetchError::Stopped) => tx.record_fetch_success(id, now_ms()).await?,
             Err(e) => {
                 let text = e.to_string();
                 tracing::warn!(server = %target.name, error = %text, "poll failed");
@@ -371,9 +374,13 @@ impl Fetcher {
         let wait = Duration::from_secs(target.interval_seconds.clamp(10, 240) as u64);
         tracing::info!(server = %target.name, "watching INBOX with IDLE");
         loop {
+            // stopping (serve shuts down) is not an error of the server: IDLE ends, LOGOUT follows
             let (back, _news) = tokio::select! {
                 r = imap.idle(wait) => r?,
-                _ = cancel.cancelled() => return Err(FetchError::Connect("stopped while in IDLE".into())),
+                _ = cancel.cancelled() => {
+                    tracing::info!(server = %target.name, "IDLE ended: stopping");
+                    return Err(FetchError::Stopped);
+                }
             };
             imap = back;
             let mut tx = store.begin().await?;

@@ -1,5 +1,6 @@
 //! The fetch scheduler of `postern serve`: every tick it asks the store which servers are due
-//! (active, enabled, interval passed since their last poll, lease free — by priority) and polls
+//! (active, enabled, interval passed since their last poll, lease free — by priority; at start,
+//! every active and enabled server) and polls
 //! each one in its own task, one task per server on this node; the lease keeps other nodes off.
 //! An IMAP server that offers IDLE keeps its task: its connection waits in IDLE and is polled
 //! again as soon as the server announces new mail (seconds, not minutes), and at least once per
@@ -22,12 +23,17 @@ pub async fn run(fetcher: Fetcher, tick: Duration, cancel: CancellationToken) {
     let running: Arc<Mutex<HashSet<IncomingServerId>>> = Arc::default();
     let tasks = tokio_util::task::TaskTracker::new();
     tracing::info!(owner = fetcher.owner(), "fetch scheduler started");
+    let mut first = true;
     loop {
         tokio::select! {
             _ = cancel.cancelled() => break,
             _ = tokio::time::sleep(tick) => {}
         }
-        let due = match due(&fetcher).await {
+        // the first pass polls every enabled server (and starts the IDLE watches) at once,
+        // whenever it was polled last
+        let now = if first { i64::MAX / 2 } else { now_ms() };
+        first = false;
+        let due = match due(&fetcher, now).await {
             Ok(d) => d,
             Err(e) => {
                 tracing::error!(error = %e, "fetch scheduler: cannot list the due servers");
@@ -65,7 +71,7 @@ pub async fn run(fetcher: Fetcher, tick: Duration, cancel: CancellationToken) {
     tracing::info!("fetch scheduler stopped");
 }
 
-async fn due(fetcher: &Fetcher) -> Result<Vec<IncomingServerId>, FetchError> {
+async fn due(fetcher: &Fetcher, now: i64) -> Result<Vec<IncomingServerId>, FetchError> {
     let mut tx = fetcher.gateway.store().read().await?;
-    Ok(tx.due_incoming_servers(now_ms()).await?)
+    Ok(tx.due_incoming_servers(now).await?)
 }

@@ -91,9 +91,13 @@ impl std::fmt::Debug for TlsSettings {
 }
 
 impl TlsSettings {
-    /// Verifies against the system's roots (`SSL_CERT_FILE` / `SSL_CERT_DIR` are honoured).
+    /// Verifies against the system's roots (`SSL_CERT_FILE` / `SSL_CERT_DIR` are honoured),
+    /// read once per process.
     pub fn system() -> TlsSettings {
-        Self::with_roots(system_roots())
+        static SYSTEM: std::sync::OnceLock<TlsSettings> = std::sync::OnceLock::new();
+        SYSTEM
+            .get_or_init(|| Self::with_roots(system_roots()))
+            .clone()
     }
 
     /// The system's roots plus the certificates of the PEM file `path` (a private CA, or the
