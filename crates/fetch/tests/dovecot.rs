@@ -777,6 +777,11 @@ fetch_test!(
             .await
             .expect("IDLE brought the new message within 10 s");
         assert!(took < Duration::from_secs(10), "{took:?}");
+        // \Seen is set just after the commit that made the record
+        let start = Instant::now();
+        while w.mailbox() != (0, 2) && start.elapsed() < Duration::from_secs(5) {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
         assert_eq!(w.mailbox(), (0, 2));
         assert_eq!(w.state(id).await.error_count, 0);
         cancel.cancel();
@@ -784,5 +789,67 @@ fetch_test!(
             .await
             .expect("scheduler stops when cancelled")
             .unwrap();
+    }
+);
+
+fn with_attachment(subject: &str) -> Vec<u8> {
+    format!(
+        "From: client@example.org\r\nTo: sales@example.com\r\nSubject: {subject}\r\n\
+         Message-ID: <att-{subject}-{}@test.example.org>\r\nMIME-Version: 1.0\r\n\
+         Content-Type: multipart/mixed; boundary=\"b\"\r\n\r\n--b\r\nContent-Type: text/plain\r\n\r\n\
+         See the file.\r\n--b\r\nContent-Type: application/pdf\r\nContent-Disposition: attachment; \
+         filename=\"quote.pdf\"\r\nContent-Transfer-Encoding: base64\r\n\r\nJVBERi0xLjQK\r\n--b--\r\n",
+        std::process::id()
+    )
+    .into_bytes()
+}
+
+/// The attachment names of the one message of the record named `name`.
+async fn attachment_names(w: &World, name: &str) -> Vec<String> {
+    let records = w.records().await;
+    let record = records.iter().find(|r| r.name == name).expect("record");
+    let mut tx = w.store.read().await.unwrap();
+    let thread = tx
+        .record_messages(record.id, PageRequest::all())
+        .await
+        .unwrap();
+    let mut names: Vec<String> = thread.items[0]
+        .attachments
+        .iter()
+        .map(|a| a.filename.clone())
+        .collect();
+    names.sort();
+    names
+}
+
+fetch_test!(
+    keep_original_and_attachments_options,
+    "fetch23",
+    "fetch24",
+    |w| {
+        let id = w
+            .server(
+                FetchProtocol::Imap,
+                Encryption::None,
+                FetchAuth::Login,
+                |_| {},
+            )
+            .await;
+        w.deliver_raw(&with_attachment("defaults"));
+        assert_eq!(w.fetch(id).await.accepted, 1);
+        assert_eq!(attachment_names(w, "defaults").await, ["quote.pdf"]);
+        let mut input = w.state(id).await.to_input();
+        input.keep_original = Some(true);
+        input.attachments = Some(false);
+        let mut tx = w.store.begin().await.unwrap();
+        tx.update_incoming_server(id, &input).await.unwrap();
+        tx.commit().await.unwrap();
+        w.deliver_raw(&with_attachment("stripped"));
+        assert_eq!(w.fetch(id).await.accepted, 1);
+        assert_eq!(
+            attachment_names(w, "stripped").await,
+            ["original_email.eml"],
+            "attachments stripped, the original kept"
+        );
     }
 );
