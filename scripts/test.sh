@@ -390,8 +390,14 @@ start_dovecot() {
     }
     chmod 0755 "$d"
     chown -R "$user:$group" "$d"
-    # a free port can be taken by someone else before Dovecot binds it; unlikely enough here
-    for i in 1 2 3 4; do ports+=("$(free_port)"); done
+    # a free port can be taken by someone else before Dovecot binds it: unlikely, and then the
+    # start fails with Dovecot's message
+    # four distinct ports: the sockets are held open together while they are chosen
+    read -r -a ports < <(python3 -c 'import socket
+socks = [socket.socket() for _ in range(4)]
+for s in socks:
+    s.bind(("127.0.0.1", 0))
+print(" ".join(str(s.getsockname()[1]) for s in socks))') || die "could not find free ports (python3)"
     write_dovecot_conf "$d" "$user" "$group" "${ports[@]}"
     (cd "$d" && "${DOVECOT_RUN_AS[@]}" /usr/sbin/dovecot -c "$d/dovecot.conf") >"$d/start.log" 2>&1 || {
         cat "$d/start.log" "$d/dovecot.log" >&2 2>/dev/null

@@ -167,6 +167,12 @@ fn init_logging() {
     use tracing_subscriber::EnvFilter;
     let filter =
         EnvFilter::try_from_env("POSTERN_LOG").unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn"));
+    // async-imap traces every command and answer, the LOGIN password and message bodies
+    // included: never below info, whatever POSTERN_LOG says.
+    let filter = match "async_imap=info".parse() {
+        Ok(directive) => filter.add_directive(directive),
+        Err(_) => filter,
+    };
     use std::io::IsTerminal;
     tracing_subscriber::fmt()
         .with_env_filter(filter)

@@ -92,6 +92,8 @@ fn postern(dir: &Path, db: &str, args: &[&str], password: &str) -> (i32, String,
         .env_remove("POSTERN_CONFIG")
         .env("SUPPORT_IMAP_PASSWORD", password)
         .env("SSL_CERT_FILE", env("POSTERN_TEST_DOVECOT_CA"))
+        // the most verbose log, to check that no password is in it
+        .env("POSTERN_LOG", "trace")
         .output()
         .expect("run postern");
     (
@@ -150,6 +152,7 @@ async fn fetch_once(postgres: bool, user: &str) {
     deliver(&mail, "Coffee machine");
     let (code, out, err) = postern(dir.path(), &db, &["fetch", "--once", "--json"], "secret");
     assert_eq!(code, 0, "{out}{err}");
+    assert!(!err.contains("secret"), "a password in the log: {err}");
     let reports: Value = serde_json::from_str(&out).unwrap();
     assert_eq!(reports[0]["server"], "support", "{out}");
     assert_eq!(

@@ -38,7 +38,7 @@ use postern_routing::{Envelope, Outcome};
 use postern_store::{FetchParams, FetchTarget, NewRawMessage, StoreError, now_ms};
 use serde::Serialize;
 use std::collections::HashSet;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 use tokio_util::sync::CancellationToken;
 
 /// A lease on a server lasts this long; a poll renews it as it goes.
@@ -276,86 +276,96 @@ impl Fetcher {
         let creds = Credentials::of(target)?;
         let port = u16::try_from(target.port)
             .map_err(|_| FetchError::Connect(format!("bad port {}", target.port)))?;
-        let max = usize::try_from(target.max_messages.max(1)).unwrap_or(50);
+        let mut run = Run {
+            target,
+            params,
+            max: usize::try_from(target.max_messages.max(1)).unwrap_or(50),
+            report,
+            lease_renewed: Instant::now(),
+        };
         match target.protocol {
             FetchProtocol::Pop3 => {
                 let mut pop =
                     Pop3::connect(&target.host, port, target.encryption, &self.tls, &creds).await?;
-                self.poll_pop3(&mut pop, target, params, max, report)
-                    .await?;
+                self.poll_pop3(&mut pop, &mut run).await?;
                 pop.quit().await
             }
             FetchProtocol::Imap => {
                 let mut imap =
                     Imap::connect(&target.host, port, target.encryption, &self.tls, &creds).await?;
-                self.poll_imap(&mut imap, target, params, max, report)
-                    .await?;
+                self.poll_imap(&mut imap, &mut run).await?;
                 if let Some(cancel) = idle
                     && imap.idle
                 {
-                    imap = self
-                        .watch(imap, target, params, max, report, cancel)
-                        .await?;
+                    imap = self.watch(imap, &mut run, cancel).await?;
                 }
                 imap.logout().await
             }
         }
     }
 
-    async fn poll_imap(
-        &self,
-        imap: &mut Imap,
-        target: &FetchTarget,
-        params: &FetchParams,
-        max: usize,
-        report: &mut RunReport,
-    ) -> Result<(), FetchError> {
-        let failing = self.failing_keys(target.id).await?;
-        for uid in imap.unseen(max).await? {
+    async fn poll_imap(&self, imap: &mut Imap, run: &mut Run<'_>) -> Result<(), FetchError> {
+        let failing = self.failing_keys(run.target.id).await?;
+        for uid in imap.unseen(run.max).await? {
             let key = format!("imap:{}:{uid}", imap.uid_validity);
             let Some(raw) = imap.fetch(uid).await? else {
                 continue; // expunged meanwhile
             };
-            report.fetched += 1;
             let verdict = self
-                .deliver(target, params, &key, failing.contains(&key), &raw, report)
+                .deliver(run, &key, failing.contains(&key), &raw)
                 .await?;
             if let Verdict::Acknowledge = verdict {
                 imap.mark_seen(uid).await?;
             }
+            self.keep_lease(run, false).await?;
         }
         Ok(())
     }
 
-    async fn poll_pop3(
-        &self,
-        pop: &mut Pop3,
-        target: &FetchTarget,
-        params: &FetchParams,
-        max: usize,
-        report: &mut RunReport,
-    ) -> Result<(), FetchError> {
-        let failing = self.failing_keys(target.id).await?;
+    async fn poll_pop3(&self, pop: &mut Pop3, run: &mut Run<'_>) -> Result<(), FetchError> {
+        let failing = self.failing_keys(run.target.id).await?;
         let (count, _) = pop.stat().await?;
         if count == 0 {
             return Ok(());
         }
         let uidl = pop.uidl().await?;
-        let last = count.min(u32::try_from(max).unwrap_or(u32::MAX));
+        let last = count.min(u32::try_from(run.max).unwrap_or(u32::MAX));
         for n in 1..=last {
             let raw = pop.retr(n).await?;
-            report.fetched += 1;
             let key = match uidl.iter().find(|(m, _)| *m == n) {
                 Some((_, uid)) => format!("pop3:{uid}"),
                 None => format!("pop3-fnv:{:016x}", fnv1a(&raw)),
             };
             let verdict = self
-                .deliver(target, params, &key, failing.contains(&key), &raw, report)
+                .deliver(run, &key, failing.contains(&key), &raw)
                 .await?;
             if let Verdict::Acknowledge = verdict {
                 pop.dele(n).await?;
             }
+            self.keep_lease(run, false).await?;
         }
+        Ok(())
+    }
+
+    /// Renews the lease once half of it has passed (or now, with `now`); a lease lost (this
+    /// node was too slow and another took the server) ends the poll.
+    async fn keep_lease(&self, run: &mut Run<'_>, now: bool) -> Result<(), FetchError> {
+        if !now && run.lease_renewed.elapsed() < LEASE / 2 {
+            return Ok(());
+        }
+        let mut tx = self.gateway.store().begin().await?;
+        let kept = tx
+            .take_fetch_lease(
+                run.target.id,
+                &self.owner,
+                now_ms() + LEASE.as_millis() as i64,
+            )
+            .await?;
+        tx.commit().await?;
+        if !kept {
+            return Err(FetchError::Busy(run.target.name.clone()));
+        }
+        run.lease_renewed = Instant::now();
         Ok(())
     }
 
@@ -364,37 +374,32 @@ impl Fetcher {
     async fn watch(
         &self,
         mut imap: Imap,
-        target: &FetchTarget,
-        params: &FetchParams,
-        max: usize,
-        report: &mut RunReport,
+        run: &mut Run<'_>,
         cancel: &CancellationToken,
     ) -> Result<Imap, FetchError> {
         let store = self.gateway.store();
-        let wait = Duration::from_secs(target.interval_seconds.clamp(10, 240) as u64);
-        tracing::info!(server = %target.name, "watching INBOX with IDLE");
+        let name = &run.target.name;
+        let wait = Duration::from_secs(run.target.interval_seconds.clamp(10, 240) as u64);
+        tracing::info!(server = %name, "watching INBOX with IDLE");
         loop {
-            // stopping (serve shuts down) is not an error of the server: IDLE ends, LOGOUT follows
+            // stopping (serve shuts down) is not an error of the server
             let (back, _news) = tokio::select! {
                 r = imap.idle(wait) => r?,
                 _ = cancel.cancelled() => {
-                    tracing::info!(server = %target.name, "IDLE ended: stopping");
+                    tracing::info!(server = %name, "IDLE ended: stopping");
                     return Err(FetchError::Stopped);
                 }
             };
             imap = back;
+            self.keep_lease(run, true).await?;
             let mut tx = store.begin().await?;
-            let leased = tx
-                .take_fetch_lease(target.id, &self.owner, now_ms() + LEASE.as_millis() as i64)
-                .await?;
-            let now = tx.fetch_target(target.id).await?;
-            tx.record_fetch_success(target.id, now_ms()).await?;
+            let now = tx.fetch_target(run.target.id).await?;
+            tx.record_fetch_success(run.target.id, now_ms()).await?;
             tx.commit().await?;
-            if !leased || !now.active || now.disabled_at.is_some() || cancel.is_cancelled() {
+            if !now.active || now.disabled_at.is_some() || cancel.is_cancelled() {
                 return Ok(imap);
             }
-            self.poll_imap(&mut imap, target, params, max, report)
-                .await?;
+            self.poll_imap(&mut imap, run).await?;
         }
     }
 
@@ -420,13 +425,13 @@ impl Fetcher {
     /// `accept`s one message and says whether to acknowledge it.
     async fn deliver(
         &self,
-        target: &FetchTarget,
-        params: &FetchParams,
+        run: &mut Run<'_>,
         key: &str,
         failed_before: bool,
         raw: &[u8],
-        report: &mut RunReport,
     ) -> Result<Verdict, FetchError> {
+        let target = run.target;
+        run.report.fetched += 1;
         let source = match target.protocol {
             FetchProtocol::Imap => Source::Imap,
             FetchProtocol::Pop3 => Source::Pop3,
@@ -444,13 +449,12 @@ impl Fetcher {
             strip_attachments: !target.attachments,
             ..Default::default()
         };
-        let store = self.gateway.store();
         match self.gateway.accept(raw, &received).await {
             Ok(outcome) => {
                 if outcome.outcome == Outcome::Duplicate {
-                    report.duplicates += 1;
+                    run.report.duplicates += 1;
                 } else {
-                    report.accepted += 1;
+                    run.report.accepted += 1;
                 }
                 self.forget_failures(target.id, key, failed_before).await?;
                 Ok(Verdict::Acknowledge)
@@ -458,15 +462,15 @@ impl Fetcher {
             Err(AcceptError::Unparseable { reason, .. }) => {
                 // kept raw by accept, with its reason; it never will parse
                 tracing::warn!(key, reason, "unparseable message kept raw and acknowledged");
-                report.unprocessable += 1;
+                run.report.unprocessable += 1;
                 self.forget_failures(target.id, key, failed_before).await?;
                 Ok(Verdict::Acknowledge)
             }
             Err(AcceptError::Temporary(e)) => {
                 let error = e.to_string();
-                let mut tx = store.begin().await?;
+                let mut tx = self.gateway.store().begin().await?;
                 let failures = tx.count_message_failure(target.id, key, &error).await?;
-                if failures < params.max_failures {
+                if failures < run.params.max_failures {
                     tx.commit().await?;
                     tracing::warn!(
                         key,
@@ -474,7 +478,7 @@ impl Fetcher {
                         error,
                         "message failed; left for the next poll"
                     );
-                    report.failed += 1;
+                    run.report.failed += 1;
                     return Ok(Verdict::Leave);
                 }
                 let why = format!("given up after {failures} failures: {error}");
@@ -497,11 +501,20 @@ impl Fetcher {
                     error,
                     "poison message kept as unprocessable and acknowledged"
                 );
-                report.unprocessable += 1;
+                run.report.unprocessable += 1;
                 Ok(Verdict::Acknowledge)
             }
         }
     }
+}
+
+/// One poll in progress: its server, knobs, report, and when its lease was last renewed.
+struct Run<'a> {
+    target: &'a FetchTarget,
+    params: &'a FetchParams,
+    max: usize,
+    report: &'a mut RunReport,
+    lease_renewed: Instant,
 }
 
 /// 64-bit FNV-1a: a stable key for a POP3 message when the server has no UIDL.
