@@ -42,7 +42,7 @@ fn deliver(maildir: &Path, subject: &str) {
     let n = NEXT.fetch_add(1, Ordering::SeqCst);
     let name = format!("{}.M{n}.postern-cli-test", std::process::id());
     let raw = format!(
-        "From: Client <client@example.org>\r\nTo: help@elsewhere.example\r\nSubject: {subject}\r\n\
+        "From: Client {n} <client{n}@example.org>\r\nTo: help@elsewhere.example\r\nSubject: {subject}\r\n\
          Message-ID: <cli-{}-{n}@test.example.org>\r\n\r\nPlease help.\r\n",
         std::process::id()
     );
@@ -210,7 +210,8 @@ struct Serve {
 
 impl Serve {
     fn start(dir: &Path, db: &str, config: &Path) -> Serve {
-        let mut child = Command::new(BIN)
+        // (each message has its own sender: one sender's 21st record in two hours is a loop)
+    let mut child = Command::new(BIN)
             .args(["serve", "--http-listen", "127.0.0.1:0", "--data-dir"])
             .arg(dir)
             .args(["--database-url", db, "--config"])
@@ -319,4 +320,110 @@ async fn serve_polls_on_schedule_and_on_demand_sqlite() {
 #[tokio::test]
 async fn serve_polls_on_schedule_and_on_demand_postgres() {
     serve_fetches(true, "fetch34").await;
+}
+
+/// A real crash: `postern fetch --once` is killed (SIGKILL) in the middle of a POP3 poll. POP3
+/// applies `DELE` only at `QUIT`, so every message it had stored is still in the mailbox — the
+/// gap between commit and acknowledgement. The next poll stores the rest and ignores the ones
+/// already stored (same Message-ID): no duplicate record, an empty mailbox.
+async fn crash_mid_poll(postgres: bool, user: &str) {
+    const N: usize = 300;
+    let dir = tempfile::tempdir().unwrap();
+    let db = database(dir.path(), postgres).await;
+    let mail = maildir(user);
+    let pop3 = env("POSTERN_TEST_POP3");
+    let (_, port) = pop3.rsplit_once(':').unwrap();
+    let cfg = dir.path().join("pop.toml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "[[incoming_servers]]\nname = \"pop\"\nprotocol = \"pop3\"\nhost = \"127.0.0.1\"\n\
+             port = {port}\nencryption = \"none\"\nusername = \"{user}\"\n\
+             password_env = \"SUPPORT_IMAP_PASSWORD\"\nmodel = \"helpdesk.ticket\"\nmax_messages = {N}\n"
+        ),
+    )
+    .unwrap();
+    let (code, out, err) = postern(dir.path(), &db, &["apply", cfg.to_str().unwrap()], "secret");
+    assert_eq!(code, 0, "{out}{err}");
+    for i in 0..N {
+        deliver(&mail, &format!("crash {i}"));
+    }
+    // (each message has its own sender: one sender's 21st record in two hours is a loop)
+    let mut child = Command::new(BIN)
+        .args(["fetch", "--once", "--data-dir"])
+        .arg(dir.path())
+        .args(["--database-url", &db])
+        .env("SUPPORT_IMAP_PASSWORD", "secret")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let stored = loop {
+        let n = record_names(&db).await.len();
+        if n >= 5 || Instant::now() > deadline {
+            break n;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    };
+    child.kill().unwrap(); // SIGKILL: no QUIT, no cleanup
+    child.wait().unwrap();
+    let stored_at_crash = record_names(&db).await.len();
+    assert!(
+        (5..N).contains(&stored_at_crash),
+        "killed mid-poll ({stored} then {stored_at_crash} of {N} stored)"
+    );
+    let in_mailbox = ["new", "cur"]
+        .iter()
+        .map(|d| std::fs::read_dir(mail.join(d)).unwrap().count())
+        .sum::<usize>();
+    assert_eq!(in_mailbox, N, "nothing deleted without QUIT");
+    // the killed poll's lease keeps other polls off until it expires (5 minutes): end it now,
+    // as its expiry would
+    let store = Store::open(&db).await.unwrap();
+    let mut tx = store.begin().await.unwrap();
+    let id = tx.find_incoming_server("pop").await.unwrap().unwrap();
+    tx.release_fetch_lease(id, &lease_owner(&db).await)
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+    store.close().await;
+    let (code, out, err) = postern(dir.path(), &db, &["fetch", "--once", "--json"], "secret");
+    assert_eq!(code, 0, "{out}{err}");
+    let reports: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(reports[0]["fetched"], N, "{out}");
+    assert_eq!(reports[0]["duplicates"], stored_at_crash, "{out}");
+    assert_eq!(reports[0]["accepted"], N - stored_at_crash, "{out}");
+    let names = record_names(&db).await;
+    let distinct: std::collections::HashSet<_> = names.iter().collect();
+    assert_eq!((names.len(), distinct.len()), (N, N), "no duplicate record");
+    let left = ["new", "cur"]
+        .iter()
+        .map(|d| std::fs::read_dir(mail.join(d)).unwrap().count())
+        .sum::<usize>();
+    assert_eq!(left, 0);
+}
+
+/// Who holds the lease of the server `pop` (the killed process).
+async fn lease_owner(db: &str) -> String {
+    use sqlx::Connection;
+    let sql = "SELECT lease_owner FROM incoming_servers WHERE name = 'pop'";
+    let owner: Option<String> = if db.starts_with("sqlite:") {
+        let mut c = sqlx::SqliteConnection::connect(db).await.unwrap();
+        sqlx::query_scalar(sql).fetch_one(&mut c).await.unwrap()
+    } else {
+        let mut c = sqlx::PgConnection::connect(db).await.unwrap();
+        sqlx::query_scalar(sql).fetch_one(&mut c).await.unwrap()
+    };
+    owner.expect("the killed poll held the lease")
+}
+
+#[tokio::test]
+async fn crash_mid_poll_makes_no_duplicate_sqlite() {
+    crash_mid_poll(false, "fetch35").await;
+}
+
+#[tokio::test]
+async fn crash_mid_poll_makes_no_duplicate_postgres() {
+    crash_mid_poll(true, "fetch36").await;
 }
