@@ -210,8 +210,7 @@ struct Serve {
 
 impl Serve {
     fn start(dir: &Path, db: &str, config: &Path) -> Serve {
-        // (each message has its own sender: one sender's 21st record in two hours is a loop)
-    let mut child = Command::new(BIN)
+        let mut child = Command::new(BIN)
             .args(["serve", "--http-listen", "127.0.0.1:0", "--data-dir"])
             .arg(dir)
             .args(["--database-url", db, "--config"])
@@ -345,6 +344,7 @@ async fn crash_mid_poll(postgres: bool, user: &str) {
     .unwrap();
     let (code, out, err) = postern(dir.path(), &db, &["apply", cfg.to_str().unwrap()], "secret");
     assert_eq!(code, 0, "{out}{err}");
+    // (each message has its own sender: one sender's 21st record in two hours is a loop)
     for i in 0..N {
         deliver(&mail, &format!("crash {i}"));
     }
