@@ -370,7 +370,8 @@ impl Fetcher {
     }
 
     /// IMAP IDLE: waits for news, polls again, until cancelled. Each wake renews the lease and
-    /// re-reads the server (an archived or disabled server stops being watched).
+    /// re-reads the server: a server archived, disabled or pointed elsewhere (host, login...)
+    /// stops being watched.
     async fn watch(
         &self,
         mut imap: Imap,
@@ -396,7 +397,12 @@ impl Fetcher {
             let now = tx.fetch_target(run.target.id).await?;
             tx.record_fetch_success(run.target.id, now_ms()).await?;
             tx.commit().await?;
-            if !now.active || now.disabled_at.is_some() || cancel.is_cancelled() {
+            if !now.active
+                || now.disabled_at.is_some()
+                || !same_mailbox(run.target, &now)
+                || cancel.is_cancelled()
+            {
+                // the next poll (after the interval) uses the new settings
                 return Ok(imap);
             }
             self.poll_imap(&mut imap, run).await?;
@@ -515,6 +521,27 @@ struct Run<'a> {
     max: usize,
     report: &'a mut RunReport,
     lease_renewed: Instant,
+}
+
+/// True when `b` still logs in to the same mailbox as `a` (an IDLE watch ends otherwise).
+fn same_mailbox(a: &FetchTarget, b: &FetchTarget) -> bool {
+    (
+        &a.host,
+        a.port,
+        a.protocol,
+        a.encryption,
+        a.auth,
+        &a.username,
+        &a.password_env,
+    ) == (
+        &b.host,
+        b.port,
+        b.protocol,
+        b.encryption,
+        b.auth,
+        &b.username,
+        &b.password_env,
+    ) && a.password.0 == b.password.0
 }
 
 /// 64-bit FNV-1a: a stable key for a POP3 message when the server has no UIDL.
