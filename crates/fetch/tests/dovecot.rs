@@ -436,6 +436,21 @@ fetch_test!(
             0,
             "a success clears the error count"
         );
+        // the other lax variants: IMAP STARTTLS, POP3 over TLS and STLS
+        for (protocol, encryption) in [
+            (FetchProtocol::Imap, Encryption::Starttls),
+            (FetchProtocol::Pop3, Encryption::Ssl),
+            (FetchProtocol::Pop3, Encryption::Starttls),
+        ] {
+            let id = w
+                .server(protocol, encryption, FetchAuth::Login, |i| {
+                    i.name = format!("{protocol}-{encryption}")
+                })
+                .await;
+            w.deliver("lax", "sales@example.com");
+            let r = system.fetch_now(id).await.unwrap();
+            assert_eq!((r.accepted, r.error.clone()), (1, None), "{r:?}");
+        }
     }
 );
 
