@@ -298,6 +298,66 @@ async fn serve_fetches(postgres: bool, user: &str) {
     assert!(server.get("password").is_none(), "never returned: {server}");
     let (status, body) = serve.call(true, "/api/v1/incoming-servers/99/fetch").await;
     assert_eq!(status, 404, "{body}");
+    // polled elsewhere (another node holds the lease): 409
+    let store = Store::open(&db).await.unwrap();
+    let mut tx = store.begin().await.unwrap();
+    let id = postern_model::IncomingServerId(1);
+    let until = postern_store::now_ms() + 60_000;
+    assert!(tx.take_fetch_lease(id, "other-node", until).await.unwrap());
+    tx.commit().await.unwrap();
+    let (status, body) = serve.call(true, "/api/v1/incoming-servers/1/fetch").await;
+    assert_eq!(
+        (status, &body["error"]["code"]),
+        (409, &Value::from("busy")),
+        "{body}"
+    );
+    let mut tx = store.begin().await.unwrap();
+    tx.release_fetch_lease(id, "other-node").await.unwrap();
+    tx.commit().await.unwrap();
+    store.close().await;
+    // a mailbox that refuses the login: 502, the error and the report, kept on the server
+    let wrong = serde_json::json!({
+        "name": "wrong", "host": "127.0.0.1", "port": env("POSTERN_TEST_IMAP").rsplit_once(':').unwrap().1.parse::<i64>().unwrap(),
+        "encryption": "none", "username": user, "password": "not-it",
+    });
+    let resp = reqwest::Client::new()
+        .post(format!("{}/api/v1/incoming-servers", serve.base))
+        .bearer_auth(TOKEN)
+        .json(&wrong)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status().as_u16(), 201);
+    let created: Value = resp.json().await.unwrap();
+    let path = format!("/api/v1/incoming-servers/{}/fetch", created["id"]);
+    let (status, body) = serve.call(true, &path).await;
+    assert_eq!(
+        (status, &body["error"]["code"]),
+        (502, &Value::from("fetch_failed")),
+        "{body}"
+    );
+    assert!(
+        body["report"]["error"]
+            .as_str()
+            .unwrap()
+            .starts_with("login failed"),
+        "{body}"
+    );
+    let (_, server) = serve
+        .call(
+            false,
+            &format!("/api/v1/incoming-servers/{}", created["id"]),
+        )
+        .await;
+    assert_eq!(server["error_count"], 1, "{server}");
+    assert!(
+        server["last_error"]
+            .as_str()
+            .unwrap()
+            .contains("AUTHENTICATIONFAILED"),
+        "{server}"
+    );
+    assert!(!server.to_string().contains("not-it"), "{server}");
     drop(serve);
     // active: `serve` polls it at start, then IDLE brings new mail in seconds
     let cfg = config(dir.path(), user, true);
