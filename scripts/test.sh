@@ -310,6 +310,9 @@ disable_plaintext_auth = no
 auth_mechanisms = plain login xoauth2
 mail_location = maildir:$d/mail/%u/Maildir
 mailbox_idle_check_interval = 1 secs
+# a keepalive every second while in IDLE (default 2 minutes): the tests see that keepalives
+# neither end a watch nor keep it from waking up on time
+imap_idle_notify_interval = 1 secs
 pop3_uidl_format = %f
 passdb {
   driver = passwd-file

@@ -179,9 +179,14 @@ impl Imap {
         let mut handle = session.idle();
         timed(&host, handle.init()).await?;
         let (wait, _stop) = handle.wait_with_timeout(timeout);
-        let news = match wait.await.map_err(|e| imap_error(&host, e))? {
-            IdleResponse::NewData(_) => true,
-            IdleResponse::Timeout | IdleResponse::ManualInterrupt => false,
+        // async-imap's timeout starts again at every keepalive the server sends (Dovecot: every
+        // 2 minutes), so it might never end: the whole wait is bounded here
+        let news = match tokio::time::timeout(timeout, wait).await {
+            Err(_elapsed) => false,
+            Ok(answer) => match answer.map_err(|e| imap_error(&host, e))? {
+                IdleResponse::NewData(_) => true,
+                IdleResponse::Timeout | IdleResponse::ManualInterrupt => false,
+            },
         };
         let session = timed(&host, handle.done()).await?;
         let mut imap = Imap {

@@ -382,6 +382,10 @@ impl Fetcher {
         let name = &run.target.name;
         let wait = Duration::from_secs(run.target.interval_seconds.clamp(10, 240) as u64);
         tracing::info!(server = %name, "watching INBOX with IDLE");
+        // the first poll succeeded: say so now, the watch may last long
+        let mut tx = store.begin().await?;
+        tx.record_fetch_success(run.target.id, now_ms()).await?;
+        tx.commit().await?;
         loop {
             // stopping (serve shuts down) is not an error of the server
             let (back, _news) = tokio::select! {

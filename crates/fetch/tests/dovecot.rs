@@ -868,3 +868,55 @@ fetch_test!(
         );
     }
 );
+
+fetch_test!(
+    an_idle_watch_wakes_up_every_interval_despite_keepalives,
+    "fetch25",
+    "fetch26",
+    |w| {
+        // Dovecot (scripts/test.sh) sends a keepalive every second in IDLE
+        let id = w
+            .server(
+                FetchProtocol::Imap,
+                Encryption::None,
+                FetchAuth::Login,
+                |i| i.interval = Some(Interval::Text("10s".into())),
+            )
+            .await;
+        let cancel = tokio_util::sync::CancellationToken::new();
+        let scheduler = tokio::spawn(postern_fetch::schedule::run(
+            w.fetcher.clone(),
+            Duration::from_millis(200),
+            cancel.clone(),
+        ));
+        let start = Instant::now();
+        let mut polls = Vec::new();
+        while start.elapsed() < Duration::from_secs(25) && polls.len() < 3 {
+            if let Some(at) = w.state(id).await.last_poll_at
+                && polls.last() != Some(&at)
+            {
+                polls.push(at);
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+        cancel.cancel();
+        tokio::time::timeout(Duration::from_secs(30), scheduler)
+            .await
+            .expect("scheduler stops")
+            .unwrap();
+        assert_eq!(polls.len(), 3, "the first poll and two wake-ups: {polls:?}");
+        let gap = polls[2] - polls[1];
+        assert!(
+            (9_000..=13_000).contains(&gap),
+            "woken every 10 s: {polls:?}"
+        );
+        let mut tx = w.store.begin().await.unwrap();
+        assert!(
+            tx.take_fetch_lease(id, "another-node", now_ms() + 1000)
+                .await
+                .unwrap(),
+            "the lease is given back when the scheduler stops"
+        );
+        tx.commit().await.unwrap();
+    }
+);
