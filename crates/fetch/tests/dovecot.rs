@@ -752,6 +752,32 @@ fetch_test!(one_poller_at_a_time, "fetch19", "fetch20", |w| {
     assert_eq!(w.fetch(id).await.accepted, 1);
 });
 
+/// The scheduler of `serve`, checking every 200 ms.
+struct Scheduler {
+    cancel: tokio_util::sync::CancellationToken,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Scheduler {
+    fn start(w: &World) -> Scheduler {
+        let cancel = tokio_util::sync::CancellationToken::new();
+        let task = tokio::spawn(postern_fetch::schedule::run(
+            w.fetcher.clone(),
+            Duration::from_millis(200),
+            cancel.clone(),
+        ));
+        Scheduler { cancel, task }
+    }
+
+    async fn stop(self) {
+        self.cancel.cancel();
+        tokio::time::timeout(Duration::from_secs(30), self.task)
+            .await
+            .expect("the scheduler stops when cancelled")
+            .unwrap();
+    }
+}
+
 fetch_test!(
     idle_delivers_a_new_message_within_seconds,
     "fetch21",
@@ -767,12 +793,7 @@ fetch_test!(
             )
             .await;
         w.deliver("before the watch", "sales@example.com");
-        let cancel = tokio_util::sync::CancellationToken::new();
-        let scheduler = tokio::spawn(postern_fetch::schedule::run(
-            w.fetcher.clone(),
-            Duration::from_millis(200),
-            cancel.clone(),
-        ));
+        let scheduler = Scheduler::start(w);
         let wait_for = |n: usize, limit: Duration| async move {
             let start = Instant::now();
             while start.elapsed() < limit {
@@ -799,11 +820,7 @@ fetch_test!(
         }
         assert_eq!(w.mailbox(), (0, 2));
         assert_eq!(w.state(id).await.error_count, 0);
-        cancel.cancel();
-        tokio::time::timeout(Duration::from_secs(30), scheduler)
-            .await
-            .expect("scheduler stops when cancelled")
-            .unwrap();
+        scheduler.stop().await;
     }
 );
 
@@ -883,12 +900,7 @@ fetch_test!(
                 |i| i.interval = Some(Interval::Text("10s".into())),
             )
             .await;
-        let cancel = tokio_util::sync::CancellationToken::new();
-        let scheduler = tokio::spawn(postern_fetch::schedule::run(
-            w.fetcher.clone(),
-            Duration::from_millis(200),
-            cancel.clone(),
-        ));
+        let scheduler = Scheduler::start(w);
         let start = Instant::now();
         let mut polls = Vec::new();
         while start.elapsed() < Duration::from_secs(25) && polls.len() < 3 {
@@ -899,11 +911,7 @@ fetch_test!(
             }
             tokio::time::sleep(Duration::from_millis(200)).await;
         }
-        cancel.cancel();
-        tokio::time::timeout(Duration::from_secs(30), scheduler)
-            .await
-            .expect("scheduler stops")
-            .unwrap();
+        scheduler.stop().await;
         assert_eq!(polls.len(), 3, "the first poll and two wake-ups: {polls:?}");
         let gap = polls[2] - polls[1];
         assert!(
