@@ -5,6 +5,8 @@
 #   1. installs missing tools from Debian packages (see ensure_packages),
 #   2. finds or starts PostgreSQL and exports POSTERN_TEST_DATABASE_URL (an admin URL; each test
 #      creates its own uniquely named database from it),
+#   2b. starts a private Dovecot (IMAP, IMAPS, POP3, POP3S; see start_dovecot) and exports where
+#      it is (POSTERN_TEST_IMAP, ...) for the fetch tests,
 #   3. runs cargo fmt --check, cargo clippy -D warnings, and the test suite (cargo nextest when
 #      available, plus `cargo test --doc` since nextest skips doctests; else cargo test); extra
 #      arguments go to the test runner (and then the doctest stage is left out):

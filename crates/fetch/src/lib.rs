@@ -328,7 +328,15 @@ impl Fetcher {
         if count == 0 {
             return Ok(());
         }
-        let uidl = pop.uidl().await?;
+        let uidl = match pop.uidl().await {
+            Ok(u) => u,
+            // UIDL is optional (RFC 1939): without it a message is known by a hash of its bytes
+            Err(FetchError::Protocol(e)) => {
+                tracing::debug!(error = %e, "no UIDL");
+                vec![]
+            }
+            Err(e) => return Err(e),
+        };
         let last = count.min(u32::try_from(run.max).unwrap_or(u32::MAX));
         for n in 1..=last {
             let raw = pop.retr(n).await?;
