@@ -5,6 +5,8 @@
 #   1. installs missing tools from Debian packages (see ensure_packages),
 #   2. finds or starts PostgreSQL and exports POSTERN_TEST_DATABASE_URL (an admin URL; each test
 #      creates its own uniquely named database from it),
+#   2b. starts a private Dovecot (IMAP, IMAPS, POP3, POP3S; see start_dovecot) and exports where
+#      it is (POSTERN_TEST_IMAP, ...) for the fetch tests,
 #   3. runs cargo fmt --check, cargo clippy -D warnings, and the test suite (cargo nextest when
 #      available, plus `cargo test --doc` since nextest skips doctests; else cargo test); extra
 #      arguments go to the test runner (and then the doctest stage is left out):
@@ -55,6 +57,8 @@ stage() {
 PG_TMP=""          # private cluster's temporary directory ("" = none)
 PG_BIN=""          # PostgreSQL server binaries
 PG_RUN_AS=()       # prefix to run PostgreSQL as a non-root user (empty when not root)
+DOVECOT_TMP=""     # private Dovecot's temporary directory ("" = none)
+DOVECOT_RUN_AS=()  # prefix to run Dovecot as a non-root user (empty when not root)
 
 stop_private_pg() {
     [[ -n $PG_TMP && -f $PG_TMP/data/postmaster.pid ]] || return 0
@@ -66,6 +70,11 @@ stop_private_pg() {
 cleanup() {
     local rc=$?
     trap - EXIT INT TERM
+    if [[ -n $DOVECOT_TMP ]]; then
+        stop_dovecot
+        rm -rf -- "$DOVECOT_TMP"
+        DOVECOT_TMP=""
+    fi
     if [[ -n $PG_TMP ]]; then
         stop_private_pg
         rm -rf -- "$PG_TMP"
@@ -138,9 +147,11 @@ ensure_packages() {
     # crates/smtp/tests/peers.rs runs a private Postfix instance (its own config and queue in a
     # temporary directory) that delivers to the LMTP listener; /usr/sbin/smtp-sink comes with it.
     need_pkg /usr/sbin/postfix postfix
+    # crates/fetch/tests run against a private Dovecot (IMAP and POP3), see start_dovecot.
+    need_pkg /usr/sbin/dovecot dovecot-imapd
+    need_pkg /usr/lib/dovecot/pop3 dovecot-pop3d
+    need_pkg openssl openssl
     # Later:
-    # need_pkg /usr/sbin/dovecot dovecot-imapd
-    # need_pkg /usr/lib/dovecot/pop3 dovecot-pop3d
     # need_pkg chromium chromium
     if [[ ${POSTERN_TEST_MOLD:-0} == 1 ]]; then
         want_pkg mold mold
@@ -263,6 +274,163 @@ setup_postgres() {
 }
 
 # ---------------------------------------------------------------------------------------------
+# Dovecot (IMAP and POP3 for crates/fetch/tests): a private instance, run as an unprivileged user
+# (nobody when we are root), with its own configuration, users (passwd-file), maildirs, a
+# self-signed certificate made for the run and four private ports. The tests find it through:
+#   POSTERN_TEST_IMAP, POSTERN_TEST_IMAPS, POSTERN_TEST_POP3, POSTERN_TEST_POP3S   host:port
+#   POSTERN_TEST_MAILDIRS      user U's maildir is $POSTERN_TEST_MAILDIRS/U/Maildir (cur new tmp)
+#   POSTERN_TEST_DOVECOT_CA    the CA (PEM) of the server's certificate, for the strict TLS variants
+#   POSTERN_TEST_DOVECOT_USERS the users (password "secret"; XOAUTH2 token "token-" + user)
+# The tests fail (never skip) when these are missing: run them through this script.
+# ---------------------------------------------------------------------------------------------
+DOVECOT_USERS=""
+for ((i = 1; i <= 40; i++)); do DOVECOT_USERS+=" $(printf 'fetch%02d' "$i")"; done
+
+stop_dovecot() {
+    [[ -n $DOVECOT_TMP && -f $DOVECOT_TMP/dovecot.conf ]] || return 0
+    "${DOVECOT_RUN_AS[@]}" /usr/sbin/dovecot -c "$DOVECOT_TMP/dovecot.conf" stop >/dev/null 2>&1 ||
+        warn "could not stop the private Dovecot in $DOVECOT_TMP"
+}
+
+write_dovecot_conf() { # DIR USER GROUP IMAP IMAPS POP3 POP3S
+    local d=$1 user=$2 group=$3
+    cat >"$d/dovecot.conf" <<EOF
+# Private Dovecot of scripts/test.sh: unprivileged, loopback only, nothing outside $d.
+base_dir = $d/run
+state_dir = $d/state
+log_path = $d/dovecot.log
+protocols = imap pop3
+listen = 127.0.0.1
+default_internal_user = $user
+default_internal_group = $group
+default_login_user = $user
+first_valid_uid = 0
+ssl = yes
+ssl_cert = <$d/cert.pem
+ssl_key = <$d/key.pem
+disable_plaintext_auth = no
+auth_mechanisms = plain login xoauth2
+mail_location = maildir:$d/mail/%u/Maildir
+mailbox_idle_check_interval = 1 secs
+# a keepalive every second while in IDLE (default 2 minutes): the tests see that keepalives
+# neither end a watch nor keep it from waking up on time
+imap_idle_notify_interval = 1 secs
+pop3_uidl_format = %f
+passdb {
+  driver = passwd-file
+  args = scheme=PLAIN username_format=%u $d/passwd
+  mechanisms = plain login
+}
+passdb {
+  driver = passwd-file
+  args = scheme=PLAIN username_format=%u $d/tokens
+  mechanisms = xoauth2
+}
+userdb {
+  driver = passwd-file
+  args = username_format=%u $d/passwd
+}
+service imap-login {
+  chroot =
+  inet_listener imap {
+    port = $4
+  }
+  inet_listener imaps {
+    port = $5
+    ssl = yes
+  }
+}
+service pop3-login {
+  chroot =
+  inet_listener pop3 {
+    port = $6
+  }
+  inet_listener pop3s {
+    port = $7
+    ssl = yes
+  }
+}
+service anvil {
+  chroot =
+}
+EOF
+}
+
+start_dovecot() {
+    local user group u ports=() i
+    if [[ $(id -u) -eq 0 ]]; then
+        user=nobody
+        command -v runuser >/dev/null 2>&1 || die "runuser (util-linux) is needed to run Dovecot as $user"
+        DOVECOT_RUN_AS=(runuser -u "$user" --)
+        DOVECOT_TMP=$(mktemp -d /tmp/postern-dovecot.XXXXXX) # /tmp: reachable by $user
+    else
+        user=$(id -un)
+        DOVECOT_TMP=$(mktemp -d "${TMPDIR:-/tmp}/postern-dovecot.XXXXXX")
+    fi
+    group=$(id -gn "$user")
+    local d=$DOVECOT_TMP uid gid
+    uid=$(id -u "$user")
+    gid=$(id -g "$user")
+    mkdir -p "$d/run" "$d/state" "$d/mail"
+    : >"$d/passwd"
+    : >"$d/tokens"
+    for u in $DOVECOT_USERS; do
+        echo "$u:{PLAIN}secret:$uid:$gid::$d/mail/$u" >>"$d/passwd"
+        echo "$u:{PLAIN}token-$u:$uid:$gid::$d/mail/$u" >>"$d/tokens"
+        mkdir -p "$d/mail/$u/Maildir/cur" "$d/mail/$u/Maildir/new" "$d/mail/$u/Maildir/tmp"
+    done
+    # a CA of the run, and the server's certificate signed by it (webpki refuses a CA
+    # certificate used as the server's own)
+    {
+        openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj "/CN=Postern test CA" \
+            -keyout "$d/ca-key.pem" -out "$d/ca.pem" &&
+            openssl req -newkey rsa:2048 -nodes -subj /CN=localhost \
+                -keyout "$d/key.pem" -out "$d/server.csr" &&
+            printf 'subjectAltName=DNS:localhost,IP:127.0.0.1\nbasicConstraints=CA:FALSE\n' >"$d/server.ext" &&
+            openssl x509 -req -in "$d/server.csr" -CA "$d/ca.pem" -CAkey "$d/ca-key.pem" \
+                -CAcreateserial -days 2 -extfile "$d/server.ext" -out "$d/cert.pem"
+    } >"$d/openssl.log" 2>&1 || {
+        cat "$d/openssl.log" >&2
+        die "could not make the Dovecot test certificates"
+    }
+    chmod 0755 "$d"
+    chown -R "$user:$group" "$d"
+    # a free port can be taken by someone else before Dovecot binds it: unlikely, and then the
+    # start fails with Dovecot's message
+    # four distinct ports: the sockets are held open together while they are chosen
+    read -r -a ports < <(python3 -c 'import socket
+socks = [socket.socket() for _ in range(4)]
+for s in socks:
+    s.bind(("127.0.0.1", 0))
+print(" ".join(str(s.getsockname()[1]) for s in socks))') || die "could not find free ports (python3)"
+    write_dovecot_conf "$d" "$user" "$group" "${ports[@]}"
+    (cd "$d" && "${DOVECOT_RUN_AS[@]}" /usr/sbin/dovecot -c "$d/dovecot.conf") >"$d/start.log" 2>&1 || {
+        cat "$d/start.log" "$d/dovecot.log" >&2 2>/dev/null
+        die "the private Dovecot did not start (see above)"
+    }
+    local p ok # bounded wait until the four listeners answer
+    for p in "${ports[@]}"; do
+        ok=0
+        for ((i = 0; i < 50; i++)); do
+            if (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then
+                ok=1
+                break
+            fi
+            sleep 0.1
+        done
+        ((ok)) || {
+            cat "$d/dovecot.log" >&2 2>/dev/null
+            die "Dovecot does not listen on 127.0.0.1:$p"
+        }
+    done
+    export POSTERN_TEST_IMAP=127.0.0.1:${ports[0]} POSTERN_TEST_IMAPS=127.0.0.1:${ports[1]}
+    export POSTERN_TEST_POP3=127.0.0.1:${ports[2]} POSTERN_TEST_POP3S=127.0.0.1:${ports[3]}
+    export POSTERN_TEST_MAILDIRS=$d/mail POSTERN_TEST_DOVECOT_CA=$d/ca.pem
+    export POSTERN_TEST_DOVECOT_USERS=${DOVECOT_USERS# }
+    say "Dovecot $(/usr/sbin/dovecot --version | cut -d' ' -f1) in $d as $user: imap $POSTERN_TEST_IMAP, imaps $POSTERN_TEST_IMAPS, pop3 $POSTERN_TEST_POP3, pop3s $POSTERN_TEST_POP3S"
+}
+
+# ---------------------------------------------------------------------------------------------
 # Main
 # ---------------------------------------------------------------------------------------------
 stage "tools" ensure_packages
@@ -272,6 +440,10 @@ printf '\n==> postgresql\n'
 t0=$SECONDS
 setup_postgres
 printf '<== postgresql: ok (%ss)\n' $((SECONDS - t0))
+printf '\n==> dovecot\n'
+t0=$SECONDS
+start_dovecot
+printf '<== dovecot: ok (%ss)\n' $((SECONDS - t0))
 
 if [[ ${POSTERN_TEST_MOLD:-0} == 1 ]] && command -v mold >/dev/null 2>&1; then
     export RUSTFLAGS="${RUSTFLAGS:+$RUSTFLAGS }-C link-arg=-fuse-ld=mold"

@@ -66,7 +66,7 @@ fn read_message(file: Option<&Path>) -> Result<Vec<u8>, String> {
     Ok(buf)
 }
 
-fn hostname(cli: &Cli) -> String {
+pub(crate) fn hostname(cli: &Cli) -> String {
     std::env::var("POSTERN_HOSTNAME").unwrap_or_else(|_| {
         cli.config
             .as_deref()

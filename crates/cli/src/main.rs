@@ -6,6 +6,7 @@
 
 mod apply;
 mod config;
+mod fetch;
 mod ingest;
 mod serve;
 
@@ -92,6 +93,19 @@ enum Command {
         #[command(subcommand)]
         command: RouteCommand,
     },
+    /// Polls the incoming servers (IMAP, POP3): once with `--once`, else on their schedule
+    /// until Ctrl-C.
+    Fetch {
+        /// Only this incoming server (polled whatever its state).
+        #[arg(long)]
+        server: Option<String>,
+        /// Poll once and exit.
+        #[arg(long)]
+        once: bool,
+        /// Print the reports as JSON.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Subcommand, Debug)]
@@ -153,6 +167,12 @@ fn init_logging() {
     use tracing_subscriber::EnvFilter;
     let filter =
         EnvFilter::try_from_env("POSTERN_LOG").unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn"));
+    // async-imap traces every command and answer, the LOGIN password and message bodies
+    // included: never below info, whatever POSTERN_LOG says.
+    let filter = match "async_imap=info".parse() {
+        Ok(directive) => filter.add_directive(directive),
+        Err(_) => filter,
+    };
     use std::io::IsTerminal;
     tracing_subscriber::fmt()
         .with_env_filter(filter)
@@ -178,6 +198,9 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Route {
             command: RouteCommand::Explain { message, json },
         } => ingest::explain(&cli, message, *json).await,
+        Command::Fetch { server, once, json } => {
+            fetch::fetch(&cli, server.as_deref(), *once, *json).await
+        }
     }
 }
 

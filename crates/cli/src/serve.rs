@@ -117,6 +117,14 @@ pub(crate) async fn serve(
             }
         }
     }
+    // before the banner: whoever reads it may stop us at once
+    let shutdown = shutdown_signal();
+    let fetch_stop = tokio_util::sync::CancellationToken::new();
+    let fetch_task = tokio::spawn(postern_fetch::schedule::run(
+        postern_fetch::Fetcher::new(gateway.clone(), postern_fetch::TlsSettings::system()),
+        std::time::Duration::from_secs(2),
+        fetch_stop.clone(),
+    ));
     print_banner(
         cli,
         http,
@@ -129,8 +137,10 @@ pub(crate) async fn serve(
     let state = postern_web::AppState::new(store.clone(), token, &settings.hostname, max_size);
     let http_stopped = wait_for(stopped.clone());
     let http_task = tokio::spawn(postern_web::run(listener, state, http_stopped));
-    shutdown_signal().await;
+    shutdown.await;
     let _ = stop.send(true);
+    fetch_stop.cancel();
+    fetch_task.await?;
     http_task.await??;
     for t in tasks {
         if let Err(e) = t.await? {
@@ -324,24 +334,39 @@ async fn start_mail_listener(
     Ok((format!("{:<10} {local}{hint}", proto.to_lowercase()), task))
 }
 
-async fn shutdown_signal() {
-    let ctrl_c = async {
-        tokio::signal::ctrl_c().await.ok();
-    };
+/// Waits for SIGINT or SIGTERM. The handlers are installed when this is called, not when the
+/// future is first polled, so a signal sent right after the banner is not lost.
+fn shutdown_signal() -> impl std::future::Future<Output = ()> {
     #[cfg(unix)]
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
-        }
+    let (mut int, mut term) = {
+        use tokio::signal::unix::{SignalKind, signal};
+        (
+            signal(SignalKind::interrupt()).ok(),
+            signal(SignalKind::terminate()).ok(),
+        )
     };
-    #[cfg(not(unix))]
-    let term = std::future::pending::<()>();
-    tokio::select! {
-        _ = ctrl_c => {},
-        _ = term => {},
+    async move {
+        #[cfg(unix)]
+        {
+            let int = async {
+                match int.as_mut() {
+                    Some(s) => drop(s.recv().await),
+                    None => std::future::pending::<()>().await,
+                }
+            };
+            let term = async {
+                match term.as_mut() {
+                    Some(s) => drop(s.recv().await),
+                    None => std::future::pending::<()>().await,
+                }
+            };
+            tokio::select! {
+                _ = int => {},
+                _ = term => {},
+            }
+        }
+        #[cfg(not(unix))]
+        tokio::signal::ctrl_c().await.ok();
+        tracing::info!("shutdown requested; finishing requests in flight");
     }
-    tracing::info!("shutdown requested; finishing requests in flight");
 }

@@ -66,6 +66,18 @@ pub(crate) async fn apply(
         let (record, message) = apply_route(tx, msg, &mid, i, route, raw_id, setup).await?;
         record_ids.push(record);
         message_ids.push(message);
+        if received.keep_original {
+            // The reference's `save_original` (incoming servers' `keep_original`).
+            tx.insert_attachment(
+                message,
+                Some(record),
+                "original_email.eml",
+                "message/rfc822",
+                None,
+                raw,
+            )
+            .await?;
+        }
     }
     if decision.outcome == Outcome::Routed
         && let Some(norm) = msg.email_from.as_deref().and_then(email_normalize)

@@ -74,6 +74,12 @@ pub struct Received {
     /// catchall, contact policy, invalid alias, rate limit) queues no mail back — the caller
     /// answers 5xx with the explanation instead (DESIGN.md, "goes further" 1).
     pub refuse_in_session: bool,
+    /// Attach the original message to the messages it made (an incoming server's
+    /// `keep_original`, the reference's `save_original`).
+    pub keep_original: bool,
+    /// Drop the attachments (an incoming server with `attachments = false`, the reference's
+    /// `strip_attachments`).
+    pub strip_attachments: bool,
 }
 
 /// The inbound gateway.
@@ -145,10 +151,13 @@ impl Gateway {
         raw: Vec<u8>,
         received: &Received,
     ) -> Result<AcceptOutcome, AcceptError> {
-        let msg = match postern_mime::parse(&raw) {
+        let mut msg = match postern_mime::parse(&raw) {
             Ok(m) => m,
             Err(e) => return Err(self.keep_unparseable(&raw, received, &e.to_string()).await),
         };
+        if received.strip_attachments {
+            msg.attachments.clear();
+        }
         let message_id = msg.message_id.clone();
         let raw = Arc::new(raw);
         let result = match &self.committer {

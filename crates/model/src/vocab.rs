@@ -127,6 +127,17 @@ vocab_enum!(
 });
 
 vocab_enum!(
+    /// How Postern logs in to an incoming server.
+    FetchAuth, "auth", default = Login, {
+    /// IMAP `LOGIN`, POP3 `USER`/`PASS`.
+    Login => "login",
+    /// SASL `PLAIN`.
+    Plain => "plain",
+    /// SASL `XOAUTH2`: the password (or `password_env`) holds the OAuth 2 access token.
+    Xoauth2 => "xoauth2",
+});
+
+vocab_enum!(
     /// Kind of a message of a thread (`message_type`).
     MessageType, "message type", default = Email, {
     /// Received by e-mail.

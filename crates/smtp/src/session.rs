@@ -741,6 +741,7 @@ impl<'a> Session<'a> {
             helo: self.helo.clone(),
             tls: self.tls,
             refuse_in_session: self.config.refuse_in_session,
+            ..Default::default()
         };
         let size = raw.len();
         let span = tracing::info_span!("message", id = %id);

@@ -12,9 +12,9 @@ use postern_model::address::{
     email_normalize, is_dot_atom, sanitize_alias_name, sanitize_catchall_domain_allowed,
 };
 use postern_model::{
-    AliasContact, AliasDomainId, AliasId, AliasStatus, CompanyId, Encryption, FetchProtocol,
-    IncomingServerId, ModelId, NotificationPreference, OutgoingServerId, PartnerId, Secret,
-    WebhookId,
+    AliasContact, AliasDomainId, AliasId, AliasStatus, CompanyId, Encryption, FetchAuth,
+    FetchProtocol, IncomingServerId, ModelId, NotificationPreference, OutgoingServerId, PartnerId,
+    Secret, WebhookId,
 };
 use serde::{Deserialize, Serialize};
 
@@ -1830,6 +1830,22 @@ pub struct IncomingServer {
     pub error_count: i64,
     /// Creation time (epoch ms).
     pub created_at: i64,
+    /// How Postern logs in.
+    #[sqlx(try_from = "String")]
+    pub auth: FetchAuth,
+    /// At most this many messages per poll.
+    pub max_messages: i64,
+    /// Last poll, successful or not (epoch ms).
+    pub last_poll_at: Option<i64>,
+    /// Time of the last error (epoch ms).
+    pub last_error_at: Option<i64>,
+    /// Start of the failures that go on (epoch ms).
+    pub first_error_at: Option<i64>,
+    /// Set when the server was disabled for failing too long (epoch ms); a successful manual
+    /// fetch clears it.
+    pub disabled_at: Option<i64>,
+    /// Messages that failed and wait for the next poll.
+    pub failing_messages: i64,
 }
 
 impl IncomingServer {
@@ -1850,6 +1866,8 @@ impl IncomingServer {
             keep_original: Some(self.keep_original),
             attachments: Some(self.attachments),
             active: Some(self.active),
+            auth: Some(self.auth),
+            max_messages: Some(self.max_messages),
         }
     }
 }
@@ -1939,11 +1957,19 @@ pub struct IncomingServerInput {
     /// Default true.
     #[serde(default)]
     pub active: Option<bool>,
+    /// Default `login`; `xoauth2` takes the access token from `password` or `password_env`.
+    #[serde(default)]
+    pub auth: Option<FetchAuth>,
+    /// Messages per poll, default 50.
+    #[serde(default)]
+    pub max_messages: Option<i64>,
 }
 
 const INCOMING_SELECT: &str = "SELECT s.id, s.name, s.protocol, s.host, s.port, s.encryption, s.username, s.password_env, \
      (s.password IS NOT NULL) AS has_password, m.name AS model, s.interval_seconds, s.priority, s.keep_original, \
-     s.attachments, s.active, s.last_success_at, s.last_error, s.error_count, s.created_at \
+     s.attachments, s.active, s.last_success_at, s.last_error, s.error_count, s.created_at, \
+     s.auth, s.max_messages, s.last_poll_at, s.last_error_at, s.first_error_at, s.disabled_at, \
+     (SELECT COUNT(*) FROM fetch_failures f WHERE f.server_id = s.id) AS failing_messages \
      FROM incoming_servers s LEFT JOIN models m ON m.id = s.model_id";
 
 impl Tx {
@@ -2024,6 +2050,13 @@ impl Tx {
                 .seconds()
                 .map_err(|m| StoreError::invalid("interval", m))?,
         };
+        let max_messages = input.max_messages.unwrap_or(50);
+        if !(1..=10_000).contains(&max_messages) {
+            return Err(StoreError::invalid(
+                "max_messages",
+                "must be between 1 and 10000",
+            ));
+        }
         let model_id = match optional(&input.model) {
             Some(m) => Some(self.ensure_model("model", &m).await?.get()),
             None => None,
@@ -2041,14 +2074,14 @@ impl Tx {
         let q = match id {
             None => {
                 "INSERT INTO incoming_servers (name, protocol, host, port, encryption, username, password, password_env, \
-                     model_id, interval_seconds, priority, keep_original, attachments, active, created_at) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15) RETURNING id"
+                     model_id, interval_seconds, priority, keep_original, attachments, active, created_at, auth, max_messages) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $17, $18) RETURNING id"
             }
             Some(_) => {
                 "UPDATE incoming_servers SET name = $1, protocol = $2, host = $3, port = $4, encryption = $5, \
                         username = $6, password = $7, password_env = $8, model_id = $9, interval_seconds = $10, \
-                        priority = $11, keep_original = $12, attachments = $13, active = $14 \
-                        WHERE id = $16 AND $15 = $15 RETURNING id"
+                        priority = $11, keep_original = $12, attachments = $13, active = $14, \
+                        auth = $17, max_messages = $18 WHERE id = $16 AND $15 = $15 RETURNING id"
             }
         };
         let new_id: i64 = on!(self, |c| sqlx::query_scalar(q)
@@ -2068,6 +2101,8 @@ impl Tx {
             .bind(input.active.unwrap_or(true))
             .bind(now_ms())
             .bind(id.map(|i| i.get()).unwrap_or(0))
+            .bind(input.auth.unwrap_or_default().as_str())
+            .bind(max_messages)
             .fetch_one(c)
             .await)
         .map_err(|e| StoreError::from_write(e, "incoming server"))?;
@@ -2352,7 +2387,12 @@ impl Tx {
 
 /// Parameters whose value must be an integer of at least 1 (a loop window or threshold of 0
 /// would refuse everything or nothing).
-const POSITIVE_PARAMS: &[&str] = &["mail.gateway.loop.minutes", "mail.gateway.loop.threshold"];
+const POSITIVE_PARAMS: &[&str] = &[
+    "mail.gateway.loop.minutes",
+    "mail.gateway.loop.threshold",
+    crate::fetch::PARAM_MAX_FAILURES,
+    crate::fetch::PARAM_DISABLE_AFTER_HOURS,
+];
 
 /// Parameters whose value must be a non-negative integer.
 const INTEGER_PARAMS: &[&str] = &[
@@ -2363,6 +2403,8 @@ const INTEGER_PARAMS: &[&str] = &[
     "mail.batch_size",
     "mail.mail.force.send.limit",
     "base.default_max_email_size",
+    crate::fetch::PARAM_MAX_FAILURES,
+    crate::fetch::PARAM_DISABLE_AFTER_HOURS,
 ];
 
 /// Checks and normalises a parameter value as the reference does on write. `Ok(None)` means

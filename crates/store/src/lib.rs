@@ -20,11 +20,13 @@
 mod chunks;
 mod config;
 mod error;
+mod fetch;
 mod inbound;
 mod read;
 
 pub use config::*;
 pub use error::StoreError;
+pub use fetch::*;
 pub use inbound::*;
 pub use read::*;
 

@@ -649,3 +649,147 @@ conformance!(large_raw_messages_come_back_whole, |store| {
         assert_eq!(info.size, size as i64);
     }
 });
+
+conformance!(fetch_leases_state_and_message_failures, |store| {
+    let mut tx = store.begin().await.unwrap();
+    let s = tx
+        .create_incoming_server(&IncomingServerInput {
+            name: "box".into(),
+            host: "imap.example.com".into(),
+            username: "u".into(),
+            password: Some(Secret::new("pw")),
+            auth: Some(postern_model::FetchAuth::Xoauth2),
+            max_messages: Some(7),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(
+        (s.auth, s.max_messages),
+        (postern_model::FetchAuth::Xoauth2, 7)
+    );
+    let target = tx.fetch_target(s.id).await.unwrap();
+    assert_eq!(target.password.0.unwrap().expose(), "pw");
+    assert!(
+        tx.create_incoming_server(&IncomingServerInput {
+            name: "zero".into(),
+            host: "h".into(),
+            username: "u".into(),
+            max_messages: Some(0),
+            ..Default::default()
+        })
+        .await
+        .is_err()
+    );
+    // due at once; a lease keeps other owners off until it expires
+    let now = now_ms();
+    assert_eq!(tx.due_incoming_servers(now).await.unwrap(), vec![s.id]);
+    assert!(tx.take_fetch_lease(s.id, "a", now + 60_000).await.unwrap());
+    assert!(!tx.take_fetch_lease(s.id, "b", now + 60_000).await.unwrap());
+    assert!(
+        tx.take_fetch_lease(s.id, "a", now + 90_000).await.unwrap(),
+        "renewed"
+    );
+    assert!(tx.due_incoming_servers(now).await.unwrap().is_empty());
+    tx.release_fetch_lease(s.id, "b").await.unwrap(); // not b's: nothing happens
+    assert!(!tx.take_fetch_lease(s.id, "b", now + 60_000).await.unwrap());
+    tx.release_fetch_lease(s.id, "a").await.unwrap();
+    assert!(tx.take_fetch_lease(s.id, "b", now - 1).await.unwrap());
+    assert!(
+        tx.take_fetch_lease(s.id, "a", now + 60_000).await.unwrap(),
+        "expired"
+    );
+    tx.release_fetch_lease(s.id, "a").await.unwrap();
+    // errors count, last, and disable once they last too long
+    let hour = 3_600_000;
+    assert!(
+        !tx.record_fetch_error(s.id, now, "refused", 5 * hour)
+            .await
+            .unwrap()
+    );
+    assert!(
+        !tx.record_fetch_error(s.id, now + hour, "refused again", 5 * hour)
+            .await
+            .unwrap()
+    );
+    let v = tx.get_incoming_server(s.id).await.unwrap();
+    assert_eq!(
+        (v.error_count, v.last_error.as_deref()),
+        (2, Some("refused again"))
+    );
+    assert_eq!(
+        (v.first_error_at, v.last_error_at),
+        (Some(now), Some(now + hour))
+    );
+    assert!(
+        tx.due_incoming_servers(now + 2 * hour)
+            .await
+            .unwrap()
+            .contains(&s.id)
+    );
+    assert!(
+        tx.record_fetch_error(s.id, now + 6 * hour, "still", 5 * hour)
+            .await
+            .unwrap()
+    );
+    let v = tx.get_incoming_server(s.id).await.unwrap();
+    assert_eq!(v.disabled_at, Some(now + 6 * hour));
+    assert_eq!(
+        v.last_error.as_deref(),
+        Some("disabled after failing for 6 hours; last error: still")
+    );
+    assert!(
+        tx.due_incoming_servers(now + 9 * hour)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    tx.record_fetch_success(s.id, now + 7 * hour).await.unwrap();
+    let v = tx.get_incoming_server(s.id).await.unwrap();
+    assert_eq!(
+        (v.error_count, v.disabled_at, v.last_error),
+        (0, None, None)
+    );
+    assert_eq!(v.last_success_at, Some(now + 7 * hour));
+    // failures of one message
+    assert_eq!(
+        tx.count_message_failure(s.id, "imap:1:5", "e1")
+            .await
+            .unwrap(),
+        1
+    );
+    assert_eq!(
+        tx.count_message_failure(s.id, "imap:1:5", "e2")
+            .await
+            .unwrap(),
+        2
+    );
+    assert_eq!(
+        tx.count_message_failure(s.id, "imap:1:6", "e")
+            .await
+            .unwrap(),
+        1
+    );
+    assert_eq!(
+        tx.get_incoming_server(s.id).await.unwrap().failing_messages,
+        2
+    );
+    tx.clear_message_failures(s.id, "imap:1:5").await.unwrap();
+    assert_eq!(
+        tx.failing_message_keys(s.id).await.unwrap(),
+        vec!["imap:1:6".to_owned()]
+    );
+    // params
+    assert_eq!(
+        tx.fetch_params().await.unwrap().max_failures,
+        DEFAULT_MAX_FAILURES
+    );
+    tx.set_param(PARAM_MAX_FAILURES, "5").await.unwrap();
+    tx.set_param(PARAM_DISABLE_AFTER_HOURS, "1").await.unwrap();
+    assert!(tx.set_param(PARAM_MAX_FAILURES, "0").await.is_err());
+    let p = tx.fetch_params().await.unwrap();
+    assert_eq!((p.max_failures, p.disable_after_ms), (5, hour));
+    // deleting the server deletes its failures
+    tx.delete_incoming_server(s.id).await.unwrap();
+    tx.commit().await.unwrap();
+});
