@@ -20,11 +20,13 @@
 mod config;
 mod error;
 mod inbound;
+mod outbox;
 mod read;
 
 pub use config::*;
 pub use error::StoreError;
 pub use inbound::*;
+pub use outbox::*;
 pub use read::*;
 
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
