@@ -74,17 +74,33 @@ pub struct Attempt {
     pub untried_reason: Option<String>,
 }
 
+/// Which mail was tried, through which server, after how many attempts since when.
+#[derive(Debug, Clone, Copy)]
+pub struct Tried {
+    /// The mail.
+    pub mail_id: i64,
+    /// The server.
+    pub server_id: Option<i64>,
+    /// Attempts before this one.
+    pub attempts_before: i64,
+    /// Start of the retry window (epoch ms).
+    pub age_from: i64,
+}
+
 /// Decides the mail's state and each recipient's status.
 pub fn decide(
-    mail_id: i64,
-    server_id: Option<i64>,
+    tried: Tried,
     attempt: Attempt,
-    attempts_before: i64,
-    age_from: i64,
     now_ms: i64,
     backoff: &Backoff,
     jitter: f64,
 ) -> MailResult {
+    let Tried {
+        mail_id,
+        server_id,
+        attempts_before,
+        age_from,
+    } = tried;
     let give_up = backoff.expired(age_from, now_ms);
     let rcpt = |address: &str, status: &str, reply: Option<String>| MailRecipient {
         mail_id,
@@ -178,16 +194,13 @@ mod tests {
     }
 
     fn run(attempt: Attempt, age_from: i64) -> MailResult {
-        decide(
-            7,
-            Some(1),
-            attempt,
-            2,
+        let tried = Tried {
+            mail_id: 7,
+            server_id: Some(1),
+            attempts_before: 2,
             age_from,
-            10_000_000,
-            &Backoff::default(),
-            0.5,
-        )
+        };
+        decide(tried, attempt, 10_000_000, &Backoff::default(), 0.5)
     }
 
     #[test]

@@ -187,11 +187,13 @@ pub fn prepare(
     let (rcpts, attempt) = recipients(&to, &cc, &headers, stored);
     if rcpts.is_empty() {
         return Preparation::Done(outcome::decide(
-            mail.id,
-            Some(server_id),
+            outcome::Tried {
+                mail_id: mail.id,
+                server_id: Some(server_id),
+                attempts_before: mail.attempts,
+                age_from: mail.age_from,
+            },
             attempt,
-            mail.attempts,
-            mail.age_from,
             now_ms,
             backoff,
             0.5,

@@ -306,20 +306,21 @@ fn decide(
     outcomes: Vec<(String, postern_smtp::client::RcptOutcome)>,
     backoff: &Backoff,
 ) -> MailResult {
+    let t = tried(&p);
     let attempt = Attempt {
         outcomes,
         ..p.attempt
     };
-    outcome::decide(
-        p.mail_id,
-        Some(p.server_id),
-        attempt,
-        p.attempts,
-        p.age_from,
-        now_ms(),
-        backoff,
-        jitter(),
-    )
+    outcome::decide(t, attempt, now_ms(), backoff, jitter())
+}
+
+fn tried(p: &Prepared) -> outcome::Tried {
+    outcome::Tried {
+        mail_id: p.mail_id,
+        server_id: Some(p.server_id),
+        attempts_before: p.attempts,
+        age_from: p.age_from,
+    }
 }
 
 fn untried(p: &Prepared, reason: String, backoff: &Backoff) -> MailResult {
@@ -328,14 +329,5 @@ fn untried(p: &Prepared, reason: String, backoff: &Backoff) -> MailResult {
         untried_reason: Some(reason),
         ..p.attempt.clone()
     };
-    outcome::decide(
-        p.mail_id,
-        Some(p.server_id),
-        attempt,
-        p.attempts,
-        p.age_from,
-        now_ms(),
-        backoff,
-        jitter(),
-    )
+    outcome::decide(tried(p), attempt, now_ms(), backoff, jitter())
 }
