@@ -6,7 +6,9 @@
 
 mod apply;
 mod config;
+mod delivery;
 mod ingest;
+mod queue;
 mod serve;
 
 use anyhow::Context;
@@ -91,6 +93,16 @@ enum Command {
     Route {
         #[command(subcommand)]
         command: RouteCommand,
+    },
+    /// The outbox.
+    Queue {
+        #[command(subcommand)]
+        command: queue::QueueCommand,
+    },
+    /// Outgoing servers.
+    Server {
+        #[command(subcommand)]
+        command: queue::ServerCommand,
     },
 }
 
@@ -178,6 +190,8 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Route {
             command: RouteCommand::Explain { message, json },
         } => ingest::explain(&cli, message, *json).await,
+        Command::Queue { command } => queue::queue(&cli, command).await,
+        Command::Server { command } => queue::server(&cli, command).await,
     }
 }
 

@@ -17,6 +17,9 @@ use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
 use tokio::sync::mpsc;
 
+/// Longest time a delivered mail waits before its result is committed.
+const FLUSH_EVERY: std::time::Duration = std::time::Duration::from_millis(100);
+
 /// What one batch did.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct BatchStats {
@@ -112,10 +115,19 @@ pub async fn run_once(store: &Store, cfg: &DeliveryConfig) -> Result<BatchStats,
     let (sender, mut receiver) = mpsc::channel::<MailResult>(1024);
     let workers = spawn_workers(group(ready, cfg.connections), &ctx.servers, cfg, sender);
     let mut pending = results;
-    while let Some(r) = receiver.recv().await {
-        pending.push(r);
-        if pending.len() >= cfg.commit_every {
+    // Results are committed by the hundred, and at least every 100 ms: what a crash can make
+    // the next node send again is what was delivered since the last commit.
+    let mut last = std::time::Instant::now();
+    loop {
+        let next = tokio::time::timeout(FLUSH_EVERY, receiver.recv()).await;
+        match next {
+            Ok(Some(r)) => pending.push(r),
+            Ok(None) => break,
+            Err(_) => {}
+        }
+        if pending.len() >= cfg.commit_every || last.elapsed() >= FLUSH_EVERY {
             record(store, &mut pending, &mut stats).await?;
+            last = std::time::Instant::now();
         }
     }
     record(store, &mut pending, &mut stats).await?;

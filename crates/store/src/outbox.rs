@@ -475,4 +475,45 @@ impl Tx {
         .fetch_all(c)
         .await)?)
     }
+
+    /// The address of a record's own alias (an alias whose parent is the record), if any.
+    pub async fn record_alias_email(
+        &mut self,
+        model: &str,
+        record_id: i64,
+    ) -> Result<Option<String>, StoreError> {
+        Ok(on!(self, |c| {
+            sqlx::query_scalar::<_, String>(
+            "SELECT a.alias_name || '@' || d.name FROM aliases a JOIN alias_domains d ON d.id = a.alias_domain_id \
+             JOIN models m ON m.id = a.parent_model_id WHERE m.name = $1 AND a.parent_thread_id = $2 ORDER BY a.id LIMIT 1"
+        )
+        .bind(model)
+        .bind(record_id)
+        .fetch_optional(c)
+        .await
+        })?)
+    }
+
+    /// Marks a partner's notification of a message as failed before any sending (no usable
+    /// address).
+    pub async fn fail_notification(
+        &mut self,
+        message_id: i64,
+        partner_id: i64,
+        failure_type: &str,
+        failure_reason: &str,
+    ) -> Result<(), StoreError> {
+        on!(self, |c| sqlx::query(
+            "UPDATE notifications SET status = 'exception', failure_type = $3, failure_reason = $4 \
+             WHERE message_id = $1 AND partner_id = $2"
+        )
+        .bind(message_id)
+        .bind(partner_id)
+        .bind(failure_type)
+        .bind(failure_reason)
+        .execute(c)
+        .await
+        .map(|x| x.rows_affected()))?;
+        Ok(())
+    }
 }

@@ -11,6 +11,7 @@
 
 mod error;
 mod ingest;
+mod outbound;
 mod resources;
 mod threads;
 
@@ -61,6 +62,7 @@ pub fn router(state: AppState) -> Router {
     let messages = ingest::routes().layer(DefaultBodyLimit::max(state.max_message_size));
     let api = resources::routes()
         .merge(threads::routes())
+        .merge(outbound::routes())
         .layer(DefaultBodyLimit::max(MAX_JSON_BODY))
         .merge(messages)
         .layer(middleware::from_fn_with_state(state.clone(), require_token));
