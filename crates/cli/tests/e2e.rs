@@ -1232,3 +1232,130 @@ fn killed_mid_batch_then_restarted_delivers_every_mail_postgres() {
     let db = postgres_db();
     killed_mid_batch_then_restarted(Some(&db.url));
 }
+
+#[tokio::test]
+async fn mail_api_failures_queue_and_server_test() {
+    let sink = SmtpSink::start();
+    let dead = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("postern.toml");
+    // Everything goes through a server nobody listens on; failures are given up at once.
+    std::fs::write(&cfg, outbound_config(dead)).unwrap();
+    let (code, _, err) = postern(&["apply", cfg.to_str().unwrap()], dir.path(), None);
+    assert_eq!(code, 0, "{err}");
+    let (code, _, err) = postern(
+        &["server", "test", "sink", "--timeout", "3"],
+        dir.path(),
+        None,
+    );
+    assert_eq!(code, 75, "{err}");
+    assert!(err.contains("could not connect to 127.0.0.1:"), "{err}");
+
+    let mut envs = with_token();
+    envs.extend([
+        ("POSTERN_DELIVERY_POLL_MS", "50"),
+        ("POSTERN_DELIVERY_MAX_AGE_MINUTES", "0"),
+    ]);
+    let s = Server::start(dir.path(), &envs);
+    let (st, bad) = s
+        .post("/api/v1/mail", json!({"to": [], "subject": "x"}))
+        .await;
+    assert_eq!(
+        (st, bad["error"]["code"].as_str()),
+        (422, Some("invalid")),
+        "{bad}"
+    );
+    let (st, bad) = s
+        .post(
+            "/api/v1/mail",
+            json!({"to": ["a@b.example"], "scheduled_date": "soon"}),
+        )
+        .await;
+    assert_eq!(st, 422, "{bad}");
+    let (st, mail) = s
+        .post(
+            "/api/v1/mail",
+            json!({"to": ["\"Zoé\" <zoe@customer.example>"], "subject": "Invoice", "body_html": "<p>Invoice</p>",
+                   "headers": {"X-Invoice": "42"}, "attachments": [{"filename": "i.txt", "content": "aGVsbG8="}],
+                   "scheduled_date": "2020-01-01T00:00:00Z"}),
+        )
+        .await;
+    assert_eq!(st, 201, "{mail}");
+    assert_eq!(mail["state"], "outgoing");
+    assert_eq!(
+        mail["from"], "notifications@example.com",
+        "the default From of the alias domain"
+    );
+    let id = mail["id"].as_i64().unwrap();
+    // A follower's notification fails too: the red envelope.
+    let first = "From: robert@customer.example\r\nTo: sales@example.com\r\nSubject: Hi\r\nMessage-ID: <f1@customer.example>\r\n\r\nx\r\n";
+    let (_, out, _) = ingest(
+        dir.path(),
+        None,
+        &["--rcpt", "sales@example.com"],
+        first.as_bytes(),
+    );
+    let record = serde_json::from_str::<Value>(&out).unwrap()["routes"][0]["record_id"]
+        .as_i64()
+        .unwrap();
+    let (st, posted) = s
+        .post(
+            &format!("/api/v1/records/{record}/messages"),
+            json!({"body_text": "Noted"}),
+        )
+        .await;
+    assert_eq!(st, 201, "{posted}");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let failures = loop {
+        let (_, f) = s.get("/api/v1/failures").await;
+        let (_, m) = s.get(&format!("/api/v1/mail/{id}")).await;
+        if m["state"] == "exception" && f["items"].as_array().is_some_and(|a| !a.is_empty()) {
+            assert_eq!(m["failure_type"], "mail_smtp", "{m}");
+            break f;
+        }
+        assert!(Instant::now() < deadline, "no failure recorded: {m} {f}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    let n = &failures["items"][0]["notifications"][0];
+    assert_eq!(
+        (n["status"].as_str(), n["failure_type"].as_str()),
+        (Some("exception"), Some("mail_smtp")),
+        "{failures}"
+    );
+
+    // The operator fixes the server and retries from the command line.
+    std::fs::write(&cfg, outbound_config(sink.port)).unwrap();
+    let (code, _, err) = postern(&["apply", cfg.to_str().unwrap()], dir.path(), None);
+    assert_eq!(code, 0, "{err}");
+    let (code, out, err) = postern(&["server", "test", "sink"], dir.path(), None);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.starts_with("Connection Test Successful!"), "{out}");
+    let (st, t) = s.post("/api/v1/outgoing-servers/1/test", json!({})).await;
+    assert_eq!((st, t["ok"].as_bool()), (200, Some(true)), "{t}");
+    let (code, out, _) = postern(&["queue", "list", "--state", "exception"], dir.path(), None);
+    assert_eq!(code, 0);
+    assert!(
+        out.contains("zoe@customer.example") && out.contains("[mail_smtp]"),
+        "{out}"
+    );
+    let (code, out, err) = postern(&["queue", "retry", &id.to_string()], dir.path(), None);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("queued again"));
+    wait_outbox_empty(&s, 20).await;
+    let got = sink.messages();
+    assert_eq!(got.len(), 1, "{got:#?}");
+    assert!(
+        got[0].contains("X-Invoice: 42") && got[0].contains("filename=\"i.txt\""),
+        "{}",
+        got[0]
+    );
+    let (code, _, err) = postern(&["queue", "cancel", &id.to_string()], dir.path(), None);
+    assert_eq!(code, 65, "a sent mail cannot be cancelled: {err}");
+    let (code, out, _) = postern(&["queue", "list"], dir.path(), None);
+    assert_eq!(code, 0);
+    assert!(out.contains("1 sent"), "{out}");
+}
