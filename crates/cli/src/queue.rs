@@ -43,6 +43,14 @@ pub(crate) enum ServerCommand {
         #[arg(long, default_value = "localhost")]
         hostname: String,
     },
+    /// How the server logs in: `password` (PLAIN/LOGIN) or `xoauth2` (the password, or the
+    /// variable of `password_env`, holds an OAuth2 access token).
+    Auth {
+        /// The outgoing server's name.
+        name: String,
+        /// `password` or `xoauth2`.
+        method: String,
+    },
 }
 
 pub(crate) async fn queue(cli: &Cli, command: &QueueCommand) -> anyhow::Result<ExitCode> {
@@ -127,11 +135,14 @@ async fn change(store: &postern_store::Store, id: i64, retry: bool) -> anyhow::R
 }
 
 pub(crate) async fn server(cli: &Cli, command: &ServerCommand) -> anyhow::Result<ExitCode> {
-    let ServerCommand::Test {
-        name,
-        timeout,
-        hostname,
-    } = command;
+    let (name, timeout, hostname) = match command {
+        ServerCommand::Test {
+            name,
+            timeout,
+            hostname,
+        } => (name, timeout, hostname),
+        ServerCommand::Auth { name, method } => return set_auth(cli, name, method).await,
+    };
     let store = open_store(cli).await?;
     let id = {
         let mut tx = store.read().await?;
@@ -162,4 +173,29 @@ pub(crate) async fn server(cli: &Cli, command: &ServerCommand) -> anyhow::Result
         );
         Ok(ExitCode::from(exit::TEMPFAIL))
     }
+}
+
+async fn set_auth(cli: &Cli, name: &str, method: &str) -> anyhow::Result<ExitCode> {
+    let store = open_store(cli).await?;
+    let mut tx = store.begin().await?;
+    let result = match tx.find_outgoing_server(name).await? {
+        None => Err(format!("no outgoing server named `{name}`")),
+        Some(id) => tx
+            .set_outgoing_server_auth(id.get(), method)
+            .await
+            .map_err(|e| e.to_string()),
+    };
+    let code = match result {
+        Ok(()) => {
+            tx.commit().await?;
+            println!("server `{name}` logs in with {method}");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("postern: {e}");
+            ExitCode::from(exit::DATAERR)
+        }
+    };
+    store.close().await;
+    Ok(code)
 }
