@@ -281,3 +281,45 @@ pub async fn test_server(
         },
     )
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use postern_model::AliasDomainId;
+    use postern_store::AliasDomain;
+
+    fn domain(name: &str, default_from: &str) -> AliasDomain {
+        AliasDomain {
+            id: AliasDomainId(1),
+            name: name.into(),
+            bounce_alias: "bounce".into(),
+            catchall_alias: "catchall".into(),
+            default_from: default_from.into(),
+            sequence: 1,
+            created_at: 0,
+        }
+    }
+
+    /// I118 `get_test_email_from`.
+    #[test]
+    fn i118_test_sender() {
+        let d = vec![domain("test.mycompany.com", "notifications")];
+        assert_eq!(
+            test_sender(Some("dummy.com, full_email@example_2.com, dummy2.com"), &d),
+            "full_email@example_2.com"
+        );
+        assert_eq!(
+            test_sender(Some("test.mycompany.com"), &d),
+            "notifications@test.mycompany.com"
+        );
+        assert_eq!(
+            test_sender(Some("test.mycompany.com, example_2.com"), &d),
+            "notifications@test.mycompany.com"
+        );
+        assert_eq!(test_sender(Some("other.com"), &d), "postern@other.com");
+        for blank in [None, Some(""), Some(",")] {
+            assert_eq!(test_sender(blank, &d), "notifications@test.mycompany.com");
+        }
+        assert_eq!(test_sender(None, &[]), "postern@localhost");
+    }
+}

@@ -422,6 +422,34 @@ mod tests {
         );
     }
 
+    /// J121: headers that are not a JSON object of strings are ignored, the mail still sent.
+    #[test]
+    fn j121_bad_headers_are_ignored() {
+        for h in [
+            "[\"not_a_dict\"]",
+            "\"alsonotadict\"",
+            "{'invaliddict'}",
+            "",
+        ] {
+            assert!(json_headers(h).is_empty(), "{h}");
+        }
+        assert_eq!(
+            json_headers("{\"X-A\": \"1\", \"X-B\": 2, \"X-C\": []}").len(),
+            2
+        );
+        let mut m = mail("a@test.mycompany.com", &["x@y.com"]);
+        m.headers = "['not_a_dict']".into();
+        let p = prepare(
+            &m,
+            &[],
+            &[],
+            &ctx(vec![server(1, None)]),
+            1,
+            &Backoff::default(),
+        );
+        assert!(matches!(p, Preparation::Send(_)));
+    }
+
     #[test]
     fn a_retry_only_tries_the_recipients_left() {
         let stored = vec![
