@@ -279,8 +279,92 @@ impl Tx {
     /// refused). A mail that is retried leaves its notifications `ready`.
     pub async fn record_mail_results(&mut self, results: &[MailResult]) -> Result<(), StoreError> {
         let now = now_ms();
-        for r in results {
+        // The common case (sent to everyone) in a few statements for the whole batch.
+        let (plain, other): (Vec<&MailResult>, Vec<&MailResult>) = results.iter().partition(|r| {
+            r.state == MailState::Sent
+                && r.failure_type.is_none()
+                && r.recipients.iter().all(|x| x.status == "sent")
+        });
+        for chunk in plain.chunks(500) {
+            self.record_sent(chunk, now).await?;
+        }
+        for r in other {
             self.record_one(r, now).await?;
+        }
+        Ok(())
+    }
+
+    async fn record_sent(&mut self, results: &[&MailResult], now: i64) -> Result<(), StoreError> {
+        if results.is_empty() {
+            return Ok(());
+        }
+        // Integers only: formatting them into the statement is safe.
+        let ids = results
+            .iter()
+            .map(|r| r.mail_id.to_string())
+            .collect::<Vec<_>>()
+            .join(",");
+        for sql in [
+            format!(
+                "UPDATE mails SET state = 'sent', failure_type = NULL, failure_reason = NULL, attempts = attempts + 1, \
+                 next_try_at = {now}, sent_at = {now}, lease_owner = NULL, lease_until = NULL WHERE id IN ({ids})"
+            ),
+            format!("DELETE FROM mail_recipients WHERE mail_id IN ({ids})"),
+            format!(
+                "UPDATE notifications SET status = 'sent', failure_type = NULL, failure_reason = NULL \
+                 WHERE mail_id IN ({ids}) AND status NOT IN ('sent', 'canceled', 'bounce')"
+            ),
+        ] {
+            on!(self, |c| sqlx::query(sqlx::AssertSqlSafe(sql.clone()))
+                .execute(c)
+                .await
+                .map(|x| x.rows_affected()))?;
+        }
+        for servers in results.chunk_by(|a, b| a.server_id == b.server_id) {
+            if let Some(server) = servers[0].server_id {
+                let ids = servers
+                    .iter()
+                    .map(|r| r.mail_id.to_string())
+                    .collect::<Vec<_>>()
+                    .join(",");
+                on!(self, |c| sqlx::query(sqlx::AssertSqlSafe(format!(
+                    "UPDATE mails SET server_id = {server} WHERE id IN ({ids})"
+                )))
+                .execute(c)
+                .await
+                .map(|x| x.rows_affected()))?;
+            }
+        }
+        let rows: Vec<&MailRecipient> = results.iter().flat_map(|r| &r.recipients).collect();
+        for chunk in rows.chunks(200) {
+            let values = (0..chunk.len())
+                .map(|i| {
+                    format!(
+                        "(${}, ${}, ${}, ${}, ${})",
+                        i * 5 + 1,
+                        i * 5 + 2,
+                        i * 5 + 3,
+                        i * 5 + 4,
+                        i * 5 + 5
+                    )
+                })
+                .collect::<Vec<_>>()
+                .join(", ");
+            let sql = format!(
+                "INSERT INTO mail_recipients (mail_id, address, partner_id, status, reply) VALUES {values}"
+            );
+            on!(self, |c| {
+                let mut q = sqlx::query(sqlx::AssertSqlSafe(sql.clone()));
+                for r in chunk {
+                    q = q
+                        .bind(r.mail_id)
+                        .bind(&r.address)
+                        .bind(r.partner_id)
+                        .bind(&r.status)
+                        .bind(&r.reply);
+                }
+                q.execute(c).await.map(|x| x.rows_affected())
+            })?;
         }
         Ok(())
     }
