@@ -8,7 +8,7 @@
 # before the server starts), then `postern serve` starts and the time until no mail is left
 # `outgoing` is measured (start-up included). Each mail has a body of SIZE bytes, one
 # recipient, and is built (headers, MIME) and sent by the runner with its default settings
-# (batches of 500, 4 connections, results committed by 200 with synchronous=FULL).
+# (batches of 500, 8 connections, results committed by 200 with synchronous=FULL).
 #
 # Environment: BENCH_MESSAGES (default 10000), BENCH_SIZES (default "1024 10240"),
 # BENCH_POSTFIX=0 skips the Postfix anchor. It installs postfix (smtp-sink) with the anchors'
@@ -62,7 +62,9 @@ TOML
     python3 - "$DATA/postern.db" "$N" "$size" <<'PY'
 import sqlite3, sys, time
 db, n, size = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
-body = ("Lorem ipsum dolor sit amet, consectetur adipiscing elit. " * (size // 56 + 1))[:size]
+# Lines of 64 characters, as smtp-source's messages have lines.
+line = "Lorem ipsum dolor sit amet, consectetur adipiscing elit, sed do.\n"
+body = (line * (size // len(line) + 1))[:size]
 now = int(time.time() * 1000)
 c = sqlite3.connect(db)
 c.executemany(

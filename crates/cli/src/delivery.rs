@@ -6,7 +6,7 @@
 //! |---|---|---|
 //! | `POSTERN_DELIVERY_LEASE_SECONDS` | how long a claimed mail is held before another node may take it | 300 |
 //! | `POSTERN_DELIVERY_BATCH` | mails claimed at once | 500 |
-//! | `POSTERN_DELIVERY_CONNECTIONS` | parallel SMTP connections | 4 |
+//! | `POSTERN_DELIVERY_CONNECTIONS` | parallel SMTP connections | 8 |
 //! | `POSTERN_DELIVERY_POLL_MS` | longest sleep when nothing is due | 1000 |
 //! | `POSTERN_DELIVERY_RETRY_BASE_MS` | first retry delay (doubles each time) | 60000 |
 //! | `POSTERN_DELIVERY_RETRY_MAX_MS` | longest retry delay | 3600000 |

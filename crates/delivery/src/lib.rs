@@ -60,7 +60,7 @@ pub struct DeliveryConfig {
 }
 
 impl DeliveryConfig {
-    /// Defaults: 5 min leases, 1 s poll, 500 mails a batch, 4 connections, 60 s timeout,
+    /// Defaults: 5 min leases, 1 s poll, 500 mails a batch, 8 connections, 60 s timeout,
     /// results committed 200 at a time, retries from 1 min to 1 h for 2 days.
     pub fn new(hostname: &str) -> DeliveryConfig {
         let mut b = [0u8; 6];
@@ -72,7 +72,7 @@ impl DeliveryConfig {
             lease: Duration::from_secs(300),
             poll: Duration::from_secs(1),
             batch: 500,
-            connections: 4,
+            connections: 8,
             timeout: Duration::from_secs(60),
             commit_every: 200,
             backoff: Backoff::default(),
