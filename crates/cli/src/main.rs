@@ -267,6 +267,7 @@ async fn apply_command(cli: &Cli, path: &Path, check: bool) -> anyhow::Result<Ex
         }
         Ok(report) => {
             print_report(path, &report);
+            queue::warn_port_25(&file);
             Ok(ExitCode::SUCCESS)
         }
         Err(apply::ApplyError::Config(errors)) => Ok(print_config_errors(path, &errors)),

@@ -199,3 +199,18 @@ async fn set_auth(cli: &Cli, name: &str, method: &str) -> anyhow::Result<ExitCod
     store.close().await;
     Ok(code)
 }
+
+/// `postern apply` warns about outgoing servers on port 25 (the default port without `ssl`).
+pub(crate) fn warn_port_25(file: &crate::config::ConfigFile) {
+    use postern_model::Encryption;
+    for (_, s) in &file.outgoing_servers {
+        let implicit = matches!(s.encryption, Some(Encryption::Ssl | Encryption::SslStrict));
+        let port = s.port.unwrap_or(if implicit { 465 } else { 25 });
+        if let Some(w) = postern_delivery::port_warning(port) {
+            eprintln!(
+                "warning: outgoing server `{}` uses port {port}: {w}",
+                s.name
+            );
+        }
+    }
+}

@@ -1359,3 +1359,21 @@ async fn mail_api_failures_queue_and_server_test() {
     assert_eq!(code, 0);
     assert!(out.contains("1 sent"), "{out}");
 }
+
+#[test]
+fn apply_warns_about_port_25() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("c.toml");
+    std::fs::write(
+        &cfg,
+        "[[outgoing_servers]]\nname = \"relay\"\nhost = \"127.0.0.1\"\n[[outgoing_servers]]\nname = \"tls\"\nhost = \"127.0.0.1\"\nencryption = \"ssl\"\n",
+    )
+    .unwrap();
+    let (code, _, err) = postern(&["apply", cfg.to_str().unwrap()], dir.path(), None);
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        err.contains("outgoing server `relay` uses port 25"),
+        "{err}"
+    );
+    assert!(!err.contains("`tls`"), "465 is fine: {err}");
+}

@@ -171,11 +171,17 @@ async fn warn_port_25(store: &Store) {
     };
     if let Ok(servers) = tx.delivery_servers(false).await {
         for s in servers {
-            if let Some(w) = client::port_warning(s.port as u16) {
+            if let Some(w) = port_warning(s.port) {
                 tracing::warn!(server = %s.name, "{w}");
             }
         }
     }
+}
+
+/// A word about a server's port: 25 is blocked by many hosts (465, 587 or 2525 are the usual
+/// choices).
+pub fn port_warning(port: i64) -> Option<String> {
+    u16::try_from(port).ok().and_then(client::port_warning)
 }
 
 /// The result of a connection test, as shown by the CLI and the API.
@@ -241,9 +247,7 @@ pub async fn test_server(
         "postmaster@{}",
         test_from.rsplit('@').next().unwrap_or("localhost")
     );
-    let mut warnings: Vec<String> = client::port_warning(server.port as u16)
-        .into_iter()
-        .collect();
+    let mut warnings: Vec<String> = port_warning(server.port).into_iter().collect();
     let settings = match server_settings(&server, hostname, timeout) {
         Ok(s) => s,
         Err(e) => {
