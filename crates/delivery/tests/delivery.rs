@@ -634,3 +634,33 @@ both!(starttls_ssl_auth_and_the_connection_test, |store| {
     assert!(got[0].tls && got[0].user.as_deref() == Some("user@test.mycompany.com"));
     assert_eq!(mail(&store, mails[0].0).await.server, Some(starttls));
 });
+
+both!(scheduled_mail_waits_for_its_date, |store| {
+    let sink = sink::start(Behaviour::default()).await;
+    setup(&store, sink.port, None, Encryption::None, None).await;
+    let mut tx = store.begin().await.unwrap();
+    let later = tx
+        .insert_mail(&NewMail {
+            stream: "transactional".into(),
+            rfc_message_id: "<later@postern.test>".into(),
+            email_from: "hello@test.mycompany.com".into(),
+            email_to: vec!["a@customer.example".into()],
+            subject: "later".into(),
+            body_text: Some("x".into()),
+            headers: serde_json::json!({}),
+            scheduled_date: Some(now_ms() + 400),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+    assert_eq!(
+        run_once(&store, &config()).await.unwrap().claimed,
+        0,
+        "not before its date"
+    );
+    tokio::time::sleep(Duration::from_millis(450)).await;
+    assert_eq!(run_once(&store, &config()).await.unwrap().sent, 1);
+    assert_eq!(mail(&store, later).await.state, "sent");
+    assert_eq!(sink.messages().len(), 1);
+});
