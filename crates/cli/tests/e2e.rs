@@ -1133,6 +1133,57 @@ async fn three_followers_get_what_the_reference_says_and_a_reply_threads_back() 
         "{outcome}"
     );
     assert_eq!(outcome["routes"][0]["via"], "reply", "{outcome}");
+
+    // The gateway queued the followers' notifications of the reply, and a mail written straight
+    // to the catchall gets its bounce: the runner sends what the gateway stored.
+    let direct = "From: stranger@elsewhere.example\r\nTo: catchall@example.com\r\nSubject: Hi\r\n\
+                  Message-ID: <d1@elsewhere.example>\r\n\r\nHello?\r\n";
+    let (code, out, err) = ingest(
+        dir.path(),
+        None,
+        &["--rcpt", "catchall@example.com"],
+        direct.as_bytes(),
+    );
+    assert_eq!(code, 0, "{out}{err}");
+    let s = Server::start(dir.path(), &envs);
+    wait_outbox_empty(&s, 20).await;
+    let got = sink.messages();
+    let eva = got
+        .iter()
+        .find(|m| {
+            header(m, "X-Rcpt-Args").as_deref() == Some("<eva@example.com>") && m.contains("Deal.")
+        })
+        .unwrap_or_else(|| panic!("no notification of the reply for Eva: {got:#?}"));
+    assert_eq!(
+        header(eva, "From").as_deref(),
+        Some("\"Robert Customer\" <notifications@example.com>"),
+        "a customer's From is sent as the notifications address (§9.5)\n{eva}"
+    );
+    assert_eq!(
+        header(eva, "X-Mail-Args").as_deref(),
+        Some("<bounce@example.com>"),
+        "{eva}"
+    );
+    assert_eq!(
+        header(eva, "Message-ID").as_deref(),
+        Some("<r1@customer.example>"),
+        "{eva}"
+    );
+    let bounce = got
+        .iter()
+        .find(|m| header(m, "X-Rcpt-Args").as_deref() == Some("<stranger@elsewhere.example>"))
+        .unwrap_or_else(|| panic!("no catchall bounce: {got:#?}"));
+    assert_eq!(
+        header(bounce, "X-Mail-Args").as_deref(),
+        Some("<>"),
+        "null sender\n{bounce}"
+    );
+    assert!(
+        header(bounce, "Message-ID")
+            .unwrap()
+            .contains("-loop-detection-bounce-email@"),
+        "{bounce}"
+    );
 }
 
 /// Queues `n` mails straight into the store (as a busy application would have).
