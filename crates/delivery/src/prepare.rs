@@ -1,7 +1,8 @@
 //! Turning an outbox row into what goes on the wire: the server (forced, the mass-mail
 //! server, or chosen by `from_filter`), the From and the envelope sender (§9.5), the recipients
-//! still to serve, and the message bytes (§9.3). No I/O: the caller fetched the row, its stored
-//! recipients, its attachments and the [`Context`].
+//! still to serve, and the parts of the message (§9.3), built into bytes by [`Parts::bytes`] just
+//! before sending (so that a batch never holds every message, attachments included, at once).
+//! No I/O: the caller fetched the row, its stored recipients and the [`Context`].
 
 use crate::outcome::{self, Attempt, Backoff};
 use postern_compose::build::{self, Attachment, Outgoing};
@@ -63,8 +64,10 @@ pub struct Prepared {
     pub mail_from: String,
     /// The recipients to try now.
     pub rcpts: Vec<String>,
-    /// The message.
-    pub bytes: Vec<u8>,
+    /// The message, to build with its attachments.
+    pub parts: Parts,
+    /// The thread message whose files are attached, if any.
+    pub attachments_of: Option<i64>,
     /// Recipients served by an earlier attempt, and invalid ones.
     pub attempt: Attempt,
     /// Attempts before this one.
@@ -124,7 +127,6 @@ fn done(mail: &OutboxMail, state: MailState, failure_type: &str, reason: String)
 pub fn prepare(
     mail: &OutboxMail,
     stored: &[MailRecipient],
-    attachments: &[Attachment],
     ctx: &Context,
     now_ms: i64,
     backoff: &Backoff,
@@ -199,31 +201,67 @@ pub fn prepare(
             0.5,
         ));
     }
-    let bytes = build::build(&Outgoing {
-        from: &sending.header_from,
-        to: &to,
-        cc: &cc,
-        reply_to: mail.reply_to.as_deref(),
-        subject: &mail.subject,
-        message_id: &mail.rfc_message_id,
-        body_html: mail.body_html.as_deref(),
-        body_text: mail.body_text.as_deref(),
-        return_path: bounce.as_deref(),
-        headers: &headers,
-        attachments,
+    let parts = Parts {
+        from: sending.header_from,
+        to,
+        cc,
+        reply_to: mail.reply_to.clone(),
+        subject: mail.subject.clone(),
+        message_id: mail.rfc_message_id.clone(),
+        body_html: mail.body_html.clone(),
+        body_text: mail.body_text.clone(),
+        return_path: bounce,
+        headers,
         date_ms: now_ms,
-    });
+    };
     Preparation::Send(Prepared {
         mail_id: mail.id,
         server_id,
         mail_from: sending.mail_from,
         rcpts,
-        bytes,
+        parts,
+        attachments_of: mail.message_id,
         attempt,
         attempts: mail.attempts,
         age_from: mail.age_from,
         mass: mail.stream == "mass",
     })
+}
+
+/// What a message is made of, owned, until it is built.
+#[derive(Debug, Clone)]
+pub struct Parts {
+    from: String,
+    to: Vec<String>,
+    cc: Vec<String>,
+    reply_to: Option<String>,
+    subject: String,
+    message_id: String,
+    body_html: Option<String>,
+    body_text: Option<String>,
+    return_path: Option<String>,
+    headers: Vec<(String, String)>,
+    date_ms: i64,
+}
+
+impl Parts {
+    /// The RFC 5322 bytes, with these files attached.
+    pub fn bytes(&self, attachments: &[Attachment]) -> Vec<u8> {
+        build::build(&Outgoing {
+            from: &self.from,
+            to: &self.to,
+            cc: &self.cc,
+            reply_to: self.reply_to.as_deref(),
+            subject: &self.subject,
+            message_id: &self.message_id,
+            body_html: self.body_html.as_deref(),
+            body_text: self.body_text.as_deref(),
+            return_path: self.return_path.as_deref(),
+            headers: &self.headers,
+            attachments,
+            date_ms: self.date_ms,
+        })
+    }
 }
 
 /// The recipients to try: those stored as `ready`/`retry`, or, the first time, every address
@@ -327,7 +365,6 @@ mod tests {
         let p = prepare(
             &mail("\"Eva\" <eva@elsewhere.example>", &["a@x.com", "broken"]),
             &[],
-            &[],
             &ctx(vec![server(1, Some("test.mycompany.com")), server(2, None)]),
             1,
             &Backoff::default(),
@@ -343,7 +380,7 @@ mod tests {
             "X-Msg-To-Add is not an SMTP recipient"
         );
         assert_eq!(p.attempt.invalid, vec!["broken"]);
-        let text = String::from_utf8_lossy(&p.bytes);
+        let text = String::from_utf8_lossy(&p.parts.bytes(&[])).into_owned();
         assert!(
             text.contains("From: \"Eva\" <notifications.test@test.mycompany.com>"),
             "{text}"
@@ -359,7 +396,7 @@ mod tests {
             server(2, Some("other.example")),
         ]);
         c.mass_server = Some(2);
-        let Preparation::Send(p) = prepare(&m, &[], &[], &c, 1, &Backoff::default()) else {
+        let Preparation::Send(p) = prepare(&m, &[], &c, 1, &Backoff::default()) else {
             panic!()
         };
         assert_eq!(p.server_id, 2);
@@ -374,14 +411,9 @@ mod tests {
             &["x@y.com"],
         );
         m.return_path = Some(String::new());
-        let Preparation::Send(p) = prepare(
-            &m,
-            &[],
-            &[],
-            &ctx(vec![server(1, None)]),
-            1,
-            &Backoff::default(),
-        ) else {
+        let Preparation::Send(p) =
+            prepare(&m, &[], &ctx(vec![server(1, None)]), 1, &Backoff::default())
+        else {
             panic!()
         };
         assert_eq!(p.mail_from, "");
@@ -391,7 +423,6 @@ mod tests {
     fn no_server_waits_bad_from_fails() {
         let p = prepare(
             &mail("a@b.c", &["x@y.com"]),
-            &[],
             &[],
             &ctx(vec![]),
             1,
@@ -409,7 +440,6 @@ mod tests {
         c.default_domain = None;
         let p = prepare(
             &mail("robert", &["x@y.com"]),
-            &[],
             &[],
             &c,
             1,
@@ -439,14 +469,7 @@ mod tests {
         );
         let mut m = mail("a@test.mycompany.com", &["x@y.com"]);
         m.headers = "['not_a_dict']".into();
-        let p = prepare(
-            &m,
-            &[],
-            &[],
-            &ctx(vec![server(1, None)]),
-            1,
-            &Backoff::default(),
-        );
+        let p = prepare(&m, &[], &ctx(vec![server(1, None)]), 1, &Backoff::default());
         assert!(matches!(p, Preparation::Send(_)));
     }
 
@@ -471,7 +494,6 @@ mod tests {
         let Preparation::Send(p) = prepare(
             &mail("a@test.mycompany.com", &["a@x.com", "b@x.com"]),
             &stored,
-            &[],
             &ctx(vec![server(1, None)]),
             1,
             &Backoff::default(),

@@ -92,20 +92,7 @@ pub async fn run_once(store: &Store, cfg: &DeliveryConfig) -> Result<BatchStats,
             } else {
                 Vec::new()
             };
-            let attachments: Vec<Attachment> = match mail.message_id {
-                Some(m) => tx
-                    .mail_attachments(m)
-                    .await?
-                    .into_iter()
-                    .map(|(filename, mimetype, content)| Attachment {
-                        filename,
-                        mimetype,
-                        content,
-                    })
-                    .collect(),
-                None => Vec::new(),
-            };
-            match prepare::prepare(mail, &stored, &attachments, &ctx, now, &cfg.backoff) {
+            match prepare::prepare(mail, &stored, &ctx, now, &cfg.backoff) {
                 Preparation::Send(p) => ready.push(p),
                 Preparation::Done(r) => results.push(r),
             }
@@ -113,7 +100,13 @@ pub async fn run_once(store: &Store, cfg: &DeliveryConfig) -> Result<BatchStats,
         tx.rollback().await?;
     }
     let (sender, mut receiver) = mpsc::channel::<MailResult>(1024);
-    let workers = spawn_workers(group(ready, cfg.connections), &ctx.servers, cfg, sender);
+    let workers = spawn_workers(
+        store,
+        group(ready, cfg.connections),
+        &ctx.servers,
+        cfg,
+        sender,
+    );
     let mut pending = results;
     // Results are committed by the hundred, and at least every 100 ms: what a crash can make
     // the next node send again is what was delivered since the last commit.
@@ -203,6 +196,7 @@ fn group(ready: Vec<Prepared>, connections: usize) -> VecDeque<Chunk> {
 }
 
 fn spawn_workers(
+    store: &Store,
     chunks: VecDeque<Chunk>,
     servers: &[DeliveryServer],
     cfg: &DeliveryConfig,
@@ -219,6 +213,7 @@ fn spawn_workers(
     (0..n)
         .map(|_| {
             let queue = queue.clone();
+            let store = store.clone();
             let settings = settings.clone();
             let sender = sender.clone();
             let backoff = cfg.backoff;
@@ -239,7 +234,7 @@ fn spawn_workers(
                         }
                         None => None,
                     };
-                    let conn = send_chunk(chunk, s, conn, &sender, &backoff).await;
+                    let conn = send_chunk(&store, chunk, s, conn, &sender, &backoff).await;
                     current = conn;
                 }
                 if let Some((_, c)) = current {
@@ -253,6 +248,7 @@ fn spawn_workers(
 /// Sends the mails of a chunk over one connection (reopened once if it breaks); returns the
 /// connection, still open, for the worker's next chunk.
 async fn send_chunk(
+    store: &Store,
     chunk: Chunk,
     settings: Result<ClientSettings, String>,
     mut conn: Option<Connection>,
@@ -265,7 +261,7 @@ async fn send_chunk(
         let result = match (&settings, &broken) {
             (Err(e), _) => untried(&p, e.clone(), backoff),
             (_, Some(reason)) => untried(&p, reason.clone(), backoff),
-            (Ok(s), None) => match send_one(s, &mut conn, &p).await {
+            (Ok(s), None) => match send_one(store, s, &mut conn, &p).await {
                 Ok(outcomes) => decide(p, outcomes, backoff),
                 Err(e) => {
                     let reason = e.to_string();
@@ -284,10 +280,20 @@ async fn send_chunk(
 
 /// Sends one mail; a connection that broke after earlier use is reopened once.
 async fn send_one(
+    store: &Store,
     s: &ClientSettings,
     conn: &mut Option<Connection>,
     p: &Prepared,
 ) -> Result<Vec<(String, postern_smtp::client::RcptOutcome)>, ClientError> {
+    let bytes = match attachments(store, p.attachments_of).await {
+        Ok(files) => p.parts.bytes(&files),
+        Err(e) => {
+            return Err(ClientError::Protocol(
+                "reading the attachments",
+                e.to_string(),
+            ));
+        }
+    };
     let reused = conn.is_some();
     if conn.is_none() {
         *conn = Some(Connection::open(s).await?);
@@ -295,12 +301,12 @@ async fn send_one(
     let Some(c) = conn.as_mut() else {
         return Err(ClientError::Closed("connecting"));
     };
-    match c.send(&p.mail_from, &p.rcpts, &p.bytes).await {
+    match c.send(&p.mail_from, &p.rcpts, &bytes).await {
         Ok(o) => Ok(o),
         Err(_) if reused => {
             *conn = None;
             let mut fresh = Connection::open(s).await?;
-            let r = fresh.send(&p.mail_from, &p.rcpts, &p.bytes).await;
+            let r = fresh.send(&p.mail_from, &p.rcpts, &bytes).await;
             if r.is_ok() {
                 *conn = Some(fresh);
             }
@@ -311,6 +317,27 @@ async fn send_one(
             Err(e)
         }
     }
+}
+
+/// The files of the thread message a mail carries.
+async fn attachments(
+    store: &Store,
+    message: Option<i64>,
+) -> Result<Vec<Attachment>, DeliveryError> {
+    let Some(m) = message else {
+        return Ok(Vec::new());
+    };
+    let mut tx = store.read().await?;
+    let files = tx.mail_attachments(m).await?;
+    tx.rollback().await?;
+    Ok(files
+        .into_iter()
+        .map(|(filename, mimetype, content)| Attachment {
+            filename,
+            mimetype,
+            content,
+        })
+        .collect())
 }
 
 fn decide(
