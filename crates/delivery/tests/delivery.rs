@@ -664,3 +664,46 @@ both!(scheduled_mail_waits_for_its_date, |store| {
     assert_eq!(mail(&store, later).await.state, "sent");
     assert_eq!(sink.messages().len(), 1);
 });
+
+both!(two_nodes_share_the_outbox_without_sending_twice, |store| {
+    let sink = sink::start(Behaviour::default()).await;
+    setup(&store, sink.port, None, Encryption::None, None).await;
+    let mut tx = store.begin().await.unwrap();
+    for i in 0..300 {
+        tx.insert_mail(&NewMail {
+            stream: "transactional".into(),
+            rfc_message_id: format!("<n{i}@postern.test>"),
+            email_from: "hello@test.mycompany.com".into(),
+            email_to: vec![format!("r{i}@customer.example")],
+            subject: "x".into(),
+            body_text: Some("x".into()),
+            headers: serde_json::json!({}),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    }
+    tx.commit().await.unwrap();
+    let node = |name: &str| {
+        let store = store.clone();
+        let mut cfg = config();
+        cfg.node = name.into();
+        cfg.batch = 40;
+        async move {
+            let mut sent = 0;
+            for _ in 0..100 {
+                let s = run_once(&store, &cfg).await.unwrap();
+                sent += s.sent;
+                if s.claimed == 0 {
+                    break;
+                }
+            }
+            sent
+        }
+    };
+    let (a, b) = tokio::join!(node("node-a"), node("node-b"));
+    assert_eq!(a + b, 300, "a: {a}, b: {b}");
+    assert!(a > 0 && b > 0, "both nodes worked: {a} / {b}");
+    let got = sink.messages();
+    assert_eq!(got.len(), 300, "each mail sent once");
+});
