@@ -1404,6 +1404,12 @@ async fn mail_api_failures_queue_and_server_test() {
         "{}",
         got[0]
     );
+    let (_, rcpts) = s.get(&format!("/api/v1/mail/{id}/recipients")).await;
+    assert_eq!(
+        rcpts["items"][0]["address"], "zoe@customer.example",
+        "{rcpts}"
+    );
+    assert_eq!(rcpts["items"][0]["status"], "sent", "{rcpts}");
     let (code, _, err) = postern(&["queue", "cancel", &id.to_string()], dir.path(), None);
     assert_eq!(code, 65, "a sent mail cannot be cancelled: {err}");
     let (code, out, _) = postern(&["queue", "list"], dir.path(), None);

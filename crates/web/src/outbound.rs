@@ -1,6 +1,7 @@
 //! The outbound side of the API: posting a message on a record (`POST /records/{id}/messages`,
-//! which notifies the followers), sending one email (`POST /mail`), and the connection test of an
-//! outgoing server (`POST /outgoing-servers/{id}/test`). Validation and storage are the
+//! which notifies the followers), sending one email (`POST /mail`), what became of each of its
+//! recipients (`GET /mail/{id}/recipients`), and the connection test of an outgoing server
+//! (`POST /outgoing-servers/{id}/test`). Validation and storage are the
 //! delivery shell's; this module maps JSON in and out.
 
 use crate::AppState;
@@ -155,6 +156,26 @@ async fn send_mail(
     ))
 }
 
+/// What became of each recipient of a mail (after its first attempt).
+async fn mail_recipients(
+    State(s): State<AppState>,
+    ApiPath(id): ApiPath<i64>,
+) -> Result<Json<Value>, ApiError> {
+    let mut tx = s.store.read().await?;
+    tx.get_mail(id).await?;
+    let items: Vec<Value> = tx
+        .mail_recipients(id)
+        .await?
+        .into_iter()
+        .map(|r| {
+            serde_json::json!({"address": r.address, "partner_id": r.partner_id, "status": r.status, "reply": r.reply})
+        })
+        .collect();
+    Ok(Json(
+        serde_json::json!({"items": items, "next_cursor": null}),
+    ))
+}
+
 async fn test_server(
     State(s): State<AppState>,
     ApiPath(id): ApiPath<i64>,
@@ -217,6 +238,7 @@ pub(crate) fn routes() -> Router<AppState> {
     Router::new()
         .route("/records/{id}/messages", post(post_message))
         .route("/mail", post(send_mail))
+        .route("/mail/{id}/recipients", axum::routing::get(mail_recipients))
         .route("/outgoing-servers/{id}/test", post(test_server))
 }
 
