@@ -7,7 +7,9 @@
 mod apply;
 mod config;
 mod fetch;
+mod delivery;
 mod ingest;
+mod queue;
 mod serve;
 
 use anyhow::Context;
@@ -106,6 +108,16 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// The outbox.
+    Queue {
+        #[command(subcommand)]
+        command: queue::QueueCommand,
+    },
+    /// Outgoing servers.
+    Server {
+        #[command(subcommand)]
+        command: queue::ServerCommand,
+    },
 }
 
 #[derive(Subcommand, Debug)]
@@ -201,6 +213,8 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Fetch { server, once, json } => {
             fetch::fetch(&cli, server.as_deref(), *once, *json).await
         }
+        Command::Queue { command } => queue::queue(&cli, command).await,
+        Command::Server { command } => queue::server(&cli, command).await,
     }
 }
 
@@ -276,6 +290,7 @@ async fn apply_command(cli: &Cli, path: &Path, check: bool) -> anyhow::Result<Ex
         }
         Ok(report) => {
             print_report(path, &report);
+            queue::warn_port_25(&file);
             Ok(ExitCode::SUCCESS)
         }
         Err(apply::ApplyError::Config(errors)) => Ok(print_config_errors(path, &errors)),

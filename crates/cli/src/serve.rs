@@ -1,6 +1,6 @@
 //! `postern serve`: opens (and migrates) the store, applies `--config` if given, or on a first
 //! start without configuration creates the alias domain `localhost` and a company; finds the API
-//! token; starts the HTTP API; prints where to point a browser; stops cleanly on SIGINT/SIGTERM.
+//! token; starts the HTTP API, the mail listeners and the delivery runner; prints where to point a browser; stops cleanly on SIGINT/SIGTERM.
 //!
 //! The token comes from `POSTERN_API_TOKEN`, else from `DATA_DIR/api-token`, else it is
 //! generated there (mode 0600) on first start. It is printed on the terminal at start (it is the
@@ -137,11 +137,17 @@ pub(crate) async fn serve(
     let state = postern_web::AppState::new(store.clone(), token, &settings.hostname, max_size);
     let http_stopped = wait_for(stopped.clone());
     let http_task = tokio::spawn(postern_web::run(listener, state, http_stopped));
+    let delivery = tokio::spawn(postern_delivery::run(
+        store.clone(),
+        crate::delivery::config(&settings.hostname),
+        wait_for(stopped.clone()),
+    ));
     shutdown.await;
     let _ = stop.send(true);
     fetch_stop.cancel();
     fetch_task.await?;
     http_task.await??;
+    delivery.await?;
     for t in tasks {
         if let Err(e) = t.await? {
             tracing::error!(error = %e, "mail listener stopped with an error");

@@ -842,3 +842,595 @@ async fn first_start_mail_by_smtp_becomes_a_record() {
         .unwrap();
     assert!(String::from_utf8_lossy(&out.stdout).contains("550 5.7.1"));
 }
+
+// ---------------------------------------------------------------------------------------------
+// Outbound (issue 5): Postfix's smtp-sink (installed by scripts/test.sh) as the relay.
+
+/// A running `smtp-sink` writing each message (with its envelope) to a file of `dir`.
+struct SmtpSink {
+    child: Child,
+    port: u16,
+    dir: tempfile::TempDir,
+}
+
+impl SmtpSink {
+    fn start() -> SmtpSink {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::set_permissions(
+            dir.path(),
+            std::os::unix::fs::PermissionsExt::from_mode(0o777),
+        )
+        .unwrap();
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let mut cmd = Command::new("/usr/sbin/smtp-sink");
+        let root = Command::new("id")
+            .arg("-u")
+            .output()
+            .map(|o| o.stdout == b"0\n")
+            .unwrap_or(false);
+        if root {
+            cmd.args(["-u", "nobody"]);
+        }
+        let child = cmd
+            .arg("-d")
+            .arg(format!("{}/m.", dir.path().display()))
+            .arg(format!("127.0.0.1:{port}"))
+            .arg("256")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("smtp-sink (postfix, installed by scripts/test.sh)");
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(Instant::now() < deadline, "smtp-sink did not start");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        SmtpSink { child, port, dir }
+    }
+
+    /// Every message received, with smtp-sink's envelope lines (`X-Mail-Args`, `X-Rcpt-Args`).
+    fn messages(&self) -> Vec<String> {
+        let mut v: Vec<String> = std::fs::read_dir(self.dir.path())
+            .unwrap()
+            .filter_map(|e| std::fs::read(e.ok()?.path()).ok())
+            .map(|b| String::from_utf8_lossy(&b).into_owned())
+            .collect();
+        v.sort();
+        v
+    }
+}
+
+impl Drop for SmtpSink {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A header's value, unfolded.
+fn header(message: &str, name: &str) -> Option<String> {
+    let unfolded = message
+        .replace("\r\n", "\n")
+        .replace("\n ", " ")
+        .replace("\n\t", " ");
+    unfolded
+        .lines()
+        .take_while(|l| !l.is_empty())
+        .find(|l| {
+            l.len() > name.len()
+                && l[..name.len()].eq_ignore_ascii_case(name)
+                && l[name.len()..].starts_with(':')
+        })
+        .map(|l| l[name.len() + 1..].trim().to_owned())
+}
+
+fn outbound_config(port: u16) -> String {
+    format!(
+        r#"
+[[alias_domains]]
+name = "example.com"
+[[companies]]
+name = "Example"
+email = "info@example.com"
+alias_domain = "example.com"
+[[aliases]]
+alias_name = "sales"
+alias_domain = "example.com"
+model = "crm.lead"
+[[partners]]
+name = "Ines Inbox"
+email = "ines@example.com"
+user = true
+notification = "inbox"
+[[partners]]
+name = "Eva Employee"
+email = "eva@example.com"
+user = true
+notification = "email"
+[[partners]]
+name = "Alice Author"
+email = "alice@example.com"
+user = true
+[[partners]]
+name = "Robert Customer"
+email = "robert@customer.example"
+[[outgoing_servers]]
+name = "sink"
+host = "127.0.0.1"
+port = {port}
+from_filter = "example.com"
+"#
+    )
+}
+
+async fn wait_outbox_empty(s: &Server, seconds: u64) {
+    let deadline = Instant::now() + Duration::from_secs(seconds);
+    loop {
+        let (_, out) = s.get("/api/v1/mail?state=outgoing").await;
+        if out["items"].as_array().is_some_and(|a| a.is_empty()) {
+            return;
+        }
+        assert!(Instant::now() < deadline, "the outbox did not drain: {out}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test]
+async fn three_followers_get_what_the_reference_says_and_a_reply_threads_back() {
+    let sink = SmtpSink::start();
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("postern.toml");
+    std::fs::write(&cfg, outbound_config(sink.port)).unwrap();
+    let (code, _, err) = postern(&["apply", cfg.to_str().unwrap()], dir.path(), None);
+    assert_eq!(code, 0, "{err}");
+    // Robert writes to sales@: a record, Robert its follower (a known author).
+    let first = "From: \"Robert Customer\" <robert@customer.example>\r\nTo: sales@example.com\r\n\
+                 Subject: Need a quote\r\nMessage-ID: <q1@customer.example>\r\n\r\nHello\r\n";
+    let (code, out, err) = ingest(
+        dir.path(),
+        None,
+        &["--rcpt", "sales@example.com"],
+        first.as_bytes(),
+    );
+    assert_eq!(code, 0, "{out}{err}");
+    let outcome: Value = serde_json::from_str(&out).unwrap();
+    let record = outcome["routes"][0]["record_id"].as_i64().unwrap();
+
+    let mut envs = with_token();
+    envs.push(("POSTERN_DELIVERY_POLL_MS", "50"));
+    let s = Server::start(dir.path(), &envs);
+    let (_, partners) = s.get("/api/v1/partners").await;
+    let id_of = |name: &str| {
+        partners["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|p| p["name"] == name)
+            .unwrap()["id"]
+            .as_i64()
+            .unwrap()
+    };
+    for p in ["Ines Inbox", "Eva Employee"] {
+        let (st, body) = s
+            .post(
+                &format!("/api/v1/records/{record}/followers"),
+                json!({"partner_id": id_of(p)}),
+            )
+            .await;
+        assert!(st == 200 || st == 201, "{st} {body}");
+    }
+    let (st, posted) = s
+        .post(
+            &format!("/api/v1/records/{record}/messages"),
+            json!({"author_partner_id": id_of("Alice Author"), "subject": "Our offer", "body_html": "<p>Our <b>offer</b></p>"}),
+        )
+        .await;
+    assert_eq!(st, 201, "{posted}");
+    let rfc_id = posted["message_id"].as_str().unwrap().to_owned();
+    assert!(
+        rfc_id.contains(&format!("-postern-{record}-crm.lead@")),
+        "{rfc_id}"
+    );
+    wait_outbox_empty(&s, 20).await;
+
+    let got = sink.messages();
+    assert_eq!(
+        got.len(),
+        2,
+        "one e-mail each to Eva and Robert, none to Ines (inbox): {got:#?}"
+    );
+    let to = |addr: &str| {
+        got.iter()
+            .find(|m| header(m, "X-Rcpt-Args") == Some(format!("<{addr}>")))
+            .unwrap()
+    };
+    let (eva, robert) = (to("eva@example.com"), to("robert@customer.example"));
+    for m in [eva, robert] {
+        assert_eq!(
+            header(m, "X-Mail-Args").as_deref(),
+            Some("<bounce@example.com>"),
+            "envelope: the bounce address\n{m}"
+        );
+        assert_eq!(
+            header(m, "From").as_deref(),
+            Some("\"Alice Author\" <alice@example.com>"),
+            "{m}"
+        );
+        assert_eq!(
+            header(m, "Reply-To").as_deref(),
+            Some("\"Example Need a quote\" <catchall@example.com>"),
+            "{m}"
+        );
+        assert_eq!(
+            header(m, "Return-Path").as_deref(),
+            Some("<bounce@example.com>"),
+            "{m}"
+        );
+        assert_eq!(
+            header(m, "Message-ID").as_deref(),
+            Some(rfc_id.as_str()),
+            "{m}"
+        );
+        assert_eq!(
+            header(m, "X-Postern-Message-Id").as_deref(),
+            Some(rfc_id.as_str()),
+            "{m}"
+        );
+        assert!(header(m, "References").unwrap().ends_with(&rfc_id), "{m}");
+    }
+    assert!(
+        header(eva, "To")
+            .unwrap()
+            .contains("robert@customer.example"),
+        "Reply-All reaches the customer (X-Msg-To-Add)\n{eva}"
+    );
+    assert!(!header(robert, "To").unwrap().contains("eva@"), "{robert}");
+    let (_, message) = s.get(&format!("/api/v1/messages/{}", posted["id"])).await;
+    let statuses: Vec<(i64, String, String)> = message["notifications"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|n| {
+            (
+                n["partner_id"].as_i64().unwrap(),
+                n["notification_type"].as_str().unwrap().to_owned(),
+                n["status"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    for (p, kind) in [
+        ("Ines Inbox", "inbox"),
+        ("Eva Employee", "email"),
+        ("Robert Customer", "email"),
+    ] {
+        assert!(
+            statuses.contains(&(id_of(p), kind.to_owned(), "sent".to_owned())),
+            "{p}: {statuses:?}"
+        );
+    }
+    drop(s);
+
+    // Robert answers the e-mail he got: the reply lands on the same record.
+    let reply = format!(
+        "From: \"Robert Customer\" <robert@customer.example>\r\nTo: catchall@example.com\r\nSubject: Re: Our offer\r\n\
+         Message-ID: <r1@customer.example>\r\nIn-Reply-To: {rfc_id}\r\nReferences: {rfc_id}\r\n\r\nDeal.\r\n"
+    );
+    let (code, out, err) = ingest(
+        dir.path(),
+        None,
+        &["--rcpt", "catchall@example.com"],
+        reply.as_bytes(),
+    );
+    assert_eq!(code, 0, "{out}{err}");
+    let outcome: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(
+        outcome["routes"][0]["record_id"].as_i64(),
+        Some(record),
+        "{outcome}"
+    );
+    assert_eq!(outcome["routes"][0]["via"], "reply", "{outcome}");
+
+    // The gateway queued the followers' notifications of the reply, and a mail written straight
+    // to the catchall gets its bounce: the runner sends what the gateway stored.
+    let direct = "From: stranger@elsewhere.example\r\nTo: catchall@example.com\r\nSubject: Hi\r\n\
+                  Message-ID: <d1@elsewhere.example>\r\n\r\nHello?\r\n";
+    let (code, out, err) = ingest(
+        dir.path(),
+        None,
+        &["--rcpt", "catchall@example.com"],
+        direct.as_bytes(),
+    );
+    assert_eq!(code, 0, "{out}{err}");
+    let s = Server::start(dir.path(), &envs);
+    wait_outbox_empty(&s, 20).await;
+    let got = sink.messages();
+    let eva = got
+        .iter()
+        .find(|m| {
+            header(m, "X-Rcpt-Args").as_deref() == Some("<eva@example.com>") && m.contains("Deal.")
+        })
+        .unwrap_or_else(|| panic!("no notification of the reply for Eva: {got:#?}"));
+    assert_eq!(
+        header(eva, "From").as_deref(),
+        Some("\"Robert Customer\" <notifications@example.com>"),
+        "a customer's From is sent as the notifications address (§9.5)\n{eva}"
+    );
+    assert_eq!(
+        header(eva, "X-Mail-Args").as_deref(),
+        Some("<bounce@example.com>"),
+        "{eva}"
+    );
+    assert_eq!(
+        header(eva, "Message-ID").as_deref(),
+        Some("<r1@customer.example>"),
+        "{eva}"
+    );
+    let bounce = got
+        .iter()
+        .find(|m| header(m, "X-Rcpt-Args").as_deref() == Some("<stranger@elsewhere.example>"))
+        .unwrap_or_else(|| panic!("no catchall bounce: {got:#?}"));
+    assert_eq!(
+        header(bounce, "X-Mail-Args").as_deref(),
+        Some("<>"),
+        "null sender\n{bounce}"
+    );
+    assert!(
+        header(bounce, "Message-ID")
+            .unwrap()
+            .contains("-loop-detection-bounce-email@"),
+        "{bounce}"
+    );
+}
+
+/// Queues `n` mails straight into the store (as a busy application would have).
+fn queue_mails(db: &str, n: usize) -> Vec<String> {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async {
+        let store = postern_store::Store::open(db).await.unwrap();
+        store.migrate().await.unwrap();
+        let mut tx = store.begin().await.unwrap();
+        let mut ids = Vec::new();
+        for i in 0..n {
+            let id = format!("<kill{i}.1-postern-private@postern.test>");
+            tx.insert_mail(&postern_store::NewMail {
+                stream: "transactional".into(),
+                rfc_message_id: id.clone(),
+                email_from: "app@example.com".into(),
+                email_to: vec![format!("user{i}@customer.example")],
+                subject: format!("mail {i}"),
+                body_text: Some("hello".into()),
+                headers: json!({}),
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+            ids.push(id);
+        }
+        tx.commit().await.unwrap();
+        store.close().await;
+        ids
+    })
+}
+
+fn killed_mid_batch_then_restarted(db: Option<&str>) {
+    let sink = SmtpSink::start();
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("postern.toml");
+    std::fs::write(&cfg, outbound_config(sink.port)).unwrap();
+    let (code, _, err) = postern(&["apply", cfg.to_str().unwrap()], dir.path(), db);
+    assert_eq!(code, 0, "{err}");
+    let url = db
+        .map(str::to_owned)
+        .unwrap_or_else(|| format!("sqlite://{}/postern.db", dir.path().display()));
+    let ids = queue_mails(&url, 3000);
+    let mut envs = with_token();
+    envs.extend([
+        ("POSTERN_DELIVERY_LEASE_SECONDS", "2"),
+        ("POSTERN_DELIVERY_BATCH", "300"),
+        ("POSTERN_DELIVERY_POLL_MS", "100"),
+        ("POSTERN_DATABASE_URL", url.as_str()),
+    ]);
+    let mut s = Server::start(dir.path(), &envs);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while sink.messages().len() < 200 {
+        assert!(Instant::now() < deadline, "nothing delivered");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let _ = s.child.kill(); // SIGKILL: no chance to finish anything
+    let _ = s.child.wait();
+    let at_kill = sink.messages().len();
+    assert!(
+        at_kill < ids.len(),
+        "killed after the end ({at_kill}); the test proves nothing"
+    );
+    let s = Server::start(dir.path(), &envs);
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(wait_outbox_empty(&s, 60));
+    let got = sink.messages();
+    let mut seen = std::collections::HashMap::new();
+    for m in &got {
+        *seen
+            .entry(header(m, "Message-ID").unwrap_or_default())
+            .or_insert(0) += 1;
+    }
+    let lost: Vec<&String> = ids.iter().filter(|id| !seen.contains_key(*id)).collect();
+    assert!(
+        lost.is_empty(),
+        "{} mails lost, e.g. {:?}",
+        lost.len(),
+        lost.first()
+    );
+    let (_, sent) = rt.block_on(s.get("/api/v1/mail?state=sent&limit=1000"));
+    assert_eq!(sent["items"].as_array().unwrap().len(), 1000);
+    eprintln!(
+        "killed after {at_kill} of {} deliveries; after restart every mail delivered, {} sent twice (at least once)",
+        ids.len(),
+        got.len() - ids.len()
+    );
+}
+
+#[test]
+fn killed_mid_batch_then_restarted_delivers_every_mail_sqlite() {
+    killed_mid_batch_then_restarted(None);
+}
+
+#[test]
+fn killed_mid_batch_then_restarted_delivers_every_mail_postgres() {
+    let db = postgres_db();
+    killed_mid_batch_then_restarted(Some(&db.url));
+}
+
+#[tokio::test]
+async fn mail_api_failures_queue_and_server_test() {
+    let sink = SmtpSink::start();
+    let dead = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("postern.toml");
+    // Everything goes through a server nobody listens on; failures are given up at once.
+    std::fs::write(&cfg, outbound_config(dead)).unwrap();
+    let (code, _, err) = postern(&["apply", cfg.to_str().unwrap()], dir.path(), None);
+    assert_eq!(code, 0, "{err}");
+    let (code, _, err) = postern(
+        &["server", "test", "sink", "--timeout", "3"],
+        dir.path(),
+        None,
+    );
+    assert_eq!(code, 75, "{err}");
+    assert!(err.contains("could not connect to 127.0.0.1:"), "{err}");
+
+    let mut envs = with_token();
+    envs.extend([
+        ("POSTERN_DELIVERY_POLL_MS", "50"),
+        ("POSTERN_DELIVERY_MAX_AGE_MINUTES", "0"),
+    ]);
+    let s = Server::start(dir.path(), &envs);
+    let (st, bad) = s
+        .post("/api/v1/mail", json!({"to": [], "subject": "x"}))
+        .await;
+    assert_eq!(
+        (st, bad["error"]["code"].as_str()),
+        (422, Some("invalid")),
+        "{bad}"
+    );
+    let (st, bad) = s
+        .post(
+            "/api/v1/mail",
+            json!({"to": ["a@b.example"], "scheduled_date": "soon"}),
+        )
+        .await;
+    assert_eq!(st, 422, "{bad}");
+    let (st, mail) = s
+        .post(
+            "/api/v1/mail",
+            json!({"to": ["\"Zoé\" <zoe@customer.example>"], "subject": "Invoice", "body_html": "<p>Invoice</p>",
+                   "headers": {"X-Invoice": "42"}, "attachments": [{"filename": "i.txt", "content": "aGVsbG8="}],
+                   "scheduled_date": "2020-01-01T00:00:00Z"}),
+        )
+        .await;
+    assert_eq!(st, 201, "{mail}");
+    assert_eq!(mail["state"], "outgoing");
+    assert_eq!(
+        mail["from"], "notifications@example.com",
+        "the default From of the alias domain"
+    );
+    let id = mail["id"].as_i64().unwrap();
+    // A follower's notification fails too: the red envelope.
+    let first = "From: robert@customer.example\r\nTo: sales@example.com\r\nSubject: Hi\r\nMessage-ID: <f1@customer.example>\r\n\r\nx\r\n";
+    let (_, out, _) = ingest(
+        dir.path(),
+        None,
+        &["--rcpt", "sales@example.com"],
+        first.as_bytes(),
+    );
+    let record = serde_json::from_str::<Value>(&out).unwrap()["routes"][0]["record_id"]
+        .as_i64()
+        .unwrap();
+    let (st, posted) = s
+        .post(
+            &format!("/api/v1/records/{record}/messages"),
+            json!({"body_text": "Noted"}),
+        )
+        .await;
+    assert_eq!(st, 201, "{posted}");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let failures = loop {
+        let (_, f) = s.get("/api/v1/failures").await;
+        let (_, m) = s.get(&format!("/api/v1/mail/{id}")).await;
+        if m["state"] == "exception" && f["items"].as_array().is_some_and(|a| !a.is_empty()) {
+            assert_eq!(m["failure_type"], "mail_smtp", "{m}");
+            break f;
+        }
+        assert!(Instant::now() < deadline, "no failure recorded: {m} {f}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    let n = &failures["items"][0]["notifications"][0];
+    assert_eq!(
+        (n["status"].as_str(), n["failure_type"].as_str()),
+        (Some("exception"), Some("mail_smtp")),
+        "{failures}"
+    );
+
+    // The operator fixes the server and retries from the command line.
+    std::fs::write(&cfg, outbound_config(sink.port)).unwrap();
+    let (code, _, err) = postern(&["apply", cfg.to_str().unwrap()], dir.path(), None);
+    assert_eq!(code, 0, "{err}");
+    let (code, out, err) = postern(&["server", "test", "sink"], dir.path(), None);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.starts_with("Connection Test Successful!"), "{out}");
+    let (st, t) = s.post("/api/v1/outgoing-servers/1/test", json!({})).await;
+    assert_eq!((st, t["ok"].as_bool()), (200, Some(true)), "{t}");
+    let (code, out, _) = postern(&["queue", "list", "--state", "exception"], dir.path(), None);
+    assert_eq!(code, 0);
+    assert!(
+        out.contains("zoe@customer.example") && out.contains("[mail_smtp]"),
+        "{out}"
+    );
+    let (code, out, err) = postern(&["queue", "retry", &id.to_string()], dir.path(), None);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("queued again"));
+    wait_outbox_empty(&s, 20).await;
+    let got = sink.messages();
+    assert_eq!(got.len(), 1, "{got:#?}");
+    assert!(
+        got[0].contains("X-Invoice: 42") && got[0].contains("filename=\"i.txt\""),
+        "{}",
+        got[0]
+    );
+    let (_, rcpts) = s.get(&format!("/api/v1/mail/{id}/recipients")).await;
+    assert_eq!(
+        rcpts["items"][0]["address"], "zoe@customer.example",
+        "{rcpts}"
+    );
+    assert_eq!(rcpts["items"][0]["status"], "sent", "{rcpts}");
+    let (code, _, err) = postern(&["queue", "cancel", &id.to_string()], dir.path(), None);
+    assert_eq!(code, 65, "a sent mail cannot be cancelled: {err}");
+    let (code, out, _) = postern(&["queue", "list"], dir.path(), None);
+    assert_eq!(code, 0);
+    assert!(out.contains("1 sent"), "{out}");
+}
+
+#[test]
+fn apply_warns_about_port_25() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("c.toml");
+    std::fs::write(
+        &cfg,
+        "[[outgoing_servers]]\nname = \"relay\"\nhost = \"127.0.0.1\"\n[[outgoing_servers]]\nname = \"tls\"\nhost = \"127.0.0.1\"\nencryption = \"ssl\"\n",
+    )
+    .unwrap();
+    let (code, _, err) = postern(&["apply", cfg.to_str().unwrap()], dir.path(), None);
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        err.contains("outgoing server `relay` uses port 25"),
+        "{err}"
+    );
+    assert!(!err.contains("`tls`"), "465 is fine: {err}");
+}

@@ -7,5 +7,9 @@
 //! the clock (time and unique tokens are passed in).
 #![warn(missing_docs)]
 
+pub mod build;
 pub mod gateway_mail;
 pub mod html;
+pub mod message_id;
+pub mod notify;
+pub mod server;

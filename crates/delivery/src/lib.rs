@@ -1,9 +1,329 @@
 //! postern-delivery — the outbox runner: claims due mails with a lease, groups them per
 //! (server, envelope sender), sends them over reused connections, retries temporary failures
-//! with backoff and writes per-recipient results back to the notifications.
+//! with backoff and jitter, and writes per-recipient results back to the notifications.
 //!
 //! Owns: the sending schedule and its state transitions. Must not: compose headers (compose
 //! does) or speak SMTP itself (the client in postern-smtp does).
 //!
-//! Status: lands with the outbound issue (#5).
+//! Actors: [`run`] loops until its shutdown future completes (the caller owns it, so tests
+//! stop it at will); [`run_once`] is one batch; [`test_server`] is the connection test of
+//! `postern server test` and `POST /api/v1/outgoing-servers/{id}/test`.
+//!
+//! Settings read: `mass_mailing.mail_server` (name or id of the dedicated server of the `mass`
+//! stream), `mail.default.from_filter`; the [`DeliveryConfig`] (lease, batch size, parallel
+//! connections, timeout, backoff and maximum age) comes from the binary.
 #![warn(missing_docs)]
+
+pub mod outcome;
+pub mod post;
+pub mod prepare;
+mod runner;
+
+pub use outcome::Backoff;
+pub use runner::{BatchStats, run_once};
+
+use postern_model::{Encryption, Secret};
+use postern_smtp::client::{self, ClientSettings, Credentials};
+use postern_store::{DeliveryServer, Store, StoreError};
+use std::future::Future;
+use std::time::Duration;
+
+/// Why the runner stopped a batch.
+#[derive(Debug, thiserror::Error)]
+pub enum DeliveryError {
+    /// The database failed; the claimed mails come back when their lease runs out.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// How the runner works.
+#[derive(Debug, Clone)]
+pub struct DeliveryConfig {
+    /// Our name in EHLO.
+    pub hostname: String,
+    /// Who holds the leases (unique per process).
+    pub node: String,
+    /// How long a claim holds a mail (longer than a batch takes).
+    pub lease: Duration,
+    /// Longest sleep when nothing is due.
+    pub poll: Duration,
+    /// Mails claimed at once.
+    pub batch: i64,
+    /// Parallel connections per batch.
+    pub connections: usize,
+    /// SMTP timeout (connection and each command).
+    pub timeout: Duration,
+    /// Results recorded per transaction.
+    pub commit_every: usize,
+    /// Retry schedule and maximum age.
+    pub backoff: Backoff,
+}
+
+impl DeliveryConfig {
+    /// Defaults: 5 min leases, 1 s poll, 500 mails a batch, 8 connections, 60 s timeout,
+    /// results committed 200 at a time, retries from 1 min to 1 h for 2 days.
+    pub fn new(hostname: &str) -> DeliveryConfig {
+        let mut b = [0u8; 6];
+        let _ = getrandom::fill(&mut b);
+        let tag: String = b.iter().map(|x| format!("{x:02x}")).collect();
+        DeliveryConfig {
+            hostname: hostname.to_owned(),
+            node: format!("{hostname}-{}-{tag}", std::process::id()),
+            lease: Duration::from_secs(300),
+            poll: Duration::from_secs(1),
+            batch: 500,
+            connections: 8,
+            timeout: Duration::from_secs(60),
+            commit_every: 200,
+            backoff: Backoff::default(),
+        }
+    }
+}
+
+/// The client settings of a server: its password from `password_env` (preferred) or the
+/// stored one. Fails when the encryption is unknown or the variable is not set.
+pub fn server_settings(
+    s: &DeliveryServer,
+    hostname: &str,
+    timeout: Duration,
+) -> Result<ClientSettings, String> {
+    let encryption: Encryption = s.encryption.parse().map_err(|e| format!("{e}"))?;
+    let port = u16::try_from(s.port).map_err(|_| format!("port {} is out of range", s.port))?;
+    let secret = match &s.password_env {
+        Some(var) if !var.is_empty() => Some(Secret::new(std::env::var(var).map_err(|_| {
+            format!(
+                "the password of server `{}` is in ${var}, which is not set",
+                s.name
+            )
+        })?)),
+        _ => s.password.0.clone(),
+    };
+    let credentials = match (&s.username, secret) {
+        (Some(user), Some(secret)) if !user.is_empty() => Some(if s.auth == "xoauth2" {
+            Credentials::XOAuth2 {
+                username: user.clone(),
+                token: secret,
+            }
+        } else {
+            Credentials::Password {
+                username: user.clone(),
+                password: secret,
+            }
+        }),
+        _ => None,
+    };
+    Ok(ClientSettings {
+        host: s.host.clone(),
+        port,
+        encryption,
+        credentials,
+        timeout,
+        helo: hostname.to_owned(),
+    })
+}
+
+/// Delivers until `shutdown` completes: a batch after another while mails are due, else a
+/// sleep until the next one is due (at most `poll`). A batch in progress is finished first.
+pub async fn run(store: Store, cfg: DeliveryConfig, shutdown: impl Future) {
+    tokio::pin!(shutdown);
+    warn_port_25(&store).await;
+    loop {
+        tokio::select! {
+            biased;
+            _ = &mut shutdown => break,
+            _ = std::future::ready(()) => {}
+        }
+        let full = match run_once(&store, &cfg).await {
+            Ok(stats) => stats.claimed as i64 >= cfg.batch,
+            Err(e) => {
+                tracing::error!(error = %e, "delivery batch failed; its mails come back when their lease runs out");
+                false
+            }
+        };
+        if full {
+            continue;
+        }
+        let wait = next_wait(&store, cfg.poll).await;
+        tokio::select! {
+            _ = &mut shutdown => break,
+            _ = tokio::time::sleep(wait) => {}
+        }
+    }
+    tracing::info!("delivery runner stopped");
+}
+
+async fn next_wait(store: &Store, poll: Duration) -> Duration {
+    let next = match store.read().await {
+        Ok(mut tx) => tx.next_due_time().await.ok().flatten(),
+        Err(_) => None,
+    };
+    match next {
+        Some(at) => Duration::from_millis(
+            (at - postern_store::now_ms()).clamp(10, poll.as_millis() as i64) as u64,
+        ),
+        None => poll,
+    }
+}
+
+async fn warn_port_25(store: &Store) {
+    let Ok(mut tx) = store.read().await else {
+        return;
+    };
+    if let Ok(servers) = tx.delivery_servers(false).await {
+        for s in servers {
+            if let Some(w) = port_warning(s.port) {
+                tracing::warn!(server = %s.name, "{w}");
+            }
+        }
+    }
+}
+
+/// A word about a server's port: 25 is blocked by many hosts (465, 587 or 2525 are the usual
+/// choices).
+pub fn port_warning(port: i64) -> Option<String> {
+    u16::try_from(port).ok().and_then(client::port_warning)
+}
+
+/// The result of a connection test, as shown by the CLI and the API.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct TestResult {
+    /// Whether the server would take mail from the test sender.
+    pub ok: bool,
+    /// What happened, in words.
+    pub message: String,
+    /// The sender used for `MAIL FROM`.
+    pub test_from: String,
+    /// Advice (port 25).
+    pub warnings: Vec<String>,
+    /// The server's SIZE limit, if it says.
+    pub max_size: Option<usize>,
+}
+
+/// The sender of a connection test (§9.6): the first full address of the filter; else the
+/// default From of an alias domain in the filter; else `postern@` its first domain; without a
+/// usable filter, the default alias domain's default From.
+pub fn test_sender(from_filter: Option<&str>, domains: &[postern_store::AliasDomain]) -> String {
+    let entries: Vec<String> = from_filter
+        .unwrap_or("")
+        .split(',')
+        .map(|e| e.trim().to_lowercase())
+        .filter(|e| !e.is_empty())
+        .collect();
+    if let Some(full) = entries.iter().find(|e| e.contains('@')) {
+        return full.clone();
+    }
+    if let Some(d) = domains.iter().find(|d| entries.contains(&d.name)) {
+        return d.default_from_email();
+    }
+    if let Some(first) = entries.first() {
+        return format!("postern@{first}");
+    }
+    domains
+        .first()
+        .map(|d| d.default_from_email())
+        .unwrap_or_else(|| "postern@localhost".to_owned())
+}
+
+/// Test Connection of the outgoing server `id` (archived servers too): connect, EHLO,
+/// TLS, AUTH, MAIL FROM the test sender, RCPT TO its domain's postmaster, DATA → 354; nothing
+/// is sent.
+pub async fn test_server(
+    store: &Store,
+    id: i64,
+    hostname: &str,
+    timeout: Duration,
+) -> Result<TestResult, StoreError> {
+    let mut tx = store.read().await?;
+    let server = tx
+        .delivery_servers(true)
+        .await?
+        .into_iter()
+        .find(|s| s.id == id)
+        .ok_or_else(|| StoreError::not_found("outgoing server", id))?;
+    let domains = tx.alias_domains().await?;
+    tx.rollback().await?;
+    let test_from = test_sender(server.from_filter.as_deref(), &domains);
+    let rcpt = format!(
+        "postmaster@{}",
+        test_from.rsplit('@').next().unwrap_or("localhost")
+    );
+    let mut warnings: Vec<String> = port_warning(server.port).into_iter().collect();
+    let settings = match server_settings(&server, hostname, timeout) {
+        Ok(s) => s,
+        Err(e) => {
+            return Ok(TestResult {
+                ok: false,
+                message: e,
+                test_from,
+                warnings,
+                max_size: None,
+            });
+        }
+    };
+    if matches!(settings.encryption, Encryption::None) && settings.credentials.is_some() {
+        warnings.push("the password is sent in clear text (encryption `none`)".into());
+    }
+    Ok(
+        match client::test_connection(&settings, &test_from, &rcpt).await {
+            Ok(report) => TestResult {
+                ok: true,
+                message: format!(
+                    "Connection Test Successful! {}:{} accepts mail from <{test_from}>",
+                    server.host, server.port
+                ),
+                test_from,
+                warnings,
+                max_size: report.max_size,
+            },
+            Err(e) => TestResult {
+                ok: false,
+                message: e.to_string(),
+                test_from,
+                warnings,
+                max_size: None,
+            },
+        },
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use postern_model::AliasDomainId;
+    use postern_store::AliasDomain;
+
+    fn domain(name: &str, default_from: &str) -> AliasDomain {
+        AliasDomain {
+            id: AliasDomainId(1),
+            name: name.into(),
+            bounce_alias: "bounce".into(),
+            catchall_alias: "catchall".into(),
+            default_from: default_from.into(),
+            sequence: 1,
+            created_at: 0,
+        }
+    }
+
+    /// I118 `get_test_email_from`.
+    #[test]
+    fn i118_test_sender() {
+        let d = vec![domain("test.mycompany.com", "notifications")];
+        assert_eq!(
+            test_sender(Some("dummy.com, full_email@example_2.com, dummy2.com"), &d),
+            "full_email@example_2.com"
+        );
+        assert_eq!(
+            test_sender(Some("test.mycompany.com"), &d),
+            "notifications@test.mycompany.com"
+        );
+        assert_eq!(
+            test_sender(Some("test.mycompany.com, example_2.com"), &d),
+            "notifications@test.mycompany.com"
+        );
+        assert_eq!(test_sender(Some("other.com"), &d), "postern@other.com");
+        for blank in [None, Some(""), Some(",")] {
+            assert_eq!(test_sender(blank, &d), "notifications@test.mycompany.com");
+        }
+        assert_eq!(test_sender(None, &[]), "postern@localhost");
+    }
+}

@@ -107,6 +107,11 @@ impl Gateway {
         }
     }
 
+    /// The host name in the Message-IDs it makes.
+    pub fn hostname(&self) -> &str {
+        &self.hostname
+    }
+
     /// The store.
     pub fn store(&self) -> &Store {
         &self.store

@@ -22,9 +22,10 @@
 //! waiting for a command get `421 4.3.2`, a message whose data is arriving is received and
 //! answered first, and [`run`] returns once every session has ended.
 //!
-//! Status: the listener (issue #4). The SMTP client used for delivery lands with issue #5.
+//! The SMTP client used for delivery and the connection test is [`client`] (issue #5).
 #![warn(missing_docs)]
 
+pub mod client;
 mod config;
 mod reply;
 mod session;

@@ -22,12 +22,14 @@ mod config;
 mod error;
 mod fetch;
 mod inbound;
+mod outbox;
 mod read;
 
 pub use config::*;
 pub use error::StoreError;
 pub use fetch::*;
 pub use inbound::*;
+pub use outbox::*;
 pub use read::*;
 
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};

@@ -793,3 +793,283 @@ conformance!(fetch_leases_state_and_message_failures, |store| {
     tx.delete_incoming_server(s.id).await.unwrap();
     tx.commit().await.unwrap();
 });
+
+
+// ---------------------------------------------------------------------------------------------
+// The outbox (delivery, issue 5)
+
+/// A record, a message on it, a partner, and a mail carrying the partner's notification.
+async fn outbox_fixture(tx: &mut Tx, n: usize) -> (i64, Vec<(i64, i64)>) {
+    let record = tx
+        .insert_record("crm.lead", "Lead", None, None, None, None, None, "{}")
+        .await
+        .unwrap();
+    let message = tx
+        .insert_message(&NewMessage {
+            message_id: "<m1@test>",
+            record_id: Some(record),
+            parent_id: None,
+            subtype: "comment",
+            message_type: "comment",
+            author_partner_id: None,
+            email_from: Some("a@example.com"),
+            subject: Some("Hi"),
+            body_html: "<p>hi</p>",
+            date: 1,
+            incoming_email_to: None,
+            incoming_email_cc: None,
+            raw_message_id: None,
+        })
+        .await
+        .unwrap();
+    let mut out = Vec::new();
+    for i in 0..n {
+        let email = format!("p{i}@example.com");
+        let partner = tx
+            .create_partner(&PartnerInput {
+                name: format!("P{i}"),
+                email: Some(email.clone()),
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+        let mail = tx
+            .insert_mail(&NewMail {
+                stream: if i == 0 { "mass" } else { "transactional" }.into(),
+                kind: Some("notification".into()),
+                message_id: Some(message),
+                record_id: Some(record),
+                rfc_message_id: "<m1@test>".into(),
+                email_from: "a@example.com".into(),
+                email_to: vec![email],
+                headers: serde_json::json!({}),
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+        tx.insert_notification(message, partner.id.get(), "email", "ready", Some(mail))
+            .await
+            .unwrap();
+        out.push((mail, partner.id.get()));
+    }
+    (message, out)
+}
+
+async fn notification_of(store: &Store, message: i64, partner: i64) -> Notification {
+    let mut tx = store.read().await.unwrap();
+    let m = tx.get_message(message).await.unwrap();
+    m.notifications
+        .unwrap_or_default()
+        .into_iter()
+        .find(|n| n.partner_id == partner)
+        .unwrap()
+}
+
+conformance!(outbox_claim_lease_results_retry_cancel, |store| {
+    let mut tx = store.begin().await.unwrap();
+    let (message, mails) = outbox_fixture(&mut tx, 4).await;
+    tx.commit().await.unwrap();
+    let now = now_ms();
+
+    // Transactional first; the mass mail (the first created) last.
+    let mut tx = store.begin().await.unwrap();
+    let claimed = tx.claim_due_mails("node-a", now, 60_000, 10).await.unwrap();
+    tx.commit().await.unwrap();
+    let ids: Vec<i64> = claimed.iter().map(|m| m.id).collect();
+    assert_eq!(ids, vec![mails[1].0, mails[2].0, mails[3].0, mails[0].0]);
+
+    // Leased: nobody else gets them until the lease expires (a crashed runner).
+    let mut tx = store.begin().await.unwrap();
+    assert!(
+        tx.claim_due_mails("node-b", now, 60_000, 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    let again = tx
+        .claim_due_mails("node-b", now + 61_000, 60_000, 10)
+        .await
+        .unwrap();
+    assert_eq!(again.len(), 4, "an expired lease is claimed again");
+    let rcpt = |mail_id: i64, address: &str, status: &str| MailRecipient {
+        mail_id,
+        address: address.into(),
+        partner_id: None,
+        status: status.into(),
+        reply: Some(format!("{status} reply")),
+    };
+    tx.record_mail_results(&[
+        MailResult {
+            mail_id: mails[1].0,
+            state: MailState::Sent,
+            failure_type: None,
+            failure_reason: None,
+            server_id: None,
+            recipients: vec![rcpt(mails[1].0, "p1@example.com", "sent")],
+        },
+        MailResult {
+            mail_id: mails[2].0,
+            state: MailState::Sent,
+            failure_type: Some("mail_email_invalid".into()),
+            failure_reason: None,
+            server_id: None,
+            recipients: vec![
+                rcpt(mails[2].0, "other@example.com", "sent"),
+                rcpt(mails[2].0, "P2@example.com", "exception"),
+            ],
+        },
+        MailResult {
+            mail_id: mails[3].0,
+            state: MailState::Exception,
+            failure_type: Some("mail_smtp".into()),
+            failure_reason: Some("connection refused".into()),
+            server_id: None,
+            recipients: vec![],
+        },
+        MailResult {
+            mail_id: mails[0].0,
+            state: MailState::Retry(now + 5_000),
+            failure_type: None,
+            failure_reason: Some("421 try later".into()),
+            server_id: None,
+            recipients: vec![rcpt(mails[0].0, "p0@example.com", "retry")],
+        },
+    ])
+    .await
+    .unwrap();
+    tx.commit().await.unwrap();
+
+    let n1 = notification_of(&store, message, mails[1].1).await;
+    assert_eq!((n1.status.as_str(), n1.failure_type), ("sent", None));
+    let n2 = notification_of(&store, message, mails[2].1).await;
+    assert_eq!(
+        (
+            n2.status.as_str(),
+            n2.failure_type.as_deref(),
+            n2.failure_reason.as_deref()
+        ),
+        (
+            "exception",
+            Some("mail_email_invalid"),
+            Some("exception reply")
+        ),
+        "the refused recipient's notification only"
+    );
+    let n3 = notification_of(&store, message, mails[3].1).await;
+    assert_eq!(
+        (n3.status.as_str(), n3.failure_type.as_deref()),
+        ("exception", Some("mail_smtp"))
+    );
+    let n0 = notification_of(&store, message, mails[0].1).await;
+    assert_eq!(
+        n0.status, "ready",
+        "a retried mail leaves its notification ready"
+    );
+
+    let mut tx = store.begin().await.unwrap();
+    assert!(
+        tx.claim_due_mails("n", now + 1_000, 60_000, 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    let due = tx
+        .claim_due_mails("n", now + 6_000, 60_000, 10)
+        .await
+        .unwrap();
+    assert_eq!(
+        due.iter().map(|m| (m.id, m.attempts)).collect::<Vec<_>>(),
+        vec![(mails[0].0, 1)]
+    );
+    assert_eq!(
+        tx.mail_recipients(mails[0].0).await.unwrap()[0].status,
+        "retry"
+    );
+    assert!(tx.next_due_time().await.unwrap().is_some());
+
+    // Operator: retry the failed one, cancel the retried one; a sent mail stays sent.
+    tx.retry_mail(mails[3].0).await.unwrap();
+    tx.cancel_mail(mails[0].0).await.unwrap();
+    assert!(matches!(
+        tx.retry_mail(mails[1].0).await,
+        Err(StoreError::Conflict(_))
+    ));
+    assert!(matches!(
+        tx.cancel_mail(999_999).await,
+        Err(StoreError::NotFound { .. })
+    ));
+    tx.commit().await.unwrap();
+    assert_eq!(
+        notification_of(&store, message, mails[3].1).await.status,
+        "ready"
+    );
+    assert_eq!(
+        notification_of(&store, message, mails[0].1).await.status,
+        "canceled"
+    );
+    let mut tx = store.read().await.unwrap();
+    assert_eq!(tx.get_mail(mails[3].0).await.unwrap().state, "outgoing");
+    assert_eq!(tx.get_mail(mails[0].0).await.unwrap().state, "cancel");
+    let counts = tx.mail_counts().await.unwrap();
+    assert!(counts.contains(&("sent".to_owned(), 2)), "{counts:?}");
+});
+
+conformance!(outbox_concurrent_claims_are_disjoint, |store| {
+    let mut tx = store.begin().await.unwrap();
+    outbox_fixture(&mut tx, 6).await;
+    tx.commit().await.unwrap();
+    let now = now_ms();
+    // Two runners claiming at once (on SQLite the second waits for the first's commit).
+    let (a, b) = tokio::join!(
+        async {
+            let mut tx = store.begin().await.unwrap();
+            let v = tx.claim_due_mails("a", now, 60_000, 3).await.unwrap();
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+            tx.commit().await.unwrap();
+            v
+        },
+        async {
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+            let mut tx = store.begin().await.unwrap();
+            let v = tx.claim_due_mails("b", now, 60_000, 10).await.unwrap();
+            tx.commit().await.unwrap();
+            v
+        }
+    );
+    assert_eq!(a.len(), 3);
+    assert_eq!(
+        b.len(),
+        3,
+        "the second claim gets the rest, not the first's mails"
+    );
+    assert!(a.iter().all(|x| b.iter().all(|y| x.id != y.id)));
+});
+
+conformance!(outbox_servers_and_auth, |store| {
+    let mut tx = store.begin().await.unwrap();
+    let s = tx
+        .create_outgoing_server(&OutgoingServerInput {
+            name: "relay".into(),
+            host: "127.0.0.1".into(),
+            password: Some(Secret::new("s3cret")),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    tx.set_outgoing_server_auth(s.id.get(), "xoauth2")
+        .await
+        .unwrap();
+    assert!(
+        tx.set_outgoing_server_auth(s.id.get(), "magic")
+            .await
+            .is_err()
+    );
+    let servers = tx.delivery_servers(false).await.unwrap();
+    assert_eq!(servers.len(), 1);
+    assert_eq!(servers[0].auth, "xoauth2");
+    assert_eq!(
+        servers[0].password.0.as_ref().map(|p| p.expose()),
+        Some("s3cret")
+    );
+    tx.commit().await.unwrap();
+});

@@ -12,6 +12,7 @@
 mod error;
 mod fetch;
 mod ingest;
+mod outbound;
 mod resources;
 mod threads;
 
@@ -63,6 +64,7 @@ pub fn router(state: AppState) -> Router {
     let api = resources::routes()
         .merge(threads::routes())
         .merge(fetch::routes())
+        .merge(outbound::routes())
         .layer(DefaultBodyLimit::max(MAX_JSON_BODY))
         .merge(messages)
         .layer(middleware::from_fn_with_state(state.clone(), require_token));

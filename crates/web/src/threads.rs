@@ -47,7 +47,7 @@ pub(crate) fn with_dates(mut v: Value, fields: &[&str]) -> Value {
     v
 }
 
-fn message_json(m: &postern_store::Message) -> Value {
+pub(crate) fn message_json(m: &postern_store::Message) -> Value {
     let mut v = with_dates(serde_json::to_value(m).unwrap_or(Value::Null), &["date"]);
     if let Some(list) = v.get_mut("attachments").and_then(Value::as_array_mut) {
         for a in list {
@@ -231,7 +231,7 @@ struct MailQuery {
     cursor: Option<String>,
 }
 
-fn mail_json(m: &postern_store::Mail) -> Value {
+pub(crate) fn mail_json(m: &postern_store::Mail) -> Value {
     with_dates(
         serde_json::to_value(m).unwrap_or(Value::Null),
         &["scheduled_date", "created_at"],

@@ -1,0 +1,372 @@
+//! The delivery loop: claim a batch of due mails (with a lease), prepare them, group them per
+//! (server, envelope sender), send each group over a few reused connections in parallel, and
+//! write the results back in batched transactions.
+//!
+//! How it fails: a server that cannot be reached, or answers 4xx, leaves the mail `outgoing`
+//! with a backoff; a store that fails stops the batch, and the leases run out so that the mails
+//! are claimed again (by this node or another). A crash between sending and recording sends
+//! those mails again after the lease: at least once, never lost.
+
+use crate::outcome::{self, Attempt, Backoff};
+use crate::prepare::{self, Context, Preparation, Prepared};
+use crate::{DeliveryConfig, DeliveryError, server_settings};
+use postern_compose::build::Attachment;
+use postern_smtp::client::{ClientError, ClientSettings, Connection};
+use postern_store::{DeliveryServer, MailResult, MailState, Store, now_ms};
+use std::collections::{HashMap, VecDeque};
+use std::sync::{Arc, Mutex};
+use tokio::sync::mpsc;
+
+/// Longest time a delivered mail waits before its result is committed.
+const FLUSH_EVERY: std::time::Duration = std::time::Duration::from_millis(100);
+
+/// What one batch did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct BatchStats {
+    /// Mails claimed.
+    pub claimed: usize,
+    /// Mails now `sent`.
+    pub sent: usize,
+    /// Mails to be tried again.
+    pub retried: usize,
+    /// Mails in `exception`.
+    pub failed: usize,
+}
+
+/// Reads what preparing needs: servers, alias domains, the gateway company's domain, params.
+async fn load_context(store: &Store) -> Result<Context, DeliveryError> {
+    let mut tx = store.read().await?;
+    let servers = tx.delivery_servers(false).await?;
+    let domains = tx.alias_domains().await?;
+    let company_domain = tx.first_company().await?.and_then(|c| c.alias_domain);
+    let default_domain = company_domain
+        .and_then(|n| domains.iter().find(|d| d.name == n).cloned())
+        .or_else(|| domains.first().cloned());
+    let mass = tx.get_param("mass_mailing.mail_server").await?;
+    let mass_server = mass.and_then(|name| {
+        servers
+            .iter()
+            .find(|s| s.name == name || s.id.to_string() == name)
+            .map(|s| s.id)
+    });
+    let default_filter = tx.get_param("mail.default.from_filter").await?;
+    tx.rollback().await?;
+    Ok(Context {
+        servers,
+        domains,
+        default_domain,
+        mass_server,
+        default_filter,
+    })
+}
+
+fn jitter() -> f64 {
+    let mut b = [0u8; 4];
+    let _ = getrandom::fill(&mut b);
+    f64::from(u32::from_le_bytes(b)) / (f64::from(u32::MAX) + 1.0)
+}
+
+/// Claims one batch and delivers it. Returns what happened.
+pub async fn run_once(store: &Store, cfg: &DeliveryConfig) -> Result<BatchStats, DeliveryError> {
+    let now = now_ms();
+    let mut tx = store.begin().await?;
+    let claimed = tx
+        .claim_due_mails(&cfg.node, now, cfg.lease.as_millis() as i64, cfg.batch)
+        .await?;
+    tx.commit().await?;
+    let mut stats = BatchStats {
+        claimed: claimed.len(),
+        ..Default::default()
+    };
+    if claimed.is_empty() {
+        return Ok(stats);
+    }
+    let ctx = load_context(store).await?;
+    let mut results = Vec::new();
+    let mut ready = Vec::new();
+    {
+        let mut tx = store.read().await?;
+        for mail in &claimed {
+            let stored = if mail.attempts > 0 {
+                tx.mail_recipients(mail.id).await?
+            } else {
+                Vec::new()
+            };
+            match prepare::prepare(mail, &stored, &ctx, now, &cfg.backoff) {
+                Preparation::Send(p) => ready.push(p),
+                Preparation::Done(r) => results.push(r),
+            }
+        }
+        tx.rollback().await?;
+    }
+    let (sender, mut receiver) = mpsc::channel::<MailResult>(1024);
+    let workers = spawn_workers(
+        store,
+        group(ready, cfg.connections),
+        &ctx.servers,
+        cfg,
+        sender,
+    );
+    let mut pending = results;
+    // Results are committed by the hundred, and at least every 100 ms: what a crash can make
+    // the next node send again is what was delivered since the last commit.
+    let mut last = std::time::Instant::now();
+    loop {
+        let next = tokio::time::timeout(FLUSH_EVERY, receiver.recv()).await;
+        match next {
+            Ok(Some(r)) => pending.push(r),
+            Ok(None) => break,
+            Err(_) => {}
+        }
+        if pending.len() >= cfg.commit_every || last.elapsed() >= FLUSH_EVERY {
+            record(store, &mut pending, &mut stats).await?;
+            last = std::time::Instant::now();
+        }
+    }
+    record(store, &mut pending, &mut stats).await?;
+    for w in workers {
+        let _ = w.await;
+    }
+    Ok(stats)
+}
+
+async fn record(
+    store: &Store,
+    pending: &mut Vec<MailResult>,
+    stats: &mut BatchStats,
+) -> Result<(), DeliveryError> {
+    if pending.is_empty() {
+        return Ok(());
+    }
+    let mut tx = store.begin().await?;
+    tx.record_mail_results(pending).await?;
+    tx.commit().await?;
+    for r in pending.drain(..) {
+        match r.state {
+            MailState::Sent => {
+                stats.sent += 1;
+                tracing::info!(mail_id = r.mail_id, server_id = ?r.server_id, "mail sent");
+            }
+            MailState::Retry(at) => {
+                stats.retried += 1;
+                tracing::info!(mail_id = r.mail_id, next_try_at = at, reason = ?r.failure_reason, "mail deferred");
+            }
+            MailState::Exception => {
+                stats.failed += 1;
+                tracing::info!(mail_id = r.mail_id, failure_type = ?r.failure_type, reason = ?r.failure_reason, "mail failed");
+            }
+        }
+    }
+    Ok(())
+}
+
+/// A share of a group: mails with the same server and envelope sender.
+struct Chunk {
+    server_id: i64,
+    mails: Vec<Prepared>,
+}
+
+/// Groups per (server, envelope sender), transactional groups first, each group cut in up to
+/// `connections` chunks (so that a large group uses several connections at once).
+fn group(ready: Vec<Prepared>, connections: usize) -> VecDeque<Chunk> {
+    let mut order: Vec<(bool, i64, String)> = Vec::new();
+    let mut groups: HashMap<(bool, i64, String), Vec<Prepared>> = HashMap::new();
+    for p in ready {
+        let key = (p.mass, p.server_id, p.mail_from.clone());
+        if !groups.contains_key(&key) {
+            order.push(key.clone());
+        }
+        groups.entry(key).or_default().push(p);
+    }
+    order.sort_by_key(|k| k.0);
+    let mut chunks = VecDeque::new();
+    for key in order {
+        let mut mails = groups.remove(&key).unwrap_or_default();
+        let size = mails.len().div_ceil(connections.max(1)).max(25);
+        while !mails.is_empty() {
+            let rest = mails.split_off(size.min(mails.len()));
+            chunks.push_back(Chunk {
+                server_id: key.1,
+                mails,
+            });
+            mails = rest;
+        }
+    }
+    chunks
+}
+
+fn spawn_workers(
+    store: &Store,
+    chunks: VecDeque<Chunk>,
+    servers: &[DeliveryServer],
+    cfg: &DeliveryConfig,
+    sender: mpsc::Sender<MailResult>,
+) -> Vec<tokio::task::JoinHandle<()>> {
+    let n = cfg.connections.max(1).min(chunks.len());
+    let queue = Arc::new(Mutex::new(chunks));
+    let settings: Arc<HashMap<i64, Result<ClientSettings, String>>> = Arc::new(
+        servers
+            .iter()
+            .map(|s| (s.id, server_settings(s, &cfg.hostname, cfg.timeout)))
+            .collect(),
+    );
+    (0..n)
+        .map(|_| {
+            let queue = queue.clone();
+            let store = store.clone();
+            let settings = settings.clone();
+            let sender = sender.clone();
+            let backoff = cfg.backoff;
+            tokio::spawn(async move {
+                let mut current: Option<(i64, Connection)> = None;
+                loop {
+                    let chunk = queue.lock().ok().and_then(|mut q| q.pop_front());
+                    let Some(chunk) = chunk else { break };
+                    let s = settings
+                        .get(&chunk.server_id)
+                        .cloned()
+                        .unwrap_or_else(|| Err("the server was removed".into()));
+                    let conn = match current.take() {
+                        Some((id, c)) if id == chunk.server_id => Some(c),
+                        Some((_, c)) => {
+                            c.quit().await;
+                            None
+                        }
+                        None => None,
+                    };
+                    let conn = send_chunk(&store, chunk, s, conn, &sender, &backoff).await;
+                    current = conn;
+                }
+                if let Some((_, c)) = current {
+                    c.quit().await;
+                }
+            })
+        })
+        .collect()
+}
+
+/// Sends the mails of a chunk over one connection (reopened once if it breaks); returns the
+/// connection, still open, for the worker's next chunk.
+async fn send_chunk(
+    store: &Store,
+    chunk: Chunk,
+    settings: Result<ClientSettings, String>,
+    mut conn: Option<Connection>,
+    sender: &mpsc::Sender<MailResult>,
+    backoff: &Backoff,
+) -> Option<(i64, Connection)> {
+    let server_id = chunk.server_id;
+    let mut broken: Option<String> = None;
+    for p in chunk.mails {
+        let result = match (&settings, &broken) {
+            (Err(e), _) => untried(&p, e.clone(), backoff),
+            (_, Some(reason)) => untried(&p, reason.clone(), backoff),
+            (Ok(s), None) => match send_one(store, s, &mut conn, &p).await {
+                Ok(outcomes) => decide(p, outcomes, backoff),
+                Err(e) => {
+                    let reason = e.to_string();
+                    tracing::warn!(server_id, error = %reason, "delivery connection failed");
+                    broken = Some(reason.clone());
+                    untried(&p, reason, backoff)
+                }
+            },
+        };
+        if sender.send(result).await.is_err() {
+            return None;
+        }
+    }
+    conn.map(|c| (server_id, c))
+}
+
+/// Sends one mail; a connection that broke after earlier use is reopened once.
+async fn send_one(
+    store: &Store,
+    s: &ClientSettings,
+    conn: &mut Option<Connection>,
+    p: &Prepared,
+) -> Result<Vec<(String, postern_smtp::client::RcptOutcome)>, ClientError> {
+    let bytes = match attachments(store, p.attachments_of).await {
+        Ok(files) => p.parts.bytes(&files),
+        Err(e) => {
+            return Err(ClientError::Protocol(
+                "reading the attachments",
+                e.to_string(),
+            ));
+        }
+    };
+    let reused = conn.is_some();
+    if conn.is_none() {
+        *conn = Some(Connection::open(s).await?);
+    }
+    let Some(c) = conn.as_mut() else {
+        return Err(ClientError::Closed("connecting"));
+    };
+    match c.send(&p.mail_from, &p.rcpts, &bytes).await {
+        Ok(o) => Ok(o),
+        Err(_) if reused => {
+            *conn = None;
+            let mut fresh = Connection::open(s).await?;
+            let r = fresh.send(&p.mail_from, &p.rcpts, &bytes).await;
+            if r.is_ok() {
+                *conn = Some(fresh);
+            }
+            r
+        }
+        Err(e) => {
+            *conn = None;
+            Err(e)
+        }
+    }
+}
+
+/// The files of the thread message a mail carries.
+async fn attachments(
+    store: &Store,
+    message: Option<i64>,
+) -> Result<Vec<Attachment>, DeliveryError> {
+    let Some(m) = message else {
+        return Ok(Vec::new());
+    };
+    let mut tx = store.read().await?;
+    let files = tx.mail_attachments(m).await?;
+    tx.rollback().await?;
+    Ok(files
+        .into_iter()
+        .map(|(filename, mimetype, content)| Attachment {
+            filename,
+            mimetype,
+            content,
+        })
+        .collect())
+}
+
+fn decide(
+    p: Prepared,
+    outcomes: Vec<(String, postern_smtp::client::RcptOutcome)>,
+    backoff: &Backoff,
+) -> MailResult {
+    let t = tried(&p);
+    let attempt = Attempt {
+        outcomes,
+        ..p.attempt
+    };
+    outcome::decide(t, attempt, now_ms(), backoff, jitter())
+}
+
+fn tried(p: &Prepared) -> outcome::Tried {
+    outcome::Tried {
+        mail_id: p.mail_id,
+        server_id: Some(p.server_id),
+        attempts_before: p.attempts,
+        age_from: p.age_from,
+    }
+}
+
+fn untried(p: &Prepared, reason: String, backoff: &Backoff) -> MailResult {
+    let attempt = Attempt {
+        untried: p.rcpts.clone(),
+        untried_reason: Some(reason),
+        ..p.attempt.clone()
+    };
+    outcome::decide(tried(p), attempt, now_ms(), backoff, jitter())
+}

@@ -1,0 +1,709 @@
+//! The delivery runner against capture SMTP servers over real sockets (tests/support/sink.rs),
+//! on SQLite and on PostgreSQL (`POSTERN_TEST_DATABASE_URL`, started by scripts/test.sh).
+
+mod support {
+    pub mod sink;
+}
+
+use postern_delivery::{Backoff, DeliveryConfig, run_once, test_server};
+use postern_model::{Encryption, Secret};
+use postern_store::*;
+use std::time::Duration;
+use support::sink::{self, Behaviour};
+
+struct Db {
+    store: Store,
+    _dir: Option<tempfile::TempDir>,
+    pg: Option<(String, String)>,
+}
+
+impl Db {
+    async fn sqlite() -> Db {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&format!("sqlite://{}/t.db", dir.path().display()))
+            .await
+            .unwrap();
+        store.migrate().await.unwrap();
+        Db {
+            store,
+            _dir: Some(dir),
+            pg: None,
+        }
+    }
+
+    async fn postgres() -> Db {
+        let admin = std::env::var("POSTERN_TEST_DATABASE_URL")
+            .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_owned());
+        let mut b = [0u8; 4];
+        getrandom::fill(&mut b).unwrap();
+        let name = format!(
+            "postern_delivery_{}_{}",
+            std::process::id(),
+            u32::from_le_bytes(b)
+        );
+        let a = Store::open(&admin)
+            .await
+            .expect("PostgreSQL answers (run scripts/test.sh)");
+        a.create_database_for_tests(&name).await.unwrap();
+        a.close().await;
+        let base = admin.rsplit_once('/').map(|(b, _)| b).unwrap_or(&admin);
+        let store = Store::open(&format!("{base}/{name}")).await.unwrap();
+        store.migrate().await.unwrap();
+        Db {
+            store,
+            _dir: None,
+            pg: Some((admin, name)),
+        }
+    }
+
+    async fn finish(self) {
+        self.store.close().await;
+        if let Some((admin, name)) = self.pg {
+            let a = Store::open(&admin).await.unwrap();
+            a.drop_database_for_tests(&name).await.unwrap();
+            a.close().await;
+        }
+    }
+}
+
+/// Declares `name::sqlite` and `name::postgres`.
+macro_rules! both {
+    ($name:ident, |$store:ident| $body:block) => {
+        mod $name {
+            use super::*;
+            async fn run($store: Store) $body
+            #[tokio::test]
+            async fn sqlite() {
+                let db = Db::sqlite().await;
+                run(db.store.clone()).await;
+                db.finish().await;
+            }
+            #[tokio::test]
+            async fn postgres() {
+                let db = Db::postgres().await;
+                run(db.store.clone()).await;
+                db.finish().await;
+            }
+        }
+    };
+}
+
+fn config() -> DeliveryConfig {
+    let mut c = DeliveryConfig::new("postern.test");
+    c.timeout = Duration::from_secs(5);
+    c.backoff = Backoff {
+        base: Duration::from_millis(50),
+        max: Duration::from_millis(200),
+        max_age: Duration::from_secs(60),
+    };
+    c
+}
+
+/// The gateway fixture's domain and company; a server with `filter` on the sink's port.
+async fn setup(
+    store: &Store,
+    port: u16,
+    filter: Option<&str>,
+    enc: Encryption,
+    auth: Option<(&str, &str)>,
+) -> i64 {
+    let mut tx = store.begin().await.unwrap();
+    tx.create_alias_domain(&AliasDomainInput {
+        name: "test.mycompany.com".into(),
+        bounce_alias: Some("bounce.test".into()),
+        catchall_alias: Some("catchall.test".into()),
+        default_from: Some("notifications.test".into()),
+        sequence: Some(1),
+    })
+    .await
+    .unwrap();
+    tx.create_company(&CompanyInput {
+        name: "YourCompany".into(),
+        email: None,
+        alias_domain: None,
+    })
+    .await
+    .unwrap();
+    let s = add_server(&mut tx, "sink", port, filter, enc, auth).await;
+    tx.commit().await.unwrap();
+    s
+}
+
+async fn add_server(
+    tx: &mut Tx,
+    name: &str,
+    port: u16,
+    filter: Option<&str>,
+    enc: Encryption,
+    auth: Option<(&str, &str)>,
+) -> i64 {
+    tx.create_outgoing_server(&OutgoingServerInput {
+        name: name.into(),
+        host: "localhost".into(),
+        port: Some(port.into()),
+        encryption: Some(enc),
+        username: auth.map(|a| a.0.to_owned()),
+        password: auth.map(|a| Secret::new(a.1)),
+        from_filter: filter.map(str::to_owned),
+        ..Default::default()
+    })
+    .await
+    .unwrap()
+    .id
+    .get()
+}
+
+/// A message on a record, a partner per address, one notification mail per partner.
+async fn notify(store: &Store, from: &str, to: &[&str]) -> (i64, Vec<(i64, i64)>) {
+    let mut tx = store.begin().await.unwrap();
+    let record = tx
+        .insert_record("crm.lead", "Lead", None, None, None, None, None, "{}")
+        .await
+        .unwrap();
+    let mid = format!("<{}.1-postern-{record}-crm.lead@postern.test>", to.len());
+    let message = tx
+        .insert_message(&NewMessage {
+            message_id: &mid,
+            record_id: Some(record),
+            parent_id: None,
+            subtype: "comment",
+            message_type: "comment",
+            author_partner_id: None,
+            email_from: Some(from),
+            subject: Some("Quote"),
+            body_html: "<p>Here is the <b>quote</b></p>",
+            date: 1,
+            incoming_email_to: None,
+            incoming_email_cc: None,
+            raw_message_id: None,
+        })
+        .await
+        .unwrap();
+    let mut out = Vec::new();
+    for a in to {
+        let p = tx
+            .create_partner(&PartnerInput {
+                name: format!("P {a}"),
+                email: Some((*a).into()),
+                ..Default::default()
+            })
+            .await
+            .unwrap()
+            .id
+            .get();
+        let mail = tx
+            .insert_mail(&NewMail {
+                stream: "transactional".into(),
+                kind: Some("notification".into()),
+                message_id: Some(message),
+                record_id: Some(record),
+                rfc_message_id: mid.clone(),
+                email_from: from.into(),
+                email_to: vec![format!("\"P\" <{a}>")],
+                reply_to: Some("\"YourCompany Lead\" <catchall.test@test.mycompany.com>".into()),
+                return_path: Some("bounce.test@test.mycompany.com".into()),
+                subject: "Quote".into(),
+                body_html: Some("<p>Here is the <b>quote</b></p>".into()),
+                headers: serde_json::json!({"References": mid, "X-Postern-Message-Id": mid}),
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+        tx.insert_notification(message, p, "email", "ready", Some(mail))
+            .await
+            .unwrap();
+        out.push((mail, p));
+    }
+    tx.commit().await.unwrap();
+    (message, out)
+}
+
+async fn notification(store: &Store, message: i64, partner: i64) -> Notification {
+    let mut tx = store.read().await.unwrap();
+    tx.get_message(message)
+        .await
+        .unwrap()
+        .notifications
+        .unwrap_or_default()
+        .into_iter()
+        .find(|n| n.partner_id == partner)
+        .unwrap()
+}
+
+async fn mail(store: &Store, id: i64) -> Mail {
+    store.read().await.unwrap().get_mail(id).await.unwrap()
+}
+
+async fn drain(store: &Store, cfg: &DeliveryConfig) {
+    for _ in 0..40 {
+        run_once(store, cfg).await.unwrap();
+        let mut tx = store.read().await.unwrap();
+        if tx
+            .list_mails(Some("outgoing"), PageRequest::all())
+            .await
+            .unwrap()
+            .items
+            .is_empty()
+        {
+            return;
+        }
+        drop(tx);
+        tokio::time::sleep(Duration::from_millis(60)).await;
+    }
+    panic!("the outbox did not drain");
+}
+
+both!(
+    delivers_once_with_headers_envelope_and_reused_connections,
+    |store| {
+        let sink = sink::start(Behaviour::default()).await;
+        setup(
+            &store,
+            sink.port,
+            Some("test.mycompany.com"),
+            Encryption::None,
+            None,
+        )
+        .await;
+        let (message, mails) = notify(
+            &store,
+            "\"Eva\" <eva@elsewhere.example>",
+            &[
+                "a@customer.example",
+                "b@customer.example",
+                "c@customer.example",
+            ],
+        )
+        .await;
+        // A refusal of the gateway: null envelope sender.
+        let mut tx = store.begin().await.unwrap();
+        let refusal = tx
+            .insert_mail(&NewMail {
+                stream: "transactional".into(),
+                kind: Some("alias_refusal".into()),
+                rfc_message_id: "<r1-alias-refusal@postern.test>".into(),
+                email_from: "\"MAILER-DAEMON\" <bounce.test@test.mycompany.com>".into(),
+                email_to: vec!["sender@elsewhere.example".into()],
+                return_path: Some(String::new()),
+                subject: "Re: hello".into(),
+                body_html: Some("<p>refused</p>".into()),
+                headers: serde_json::json!({"Auto-Submitted": "auto-replied"}),
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+        tx.commit().await.unwrap();
+
+        let stats = run_once(&store, &config()).await.unwrap();
+        assert_eq!((stats.claimed, stats.sent), (4, 4));
+        let got = sink.messages();
+        assert_eq!(got.len(), 4, "each mail arrives once");
+        let to_a = got
+            .iter()
+            .find(|m| m.rcpts == ["a@customer.example"])
+            .unwrap();
+        assert_eq!(
+            to_a.mail_from, "bounce.test@test.mycompany.com",
+            "the domain server allows the bounce address"
+        );
+        for h in [
+            "From: \"Eva\" <notifications.test@test.mycompany.com>",
+            "Reply-To: \"YourCompany Lead\" <catchall.test@test.mycompany.com>",
+            "Return-Path: <bounce.test@test.mycompany.com>",
+            "Message-ID: <3.1-postern-",
+            "X-Postern-Message-Id: <3.1-postern-",
+            "References: <3.1-postern-",
+            "Subject: Quote",
+        ] {
+            assert!(to_a.data.contains(h), "{h} in\n{}", to_a.data);
+        }
+        assert!(
+            to_a.data.contains("Here is the quote"),
+            "text alternative:\n{}",
+            to_a.data
+        );
+        let r = got
+            .iter()
+            .find(|m| m.rcpts == ["sender@elsewhere.example"])
+            .unwrap();
+        assert_eq!(r.mail_from, "", "refusals go out with the null sender");
+        assert!(r.data.contains("Auto-Submitted: auto-replied"));
+        assert!(
+            sink.connections.load(std::sync::atomic::Ordering::SeqCst) <= 2,
+            "one connection per (server, sender) group"
+        );
+        for (m, p) in &mails {
+            assert_eq!(mail(&store, *m).await.state, "sent");
+            assert_eq!(notification(&store, message, *p).await.status, "sent");
+        }
+        assert_eq!(mail(&store, refusal).await.state, "sent");
+        assert_eq!(
+            run_once(&store, &config()).await.unwrap().claimed,
+            0,
+            "nothing sent twice"
+        );
+    }
+);
+
+both!(a_refused_recipient_fails_alone, |store| {
+    let sink = sink::start(Behaviour {
+        reject_rcpt: vec!["nobody@customer.example".into()],
+        ..Default::default()
+    })
+    .await;
+    setup(&store, sink.port, None, Encryption::None, None).await;
+    let (message, mails) = notify(
+        &store,
+        "eva@test.mycompany.com",
+        &["ok@customer.example", "nobody@customer.example"],
+    )
+    .await;
+    // One mail with both addresses too.
+    let mut tx = store.begin().await.unwrap();
+    let both = tx
+        .insert_mail(&NewMail {
+            stream: "transactional".into(),
+            rfc_message_id: "<both@postern.test>".into(),
+            email_from: "eva@test.mycompany.com".into(),
+            email_to: vec![
+                "ok@customer.example".into(),
+                "nobody@customer.example".into(),
+                "not an address".into(),
+            ],
+            subject: "x".into(),
+            body_text: Some("plain".into()),
+            headers: serde_json::json!({}),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+    run_once(&store, &config()).await.unwrap();
+    let got = sink.messages();
+    assert_eq!(got.len(), 2, "{got:?}");
+    assert!(
+        got.iter()
+            .any(|m| m.rcpts == ["ok@customer.example"] && m.data.contains("both@postern.test"))
+    );
+    let n_ok = notification(&store, message, mails[0].1).await;
+    let n_bad = notification(&store, message, mails[1].1).await;
+    assert_eq!(n_ok.status, "sent");
+    assert_eq!(
+        (n_bad.status.as_str(), n_bad.failure_type.as_deref()),
+        ("exception", Some("mail_email_invalid")),
+        "the red envelope on the refused partner"
+    );
+    assert!(n_bad.failure_reason.unwrap().contains("550 5.1.1"));
+    assert_eq!(mail(&store, mails[1].0).await.state, "exception");
+    let m = mail(&store, both).await;
+    assert_eq!(m.state, "sent", "someone got it");
+    let mut tx = store.read().await.unwrap();
+    let rcpts = tx.mail_recipients(both).await.unwrap();
+    let st: Vec<(&str, &str)> = rcpts
+        .iter()
+        .map(|r| (r.address.as_str(), r.status.as_str()))
+        .collect();
+    assert!(
+        st.contains(&("ok@customer.example", "sent"))
+            && st.contains(&("nobody@customer.example", "exception"))
+            && st.contains(&("not an address", "exception")),
+        "{st:?}"
+    );
+});
+
+both!(temporary_failures_are_retried_until_delivered, |store| {
+    let sink = sink::start(Behaviour {
+        drop_first: 1,
+        tempfail_first: 2,
+        ..Default::default()
+    })
+    .await;
+    setup(&store, sink.port, None, Encryption::None, None).await;
+    let (message, mails) = notify(&store, "eva@test.mycompany.com", &["a@customer.example"]).await;
+    let cfg = config();
+    let first = run_once(&store, &cfg).await.unwrap();
+    assert_eq!(first.retried, 1, "a dropped connection is temporary");
+    let m = mail(&store, mails[0].0).await;
+    assert_eq!(m.state, "outgoing");
+    assert!(m.failure_reason.unwrap().contains("closed the connection"));
+    assert_eq!(
+        notification(&store, message, mails[0].1).await.status,
+        "ready"
+    );
+    drain(&store, &cfg).await;
+    assert_eq!(sink.messages().len(), 1, "delivered exactly once");
+    assert_eq!(mail(&store, mails[0].0).await.state, "sent");
+    assert_eq!(
+        notification(&store, message, mails[0].1).await.status,
+        "sent"
+    );
+});
+
+both!(gives_up_after_the_maximum_age, |store| {
+    let sink = sink::start(Behaviour {
+        tempfail_first: 1000,
+        ..Default::default()
+    })
+    .await;
+    setup(&store, sink.port, None, Encryption::None, None).await;
+    let (message, mails) = notify(&store, "eva@test.mycompany.com", &["a@customer.example"]).await;
+    let mut cfg = config();
+    cfg.backoff.max_age = Duration::ZERO;
+    run_once(&store, &cfg).await.unwrap();
+    let m = mail(&store, mails[0].0).await;
+    assert_eq!(
+        (m.state.as_str(), m.failure_type.as_deref()),
+        ("exception", Some("mail_smtp"))
+    );
+    let n = notification(&store, message, mails[0].1).await;
+    assert_eq!(
+        (n.status.as_str(), n.failure_type.as_deref()),
+        ("exception", Some("mail_smtp"))
+    );
+    assert!(n.failure_reason.unwrap().contains("451 4.3.0"));
+});
+
+both!(size_is_honoured_before_sending, |store| {
+    let sink = sink::start(Behaviour {
+        size: Some(500),
+        ..Default::default()
+    })
+    .await;
+    setup(&store, sink.port, None, Encryption::None, None).await;
+    let (_, mails) = notify(&store, "eva@test.mycompany.com", &["a@customer.example"]).await;
+    run_once(&store, &config()).await.unwrap();
+    assert!(sink.messages().is_empty());
+    let m = mail(&store, mails[0].0).await;
+    assert_eq!(m.state, "exception");
+    assert!(m.failure_reason.unwrap().contains("SIZE 500"));
+});
+
+both!(
+    mass_mail_waits_for_transactional_and_uses_its_server,
+    |store| {
+        let main = sink::start(Behaviour::default()).await;
+        let mass = sink::start(Behaviour::default()).await;
+        setup(&store, main.port, None, Encryption::None, None).await;
+        let mut tx = store.begin().await.unwrap();
+        add_server(
+            &mut tx,
+            "bulk",
+            mass.port,
+            Some("news.example"),
+            Encryption::None,
+            None,
+        )
+        .await;
+        tx.set_param("mass_mailing.mail_server", "bulk")
+            .await
+            .unwrap();
+        let mut ids = Vec::new();
+        for stream in ["mass", "transactional"] {
+            ids.push(
+                tx.insert_mail(&NewMail {
+                    stream: stream.into(),
+                    rfc_message_id: format!("<{stream}@postern.test>"),
+                    email_from: "hello@test.mycompany.com".into(),
+                    email_to: vec!["a@customer.example".into()],
+                    subject: stream.into(),
+                    body_text: Some("x".into()),
+                    headers: serde_json::json!({}),
+                    ..Default::default()
+                })
+                .await
+                .unwrap(),
+            );
+        }
+        tx.commit().await.unwrap();
+        let mut cfg = config();
+        cfg.batch = 1;
+        run_once(&store, &cfg).await.unwrap();
+        assert_eq!(main.messages().len(), 1, "transactional first");
+        assert!(mass.messages().is_empty());
+        run_once(&store, &cfg).await.unwrap();
+        let m = mass.messages();
+        assert_eq!(m.len(), 1, "mass mail through the dedicated server");
+        assert_eq!(
+            m[0].mail_from, "hello@test.mycompany.com",
+            "a forced server keeps the From"
+        );
+    }
+);
+
+both!(starttls_ssl_auth_and_the_connection_test, |store| {
+    let auth = Some(("user@test.mycompany.com".to_owned(), "s3cret".to_owned()));
+    let tls = sink::start(Behaviour {
+        starttls: true,
+        auth: auth.clone(),
+        ..Default::default()
+    })
+    .await;
+    let ssl = sink::start(Behaviour {
+        implicit_tls: true,
+        auth: auth.clone(),
+        ..Default::default()
+    })
+    .await;
+    let good = Some(("user@test.mycompany.com", "s3cret"));
+    let starttls = setup(
+        &store,
+        tls.port,
+        Some("test.mycompany.com"),
+        Encryption::Starttls,
+        good,
+    )
+    .await;
+    let mut tx = store.begin().await.unwrap();
+    let strict = add_server(
+        &mut tx,
+        "strict",
+        tls.port,
+        None,
+        Encryption::StarttlsStrict,
+        good,
+    )
+    .await;
+    let wrong = add_server(
+        &mut tx,
+        "wrong",
+        tls.port,
+        None,
+        Encryption::Starttls,
+        Some(("user@test.mycompany.com", "nope")),
+    )
+    .await;
+    let implicit = add_server(&mut tx, "implicit", ssl.port, None, Encryption::Ssl, good).await;
+    let oauth = add_server(&mut tx, "oauth", ssl.port, None, Encryption::Ssl, good).await;
+    tx.set_outgoing_server_auth(oauth, "xoauth2").await.unwrap();
+    let plain_to_tls = add_server(
+        &mut tx,
+        "plain-to-465",
+        ssl.port,
+        None,
+        Encryption::None,
+        None,
+    )
+    .await;
+    let nothing = add_server(&mut tx, "nothing", 1, None, Encryption::None, None).await;
+    let port25 = add_server(&mut tx, "port25", 25, None, Encryption::None, None).await;
+    tx.commit().await.unwrap();
+    let t = |id| {
+        let store = store.clone();
+        async move {
+            test_server(&store, id, "postern.test", Duration::from_secs(3))
+                .await
+                .unwrap()
+        }
+    };
+    let ok = t(starttls).await;
+    assert!(ok.ok, "{ok:?}");
+    assert_eq!(ok.test_from, "notifications.test@test.mycompany.com");
+    assert!(ok.message.starts_with("Connection Test Successful!"));
+    assert!(t(implicit).await.ok);
+    assert!(t(oauth).await.ok, "XOAUTH2");
+    let e = t(strict).await;
+    assert!(!e.ok && e.message.contains("TLS handshake failed"), "{e:?}");
+    let e = t(wrong).await;
+    assert!(
+        !e.ok && e.message.contains("authentication failed: 535"),
+        "{e:?}"
+    );
+    let e = t(plain_to_tls).await;
+    assert!(
+        !e.ok && (e.message.contains("closed the connection") || e.message.contains("no response")),
+        "{e:?}"
+    );
+    let e = t(nothing).await;
+    assert!(
+        !e.ok && e.message.contains("could not connect to localhost:1"),
+        "{e:?}"
+    );
+    let w = t(port25).await;
+    assert!(w.warnings.iter().any(|w| w.contains("port 25")), "{w:?}");
+
+    // Delivery through STARTTLS + AUTH: the domain server is chosen by its filter.
+    let (_, mails) = notify(
+        &store,
+        "someone@test.mycompany.com",
+        &["a@customer.example"],
+    )
+    .await;
+    run_once(&store, &config()).await.unwrap();
+    let got = tls.messages();
+    assert_eq!(got.len(), 1);
+    assert!(got[0].tls && got[0].user.as_deref() == Some("user@test.mycompany.com"));
+    assert_eq!(mail(&store, mails[0].0).await.server, Some(starttls));
+});
+
+both!(scheduled_mail_waits_for_its_date, |store| {
+    let sink = sink::start(Behaviour::default()).await;
+    setup(&store, sink.port, None, Encryption::None, None).await;
+    let mut tx = store.begin().await.unwrap();
+    let later = tx
+        .insert_mail(&NewMail {
+            stream: "transactional".into(),
+            rfc_message_id: "<later@postern.test>".into(),
+            email_from: "hello@test.mycompany.com".into(),
+            email_to: vec!["a@customer.example".into()],
+            subject: "later".into(),
+            body_text: Some("x".into()),
+            headers: serde_json::json!({}),
+            scheduled_date: Some(now_ms() + 400),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+    assert_eq!(
+        run_once(&store, &config()).await.unwrap().claimed,
+        0,
+        "not before its date"
+    );
+    tokio::time::sleep(Duration::from_millis(450)).await;
+    assert_eq!(run_once(&store, &config()).await.unwrap().sent, 1);
+    assert_eq!(mail(&store, later).await.state, "sent");
+    assert_eq!(sink.messages().len(), 1);
+});
+
+both!(two_nodes_share_the_outbox_without_sending_twice, |store| {
+    let sink = sink::start(Behaviour::default()).await;
+    setup(&store, sink.port, None, Encryption::None, None).await;
+    let mut tx = store.begin().await.unwrap();
+    for i in 0..300 {
+        tx.insert_mail(&NewMail {
+            stream: "transactional".into(),
+            rfc_message_id: format!("<n{i}@postern.test>"),
+            email_from: "hello@test.mycompany.com".into(),
+            email_to: vec![format!("r{i}@customer.example")],
+            subject: "x".into(),
+            body_text: Some("x".into()),
+            headers: serde_json::json!({}),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    }
+    tx.commit().await.unwrap();
+    let node = |name: &str| {
+        let store = store.clone();
+        let mut cfg = config();
+        cfg.node = name.into();
+        cfg.batch = 40;
+        async move {
+            let mut sent = 0;
+            for _ in 0..100 {
+                let s = run_once(&store, &cfg).await.unwrap();
+                sent += s.sent;
+                if s.claimed == 0 {
+                    break;
+                }
+            }
+            sent
+        }
+    };
+    let (a, b) = tokio::join!(node("node-a"), node("node-b"));
+    assert_eq!(a + b, 300, "a: {a}, b: {b}");
+    assert!(a > 0 && b > 0, "both nodes worked: {a} / {b}");
+    let got = sink.messages();
+    assert_eq!(got.len(), 300, "each mail sent once");
+});

@@ -1,0 +1,603 @@
+//! The outbox as the delivery runner sees it: claiming due mails with a lease, the servers to
+//! send through, writing back what happened to each mail, each recipient and each
+//! notification (the red envelope), and the operator's `retry` and `cancel`.
+//!
+//! Claiming: a mail is due when it is `outgoing`, its `next_try_at` has come and no live lease
+//! holds it. A claim sets `lease_owner` and `lease_until`; a runner that dies leaves the lease to
+//! expire and another claim takes the mail again (at least once: a mail sent just before a crash
+//! may go out twice, never zero times). On PostgreSQL the claim is
+//! `SELECT … FOR UPDATE SKIP LOCKED` inside an `UPDATE`, so several nodes claim disjoint
+//! batches; on SQLite the single writer serialises claims. Transactional mail is claimed before
+//! mass mail, then by due time.
+
+use crate::{StoreError, Tx, TxInner, now_ms, on};
+use postern_model::Secret;
+
+/// A mail as the runner needs it.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct OutboxMail {
+    /// Id.
+    pub id: i64,
+    /// `transactional` / `mass`.
+    pub stream: String,
+    /// Why it exists.
+    pub kind: Option<String>,
+    /// The thread message it carries (its attachments go with it).
+    pub message_id: Option<i64>,
+    /// The record concerned.
+    pub record_id: Option<i64>,
+    /// RFC Message-ID.
+    pub rfc_message_id: String,
+    /// From as stored.
+    pub email_from: String,
+    /// To (JSON list of formatted addresses).
+    pub email_to: String,
+    /// Cc (JSON list).
+    pub email_cc: String,
+    /// Reply-To.
+    pub reply_to: Option<String>,
+    /// Bounce address; `""` asks for the null sender.
+    pub return_path: Option<String>,
+    /// Subject.
+    pub subject: String,
+    /// HTML body.
+    pub body_html: Option<String>,
+    /// Text body.
+    pub body_text: Option<String>,
+    /// Extra headers (JSON object).
+    pub headers: String,
+    /// A forced server (mass mail's dedicated server, or chosen by the caller).
+    pub server_id: Option<i64>,
+    /// Attempts made so far.
+    pub attempts: i64,
+    /// Creation time, or the last `queue retry` (epoch ms): retries stop when the mail has been
+    /// failing for longer than the maximum age.
+    pub age_from: i64,
+}
+
+const OUTBOX_COLUMNS: &str = "id, stream, kind, message_id, record_id, rfc_message_id, email_from, email_to, \
+     email_cc, reply_to, return_path, subject, body_html, body_text, headers, server_id, attempts, COALESCE(retry_since, created_at) AS age_from";
+
+/// An outgoing server with what the client needs to log in. Never serialised.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct DeliveryServer {
+    /// Id.
+    pub id: i64,
+    /// Name.
+    pub name: String,
+    /// Host.
+    pub host: String,
+    /// Port.
+    pub port: i64,
+    /// `none`, `starttls`, `ssl`, `starttls_strict`, `ssl_strict`.
+    pub encryption: String,
+    /// AUTH user.
+    pub username: Option<String>,
+    /// Stored password (prefer `password_env`).
+    #[sqlx(try_from = "Option<String>")]
+    pub password: OptSecret,
+    /// Environment variable holding the password.
+    pub password_env: Option<String>,
+    /// From filter.
+    pub from_filter: Option<String>,
+    /// Priority.
+    pub sequence: i64,
+    /// Archived servers are only used by the connection test.
+    pub active: bool,
+    /// `password` (PLAIN/LOGIN) or `xoauth2` (the password is the OAuth2 access token).
+    pub auth: String,
+}
+
+/// An optional secret read from a row.
+#[derive(Debug, Clone, Default)]
+pub struct OptSecret(pub Option<Secret>);
+
+impl From<Option<String>> for OptSecret {
+    fn from(v: Option<String>) -> Self {
+        OptSecret(v.map(Secret::new))
+    }
+}
+
+const SERVER_COLUMNS: &str = "id, name, host, port, encryption, username, password, password_env, from_filter, \
+     sequence, active, auth";
+
+/// One recipient of a mail and what became of it.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct MailRecipient {
+    /// The mail.
+    pub mail_id: i64,
+    /// SMTP address.
+    pub address: String,
+    /// Partner, when known.
+    pub partner_id: Option<i64>,
+    /// `ready`, `retry` (temporary failure), `sent`, `exception`.
+    pub status: String,
+    /// The server's reply, or why it was not sent.
+    pub reply: Option<String>,
+}
+
+/// Where a mail stands after an attempt.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MailState {
+    /// At least one recipient accepted it and none is left to retry.
+    Sent,
+    /// Failed for good.
+    Exception,
+    /// Try again at this time (epoch ms).
+    Retry(i64),
+}
+
+/// The result of one attempt at one mail.
+#[derive(Debug, Clone)]
+pub struct MailResult {
+    /// The mail.
+    pub mail_id: i64,
+    /// Its new state.
+    pub state: MailState,
+    /// `mail_smtp`, `mail_email_invalid`, `mail_from_invalid`, ...
+    pub failure_type: Option<String>,
+    /// The server's words, or ours.
+    pub failure_reason: Option<String>,
+    /// The server used.
+    pub server_id: Option<i64>,
+    /// Every recipient with its status (replaces what was stored).
+    pub recipients: Vec<MailRecipient>,
+}
+
+impl Tx {
+    /// Claims up to `limit` due mails for `owner` until `now + lease_ms`; returns them
+    /// (transactional first, then by due time).
+    pub async fn claim_due_mails(
+        &mut self,
+        owner: &str,
+        now: i64,
+        lease_ms: i64,
+        limit: i64,
+    ) -> Result<Vec<OutboxMail>, StoreError> {
+        const DUE: &str = "state = 'outgoing' AND next_try_at <= $1 AND (lease_until IS NULL OR lease_until < $1)";
+        const ORDER: &str = "CASE WHEN stream = 'mass' THEN 1 ELSE 0 END, next_try_at, id";
+        let rows = match &mut self.inner {
+            TxInner::Postgres(t) => {
+                sqlx::query_as::<_, OutboxMail>(sqlx::AssertSqlSafe(format!(
+                    "WITH picked AS (SELECT id AS picked_id FROM mails WHERE {DUE} ORDER BY {ORDER} LIMIT $4 \
+                     FOR UPDATE SKIP LOCKED) \
+                     UPDATE mails SET lease_owner = $2, lease_until = $3 FROM picked WHERE mails.id = picked.picked_id \
+                     RETURNING {OUTBOX_COLUMNS}"
+                )))
+                .bind(now)
+                .bind(owner)
+                .bind(now + lease_ms)
+                .bind(limit)
+                .fetch_all(&mut **t)
+                .await?
+            }
+            TxInner::Sqlite(t) => {
+                sqlx::query_as::<_, OutboxMail>(sqlx::AssertSqlSafe(format!(
+                    "UPDATE mails SET lease_owner = $2, lease_until = $3 WHERE id IN \
+                     (SELECT id FROM mails WHERE {DUE} ORDER BY {ORDER} LIMIT $4) RETURNING {OUTBOX_COLUMNS}"
+                )))
+                .bind(now)
+                .bind(owner)
+                .bind(now + lease_ms)
+                .bind(limit)
+                .fetch_all(&mut **t)
+                .await?
+            }
+        };
+        let mut rows = rows;
+        rows.sort_by_key(|m| (m.stream == "mass", m.id));
+        Ok(rows)
+    }
+
+    /// The earliest time a mail becomes due (for the runner's sleep), if any mail is outgoing.
+    pub async fn next_due_time(&mut self) -> Result<Option<i64>, StoreError> {
+        Ok(on!(self, |c| {
+            sqlx::query_scalar::<_, Option<i64>>(
+            "SELECT MIN(CASE WHEN lease_until IS NOT NULL AND lease_until > next_try_at THEN lease_until ELSE next_try_at END) \
+             FROM mails WHERE state = 'outgoing'"
+        )
+        .fetch_one(c)
+        .await
+        })?)
+    }
+
+    /// The stored recipients of these mails (empty for mails never tried).
+    pub async fn mail_recipients(
+        &mut self,
+        mail_id: i64,
+    ) -> Result<Vec<MailRecipient>, StoreError> {
+        Ok(on!(self, |c| {
+            sqlx::query_as::<_, MailRecipient>(
+            "SELECT mail_id, address, partner_id, status, reply FROM mail_recipients WHERE mail_id = $1 ORDER BY id"
+        )
+        .bind(mail_id)
+        .fetch_all(c)
+        .await
+        })?)
+    }
+
+    /// The files of the message a mail carries: (filename, mimetype, content).
+    pub async fn mail_attachments(
+        &mut self,
+        message_id: i64,
+    ) -> Result<Vec<(String, String, Vec<u8>)>, StoreError> {
+        Ok(on!(self, |c| {
+            sqlx::query_as::<_, (String, String, Vec<u8>)>(
+            "SELECT filename, mimetype, content FROM attachments WHERE message_id = $1 ORDER BY id"
+        )
+        .bind(message_id)
+        .fetch_all(c)
+        .await
+        })?)
+    }
+
+    /// Outgoing servers (active ones, unless `include_archived`), by sequence then name.
+    pub async fn delivery_servers(
+        &mut self,
+        include_archived: bool,
+    ) -> Result<Vec<DeliveryServer>, StoreError> {
+        Ok(on!(self, |c| {
+            sqlx::query_as::<_, DeliveryServer>(
+            sqlx::AssertSqlSafe(format!(
+                "SELECT {SERVER_COLUMNS} FROM outgoing_servers WHERE active OR $1 ORDER BY sequence, name"
+            ))
+        )
+        .bind(include_archived)
+        .fetch_all(c)
+        .await
+        })?)
+    }
+
+    /// Sets how an outgoing server logs in (`password` or `xoauth2`).
+    pub async fn set_outgoing_server_auth(
+        &mut self,
+        id: i64,
+        auth: &str,
+    ) -> Result<(), StoreError> {
+        if !matches!(auth, "password" | "xoauth2") {
+            return Err(StoreError::invalid(
+                "auth",
+                "expected `password` or `xoauth2`",
+            ));
+        }
+        let n = on!(self, |c| sqlx::query(
+            "UPDATE outgoing_servers SET auth = $1 WHERE id = $2"
+        )
+        .bind(auth)
+        .bind(id)
+        .execute(c)
+        .await
+        .map(|r| r.rows_affected()))?;
+        if n == 0 {
+            return Err(StoreError::not_found("outgoing server", id));
+        }
+        Ok(())
+    }
+
+    /// Writes the results of an attempt: the mail's state, its recipients, and the status of
+    /// the notifications it carries (`sent`, or `exception` with the failure for the partners
+    /// refused). A mail that is retried leaves its notifications `ready`.
+    pub async fn record_mail_results(&mut self, results: &[MailResult]) -> Result<(), StoreError> {
+        let now = now_ms();
+        // The common case (sent to everyone) in a few statements for the whole batch.
+        let (plain, other): (Vec<&MailResult>, Vec<&MailResult>) = results.iter().partition(|r| {
+            r.state == MailState::Sent
+                && r.failure_type.is_none()
+                && r.recipients.iter().all(|x| x.status == "sent")
+        });
+        for chunk in plain.chunks(500) {
+            self.record_sent(chunk, now).await?;
+        }
+        for r in other {
+            self.record_one(r, now).await?;
+        }
+        Ok(())
+    }
+
+    async fn record_sent(&mut self, results: &[&MailResult], now: i64) -> Result<(), StoreError> {
+        if results.is_empty() {
+            return Ok(());
+        }
+        // Integers only: formatting them into the statement is safe.
+        let ids = results
+            .iter()
+            .map(|r| r.mail_id.to_string())
+            .collect::<Vec<_>>()
+            .join(",");
+        for sql in [
+            format!(
+                "UPDATE mails SET state = 'sent', failure_type = NULL, failure_reason = NULL, attempts = attempts + 1, \
+                 next_try_at = {now}, sent_at = {now}, lease_owner = NULL, lease_until = NULL WHERE id IN ({ids})"
+            ),
+            format!("DELETE FROM mail_recipients WHERE mail_id IN ({ids})"),
+            format!(
+                "UPDATE notifications SET status = 'sent', failure_type = NULL, failure_reason = NULL \
+                 WHERE mail_id IN ({ids}) AND status NOT IN ('sent', 'canceled', 'bounce')"
+            ),
+        ] {
+            on!(self, |c| sqlx::query(sqlx::AssertSqlSafe(sql.clone()))
+                .execute(c)
+                .await
+                .map(|x| x.rows_affected()))?;
+        }
+        for servers in results.chunk_by(|a, b| a.server_id == b.server_id) {
+            if let Some(server) = servers[0].server_id {
+                let ids = servers
+                    .iter()
+                    .map(|r| r.mail_id.to_string())
+                    .collect::<Vec<_>>()
+                    .join(",");
+                on!(self, |c| sqlx::query(sqlx::AssertSqlSafe(format!(
+                    "UPDATE mails SET server_id = {server} WHERE id IN ({ids})"
+                )))
+                .execute(c)
+                .await
+                .map(|x| x.rows_affected()))?;
+            }
+        }
+        let rows: Vec<&MailRecipient> = results.iter().flat_map(|r| &r.recipients).collect();
+        for chunk in rows.chunks(200) {
+            let values = (0..chunk.len())
+                .map(|i| {
+                    format!(
+                        "(${}, ${}, ${}, ${}, ${})",
+                        i * 5 + 1,
+                        i * 5 + 2,
+                        i * 5 + 3,
+                        i * 5 + 4,
+                        i * 5 + 5
+                    )
+                })
+                .collect::<Vec<_>>()
+                .join(", ");
+            let sql = format!(
+                "INSERT INTO mail_recipients (mail_id, address, partner_id, status, reply) VALUES {values}"
+            );
+            on!(self, |c| {
+                let mut q = sqlx::query(sqlx::AssertSqlSafe(sql.clone()));
+                for r in chunk {
+                    q = q
+                        .bind(r.mail_id)
+                        .bind(&r.address)
+                        .bind(r.partner_id)
+                        .bind(&r.status)
+                        .bind(&r.reply);
+                }
+                q.execute(c).await.map(|x| x.rows_affected())
+            })?;
+        }
+        Ok(())
+    }
+
+    async fn record_one(&mut self, r: &MailResult, now: i64) -> Result<(), StoreError> {
+        let (state, next_try, sent_at) = match r.state {
+            MailState::Sent => ("sent", now, Some(now)),
+            MailState::Exception => ("exception", now, None),
+            MailState::Retry(at) => ("outgoing", at, None),
+        };
+        on!(self, |c| {
+            sqlx::query(
+            "UPDATE mails SET state = $2, failure_type = $3, failure_reason = $4, server_id = COALESCE($5, server_id), \
+             attempts = attempts + 1, next_try_at = $6, sent_at = $7, lease_owner = NULL, lease_until = NULL WHERE id = $1"
+        )
+        .bind(r.mail_id)
+        .bind(state)
+        .bind(&r.failure_type)
+        .bind(&r.failure_reason)
+        .bind(r.server_id)
+        .bind(next_try)
+        .bind(sent_at)
+        .execute(c)
+        .await
+        .map(|x| x.rows_affected())
+        })?;
+        on!(self, |c| sqlx::query(
+            "DELETE FROM mail_recipients WHERE mail_id = $1"
+        )
+        .bind(r.mail_id)
+        .execute(c)
+        .await
+        .map(|x| x.rows_affected()))?;
+        for rcpt in &r.recipients {
+            on!(self, |c| {
+                sqlx::query(
+                "INSERT INTO mail_recipients (mail_id, address, partner_id, status, reply) VALUES ($1, $2, $3, $4, $5)"
+            )
+            .bind(r.mail_id)
+            .bind(&rcpt.address)
+            .bind(rcpt.partner_id)
+            .bind(&rcpt.status)
+            .bind(&rcpt.reply)
+            .execute(c)
+            .await
+            .map(|x| x.rows_affected())
+            })?;
+        }
+        match r.state {
+            MailState::Retry(_) => Ok(()),
+            MailState::Sent => {
+                self.set_notifications(r.mail_id, None, "sent", None, None)
+                    .await?;
+                for rcpt in r.recipients.iter().filter(|x| x.status == "exception") {
+                    let ft = r.failure_type.as_deref().unwrap_or("mail_smtp");
+                    self.set_notifications(
+                        r.mail_id,
+                        Some(&rcpt.address),
+                        "exception",
+                        Some(ft),
+                        rcpt.reply.as_deref(),
+                    )
+                    .await?;
+                }
+                Ok(())
+            }
+            MailState::Exception => {
+                self.set_notifications(
+                    r.mail_id,
+                    None,
+                    "exception",
+                    Some(r.failure_type.as_deref().unwrap_or("unknown")),
+                    r.failure_reason.as_deref(),
+                )
+                .await
+            }
+        }
+    }
+
+    /// Sets the notifications of a mail (all of them, or those of the partners at `address`)
+    /// that are not final yet (`sent`, `canceled`, `bounce` stay as they are).
+    async fn set_notifications(
+        &mut self,
+        mail_id: i64,
+        address: Option<&str>,
+        status: &str,
+        failure_type: Option<&str>,
+        failure_reason: Option<&str>,
+    ) -> Result<(), StoreError> {
+        let protected = if status == "sent" {
+            "('sent', 'canceled', 'bounce')"
+        } else {
+            "('canceled', 'bounce')"
+        };
+        let address = address.map(|a| a.to_lowercase());
+        on!(self, |c| {
+            sqlx::query(sqlx::AssertSqlSafe(format!(
+            "UPDATE notifications SET status = $2, failure_type = $3, failure_reason = $4 \
+             WHERE mail_id = $1 AND status NOT IN {protected} \
+             AND ($5 IS NULL OR partner_id IN (SELECT id FROM partners WHERE email_normalized = $5))"
+        )))
+        .bind(mail_id)
+        .bind(status)
+        .bind(failure_type)
+        .bind(failure_reason)
+        .bind(address)
+        .execute(c)
+        .await
+        .map(|x| x.rows_affected())
+        })?;
+        Ok(())
+    }
+
+    /// `postern queue retry`: an `exception` (or `cancel`) mail goes back to `outgoing`, due now,
+    /// its failed recipients and notifications ready again. A sent mail is not sent twice.
+    pub async fn retry_mail(&mut self, id: i64) -> Result<(), StoreError> {
+        let state = self.mail_state(id).await?;
+        if state == "sent" {
+            return Err(StoreError::Conflict(format!("mail {id} was sent already")));
+        }
+        on!(self, |c| {
+            sqlx::query(
+            "UPDATE mails SET state = 'outgoing', failure_type = NULL, failure_reason = NULL, next_try_at = $2, \
+             retry_since = $2, lease_owner = NULL, lease_until = NULL WHERE id = $1"
+        )
+        .bind(id)
+        .bind(now_ms())
+        .execute(c)
+        .await
+        .map(|x| x.rows_affected())
+        })?;
+        on!(self, |c| sqlx::query(
+            "UPDATE mail_recipients SET status = 'ready' WHERE mail_id = $1 AND status <> 'sent'"
+        )
+        .bind(id)
+        .execute(c)
+        .await
+        .map(|x| x.rows_affected()))?;
+        on!(self, |c| sqlx::query(
+            "UPDATE notifications SET status = 'ready', failure_type = NULL, failure_reason = NULL \
+             WHERE mail_id = $1 AND status IN ('exception', 'canceled')"
+        )
+        .bind(id)
+        .execute(c)
+        .await
+        .map(|x| x.rows_affected()))?;
+        Ok(())
+    }
+
+    /// `postern queue cancel`: a mail not sent yet is cancelled, with its notifications.
+    pub async fn cancel_mail(&mut self, id: i64) -> Result<(), StoreError> {
+        let state = self.mail_state(id).await?;
+        if state == "sent" {
+            return Err(StoreError::Conflict(format!("mail {id} was sent already")));
+        }
+        on!(self, |c| {
+            sqlx::query(
+            "UPDATE mails SET state = 'cancel', lease_owner = NULL, lease_until = NULL WHERE id = $1"
+        )
+        .bind(id)
+        .execute(c)
+        .await
+        .map(|x| x.rows_affected())
+        })?;
+        on!(self, |c| {
+            sqlx::query(
+            "UPDATE notifications SET status = 'canceled' WHERE mail_id = $1 AND status IN ('ready', 'exception')"
+        )
+        .bind(id)
+        .execute(c)
+        .await
+        .map(|x| x.rows_affected())
+        })?;
+        Ok(())
+    }
+
+    async fn mail_state(&mut self, id: i64) -> Result<String, StoreError> {
+        on!(self, |c| sqlx::query_scalar::<_, String>(
+            "SELECT state FROM mails WHERE id = $1"
+        )
+        .bind(id)
+        .fetch_optional(c)
+        .await)?
+        .ok_or_else(|| StoreError::not_found("mail", id))
+    }
+
+    /// How many mails are in each state (for `queue list` and metrics).
+    pub async fn mail_counts(&mut self) -> Result<Vec<(String, i64)>, StoreError> {
+        Ok(on!(self, |c| sqlx::query_as::<_, (String, i64)>(
+            "SELECT state, COUNT(*) FROM mails GROUP BY state ORDER BY state"
+        )
+        .fetch_all(c)
+        .await)?)
+    }
+
+    /// The address of a record's own alias (an alias whose parent is the record), if any.
+    pub async fn record_alias_email(
+        &mut self,
+        model: &str,
+        record_id: i64,
+    ) -> Result<Option<String>, StoreError> {
+        Ok(on!(self, |c| {
+            sqlx::query_scalar::<_, String>(
+            "SELECT a.alias_name || '@' || d.name FROM aliases a JOIN alias_domains d ON d.id = a.alias_domain_id \
+             JOIN models m ON m.id = a.parent_model_id WHERE m.name = $1 AND a.parent_thread_id = $2 ORDER BY a.id LIMIT 1"
+        )
+        .bind(model)
+        .bind(record_id)
+        .fetch_optional(c)
+        .await
+        })?)
+    }
+
+    /// Marks a partner's notification of a message as failed before any sending (no usable
+    /// address).
+    pub async fn fail_notification(
+        &mut self,
+        message_id: i64,
+        partner_id: i64,
+        failure_type: &str,
+        failure_reason: &str,
+    ) -> Result<(), StoreError> {
+        on!(self, |c| sqlx::query(
+            "UPDATE notifications SET status = 'exception', failure_type = $3, failure_reason = $4 \
+             WHERE message_id = $1 AND partner_id = $2"
+        )
+        .bind(message_id)
+        .bind(partner_id)
+        .bind(failure_type)
+        .bind(failure_reason)
+        .execute(c)
+        .await
+        .map(|x| x.rows_affected()))?;
+        Ok(())
+    }
+}

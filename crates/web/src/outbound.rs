@@ -1,0 +1,263 @@
+//! The outbound side of the API: posting a message on a record (`POST /records/{id}/messages`,
+//! which notifies the followers), sending one email (`POST /mail`), what became of each of its
+//! recipients (`GET /mail/{id}/recipients`), and the connection test of an outgoing server
+//! (`POST /outgoing-servers/{id}/test`). Validation and storage are the
+//! delivery shell's; this module maps JSON in and out.
+
+use crate::AppState;
+use crate::error::{ApiError, ApiJson, ApiPath};
+use crate::threads::{mail_json, message_json};
+use axum::Json;
+use axum::Router;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::routing::post;
+use base64::Engine;
+use postern_delivery::post::{self, FileInput, MailInput, PostInput};
+use serde::Deserialize;
+use serde_json::Value;
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileJson {
+    filename: String,
+    #[serde(default)]
+    mimetype: Option<String>,
+    /// Base64.
+    content: String,
+}
+
+fn files(list: Vec<FileJson>) -> Result<Vec<FileInput>, ApiError> {
+    list.into_iter()
+        .map(|f| {
+            let content = base64::engine::general_purpose::STANDARD
+                .decode(f.content.trim())
+                .map_err(|e| {
+                    invalid(&format!(
+                        "attachments: `{}` is not base64 ({e})",
+                        f.filename
+                    ))
+                })?;
+            Ok(FileInput {
+                mimetype: f
+                    .mimetype
+                    .unwrap_or_else(|| "application/octet-stream".into()),
+                filename: f.filename,
+                content,
+            })
+        })
+        .collect()
+}
+
+fn invalid(message: &str) -> ApiError {
+    ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid", message)
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PostJson {
+    #[serde(default)]
+    subject: Option<String>,
+    #[serde(default)]
+    body_html: Option<String>,
+    #[serde(default)]
+    body_text: Option<String>,
+    #[serde(default)]
+    subtype: Option<String>,
+    #[serde(default)]
+    author_partner_id: Option<i64>,
+    #[serde(default)]
+    partner_ids: Vec<i64>,
+    #[serde(default)]
+    attachments: Vec<FileJson>,
+}
+
+async fn post_message(
+    State(s): State<AppState>,
+    ApiPath(id): ApiPath<i64>,
+    ApiJson(body): ApiJson<PostJson>,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    let input = PostInput {
+        subject: body.subject,
+        body_html: body.body_html,
+        body_text: body.body_text,
+        subtype: body.subtype,
+        author_partner_id: body.author_partner_id,
+        partner_ids: body.partner_ids,
+        attachments: files(body.attachments)?,
+    };
+    let message = post::post_message(&s.store, s.gateway.hostname(), id, &input).await?;
+    let mut tx = s.store.read().await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(message_json(&tx.get_message(message).await?)),
+    ))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct MailJson {
+    #[serde(default)]
+    from: Option<String>,
+    #[serde(default)]
+    to: Vec<String>,
+    #[serde(default)]
+    cc: Vec<String>,
+    #[serde(default)]
+    subject: String,
+    #[serde(default)]
+    body_html: Option<String>,
+    #[serde(default)]
+    body_text: Option<String>,
+    #[serde(default)]
+    stream: Option<String>,
+    #[serde(default)]
+    record_id: Option<i64>,
+    #[serde(default)]
+    attachments: Vec<FileJson>,
+    #[serde(default)]
+    headers: BTreeMap<String, String>,
+    #[serde(default)]
+    scheduled_date: Option<String>,
+}
+
+async fn send_mail(
+    State(s): State<AppState>,
+    ApiJson(body): ApiJson<MailJson>,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    let scheduled_date = match body.scheduled_date.as_deref() {
+        None | Some("") => None,
+        Some(d) => Some(parse_rfc3339(d).ok_or_else(|| {
+            invalid(&format!(
+                "scheduled_date: `{d}` is not an RFC 3339 date (2026-12-01T09:00:00Z)"
+            ))
+        })?),
+    };
+    let input = MailInput {
+        from: body.from,
+        to: body.to,
+        cc: body.cc,
+        subject: body.subject,
+        body_html: body.body_html,
+        body_text: body.body_text,
+        stream: body.stream,
+        record_id: body.record_id,
+        attachments: files(body.attachments)?,
+        headers: body.headers.into_iter().collect(),
+        scheduled_date,
+    };
+    let id = post::queue_mail(&s.store, s.gateway.hostname(), &input).await?;
+    let mut tx = s.store.read().await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(mail_json(&tx.get_mail(id).await?)),
+    ))
+}
+
+/// What became of each recipient of a mail (after its first attempt).
+async fn mail_recipients(
+    State(s): State<AppState>,
+    ApiPath(id): ApiPath<i64>,
+) -> Result<Json<Value>, ApiError> {
+    let mut tx = s.store.read().await?;
+    tx.get_mail(id).await?;
+    let items: Vec<Value> = tx
+        .mail_recipients(id)
+        .await?
+        .into_iter()
+        .map(|r| {
+            serde_json::json!({"address": r.address, "partner_id": r.partner_id, "status": r.status, "reply": r.reply})
+        })
+        .collect();
+    Ok(Json(
+        serde_json::json!({"items": items, "next_cursor": null}),
+    ))
+}
+
+async fn test_server(
+    State(s): State<AppState>,
+    ApiPath(id): ApiPath<i64>,
+) -> Result<Json<Value>, ApiError> {
+    let r =
+        postern_delivery::test_server(&s.store, id, s.gateway.hostname(), Duration::from_secs(30))
+            .await?;
+    Ok(Json(serde_json::to_value(r).unwrap_or(Value::Null)))
+}
+
+/// `2026-12-01T09:00:00Z`, `2026-12-01T10:00:00.5+01:00`, `2026-12-01 09:00:00` (naive = UTC,
+/// as the reference reads `scheduled_date`) → epoch milliseconds.
+pub(crate) fn parse_rfc3339(text: &str) -> Option<i64> {
+    let t = text.trim();
+    let (date, rest) = t.split_at_checked(10)?;
+    let mut d = date.split('-');
+    let (y, m, day): (i64, i64, i64) = (
+        d.next()?.parse().ok()?,
+        d.next()?.parse().ok()?,
+        d.next()?.parse().ok()?,
+    );
+    if !(1..=12).contains(&m) || !(1..=31).contains(&day) {
+        return None;
+    }
+    let rest = rest.strip_prefix(['T', 't', ' ']).unwrap_or(rest);
+    let (clock, offset) = match rest.find(['Z', 'z', '+', '-']) {
+        Some(i) => rest.split_at(i),
+        None => (rest, ""),
+    };
+    let mut c = clock.split(':');
+    let h: i64 = c
+        .next()
+        .filter(|x| !x.is_empty())
+        .unwrap_or("0")
+        .parse()
+        .ok()?;
+    let min: i64 = c.next().unwrap_or("0").parse().ok()?;
+    let sec: f64 = c.next().unwrap_or("0").parse().ok()?;
+    let off_min = match offset {
+        "" | "Z" | "z" => 0,
+        o => {
+            let sign = if o.starts_with('-') { -1 } else { 1 };
+            let (oh, om) = o[1..].split_once(':').unwrap_or((&o[1..], "0"));
+            sign * (oh.parse::<i64>().ok()? * 60 + om.parse::<i64>().ok()?)
+        }
+    };
+    // Days from civil (H. Hinnant).
+    let y2 = if m <= 2 { y - 1 } else { y };
+    let era = y2.div_euclid(400);
+    let yoe = y2 - era * 400;
+    let mp = (m + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + day - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    let days = era * 146_097 + doe - 719_468;
+    let secs = days * 86_400 + h * 3600 + min * 60 - off_min * 60;
+    Some(secs * 1000 + (sec * 1000.0).round() as i64)
+}
+
+pub(crate) fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/records/{id}/messages", post(post_message))
+        .route("/mail", post(send_mail))
+        .route("/mail/{id}/recipients", axum::routing::get(mail_recipients))
+        .route("/outgoing-servers/{id}/test", post(test_server))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::threads::rfc3339;
+
+    #[test]
+    fn scheduled_dates() {
+        for (text, back) in [
+            ("2026-12-01T09:00:00Z", "2026-12-01T09:00:00.000Z"),
+            ("2026-12-01T10:00:00.5+01:00", "2026-12-01T09:00:00.500Z"),
+            ("2026-12-01 09:00:00", "2026-12-01T09:00:00.000Z"),
+            ("2024-02-29T23:59:59-00:30", "2024-03-01T00:29:59.000Z"),
+        ] {
+            assert_eq!(rfc3339(parse_rfc3339(text).unwrap()), back, "{text}");
+        }
+        assert!(parse_rfc3339("tomorrow").is_none());
+        assert!(parse_rfc3339("2026-13-01").is_none());
+    }
+}
