@@ -6,8 +6,8 @@
 
 mod apply;
 mod config;
-mod fetch;
 mod delivery;
+mod fetch;
 mod ingest;
 mod queue;
 mod serve;

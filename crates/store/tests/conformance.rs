@@ -794,7 +794,6 @@ conformance!(fetch_leases_state_and_message_failures, |store| {
     tx.commit().await.unwrap();
 });
 
-
 // ---------------------------------------------------------------------------------------------
 // The outbox (delivery, issue 5)
 
