@@ -69,11 +69,7 @@ pub enum Backend {
 
 #[derive(Clone)]
 enum Pools {
-    Sqlite {
-        write: SqlitePool,
-        read: SqlitePool,
-        checkpoint: SqlitePool,
-    },
+    Sqlite { write: SqlitePool, read: SqlitePool },
     Postgres(PgPool),
 }
 
@@ -117,15 +113,11 @@ impl Store {
             .synchronous(SqliteSynchronous::Full)
             .foreign_keys(true)
             .busy_timeout(Duration::from_secs(10));
-        // The writer does not checkpoint the WAL itself (SQLite's default is to do it in the
-        // commit that crosses 1,000 pages, which then also copies those pages into the database
-        // and fsyncs it while every caller of that group commit waits): a task of its own
-        // does it, on its own connection, next to the writer.
+        // The WAL is checkpointed by SQLite itself, in the commit that crosses 1,000 pages. A
+        // task of its own checkpointing every half second instead was tried and measured
+        // slower (accept: 711 against 1,000–1,065 msg/s with one caller, same machine, same
+        // hour): its checkpoints and fsyncs of the database file competed with the writer.
         let write = SqlitePoolOptions::new()
-            .max_connections(1)
-            .connect_with(options.clone().pragma("wal_autocheckpoint", "0"))
-            .await?;
-        let checkpoint = SqlitePoolOptions::new()
             .max_connections(1)
             .connect_with(options.clone())
             .await?;
@@ -133,13 +125,8 @@ impl Store {
             .max_connections(4)
             .connect_with(options.read_only(true))
             .await?;
-        tokio::spawn(checkpointer(checkpoint.clone()));
         Ok(Store {
-            pools: Pools::Sqlite {
-                write,
-                read,
-                checkpoint,
-            },
+            pools: Pools::Sqlite { write, read },
         })
     }
 
@@ -240,38 +227,11 @@ impl Store {
     /// Closes every connection; waits for those in use.
     pub async fn close(&self) {
         match &self.pools {
-            Pools::Sqlite {
-                write,
-                read,
-                checkpoint,
-            } => {
+            Pools::Sqlite { write, read } => {
                 read.close().await;
                 write.close().await;
-                checkpoint.close().await;
             }
             Pools::Postgres(pool) => pool.close().await,
-        }
-    }
-}
-
-/// Copies the WAL's committed pages into the database every half second (a passive checkpoint:
-/// it never waits for the writer or the readers), until the store is closed.
-async fn checkpointer(pool: SqlitePool) {
-    let mut tick = tokio::time::interval(Duration::from_millis(500));
-    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    loop {
-        tick.tick().await;
-        if pool.is_closed() {
-            return;
-        }
-        if let Err(e) = sqlx::query("PRAGMA wal_checkpoint(PASSIVE)")
-            .execute(&pool)
-            .await
-        {
-            if pool.is_closed() {
-                return;
-            }
-            tracing::warn!(error = %e, "WAL checkpoint failed; will try again");
         }
     }
 }
@@ -424,49 +384,5 @@ mod tests {
         assert!(PageRequest::parse(None, Some("abc")).is_err());
         let p = PageRequest::parse(Some(2), Some("7")).unwrap();
         assert_eq!((p.after, p.limit), (7, 2));
-    }
-
-    /// The writer does not checkpoint; the checkpointer task moves committed pages into the
-    /// database file soon after.
-    #[tokio::test]
-    async fn the_checkpointer_moves_the_wal_into_the_database() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("c.db");
-        let store = Store::open(&format!("sqlite://{}", path.display()))
-            .await
-            .unwrap();
-        store.migrate().await.unwrap();
-        let before = std::fs::metadata(&path).unwrap().len();
-        let mut tx = store.begin().await.unwrap();
-        let content = vec![b'x'; 6 << 20];
-        tx.insert_raw_message(&NewRawMessage {
-            source: "smtp",
-            envelope_sender: None,
-            envelope_rcpts: "[]".into(),
-            peer: None,
-            helo: None,
-            tls: false,
-            header_message_id: None,
-            content: &content,
-            status: "processed",
-            error: None,
-            outcome: None,
-        })
-        .await
-        .unwrap();
-        tx.commit().await.unwrap();
-        let deadline = std::time::Instant::now() + Duration::from_secs(10);
-        loop {
-            let size = std::fs::metadata(&path).unwrap().len();
-            if size > before + (5 << 20) {
-                break;
-            }
-            assert!(
-                std::time::Instant::now() < deadline,
-                "the database file is still {size} bytes (was {before})"
-            );
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-        store.close().await;
     }
 }
