@@ -380,6 +380,8 @@ pub(crate) async fn notify(
         .chain(msg.cc.iter())
         .filter_map(|a| email_normalize(a))
         .collect();
+    // Reply-To of the notification mails (§9.4), computed for the first one that is e-mailed.
+    let mut reply_to: Option<Option<String>> = None;
     for f in people {
         if Some(f.partner_id) == route.author_partner_id || !f.active {
             continue;
@@ -398,6 +400,9 @@ pub(crate) async fn notify(
         let Some(email) = f.email_normalized.as_deref() else {
             continue;
         };
+        if reply_to.is_none() {
+            reply_to = Some(notification_reply_to(tx, msg, record, setup).await?);
+        }
         let mail = notification_mail(
             msg,
             message_id,
@@ -407,6 +412,7 @@ pub(crate) async fn notify(
             email,
             id,
             setup,
+            reply_to.clone().flatten(),
         );
         let mail_id = tx.insert_mail(&mail).await?;
         tx.insert_notification(id, f.partner_id, "email", "ready", Some(mail_id))
@@ -425,15 +431,9 @@ fn notification_mail(
     email: &str,
     id: i64,
     setup: &Setup<'_>,
+    reply_to: Option<String>,
 ) -> NewMail {
     let domain = setup.config.domains.first();
-    let company = setup.config.companies.first();
-    let reply_to = domain.map(|d| {
-        formataddr(
-            company.as_ref().map_or("", |c| c.name.as_str()),
-            &d.catchall_email(),
-        )
-    });
     NewMail {
         stream: "transactional".into(),
         kind: Some("notification".into()),
@@ -451,6 +451,36 @@ fn notification_mail(
         headers: serde_json::json!({"References": references, "X-Postern-Message-Id": message_id}),
         scheduled_date: None,
     }
+}
+
+/// Reply-To of the notifications of a record's message, as `postern_compose::notify::reply_to`
+/// gives it for messages posted through the API (§9.4, 17.0/18.0): the record's own alias, else
+/// its company's catchall named `"{company} {record}"`, else the author.
+async fn notification_reply_to(
+    tx: &mut Tx,
+    msg: &ParsedMessage,
+    record: i64,
+    setup: &Setup<'_>,
+) -> Result<Option<String>, StoreError> {
+    let record = tx.get_record(record).await?;
+    let companies = &setup.config.companies;
+    let company = record
+        .company_id
+        .and_then(|id| companies.iter().find(|c| c.id.get() == id))
+        .or(companies.first());
+    let domains = &setup.config.domains;
+    let domain = company
+        .and_then(|c| c.alias_domain.as_deref())
+        .and_then(|n| domains.iter().find(|d| d.name == n))
+        .or(domains.first());
+    let alias = tx.record_alias_email(&record.model, record.id).await?;
+    Ok(postern_compose::notify::reply_to(
+        alias.as_deref(),
+        domain.map(|d| d.catchall_email()).as_deref(),
+        company.map_or("", |c| c.name.as_str()),
+        &record.name,
+        msg.email_from.as_deref(),
+    ))
 }
 
 /// §7: counts the bounce on the address, pins it on the original message's notifications.
