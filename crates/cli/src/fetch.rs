@@ -21,7 +21,8 @@ pub(crate) async fn fetch(
 ) -> anyhow::Result<ExitCode> {
     let store = open_store(cli).await?;
     let gateway = Gateway::new(store.clone(), crate::ingest::hostname(cli));
-    let fetcher = Fetcher::new(gateway, TlsSettings::system());
+    let fetcher = Fetcher::new(gateway, TlsSettings::system())
+        .with_max_message_size(crate::ingest::max_message_size(cli));
     if !once {
         let cancel = tokio_util::sync::CancellationToken::new();
         let scheduler = tokio::spawn(postern_fetch::schedule::run(
@@ -70,6 +71,12 @@ fn summary(r: &RunReport) -> String {
         "{}: fetched {}, stored {}, duplicates {}, failed {}, unprocessable {}",
         r.server, r.fetched, r.accepted, r.duplicates, r.failed, r.unprocessable
     );
+    if r.too_large > 0 {
+        line.push_str(&format!(
+            ", too large (left in the mailbox) {}",
+            r.too_large
+        ));
+    }
     if let Some(e) = &r.error {
         line.push_str(&format!("; error: {e}"));
     }

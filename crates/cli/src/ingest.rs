@@ -81,6 +81,21 @@ pub(crate) fn hostname(cli: &Cli) -> String {
     })
 }
 
+/// `[server] max_message_size` of the `--config` file, else the default (25 MiB).
+pub(crate) fn max_message_size(cli: &Cli) -> u64 {
+    cli.config
+        .as_deref()
+        .and_then(|p| std::fs::read_to_string(p).ok())
+        .and_then(|t| {
+            let size = crate::config::ConfigFile::parse_lenient(&t)
+                .0
+                .server
+                .max_message_size;
+            crate::config::parse_size(&size)
+        })
+        .unwrap_or(postern_fetch::DEFAULT_MAX_MESSAGE_SIZE)
+}
+
 fn print_outcome(outcome: &AcceptOutcome) {
     println!(
         "{}",

@@ -121,7 +121,8 @@ pub(crate) async fn serve(
     let shutdown = shutdown_signal();
     let fetch_stop = tokio_util::sync::CancellationToken::new();
     let fetch_task = tokio::spawn(postern_fetch::schedule::run(
-        postern_fetch::Fetcher::new(gateway.clone(), postern_fetch::TlsSettings::system()),
+        postern_fetch::Fetcher::new(gateway.clone(), postern_fetch::TlsSettings::system())
+            .with_max_message_size(max_size as u64),
         std::time::Duration::from_secs(2),
         fetch_stop.clone(),
     ));

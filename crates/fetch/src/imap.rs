@@ -136,6 +136,24 @@ impl Imap {
         Ok(uids)
     }
 
+    /// The size the server gives for message `uid` (`RFC822.SIZE`); `None` when it gives none
+    /// or the message is gone.
+    pub(crate) async fn size(&mut self, uid: u32) -> Result<Option<u32>, FetchError> {
+        let host = self.host.clone();
+        let fetches = async {
+            let stream = self
+                .session
+                .uid_fetch(uid.to_string(), "(UID RFC822.SIZE)")
+                .await?;
+            stream.try_collect::<Vec<_>>().await
+        };
+        let fetches = timed(&host, fetches).await?;
+        Ok(fetches
+            .iter()
+            .find(|f| f.uid == Some(uid) || f.uid.is_none())
+            .and_then(|f| f.size))
+    }
+
     /// The message `uid`, without setting `\Seen`; `None` when it is gone.
     pub(crate) async fn fetch(&mut self, uid: u32) -> Result<Option<Vec<u8>>, FetchError> {
         let host = self.host.clone();

@@ -90,6 +90,8 @@ pub struct RunReport {
     pub failed: u32,
     /// Kept as unprocessable raw messages and acknowledged (poison or unparseable).
     pub unprocessable: u32,
+    /// Larger than the maximum message size: not downloaded, left in the mailbox.
+    pub too_large: u32,
     /// The error that ended the poll, if any (also kept on the server).
     pub error: Option<String>,
     /// This poll's error disabled the server.
@@ -144,7 +146,11 @@ pub struct Fetcher {
     gateway: Gateway,
     tls: TlsSettings,
     owner: String,
+    max_message_size: u64,
 }
+
+/// The largest message fetched by default (the SMTP listener's default maximum too).
+pub const DEFAULT_MAX_MESSAGE_SIZE: u64 = 25 * 1024 * 1024;
 
 enum Verdict {
     Acknowledge,
@@ -166,7 +172,17 @@ impl Fetcher {
             gateway,
             tls,
             owner,
+            max_message_size: DEFAULT_MAX_MESSAGE_SIZE,
         }
+    }
+
+    /// Messages larger than `bytes` (as the server announces them: IMAP `RFC822.SIZE`, POP3
+    /// `LIST`) are not downloaded: they stay in the mailbox, unacknowledged, are counted in the
+    /// report (`too_large`) and logged, at every poll, until someone removes them or raises the
+    /// limit. `serve` uses `[server] max_message_size`.
+    pub fn with_max_message_size(mut self, bytes: u64) -> Fetcher {
+        self.max_message_size = bytes;
+        self
     }
 
     /// Who holds the leases this fetcher takes.
@@ -308,6 +324,11 @@ impl Fetcher {
         let failing = self.failing_keys(run.target.id).await?;
         for uid in imap.unseen(run.max).await? {
             let key = format!("imap:{}:{uid}", imap.uid_validity);
+            if let Some(size) = imap.size(uid).await?
+                && self.too_large(run, &key, size.into())
+            {
+                continue;
+            }
             let Some(raw) = imap.fetch(uid).await? else {
                 continue; // expunged meanwhile
             };
@@ -339,6 +360,9 @@ impl Fetcher {
         };
         let last = count.min(u32::try_from(run.max).unwrap_or(u32::MAX));
         for n in 1..=last {
+            if self.too_large(run, &format!("pop3:#{n}"), pop.list(n).await?) {
+                continue;
+            }
             let raw = pop.retr(n).await?;
             let key = match uidl.iter().find(|(m, _)| *m == n) {
                 Some((_, uid)) => format!("pop3:{uid}"),
@@ -438,6 +462,22 @@ impl Fetcher {
             tx.commit().await?;
         }
         Ok(())
+    }
+
+    /// Whether a message of `size` bytes is over the limit (then counted and logged).
+    fn too_large(&self, run: &mut Run<'_>, key: &str, size: u64) -> bool {
+        if size <= self.max_message_size {
+            return false;
+        }
+        run.report.too_large += 1;
+        tracing::warn!(
+            server = %run.report.server,
+            message = key,
+            size,
+            max = self.max_message_size,
+            "message larger than the maximum size: left in the mailbox, not fetched"
+        );
+        true
     }
 
     /// `accept`s one message and says whether to acknowledge it.

@@ -127,6 +127,12 @@ impl Pop3 {
         lines.iter().map(|l| parse_uidl_line(l)).collect()
     }
 
+    /// The size of message `n` (`LIST n`: `+OK n size`).
+    pub(crate) async fn list(&mut self, n: u32) -> Result<u64, FetchError> {
+        let line = self.command(&format!("LIST {n}")).await?;
+        parse_list(&line)
+    }
+
     /// The message `n`, with CRLF line ends.
     pub(crate) async fn retr(&mut self, n: u32) -> Result<Vec<u8>, FetchError> {
         self.command(&format!("RETR {n}")).await?;
@@ -242,6 +248,18 @@ fn parse_stat(text: &str) -> Result<(u32, u64), FetchError> {
     }
 }
 
+/// `LIST n`'s answer: `n size`.
+fn parse_list(text: &str) -> Result<u64, FetchError> {
+    let mut it = text.split_whitespace();
+    match (
+        it.next().and_then(|n| n.parse::<u32>().ok()),
+        it.next().and_then(|s| s.parse().ok()),
+    ) {
+        (Some(_), Some(size)) => Ok(size),
+        _ => Err(FetchError::Protocol(format!("bad LIST answer `{text}`"))),
+    }
+}
+
 fn parse_uidl_line(line: &[u8]) -> Result<(u32, String), FetchError> {
     let text = String::from_utf8_lossy(line);
     let mut it = text.split_whitespace();
@@ -319,6 +337,8 @@ mod tests {
     fn stat_and_uidl() {
         assert_eq!(parse_stat("2 320").unwrap(), (2, 320));
         assert!(parse_stat("two").is_err());
+        assert_eq!(parse_list("3 1200").unwrap(), 1200);
+        assert!(parse_list("3").is_err());
         assert_eq!(
             parse_uidl_line(b"1 00000001abc").unwrap(),
             (1, "00000001abc".to_owned())

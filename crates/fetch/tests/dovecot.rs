@@ -928,3 +928,77 @@ fetch_test!(
         tx.commit().await.unwrap();
     }
 );
+
+fetch_test!(
+    messages_over_the_size_limit_stay_in_the_mailbox,
+    "fetch37",
+    "fetch38",
+    |w| {
+        let ca = PathBuf::from(env("POSTERN_TEST_DOVECOT_CA"));
+        let fetcher = Fetcher::new(w.gateway.clone(), TlsSettings::with_ca_file(&ca).unwrap())
+            .with_max_message_size(4096);
+        w.deliver("Small enough", "sales@example.com");
+        let mut big = format!(
+            "From: Client <client@example.org>\r\nTo: sales@example.com\r\nSubject: Too big\r\n\
+             Message-ID: <too-big-{}-{}@test.example.org>\r\n\r\n",
+            std::process::id(),
+            w.user
+        );
+        big.push_str(&"a line of a message over the limit\r\n".repeat(200));
+        w.deliver_raw(big.as_bytes());
+
+        // IMAP: the small one is fetched and marked; the big one is not downloaded, stays unseen.
+        let imap = w
+            .server(
+                FetchProtocol::Imap,
+                Encryption::None,
+                FetchAuth::Login,
+                |_| {},
+            )
+            .await;
+        let r = fetcher.fetch_now(imap).await.unwrap();
+        assert_eq!(
+            (
+                r.fetched,
+                r.accepted,
+                r.too_large,
+                r.failed,
+                r.error.clone()
+            ),
+            (1, 1, 1, 0, None),
+            "{r:?}"
+        );
+        assert_eq!(w.mailbox(), (1, 1));
+        let r = fetcher.fetch_now(imap).await.unwrap();
+        assert_eq!(
+            (r.fetched, r.too_large),
+            (0, 1),
+            "counted again, never lost"
+        );
+
+        // POP3: the small one again is a duplicate (deleted), the big one stays.
+        let pop3 = w
+            .server(
+                FetchProtocol::Pop3,
+                Encryption::None,
+                FetchAuth::Login,
+                |i| {
+                    i.name = format!("pop3-{}", w.user);
+                },
+            )
+            .await;
+        let r = fetcher.fetch_now(pop3).await.unwrap();
+        assert_eq!(
+            (r.fetched, r.duplicates, r.too_large, r.error.clone()),
+            (1, 1, 1, None),
+            "{r:?}"
+        );
+        assert_eq!(w.mailbox().0 + w.mailbox().1, 1, "only the big one is left");
+        let names: Vec<String> = w.records().await.into_iter().map(|r| r.name).collect();
+        assert_eq!(names, vec!["Small enough"]);
+
+        // Without the limit, it is fetched.
+        let r = w.fetch(pop3).await;
+        assert_eq!((r.fetched, r.accepted, r.too_large), (1, 1, 0), "{r:?}");
+    }
+);
