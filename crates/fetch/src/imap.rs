@@ -9,9 +9,11 @@
 use crate::tls::{Stream, TlsSettings};
 use crate::{Credentials, FetchError};
 use async_imap::extensions::idle::IdleResponse;
+use async_imap::types::Fetch;
 use async_imap::{Authenticator, Client, Session};
 use futures_util::TryStreamExt;
 use postern_model::{Encryption, FetchAuth};
+use std::collections::HashMap;
 use std::time::Duration;
 
 /// One command and its answer must complete within this time.
@@ -136,35 +138,35 @@ impl Imap {
         Ok(uids)
     }
 
-    /// The size the server gives for message `uid` (`RFC822.SIZE`); `None` when it gives none
-    /// or the message is gone.
-    pub(crate) async fn size(&mut self, uid: u32) -> Result<Option<u32>, FetchError> {
+    /// The answers to one `UID FETCH` of the UID set `uids` for `items`.
+    async fn uid_fetch(&mut self, uids: &str, items: &str) -> Result<Vec<Fetch>, FetchError> {
         let host = self.host.clone();
         let fetches = async {
-            let stream = self
-                .session
-                .uid_fetch(uid.to_string(), "(UID RFC822.SIZE)")
-                .await?;
+            let stream = self.session.uid_fetch(uids, items).await?;
             stream.try_collect::<Vec<_>>().await
         };
-        let fetches = timed(&host, fetches).await?;
+        timed(&host, fetches).await
+    }
+
+    /// The sizes the server gives (`RFC822.SIZE`) for the messages `uids`, in one command; a
+    /// message gone meanwhile, or without a size, is not in the map.
+    pub(crate) async fn sizes(&mut self, uids: &[u32]) -> Result<HashMap<u32, u32>, FetchError> {
+        if uids.is_empty() {
+            return Ok(HashMap::new());
+        }
+        let set: Vec<String> = uids.iter().map(u32::to_string).collect();
+        let fetches = self.uid_fetch(&set.join(","), "(UID RFC822.SIZE)").await?;
         Ok(fetches
             .iter()
-            .find(|f| f.uid == Some(uid) || f.uid.is_none())
-            .and_then(|f| f.size))
+            .filter_map(|f| Some((f.uid?, f.size?)))
+            .collect())
     }
 
     /// The message `uid`, without setting `\Seen`; `None` when it is gone.
     pub(crate) async fn fetch(&mut self, uid: u32) -> Result<Option<Vec<u8>>, FetchError> {
-        let host = self.host.clone();
-        let fetches = async {
-            let stream = self
-                .session
-                .uid_fetch(uid.to_string(), "(UID BODY.PEEK[])")
-                .await?;
-            stream.try_collect::<Vec<_>>().await
-        };
-        let fetches = timed(&host, fetches).await?;
+        let fetches = self
+            .uid_fetch(&uid.to_string(), "(UID BODY.PEEK[])")
+            .await?;
         Ok(fetches
             .iter()
             .find(|f| f.uid == Some(uid) || f.uid.is_none())

@@ -322,9 +322,11 @@ impl Fetcher {
 
     async fn poll_imap(&self, imap: &mut Imap, run: &mut Run<'_>) -> Result<(), FetchError> {
         let failing = self.failing_keys(run.target.id).await?;
-        for uid in imap.unseen(run.max).await? {
+        let uids = imap.unseen(run.max).await?;
+        let sizes = imap.sizes(&uids).await?;
+        for uid in uids {
             let key = format!("imap:{}:{uid}", imap.uid_validity);
-            if let Some(size) = imap.size(uid).await?
+            if let Some(&size) = sizes.get(&uid)
                 && self.too_large(run, &key, size.into())
             {
                 continue;
@@ -359,8 +361,11 @@ impl Fetcher {
             Err(e) => return Err(e),
         };
         let last = count.min(u32::try_from(run.max).unwrap_or(u32::MAX));
+        let sizes = pop.list().await?;
         for n in 1..=last {
-            if self.too_large(run, &format!("pop3:#{n}"), pop.list(n).await?) {
+            if let Some(&(_, size)) = sizes.iter().find(|(m, _)| *m == n)
+                && self.too_large(run, &format!("pop3:#{n}"), size)
+            {
                 continue;
             }
             let raw = pop.retr(n).await?;

@@ -117,7 +117,7 @@ impl Pop3 {
     /// `(count, size)` of the mailbox.
     pub(crate) async fn stat(&mut self) -> Result<(u32, u64), FetchError> {
         let line = self.command("STAT").await?;
-        parse_stat(&line)
+        parse_pair(&line, "STAT answer")
     }
 
     /// The unique id of every message, by message number.
@@ -127,10 +127,14 @@ impl Pop3 {
         lines.iter().map(|l| parse_uidl_line(l)).collect()
     }
 
-    /// The size of message `n` (`LIST n`: `+OK n size`).
-    pub(crate) async fn list(&mut self, n: u32) -> Result<u64, FetchError> {
-        let line = self.command(&format!("LIST {n}")).await?;
-        parse_list(&line)
+    /// The size of every message, by message number (`LIST`), in one command.
+    pub(crate) async fn list(&mut self) -> Result<Vec<(u32, u64)>, FetchError> {
+        self.command("LIST").await?;
+        let lines = self.multiline().await?;
+        lines
+            .iter()
+            .map(|l| parse_pair(&String::from_utf8_lossy(l), "LIST line"))
+            .collect()
     }
 
     /// The message `n`, with CRLF line ends.
@@ -238,25 +242,14 @@ fn join_lines(lines: &[Bytes]) -> Vec<u8> {
     out
 }
 
-fn parse_stat(text: &str) -> Result<(u32, u64), FetchError> {
+/// `STAT`'s answer (`count size`) or a `LIST` line (`n size`).
+fn parse_pair(text: &str, what: &str) -> Result<(u32, u64), FetchError> {
     let mut it = text.split_whitespace();
-    let count = it.next().and_then(|c| c.parse().ok());
+    let n = it.next().and_then(|c| c.parse().ok());
     let size = it.next().and_then(|s| s.parse().ok());
-    match (count, size) {
-        (Some(c), Some(s)) => Ok((c, s)),
-        _ => Err(FetchError::Protocol(format!("bad STAT answer `{text}`"))),
-    }
-}
-
-/// `LIST n`'s answer: `n size`.
-fn parse_list(text: &str) -> Result<u64, FetchError> {
-    let mut it = text.split_whitespace();
-    match (
-        it.next().and_then(|n| n.parse::<u32>().ok()),
-        it.next().and_then(|s| s.parse().ok()),
-    ) {
-        (Some(_), Some(size)) => Ok(size),
-        _ => Err(FetchError::Protocol(format!("bad LIST answer `{text}`"))),
+    match (n, size) {
+        (Some(n), Some(s)) => Ok((n, s)),
+        _ => Err(FetchError::Protocol(format!("bad {what} `{text}`"))),
     }
 }
 
@@ -335,10 +328,10 @@ mod tests {
 
     #[test]
     fn stat_and_uidl() {
-        assert_eq!(parse_stat("2 320").unwrap(), (2, 320));
-        assert!(parse_stat("two").is_err());
-        assert_eq!(parse_list("3 1200").unwrap(), 1200);
-        assert!(parse_list("3").is_err());
+        assert_eq!(parse_pair("2 320", "STAT answer").unwrap(), (2, 320));
+        assert!(parse_pair("two", "STAT answer").is_err());
+        assert_eq!(parse_pair("3 1200", "LIST line").unwrap(), (3, 1200));
+        assert!(parse_pair("3", "LIST line").is_err());
         assert_eq!(
             parse_uidl_line(b"1 00000001abc").unwrap(),
             (1, "00000001abc".to_owned())
