@@ -130,7 +130,7 @@ pub(crate) async fn ingest(
         source: Source::Pipe,
         ..Default::default()
     };
-    let result = gateway.accept(&raw, &received).await;
+    let result = gateway.accept_owned(raw, &received).await;
     store.close().await;
     Ok(match result {
         Ok(outcome) => {

@@ -651,7 +651,7 @@ impl<'a> Session<'a> {
             .or_else(|| self.tx.bdat_failed.clone())
             .or_else(|| {
                 let total = self.tx.spool.len().saturating_add(chunk_size);
-                (total > self.config.max_message_size).then(|| self.size_reply())
+                (total > self.config.max_message_size).then(|| size_reply(self.config))
             });
         match refusal {
             Some(reply) => {
@@ -682,10 +682,6 @@ impl<'a> Session<'a> {
         }
         Reply::new(220, (2, 0, 0), "ready to start TLS").write_to(out);
         Flow::StartTls
-    }
-
-    fn size_reply(&self) -> Reply {
-        size_reply(self.config)
     }
 
     /// A message that was read to its end and dropped gets its refusal.

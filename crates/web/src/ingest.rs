@@ -71,7 +71,7 @@ async fn ingest(
         source: Source::Http,
         ..Default::default()
     };
-    Ok(answer(s.gateway.accept(&body, &received).await))
+    Ok(answer(s.gateway.accept_owned(body.into(), &received).await))
 }
 
 async fn explain(
