@@ -30,7 +30,10 @@ pub(crate) struct Job {
 /// Starts the committer; it stops when every sender is dropped.
 pub(crate) fn spawn(store: Store, hostname: String) -> mpsc::Sender<Job> {
     let (tx, mut rx) = mpsc::channel::<Job>(MAX_BATCH * 4);
-    tokio::spawn(async move {
+    // On the writer's thread: a dozen statements per message, each a hand-off to the
+    // connection's worker, are cheapest from the same CPU.
+    let runner = store.clone();
+    runner.spawn_next_to_writer(async move {
         while let Some(first) = rx.recv().await {
             let mut batch = vec![first];
             while batch.len() < MAX_BATCH {
