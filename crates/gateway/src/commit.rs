@@ -12,7 +12,7 @@
 use crate::outcome::AcceptOutcome;
 use crate::{Received, apply, lookups};
 use postern_mime::ParsedMessage;
-use postern_store::{Store, StoreError};
+use postern_store::{DirectWriter, Store, StoreError};
 use std::sync::Arc;
 use tokio::sync::{mpsc, oneshot};
 
@@ -34,6 +34,15 @@ pub(crate) fn spawn(store: Store, hostname: String) -> mpsc::Sender<Job> {
     // connection's worker, are cheapest from the same CPU.
     let runner = store.clone();
     runner.spawn_next_to_writer(async move {
+        // On SQLite, the committer's own connection, called directly from this thread (see
+        // `postern_store::DirectWriter`); without it, the store's writer pool.
+        let direct = match store.direct_writer() {
+            Ok(d) => d,
+            Err(e) => {
+                tracing::warn!(error = %e, "no direct SQLite connection for the committer; using the pool");
+                None
+            }
+        };
         while let Some(first) = rx.recv().await {
             let mut batch = vec![first];
             while batch.len() < MAX_BATCH {
@@ -42,21 +51,21 @@ pub(crate) fn spawn(store: Store, hostname: String) -> mpsc::Sender<Job> {
                     Err(_) => break,
                 }
             }
-            run_batch(&store, &hostname, batch).await;
+            run_batch(&store, direct.as_ref(), &hostname, batch).await;
         }
     });
     tx
 }
 
-async fn run_batch(store: &Store, hostname: &str, batch: Vec<Job>) {
+async fn run_batch(store: &Store, direct: Option<&DirectWriter>, hostname: &str, batch: Vec<Job>) {
     // Optimistic first: the whole batch without savepoints (two statements fewer per message).
     // If any message fails, that transaction is rolled back and the batch runs again with a
     // savepoint per message, so that the failing one does not take the others down.
-    let batch = match attempt(store, hostname, batch, false).await {
+    let batch = match attempt(store, direct, hostname, batch, false).await {
         Ok(()) => return,
         Err(batch) => batch,
     };
-    if let Err(batch) = attempt(store, hostname, batch, true).await {
+    if let Err(batch) = attempt(store, direct, hostname, batch, true).await {
         fail_all(
             batch,
             &StoreError::Unavailable("the batch could not be applied".into()),
@@ -68,12 +77,17 @@ async fn run_batch(store: &Store, hostname: &str, batch: Vec<Job>) {
 /// untouched (nothing committed, nobody answered) when `safe` is false and a message failed.
 async fn attempt(
     store: &Store,
+    direct: Option<&DirectWriter>,
     hostname: &str,
     batch: Vec<Job>,
     safe: bool,
 ) -> Result<(), Vec<Job>> {
     let size = batch.len();
-    let mut tx = match store.begin().await {
+    let begun = match direct {
+        Some(d) => d.begin(),
+        None => store.begin().await,
+    };
+    let mut tx = match begun {
         Ok(tx) => tx,
         Err(e) => {
             fail_all(batch, &e);

@@ -875,29 +875,24 @@ impl Tx {
         n: i64,
     ) -> Result<u64, StoreError> {
         let now = now_ms();
-        let affected = match &mut self.inner {
-            crate::TxInner::Sqlite(t) => sqlx::query(
+        let sql = match self.inner {
+            crate::TxInner::Postgres(_) => {
+                "INSERT INTO messages (message_id, record_id, subtype, message_type, body_html, date, created_at) \
+                 SELECT '<seed-' || $2 || '-' || x || '@bench.invalid>', $2, 'comment', 'email', '', $3, $3 FROM generate_series(1, $1) AS x"
+            }
+            crate::TxInner::Sqlite(_) | crate::TxInner::Direct(_) => {
                 "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < $1) \
                  INSERT INTO messages (message_id, record_id, subtype, message_type, body_html, date, created_at) \
-                 SELECT '<seed-' || $2 || '-' || x || '@bench.invalid>', $2, 'comment', 'email', '', $3, $3 FROM c",
-            )
-            .bind(n)
-            .bind(record_id)
-            .bind(now)
-            .execute(&mut **t)
-            .await?
-            .rows_affected(),
-            crate::TxInner::Postgres(t) => sqlx::query(
-                "INSERT INTO messages (message_id, record_id, subtype, message_type, body_html, date, created_at) \
-                 SELECT '<seed-' || $2 || '-' || x || '@bench.invalid>', $2, 'comment', 'email', '', $3, $3 FROM generate_series(1, $1) AS x",
-            )
-            .bind(n)
-            .bind(record_id)
-            .bind(now)
-            .execute(&mut **t)
-            .await?
-            .rows_affected(),
+                 SELECT '<seed-' || $2 || '-' || x || '@bench.invalid>', $2, 'comment', 'email', '', $3, $3 FROM c"
+            }
         };
+        let affected = on!(self, |c| sqlx::query(sql)
+            .bind(n)
+            .bind(record_id)
+            .bind(now)
+            .execute(c)
+            .await
+            .map(|r| r.rows_affected()))?;
         Ok(affected)
     }
 }

@@ -14,11 +14,16 @@
 //!
 //! SQLite runs with one writer connection (writers are serialised anyway; one connection avoids
 //! `SQLITE_BUSY` between our own tasks) and a pool of readers, `synchronous=FULL` so that a
-//! commit is durable before anything is acknowledged.
+//! commit is durable before anything is acknowledged. The gateway's group committer writes
+//! through a second, direct connection of its own ([`DirectWriter`], module `direct`): the same
+//! statements, without sqlx's thread hand-off per statement; SQLite's write lock serialises the
+//! two (`BEGIN IMMEDIATE`, 10 s busy timeout).
 #![warn(missing_docs)]
 
 mod chunks;
 mod config;
+mod direct;
+mod direct_rows;
 mod error;
 mod fetch;
 mod inbound;
@@ -27,6 +32,7 @@ mod read;
 mod writer;
 
 pub use config::*;
+pub use direct::DirectWriter;
 pub use error::StoreError;
 pub use fetch::*;
 pub use inbound::*;
@@ -54,6 +60,13 @@ macro_rules! on {
                 let $c = &mut **t;
                 $body
             }
+            $crate::TxInner::Direct(t) => {
+                // The same statements, on the committer's own connection (see `direct`).
+                #[allow(unused_imports)]
+                use $crate::direct as sqlx;
+                let $c = t.conn();
+                $body
+            }
         }
     };
 }
@@ -74,6 +87,9 @@ enum Pools {
         write: SqlitePool,
         read: SqlitePool,
         writer: std::sync::Arc<writer::WriterThread>,
+        path: std::path::PathBuf,
+        /// Tests only: `begin` runs on this direct connection (see `with_direct_writes_for_tests`).
+        direct: Option<DirectWriter>,
     },
     Postgres(PgPool),
 }
@@ -92,6 +108,8 @@ pub struct Tx {
 pub(crate) enum TxInner {
     Sqlite(Transaction<'static, Sqlite>),
     Postgres(Transaction<'static, Postgres>),
+    /// SQLite through the direct connection of the group committer.
+    Direct(direct::DirectTx),
 }
 
 impl Store {
@@ -125,6 +143,7 @@ impl Store {
         // The writer connection is opened on the writer thread, so that its worker thread
         // shares that thread's CPU (see `writer`); it is kept open for good.
         let writer = writer::WriterThread::start()?;
+        let path = options.get_filename().to_owned();
         let write_options = options.clone();
         let write = writer
             .run(async move {
@@ -146,6 +165,8 @@ impl Store {
                 write,
                 read,
                 writer: std::sync::Arc::new(writer),
+                path,
+                direct: None,
             },
         })
     }
@@ -186,6 +207,32 @@ impl Store {
         }
     }
 
+    /// A connection of its own to the embedded database, for a writer that runs many
+    /// statements in a row on a thread where it may block (the gateway's group committer; see
+    /// the `direct` module). `None` on PostgreSQL, or when `POSTERN_SQLITE_DIRECT=0`.
+    pub fn direct_writer(&self) -> Result<Option<DirectWriter>, StoreError> {
+        match &self.pools {
+            Pools::Sqlite { path, .. }
+                if std::env::var("POSTERN_SQLITE_DIRECT").map_or(true, |v| v != "0") =>
+            {
+                Ok(Some(DirectWriter::new(direct::DirectConn::open(path)?)))
+            }
+            _ => Ok(None),
+        }
+    }
+
+    /// Tests only: the read-write transactions of the store returned run on a direct connection
+    /// (the group committer's, see the `direct` module) — one at a time, blocking the caller's
+    /// thread — so that the conformance suite checks every statement through it too.
+    #[doc(hidden)]
+    pub fn with_direct_writes_for_tests(mut self) -> Result<Store, StoreError> {
+        let writer = self.direct_writer()?;
+        if let Pools::Sqlite { direct, .. } = &mut self.pools {
+            *direct = writer;
+        }
+        Ok(self)
+    }
+
     /// Creates or upgrades the schema. Safe to run on every start and from several nodes.
     pub async fn migrate(&self) -> Result<(), StoreError> {
         match &self.pools {
@@ -199,6 +246,9 @@ impl Store {
     /// (`BEGIN IMMEDIATE`), so that a transaction that reads then writes never fails to upgrade.
     pub async fn begin(&self) -> Result<Tx, StoreError> {
         let inner = match &self.pools {
+            Pools::Sqlite {
+                direct: Some(d), ..
+            } => return d.begin(),
             Pools::Sqlite { write, .. } => {
                 TxInner::Sqlite(write.begin_with("BEGIN IMMEDIATE").await?)
             }
@@ -277,6 +327,7 @@ impl Tx {
         match self.inner {
             TxInner::Sqlite(t) => t.commit().await?,
             TxInner::Postgres(t) => t.commit().await?,
+            TxInner::Direct(t) => t.commit()?,
         }
         Ok(())
     }
@@ -314,6 +365,7 @@ impl Tx {
         match self.inner {
             TxInner::Sqlite(t) => t.rollback().await?,
             TxInner::Postgres(t) => t.rollback().await?,
+            TxInner::Direct(t) => t.rollback()?,
         }
         Ok(())
     }

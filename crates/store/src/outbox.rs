@@ -156,34 +156,27 @@ impl Tx {
     ) -> Result<Vec<OutboxMail>, StoreError> {
         const DUE: &str = "state = 'outgoing' AND next_try_at <= $1 AND (lease_until IS NULL OR lease_until < $1)";
         const ORDER: &str = "CASE WHEN stream = 'mass' THEN 1 ELSE 0 END, next_try_at, id";
-        let rows = match &mut self.inner {
-            TxInner::Postgres(t) => {
-                sqlx::query_as::<_, OutboxMail>(sqlx::AssertSqlSafe(format!(
-                    "WITH picked AS (SELECT id AS picked_id FROM mails WHERE {DUE} ORDER BY {ORDER} LIMIT $4 \
-                     FOR UPDATE SKIP LOCKED) \
-                     UPDATE mails SET lease_owner = $2, lease_until = $3 FROM picked WHERE mails.id = picked.picked_id \
-                     RETURNING {OUTBOX_COLUMNS}"
-                )))
-                .bind(now)
-                .bind(owner)
-                .bind(now + lease_ms)
-                .bind(limit)
-                .fetch_all(&mut **t)
-                .await?
-            }
-            TxInner::Sqlite(t) => {
-                sqlx::query_as::<_, OutboxMail>(sqlx::AssertSqlSafe(format!(
-                    "UPDATE mails SET lease_owner = $2, lease_until = $3 WHERE id IN \
-                     (SELECT id FROM mails WHERE {DUE} ORDER BY {ORDER} LIMIT $4) RETURNING {OUTBOX_COLUMNS}"
-                )))
-                .bind(now)
-                .bind(owner)
-                .bind(now + lease_ms)
-                .bind(limit)
-                .fetch_all(&mut **t)
-                .await?
-            }
+        let sql = match self.inner {
+            TxInner::Postgres(_) => format!(
+                "WITH picked AS (SELECT id AS picked_id FROM mails WHERE {DUE} ORDER BY {ORDER} LIMIT $4 \
+                 FOR UPDATE SKIP LOCKED) \
+                 UPDATE mails SET lease_owner = $2, lease_until = $3 FROM picked WHERE mails.id = picked.picked_id \
+                 RETURNING {OUTBOX_COLUMNS}"
+            ),
+            TxInner::Sqlite(_) | TxInner::Direct(_) => format!(
+                "UPDATE mails SET lease_owner = $2, lease_until = $3 WHERE id IN \
+                 (SELECT id FROM mails WHERE {DUE} ORDER BY {ORDER} LIMIT $4) RETURNING {OUTBOX_COLUMNS}"
+            ),
         };
+        let rows = on!(self, |c| {
+            sqlx::query_as::<_, OutboxMail>(sqlx::AssertSqlSafe(sql.clone()))
+                .bind(now)
+                .bind(owner)
+                .bind(now + lease_ms)
+                .bind(limit)
+                .fetch_all(c)
+                .await
+        })?;
         let mut rows = rows;
         rows.sort_by_key(|m| (m.stream == "mass", m.id));
         Ok(rows)

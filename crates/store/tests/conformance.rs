@@ -1,6 +1,6 @@
-//! The store conformance suite: every test runs twice, once on SQLite (a temporary file) and once
-//! on PostgreSQL (a fresh database on the server named by `POSTERN_TEST_DATABASE_URL`, which
-//! `scripts/test.sh` starts). A PostgreSQL that cannot be reached fails the tests: it is never
+//! The store conformance suite: every test runs three times, on SQLite (a temporary file) through
+//! sqlx, on SQLite through the group committer's direct connection, and on PostgreSQL (a fresh
+//! database on the server named by `POSTERN_TEST_DATABASE_URL`, which `scripts/test.sh` starts). A PostgreSQL that cannot be reached fails the tests: it is never
 //! skipped.
 
 use postern_model::{AliasContact, AliasStatus, Encryption, FetchProtocol, Secret};
@@ -82,9 +82,30 @@ mod support {
     }
 }
 
-/// Declares one test per backend: `name::sqlite` and `name::postgres`.
+/// Declares one test per backend: `name::sqlite`, `name::sqlite_direct` and `name::postgres`.
+/// `concurrent` tests (two transactions open at once) have no `sqlite_direct`: the direct
+/// connection runs one transaction at a time by design (its only user is the group committer).
 macro_rules! conformance {
     ($name:ident, |$store:ident| $body:block) => {
+        conformance!(@mod $name, |$store| $body, {
+            /// SQLite through the group committer's direct connection.
+            #[tokio::test]
+            async fn sqlite_direct() {
+                let db = super::support::sqlite().await;
+                let store = db
+                    .store
+                    .clone()
+                    .with_direct_writes_for_tests()
+                    .expect("direct connection");
+                run(store).await;
+                db.finish().await;
+            }
+        });
+    };
+    (concurrent $name:ident, |$store:ident| $body:block) => {
+        conformance!(@mod $name, |$store| $body, {});
+    };
+    (@mod $name:ident, |$store:ident| $body:block, { $($direct:item)* }) => {
         mod $name {
             #[allow(unused_imports)]
             use super::*;
@@ -97,6 +118,8 @@ macro_rules! conformance {
                 run(db.store.clone()).await;
                 db.finish().await;
             }
+
+            $($direct)*
 
             #[tokio::test]
             async fn postgres() {
@@ -1013,7 +1036,7 @@ conformance!(outbox_claim_lease_results_retry_cancel, |store| {
     assert!(counts.contains(&("sent".to_owned(), 2)), "{counts:?}");
 });
 
-conformance!(outbox_concurrent_claims_are_disjoint, |store| {
+conformance!(concurrent outbox_concurrent_claims_are_disjoint, |store| {
     let mut tx = store.begin().await.unwrap();
     outbox_fixture(&mut tx, 6).await;
     tx.commit().await.unwrap();
