@@ -30,8 +30,7 @@ pub(crate) struct Job {
 /// Starts the committer; it stops when every sender is dropped.
 pub(crate) fn spawn(store: Store, hostname: String) -> mpsc::Sender<Job> {
     let (tx, mut rx) = mpsc::channel::<Job>(MAX_BATCH * 4);
-    // On the writer's thread: a dozen statements per message, each a hand-off to the
-    // connection's worker, are cheapest from the same CPU.
+    // On the writer's thread, where the direct connection may block.
     let runner = store.clone();
     runner.spawn_next_to_writer(async move {
         // On SQLite, the committer's own connection, called directly from this thread (see

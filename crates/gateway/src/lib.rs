@@ -89,7 +89,19 @@ pub struct Gateway {
     hostname: String,
     /// The group committer (SQLite only).
     committer: Option<tokio::sync::mpsc::Sender<commit::Job>>,
+    /// The domains `RCPT` accepts, as last read (see [`Gateway::accepts_recipient`]).
+    rcpt_domains: Arc<std::sync::Mutex<Option<RcptDomains>>>,
 }
+
+/// The domains mail may be addressed to: alias domains and `mail.catchall.domain.allowed`.
+struct RcptDomains {
+    read_at: std::time::Instant,
+    domains: Vec<String>,
+    allowed: Vec<String>,
+}
+
+/// How long a positive `RCPT` answer may come from the domains as last read.
+const RCPT_DOMAINS_TTL: std::time::Duration = std::time::Duration::from_secs(1);
 
 impl Gateway {
     /// A gateway on `store`; `hostname` is the right part of the Message-IDs it makes. On
@@ -104,6 +116,7 @@ impl Gateway {
             store,
             hostname,
             committer,
+            rcpt_domains: Arc::default(),
         }
     }
 
@@ -120,6 +133,12 @@ impl Gateway {
     /// Whether mail for `address` may be accepted at all (at `RCPT` time): its domain is an
     /// alias domain or in `mail.catchall.domain.allowed`, or an alias matching on the local part
     /// alone (`incoming_local`) has its name. Anything else would make Postern an open relay.
+    ///
+    /// A domain seen in the last second is accepted without reading the database again (an SMTP
+    /// client sends a recipient per message, and each read was a quarter of the listener's CPU);
+    /// any other answer reads it afresh, so that a domain just added is never refused. A domain
+    /// just removed may pass `RCPT` for that second: the decision after `DATA`, on the
+    /// configuration of its own transaction, refuses the message then.
     pub async fn accepts_recipient(&self, address: &str) -> Result<bool, StoreError> {
         let Some(norm) = postern_model::address::email_normalize(address) else {
             return Ok(false);
@@ -127,13 +146,32 @@ impl Gateway {
         let Some((local, domain)) = norm.rsplit_once('@') else {
             return Ok(false);
         };
-        let mut tx = self.store.read().await?;
-        let config = lookups::GatewayConfig::load(&mut tx).await?;
-        let allowed = &config.routing.catchall_domain_allowed;
-        if config.domains.iter().any(|d| d.name == domain) || allowed.iter().any(|d| d == domain) {
+        let known = |d: &RcptDomains| {
+            d.domains.iter().any(|n| n == domain) || d.allowed.iter().any(|n| n == domain)
+        };
+        if let Ok(cached) = self.rcpt_domains.lock()
+            && let Some(d) = cached.as_ref()
+            && d.read_at.elapsed() < RCPT_DOMAINS_TTL
+            && known(d)
+        {
             return Ok(true);
         }
-        if !allowed.is_empty() {
+        let mut tx = self.store.read().await?;
+        let config = lookups::GatewayConfig::load(&mut tx).await?;
+        let fresh = RcptDomains {
+            read_at: std::time::Instant::now(),
+            domains: config.domains.iter().map(|d| d.name.clone()).collect(),
+            allowed: config.routing.catchall_domain_allowed.clone(),
+        };
+        let accepted = known(&fresh);
+        let restricted = !fresh.allowed.is_empty();
+        if let Ok(mut cached) = self.rcpt_domains.lock() {
+            *cached = Some(fresh);
+        }
+        if accepted {
+            return Ok(true);
+        }
+        if restricted {
             return Ok(false);
         }
         let by_local = tx.aliases_for_routing(&[], &[local.to_owned()]).await?;

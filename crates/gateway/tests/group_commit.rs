@@ -1,5 +1,6 @@
 //! Group commit on SQLite: many concurrent callers, every one answered after its message is
-//! committed, with the right outcome; concurrent copies of one message stored once.
+//! committed, with the right outcome; concurrent copies of one message stored once. And the
+//! recipient check of `RCPT`, which the listener calls for every message.
 
 use postern_gateway::{Gateway, Received};
 use postern_routing::Outcome;
@@ -73,4 +74,34 @@ async fn concurrent_callers_are_all_committed_once() {
             .len(),
         100
     );
+}
+
+/// `RCPT` answers: a domain added is accepted at once (a refusal always reads the database
+/// again), a domain removed is refused once its cached positive answer (1 s) has expired.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn recipient_domains_follow_the_configuration() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(&format!("sqlite://{}/t.db", dir.path().display()))
+        .await
+        .unwrap();
+    store.migrate().await.unwrap();
+    let gateway = Gateway::new(store.clone(), "postern.test");
+    assert!(!gateway.accepts_recipient("a@example.com").await.unwrap());
+    let mut tx = store.begin().await.unwrap();
+    let domain = tx
+        .create_alias_domain(&AliasDomainInput {
+            name: "example.com".into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+    assert!(gateway.accepts_recipient("a@example.com").await.unwrap());
+    assert!(gateway.accepts_recipient("B@Example.COM").await.unwrap());
+    assert!(!gateway.accepts_recipient("a@elsewhere.test").await.unwrap());
+    let mut tx = store.begin().await.unwrap();
+    tx.delete_alias_domain(domain.id).await.unwrap();
+    tx.commit().await.unwrap();
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    assert!(!gateway.accepts_recipient("a@example.com").await.unwrap());
 }

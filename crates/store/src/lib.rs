@@ -140,22 +140,12 @@ impl Store {
         // task of its own checkpointing every half second instead was tried and measured
         // slower (accept: 711 against 1,000–1,065 msg/s with one caller, same machine, same
         // hour): its checkpoints and fsyncs of the database file competed with the writer.
-        // The writer connection is opened on the writer thread, so that its worker thread
-        // shares that thread's CPU (see `writer`); it is kept open for good.
-        let writer = writer::WriterThread::start()?;
         let path = options.get_filename().to_owned();
-        let write_options = options.clone();
-        let write = writer
-            .run(async move {
-                SqlitePoolOptions::new()
-                    .max_connections(1)
-                    .min_connections(1)
-                    .idle_timeout(None)
-                    .max_lifetime(None)
-                    .connect_with(write_options)
-                    .await
-            })
-            .await??;
+        let writer = writer::WriterThread::start()?;
+        let write = SqlitePoolOptions::new()
+            .max_connections(1)
+            .connect_with(options.clone())
+            .await?;
         let read = SqlitePoolOptions::new()
             .max_connections(4)
             .connect_with(options.read_only(true))
@@ -192,10 +182,9 @@ impl Store {
         }
     }
 
-    /// Runs `future` next to the writer connection: on SQLite, on the writer thread, pinned to
-    /// the CPU of the connection's worker (see the `writer` module — for work that runs many
-    /// statements in a row, like the gateway's group committer); on PostgreSQL, as a task of
-    /// the current runtime.
+    /// Runs `future` where the direct writer may block: on SQLite, on the writer thread (see
+    /// the `writer` module; the gateway's group committer runs there); on PostgreSQL, as a task
+    /// of the current runtime.
     pub fn spawn_next_to_writer<F>(&self, future: F) -> tokio::task::JoinHandle<F::Output>
     where
         F: std::future::Future + Send + 'static,

@@ -1,19 +1,12 @@
-//! The thread of SQLite's writer: the writer connection and the work that writes most (the
-//! gateway's group committer) run side by side on one CPU.
+//! The thread of SQLite's direct writer: the gateway's group committer calls SQLite directly and
+//! blocks on it (statements, the fsync of each commit), so it runs on a thread of its own, with a
+//! single-threaded tokio runtime for the rest of its work (its queue, its answers), and never
+//! holds up the runtime that serves the network. [`crate::Store::spawn_next_to_writer`] runs a
+//! future there.
 //!
-//! Why: sqlx runs each SQLite connection on a worker thread of its own, hands every statement
-//! to it and every result back — two thread wake-ups per statement, a dozen statements per
-//! accepted message. When the caller and the worker sit on different CPUs, each wake-up is an
-//! inter-processor interrupt (on a virtual machine, an exit to the hypervisor), and accepting
-//! mail spent more time waking threads than running SQL. On one CPU a wake-up is a plain
-//! context switch. So the store starts a thread with a single-threaded tokio runtime, pinned to
-//! one CPU (the last one the process may use), opens the writer connection from it — the
-//! connection's worker thread inherits the pin — and runs there whatever
-//! [`crate::Store::spawn_next_to_writer`] is given. Measured on the 2-core machine of
-//! BENCHMARKS.md: see "SQLite writer thread" there.
-//!
-//! `POSTERN_SQLITE_PIN=0` turns the pinning off (the thread stays); with one CPU there is
-//! nothing to pin.
+//! Pinning this thread (and, before the direct connection, sqlx's worker thread) to one CPU was
+//! measured too: it doubled accept while every statement was a hand-off between two threads, and
+//! made no difference once there were none, so it is not done.
 
 use crate::StoreError;
 use std::future::Future;
@@ -29,17 +22,11 @@ pub(crate) struct WriterThread {
 impl WriterThread {
     /// Starts the thread and its runtime.
     pub(crate) fn start() -> Result<WriterThread, StoreError> {
-        let core = pin_target();
         let (ready_tx, ready_rx) = std::sync::mpsc::channel();
         let (stop_tx, stop_rx) = oneshot::channel::<()>();
         std::thread::Builder::new()
             .name("postern-sqlite-writer".into())
             .spawn(move || {
-                if let Some(core) = core
-                    && !core_affinity::set_for_current(core)
-                {
-                    tracing::debug!("could not pin the SQLite writer thread; it runs unpinned");
-                }
                 let runtime = tokio::runtime::Builder::new_current_thread()
                     .enable_all()
                     .build();
@@ -74,28 +61,4 @@ impl WriterThread {
     {
         self.handle.spawn(future)
     }
-
-    /// Runs `future` on the writer thread and waits for its result.
-    pub(crate) async fn run<F>(&self, future: F) -> Result<F::Output, StoreError>
-    where
-        F: Future + Send + 'static,
-        F::Output: Send + 'static,
-    {
-        self.spawn(future)
-            .await
-            .map_err(|e| StoreError::Unavailable(format!("the writer thread failed: {e}")))
-    }
-}
-
-/// The CPU to pin to: the last one this process may run on, if it may run on several and
-/// `POSTERN_SQLITE_PIN` is not `0`.
-fn pin_target() -> Option<core_affinity::CoreId> {
-    if std::env::var("POSTERN_SQLITE_PIN").is_ok_and(|v| v == "0") {
-        return None;
-    }
-    let cores = core_affinity::get_core_ids()?;
-    if cores.len() < 2 {
-        return None;
-    }
-    cores.last().copied()
 }
