@@ -204,7 +204,10 @@ impl Store {
             Pools::Sqlite { path, .. }
                 if std::env::var("POSTERN_SQLITE_DIRECT").map_or(true, |v| v != "0") =>
             {
-                Ok(Some(DirectWriter::new(direct::DirectConn::open(path)?)))
+                Ok(Some(DirectWriter::new(
+                    direct::DirectConn::open(path)?,
+                    path,
+                )?))
             }
             _ => Ok(None),
         }
