@@ -484,8 +484,8 @@ pub struct DirectWriter {
 /// The WAL pages past which the committer's own commits checkpoint anyway (a backstop: the
 /// checkpointer thread normally keeps the WAL far below it).
 const BACKSTOP_PAGES: i64 = 20_000;
-/// How often the checkpointer thread runs.
-const CHECKPOINT_EVERY: Duration = Duration::from_millis(100);
+/// How often the checkpointer thread runs (100 ms measured the same).
+const CHECKPOINT_EVERY: Duration = Duration::from_millis(20);
 
 impl DirectWriter {
     /// The direct writer on `conn`, with a checkpointer thread on a connection of its own to

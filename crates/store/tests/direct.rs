@@ -40,7 +40,7 @@ async fn the_checkpointer_copies_commits_into_the_database_file() {
     }
     tx.commit().await.unwrap();
     // The committer's own commits only checkpoint past 20,000 pages: these 50 rows reach the
-    // main file through the checkpointer thread (every 100 ms).
+    // main file through the checkpointer thread (every 20 ms).
     let mut seen = 0;
     for _ in 0..50 {
         seen = params_in_main_file(&dir);
