@@ -222,7 +222,8 @@ async fn accept_rate(gateway: &Gateway, messages: Vec<Vec<u8>>, callers: usize) 
     total as f64 / start.elapsed().as_secs_f64()
 }
 
-/// Mean time of `explain` for a reply to the newest message of a record holding `n` messages.
+/// Time of `explain` for a reply to the newest message of a record holding `n` messages (the
+/// best mean of five rounds of 200, after a warm-up round).
 async fn reply_cost(store: &Store, gateway: &Gateway, n: i64) -> Duration {
     let mut tx = store.begin().await.unwrap();
     let first = corpus(1, "sales@bench.test", &format!("scale{n}"));
@@ -239,16 +240,28 @@ async fn reply_cost(store: &Store, gateway: &Gateway, n: i64) -> Duration {
         "From: a@customer.test\r\nTo: nobody@bench.test\r\nSubject: Re\r\nMessage-ID: <reply.{n}@bench.test>\r\n\
          In-Reply-To: <seed-{record}-{n}@bench.invalid>\r\nReferences: <seed-{record}-1@bench.invalid> <seed-{record}-{n}@bench.invalid>\r\n\r\nreply\r\n"
     );
-    let runs = 300;
-    let start = Instant::now();
-    for _ in 0..runs {
-        let o = gateway
-            .explain(reply.as_bytes(), &Received::default())
-            .await
-            .unwrap();
-        assert_eq!(o.routes[0].record_id, Some(record));
+    // A warm-up round (the seeding just wrote a million rows), then the best of five rounds:
+    // the figure is the cost of the lookups, not of whatever else the machine did meanwhile.
+    let round = |runs: u32| {
+        let reply = reply.clone();
+        async move {
+            let start = Instant::now();
+            for _ in 0..runs {
+                let o = gateway
+                    .explain(reply.as_bytes(), &Received::default())
+                    .await
+                    .unwrap();
+                assert_eq!(o.routes[0].record_id, Some(record));
+            }
+            start.elapsed() / runs
+        }
+    };
+    round(100).await;
+    let mut best = Duration::MAX;
+    for _ in 0..5 {
+        best = best.min(round(200).await);
     }
-    start.elapsed() / runs
+    best
 }
 
 fn row(name: &str, value: String) {
