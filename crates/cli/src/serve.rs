@@ -135,7 +135,7 @@ pub(crate) async fn serve(
         file.as_ref().map(|(_, f, _)| f),
     );
     tracing::info!(%http, "postern started");
-    let state = postern_web::AppState::new(store.clone(), token, &settings.hostname, max_size);
+    let state = postern_web::AppState::new(gateway.clone(), token, max_size);
     let http_stopped = wait_for(stopped.clone());
     let http_task = tokio::spawn(postern_web::run(listener, state, http_stopped));
     let delivery = tokio::spawn(postern_delivery::run(

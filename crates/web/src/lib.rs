@@ -43,12 +43,13 @@ pub struct AppState {
 }
 
 impl AppState {
-    /// State for a server whose API accepts `token` as bearer token; `hostname` names the
-    /// server in the Message-IDs it makes; `/ingest` takes messages up to `max_message_size`.
-    pub fn new(store: Store, token: Secret, hostname: &str, max_message_size: usize) -> AppState {
+    /// State for a server whose API accepts `token` as bearer token and ingests through
+    /// `gateway` — the one the mail listeners use, so that a process has one group committer;
+    /// `/ingest` takes messages up to `max_message_size`.
+    pub fn new(gateway: Gateway, token: Secret, max_message_size: usize) -> AppState {
         AppState {
-            gateway: Gateway::new(store.clone(), hostname),
-            store,
+            store: gateway.store().clone(),
+            gateway,
             token: Arc::new(token),
             max_message_size,
         }
