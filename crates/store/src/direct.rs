@@ -518,17 +518,18 @@ impl DirectWriter {
             .lock()
             .map_err(|_| crate::StoreError::Unavailable("the direct writer is poisoned".into()))?
             .take();
-        let Some(mut conn) = conn else {
+        let Some(conn) = conn else {
             return Err(crate::StoreError::Unavailable(
                 "the direct writer is in use by another transaction".into(),
             ));
         };
+        // The transaction holds the connection before `BEGIN`, so that a `BEGIN` that fails
+        // (the lock still taken after the busy timeout) gives it back to the writer on drop.
         let mut tx = DirectTx {
-            conn: None,
+            conn: Some(conn),
             home: self.slot.clone(),
         };
-        conn.exec("BEGIN IMMEDIATE")?;
-        tx.conn = Some(conn);
+        tx.conn().exec("BEGIN IMMEDIATE")?;
         Ok(crate::Tx {
             inner: crate::TxInner::Direct(tx),
         })

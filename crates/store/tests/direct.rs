@@ -1,6 +1,6 @@
 //! The group committer's direct SQLite connection: what it commits reaches the database file
 //! itself (its checkpointer thread copies the WAL there), and its transactions roll back when
-//! dropped unfinished.
+//! dropped unfinished, and a `BEGIN` that times out leaves it usable.
 
 use postern_store::Store;
 use std::time::Duration;
@@ -68,4 +68,23 @@ async fn a_dropped_transaction_rolls_back_and_frees_the_connection() {
     let params = tx.list_params().await.unwrap();
     assert!(params.iter().any(|p| p.key == "test.kept"));
     assert!(params.iter().all(|p| p.key != "test.dropped"));
+}
+
+/// A `BEGIN` that times out (another connection holds the write lock past the 10 s busy
+/// timeout) is a temporary error and leaves the direct writer usable.
+#[tokio::test]
+async fn a_begin_that_times_out_leaves_the_writer_usable() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = store(&dir).await;
+    let other = rusqlite::Connection::open(dir.path().join("t.db")).unwrap();
+    other.execute_batch("BEGIN IMMEDIATE").unwrap();
+    let err = match store.begin().await {
+        Ok(_) => panic!("BEGIN IMMEDIATE succeeded while another connection held the lock"),
+        Err(e) => e,
+    };
+    assert!(err.is_temporary(), "{err}");
+    other.execute_batch("ROLLBACK").unwrap();
+    let mut tx = store.begin().await.unwrap();
+    tx.set_param("test.after", "x").await.unwrap();
+    tx.commit().await.unwrap();
 }
