@@ -83,7 +83,7 @@ async fn attempt(
 ) -> Result<(), Vec<Job>> {
     let size = batch.len();
     let begun = match direct {
-        Some(d) => d.begin(),
+        Some(d) => d.begin().await,
         None => store.begin().await,
     };
     let mut tx = match begun {

@@ -477,6 +477,7 @@ impl DirectConn {
 #[derive(Clone)]
 pub struct DirectWriter {
     slot: Arc<Mutex<Option<DirectConn>>>,
+    turn: crate::WriteTurn,
     /// Dropped with the last clone: the checkpointer then checkpoints once more and stops.
     _checkpointer: Arc<std::sync::mpsc::Sender<()>>,
 }
@@ -497,7 +498,11 @@ impl DirectWriter {
     /// with 100 KiB messages, all of it on the committer's thread. A `PASSIVE` checkpoint from
     /// another connection copies the same pages on another CPU, without blocking the committer
     /// nor any reader.
-    pub(crate) fn new(mut conn: DirectConn, path: &Path) -> Result<DirectWriter, Error> {
+    pub(crate) fn new(
+        mut conn: DirectConn,
+        path: &Path,
+        turn: crate::WriteTurn,
+    ) -> Result<DirectWriter, Error> {
         conn.exec(&format!("PRAGMA wal_autocheckpoint = {BACKSTOP_PAGES}"))?;
         let checkpoints = DirectConn::open(path)?;
         let (tx, rx) = std::sync::mpsc::channel::<()>();
@@ -507,12 +512,15 @@ impl DirectWriter {
             .map_err(Error::Io)?;
         Ok(DirectWriter {
             slot: Arc::new(Mutex::new(Some(conn))),
+            turn,
             _checkpointer: Arc::new(tx),
         })
     }
 
-    /// Begins a read-write transaction (`BEGIN IMMEDIATE`) on the direct connection.
-    pub fn begin(&self) -> Result<crate::Tx, crate::StoreError> {
+    /// Begins a read-write transaction (`BEGIN IMMEDIATE`) on the direct connection, in this
+    /// process's turn (see `WriteTurn`).
+    pub async fn begin(&self) -> Result<crate::Tx, crate::StoreError> {
+        let turn = self.turn.clone().lock_owned().await;
         let conn = self
             .slot
             .lock()
@@ -532,6 +540,7 @@ impl DirectWriter {
         tx.conn().exec("BEGIN IMMEDIATE")?;
         Ok(crate::Tx {
             inner: crate::TxInner::Direct(tx),
+            _turn: Some(turn),
         })
     }
 }

@@ -88,6 +88,7 @@ enum Pools {
         read: SqlitePool,
         writer: std::sync::Arc<writer::WriterThread>,
         path: std::path::PathBuf,
+        turn: WriteTurn,
         /// Tests only: `begin` runs on this direct connection (see `with_direct_writes_for_tests`).
         direct: Option<DirectWriter>,
     },
@@ -103,7 +104,17 @@ pub struct Store {
 /// A transaction. Dropped without [`Tx::commit`], it rolls back.
 pub struct Tx {
     pub(crate) inner: TxInner,
+    /// SQLite, read-write: this process's turn to write (see [`WriteTurn`]), held until the
+    /// transaction ends.
+    pub(crate) _turn: Option<tokio::sync::OwnedMutexGuard<()>>,
 }
+
+/// The order in which this process's writers take SQLite's write lock: first come, first
+/// served. The gateway's committer and the other writers (API, delivery runner) use two
+/// connections; without a queue of our own they would meet at SQLite's lock, which has none —
+/// the loser polls, sleeping up to 100 ms between tries, and a busy committer, which begins its
+/// next batch as soon as it commits, could keep the others waiting for seconds.
+pub(crate) type WriteTurn = std::sync::Arc<tokio::sync::Mutex<()>>;
 
 pub(crate) enum TxInner {
     Sqlite(Transaction<'static, Sqlite>),
@@ -156,6 +167,7 @@ impl Store {
                 read,
                 writer: std::sync::Arc::new(writer),
                 path,
+                turn: WriteTurn::default(),
                 direct: None,
             },
         })
@@ -201,12 +213,13 @@ impl Store {
     /// the `direct` module). `None` on PostgreSQL, or when `POSTERN_SQLITE_DIRECT=0`.
     pub fn direct_writer(&self) -> Result<Option<DirectWriter>, StoreError> {
         match &self.pools {
-            Pools::Sqlite { path, .. }
+            Pools::Sqlite { path, turn, .. }
                 if std::env::var("POSTERN_SQLITE_DIRECT").map_or(true, |v| v != "0") =>
             {
                 Ok(Some(DirectWriter::new(
                     direct::DirectConn::open(path)?,
                     path,
+                    turn.clone(),
                 )?))
             }
             _ => Ok(None),
@@ -240,13 +253,18 @@ impl Store {
         let inner = match &self.pools {
             Pools::Sqlite {
                 direct: Some(d), ..
-            } => return d.begin(),
-            Pools::Sqlite { write, .. } => {
-                TxInner::Sqlite(write.begin_with("BEGIN IMMEDIATE").await?)
+            } => return d.begin().await,
+            Pools::Sqlite { write, turn, .. } => {
+                let turn = turn.clone().lock_owned().await;
+                let inner = TxInner::Sqlite(write.begin_with("BEGIN IMMEDIATE").await?);
+                return Ok(Tx {
+                    inner,
+                    _turn: Some(turn),
+                });
             }
             Pools::Postgres(pool) => TxInner::Postgres(pool.begin().await?),
         };
-        Ok(Tx { inner })
+        Ok(Tx { inner, _turn: None })
     }
 
     /// Begins a transaction for reading only (on SQLite, on a reader connection that never
@@ -256,7 +274,7 @@ impl Store {
             Pools::Sqlite { read, .. } => TxInner::Sqlite(read.begin().await?),
             Pools::Postgres(pool) => TxInner::Postgres(pool.begin().await?),
         };
-        Ok(Tx { inner })
+        Ok(Tx { inner, _turn: None })
     }
 
     /// Checks that the database answers (for `/healthz`).
