@@ -476,15 +476,27 @@ impl DirectConn {
 /// The direct writer of a store: one connection, lent to one transaction at a time.
 #[derive(Clone)]
 pub struct DirectWriter {
-    slot: Arc<Mutex<Option<DirectConn>>>,
+    slot: Arc<Mutex<Slot>>,
+    path: Arc<std::path::PathBuf>,
     turn: crate::WriteTurn,
     /// Dropped with the last clone: the checkpointer then checkpoints once more and stops.
     _checkpointer: Arc<std::sync::mpsc::Sender<()>>,
 }
 
+/// Where the direct connection is.
+enum Slot {
+    /// Waiting for the next transaction.
+    Idle(DirectConn),
+    /// Lent to a transaction.
+    Lent,
+    /// Closed because it could not be brought out of a transaction; the next `begin` opens a
+    /// new one.
+    Closed,
+}
+
 /// The WAL pages past which the committer's own commits checkpoint anyway (a backstop: the
 /// checkpointer thread normally keeps the WAL far below it).
-const BACKSTOP_PAGES: i64 = 20_000;
+const AUTOCHECKPOINT: &str = "PRAGMA wal_autocheckpoint = 20000";
 /// How often the checkpointer thread runs (100 ms measured the same).
 const CHECKPOINT_EVERY: Duration = Duration::from_millis(20);
 
@@ -503,7 +515,7 @@ impl DirectWriter {
         path: &Path,
         turn: crate::WriteTurn,
     ) -> Result<DirectWriter, Error> {
-        conn.exec(&format!("PRAGMA wal_autocheckpoint = {BACKSTOP_PAGES}"))?;
+        conn.exec(AUTOCHECKPOINT)?;
         let checkpoints = DirectConn::open(path)?;
         let (tx, rx) = std::sync::mpsc::channel::<()>();
         std::thread::Builder::new()
@@ -511,7 +523,8 @@ impl DirectWriter {
             .spawn(move || checkpoint_loop(checkpoints, rx))
             .map_err(Error::Io)?;
         Ok(DirectWriter {
-            slot: Arc::new(Mutex::new(Some(conn))),
+            slot: Arc::new(Mutex::new(Slot::Idle(conn))),
+            path: Arc::new(path.to_owned()),
             turn,
             _checkpointer: Arc::new(tx),
         })
@@ -521,15 +534,33 @@ impl DirectWriter {
     /// process's turn (see `WriteTurn`).
     pub async fn begin(&self) -> Result<crate::Tx, crate::StoreError> {
         let turn = self.turn.clone().lock_owned().await;
-        let conn = self
-            .slot
-            .lock()
-            .map_err(|_| crate::StoreError::Unavailable("the direct writer is poisoned".into()))?
-            .take();
-        let Some(conn) = conn else {
-            return Err(crate::StoreError::Unavailable(
-                "the direct writer is in use by another transaction".into(),
-            ));
+        let slot = std::mem::replace(
+            &mut *self.slot.lock().map_err(|_| {
+                crate::StoreError::Unavailable("the direct writer is poisoned".into())
+            })?,
+            Slot::Lent,
+        );
+        let conn = match slot {
+            Slot::Idle(conn) => conn,
+            Slot::Lent => {
+                return Err(crate::StoreError::Unavailable(
+                    "the direct writer is in use by another transaction".into(),
+                ));
+            }
+            Slot::Closed => match DirectConn::open(&self.path)
+                .and_then(|mut c| c.exec(AUTOCHECKPOINT).map(|()| c))
+            {
+                Ok(conn) => {
+                    tracing::info!("direct SQLite connection reopened");
+                    conn
+                }
+                Err(e) => {
+                    *self.slot.lock().map_err(|_| {
+                        crate::StoreError::Unavailable("the direct writer is poisoned".into())
+                    })? = Slot::Closed;
+                    return Err(e.into());
+                }
+            },
         };
         // The transaction holds the connection before `BEGIN`, so that a `BEGIN` that fails
         // (the lock still taken after the busy timeout) gives it back to the writer on drop.
@@ -564,7 +595,7 @@ fn checkpoint_loop(mut conn: DirectConn, stop: std::sync::mpsc::Receiver<()>) {
 /// connection back.
 pub struct DirectTx {
     conn: Option<DirectConn>,
-    home: Arc<Mutex<Option<DirectConn>>>,
+    home: Arc<Mutex<Slot>>,
 }
 
 impl DirectTx {
@@ -589,13 +620,20 @@ impl DirectTx {
 impl Drop for DirectTx {
     fn drop(&mut self) {
         if let Some(mut conn) = self.conn.take() {
-            if conn.conn.is_autocommit() {
-                // committed or rolled back
-            } else {
-                let _ = conn.exec("ROLLBACK");
+            if !conn.conn.is_autocommit()
+                && let Err(e) = conn.exec("ROLLBACK")
+            {
+                tracing::error!(error = %e, "ROLLBACK failed on the direct SQLite connection");
             }
+            // A connection still in a transaction would make every later `BEGIN` fail: it is
+            // closed instead (SQLite rolls back on close) and the next `begin` opens another.
+            let next = if conn.conn.is_autocommit() {
+                Slot::Idle(conn)
+            } else {
+                Slot::Closed
+            };
             if let Ok(mut slot) = self.home.lock() {
-                *slot = Some(conn);
+                *slot = next;
             }
         }
     }
@@ -661,5 +699,26 @@ fn db_error(e: rusqlite::Error) -> Error {
             message: e.to_string(),
             code: None,
         })),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A connection closed because it was stuck in a transaction is replaced at the next
+    /// `begin`.
+    #[tokio::test]
+    async fn a_closed_connection_is_reopened() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.db");
+        let conn = DirectConn::open(&path).unwrap();
+        let writer = DirectWriter::new(conn, &path, crate::WriteTurn::default()).unwrap();
+        *writer.slot.lock().unwrap() = Slot::Closed;
+        let tx = writer.begin().await.unwrap();
+        tx.commit().await.unwrap();
+        assert!(matches!(*writer.slot.lock().unwrap(), Slot::Idle(_)));
+        let _tx = writer.begin().await.unwrap();
+        assert!(matches!(*writer.slot.lock().unwrap(), Slot::Lent));
     }
 }
