@@ -14,13 +14,19 @@ fn mail(i: usize) -> Vec<u8> {
     .into_bytes()
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn concurrent_callers_are_all_committed_once() {
-    let dir = tempfile::tempdir().unwrap();
+/// A migrated SQLite store in `dir`.
+async fn sqlite(dir: &tempfile::TempDir) -> Store {
     let store = Store::open(&format!("sqlite://{}/t.db", dir.path().display()))
         .await
         .unwrap();
     store.migrate().await.unwrap();
+    store
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_callers_are_all_committed_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = sqlite(&dir).await;
     let mut tx = store.begin().await.unwrap();
     tx.create_alias_domain(&AliasDomainInput {
         name: "example.com".into(),
@@ -81,10 +87,7 @@ async fn concurrent_callers_are_all_committed_once() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn recipient_domains_follow_the_configuration() {
     let dir = tempfile::tempdir().unwrap();
-    let store = Store::open(&format!("sqlite://{}/t.db", dir.path().display()))
-        .await
-        .unwrap();
-    store.migrate().await.unwrap();
+    let store = sqlite(&dir).await;
     let gateway = Gateway::new(store.clone(), "postern.test");
     assert!(!gateway.accepts_recipient("a@example.com").await.unwrap());
     let mut tx = store.begin().await.unwrap();

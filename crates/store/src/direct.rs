@@ -10,7 +10,7 @@
 //!
 //! How, without writing every statement twice: this module mirrors the small part of sqlx's query
 //! API that the store uses (`query`, `query_scalar`, `query_as`, `bind`, `execute`, `fetch_*`,
-//! `Row::get`), and the [`on!`](crate::on) macro compiles each statement's body a third time with
+//! `Row::try_get`), and the [`on!`](crate::on) macro compiles each statement's body a third time with
 //! `sqlx` naming this module. The statements, their order and their transactions are the same on
 //! both connections; the conformance suite runs on both (`Backend::Sqlite` with and without the
 //! direct writer). sqlx's `FromRow` derives become the [`FromDirectRow`] impls of `direct_rows`.

@@ -86,7 +86,6 @@ enum Pools {
     Sqlite {
         write: SqlitePool,
         read: SqlitePool,
-        writer: std::sync::Arc<writer::WriterThread>,
         path: std::path::PathBuf,
         turn: WriteTurn,
         /// Tests only: `begin` runs on this direct connection (see `with_direct_writes_for_tests`).
@@ -152,7 +151,6 @@ impl Store {
         // slower (accept: 711 against 1,000–1,065 msg/s with one caller, same machine, same
         // hour): its checkpoints and fsyncs of the database file competed with the writer.
         let path = options.get_filename().to_owned();
-        let writer = writer::WriterThread::start()?;
         let write = SqlitePoolOptions::new()
             .max_connections(1)
             .connect_with(options.clone())
@@ -165,7 +163,6 @@ impl Store {
             pools: Pools::Sqlite {
                 write,
                 read,
-                writer: std::sync::Arc::new(writer),
                 path,
                 turn: WriteTurn::default(),
                 direct: None,
@@ -194,17 +191,18 @@ impl Store {
         }
     }
 
-    /// Runs `future` where the direct writer may block: on SQLite, on the writer thread (see
+    /// Runs `future` where the direct writer may block: on SQLite, on a thread of its own (see
     /// the `writer` module; the gateway's group committer runs there); on PostgreSQL, as a task
     /// of the current runtime.
-    pub fn spawn_next_to_writer<F>(&self, future: F) -> tokio::task::JoinHandle<F::Output>
+    pub fn spawn_next_to_writer<F>(&self, future: F)
     where
-        F: std::future::Future + Send + 'static,
-        F::Output: Send + 'static,
+        F: std::future::Future<Output = ()> + Send + 'static,
     {
         match &self.pools {
-            Pools::Sqlite { writer, .. } => writer.spawn(future),
-            Pools::Postgres(_) => tokio::spawn(future),
+            Pools::Sqlite { .. } => writer::spawn("postern-sqlite-writer", future),
+            Pools::Postgres(_) => {
+                tokio::spawn(future);
+            }
         }
     }
 
