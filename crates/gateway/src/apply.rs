@@ -10,7 +10,7 @@ use postern_mime::ParsedMessage;
 use postern_model::address::{email_normalize, email_split, email_split_tuples, formataddr};
 use postern_model::{AliasId, AliasStatus};
 use postern_routing::{Action, Decision, Outcome, Route, SendKind};
-use postern_store::{NewMail, NewMessage, StoreError, Tx, now_ms};
+use postern_store::{NewMail, NewMessage, Packing, StoreError, Tx, now_ms};
 use sha2::Digest;
 
 /// The Message-ID of the stored message: the header's, else one derived from the content, so that
@@ -38,6 +38,7 @@ pub(crate) async fn apply(
     tx: &mut Tx,
     hostname: &str,
     raw: &[u8],
+    packing: Packing<'_>,
     msg: &ParsedMessage,
     received: &Received,
     decision: Decision,
@@ -58,7 +59,7 @@ pub(crate) async fn apply(
         "ignored"
     };
     let raw_id = tx
-        .insert_raw_message(&raw_row(raw, received, Some(&mid), status, None))
+        .insert_raw_message(&raw_row(raw, packing, received, Some(&mid), status, None))
         .await?;
     let mut record_ids = Vec::new();
     let mut message_ids = Vec::new();

@@ -12,7 +12,7 @@
 use crate::outcome::AcceptOutcome;
 use crate::{Received, apply, lookups};
 use postern_mime::ParsedMessage;
-use postern_store::{DirectWriter, Store, StoreError};
+use postern_store::{DirectWriter, Packing, Store, StoreError};
 use std::sync::Arc;
 use tokio::sync::{mpsc, oneshot};
 
@@ -22,6 +22,8 @@ pub(crate) const MAX_BATCH: usize = 64;
 /// One message waiting for the committer.
 pub(crate) struct Job {
     pub raw: Arc<Vec<u8>>,
+    /// The raw message packed for storage, when worth it (see `postern_store::Packing`).
+    pub packed: Option<Vec<u8>>,
     pub msg: ParsedMessage,
     pub received: Received,
     pub reply: oneshot::Sender<Result<AcceptOutcome, StoreError>>,
@@ -114,6 +116,9 @@ async fn attempt(
                 &mut tx,
                 hostname,
                 &job.raw,
+                job.packed
+                    .as_deref()
+                    .map_or(Packing::AsReceived, Packing::Lz4),
                 &job.msg,
                 &job.received,
                 decision,

@@ -28,7 +28,7 @@ pub use outcome::{AcceptOutcome, BounceSummary, RouteOutcome};
 use postern_mime::ParsedMessage;
 use postern_model::Source;
 use postern_routing::Envelope;
-use postern_store::{NewRawMessage, Store, StoreError};
+use postern_store::{NewRawMessage, Packing, Store, StoreError};
 use std::sync::Arc;
 
 /// Why a message was not accepted.
@@ -255,8 +255,11 @@ impl Gateway {
         received: &Received,
     ) -> Result<AcceptOutcome, StoreError> {
         let (reply, answer) = tokio::sync::oneshot::channel();
+        // Here, in the caller's task, rather than on the committer's thread (see `Packing`).
+        let packed = postern_store::pack(&raw);
         let job = commit::Job {
             raw,
+            packed,
             msg,
             received: received.clone(),
             reply,
@@ -285,6 +288,7 @@ impl Gateway {
             &mut tx,
             &self.hostname,
             raw,
+            Packing::Later,
             msg,
             received,
             decision,
@@ -338,7 +342,14 @@ impl Gateway {
     ) -> Result<i64, StoreError> {
         let mut tx = self.store.begin().await?;
         let id = tx
-            .insert_raw_message(&raw_row(raw, received, message_id, status, Some(error)))
+            .insert_raw_message(&raw_row(
+                raw,
+                Packing::Later,
+                received,
+                message_id,
+                status,
+                Some(error),
+            ))
             .await?;
         tx.commit().await?;
         Ok(id)
@@ -347,6 +358,7 @@ impl Gateway {
 
 pub(crate) fn raw_row<'a>(
     raw: &'a [u8],
+    packing: Packing<'a>,
     received: &'a Received,
     message_id: Option<&'a str>,
     status: &'a str,
@@ -362,6 +374,7 @@ pub(crate) fn raw_row<'a>(
         tls: received.tls,
         header_message_id: message_id,
         content: raw,
+        packing,
         status,
         error,
         outcome: None,

@@ -12,6 +12,56 @@ use crate::{StoreError, Tx, on};
 /// Bytes per piece.
 pub(crate) const CHUNK: usize = 1 << 20;
 
+/// The largest raw original stored compressed: one piece, so that packing holds at most a
+/// megabyte more in memory (the SMTP listener's budget, issue 4) and a packed original is
+/// read back in one row.
+pub const PACK_MAX: usize = CHUNK;
+
+/// How a raw original is handed to [`Tx::insert_raw_message`](crate::Tx::insert_raw_message).
+///
+/// On SQLite a raw original of at most [`PACK_MAX`] bytes is stored as an LZ4 block when that
+/// saves an eighth or more (`raw_messages.content_encoding = 'lz4'`): raw originals are half of
+/// what an inbound message writes, they are read rarely (download, reprocessing), and text and
+/// HTML mail shrinks to a third or less. PostgreSQL compresses large values itself (TOAST), so
+/// there they are stored as received. Packing is CPU work: the group committer is handed
+/// messages packed beforehand, by the tasks that received them, in parallel.
+#[derive(Debug, Clone, Copy, Default)]
+pub enum Packing<'a> {
+    /// Not tried: the store packs it itself if it should.
+    #[default]
+    Later,
+    /// Tried: store it as received.
+    AsReceived,
+    /// The LZ4 block of the content, from [`pack`].
+    Lz4(&'a [u8]),
+}
+
+/// The LZ4 block of `content` when it is worth storing instead (see [`Packing`]).
+pub fn pack(content: &[u8]) -> Option<Vec<u8>> {
+    if content.len() > PACK_MAX || content.len() < 256 {
+        return None;
+    }
+    let packed = lz4_flex::block::compress(content);
+    (packed.len() <= content.len() - content.len() / 8).then_some(packed)
+}
+
+/// The content of an LZ4 block that [`pack`] made of `size` bytes.
+pub(crate) fn unpack(packed: &[u8], size: i64) -> Result<Vec<u8>, StoreError> {
+    let size = usize::try_from(size)
+        .ok()
+        .filter(|s| *s <= PACK_MAX)
+        .ok_or_else(|| StoreError::Corrupt(format!("raw message: packed size {size}")))?;
+    let content = lz4_flex::block::decompress(packed, size)
+        .map_err(|e| StoreError::Corrupt(format!("raw message: {e}")))?;
+    if content.len() != size {
+        return Err(StoreError::Corrupt(format!(
+            "raw message: {} bytes unpacked, {size} expected",
+            content.len()
+        )));
+    }
+    Ok(content)
+}
+
 /// Whose content.
 #[derive(Clone, Copy, Debug)]
 pub(crate) enum Owner {
@@ -98,6 +148,34 @@ impl Tx {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn packing_gives_back_the_content() {
+        let text = "Bonjour,\r\nla commande 42 est partie.\r\n".repeat(200);
+        let packed = pack(text.as_bytes()).expect("text is worth packing");
+        assert!(packed.len() < text.len() / 4);
+        assert_eq!(unpack(&packed, text.len() as i64).unwrap(), text.as_bytes());
+        assert!(unpack(&packed, text.len() as i64 + 1).is_err());
+        assert!(unpack(&packed[..packed.len() / 2], text.len() as i64).is_err());
+    }
+
+    #[test]
+    fn what_does_not_shrink_is_not_packed() {
+        // Bytes without repeats (an xorshift sequence), too small, too large.
+        let mut x = 0x2545_f491_4f6c_dd1du64;
+        let noise: Vec<u8> = (0..4096)
+            .map(|_| {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                x as u8
+            })
+            .collect();
+        assert_eq!(pack(&noise), None);
+        assert_eq!(pack(b"short"), None);
+        assert_eq!(pack(&vec![b'a'; PACK_MAX + 1]), None);
+        assert!(pack(&vec![b'a'; PACK_MAX]).is_some());
+    }
 
     #[test]
     fn the_head_is_at_most_one_chunk() {

@@ -3,7 +3,7 @@
 //! the counts of the loop rules. Every lookup here is by an index, so routing a reply costs the
 //! same with a thousand stored messages as with a million.
 
-use crate::chunks::{Owner, split_head};
+use crate::chunks::{Owner, Packing, pack, split_head};
 use crate::{StoreError, Tx, now_ms, on};
 use serde::Serialize;
 
@@ -30,6 +30,8 @@ pub struct NewRawMessage<'a> {
     pub header_message_id: Option<&'a str>,
     /// The bytes.
     pub content: &'a [u8],
+    /// Whether they were packed already (see [`Packing`]).
+    pub packing: Packing<'a>,
     /// `processed`, `failed` (could not be parsed or applied), `ignored`.
     pub status: &'a str,
     /// Why it failed.
@@ -149,12 +151,26 @@ pub struct NewMail {
 impl Tx {
     /// Stores a raw inbound message; returns its id.
     pub async fn insert_raw_message(&mut self, raw: &NewRawMessage<'_>) -> Result<i64, StoreError> {
-        let (head, rest) = split_head(raw.content);
+        // PostgreSQL compresses large values itself.
+        let packed_here;
+        let packed = match raw.packing {
+            _ if self.is_postgres() => None,
+            Packing::Lz4(packed) => Some(packed),
+            Packing::AsReceived => None,
+            Packing::Later => {
+                packed_here = pack(raw.content);
+                packed_here.as_deref()
+            }
+        };
+        let (encoding, (head, rest)) = match packed {
+            Some(packed) => (Some("lz4"), (packed, &[][..])),
+            None => (None, split_head(raw.content)),
+        };
         let id = on!(self, |c| {
             sqlx::query_scalar(
             "INSERT INTO raw_messages (received_at, source, envelope_sender, envelope_rcpts, peer, helo, tls, \
-             header_message_id, size, content, status, error, outcome) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) RETURNING id"
+             header_message_id, size, content, status, error, outcome, content_encoding) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14) RETURNING id"
         )
         .bind(now_ms())
         .bind(raw.source)
@@ -169,6 +185,7 @@ impl Tx {
         .bind(raw.status)
         .bind(raw.error)
         .bind(&raw.outcome)
+        .bind(encoding)
         .fetch_one(c)
         .await
         })?;

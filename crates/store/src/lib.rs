@@ -31,6 +31,7 @@ mod outbox;
 mod read;
 mod writer;
 
+pub use chunks::{PACK_MAX, Packing, pack};
 pub use config::*;
 pub use direct::DirectWriter;
 pub use error::StoreError;
@@ -330,6 +331,11 @@ impl Store {
 }
 
 impl Tx {
+    /// Whether it runs on PostgreSQL.
+    pub(crate) fn is_postgres(&self) -> bool {
+        matches!(self.inner, TxInner::Postgres(_))
+    }
+
     /// Commits the transaction: when this returns `Ok`, the changes are durable.
     pub async fn commit(self) -> Result<(), StoreError> {
         match self.inner {

@@ -470,13 +470,23 @@ impl Tx {
 
     /// The bytes of a raw inbound message.
     pub async fn raw_message_content(&mut self, id: i64) -> Result<Vec<u8>, StoreError> {
-        let (head, size): (Vec<u8>, i64) = on!(self, |c| sqlx::query_as(
-            "SELECT content, size FROM raw_messages WHERE id = $1"
-        )
-        .bind(id)
-        .fetch_optional(c)
-        .await)?
-        .ok_or_else(|| StoreError::not_found("raw message", id))?;
+        let (head, size, encoding): (Vec<u8>, i64, Option<String>) =
+            on!(self, |c| sqlx::query_as(
+                "SELECT content, size, content_encoding FROM raw_messages WHERE id = $1"
+            )
+            .bind(id)
+            .fetch_optional(c)
+            .await)?
+            .ok_or_else(|| StoreError::not_found("raw message", id))?;
+        match encoding.as_deref() {
+            None => {}
+            Some("lz4") => return crate::chunks::unpack(&head, size),
+            Some(other) => {
+                return Err(StoreError::Corrupt(format!(
+                    "raw message {id}: unknown content encoding {other:?}"
+                )));
+            }
+        }
         let mut content = with_capacity_for(head, size);
         self.append_chunks(Owner::RawMessage, id, &mut content)
             .await?;

@@ -650,6 +650,7 @@ conformance!(large_raw_messages_come_back_whole, |store| {
                 tls: false,
                 header_message_id: None,
                 content: &content,
+                packing: Packing::Later,
                 status: "processed",
                 error: None,
                 outcome: None,
@@ -670,6 +671,46 @@ conformance!(large_raw_messages_come_back_whole, |store| {
             .find(|i| i.id == id)
             .unwrap();
         assert_eq!(info.size, size as i64);
+    }
+});
+
+conformance!(raw_messages_come_back_whole_however_packed, |store| {
+    // Text (packs well on SQLite), bytes that do not shrink, and each way of handing them over.
+    let text = "Subject: hello\r\n\r\nLa commande 42 est partie.\r\n".repeat(500);
+    let mut x = 7u64;
+    let noise: Vec<u8> = (0..50_000)
+        .map(|_| {
+            x = x
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            (x >> 56) as u8
+        })
+        .collect();
+    for content in [text.as_bytes(), &noise[..]] {
+        let packed = postern_store::pack(content);
+        let packings = [
+            Packing::Later,
+            Packing::AsReceived,
+            packed.as_deref().map_or(Packing::AsReceived, Packing::Lz4),
+        ];
+        for packing in packings {
+            let mut tx = store.begin().await.unwrap();
+            let id = tx
+                .insert_raw_message(&NewRawMessage {
+                    source: "smtp",
+                    envelope_rcpts: "[]".into(),
+                    content,
+                    packing,
+                    status: "processed",
+                    ..Default::default()
+                })
+                .await
+                .unwrap();
+            tx.commit().await.unwrap();
+            let mut tx = store.read().await.unwrap();
+            let back = tx.raw_message_content(id).await.unwrap();
+            assert!(back == content, "{packing:?}, {} bytes", content.len());
+        }
     }
 });
 
