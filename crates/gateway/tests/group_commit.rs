@@ -82,6 +82,44 @@ async fn concurrent_callers_are_all_committed_once() {
     );
 }
 
+/// The committer stores the raw original packed by the caller's task (an LZ4 block) when it
+/// shrinks, and it comes back byte for byte.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn raw_originals_are_stored_packed_and_come_back_whole() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = sqlite(&dir).await;
+    let mut tx = store.begin().await.unwrap();
+    tx.create_alias_domain(&AliasDomainInput {
+        name: "example.com".into(),
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    tx.commit().await.unwrap();
+    let gateway = Gateway::new(store.clone(), "postern.test");
+    let mut raw = mail(1);
+    raw.extend("Quoted history of the thread, line after line.\r\n".repeat(400).bytes());
+    gateway.accept(&raw, &Received::default()).await.unwrap();
+    let mut tx = store.read().await.unwrap();
+    let info = tx
+        .list_raw_messages(None, PageRequest::all())
+        .await
+        .unwrap()
+        .items;
+    assert_eq!(info.len(), 1);
+    assert!(tx.raw_message_content(info[0].id).await.unwrap() == raw);
+    let file = rusqlite::Connection::open(dir.path().join("t.db")).unwrap();
+    let (encoding, stored): (Option<String>, i64) = file
+        .query_row(
+            "SELECT content_encoding, length(content) FROM raw_messages",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .unwrap();
+    assert_eq!(encoding.as_deref(), Some("lz4"));
+    assert!(stored < raw.len() as i64 / 10, "{stored} of {}", raw.len());
+}
+
 /// `RCPT` answers: a domain added is accepted at once (a refusal always reads the database
 /// again), a domain removed is refused once its cached positive answer (1 s) has expired.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
