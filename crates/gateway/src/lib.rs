@@ -178,6 +178,16 @@ impl Gateway {
         Ok(!by_local.is_empty())
     }
 
+    /// What `RCPT TO:<Postmaster>` without a domain stands for (RFC 5321 §4.5.1: a server must
+    /// accept it): `postmaster@` the first alias domain (by sequence); `None` without any. The
+    /// decision after `DATA` routes it like any address of that domain: an alias named
+    /// `postmaster` receives it.
+    pub async fn postmaster(&self) -> Result<Option<String>, StoreError> {
+        let mut tx = self.store.read().await?;
+        let domains = tx.alias_domains().await?;
+        Ok(domains.first().map(|d| format!("postmaster@{}", d.name)))
+    }
+
     /// Accepts one message: decides and applies, durably, before returning.
     pub async fn accept(
         &self,

@@ -98,7 +98,11 @@ async fn raw_originals_are_stored_packed_and_come_back_whole() {
     tx.commit().await.unwrap();
     let gateway = Gateway::new(store.clone(), "postern.test");
     let mut raw = mail(1);
-    raw.extend("Quoted history of the thread, line after line.\r\n".repeat(400).bytes());
+    raw.extend(
+        "Quoted history of the thread, line after line.\r\n"
+            .repeat(400)
+            .bytes(),
+    );
     gateway.accept(&raw, &Received::default()).await.unwrap();
     let mut tx = store.read().await.unwrap();
     let info = tx

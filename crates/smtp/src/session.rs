@@ -600,18 +600,35 @@ impl<'a> Session<'a> {
                 out,
             );
         }
-        match self.shared.gateway.accepts_recipient(&address).await {
-            Ok(true) => {
+        let gateway = &self.shared.gateway;
+        // smtp-proto gives `<Postmaster>` without a domain (RFC 5321 §4.5.1: to be accepted) as
+        // an empty address, as it gives `<>` (no valid forward-path; taken as postmaster too).
+        let checked = match address.is_empty() {
+            true => gateway
+                .postmaster()
+                .await
+                .map(|a| a.unwrap_or_else(|| "postmaster".into())),
+            false => Ok(address),
+        };
+        let checked = match checked {
+            Ok(address) => gateway
+                .accepts_recipient(&address)
+                .await
+                .map(|ok| (address, ok)),
+            Err(e) => Err(e),
+        };
+        match checked {
+            Ok((address, true)) => {
                 self.tx.rcpt_to.push(address);
                 Reply::new(250, (2, 1, 5), "recipient OK").write_to(out);
                 Flow::Continue
             }
-            Ok(false) => {
+            Ok((address, false)) => {
                 tracing::info!(rcpt = %address, "relaying denied");
                 self.refuse(Reply::new(550, (5, 7, 1), "relaying denied"), out)
             }
             Err(e) => {
-                tracing::warn!(error = %e, rcpt = %address, "recipient check failed");
+                tracing::warn!(error = %e, "recipient check failed");
                 Reply::new(451, (4, 3, 0), "temporary failure, try again later").write_to(out);
                 Flow::Continue
             }

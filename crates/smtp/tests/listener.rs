@@ -405,6 +405,40 @@ s.quit()
     server.stop().await;
 }
 
+/// RFC 5321 §4.5.1: `RCPT TO:<Postmaster>` without a domain is accepted, as `postmaster@` the
+/// first alias domain, and routed like it (here to an alias named `postmaster`).
+#[tokio::test]
+async fn postmaster_without_a_domain_is_accepted() {
+    let mut server = Server::start(config()).await;
+    let mut tx = server.store.begin().await.unwrap();
+    tx.upsert_alias(&AliasInput {
+        alias_name: "postmaster".into(),
+        alias_domain: Some("example.com".into()),
+        model: "helpdesk.ticket".into(),
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    tx.commit().await.unwrap();
+    let mut c = server.client().await;
+    c.cmd("EHLO client.example.org").await;
+    c.cmd("MAIL FROM:<alice@example.org>").await;
+    assert_eq!(code(&c.cmd("RCPT TO:<PostMaster>").await), "250 2.1.5");
+    assert_eq!(code(&c.cmd("DATA").await), "354 end d");
+    let mail = message("Your server", "pm-1@example.org", "<postmaster>") + ".\r\n";
+    c.send(mail.as_bytes()).await;
+    let reply = c.replies(1).await.remove(0);
+    assert_eq!(code(&reply), "250 2.0.0", "{reply}");
+    assert_eq!(server.record_names().await, vec!["Your server"]);
+    let raw = server.raw_messages().await;
+    assert!(
+        raw[0].1.contains("for <postmaster@example.com>"),
+        "{}",
+        raw[0].1
+    );
+    server.stop().await;
+}
+
 #[tokio::test]
 async fn open_relay_attempt_is_550_at_rcpt() {
     let mut server = Server::start(config()).await;
