@@ -37,8 +37,7 @@ fn random_token() -> String {
 pub(crate) async fn apply(
     tx: &mut Tx,
     hostname: &str,
-    raw: &[u8],
-    packing: Packing<'_>,
+    (raw, packing): (&[u8], Packing<'_>),
     msg: &ParsedMessage,
     received: &Received,
     decision: Decision,

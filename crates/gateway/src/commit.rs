@@ -115,10 +115,12 @@ async fn attempt(
             apply::apply(
                 &mut tx,
                 hostname,
-                &job.raw,
-                job.packed
-                    .as_deref()
-                    .map_or(Packing::AsReceived, Packing::Lz4),
+                (
+                    &job.raw,
+                    job.packed
+                        .as_deref()
+                        .map_or(Packing::AsReceived, Packing::Lz4),
+                ),
                 &job.msg,
                 &job.received,
                 decision,

@@ -297,8 +297,7 @@ impl Gateway {
         let outcome = apply::apply(
             &mut tx,
             &self.hostname,
-            raw,
-            Packing::Later,
+            (raw, Packing::Later),
             msg,
             received,
             decision,
