@@ -184,24 +184,47 @@ pub(crate) fn append_content_to_html(html: &str, content: &str, plaintext: bool)
 }
 
 /// Appends `text` escaped as `markupsafe.escape` does (`&`, `<`, `>`, `"` and `'`), copying
-/// the runs between those characters at once.
+/// the runs between those characters at once. The next special is found with `memchr` (vector
+/// instructions; a byte-by-byte loop was 5% of the listener's CPU with 100 KiB text bodies).
 fn push_html_escaped(out: &mut String, text: &str) {
+    let bytes = text.as_bytes();
+    let end = bytes.len();
+    let find3 =
+        |from: usize| memchr::memchr3(b'&', b'<', b'>', &bytes[from..]).map_or(end, |p| from + p);
+    let find2 =
+        |from: usize| memchr::memchr2(b'"', b'\'', &bytes[from..]).map_or(end, |p| from + p);
+    let (mut next3, mut next2) = (find3(0), find2(0));
     let mut start = 0;
-    for (i, b) in text.bytes().enumerate() {
-        let escaped = match b {
-            b'&' => "&amp;",
-            b'<' => "&lt;",
-            b'>' => "&gt;",
-            b'"' => "&#34;",
-            b'\'' => "&#39;",
-            _ => continue,
-        };
-        // The specials are ASCII: `i` is a character boundary.
-        out.push_str(&text[start..i]);
-        out.push_str(escaped);
-        start = i + 1;
+    loop {
+        let i = next3.min(next2);
+        if i == end {
+            break;
+        }
+        if let Some(escaped) = html_escape(bytes[i]) {
+            // The specials are ASCII: `i` is a character boundary.
+            out.push_str(&text[start..i]);
+            out.push_str(escaped);
+            start = i + 1;
+        }
+        if i == next3 {
+            next3 = find3(i + 1);
+        } else {
+            next2 = find2(i + 1);
+        }
     }
     out.push_str(&text[start..]);
+}
+
+/// What `markupsafe.escape` makes of `b`, when it is one of its specials.
+fn html_escape(b: u8) -> Option<&'static str> {
+    match b {
+        b'&' => Some("&amp;"),
+        b'<' => Some("&lt;"),
+        b'>' => Some("&gt;"),
+        b'"' => Some("&#34;"),
+        b'\'' => Some("&#39;"),
+        _ => None,
+    }
 }
 
 /// Removes every match of Odoo's `(?i)</?(?:html|body|head|!\s*DOCTYPE)[^>]*>` (which also
@@ -279,6 +302,31 @@ fn lowercase_tags(html: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    proptest::proptest! {
+        /// The `memchr` escape gives what escaping character by character gives.
+        #[test]
+        fn escaping_by_search_gives_the_escaped_text(
+            text in "[a<>&\"'é\n ]{0,200}",
+            pad in 0usize..70,
+        ) {
+            let text = format!("{}{text}", "x".repeat(pad));
+            let mut expected = String::new();
+            for c in text.chars() {
+                match c {
+                    '&' => expected.push_str("&amp;"),
+                    '<' => expected.push_str("&lt;"),
+                    '>' => expected.push_str("&gt;"),
+                    '"' => expected.push_str("&#34;"),
+                    '\'' => expected.push_str("&#39;"),
+                    c => expected.push(c),
+                }
+            }
+            let mut got = String::new();
+            push_html_escaped(&mut got, &text);
+            proptest::prop_assert_eq!(got, expected);
+        }
+    }
 
     #[test]
     fn plain_text_is_a_pre_block() {

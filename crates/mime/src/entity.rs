@@ -586,22 +586,26 @@ fn utf8_lossy(bytes: &[u8]) -> Cow<'_, str> {
     }
 }
 
-/// `\r\n` and lone `\r` become `\n`, in one pass into a string of the right size.
+/// `\r\n` and lone `\r` become `\n`, in one pass into a string of the right size (the `\r`
+/// found with `memchr`'s vector search).
 pub(crate) fn normalize_newlines(text: Cow<'_, str>) -> String {
-    if !text.contains('\r') {
+    let bytes = text.as_bytes();
+    let mut crs = memchr::memchr_iter(b'\r', bytes).peekable();
+    if crs.peek().is_none() {
         return text.into_owned();
     }
     let mut out = String::with_capacity(text.len());
-    let mut rest = &*text;
-    while let Some(at) = rest.find('\r') {
-        out.push_str(&rest[..at]);
+    let mut start = 0;
+    for at in crs {
+        // `\r` is ASCII: `at` is a character boundary.
+        out.push_str(&text[start..at]);
         out.push('\n');
-        rest = &rest[at + 1..];
-        if let Some(after) = rest.strip_prefix('\n') {
-            rest = after;
+        start = at + 1;
+        if bytes.get(start) == Some(&b'\n') {
+            start += 1;
         }
     }
-    out.push_str(rest);
+    out.push_str(&text[start..]);
     out
 }
 
