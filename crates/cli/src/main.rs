@@ -138,7 +138,7 @@ enum RouteCommand {
 /// unmapped on `free`, but it raises that threshold (up to 32 MiB) each time such a block is
 /// freed: after the first 25 MB message, the next ones come from the heap, which keeps what they
 /// used. With the threshold fixed at 1 MiB, the listener's peak resident memory while 10 sessions
-/// send 25 MB messages is about 60 MB instead of about 116 MB (`BENCH_MEMORY_ONLY=1
+/// send 25 MB messages is 60–68 MB instead of 115–117 MB (`BENCH_MEMORY_ONLY=1
 /// scripts/bench-smtp.sh`). `MALLOC_MMAP_THRESHOLD_` in the environment still wins.
 #[cfg(all(target_os = "linux", target_env = "gnu"))]
 #[allow(unsafe_code)]

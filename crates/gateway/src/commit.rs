@@ -23,7 +23,7 @@ pub(crate) const MAX_BATCH: usize = 64;
 pub(crate) struct Job {
     pub raw: Arc<Vec<u8>>,
     /// The raw message packed for storage, when worth it (see `postern_store::Packing`).
-    pub packed: Option<Vec<u8>>,
+    pub packed: Option<postern_store::Packed>,
     pub msg: ParsedMessage,
     pub received: Received,
     pub reply: oneshot::Sender<Result<AcceptOutcome, StoreError>>,
@@ -118,7 +118,7 @@ async fn attempt(
                 (
                     &job.raw,
                     job.packed
-                        .as_deref()
+                        .as_ref()
                         .map_or(Packing::AsReceived, Packing::Lz4),
                 ),
                 &job.msg,

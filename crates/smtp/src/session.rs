@@ -414,6 +414,15 @@ impl<'a> Session<'a> {
                         // A whole line in one read escapes smtp-proto's buffer limit.
                         Ok(_) if consumed.len() > MAX_LINE_LENGTH => self
                             .refuse(reply::parse_error(&smtp_proto::Error::ResponseTooLong), out),
+                        // smtp-proto gives `<>` as it gives `<Postmaster>`: an empty address.
+                        Ok(Request::Rcpt { to })
+                            if to.address.is_empty() && consumed.windows(2).any(|w| w == b"<>") =>
+                        {
+                            self.refuse(
+                                Reply::new(501, (5, 1, 3), "a null path is not a recipient"),
+                                out,
+                            )
+                        }
                         Ok(request) => self.command(request, out).await,
                     };
                     if flow != Flow::Continue {
@@ -600,9 +609,10 @@ impl<'a> Session<'a> {
                 out,
             );
         }
+        let logged = address.clone();
         let gateway = &self.shared.gateway;
         // smtp-proto gives `<Postmaster>` without a domain (RFC 5321 §4.5.1: to be accepted) as
-        // an empty address, as it gives `<>` (no valid forward-path; taken as postmaster too).
+        // an empty address (`<>`, which it gives the same way, is refused before).
         let checked = match address.is_empty() {
             true => gateway
                 .postmaster()
@@ -628,7 +638,7 @@ impl<'a> Session<'a> {
                 self.refuse(Reply::new(550, (5, 7, 1), "relaying denied"), out)
             }
             Err(e) => {
-                tracing::warn!(error = %e, "recipient check failed");
+                tracing::warn!(error = %e, rcpt = %logged, "recipient check failed");
                 Reply::new(451, (4, 3, 0), "temporary failure, try again later").write_to(out);
                 Flow::Continue
             }

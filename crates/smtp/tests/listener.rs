@@ -406,7 +406,8 @@ s.quit()
 }
 
 /// RFC 5321 §4.5.1: `RCPT TO:<Postmaster>` without a domain is accepted, as `postmaster@` the
-/// first alias domain, and routed like it (here to an alias named `postmaster`).
+/// first alias domain, and routed like it (here to an alias named `postmaster`); `RCPT TO:<>`
+/// (which smtp-proto reads the same way) is refused.
 #[tokio::test]
 async fn postmaster_without_a_domain_is_accepted() {
     let mut server = Server::start(config()).await;
@@ -423,6 +424,7 @@ async fn postmaster_without_a_domain_is_accepted() {
     let mut c = server.client().await;
     c.cmd("EHLO client.example.org").await;
     c.cmd("MAIL FROM:<alice@example.org>").await;
+    assert_eq!(code(&c.cmd("RCPT TO:<>").await), "501 5.1.3");
     assert_eq!(code(&c.cmd("RCPT TO:<PostMaster>").await), "250 2.1.5");
     assert_eq!(code(&c.cmd("DATA").await), "354 end d");
     let mail = message("Your server", "pm-1@example.org", "<postmaster>") + ".\r\n";

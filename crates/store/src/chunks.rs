@@ -32,17 +32,28 @@ pub enum Packing<'a> {
     Later,
     /// Tried: store it as received.
     AsReceived,
-    /// The LZ4 block of the content, from [`pack`].
-    Lz4(&'a [u8]),
+    /// The content packed by [`pack`].
+    Lz4(&'a Packed),
+}
+
+/// An LZ4 block of a raw original; only [`pack`] makes one.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Packed(Vec<u8>);
+
+impl Packed {
+    /// The block's bytes.
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.0
+    }
 }
 
 /// The LZ4 block of `content` when it is worth storing instead (see [`Packing`]).
-pub fn pack(content: &[u8]) -> Option<Vec<u8>> {
+pub fn pack(content: &[u8]) -> Option<Packed> {
     if content.len() > PACK_MAX || content.len() < 256 {
         return None;
     }
     let packed = lz4_flex::block::compress(content);
-    (packed.len() <= content.len() - content.len() / 8).then_some(packed)
+    (packed.len() <= content.len() - content.len() / 8).then_some(Packed(packed))
 }
 
 /// The content of an LZ4 block that [`pack`] made of `size` bytes.
@@ -153,9 +164,10 @@ mod tests {
     fn packing_gives_back_the_content() {
         let text = "Bonjour,\r\nla commande 42 est partie.\r\n".repeat(200);
         let packed = pack(text.as_bytes()).expect("text is worth packing");
+        let packed = packed.as_bytes();
         assert!(packed.len() < text.len() / 4);
-        assert_eq!(unpack(&packed, text.len() as i64).unwrap(), text.as_bytes());
-        assert!(unpack(&packed, text.len() as i64 + 1).is_err());
+        assert_eq!(unpack(packed, text.len() as i64).unwrap(), text.as_bytes());
+        assert!(unpack(packed, text.len() as i64 + 1).is_err());
         assert!(unpack(&packed[..packed.len() / 2], text.len() as i64).is_err());
     }
 

@@ -155,11 +155,11 @@ impl Tx {
         let packed_here;
         let packed = match raw.packing {
             _ if self.is_postgres() => None,
-            Packing::Lz4(packed) => Some(packed),
+            Packing::Lz4(packed) => Some(packed.as_bytes()),
             Packing::AsReceived => None,
             Packing::Later => {
                 packed_here = pack(raw.content);
-                packed_here.as_deref()
+                packed_here.as_ref().map(|p| p.as_bytes())
             }
         };
         let (encoding, (head, rest)) = match packed {

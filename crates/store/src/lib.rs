@@ -31,7 +31,7 @@ mod outbox;
 mod read;
 mod writer;
 
-pub use chunks::{PACK_MAX, Packing, pack};
+pub use chunks::{PACK_MAX, Packed, Packing, pack};
 pub use config::*;
 pub use direct::DirectWriter;
 pub use error::StoreError;

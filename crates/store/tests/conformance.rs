@@ -691,7 +691,7 @@ conformance!(raw_messages_come_back_whole_however_packed, |store| {
         let packings = [
             Packing::Later,
             Packing::AsReceived,
-            packed.as_deref().map_or(Packing::AsReceived, Packing::Lz4),
+            packed.as_ref().map_or(Packing::AsReceived, Packing::Lz4),
         ];
         for packing in packings {
             let mut tx = store.begin().await.unwrap();
