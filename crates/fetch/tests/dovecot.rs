@@ -901,13 +901,21 @@ fetch_test!(
             )
             .await;
         let scheduler = Scheduler::start(w);
+        // Two wake-ups take 20 s after the first poll; the first poll itself may wait for a
+        // loaded machine (the whole suite runs in parallel): 25 s from the first poll seen,
+        // 60 s in all.
         let start = Instant::now();
+        let mut first_seen = None;
         let mut polls = Vec::new();
-        while start.elapsed() < Duration::from_secs(25) && polls.len() < 3 {
+        while start.elapsed() < Duration::from_secs(60)
+            && first_seen.is_none_or(|t: Instant| t.elapsed() < Duration::from_secs(25))
+            && polls.len() < 3
+        {
             if let Some(at) = w.state(id).await.last_poll_at
                 && polls.last() != Some(&at)
             {
                 polls.push(at);
+                first_seen.get_or_insert_with(Instant::now);
             }
             tokio::time::sleep(Duration::from_millis(200)).await;
         }
