@@ -829,12 +829,22 @@ async fn first_start_mail_by_smtp_becomes_a_record() {
             &s.smtp,
         ])
         .args(["--header", "Subject: Hello from swaks"])
+        .args(["--body", &"Order 42 has shipped.\n".repeat(100)])
         .output()
         .expect("swaks (installed by scripts/test.sh)");
     let transcript = String::from_utf8_lossy(&out.stdout);
     assert!(transcript.contains("250 2.0.0"), "{transcript}");
     let (_, records) = s.get("/api/v1/records?model=crm.lead").await;
     assert_eq!(records["items"][0]["name"], "Hello from swaks", "{records}");
+    // The raw original (stored packed: it shrinks) comes back whole, trace headers on top.
+    let (_, raws) = s.get("/api/v1/raw-messages").await;
+    let (id, size) = (&raws["items"][0]["id"], &raws["items"][0]["size"]);
+    let (status, content) = s.get(&format!("/api/v1/raw-messages/{id}/content")).await;
+    let content = content.as_str().unwrap_or_default();
+    assert_eq!(status, 200);
+    assert_eq!(Some(content.len() as u64), size.as_u64(), "{raws}");
+    assert!(content.starts_with("Return-Path: <customer@example.org>\r\nReceived: from "));
+    assert_eq!(content.matches("Order 42 has shipped.\r\n").count(), 100);
     // A relay attempt is refused at RCPT.
     let out = Command::new("swaks")
         .args(["--to", "someone@elsewhere.test", "--server", &s.smtp])
