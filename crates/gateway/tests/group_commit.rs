@@ -23,10 +23,9 @@ async fn sqlite(dir: &tempfile::TempDir) -> Store {
     store
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn concurrent_callers_are_all_committed_once() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = sqlite(&dir).await;
+/// [`sqlite`] with the alias domain `example.com`.
+async fn sqlite_with_domain(dir: &tempfile::TempDir) -> Store {
+    let store = sqlite(dir).await;
     let mut tx = store.begin().await.unwrap();
     tx.create_alias_domain(&AliasDomainInput {
         name: "example.com".into(),
@@ -34,6 +33,15 @@ async fn concurrent_callers_are_all_committed_once() {
     })
     .await
     .unwrap();
+    tx.commit().await.unwrap();
+    store
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_callers_are_all_committed_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = sqlite_with_domain(&dir).await;
+    let mut tx = store.begin().await.unwrap();
     tx.create_alias(&AliasInput {
         alias_name: "sales".into(),
         alias_domain: Some("example.com".into()),
@@ -87,15 +95,7 @@ async fn concurrent_callers_are_all_committed_once() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn raw_originals_are_stored_packed_and_come_back_whole() {
     let dir = tempfile::tempdir().unwrap();
-    let store = sqlite(&dir).await;
-    let mut tx = store.begin().await.unwrap();
-    tx.create_alias_domain(&AliasDomainInput {
-        name: "example.com".into(),
-        ..Default::default()
-    })
-    .await
-    .unwrap();
-    tx.commit().await.unwrap();
+    let store = sqlite_with_domain(&dir).await;
     let gateway = Gateway::new(store.clone(), "postern.test");
     let mut raw = mail(1);
     raw.extend(

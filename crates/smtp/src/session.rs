@@ -613,20 +613,18 @@ impl<'a> Session<'a> {
         let gateway = &self.shared.gateway;
         // smtp-proto gives `<Postmaster>` without a domain (RFC 5321 §4.5.1: to be accepted) as
         // an empty address (`<>`, which it gives the same way, is refused before).
-        let checked = match address.is_empty() {
-            true => gateway
-                .postmaster()
-                .await
-                .map(|a| a.unwrap_or_else(|| "postmaster".into())),
-            false => Ok(address),
-        };
-        let checked = match checked {
-            Ok(address) => gateway
-                .accepts_recipient(&address)
-                .await
-                .map(|ok| (address, ok)),
-            Err(e) => Err(e),
-        };
+        let checked = async {
+            let address = match address.is_empty() {
+                true => gateway
+                    .postmaster()
+                    .await?
+                    .unwrap_or_else(|| "postmaster".into()),
+                false => address,
+            };
+            let accepted = gateway.accepts_recipient(&address).await;
+            accepted.map(|ok| (address, ok))
+        }
+        .await;
         match checked {
             Ok((address, true)) => {
                 self.tx.rcpt_to.push(address);
