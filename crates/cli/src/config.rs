@@ -56,8 +56,16 @@ pub struct ServerSettings {
     pub lmtp_listen: String,
     /// HTTP API and admin UI address.
     pub http_listen: String,
-    /// Largest message accepted, e.g. `25MB`.
+    /// Largest message accepted, e.g. `25MB`, or a TOML integer of bytes.
+    #[serde(deserialize_with = "size_text")]
     pub max_message_size: String,
+    /// Mode of the LMTP unix socket (octal text), e.g. `0660`.
+    pub lmtp_socket_mode: String,
+    /// Group of the LMTP unix socket (`""`: the group of the user running Postern).
+    pub lmtp_socket_group: String,
+    /// How `RCPT` judges an address of a served domain: `alias` (only what an alias, the
+    /// catchall, the bounce address or postmaster could accept) or `domain` (any address).
+    pub recipient_check: String,
     /// Odoo's behaviour on SMTP/LMTP: accept a refused message with 250 and mail a bounce
     /// (default false: refuse it in the session with a 5xx and the explanation).
     pub odoo_bounce_mails: bool,
@@ -75,10 +83,45 @@ impl Default for ServerSettings {
             lmtp_listen: String::new(),
             http_listen: "127.0.0.1:8025".into(),
             max_message_size: "25MB".into(),
+            lmtp_socket_mode: "0660".into(),
+            lmtp_socket_group: String::new(),
+            recipient_check: "alias".into(),
             odoo_bounce_mails: false,
             tls_certificate: String::new(),
             tls_private_key: String::new(),
         }
+    }
+}
+
+/// `max_message_size` as text: a string (`"25MB"`) or a TOML integer of bytes (`1048576`).
+fn size_text<'de, D: serde::Deserializer<'de>>(d: D) -> Result<String, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Size {
+        Bytes(u64),
+        Text(String),
+    }
+    match Size::deserialize(d) {
+        Ok(Size::Bytes(n)) => Ok(n.to_string()),
+        Ok(Size::Text(t)) => Ok(t),
+        Err(_) => Err(serde::de::Error::custom(
+            "expected a size such as \"25MB\" or a number of bytes",
+        )),
+    }
+}
+
+impl ServerSettings {
+    /// `recipient_check` as the gateway's setting (checked when the file was read).
+    pub fn recipient_check(&self) -> postern_gateway::RecipientCheck {
+        match self.recipient_check.as_str() {
+            "domain" => postern_gateway::RecipientCheck::Domain,
+            _ => postern_gateway::RecipientCheck::Alias,
+        }
+    }
+
+    /// `lmtp_socket_mode` as a number (checked when the file was read).
+    pub fn lmtp_socket_mode(&self) -> u32 {
+        u32::from_str_radix(self.lmtp_socket_mode.trim(), 8).unwrap_or(0o660)
     }
 }
 
@@ -238,6 +281,27 @@ fn check_server(s: &ServerSettings, errors: &mut Vec<ConfigError>) {
         errors.push(ConfigError::new(
             "server.max_message_size",
             format!("`{}` is not a size such as 25MB", s.max_message_size),
+        ));
+    }
+    if !matches!(s.recipient_check.as_str(), "alias" | "domain") {
+        errors.push(ConfigError::new(
+            "server.recipient_check",
+            format!("`{}` is not one of: alias, domain", s.recipient_check),
+        ));
+    }
+    if !u32::from_str_radix(s.lmtp_socket_mode.trim(), 8).is_ok_and(|m| m <= 0o777) {
+        errors.push(ConfigError::new(
+            "server.lmtp_socket_mode",
+            format!(
+                "`{}` is not a file mode in octal such as 0660",
+                s.lmtp_socket_mode
+            ),
+        ));
+    }
+    if !s.lmtp_socket_group.is_empty() && !s.lmtp_listen.starts_with("unix:") {
+        errors.push(ConfigError::new(
+            "server.lmtp_socket_group",
+            "only for a unix socket: set lmtp_listen = \"unix:/path\"",
         ));
     }
     if s.hostname.trim().is_empty() || s.hostname.contains(char::is_whitespace) {
@@ -614,5 +678,43 @@ x = 1
         assert_eq!(parse_size("512 kb"), Some(512 << 10));
         assert_eq!(parse_size("1000"), Some(1000));
         assert_eq!(parse_size("lots"), None);
+    }
+
+    #[test]
+    fn server_settings_sizes_modes_and_recipient_check() {
+        let f = ConfigFile::parse("[server]\nmax_message_size = 1048576\n").unwrap();
+        assert_eq!(f.server.max_message_size, "1048576");
+        assert_eq!(parse_size(&f.server.max_message_size), Some(1 << 20));
+        assert_eq!(f.server.lmtp_socket_mode(), 0o660);
+        assert_eq!(
+            f.server.recipient_check(),
+            postern_gateway::RecipientCheck::Alias
+        );
+        let f = ConfigFile::parse(
+            "[server]\nrecipient_check = \"domain\"\nlmtp_listen = \"unix:/run/p.sock\"\n\
+             lmtp_socket_mode = \"0600\"\nlmtp_socket_group = \"postfix\"\n",
+        )
+        .unwrap();
+        assert_eq!(
+            f.server.recipient_check(),
+            postern_gateway::RecipientCheck::Domain
+        );
+        assert_eq!(f.server.lmtp_socket_mode(), 0o600);
+        let errs: Vec<String> = ConfigFile::parse(
+            "[server]\nmax_message_size = true\nrecipient_check = \"mailbox\"\n\
+             lmtp_socket_mode = \"0999\"\nlmtp_socket_group = \"postfix\"\n",
+        )
+        .unwrap_err()
+        .iter()
+        .map(ToString::to_string)
+        .collect();
+        for expected in [
+            "server.max_message_size: expected a size such as \"25MB\" or a number of bytes",
+            "server.recipient_check: `mailbox` is not one of: alias, domain",
+            "server.lmtp_socket_mode: `0999` is not a file mode in octal such as 0660",
+            "server.lmtp_socket_group: only for a unix socket: set lmtp_listen = \"unix:/path\"",
+        ] {
+            assert!(errs.iter().any(|e| e == expected), "{expected}: {errs:?}");
+        }
     }
 }

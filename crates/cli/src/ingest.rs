@@ -3,9 +3,16 @@
 //! `ingest` reads one message from a file or stdin and runs it through `accept`, either in this
 //! process on the database (default) or by posting it to a running server (`--url`). It prints the
 //! outcome JSON on stdout and exits with a sysexits code an MTA understands: 0 stored or
-//! deliberately ignored (a refusal mail may have been queued), 65 unparseable, 67 no route
-//! (the MTA bounces), 75 temporary failure (the MTA retries), 77 permission denied, 78
+//! deliberately ignored (a refusal mail may have been queued), 65 unparseable or too large, 67
+//! no route (the MTA bounces), 75 temporary failure (the MTA retries), 77 permission denied, 78
 //! configuration error. Anything not known to be permanent is 75: the message is never lost.
+//!
+//! On any exit but 0, an MTA puts what the command printed into the bounce it sends to a
+//! stranger (Postfix's pipe does, for stdout and stderr alike). So on failure `ingest` prints
+//! exactly one line, `<enhanced status> <short reason>` ([`PipeFailure`]), and nothing else:
+//! the details (the trace, database errors, paths) go to the log, which the pipe writes only to
+//! `--log-file` or to a terminal (see `init_logging`). `--json` prints the outcome JSON whatever
+//! the exit code, for scripts.
 
 use crate::{Cli, exit, open_store};
 use postern_gateway::{AcceptError, AcceptOutcome, Gateway, Received};
@@ -34,6 +41,59 @@ pub(crate) struct MessageArgs {
     pub model: Option<String>,
 }
 
+/// What `ingest` prints on a failure: one line that is safe to show the sender of the message,
+/// since the MTA copies it into the bounce.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum PipeFailure {
+    /// 65: not an e-mail message.
+    Unparseable,
+    /// 65: over the size limit.
+    TooLarge,
+    /// 67: nothing accepts the recipient.
+    NoRoute,
+    /// 75: try again later.
+    Temporary,
+    /// 77: the server refused the token (`--url`).
+    Permission,
+    /// 78: Postern's configuration is wrong (the MTA defers: the admin can fix it).
+    Config,
+    /// 66: the message file does not exist.
+    NoInput,
+}
+
+impl PipeFailure {
+    fn exit_code(self) -> u8 {
+        match self {
+            PipeFailure::Unparseable | PipeFailure::TooLarge => exit::DATAERR,
+            PipeFailure::NoRoute => exit::NOUSER,
+            PipeFailure::Temporary => exit::TEMPFAIL,
+            PipeFailure::Permission => exit::NOPERM,
+            PipeFailure::Config => exit::CONFIG,
+            PipeFailure::NoInput => exit::NOINPUT,
+        }
+    }
+
+    /// The line printed: an enhanced status code (RFC 3463) and a short reason.
+    fn line(self) -> &'static str {
+        match self {
+            PipeFailure::Unparseable => "5.6.0 not an e-mail message",
+            PipeFailure::TooLarge => "5.3.4 message too large",
+            PipeFailure::NoRoute => "5.1.1 no such recipient",
+            PipeFailure::Temporary => "4.3.0 temporary failure, try again later",
+            PipeFailure::Permission => "5.7.1 delivery not authorized",
+            PipeFailure::Config => "4.3.5 mail system configuration error",
+            PipeFailure::NoInput => "5.3.0 cannot read the message",
+        }
+    }
+
+    /// Logs `detail` (for the admin), prints the safe line (for the sender), gives the code.
+    fn report(self, detail: &dyn std::fmt::Display) -> ExitCode {
+        tracing::error!(status = self.line(), "ingest failed: {detail}");
+        println!("{}", self.line());
+        ExitCode::from(self.exit_code())
+    }
+}
+
 impl MessageArgs {
     fn envelope(&self) -> Envelope {
         Envelope {
@@ -44,23 +104,34 @@ impl MessageArgs {
     }
 }
 
-fn read_message(file: Option<&Path>) -> Result<Vec<u8>, String> {
+/// Reads the message, at most `limit` bytes.
+fn read_message(file: Option<&Path>, limit: u64) -> Result<Vec<u8>, (PipeFailure, String)> {
     let mut buf = Vec::new();
     let result = match file {
         Some(p) => std::fs::File::open(p)
-            .map_err(|e| format!("cannot read {}: {e}", p.display()))?
-            .take(MAX_MESSAGE + 1)
+            .map_err(|e| {
+                (
+                    PipeFailure::NoInput,
+                    format!("cannot read {}: {e}", p.display()),
+                )
+            })?
+            .take(limit + 1)
             .read_to_end(&mut buf),
         None => std::io::stdin()
             .lock()
-            .take(MAX_MESSAGE + 1)
+            .take(limit + 1)
             .read_to_end(&mut buf),
     };
-    result.map_err(|e| format!("cannot read the message: {e}"))?;
-    if buf.len() as u64 > MAX_MESSAGE {
-        return Err(format!(
-            "the message is larger than {} MB",
-            MAX_MESSAGE >> 20
+    result.map_err(|e| {
+        (
+            PipeFailure::Temporary,
+            format!("cannot read the message: {e}"),
+        )
+    })?;
+    if buf.len() as u64 > limit {
+        return Err((
+            PipeFailure::TooLarge,
+            format!("the message is larger than max_message_size ({limit} bytes)"),
         ));
     }
     Ok(buf)
@@ -108,22 +179,31 @@ fn accept_error(e: &AcceptError) -> ExitCode {
     ExitCode::from(e.exit_code())
 }
 
+/// `postern ingest`: never fails with an error of its own; every failure is a [`PipeFailure`].
 pub(crate) async fn ingest(
     cli: &Cli,
     args: &MessageArgs,
     url: Option<&str>,
-) -> anyhow::Result<ExitCode> {
-    let raw = match read_message(args.file.as_deref()) {
+    json: bool,
+) -> ExitCode {
+    let limit = max_message_size(cli).min(MAX_MESSAGE);
+    let raw = match read_message(args.file.as_deref(), limit) {
         Ok(r) => r,
-        Err(e) => {
-            eprintln!("postern: {e}");
-            return Ok(ExitCode::from(exit::DATAERR));
-        }
+        Err((failure, detail)) => return failure.report(&detail),
     };
     if let Some(url) = url {
-        return Ok(ingest_remote(url, args, raw).await);
+        return ingest_remote(url, args, raw, json).await;
     }
-    let store = open_store(cli).await?;
+    let store = match open_store(cli).await {
+        Ok(s) => s,
+        Err(e) => {
+            let failure = match e.downcast_ref::<postern_store::StoreError>() {
+                Some(postern_store::StoreError::Config(_)) => PipeFailure::Config,
+                _ => PipeFailure::Temporary,
+            };
+            return failure.report(&format_args!("{e:#}"));
+        }
+    };
     let gateway = Gateway::new(store.clone(), hostname(cli));
     let received = Received {
         envelope: args.envelope(),
@@ -132,21 +212,43 @@ pub(crate) async fn ingest(
     };
     let result = gateway.accept_owned(raw, &received).await;
     store.close().await;
-    Ok(match result {
-        Ok(outcome) => {
+    match result {
+        Ok(outcome) if outcome.exit_code() == 0 => {
             print_outcome(&outcome);
-            ExitCode::from(outcome.exit_code())
+            ExitCode::SUCCESS
         }
-        Err(e) => accept_error(&e),
-    })
+        Ok(outcome) => {
+            if json {
+                print_outcome(&outcome);
+                return ExitCode::from(outcome.exit_code());
+            }
+            let rcpt = args.rcpt.join(", ");
+            let detail = format!(
+                "no route for the message to {rcpt}: {}",
+                outcome.trace.join("; ")
+            );
+            let failure = match outcome.exit_code() {
+                exit::NOUSER => PipeFailure::NoRoute,
+                _ => PipeFailure::Temporary,
+            };
+            failure.report(&detail)
+        }
+        Err(e) => {
+            let failure = match &e {
+                AcceptError::Unparseable { .. } => PipeFailure::Unparseable,
+                AcceptError::Temporary(_) => PipeFailure::Temporary,
+            };
+            failure.report(&e)
+        }
+    }
 }
 
 pub(crate) async fn explain(cli: &Cli, args: &MessageArgs, json: bool) -> anyhow::Result<ExitCode> {
-    let raw = match read_message(args.file.as_deref()) {
+    let raw = match read_message(args.file.as_deref(), MAX_MESSAGE) {
         Ok(r) => r,
-        Err(e) => {
+        Err((failure, e)) => {
             eprintln!("postern: {e}");
-            return Ok(ExitCode::from(exit::DATAERR));
+            return Ok(ExitCode::from(failure.exit_code()));
         }
     };
     let store = open_store(cli).await?;
@@ -198,11 +300,10 @@ pub(crate) async fn explain(cli: &Cli, args: &MessageArgs, json: bool) -> anyhow
 }
 
 /// `--url`: posts the message to a running server's `/api/v1/ingest`.
-async fn ingest_remote(url: &str, args: &MessageArgs, raw: Vec<u8>) -> ExitCode {
+async fn ingest_remote(url: &str, args: &MessageArgs, raw: Vec<u8>, json: bool) -> ExitCode {
     let token = std::env::var("POSTERN_API_TOKEN").unwrap_or_default();
     if token.is_empty() {
-        eprintln!("postern: --url needs the API token in POSTERN_API_TOKEN");
-        return ExitCode::from(exit::CONFIG);
+        return PipeFailure::Config.report(&"--url needs the API token in POSTERN_API_TOKEN");
     }
     let mut query: Vec<(&str, &str)> = args.rcpt.iter().map(|r| ("rcpt", r.as_str())).collect();
     if let Some(s) = &args.sender {
@@ -223,18 +324,25 @@ async fn ingest_remote(url: &str, args: &MessageArgs, raw: Vec<u8>) -> ExitCode 
     let response = match response {
         Ok(r) => r,
         Err(e) => {
-            eprintln!("postern: cannot reach {endpoint}: {e}");
-            return ExitCode::from(exit::TEMPFAIL);
+            return PipeFailure::Temporary.report(&format_args!("cannot reach {endpoint}: {e}"));
         }
     };
     let status = response.status().as_u16();
     let body = response.text().await.unwrap_or_default();
-    println!("{body}");
-    ExitCode::from(match status {
-        200..=299 => 0,
-        400 => exit::DATAERR,
-        401 | 403 => exit::NOPERM,
-        422 => exit::NOUSER,
-        _ => exit::TEMPFAIL,
-    })
+    let failure = match status {
+        200..=299 => {
+            println!("{body}");
+            return ExitCode::SUCCESS;
+        }
+        400 => PipeFailure::Unparseable,
+        413 => PipeFailure::TooLarge,
+        401 | 403 => PipeFailure::Permission,
+        422 => PipeFailure::NoRoute,
+        _ => PipeFailure::Temporary,
+    };
+    if json {
+        println!("{body}");
+        return ExitCode::from(failure.exit_code());
+    }
+    failure.report(&format_args!("{endpoint} answered {status}: {body}"))
 }

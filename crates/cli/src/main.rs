@@ -32,6 +32,10 @@ pub mod exit {
     pub const TEMPFAIL: u8 = 75;
     /// Configuration error.
     pub const CONFIG: u8 = 78;
+    /// No such item (an unknown mail id or server name).
+    pub const NOINPUT: u8 = 66;
+    /// A file or directory cannot be written (the data directory).
+    pub const CANTCREAT: u8 = 73;
 }
 
 /// Postern: the e-mail gateway for business applications.
@@ -57,13 +61,18 @@ struct Cli {
     /// Configuration file (TOML) applied by `serve` at start.
     #[arg(long, global = true, env = "POSTERN_CONFIG")]
     config: Option<PathBuf>,
+    /// Append the log to this file (default: stderr; for `ingest`, stderr only when it is a
+    /// terminal, so that nothing internal reaches a bounce written by the MTA).
+    #[arg(long, global = true, env = "POSTERN_LOG_FILE")]
+    log_file: Option<PathBuf>,
     #[command(subcommand)]
     command: Command,
 }
 
 #[derive(Subcommand, Debug)]
 enum Command {
-    /// Run everything: HTTP API (and, as they land, the SMTP/LMTP listeners, delivery, fetching).
+    /// Run everything: the SMTP/LMTP listeners, the HTTP API, the delivery runner and the fetch
+    /// scheduler.
     Serve {
         /// HTTP address, overriding `[server] http_listen` (port 0 picks a free port).
         #[arg(long, env = "POSTERN_HTTP_LISTEN")]
@@ -89,6 +98,10 @@ enum Command {
         /// Post to a running server instead (token in POSTERN_API_TOKEN), e.g. http://127.0.0.1:8025.
         #[arg(long)]
         url: Option<String>,
+        /// Print the outcome JSON whatever the exit code (by default a failure prints one line
+        /// that is safe to show the sender, since the MTA puts it into the bounce).
+        #[arg(long)]
+        json: bool,
     },
     /// Routing decisions, explained.
     Route {
@@ -169,7 +182,7 @@ fn main() -> ExitCode {
             };
         }
     };
-    init_logging();
+    init_logging(&cli);
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -193,14 +206,30 @@ fn main() -> ExitCode {
 
 /// Anything not known to be a configuration or input problem is temporary.
 fn exit_code_of(e: &anyhow::Error) -> u8 {
+    let cannot_write = e.chain().any(|c| {
+        c.downcast_ref::<NotWritable>().is_some()
+            || c.downcast_ref::<std::io::Error>().is_some_and(|io| {
+                matches!(
+                    io.kind(),
+                    std::io::ErrorKind::PermissionDenied | std::io::ErrorKind::ReadOnlyFilesystem
+                )
+            })
+    });
+    if cannot_write {
+        return exit::CANTCREAT;
+    }
     match e.downcast_ref::<StoreError>() {
         Some(StoreError::Config(_)) => exit::CONFIG,
         _ => exit::TEMPFAIL,
     }
 }
 
-fn init_logging() {
+/// Logs go to `--log-file` when given; else to stderr, except for `ingest` when stderr is not
+/// a terminal: an MTA's pipe copies the command's output into the bounce sent to a stranger.
+fn init_logging(cli: &Cli) {
+    use std::io::IsTerminal;
     use tracing_subscriber::EnvFilter;
+    use tracing_subscriber::fmt::writer::BoxMakeWriter;
     let filter =
         EnvFilter::try_from_env("POSTERN_LOG").unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn"));
     // async-imap traces every command and answer, the LOGIN password and message bodies
@@ -209,11 +238,29 @@ fn init_logging() {
         Ok(directive) => filter.add_directive(directive),
         Err(_) => filter,
     };
-    use std::io::IsTerminal;
+    let terminal = std::io::stderr().is_terminal();
+    let pipe = matches!(cli.command, Command::Ingest { .. });
+    let (writer, ansi) = match &cli.log_file {
+        Some(path) => match std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)
+        {
+            Ok(file) => (BoxMakeWriter::new(std::sync::Mutex::new(file)), false),
+            Err(e) => {
+                if terminal || !pipe {
+                    eprintln!("postern: cannot write the log file {}: {e}", path.display());
+                }
+                (BoxMakeWriter::new(std::io::sink), false)
+            }
+        },
+        None if pipe && !terminal => (BoxMakeWriter::new(std::io::sink), false),
+        None => (BoxMakeWriter::new(std::io::stderr), terminal),
+    };
     tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_ansi(std::io::stderr().is_terminal())
-        .with_writer(std::io::stderr)
+        .with_ansi(ansi)
+        .with_writer(writer)
         .init();
 }
 
@@ -230,7 +277,9 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             http_listen,
             smtp_listen,
         } => serve::serve(&cli, http_listen.as_deref(), smtp_listen.as_deref()).await,
-        Command::Ingest { message, url } => ingest::ingest(&cli, message, url.as_deref()).await,
+        Command::Ingest { message, url, json } => {
+            Ok(ingest::ingest(&cli, message, url.as_deref(), *json).await)
+        }
         Command::Route {
             command: RouteCommand::Explain { message, json },
         } => ingest::explain(&cli, message, *json).await,
@@ -252,16 +301,104 @@ impl Cli {
     }
 }
 
+/// A directory or database file that the user running Postern cannot write.
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "{path} cannot be written by the user running postern ({user}): {reason}. \
+     The data directory and the database files in it must belong to that user \
+     (e.g. `chown -R {user} {dir}`), or run postern as their owner (see docs/deploy.md)"
+)]
+pub(crate) struct NotWritable {
+    path: String,
+    dir: String,
+    user: String,
+    reason: String,
+}
+
+/// The name of the user running this process (its uid when it has none).
+fn current_user() -> String {
+    let uid = nix::unistd::geteuid();
+    match nix::unistd::User::from_uid(uid) {
+        Ok(Some(u)) => u.name,
+        _ => format!("uid {uid}"),
+    }
+}
+
+/// Checks that a directory can be written by this process (the data directory, the database's
+/// directory): SQLite would otherwise open the database and fail on the first write ("attempt to
+/// write a readonly database"), which says nothing of whose the files are.
+pub(crate) fn check_dir_writable(dir: &Path) -> Result<(), NotWritable> {
+    let fail = |path: &Path, e: std::io::Error| NotWritable {
+        path: path.display().to_string(),
+        dir: dir.display().to_string(),
+        user: current_user(),
+        reason: e.to_string(),
+    };
+    // A file of our own in the directory: what SQLite's journal and WAL files need.
+    let probe = dir.join(format!(".postern-write-check-{}", std::process::id()));
+    std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(&probe)
+        .map_err(|e| fail(dir, e))?;
+    let _ = std::fs::remove_file(&probe);
+    Ok(())
+}
+
+/// [`check_dir_writable`] for the directory of an SQLite database, and its files that exist.
+fn check_db_writable(db_path: &Path) -> Result<(), NotWritable> {
+    let dir = match db_path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d.to_owned(),
+        _ => PathBuf::from("."),
+    };
+    check_dir_writable(&dir)?;
+    for suffix in ["", "-wal", "-shm"] {
+        let mut name = db_path.as_os_str().to_owned();
+        name.push(suffix);
+        let file = PathBuf::from(name);
+        match std::fs::OpenOptions::new().write(true).open(&file) {
+            Ok(_) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => {
+                return Err(NotWritable {
+                    path: file.display().to_string(),
+                    dir: dir.display().to_string(),
+                    user: current_user(),
+                    reason: e.to_string(),
+                });
+            }
+        }
+    }
+    Ok(())
+}
+
 /// Opens (and migrates) the store; creates the data directory for the embedded database.
 async fn open_store(cli: &Cli) -> anyhow::Result<Store> {
     let url = cli.database_url();
-    if url.starts_with("sqlite:") {
+    if let Some(path) = url.strip_prefix("sqlite:") {
         std::fs::create_dir_all(&cli.data_dir).with_context(|| {
             format!(
-                "cannot create the data directory {}",
-                cli.data_dir.display()
+                "cannot create the data directory {} (as {})",
+                cli.data_dir.display(),
+                current_user()
             )
         })?;
+        let path = path.trim_start_matches("//");
+        let path = path.split_once('?').map_or(path, |(p, _)| p);
+        if !path.is_empty() && path != ":memory:" {
+            if let Some(dir) = Path::new(path).parent()
+                && !dir.as_os_str().is_empty()
+            {
+                std::fs::create_dir_all(dir).with_context(|| {
+                    format!(
+                        "cannot create the directory {} (as {})",
+                        dir.display(),
+                        current_user()
+                    )
+                })?;
+            }
+            check_db_writable(Path::new(path))?;
+        }
     }
     let store = Store::open(&url).await.with_context(|| {
         format!(

@@ -39,9 +39,10 @@ pub(crate) enum ServerCommand {
         /// Seconds to wait for each answer.
         #[arg(long, default_value_t = 30)]
         timeout: u64,
-        /// Our name in EHLO.
-        #[arg(long, default_value = "localhost")]
-        hostname: String,
+        /// Our name in EHLO (default: `[server] hostname` of `--config`, or `POSTERN_HOSTNAME`,
+        /// as delivery says it).
+        #[arg(long)]
+        hostname: Option<String>,
     },
     /// How the server logs in: `password` (PLAIN/LOGIN) or `xoauth2` (the password, or the
     /// variable of `password_env`, holds an OAuth2 access token).
@@ -78,6 +79,7 @@ async fn list(
     let mut tx = store.read().await?;
     let mails = tx.list_mails(state, PageRequest::all()).await?.items;
     if json {
+        let mails: Vec<serde_json::Value> = mails.iter().map(postern_web::mail_json).collect();
         println!("{}", serde_json::to_string_pretty(&mails)?);
         return Ok(ExitCode::SUCCESS);
     }
@@ -126,7 +128,11 @@ async fn change(store: &postern_store::Store, id: i64, retry: bool) -> anyhow::R
             );
             Ok(ExitCode::SUCCESS)
         }
-        Err(e @ (StoreError::NotFound { .. } | StoreError::Conflict(_))) => {
+        Err(e @ StoreError::NotFound { .. }) => {
+            eprintln!("postern: {e}");
+            Ok(ExitCode::from(exit::NOINPUT))
+        }
+        Err(e @ StoreError::Conflict(_)) => {
             eprintln!("postern: {e}");
             Ok(ExitCode::from(exit::DATAERR))
         }
@@ -151,10 +157,13 @@ pub(crate) async fn server(cli: &Cli, command: &ServerCommand) -> anyhow::Result
     let Some(id) = id else {
         store.close().await;
         eprintln!("postern: no outgoing server named `{name}`");
-        return Ok(ExitCode::from(exit::DATAERR));
+        return Ok(ExitCode::from(exit::NOINPUT));
     };
+    let hostname = hostname
+        .clone()
+        .unwrap_or_else(|| crate::ingest::hostname(cli));
     let r =
-        postern_delivery::test_server(&store, id.get(), hostname, Duration::from_secs(*timeout))
+        postern_delivery::test_server(&store, id.get(), &hostname, Duration::from_secs(*timeout))
             .await?;
     store.close().await;
     for w in &r.warnings {

@@ -36,10 +36,13 @@ pub(crate) async fn serve(
     };
     std::fs::create_dir_all(&cli.data_dir).with_context(|| {
         format!(
-            "cannot create the data directory {}",
-            cli.data_dir.display()
+            "cannot create the data directory {} (as {})",
+            cli.data_dir.display(),
+            crate::current_user()
         )
     })?;
+    // The API token, the spool and (on SQLite) the database live there.
+    crate::check_dir_writable(&cli.data_dir)?;
     let store = open_store(cli).await?;
     let mut settings = match &file {
         Some((path, f, errors)) => match apply::apply(&store, f, errors.clone(), true).await {
@@ -88,6 +91,7 @@ pub(crate) async fn serve(
     let spool_dir = cli.data_dir.join("spool");
     std::fs::create_dir_all(&spool_dir)
         .with_context(|| format!("cannot create the spool directory {}", spool_dir.display()))?;
+    let sample = sample_alias(&store).await;
     for (addr, lmtp) in [
         (&settings.smtp_listen, false),
         (&settings.lmtp_listen, true),
@@ -106,12 +110,19 @@ pub(crate) async fn serve(
         )
         .await
         {
-            Ok((line, task)) => {
-                mail_lines.push(line);
+            Ok((local, task)) => {
+                let proto = if lmtp { "lmtp" } else { "smtp" };
+                let hint = match &sample {
+                    Some(rcpt) if !lmtp && !local.starts_with("unix:") => {
+                        format!("   e.g. swaks --to {rcpt} --server {local}")
+                    }
+                    _ => String::new(),
+                };
+                mail_lines.push(format!("{proto:<10} {local}{hint}"));
                 tasks.push(task);
             }
             Err(e) => {
-                eprintln!("postern: {e}");
+                eprintln!("postern: {e:#}");
                 store.close().await;
                 return Ok(ExitCode::from(exit::CONFIG));
             }
@@ -273,13 +284,27 @@ fn print_banner(
     println!("Stop with Ctrl-C.");
 }
 
+/// An alias address to suggest in the banner: the first alias that has a domain (none: no hint,
+/// rather than an address that would be refused).
+async fn sample_alias(store: &Store) -> Option<String> {
+    let mut tx = store.read().await.ok()?;
+    let aliases = tx
+        .list_aliases(postern_store::PageRequest::parse(Some(50), None).ok()?)
+        .await
+        .ok()?;
+    aliases.items.into_iter().find_map(|a| {
+        a.alias_domain
+            .map(|domain| format!("{}@{domain}", a.alias_name))
+    })
+}
+
 /// Completes when the shutdown flag is raised.
 async fn wait_for(mut stopped: tokio::sync::watch::Receiver<bool>) {
     let _ = stopped.wait_for(|s| *s).await;
 }
 
 /// Binds and starts an SMTP (or LMTP) listener on `addr` (`host:port` or, for LMTP,
-/// `unix:/path`); returns the banner line and the task.
+/// `unix:/path`); returns the address it listens on and the task.
 async fn start_mail_listener(
     addr: &str,
     lmtp: bool,
@@ -304,6 +329,7 @@ async fn start_mail_listener(
         hostname: settings.hostname.clone(),
         max_message_size: max_size,
         refuse_in_session: !settings.odoo_bounce_mails,
+        recipient_check: settings.recipient_check(),
         lmtp,
         tls,
         spool_dir: Some(spool_dir.to_owned()),
@@ -315,13 +341,15 @@ async fn start_mail_listener(
         let _ = std::fs::remove_file(path);
         let listener = tokio::net::UnixListener::bind(path)
             .with_context(|| format!("cannot listen on {addr} for {proto}"))?;
+        socket_access(Path::new(path), settings)
+            .with_context(|| format!("cannot set the owner or mode of {path}"))?;
         let task = tokio::spawn(postern_smtp::run_unix(
             listener,
             config,
             gateway,
             wait_for(stopped),
         ));
-        return Ok((format!("{:<10} {addr}", proto.to_lowercase()), task));
+        return Ok((addr.to_owned(), task));
     }
     let listener = TcpListener::bind(addr)
         .await
@@ -333,12 +361,35 @@ async fn start_mail_listener(
         gateway,
         wait_for(stopped),
     ));
-    let hint = if lmtp {
-        String::new()
-    } else {
-        format!("   e.g. swaks --to sales@localhost --server {local}")
-    };
-    Ok((format!("{:<10} {local}{hint}", proto.to_lowercase()), task))
+    Ok((local.to_string(), task))
+}
+
+/// Gives the LMTP unix socket `lmtp_socket_group` and `lmtp_socket_mode`, so that the MTA
+/// (Postfix's `lmtp` client runs as the user `postfix`) may connect to it.
+#[cfg(unix)]
+fn socket_access(path: &Path, settings: &ServerSettings) -> anyhow::Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    let group = settings.lmtp_socket_group.trim();
+    if !group.is_empty() {
+        let gid = match nix::unistd::Group::from_name(group) {
+            Ok(Some(g)) => g.gid.as_raw(),
+            Ok(None) => match group.parse::<u32>() {
+                Ok(gid) => gid,
+                Err(_) => anyhow::bail!("no group named `{group}` (lmtp_socket_group)"),
+            },
+            Err(e) => anyhow::bail!("cannot look up the group `{group}`: {e}"),
+        };
+        std::os::unix::fs::chown(path, None, Some(gid)).with_context(|| {
+            format!(
+                "cannot give it the group `{group}` (the user {} must be a member of it, or root)",
+                crate::current_user()
+            )
+        })?;
+    }
+    let mode = settings.lmtp_socket_mode();
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode))?;
+    tracing::info!(socket = %path.display(), mode = format!("{mode:04o}"), group, "LMTP socket");
+    Ok(())
 }
 
 /// Waits for SIGINT or SIGTERM. The handlers are installed when this is called, not when the

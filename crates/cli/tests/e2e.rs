@@ -24,21 +24,27 @@ struct Server {
 
 impl Server {
     fn start(data_dir: &Path, envs: &[(&str, &str)]) -> Server {
+        Server::start_with(data_dir, envs, &[])
+    }
+
+    /// `serve` with more arguments (e.g. `--config FILE`).
+    fn start_with(data_dir: &Path, envs: &[(&str, &str)], args: &[&str]) -> Server {
         let mut cmd = Command::new(BIN);
-        cmd.args([
-            "serve",
-            "--http-listen",
-            "127.0.0.1:0",
-            "--smtp-listen",
-            "127.0.0.1:0",
-            "--data-dir",
-        ])
-        .arg(data_dir)
-        .env_remove("POSTERN_DATABASE_URL")
-        .env_remove("POSTERN_CONFIG")
-        .env_remove("POSTERN_API_TOKEN")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null());
+        cmd.args(args)
+            .args([
+                "serve",
+                "--http-listen",
+                "127.0.0.1:0",
+                "--smtp-listen",
+                "127.0.0.1:0",
+                "--data-dir",
+            ])
+            .arg(data_dir)
+            .env_remove("POSTERN_DATABASE_URL")
+            .env_remove("POSTERN_CONFIG")
+            .env_remove("POSTERN_API_TOKEN")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null());
         for (k, v) in envs {
             cmd.env(k, v);
         }
@@ -604,30 +610,51 @@ fn ingest_pipe_exit_codes() {
         mail("someone@else.test", "Via envelope", "<q2@customer.test>").as_bytes(),
     );
     assert_eq!(code, 0, "{out}");
-    // No route: 67, so that the MTA bounces.
-    let (code, out, _) = ingest(
-        data,
-        None,
-        &[],
-        mail("nobody@example.com", "Lost", "<q3@customer.test>").as_bytes(),
-    );
+    // No route: 67, so that the MTA bounces. The MTA copies what the command printed into the
+    // bounce, for a stranger: one line, status and reason, nothing of the trace.
+    let lost = mail("nobody@example.com", "Lost", "<q3@customer.test>");
+    let (code, out, err) = ingest(data, None, &[], lost.as_bytes());
+    assert_eq!(code, 67);
+    assert_eq!(out, "5.1.1 no such recipient\n");
+    assert_eq!(err, "", "no log on a pipe's stderr unless it is a terminal");
+    // --json: the outcome JSON, for scripts, whatever the exit code.
+    let (code, out, _) = ingest(data, None, &["--json"], lost.as_bytes());
     assert_eq!(code, 67);
     assert_eq!(
         serde_json::from_str::<Value>(&out).unwrap()["outcome"],
         "no_route"
     );
+    // --log-file: the details are for the admin, there.
+    let log = data.join("ingest.log");
+    let log_arg = format!("--log-file={}", log.display());
+    let (code, out, _) = ingest(data, None, &[&log_arg], lost.as_bytes());
+    assert_eq!((code, out.as_str()), (67, "5.1.1 no such recipient\n"));
+    let logged = std::fs::read_to_string(&log).unwrap();
+    assert!(logged.contains("create an alias"), "{logged}");
     // Not a message: 65, kept raw with its error.
-    let (code, _, err) = ingest(data, None, &[], b"");
+    let (code, out, err) = ingest(data, None, &[&log_arg], b"");
     assert_eq!(code, 65, "{err}");
-    assert!(err.contains("kept as raw message"), "{err}");
-    // A database that does not answer: 75, so that the MTA retries.
-    let (code, _, err) = ingest(
+    assert_eq!(out, "5.6.0 not an e-mail message\n");
+    let logged = std::fs::read_to_string(&log).unwrap();
+    assert!(logged.contains("kept as raw message"), "{logged}");
+    // A database that does not answer: 75, so that the MTA retries; its URL is not shown.
+    let (code, out, err) = ingest(
         data,
-        Some("postgres://postgres@127.0.0.1:1/x"),
-        &[],
+        Some("postgres://postgres:hunter2@127.0.0.1:1/x"),
+        &[&log_arg],
         m.as_bytes(),
     );
     assert_eq!(code, 75, "{err}");
+    assert_eq!(out, "4.3.0 temporary failure, try again later\n");
+    assert!(!std::fs::read_to_string(&log).unwrap().contains("hunter2"));
+    // Over max_message_size (1 MiB in this configuration, as a TOML integer): 65, the MTA
+    // bounces at once rather than retrying for days.
+    let small = data.join("small.toml");
+    std::fs::write(&small, "[server]\nmax_message_size = 1048576\n").unwrap();
+    let big = format!("{m}{}", "x".repeat(1 << 20));
+    let config_arg = format!("--config={}", small.display());
+    let (code, out, _) = ingest(data, None, &[&config_arg], big.as_bytes());
+    assert_eq!((code, out.as_str()), (65, "5.3.4 message too large\n"));
     // route explain: the decision, nothing stored.
     let file = data.join("m.eml");
     std::fs::write(
@@ -1422,6 +1449,17 @@ async fn mail_api_failures_queue_and_server_test() {
     assert_eq!(rcpts["items"][0]["status"], "sent", "{rcpts}");
     let (code, _, err) = postern(&["queue", "cancel", &id.to_string()], dir.path(), None);
     assert_eq!(code, 65, "a sent mail cannot be cancelled: {err}");
+    let (code, _, err) = postern(&["queue", "retry", "999999"], dir.path(), None);
+    assert_eq!(code, 66, "no such mail: {err}");
+    let (code, out, _) = postern(&["queue", "list", "--json"], dir.path(), None);
+    assert_eq!(code, 0);
+    let listed: Value = serde_json::from_str(&out).unwrap();
+    let created = listed[0]["created_at"].as_str().unwrap_or_default();
+    assert!(
+        created.len() == 24 && created.ends_with('Z') && created.as_bytes()[10] == b'T',
+        "RFC 3339 times, as in the API: {out}"
+    );
+    assert_eq!(listed[0]["scheduled_date"], "2020-01-01T00:00:00.000Z");
     let (code, out, _) = postern(&["queue", "list"], dir.path(), None);
     assert_eq!(code, 0);
     assert!(out.contains("1 sent"), "{out}");
@@ -1443,4 +1481,212 @@ fn apply_warns_about_port_25() {
         "{err}"
     );
     assert!(!err.contains("`tls`"), "465 is fine: {err}");
+}
+
+// ---------------------------------------------------------------------------------------------
+// Running behind an MTA (issue 12).
+
+#[tokio::test]
+async fn api_errors_are_json_and_a_message_too_large_bounces() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("postern.toml");
+    // A size in bytes, as a TOML integer.
+    std::fs::write(
+        &cfg,
+        "[server]\nmax_message_size = 1048576\n[[alias_domains]]\nname = \"example.com\"\n\
+         [[aliases]]\nalias_name = \"help\"\nalias_domain = \"example.com\"\nmodel = \"helpdesk.ticket\"\n",
+    )
+    .unwrap();
+    let config = format!("--config={}", cfg.display());
+    let s = Server::start_with(dir.path(), &with_token(), &[&config]);
+    // The banner suggests an alias that exists.
+    assert!(
+        s.banner
+            .iter()
+            .any(|l| l.contains("swaks --to help@example.com --server")),
+        "{:?}",
+        s.banner
+    );
+    let big = format!(
+        "{}{}",
+        mail("help@example.com", "Big", "<big@customer.test>"),
+        "x".repeat(1 << 20)
+    );
+    let r = s
+        .http
+        .post(s.url("/api/v1/ingest"))
+        .bearer_auth(TOKEN)
+        .header("content-type", "message/rfc822")
+        .body(big.clone())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 413);
+    let body: Value = r.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "too_large", "{body}");
+    // `ingest --url` turns it into 65: the MTA bounces instead of retrying for days.
+    use std::io::Write;
+    let mut child = Command::new(BIN)
+        .args(["ingest", "--url", &s.base, "--rcpt", "help@example.com"])
+        .env("POSTERN_API_TOKEN", TOKEN)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(big.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(65));
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "5.3.4 message too large\n"
+    );
+    // A wrong method, an unknown path: the JSON error shape.
+    let r = s
+        .http
+        .put(s.url("/api/v1/aliases"))
+        .bearer_auth(TOKEN)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 405);
+    assert_eq!(r.headers()["allow"], "GET,HEAD,POST");
+    let body: Value = r.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "method_not_allowed", "{body}");
+    let (st, body) = s.get("/api/v1/no-such-thing").await;
+    assert_eq!((st, &body["error"]["code"]), (404, &json!("not_found")));
+    // The API token is still needed, and its error is JSON too.
+    let r = reqwest::get(s.url("/api/v1/aliases")).await.unwrap();
+    assert_eq!(r.status(), 401);
+}
+
+#[cfg(unix)]
+#[tokio::test]
+async fn lmtp_unix_socket_has_the_mode_and_group_asked_for() {
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
+    use tokio::io::{AsyncBufReadExt, AsyncWriteExt};
+    let dir = tempfile::tempdir().unwrap();
+    let socket = dir.path().join("lmtp.sock");
+    // The group of the user running the test: any user may give a socket its own group.
+    let gid = std::fs::metadata(dir.path()).unwrap().gid();
+    let cfg = dir.path().join("postern.toml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "[server]\nlmtp_listen = \"unix:{}\"\nlmtp_socket_mode = \"0660\"\nlmtp_socket_group = \"{gid}\"\n",
+            socket.display()
+        ),
+    )
+    .unwrap();
+    let config = format!("--config={}", cfg.display());
+    let s = Server::start_with(dir.path(), &with_token(), &[&config]);
+    let meta = std::fs::metadata(&socket).unwrap();
+    assert_eq!(meta.permissions().mode() & 0o777, 0o660);
+    assert_eq!(meta.gid(), gid);
+    let stream = tokio::net::UnixStream::connect(&socket).await.unwrap();
+    let (read, mut write) = stream.into_split();
+    let mut lines = tokio::io::BufReader::new(read).lines();
+    let greeting = lines.next_line().await.unwrap().unwrap();
+    assert!(greeting.starts_with("220 "), "{greeting}");
+    write.write_all(b"LHLO client.test\r\n").await.unwrap();
+    let reply = lines.next_line().await.unwrap().unwrap();
+    assert!(reply.starts_with("250"), "{reply}");
+    drop(s);
+    // A group that does not exist is a clear start-up error.
+    std::fs::write(
+        &cfg,
+        format!(
+            "[server]\nlmtp_listen = \"unix:{}\"\nlmtp_socket_group = \"no-such-group-postern\"\n",
+            socket.display()
+        ),
+    )
+    .unwrap();
+    let out = Command::new(BIN)
+        .args(["serve", "--http-listen", "127.0.0.1:0", "--smtp-listen", ""])
+        .arg(&config)
+        .arg("--data-dir")
+        .arg(dir.path())
+        .env_remove("POSTERN_DATABASE_URL")
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(78), "{err}");
+    assert!(
+        err.contains("no group named `no-such-group-postern`"),
+        "{err}"
+    );
+}
+
+/// `serve` as a user who cannot write the data directory stops at once and says why; the pipe
+/// as that user answers "try again later" and keeps the reason for the log.
+#[test]
+fn a_data_directory_that_cannot_be_written_is_a_clear_error() {
+    let dir = tempfile::Builder::new()
+        .prefix("postern-ro-")
+        .tempdir_in("/tmp")
+        .unwrap();
+    let data = dir.path().join("data");
+    // Made (with its database) by the owner.
+    let (code, _, err) = postern(&["migrate"], &data, None);
+    assert_eq!(code, 0, "{err}");
+    let root = Command::new("id")
+        .arg("-u")
+        .output()
+        .is_ok_and(|o| o.stdout == b"0\n");
+    // Another user: `nobody` when we are root (root may write anything); else read-only modes.
+    let run_as: Vec<&str> = if root {
+        std::fs::set_permissions(dir.path(), PermissionsExt::from_mode(0o755)).unwrap();
+        std::fs::set_permissions(&data, PermissionsExt::from_mode(0o755)).unwrap();
+        vec!["runuser", "-u", "nobody", "--"]
+    } else {
+        std::fs::set_permissions(&data, PermissionsExt::from_mode(0o555)).unwrap();
+        vec![]
+    };
+    use std::os::unix::fs::PermissionsExt;
+    let bin_dir = tempfile::Builder::new()
+        .prefix("postern-bin-")
+        .tempdir_in("/tmp")
+        .unwrap();
+    // A copy of the binary that the other user can run (the target directory may be private).
+    let bin = bin_dir.path().join("postern");
+    std::fs::copy(BIN, &bin).unwrap();
+    std::fs::set_permissions(bin_dir.path(), PermissionsExt::from_mode(0o755)).unwrap();
+    std::fs::set_permissions(&bin, PermissionsExt::from_mode(0o755)).unwrap();
+    let run = |args: &[&str]| {
+        let mut cmd = Command::new(run_as.first().copied().unwrap_or(bin.to_str().unwrap()));
+        if !run_as.is_empty() {
+            cmd.args(&run_as[1..]).arg(&bin);
+        }
+        cmd.args(args)
+            .arg("--data-dir")
+            .arg(&data)
+            .current_dir(dir.path())
+            .env_remove("POSTERN_DATABASE_URL")
+            .env_remove("POSTERN_API_TOKEN")
+            .stdin(Stdio::null())
+            .output()
+            .unwrap()
+    };
+    let out = run(&["serve", "--http-listen", "127.0.0.1:0", "--smtp-listen", ""]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(73), "{err}");
+    assert!(
+        err.contains("cannot be written by the user running postern")
+            && err.contains(&data.display().to_string()),
+        "{err}"
+    );
+    let out = run(&["ingest", "--rcpt", "sales@localhost"]);
+    assert_eq!(out.status.code(), Some(75));
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "4.3.0 temporary failure, try again later\n"
+    );
+    if !root {
+        std::fs::set_permissions(&data, PermissionsExt::from_mode(0o755)).unwrap();
+    }
 }

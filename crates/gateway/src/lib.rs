@@ -93,11 +93,46 @@ pub struct Gateway {
     rcpt_domains: Arc<std::sync::Mutex<Option<RcptDomains>>>,
 }
 
-/// The domains mail may be addressed to: alias domains and `mail.catchall.domain.allowed`.
+/// The domains mail may be addressed to: alias domains and `mail.catchall.domain.allowed`,
+/// and the addresses found acceptable since they were read.
 struct RcptDomains {
     read_at: std::time::Instant,
     domains: Vec<String>,
     allowed: Vec<String>,
+    accepted: std::collections::HashSet<String>,
+}
+
+impl RcptDomains {
+    fn serves(&self, domain: &str) -> bool {
+        self.domains.iter().any(|n| n == domain) || self.allowed.iter().any(|n| n == domain)
+    }
+}
+
+/// The most addresses kept as accepted between two reads of the configuration.
+const RCPT_ACCEPTED_MAX: usize = 4096;
+
+/// How `RCPT` judges the local part of an address of a served domain (`[server]
+/// recipient_check`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum RecipientCheck {
+    /// Only addresses that an alias, the catchall, the bounce address or `postmaster` could
+    /// accept (the default).
+    #[default]
+    Alias,
+    /// Any address of a served domain; the decision after `DATA` judges it (Odoo's behaviour:
+    /// a reply reaches its thread whatever address it was sent to).
+    Domain,
+}
+
+/// The answer to `RCPT TO`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RcptVerdict {
+    /// Accept it (the decision after `DATA` may still refuse the message).
+    Accept,
+    /// Not a domain of ours: relaying denied (`550 5.7.1`).
+    NotOurs,
+    /// A domain of ours, but nothing could ever accept this address (`550 5.1.1`).
+    NoSuchUser,
 }
 
 /// How long a positive `RCPT` answer may come from the domains as last read.
@@ -133,49 +168,106 @@ impl Gateway {
     /// Whether mail for `address` may be accepted at all (at `RCPT` time): its domain is an
     /// alias domain or in `mail.catchall.domain.allowed`, or an alias matching on the local part
     /// alone (`incoming_local`) has its name. Anything else would make Postern an open relay.
-    ///
-    /// A domain seen in the last second is accepted without reading the database again (an SMTP
-    /// client sends a recipient per message, and each read was a quarter of the listener's CPU);
-    /// any other answer reads it afresh, so that a domain just added is never refused. A domain
-    /// just removed may pass `RCPT` for that second: the decision after `DATA`, on the
-    /// configuration of its own transaction, refuses the message then.
+    /// This is [`Gateway::check_recipient`] with [`RecipientCheck::Domain`].
     pub async fn accepts_recipient(&self, address: &str) -> Result<bool, StoreError> {
+        let verdict = self
+            .check_recipient(address, RecipientCheck::Domain)
+            .await?;
+        Ok(verdict == RcptVerdict::Accept)
+    }
+
+    /// What `RCPT TO:<address>` gets.
+    ///
+    /// 1. The domain: an alias domain or in `mail.catchall.domain.allowed` (else
+    ///    [`RcptVerdict::NotOurs`], unless an `incoming_local` alias has the local part's name).
+    /// 2. With [`RecipientCheck::Alias`], the local part of a served domain: an alias of that
+    ///    full address, an `incoming_local` alias of that name, the domain's catchall or bounce
+    ///    address (also with a `+tag`: reply tokens and VERP), or `postmaster` (RFC 5321
+    ///    §4.5.1). Anything else could never be routed to an alias, so it is
+    ///    [`RcptVerdict::NoSuchUser`] now rather than a refusal after `DATA` (which a front MTA
+    ///    turns into backscatter). The catchall and bounce addresses are judged after `DATA`:
+    ///    only the content says whether a mail is a reply or a bounce.
+    ///
+    /// A positive answer read in the last second is given again without reading the database
+    /// (an SMTP client sends a recipient per message, and each read was a quarter of the
+    /// listener's CPU); any other answer reads it afresh, so that a domain or alias just added is
+    /// never refused. One just removed may pass `RCPT` for that second: the decision after
+    /// `DATA`, on the configuration of its own transaction, refuses the message then.
+    pub async fn check_recipient(
+        &self,
+        address: &str,
+        check: RecipientCheck,
+    ) -> Result<RcptVerdict, StoreError> {
         let Some(norm) = postern_model::address::email_normalize(address) else {
-            return Ok(false);
+            return Ok(RcptVerdict::NotOurs);
         };
         let Some((local, domain)) = norm.rsplit_once('@') else {
-            return Ok(false);
-        };
-        let known = |d: &RcptDomains| {
-            d.domains.iter().any(|n| n == domain) || d.allowed.iter().any(|n| n == domain)
+            return Ok(RcptVerdict::NotOurs);
         };
         if let Ok(cached) = self.rcpt_domains.lock()
             && let Some(d) = cached.as_ref()
             && d.read_at.elapsed() < RCPT_DOMAINS_TTL
-            && known(d)
+            && d.serves(domain)
+            && (check == RecipientCheck::Domain || d.accepted.contains(&norm))
         {
-            return Ok(true);
+            return Ok(RcptVerdict::Accept);
         }
         let mut tx = self.store.read().await?;
         let config = lookups::GatewayConfig::load(&mut tx).await?;
-        let fresh = RcptDomains {
+        let mut fresh = RcptDomains {
             read_at: std::time::Instant::now(),
             domains: config.domains.iter().map(|d| d.name.clone()).collect(),
             allowed: config.routing.catchall_domain_allowed.clone(),
+            accepted: std::collections::HashSet::new(),
         };
-        let accepted = known(&fresh);
+        let served = fresh.serves(domain);
         let restricted = !fresh.allowed.is_empty();
+        let verdict = if !served && restricted {
+            RcptVerdict::NotOurs
+        } else {
+            let aliases = tx
+                .aliases_for_routing(std::slice::from_ref(&norm), &[local.to_owned()])
+                .await?;
+            let by_alias = aliases
+                .iter()
+                .any(|a| a.incoming_local || a.domain.as_deref().is_some_and(|d| d == domain));
+            if !served {
+                // Only an `incoming_local` alias takes mail of a domain that is not ours.
+                match aliases.iter().any(|a| a.incoming_local) {
+                    true => RcptVerdict::Accept,
+                    false => RcptVerdict::NotOurs,
+                }
+            } else if check == RecipientCheck::Domain || by_alias {
+                RcptVerdict::Accept
+            } else {
+                let base = local.split_once('+').map_or(local, |(base, _)| base);
+                let special = format!("{base}@{domain}");
+                let gateway_address = config.routing.domains.iter().any(|d| {
+                    d.name == domain && (d.catchall_email == special || d.bounce_email == special)
+                });
+                match gateway_address || local == "postmaster" {
+                    true => RcptVerdict::Accept,
+                    false => RcptVerdict::NoSuchUser,
+                }
+            }
+        };
+        if verdict == RcptVerdict::Accept {
+            fresh.accepted.insert(norm);
+        }
         if let Ok(mut cached) = self.rcpt_domains.lock() {
+            // Addresses accepted within the same second are kept with the snapshot.
+            if let Some(old) = cached.as_ref()
+                && old.read_at.elapsed() < RCPT_DOMAINS_TTL
+                && old.domains == fresh.domains
+                && old.allowed == fresh.allowed
+                && old.accepted.len() < RCPT_ACCEPTED_MAX
+            {
+                fresh.accepted.extend(old.accepted.iter().cloned());
+                fresh.read_at = old.read_at;
+            }
             *cached = Some(fresh);
         }
-        if accepted {
-            return Ok(true);
-        }
-        if restricted {
-            return Ok(false);
-        }
-        let by_local = tx.aliases_for_routing(&[], &[local.to_owned()]).await?;
-        Ok(!by_local.is_empty())
+        Ok(verdict)
     }
 
     /// What `RCPT TO:<Postmaster>` without a domain stands for (RFC 5321 §4.5.1: a server must

@@ -29,6 +29,9 @@ pub struct SmtpConfig {
     /// with a 5xx carrying the explanation, and mail nothing back (DESIGN.md, "goes further" 1).
     /// `false` is Odoo's behaviour (`odoo_bounce_mails`): accept with 250, then mail a bounce.
     pub refuse_in_session: bool,
+    /// How `RCPT` judges an address of a served domain: only what an alias, the catchall, the
+    /// bounce address or postmaster could accept (default), or any address of the domain.
+    pub recipient_check: postern_gateway::RecipientCheck,
     /// Speak LMTP (RFC 2033: `LHLO`, one reply per recipient after the data) instead of SMTP.
     pub lmtp: bool,
     /// STARTTLS; `None` does not offer it.
@@ -60,6 +63,7 @@ impl Default for SmtpConfig {
             session_timeout: Duration::from_secs(1800),
             max_bad_commands: 10,
             refuse_in_session: true,
+            recipient_check: postern_gateway::RecipientCheck::Alias,
             lmtp: false,
             tls: Some(TlsConfig::SelfSigned),
             spool_dir: None,

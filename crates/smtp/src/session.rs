@@ -18,7 +18,7 @@ use crate::config::SmtpConfig;
 use crate::reply::{self, Reply};
 use crate::spool::Spool;
 use crate::trace;
-use postern_gateway::{Gateway, Received};
+use postern_gateway::{Gateway, RcptVerdict, Received};
 use postern_model::Source;
 use postern_routing::Envelope;
 use smtp_proto::request::receiver::{
@@ -621,19 +621,25 @@ impl<'a> Session<'a> {
                     .unwrap_or_else(|| "postmaster".into()),
                 false => address,
             };
-            let accepted = gateway.accepts_recipient(&address).await;
-            accepted.map(|ok| (address, ok))
+            let verdict = gateway
+                .check_recipient(&address, self.config.recipient_check)
+                .await;
+            verdict.map(|v| (address, v))
         }
         .await;
         match checked {
-            Ok((address, true)) => {
+            Ok((address, RcptVerdict::Accept)) => {
                 self.tx.rcpt_to.push(address);
                 Reply::new(250, (2, 1, 5), "recipient OK").write_to(out);
                 Flow::Continue
             }
-            Ok((address, false)) => {
+            Ok((address, RcptVerdict::NotOurs)) => {
                 tracing::info!(rcpt = %address, "relaying denied");
                 self.refuse(Reply::new(550, (5, 7, 1), "relaying denied"), out)
+            }
+            Ok((address, RcptVerdict::NoSuchUser)) => {
+                tracing::info!(rcpt = %address, "no such recipient");
+                self.refuse(Reply::new(550, (5, 1, 1), "no such recipient here"), out)
             }
             Err(e) => {
                 tracing::warn!(error = %e, rcpt = %logged, "recipient check failed");

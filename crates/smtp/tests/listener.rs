@@ -506,12 +506,80 @@ async fn catchall_direct_write_accept_then_bounce_when_switched_off() {
 }
 
 #[tokio::test]
-async fn unknown_local_part_is_550_5_1_1_after_data() {
+async fn unknown_local_part_is_550_5_1_1_at_rcpt() {
     let mut server = Server::start(config()).await;
     let mut c = server.client().await;
     c.cmd("EHLO client.example.org").await;
     c.cmd("MAIL FROM:<alice@example.org>").await;
-    // The domain is ours, so RCPT is accepted; the gateway finds no route for the message.
+    // The domain is ours, but no alias, catchall, bounce or postmaster rule could take it.
+    let reply = c.cmd("RCPT TO:<nobody@example.com>").await;
+    assert_eq!(code(&reply), "550 5.1.1", "{reply}");
+    // What some rule could accept passes RCPT; the catchall and bounce are judged after DATA.
+    for rcpt in [
+        "sales@example.com",
+        "SALES@Example.Com",
+        "catchall@example.com",
+        "catchall+a1b2c3@example.com",
+        "bounce@example.com",
+        "bounce+42-crm.lead-7@example.com",
+        "postmaster@example.com",
+        "Postmaster",
+    ] {
+        let reply = c.cmd(&format!("RCPT TO:<{rcpt}>")).await;
+        assert_eq!(code(&reply), "250 2.1.5", "{rcpt}: {reply}");
+    }
+    // `sales+tag` is not the alias `sales` (routing matches full addresses).
+    let reply = c.cmd("RCPT TO:<sales+tag@example.com>").await;
+    assert_eq!(code(&reply), "550 5.1.1", "{reply}");
+    // Another domain is still relaying.
+    let reply = c.cmd("RCPT TO:<nobody@elsewhere.org>").await;
+    assert_eq!(code(&reply), "550 5.7.1", "{reply}");
+    c.cmd("QUIT").await;
+    assert!(server.raw_messages().await.is_empty());
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn an_alias_created_is_accepted_at_rcpt_at_once() {
+    let mut server = Server::start(config()).await;
+    let mut c = server.client().await;
+    c.cmd("EHLO client.example.org").await;
+    c.cmd("MAIL FROM:<alice@example.org>").await;
+    assert_eq!(
+        code(&c.cmd("RCPT TO:<jobs@example.com>").await),
+        "550 5.1.1"
+    );
+    let mut tx = server.store.begin().await.unwrap();
+    tx.upsert_alias(&AliasInput {
+        alias_name: "jobs".into(),
+        alias_domain: Some("example.com".into()),
+        model: "hr.applicant".into(),
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    tx.commit().await.unwrap();
+    // A refusal is never cached: the new alias passes at once.
+    assert_eq!(
+        code(&c.cmd("RCPT TO:<jobs@example.com>").await),
+        "250 2.1.5"
+    );
+    c.cmd("QUIT").await;
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn unknown_local_part_is_550_5_1_1_after_data_with_domain_check() {
+    // `recipient_check = "domain"`: Odoo's behaviour, every address of the domain passes RCPT
+    // and the gateway finds no route for the message after DATA.
+    let mut server = Server::start(SmtpConfig {
+        recipient_check: postern_gateway::RecipientCheck::Domain,
+        ..config()
+    })
+    .await;
+    let mut c = server.client().await;
+    c.cmd("EHLO client.example.org").await;
+    c.cmd("MAIL FROM:<alice@example.org>").await;
     assert_eq!(
         code(&c.cmd("RCPT TO:<nobody@example.com>").await),
         "250 2.1.5"
@@ -660,11 +728,12 @@ async fn lmtp_exchange(c: &mut Client) {
     assert!(lhlo.contains("250-PIPELINING"), "{lhlo}");
     c.send(
         b"MAIL FROM:<alice@example.org>\r\nRCPT TO:<sales@example.com>\r\n\
-          RCPT TO:<support@example.com>\r\nRCPT TO:<x@elsewhere.org>\r\nDATA\r\n",
+          RCPT TO:<support@example.com>\r\nRCPT TO:<x@elsewhere.org>\r\n\
+          RCPT TO:<nobody@example.com>\r\nDATA\r\n",
     )
     .await;
     let codes: Vec<String> = c
-        .replies(5)
+        .replies(6)
         .await
         .iter()
         .map(|r| code(r).to_owned())
@@ -676,6 +745,7 @@ async fn lmtp_exchange(c: &mut Client) {
             "250 2.1.5",
             "250 2.1.5",
             "550 5.7.1",
+            "550 5.1.1",
             "354 end d"
         ]
     );

@@ -41,6 +41,55 @@ impl IntoResponse for ApiError {
     }
 }
 
+/// Gives the one error shape to the error answers that axum makes itself: a method the route
+/// does not have (405, empty), a body over the limit (413, plain text), a wrong content type
+/// (415), ... Answers that are JSON already pass as they are.
+pub(crate) async fn json_errors(response: Response) -> Response {
+    let status = response.status();
+    let is_json = response
+        .headers()
+        .get(axum::http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/json"));
+    if !(status.is_client_error() || status.is_server_error()) || is_json {
+        return response;
+    }
+    let (parts, body) = response.into_parts();
+    let text = axum::body::to_bytes(body, 4096).await.unwrap_or_default();
+    let text = String::from_utf8_lossy(&text).trim().to_owned();
+    let allow = parts
+        .headers
+        .get(axum::http::header::ALLOW)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    let (code, message) = match status {
+        StatusCode::METHOD_NOT_ALLOWED => (
+            "method_not_allowed",
+            match &allow {
+                Some(a) => format!("method not allowed here; allowed: {a}"),
+                // axum adds `Allow` after this layer has run.
+                None => "method not allowed here (the Allow header lists those allowed)".to_owned(),
+            },
+        ),
+        StatusCode::PAYLOAD_TOO_LARGE => (
+            "too_large",
+            "the body is larger than allowed (max_message_size for messages, 1 MiB for JSON)"
+                .to_owned(),
+        ),
+        StatusCode::NOT_FOUND => ("not_found", "no such endpoint".to_owned()),
+        StatusCode::UNSUPPORTED_MEDIA_TYPE => ("unsupported_media_type", text),
+        s if s.is_server_error() => ("internal", "internal error".to_owned()),
+        _ => ("bad_request", text),
+    };
+    let mut json = ApiError::new(status, code, message).into_response();
+    for (name, value) in parts.headers.iter() {
+        if name != axum::http::header::CONTENT_TYPE && name != axum::http::header::CONTENT_LENGTH {
+            json.headers_mut().insert(name.clone(), value.clone());
+        }
+    }
+    json
+}
+
 impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> ApiError {
         match &e {

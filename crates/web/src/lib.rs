@@ -17,6 +17,7 @@ mod resources;
 mod threads;
 
 pub use error::ApiError;
+pub use threads::mail_json;
 
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, Request, State};
@@ -75,6 +76,7 @@ pub fn router(state: AppState) -> Router {
         .fallback(|| async {
             ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such endpoint")
         })
+        .layer(middleware::map_response(error::json_errors))
         .with_state(state)
 }
 

@@ -231,7 +231,8 @@ struct MailQuery {
     cursor: Option<String>,
 }
 
-pub(crate) fn mail_json(m: &postern_store::Mail) -> Value {
+/// A mail as the API shows it (times in RFC 3339); also `postern queue list --json`.
+pub fn mail_json(m: &postern_store::Mail) -> Value {
     with_dates(
         serde_json::to_value(m).unwrap_or(Value::Null),
         &["scheduled_date", "created_at"],
