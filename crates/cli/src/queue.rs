@@ -188,11 +188,11 @@ async fn set_auth(cli: &Cli, name: &str, method: &str) -> anyhow::Result<ExitCod
     let store = open_store(cli).await?;
     let mut tx = store.begin().await?;
     let result = match tx.find_outgoing_server(name).await? {
-        None => Err(format!("no outgoing server named `{name}`")),
+        None => Err((exit::NOINPUT, format!("no outgoing server named `{name}`"))),
         Some(id) => tx
             .set_outgoing_server_auth(id.get(), method)
             .await
-            .map_err(|e| e.to_string()),
+            .map_err(|e| (exit::DATAERR, e.to_string())),
     };
     let code = match result {
         Ok(()) => {
@@ -200,9 +200,9 @@ async fn set_auth(cli: &Cli, name: &str, method: &str) -> anyhow::Result<ExitCod
             println!("server `{name}` logs in with {method}");
             ExitCode::SUCCESS
         }
-        Err(e) => {
+        Err((code, e)) => {
             eprintln!("postern: {e}");
-            ExitCode::from(exit::DATAERR)
+            ExitCode::from(code)
         }
     };
     store.close().await;

@@ -2,7 +2,7 @@
 //! from the behaviour reference's test catalogue (`odoo-cases.md`), run end to end through the
 //! real binary: `postern apply` of the case's configuration, then `postern ingest` of each step's
 //! message (a raw template of `crates/mime/tests/templates/` filled with the step's values), the
-//! outcome JSON and exit code compared with what the step expects, then the database checked.
+//! outcome JSON (`--json`: printed whatever the exit code) and exit code compared with what the step expects, then the database checked.
 //!
 //! A case file:
 //! ```toml
@@ -428,7 +428,7 @@ async fn run_case(path: &Path, postgres: bool) {
     for (i, step) in case.steps.iter().enumerate() {
         let label = format!("{name} step {} ({})", i + 1, case.reference);
         let raw = message_bytes(step, i);
-        let mut args: Vec<String> = vec!["ingest".into()];
+        let mut args: Vec<String> = vec!["ingest".into(), "--json".into()];
         for r in &step.rcpt {
             args.push("--rcpt".into());
             args.push(r.clone());
