@@ -1558,6 +1558,12 @@ async fn api_errors_are_json_and_a_message_too_large_bounces() {
     assert_eq!(r.headers()["allow"], "GET,HEAD,POST");
     let body: Value = r.json().await.unwrap();
     assert_eq!(body["error"]["code"], "method_not_allowed", "{body}");
+    // Times are RFC 3339 everywhere, configuration included.
+    let (_, aliases) = s.get("/api/v1/aliases").await;
+    let created = aliases["items"][0]["created_at"]
+        .as_str()
+        .unwrap_or_default();
+    assert!(created.ends_with('Z') && created.len() == 24, "{aliases}");
     let (st, body) = s.get("/api/v1/no-such-thing").await;
     assert_eq!((st, &body["error"]["code"]), (404, &json!("not_found")));
     // The API token is still needed, and its error is JSON too.

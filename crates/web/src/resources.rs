@@ -10,6 +10,7 @@
 
 use crate::AppState;
 use crate::error::{ApiError, ApiJson, ApiPath, ApiQuery};
+use crate::threads::dated;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
@@ -192,7 +193,7 @@ async fn list<R: Resource>(
     let page = PageRequest::parse(q.limit, q.cursor.as_deref())?;
     let mut tx = s.store.read().await?;
     let page = R::list(&mut tx, page).await?;
-    let items: Vec<Value> = page.items.iter().map(R::view).collect();
+    let items: Vec<Value> = page.items.iter().map(|i| dated(i.view())).collect();
     Ok(Json(
         serde_json::json!({"items": items, "next_cursor": page.next_cursor}),
     ))
@@ -205,7 +206,7 @@ async fn create<R: Resource>(
     let mut tx = s.store.begin().await?;
     let item = R::create(&mut tx, &input).await?;
     tx.commit().await?;
-    Ok((StatusCode::CREATED, Json(item.view())).into_response())
+    Ok((StatusCode::CREATED, Json(dated(item.view()))).into_response())
 }
 
 async fn read<R: Resource>(
@@ -213,7 +214,7 @@ async fn read<R: Resource>(
     ApiPath(id): ApiPath<i64>,
 ) -> Result<Json<Value>, ApiError> {
     let mut tx = s.store.read().await?;
-    Ok(Json(R::get(&mut tx, id.into()).await?.view()))
+    Ok(Json(dated(R::get(&mut tx, id.into()).await?.view())))
 }
 
 async fn patch<R: Resource>(
@@ -235,7 +236,7 @@ async fn patch<R: Resource>(
     let input: R::Input = serde_json::from_value(merged)?;
     let item = R::update(&mut tx, id.into(), &input).await?;
     tx.commit().await?;
-    Ok(Json(item.view()))
+    Ok(Json(dated(item.view())))
 }
 
 async fn delete<R: Resource>(

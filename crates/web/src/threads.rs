@@ -37,6 +37,22 @@ pub(crate) fn rfc3339(ms: i64) -> String {
     )
 }
 
+/// Replaces every epoch-millisecond field of an object whose name ends in `_at` or `_date`
+/// (`created_at`, `last_error_at`, `scheduled_date`, ...) by its RFC 3339 string: times in
+/// the API are RFC 3339 everywhere (DESIGN.md).
+pub(crate) fn dated(mut v: Value) -> Value {
+    if let Some(fields) = v.as_object_mut() {
+        for (key, value) in fields.iter_mut() {
+            if (key.ends_with("_at") || key.ends_with("_date"))
+                && let Some(ms) = value.as_i64()
+            {
+                *value = Value::String(rfc3339(ms));
+            }
+        }
+    }
+    v
+}
+
 /// Replaces epoch-millisecond fields by RFC 3339 strings in a JSON object.
 pub(crate) fn with_dates(mut v: Value, fields: &[&str]) -> Value {
     for f in fields {
