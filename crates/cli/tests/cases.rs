@@ -111,7 +111,7 @@ struct ThreadCheck {
     name: String,
     count: usize,
     /// The newest message has these fields (subset of the API's message JSON); `body_contains`
-    /// checks the body.
+    /// and `body_lacks` (a string or a list) check the body.
     #[serde(default)]
     last: Option<Value>,
 }
@@ -201,13 +201,20 @@ fn assert_subset(expected: &Value, actual: &Value, path: &str) {
     match (expected, actual) {
         (Value::Object(e), Value::Object(a)) => {
             for (k, v) in e {
-                if k == "body_contains" {
+                if k == "body_contains" || k == "body_lacks" {
                     let body = a.get("body_html").and_then(Value::as_str).unwrap_or("");
-                    let want = v.as_str().unwrap();
-                    assert!(
-                        body.contains(want),
-                        "{path}.body_html does not contain {want:?}: {body}"
-                    );
+                    // One string or a list of them.
+                    let wanted: Vec<&str> = match v {
+                        Value::Array(list) => list.iter().filter_map(Value::as_str).collect(),
+                        v => vec![v.as_str().unwrap()],
+                    };
+                    for want in wanted {
+                        assert_eq!(
+                            body.contains(want),
+                            k == "body_contains",
+                            "{path}.body_html, {k} {want:?}: {body}"
+                        );
+                    }
                     continue;
                 }
                 let av = a

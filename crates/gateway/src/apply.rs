@@ -174,16 +174,24 @@ async fn apply_route(
             raw_message_id: Some(raw_id),
         })
         .await?;
+    let mut inline: Vec<(&str, i64)> = Vec::new();
     for a in &msg.attachments {
-        tx.insert_attachment(
-            id,
-            Some(record),
-            &a.filename,
-            &a.mimetype,
-            a.content_id.as_deref(),
-            &a.content,
-        )
-        .await?;
+        let attachment = tx
+            .insert_attachment(
+                id,
+                Some(record),
+                &a.filename,
+                &a.mimetype,
+                a.content_id.as_deref(),
+                &a.content,
+            )
+            .await?;
+        if let Some(cid) = a.content_id.as_deref() {
+            inline.push((cid, attachment));
+        }
+    }
+    if let Some(body) = inline_images(&msg.body_html, &inline) {
+        tx.set_message_body(id, &body).await?;
     }
     let recipients = recognised_recipients(tx, msg, setup).await?;
     tx.add_message_partners(id, &recipients).await?;
@@ -660,5 +668,49 @@ fn outbox_row(m: GatewayMail, kind: SendKind) -> NewMail {
         body_text: None,
         headers: serde_json::json!({"References": m.references, "Auto-Submitted": "auto-replied"}),
         scheduled_date: None,
+    }
+}
+
+/// The body with every `<img src="cid:X">` pointing at the stored attachment of Content-ID `X`
+/// (`/api/v1/attachments/{id}`), as the reference points them at `/web/image/{id}` (§3.4);
+/// `None` when there is none. The body was sanitized when parsed: it keeps only the `cid:`
+/// images of its own attachments, each written `src="cid:X"` by the serializer.
+fn inline_images(body: &str, inline: &[(&str, i64)]) -> Option<String> {
+    if inline.is_empty() || !body.contains("=\"cid:") {
+        return None;
+    }
+    let mut out = body.to_owned();
+    for (cid, id) in inline {
+        let cid = cid.trim_matches(['<', '>']);
+        let url = format!("=\"/api/v1/attachments/{id}\"");
+        // The Content-ID is matched without regard to case, as the sanitizer matched it.
+        let mut from = 0;
+        while let Some(at) = out[from..].find("=\"cid:").map(|i| i + from) {
+            let start = at + "=\"cid:".len();
+            let end = out[start..].find('"').map_or(out.len(), |i| i + start);
+            if out[start..end].eq_ignore_ascii_case(cid) {
+                out.replace_range(at..(end + 1).min(out.len()), &url);
+                from = at + url.len();
+            } else {
+                from = end;
+            }
+        }
+    }
+    Some(out)
+}
+
+#[cfg(test)]
+mod inline_tests {
+    use super::inline_images;
+
+    #[test]
+    fn cid_images_point_at_their_attachments() {
+        let body = "<p><img src=\"cid:Logo@X\" alt=\"a\"><img src=\"cid:chart@x\"></p>";
+        assert_eq!(
+            inline_images(body, &[("<logo@x>", 7), ("chart@x", 8)]).unwrap(),
+            "<p><img src=\"/api/v1/attachments/7\" alt=\"a\"><img src=\"/api/v1/attachments/8\"></p>"
+        );
+        assert_eq!(inline_images("<p>no image</p>", &[("logo@x", 7)]), None);
+        assert_eq!(inline_images(body, &[]), None);
     }
 }

@@ -160,12 +160,24 @@ async fn fill_people(
     look: &mut Lookups,
 ) -> Result<(), StoreError> {
     if let Some(email) = &plan.author_email {
-        // An alias is never an author (§5.1).
-        let is_alias = look.aliases.iter().any(|a| a.full_name() == *email);
-        if !is_alias {
-            look.author_candidates = tx
-                .partners_by_email(email)
+        // An alias is never an author (§5.1, §13), even when a partner has its address and it
+        // is not one of the recipients (asked only when some partner has the address).
+        let candidates = match look.aliases.iter().any(|a| a.full_name() == *email) {
+            true => Vec::new(),
+            false => tx.partners_by_email(email).await?,
+        };
+        let is_alias = !candidates.is_empty()
+            && tx
+                .aliases_for_routing(std::slice::from_ref(email), &[])
                 .await?
+                .iter()
+                .any(|a| {
+                    a.domain
+                        .as_ref()
+                        .is_some_and(|d| format!("{}@{d}", a.alias_name) == *email)
+                });
+        if !is_alias {
+            look.author_candidates = candidates
                 .into_iter()
                 .map(|(id, is_user)| PartnerCandidate { id, is_user })
                 .collect();

@@ -4,10 +4,10 @@
 //! `alternative` / `mixed` / `html` flags deciding which text parts make the body and which
 //! become attachments.
 //!
-//! Differences from Odoo, on purpose: no `html_sanitize` (the HTML is kept as it is, the
-//! store/UI sanitises on display), no `o_mail_notification` stripping and no `data-filename`
-//! on `cid:` images (both need an HTML parser; the `content_id` of each attachment carries the
-//! link); text attachments keep their transfer-decoded bytes instead of being decoded and
+//! A body with HTML in it is cleaned as Odoo's `html_sanitize` cleans it (`sanitize.rs`); the
+//! raw message keeps everything. Differences from Odoo, on purpose: no `o_mail_notification`
+//! stripping and no `data-filename` on `cid:` images (the gateway points them at the stored
+//! attachment instead); text attachments keep their transfer-decoded bytes instead of being decoded and
 //! re-encoded (Odoo's round trip replaces undecodable bytes with U+FFFD); a `text/*` entity
 //! other than plain/HTML that is the whole message is put in a `<pre>` (Odoo inserts it raw);
 //! a `multipart/*` entity without any delimiter line is read as text instead of being dropped;
@@ -24,7 +24,7 @@ pub(crate) fn extract(root: &Entity, first_body_only: bool) -> (String, Vec<Atta
     if root.maintype() == "text" || is_multipart_without_parts(root) {
         let (text, cut) = root.text_prefix(MAX_BODY);
         let body = if root.mime == "text/html" {
-            text
+            crate::sanitize::html(&text, &[])
         } else {
             append_content_to_html("", &text, true)
         };
@@ -37,7 +37,17 @@ pub(crate) fn extract(root: &Entity, first_body_only: bool) -> (String, Vec<Atta
         }
         walk.visit(part);
     }
-    (clip(walk.body, walk.cut), walk.attachments)
+    let mut body = walk.body;
+    if walk.html {
+        // Only HTML of the sender needs it: `<pre>` blocks are escaped text already.
+        let cids: Vec<&str> = walk
+            .attachments
+            .iter()
+            .filter_map(|a| a.content_id.as_deref())
+            .collect();
+        body = crate::sanitize::html(&body, &cids);
+    }
+    (clip(body, walk.cut), walk.attachments)
 }
 
 /// The largest body kept, in bytes. Postern differs from Odoo here, on purpose: a body of tens

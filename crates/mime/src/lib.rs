@@ -30,6 +30,7 @@ mod bounce;
 mod bounce_text;
 mod entity;
 mod headers;
+mod sanitize;
 
 use serde::Serialize;
 

@@ -459,6 +459,19 @@ impl Tx {
         .map_err(|e| StoreError::from_write(e, "message"))
     }
 
+    /// Replaces the body of a message (its inline images pointed at their stored attachments).
+    pub async fn set_message_body(&mut self, id: i64, body_html: &str) -> Result<(), StoreError> {
+        on!(self, |c| {
+            sqlx::query("UPDATE messages SET body_html = $1 WHERE id = $2")
+                .bind(body_html)
+                .bind(id)
+                .execute(c)
+                .await
+                .map(|r| r.rows_affected())
+        })?;
+        Ok(())
+    }
+
     /// Stores an attachment of a message; returns its id.
     pub async fn insert_attachment(
         &mut self,
