@@ -9,7 +9,7 @@
 //!
 //! Pure: the followers, the record and the addresses are given.
 
-use postern_model::address::{email_normalize, formataddr};
+use postern_model::address::{email_normalize, email_normalize_all, formataddr};
 
 /// A partner who may be notified.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -69,16 +69,23 @@ pub fn plan(
             plan.inbox.push(c.partner_id);
             continue;
         }
-        match c.email.as_deref().and_then(email_normalize) {
-            Some(email) => {
-                let formatted = formataddr(&c.name, &email);
-                if !c.is_user {
-                    external.push(formatted.clone());
-                }
-                plan.emails.push((c.partner_id, formatted));
-            }
-            None => plan.invalid.push(c.partner_id),
+        // §9.3: one mail per partner, addressed to every address of its e-mail field
+        // (`"A" <a@x>, b@x` receives one mail to both).
+        let emails = c
+            .email
+            .as_deref()
+            .map(email_normalize_all)
+            .unwrap_or_default();
+        if emails.is_empty() {
+            plan.invalid.push(c.partner_id);
+            continue;
         }
+        let formatted: Vec<String> = emails.iter().map(|e| formataddr(&c.name, e)).collect();
+        let formatted = formatted.join(", ");
+        if !c.is_user {
+            external.push(formatted.clone());
+        }
+        plan.emails.push((c.partner_id, formatted));
     }
     if !external.is_empty() {
         plan.to_add = Some(external.join(", "));
@@ -162,6 +169,30 @@ mod tests {
             inbox,
             active: true,
         }
+    }
+
+    #[test]
+    fn a_partner_with_several_addresses_gets_one_mail_to_all_of_them() {
+        let p = plan(
+            &[c(
+                4,
+                "Multi",
+                "\"A\" <A@Example.com>, b@example.com",
+                false,
+                false,
+            )],
+            None,
+            "<m@x>",
+            None,
+        );
+        assert_eq!(
+            p.emails,
+            vec![(
+                4,
+                "\"Multi\" <a@example.com>, \"Multi\" <b@example.com>".to_owned()
+            )]
+        );
+        assert!(p.invalid.is_empty());
     }
 
     #[test]

@@ -262,7 +262,7 @@ async fn candidates(
         .map(|f| Candidate {
             partner_id: f.partner_id,
             name: f.name,
-            email: f.email_normalized.or(f.email),
+            email: f.email.or(f.email_normalized),
             is_user: f.is_user,
             inbox: f.notification == "inbox",
             active: f.active,

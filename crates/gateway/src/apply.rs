@@ -6,6 +6,7 @@ use crate::lookups::Setup;
 use crate::outcome::{AcceptOutcome, BounceSummary};
 use crate::{Received, raw_row};
 use postern_compose::gateway_mail::{self, GatewayMail, Incoming, Sender};
+use postern_compose::notify;
 use postern_mime::ParsedMessage;
 use postern_model::address::{email_normalize, email_split, email_split_tuples, formataddr};
 use postern_model::{AliasId, AliasStatus};
@@ -374,56 +375,66 @@ pub(crate) async fn notify(
             people.push(row);
         }
     }
-    // `References` of the notification mails: the thread's root, then this message (§9.2).
-    let references = match parent {
-        Some(p) => match tx.message_rfc_id(p).await? {
-            Some(parent_id) => format!("{parent_id} {message_id}"),
-            None => message_id.to_owned(),
-        },
-        None => message_id.to_owned(),
-    };
     let got_it: Vec<String> = msg
         .to
         .iter()
         .chain(msg.cc.iter())
         .filter_map(|a| email_normalize(a))
         .collect();
-    // Reply-To of the notification mails (§9.4), computed for the first one that is e-mailed.
-    let mut reply_to: Option<Option<String>> = None;
-    for f in people {
-        if Some(f.partner_id) == route.author_partner_id || !f.active {
-            continue;
-        }
-        if f.email_normalized
+    // Those who got the original mail (in its To or Cc) are not notified again.
+    people.retain(|f| {
+        !f.email_normalized
             .as_ref()
             .is_some_and(|e| got_it.contains(e))
-        {
-            continue;
-        }
-        if f.is_user && f.notification == "inbox" {
-            tx.insert_notification(id, f.partner_id, "inbox", "sent", None)
-                .await?;
-            continue;
-        }
-        let Some(email) = f.email_normalized.as_deref() else {
-            continue;
-        };
-        if reply_to.is_none() {
-            reply_to = Some(notification_reply_to(tx, msg, record, setup).await?);
-        }
-        let mail = notification_mail(
-            msg,
-            message_id,
-            &references,
-            record,
-            &f.name,
-            email,
-            id,
-            setup,
-            reply_to.clone().flatten(),
-        );
+    });
+    let candidates: Vec<notify::Candidate> = people
+        .into_iter()
+        .map(|f| notify::Candidate {
+            partner_id: f.partner_id,
+            name: f.name,
+            email: f.email.or(f.email_normalized),
+            is_user: f.is_user,
+            inbox: f.notification == "inbox",
+            active: f.active,
+        })
+        .collect();
+    // `References`: the thread's root, then this message (§9.2). The same plan as a message
+    // posted through the API: inbox, e-mail (all of a partner's addresses), `X-Msg-To-Add`,
+    // and an exception for a partner without a usable address.
+    let parent_rfc = match parent {
+        Some(p) => tx.message_rfc_id(p).await?,
+        None => None,
+    };
+    let plan = notify::plan(
+        &candidates,
+        route.author_partner_id,
+        message_id,
+        parent_rfc.as_deref(),
+    );
+    for p in &plan.inbox {
+        tx.insert_notification(id, *p, "inbox", "sent", None)
+            .await?;
+    }
+    let headers: serde_json::Map<String, serde_json::Value> =
+        notify::notification_headers(&plan, message_id)
+            .into_iter()
+            .map(|(k, v)| (k, serde_json::Value::String(v)))
+            .collect();
+    // Reply-To of the notification mails (§9.4), computed once, if anyone is e-mailed.
+    let reply_to = match plan.emails.is_empty() {
+        true => None,
+        false => notification_reply_to(tx, msg, record, setup).await?,
+    };
+    for (partner, to) in &plan.emails {
+        let mail = notification_mail(msg, message_id, record, to, id, setup, &reply_to, &headers);
         let mail_id = tx.insert_mail(&mail).await?;
-        tx.insert_notification(id, f.partner_id, "email", "ready", Some(mail_id))
+        tx.insert_notification(id, *partner, "email", "ready", Some(mail_id))
+            .await?;
+    }
+    for p in &plan.invalid {
+        tx.insert_notification(id, *p, "email", "exception", None)
+            .await?;
+        tx.fail_notification(id, *p, "mail_email_invalid", "no valid e-mail address")
             .await?;
     }
     Ok(())
@@ -433,13 +444,12 @@ pub(crate) async fn notify(
 fn notification_mail(
     msg: &ParsedMessage,
     message_id: &str,
-    references: &str,
     record: i64,
-    name: &str,
-    email: &str,
+    to: &str,
     id: i64,
     setup: &Setup<'_>,
-    reply_to: Option<String>,
+    reply_to: &Option<String>,
+    headers: &serde_json::Map<String, serde_json::Value>,
 ) -> NewMail {
     let domain = setup.config.domains.first();
     NewMail {
@@ -449,14 +459,14 @@ fn notification_mail(
         record_id: Some(record),
         rfc_message_id: message_id.to_owned(),
         email_from: msg.email_from.clone().unwrap_or_default(),
-        email_to: vec![formataddr(name, email)],
+        email_to: vec![to.to_owned()],
         email_cc: vec![],
-        reply_to,
+        reply_to: reply_to.clone(),
         return_path: domain.map(|d| d.bounce_email()),
         subject: msg.subject.clone().unwrap_or_default(),
         body_html: Some(msg.body_html.clone()),
         body_text: None,
-        headers: serde_json::json!({"References": references, "X-Postern-Message-Id": message_id}),
+        headers: serde_json::Value::Object(headers.clone()),
         scheduled_date: None,
     }
 }

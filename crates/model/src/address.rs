@@ -591,8 +591,9 @@ pub fn email_normalize(text: &str) -> Option<String> {
     }
 }
 
-/// The first address of `text`, normalised (Odoo's `email_normalize(text, strict=False)`).
-fn email_normalize_first(text: &str) -> Option<String> {
+/// The first address of `text`, normalised (Odoo's `email_normalize(text, strict=False)`):
+/// how a partner whose e-mail field holds several addresses is found.
+pub fn email_normalize_first(text: &str) -> Option<String> {
     email_split(text).first().map(|addr| normalize_one(addr))
 }
 

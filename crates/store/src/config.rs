@@ -9,7 +9,8 @@
 
 use crate::{PageRequest, StoreError, Tx, now_ms, on};
 use postern_model::address::{
-    email_normalize, is_dot_atom, sanitize_alias_name, sanitize_catchall_domain_allowed,
+    email_normalize, email_normalize_first, email_split, is_dot_atom, sanitize_alias_name,
+    sanitize_catchall_domain_allowed,
 };
 use postern_model::{
     AliasContact, AliasDomainId, AliasId, AliasStatus, CompanyId, Encryption, FetchAuth,
@@ -1343,7 +1344,7 @@ impl Tx {
         &mut self,
         input: &PartnerInput,
     ) -> Result<Option<PartnerId>, StoreError> {
-        let id: Option<i64> = match optional(&input.email).and_then(|e| email_normalize(&e)) {
+        let id: Option<i64> = match optional(&input.email).and_then(|e| email_normalize_first(&e)) {
             Some(norm) => on!(self, |c| sqlx::query_scalar(
                 "SELECT MIN(id) FROM partners WHERE email_normalized = $1"
             )
@@ -1366,8 +1367,19 @@ impl Tx {
         id: Option<PartnerId>,
     ) -> Result<PartnerId, StoreError> {
         let name = required("name", &input.name)?;
-        let email = valid_email("email", &input.email)?;
-        let normalized = email.as_deref().and_then(email_normalize);
+        // Several addresses are allowed (`"A" <a@x>, b@x`), as in the reference: the partner is
+        // found by the first one, and mail to it goes to all of them.
+        let email = match optional(&input.email) {
+            None => None,
+            Some(v) if !email_split(&v).is_empty() => Some(v),
+            Some(v) => {
+                return Err(StoreError::invalid(
+                    "email",
+                    format!("`{v}` holds no e-mail address"),
+                ));
+            }
+        };
+        let normalized = email.as_deref().and_then(email_normalize_first);
         let company_id = match optional(&input.company) {
             None => None,
             Some(n) => Some(
