@@ -11,12 +11,18 @@
 #      available, plus `cargo test --doc` since nextest skips doctests; else cargo test); extra
 #      arguments go to the test runner (and then the doctest stage is left out):
 #          scripts/test.sh -p postern-store
+#   3b. runs the documentation's examples (scripts/doctest.py: every fenced sh/toml/conf block of
+#      README.md and docs/*.md, the Postfix recipes in private Postfix instances, and
+#      `systemd-analyze verify` of dist/postern.service) against the debug binary, built here with
+#      `cargo build -p postern`; only for the full run (not when extra arguments select tests);
 #   4. stops everything it started, on any exit.
 #
 # Environment knobs (none is set by CI):
 #   POSTERN_TEST_PRIVATE_PG=1   never use the shared server on 127.0.0.1:5432; always initdb a private
 #                               cluster in a temporary directory on a free port.
 #   POSTERN_TEST_SKIP_LINT=1    skip cargo fmt and cargo clippy (quick local loops).
+#   POSTERN_TEST_SKIP_DOCS=1    skip the documentation's examples (scripts/doctest.py). By hand, without
+#                               the rest: POSTERN_BIN=target/debug/postern scripts/doctest.py [FILE.md...]
 #   POSTERN_TEST_MOLD=1         install and link with mold (off by default: rustc 1.95 already links
 #                               with lld, and a changed RUSTFLAGS rebuilds the whole workspace).
 #   POSTERN_TEST_CMD='...'      debugging hook: replaces the whole cargo stage (fmt, clippy, tests)
@@ -151,6 +157,13 @@ ensure_packages() {
     need_pkg /usr/sbin/dovecot dovecot-imapd
     need_pkg /usr/lib/dovecot/pop3 dovecot-pop3d
     need_pkg openssl openssl
+    # scripts/doctest.py runs the documentation's commands, which use these, and checks the unit
+    # in dist/ with systemd-analyze (the package systemd; nothing is started).
+    need_pkg curl curl
+    need_pkg jq jq
+    need_pkg sqlite3 sqlite3
+    need_pkg runuser util-linux
+    need_pkg systemd-analyze systemd
     # Later:
     # need_pkg chromium chromium
     if [[ ${POSTERN_TEST_MOLD:-0} == 1 ]]; then
@@ -463,16 +476,28 @@ else
     stage "cargo clippy" cargo clippy --workspace --all-targets -- -D warnings
 fi
 
+doc_rc=0
 if cargo nextest --version >/dev/null 2>&1; then
-    # nextest does not run doctests: run them first (so the nextest summary is the log's last word),
+    # nextest does not run doctests: run them first (so the nextest summary comes after them),
     # only for the full run, since extra arguments are meant for nextest.
     # A doctest failure does not stop the nextest run; it still fails the script at the end.
-    doc_rc=0
     if (($# == 0)); then
         stage "doctests (cargo test --doc)" cargo test --workspace --doc --no-fail-fast || doc_rc=$?
     fi
     stage "tests (cargo nextest)" cargo nextest run --workspace --no-fail-fast "$@"
-    ((doc_rc == 0)) || die "doctests failed (exit code $doc_rc; see the doctests stage above)"
 else
     stage "tests (cargo test)" cargo test --workspace --no-fail-fast "$@"
 fi
+
+# The documentation's examples, run as written against the debug binary (the profile the tests
+# built, in the same target directory). Only for the full run: extra arguments select tests.
+run_doc_examples() {
+    cargo build -p postern || return
+    POSTERN_BIN="${CARGO_TARGET_DIR:-target}/debug/postern" python3 scripts/doctest.py
+}
+docs_rc=0
+if (($# == 0)) && [[ ${POSTERN_TEST_SKIP_DOCS:-0} != 1 ]]; then
+    stage "documentation examples (scripts/doctest.py)" run_doc_examples || docs_rc=$?
+fi
+((doc_rc == 0)) || die "doctests failed (exit code $doc_rc; see the doctests stage above)"
+((docs_rc == 0)) || die "documentation examples failed (exit code $docs_rc; see the stage above)"

@@ -192,7 +192,7 @@ pub(crate) async fn ingest(
         Err((failure, detail)) => return failure.report(&detail),
     };
     if let Some(url) = url {
-        return ingest_remote(url, args, raw, json).await;
+        return ingest_remote(url, args, raw, json, &cli.data_dir).await;
     }
     let store = match open_store(cli).await {
         Ok(s) => s,
@@ -300,10 +300,28 @@ pub(crate) async fn explain(cli: &Cli, args: &MessageArgs, json: bool) -> anyhow
 }
 
 /// `--url`: posts the message to a running server's `/api/v1/ingest`.
-async fn ingest_remote(url: &str, args: &MessageArgs, raw: Vec<u8>, json: bool) -> ExitCode {
-    let token = std::env::var("POSTERN_API_TOKEN").unwrap_or_default();
+///
+/// The token: `POSTERN_API_TOKEN`, else the file `api-token` of the data directory (what
+/// `serve` writes; an MTA's pipe cannot be given a secret in its environment without writing
+/// it into its configuration).
+async fn ingest_remote(
+    url: &str,
+    args: &MessageArgs,
+    raw: Vec<u8>,
+    json: bool,
+    data_dir: &Path,
+) -> ExitCode {
+    let token = match std::env::var("POSTERN_API_TOKEN") {
+        Ok(t) if !t.trim().is_empty() => t.trim().to_owned(),
+        _ => std::fs::read_to_string(data_dir.join("api-token"))
+            .map(|t| t.trim().to_owned())
+            .unwrap_or_default(),
+    };
     if token.is_empty() {
-        return PipeFailure::Config.report(&"--url needs the API token in POSTERN_API_TOKEN");
+        return PipeFailure::Config.report(&format_args!(
+            "--url needs the API token: POSTERN_API_TOKEN, or a readable {}",
+            data_dir.join("api-token").display()
+        ));
     }
     let mut query: Vec<(&str, &str)> = args.rcpt.iter().map(|r| ("rcpt", r.as_str())).collect();
     if let Some(s) = &args.sender {

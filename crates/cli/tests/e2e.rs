@@ -188,6 +188,25 @@ async fn first_start_creates_data_dir_domain_company_and_token() {
         .await
         .unwrap();
     assert_eq!(companies["items"][0]["alias_domain"], "localhost");
+    // `ingest --url` (an MTA's pipe) finds the token in the data directory when its
+    // environment has none.
+    let eml = data.join("m.eml");
+    std::fs::write(&eml, mail("sales@localhost", "By URL", "<url-1@customer.test>")).unwrap();
+    let out = Command::new(BIN)
+        .args(["ingest", "--url", &server.base, "--data-dir"])
+        .arg(&data)
+        .arg(&eml)
+        .env_remove("POSTERN_API_TOKEN")
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    let outcome: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(outcome["outcome"], "routed");
     assert!(server.stop().success(), "clean exit on SIGTERM");
     // The second start reuses the token and creates nothing more.
     let server = Server::start(&data, &[]);
