@@ -191,7 +191,11 @@ async fn first_start_creates_data_dir_domain_company_and_token() {
     // `ingest --url` (an MTA's pipe) finds the token in the data directory when its
     // environment has none.
     let eml = data.join("m.eml");
-    std::fs::write(&eml, mail("sales@localhost", "By URL", "<url-1@customer.test>")).unwrap();
+    std::fs::write(
+        &eml,
+        mail("sales@localhost", "By URL", "<url-1@customer.test>"),
+    )
+    .unwrap();
     let out = Command::new(BIN)
         .args(["ingest", "--url", &server.base, "--data-dir"])
         .arg(&data)
