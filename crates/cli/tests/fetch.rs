@@ -293,7 +293,11 @@ async fn serve_fetches(postgres: bool, user: &str) {
     );
     let (status, server) = serve.call(false, "/api/v1/incoming-servers/1").await;
     assert_eq!(status, 200);
-    assert!(server["last_success_at"].is_i64(), "{server}");
+    let success = server["last_success_at"].as_str().unwrap_or_default();
+    assert!(
+        success.ends_with('Z') && success.len() == 24,
+        "RFC 3339: {server}"
+    );
     assert_eq!(server["error_count"], 0);
     assert!(server.get("password").is_none(), "never returned: {server}");
     let (status, body) = serve.call(true, "/api/v1/incoming-servers/99/fetch").await;
