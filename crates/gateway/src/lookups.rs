@@ -253,10 +253,6 @@ async fn limit(
             }
         }
     }
-    let reply_to = match (&env.mail_from, &msg.return_path) {
-        (Some(s), _) if !s.is_empty() => s.clone(),
-        (_, Some(rp)) if !rp.is_empty() => rp.clone(),
-        _ => from.to_owned(),
-    };
+    let reply_to = postern_routing::reply_address(msg, env);
     Ok(rate_limit(decision, &counts, threshold, &reply_to))
 }

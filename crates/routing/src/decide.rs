@@ -119,9 +119,13 @@ impl Ctx<'_> {
         &mut self,
         outcome: Outcome,
         routes: Vec<Route>,
-        sent: Vec<Send>,
+        mut sent: Vec<Send>,
         invalid: Vec<i64>,
     ) -> Decision {
+        if sent.iter().any(|s| s.to.is_empty()) {
+            sent.retain(|s| !s.to.is_empty());
+            self.note("null reverse-path (a bounce or an automatic message): nothing is sent back");
+        }
         Decision {
             outcome,
             routes,
@@ -131,13 +135,9 @@ impl Ctx<'_> {
         }
     }
 
-    /// Where refusals go: the Return-Path, else the From (§8.1).
+    /// Where refusals go (§8.1): see [`reply_address`].
     fn reply_address(&self) -> String {
-        match (&self.env.mail_from, &self.msg.return_path) {
-            (Some(s), _) if !s.is_empty() => s.clone(),
-            (_, Some(rp)) if !rp.is_empty() => rp.clone(),
-            _ => self.msg.email_from.clone().unwrap_or_default(),
-        }
+        reply_address(self.msg, self.env)
     }
 
     fn is_catchall(&self, email: &str) -> bool {
@@ -514,6 +514,20 @@ fn pick_author(look: &Lookups, context: Option<i64>) -> Option<i64> {
         .map(|p| p.id)
 }
 
+/// Where a refusal of `msg` goes (§8.1): the envelope sender, else the `Return-Path`, else the
+/// From. A null reverse-path (`MAIL FROM:<>`, `Return-Path: <>`) gets nothing: it marks a bounce
+/// or an automatic message, which is never answered automatically (RFC 5321 §4.5.5, RFC 3834
+/// §2). The reference ends the same way: its refusal to `<>` cannot be sent. `""` = send nothing.
+pub fn reply_address(msg: &ParsedMessage, env: &Envelope) -> String {
+    match (&env.mail_from, &msg.return_path) {
+        (Some(s), _) if !s.is_empty() => s.clone(),
+        (Some(_), _) => String::new(),
+        (None, Some(rp)) if !rp.is_empty() => rp.clone(),
+        (None, Some(_)) => String::new(),
+        (None, None) => msg.email_from.clone().unwrap_or_default(),
+    }
+}
+
 /// §6.3: drops the whole message when, for any model or record of the decision, the sender is at
 /// or over `threshold` within the window the shell counted in.
 pub fn rate_limit(
@@ -538,16 +552,23 @@ pub fn rate_limit(
     };
     let mut trace = decision.trace;
     trace.push(format!("rate limit: {reason}; nothing is stored"));
-    Decision {
-        outcome: Outcome::RateLimited,
-        routes: vec![],
-        sent: vec![Send {
+    let sent = match reply_to.is_empty() {
+        true => {
+            trace.push("null reverse-path: nothing is sent back".into());
+            vec![]
+        }
+        false => vec![Send {
             kind: SendKind::RateLimit,
             to: reply_to.to_owned(),
             alias_id: None,
             alias: None,
             reason,
         }],
+    };
+    Decision {
+        outcome: Outcome::RateLimited,
+        routes: vec![],
+        sent,
         invalid_aliases: vec![],
         trace,
     }

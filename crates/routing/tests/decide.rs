@@ -127,6 +127,46 @@ fn catchall_rules() {
     assert_eq!(d.outcome.exit_code(), 67);
 }
 
+/// A refusal goes to the envelope sender, else the Return-Path, else the From; a null
+/// reverse-path (a bounce, an automatic message) gets nothing back (RFC 5321 §4.5.5, RFC 3834).
+#[test]
+fn refusals_go_to_the_reverse_path_and_never_to_a_null_one() {
+    let look = Lookups::default();
+    let to = |env: &Envelope, rp: Option<&str>| {
+        let mut m = msg(&["catchall@d1.test"]);
+        m.return_path = rp.map(str::to_owned);
+        let d = decide(&m, env, &cfg(), &look);
+        assert_eq!(d.outcome, Outcome::CatchallRefused);
+        d.sent.iter().map(|s| s.to.clone()).collect::<Vec<_>>()
+    };
+    let with_sender = |s: &str| Envelope {
+        mail_from: Some(s.into()),
+        ..Default::default()
+    };
+    assert_eq!(
+        to(&with_sender("env@example.org"), Some("rp@example.org")),
+        ["env@example.org"]
+    );
+    assert_eq!(
+        to(&Envelope::default(), Some("rp@example.org")),
+        ["rp@example.org"]
+    );
+    assert_eq!(
+        to(&Envelope::default(), None),
+        ["\"Sylvie\" <sylvie@example.org>"]
+    );
+    assert!(to(&with_sender(""), Some("rp@example.org")).is_empty());
+    assert!(to(&Envelope::default(), Some("")).is_empty());
+    let mut m = msg(&["catchall@d1.test"]);
+    m.return_path = Some(String::new());
+    let d = decide(&m, &Envelope::default(), &cfg(), &look);
+    assert!(
+        d.trace.iter().any(|l| l.contains("null reverse-path")),
+        "{:?}",
+        d.trace
+    );
+}
+
 #[test]
 fn a_cc_catchall_does_not_refuse() {
     let look = Lookups {

@@ -190,48 +190,26 @@ async fn test_server(
 /// as the reference reads `scheduled_date`) → epoch milliseconds.
 pub(crate) fn parse_rfc3339(text: &str) -> Option<i64> {
     let t = text.trim();
-    let (date, rest) = t.split_at_checked(10)?;
-    let mut d = date.split('-');
-    let (y, m, day): (i64, i64, i64) = (
-        d.next()?.parse().ok()?,
-        d.next()?.parse().ok()?,
-        d.next()?.parse().ok()?,
-    );
-    if !(1..=12).contains(&m) || !(1..=31).contains(&day) {
-        return None;
+    if let Ok(d) = chrono::DateTime::parse_from_rfc3339(t) {
+        return Some(d.timestamp_millis());
     }
-    let rest = rest.strip_prefix(['T', 't', ' ']).unwrap_or(rest);
-    let (clock, offset) = match rest.find(['Z', 'z', '+', '-']) {
-        Some(i) => rest.split_at(i),
-        None => (rest, ""),
-    };
-    let mut c = clock.split(':');
-    let h: i64 = c
-        .next()
-        .filter(|x| !x.is_empty())
-        .unwrap_or("0")
-        .parse()
-        .ok()?;
-    let min: i64 = c.next().unwrap_or("0").parse().ok()?;
-    let sec: f64 = c.next().unwrap_or("0").parse().ok()?;
-    let off_min = match offset {
-        "" | "Z" | "z" => 0,
-        o => {
-            let sign = if o.starts_with('-') { -1 } else { 1 };
-            let (oh, om) = o[1..].split_once(':').unwrap_or((&o[1..], "0"));
-            sign * (oh.parse::<i64>().ok()? * 60 + om.parse::<i64>().ok()?)
-        }
-    };
-    // Days from civil (H. Hinnant).
-    let y2 = if m <= 2 { y - 1 } else { y };
-    let era = y2.div_euclid(400);
-    let yoe = y2 - era * 400;
-    let mp = (m + 9) % 12;
-    let doy = (153 * mp + 2) / 5 + day - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    let days = era * 146_097 + doe - 719_468;
-    let secs = days * 86_400 + h * 3600 + min * 60 - off_min * 60;
-    Some(secs * 1000 + (sec * 1000.0).round() as i64)
+    [
+        "%Y-%m-%d %H:%M:%S%.f",
+        "%Y-%m-%dT%H:%M:%S%.f",
+        "%Y-%m-%d %H:%M",
+        "%Y-%m-%d",
+    ]
+    .iter()
+    .find_map(|f| {
+        chrono::NaiveDateTime::parse_from_str(t, f)
+            .ok()
+            .or_else(|| {
+                chrono::NaiveDate::parse_from_str(t, f)
+                    .ok()
+                    .and_then(|d| d.and_hms_opt(0, 0, 0))
+            })
+    })
+    .map(|d| d.and_utc().timestamp_millis())
 }
 
 pub(crate) fn routes() -> Router<AppState> {
