@@ -56,9 +56,8 @@ pub struct ServerSettings {
     pub lmtp_listen: String,
     /// HTTP API and admin UI address.
     pub http_listen: String,
-    /// Largest message accepted, e.g. `25MB`, or a TOML integer of bytes.
-    #[serde(deserialize_with = "size_text")]
-    pub max_message_size: String,
+    /// Largest message accepted: `"25MB"`, or a TOML integer of bytes; parsed once, here.
+    pub max_message_size: MessageSize,
     /// Mode of the LMTP unix socket (octal text), e.g. `0660`.
     pub lmtp_socket_mode: String,
     /// Group of the LMTP unix socket (`""`: the group of the user running Postern).
@@ -82,7 +81,7 @@ impl Default for ServerSettings {
             smtp_listen: "127.0.0.1:2525".into(),
             lmtp_listen: String::new(),
             http_listen: "127.0.0.1:8025".into(),
-            max_message_size: "25MB".into(),
+            max_message_size: MessageSize::default(),
             lmtp_socket_mode: "0660".into(),
             lmtp_socket_group: String::new(),
             recipient_check: "alias".into(),
@@ -93,20 +92,43 @@ impl Default for ServerSettings {
     }
 }
 
-/// `max_message_size` as text: a string (`"25MB"`) or a TOML integer of bytes (`1048576`).
-fn size_text<'de, D: serde::Deserializer<'de>>(d: D) -> Result<String, D::Error> {
-    #[derive(Deserialize)]
-    #[serde(untagged)]
-    enum Size {
-        Bytes(u64),
-        Text(String),
+/// A size in bytes, written `"25MB"`, `"512KB"`, `"1GB"` (powers of 1024) or as a TOML integer
+/// of bytes (`1048576`); more than zero.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MessageSize(pub u64);
+
+impl Default for MessageSize {
+    fn default() -> Self {
+        MessageSize(postern_model::DEFAULT_MAX_MESSAGE_SIZE)
     }
-    match Size::deserialize(d) {
-        Ok(Size::Bytes(n)) => Ok(n.to_string()),
-        Ok(Size::Text(t)) => Ok(t),
-        Err(_) => Err(serde::de::Error::custom(
-            "expected a size such as \"25MB\" or a number of bytes",
-        )),
+}
+
+impl MessageSize {
+    /// The size in bytes.
+    pub fn bytes(self) -> u64 {
+        self.0
+    }
+}
+
+impl<'de> Deserialize<'de> for MessageSize {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Size {
+            Bytes(u64),
+            Text(String),
+        }
+        let bytes = match Size::deserialize(d) {
+            Ok(Size::Bytes(n)) => Some(n),
+            Ok(Size::Text(t)) => parse_size(&t),
+            Err(_) => None,
+        };
+        match bytes {
+            Some(n) if n > 0 => Ok(MessageSize(n)),
+            _ => Err(serde::de::Error::custom(
+                "expected a size such as \"25MB\" or a number of bytes (more than 0)",
+            )),
+        }
     }
 }
 
@@ -275,12 +297,6 @@ fn check_server(s: &ServerSettings, errors: &mut Vec<ConfigError>) {
         errors.push(ConfigError::new(
             "server.tls_private_key",
             "tls_certificate and tls_private_key go together: give both or neither",
-        ));
-    }
-    if parse_size(&s.max_message_size).is_none_or(|n| n == 0) {
-        errors.push(ConfigError::new(
-            "server.max_message_size",
-            format!("`{}` is not a size such as 25MB", s.max_message_size),
         ));
     }
     if !matches!(s.recipient_check.as_str(), "alias" | "domain") {
@@ -683,8 +699,11 @@ x = 1
     #[test]
     fn server_settings_sizes_modes_and_recipient_check() {
         let f = ConfigFile::parse("[server]\nmax_message_size = 1048576\n").unwrap();
-        assert_eq!(f.server.max_message_size, "1048576");
-        assert_eq!(parse_size(&f.server.max_message_size), Some(1 << 20));
+        assert_eq!(f.server.max_message_size.bytes(), 1 << 20);
+        let f = ConfigFile::parse("[server]\nmax_message_size = \"10MB\"\n").unwrap();
+        assert_eq!(f.server.max_message_size.bytes(), 10 << 20);
+        let f = ConfigFile::parse("").unwrap();
+        assert_eq!(f.server.max_message_size.bytes(), 25 << 20);
         assert_eq!(f.server.lmtp_socket_mode(), 0o660);
         assert_eq!(
             f.server.recipient_check(),
@@ -709,7 +728,7 @@ x = 1
         .map(ToString::to_string)
         .collect();
         for expected in [
-            "server.max_message_size: expected a size such as \"25MB\" or a number of bytes",
+            "server.max_message_size: expected a size such as \"25MB\" or a number of bytes (more than 0)",
             "server.recipient_check: `mailbox` is not one of: alias, domain",
             "server.lmtp_socket_mode: `0999` is not a file mode in octal such as 0660",
             "server.lmtp_socket_group: only for a unix socket: set lmtp_listen = \"unix:/path\"",

@@ -19,10 +19,11 @@ pub(crate) async fn fetch(
     once: bool,
     json: bool,
 ) -> anyhow::Result<ExitCode> {
+    let settings = crate::ingest::server_settings(cli);
     let store = open_store(cli).await?;
-    let gateway = Gateway::new(store.clone(), crate::ingest::hostname(cli));
+    let gateway = Gateway::new(store.clone(), settings.hostname);
     let fetcher = Fetcher::new(gateway, TlsSettings::system())
-        .with_max_message_size(crate::ingest::max_message_size(cli));
+        .with_max_message_size(settings.max_message_size.bytes());
     if !once {
         let cancel = tokio_util::sync::CancellationToken::new();
         let scheduler = tokio::spawn(postern_fetch::schedule::run(

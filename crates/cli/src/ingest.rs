@@ -15,9 +15,9 @@
 //! the exit code, for scripts.
 
 use crate::{Cli, exit, open_store};
+use postern_gateway::Envelope;
 use postern_gateway::{AcceptError, AcceptOutcome, Gateway, Received};
 use postern_model::Source;
-use postern_routing::Envelope;
 use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -137,34 +137,23 @@ fn read_message(file: Option<&Path>, limit: u64) -> Result<Vec<u8>, (PipeFailure
     Ok(buf)
 }
 
-pub(crate) fn hostname(cli: &Cli) -> String {
-    std::env::var("POSTERN_HOSTNAME").unwrap_or_else(|_| {
-        cli.config
-            .as_deref()
-            .and_then(|p| std::fs::read_to_string(p).ok())
-            .map(|t| {
-                crate::config::ConfigFile::parse_lenient(&t)
-                    .0
-                    .server
-                    .hostname
-            })
-            .unwrap_or_else(|| "localhost".into())
-    })
-}
-
-/// `[server] max_message_size` of the `--config` file, else the default (25 MiB).
-pub(crate) fn max_message_size(cli: &Cli) -> u64 {
-    cli.config
+/// The `[server]` settings the one-shot commands need (`ingest`, `fetch`, `server test`): those
+/// of the `--config` file (read once; a file that cannot be read or parsed gives the defaults:
+/// `serve` and `apply` are where its errors are reported), with `POSTERN_HOSTNAME` over the
+/// hostname.
+pub(crate) fn server_settings(cli: &Cli) -> crate::config::ServerSettings {
+    let mut settings = cli
+        .config
         .as_deref()
         .and_then(|p| std::fs::read_to_string(p).ok())
-        .and_then(|t| {
-            let size = crate::config::ConfigFile::parse_lenient(&t)
-                .0
-                .server
-                .max_message_size;
-            crate::config::parse_size(&size)
-        })
-        .unwrap_or(postern_fetch::DEFAULT_MAX_MESSAGE_SIZE)
+        .map(|t| crate::config::ConfigFile::parse_lenient(&t).0.server)
+        .unwrap_or_default();
+    if let Ok(h) = std::env::var("POSTERN_HOSTNAME")
+        && !h.trim().is_empty()
+    {
+        settings.hostname = h.trim().to_owned();
+    }
+    settings
 }
 
 fn print_outcome(outcome: &AcceptOutcome) {
@@ -174,9 +163,22 @@ fn print_outcome(outcome: &AcceptOutcome) {
     );
 }
 
+/// The sysexits code of an outcome: 67 when nothing takes the message (the MTA bounces it),
+/// else 0 (stored, or deliberately ignored; a refusal may have been mailed back).
+fn outcome_exit_code(outcome: &AcceptOutcome) -> u8 {
+    match outcome.outcome {
+        postern_gateway::Outcome::NoRoute => exit::NOUSER,
+        _ => 0,
+    }
+}
+
+/// The sysexits code of a failure: 65 not an e-mail message (permanent), 75 try again.
 fn accept_error(e: &AcceptError) -> ExitCode {
     eprintln!("postern: {e}");
-    ExitCode::from(e.exit_code())
+    ExitCode::from(match e {
+        AcceptError::Unparseable { .. } => exit::DATAERR,
+        AcceptError::Temporary(_) => exit::TEMPFAIL,
+    })
 }
 
 /// `postern ingest`: never fails with an error of its own; every failure is a [`PipeFailure`].
@@ -186,7 +188,8 @@ pub(crate) async fn ingest(
     url: Option<&str>,
     json: bool,
 ) -> ExitCode {
-    let limit = max_message_size(cli).min(MAX_MESSAGE);
+    let settings = server_settings(cli);
+    let limit = settings.max_message_size.bytes().min(MAX_MESSAGE);
     let raw = match read_message(args.file.as_deref(), limit) {
         Ok(r) => r,
         Err((failure, detail)) => return failure.report(&detail),
@@ -204,7 +207,7 @@ pub(crate) async fn ingest(
             return failure.report(&format_args!("{e:#}"));
         }
     };
-    let gateway = Gateway::new(store.clone(), hostname(cli));
+    let gateway = Gateway::new(store.clone(), settings.hostname);
     let received = Received {
         envelope: args.envelope(),
         source: Source::Pipe,
@@ -213,21 +216,21 @@ pub(crate) async fn ingest(
     let result = gateway.accept_owned(raw, &received).await;
     store.close().await;
     match result {
-        Ok(outcome) if outcome.exit_code() == 0 => {
+        Ok(outcome) if outcome_exit_code(&outcome) == 0 => {
             print_outcome(&outcome);
             ExitCode::SUCCESS
         }
         Ok(outcome) => {
             if json {
                 print_outcome(&outcome);
-                return ExitCode::from(outcome.exit_code());
+                return ExitCode::from(outcome_exit_code(&outcome));
             }
             let rcpt = args.rcpt.join(", ");
             let detail = format!(
                 "no route for the message to {rcpt}: {}",
                 outcome.trace.join("; ")
             );
-            let failure = match outcome.exit_code() {
+            let failure = match outcome_exit_code(&outcome) {
                 exit::NOUSER => PipeFailure::NoRoute,
                 _ => PipeFailure::Temporary,
             };
@@ -252,7 +255,7 @@ pub(crate) async fn explain(cli: &Cli, args: &MessageArgs, json: bool) -> anyhow
         }
     };
     let store = open_store(cli).await?;
-    let gateway = Gateway::new(store.clone(), hostname(cli));
+    let gateway = Gateway::new(store.clone(), server_settings(cli).hostname);
     let received = Received {
         envelope: args.envelope(),
         source: Source::Pipe,

@@ -161,7 +161,7 @@ pub(crate) async fn server(cli: &Cli, command: &ServerCommand) -> anyhow::Result
     };
     let hostname = hostname
         .clone()
-        .unwrap_or_else(|| crate::ingest::hostname(cli));
+        .unwrap_or_else(|| crate::ingest::server_settings(cli).hostname);
     let r =
         postern_delivery::test_server(&store, id.get(), &hostname, Duration::from_secs(*timeout))
             .await?;

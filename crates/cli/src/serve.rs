@@ -81,8 +81,7 @@ pub(crate) async fn serve(
         }
     };
     let http = listener.local_addr()?;
-    let max_size =
-        crate::config::parse_size(&settings.max_message_size).unwrap_or(25 << 20) as usize;
+    let max_size = settings.max_message_size.bytes() as usize;
     let gateway = postern_gateway::Gateway::new(store.clone(), settings.hostname.clone());
     let (stop, stopped) = tokio::sync::watch::channel(false);
     let mut tasks = Vec::new();
@@ -222,10 +221,7 @@ fn api_token(data_dir: &Path) -> anyhow::Result<(Secret, TokenSource)> {
     {
         return Ok((Secret::new(t.trim()), TokenSource::File(path)));
     }
-    let mut bytes = [0u8; 24];
-    getrandom::fill(&mut bytes)
-        .map_err(|e| anyhow::anyhow!("no randomness for the API token: {e}"))?;
-    let token: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+    let token = postern_store::random_hex(24);
     write_private(&path, &token).with_context(|| format!("cannot write {}", path.display()))?;
     Ok((Secret::new(token), TokenSource::Generated(path)))
 }

@@ -194,7 +194,15 @@ pub fn build(mail: &Outgoing) -> Vec<u8> {
         b = b.to(address_list(&to));
     }
     if !overridden("Cc") && !mail.cc.is_empty() {
-        b = b.cc(address_list(mail.cc));
+        // The reference writes the Cc addresses without their names (case J124,
+        // `recipients_formatting`: "CC formatting removed"); To keeps them.
+        let bare: Vec<String> = mail
+            .cc
+            .iter()
+            .flat_map(|c| email_split_tuples(c))
+            .map(|(_, email)| email)
+            .collect();
+        b = b.cc(address_list(&bare));
     }
     if !overridden("Reply-To") {
         let reply_to = mail
@@ -288,6 +296,34 @@ mod tests {
             attachments: &[],
             date_ms: 1_700_000_000_000,
         }
+    }
+
+    /// Case J124 (`recipients_formatting`): the From keeps its name, To keeps its formatting,
+    /// Cc loses the names.
+    #[test]
+    fn j124_cc_without_names_to_and_from_formatted() {
+        let to = vec!["\"Ignasse\" <ignasse@example.com>".to_owned()];
+        let cc = vec![
+            "\"Cécile\" <cecile@example.com>, raoul@example.com".to_owned(),
+            "Robert <robert@example.com>".to_owned(),
+        ];
+        let mut mail = sample(&to, &[]);
+        mail.from = "\"Ignasse\" <test.from@example.com>";
+        mail.cc = &cc;
+        let m = text(&build(&mail));
+        assert!(
+            m.contains("From: \"Ignasse\" <test.from@example.com>\r\n"),
+            "{m}"
+        );
+        assert!(
+            m.contains("To: \"Ignasse\" <ignasse@example.com>\r\n"),
+            "{m}"
+        );
+        assert!(
+            m.contains("Cc: <cecile@example.com>, <raoul@example.com>, <robert@example.com>\r\n")
+                || m.contains("Cc: cecile@example.com, raoul@example.com, robert@example.com\r\n"),
+            "{m}"
+        );
     }
 
     #[test]

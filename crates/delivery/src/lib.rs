@@ -63,9 +63,7 @@ impl DeliveryConfig {
     /// Defaults: 5 min leases, 1 s poll, 500 mails a batch, 8 connections, 60 s timeout,
     /// results committed 200 at a time, retries from 1 min to 1 h for 2 days.
     pub fn new(hostname: &str) -> DeliveryConfig {
-        let mut b = [0u8; 6];
-        let _ = getrandom::fill(&mut b);
-        let tag: String = b.iter().map(|x| format!("{x:02x}")).collect();
+        let tag = postern_store::random_hex(6);
         DeliveryConfig {
             hostname: hostname.to_owned(),
             node: format!("{hostname}-{}-{tag}", std::process::id()),

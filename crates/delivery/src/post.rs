@@ -67,9 +67,7 @@ pub struct MailInput {
 }
 
 fn token() -> String {
-    let mut b = [0u8; 8];
-    let _ = getrandom::fill(&mut b);
-    b.iter().map(|x| format!("{x:02x}")).collect()
+    postern_store::random_hex(8)
 }
 
 /// The alias domain and name of a company (the gateway's own when `company_id` is none).

@@ -61,9 +61,7 @@ async fn load_context(store: &Store) -> Result<Context, DeliveryError> {
 }
 
 fn jitter() -> f64 {
-    let mut b = [0u8; 4];
-    let _ = getrandom::fill(&mut b);
-    f64::from(u32::from_le_bytes(b)) / (f64::from(u32::MAX) + 1.0)
+    postern_store::random_unit()
 }
 
 /// Claims one batch and delivers it. Returns what happened.

@@ -34,12 +34,10 @@ impl Db {
     async fn postgres() -> Db {
         let admin = std::env::var("POSTERN_TEST_DATABASE_URL")
             .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_owned());
-        let mut b = [0u8; 4];
-        getrandom::fill(&mut b).unwrap();
         let name = format!(
             "postern_delivery_{}_{}",
             std::process::id(),
-            u32::from_le_bytes(b)
+            postern_store::random_hex(4)
         );
         let a = Store::open(&admin)
             .await

@@ -33,8 +33,8 @@ pub use tls::TlsSettings;
 use imap::Imap;
 use pop3::Pop3;
 use postern_gateway::{AcceptError, Gateway, Received};
+use postern_gateway::{Envelope, Outcome};
 use postern_model::{FetchAuth, FetchProtocol, IncomingServerId, Secret, Source};
-use postern_routing::{Envelope, Outcome};
 use postern_store::{FetchParams, FetchTarget, NewRawMessage, StoreError, now_ms};
 use serde::Serialize;
 use std::collections::HashSet;
@@ -150,7 +150,7 @@ pub struct Fetcher {
 }
 
 /// The largest message fetched by default (the SMTP listener's default maximum too).
-pub const DEFAULT_MAX_MESSAGE_SIZE: u64 = 25 * 1024 * 1024;
+pub use postern_model::DEFAULT_MAX_MESSAGE_SIZE;
 
 enum Verdict {
     Acknowledge,
@@ -160,13 +160,11 @@ enum Verdict {
 impl Fetcher {
     /// A fetcher feeding `gateway`, connecting with `tls`.
     pub fn new(gateway: Gateway, tls: TlsSettings) -> Fetcher {
-        let mut rnd = [0u8; 4];
-        let _ = getrandom::fill(&mut rnd);
         let owner = format!(
-            "{}-{}-{:08x}",
+            "{}-{}-{}",
             std::env::var("HOSTNAME").unwrap_or_else(|_| "node".into()),
             std::process::id(),
-            u32::from_le_bytes(rnd)
+            postern_store::random_hex(4)
         );
         Fetcher {
             gateway,

@@ -28,11 +28,7 @@ pub(crate) fn effective_message_id(msg: &ParsedMessage, raw: &[u8], hostname: &s
 }
 
 fn random_token() -> String {
-    let mut b = [0u8; 12];
-    if getrandom::fill(&mut b).is_err() {
-        return format!("{}", now_ms());
-    }
-    b.iter().map(|x| format!("{x:02x}")).collect()
+    postern_store::random_hex(12)
 }
 
 pub(crate) async fn apply(

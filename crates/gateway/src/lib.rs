@@ -24,10 +24,12 @@ mod lookups;
 mod outcome;
 
 pub use outcome::{AcceptOutcome, BounceSummary, RouteOutcome};
+/// The envelope and the outcome words, as the ways in use them (they need not reach into
+/// `postern-routing`).
+pub use postern_routing::{Envelope, Outcome};
 
 use postern_mime::ParsedMessage;
 use postern_model::Source;
-use postern_routing::Envelope;
 use postern_store::{NewRawMessage, Packing, Store, StoreError};
 use std::sync::Arc;
 
@@ -45,16 +47,6 @@ pub enum AcceptError {
     /// The database failed; nothing was applied. Retry later.
     #[error("temporary failure: {0}")]
     Temporary(#[from] StoreError),
-}
-
-impl AcceptError {
-    /// The sysexits code of `postern ingest`.
-    pub fn exit_code(&self) -> u8 {
-        match self {
-            AcceptError::Unparseable { .. } => 65,
-            AcceptError::Temporary(_) => 75,
-        }
-    }
 }
 
 /// Where a message came from, beyond its bytes.

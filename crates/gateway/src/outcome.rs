@@ -104,9 +104,4 @@ impl AcceptOutcome {
             )],
         }
     }
-
-    /// The sysexits code of `postern ingest` for this outcome.
-    pub fn exit_code(&self) -> u8 {
-        self.outcome.exit_code()
-    }
 }

@@ -15,3 +15,7 @@ pub use address::{AddressError, EmailAddress};
 pub use ids::*;
 pub use secret::Secret;
 pub use vocab::*;
+
+/// The largest message accepted by default, whatever the way in (`[server] max_message_size`):
+/// 25 MiB, the limit most providers take.
+pub const DEFAULT_MAX_MESSAGE_SIZE: u64 = 25 * 1024 * 1024;

@@ -165,14 +165,6 @@ pub enum Outcome {
 }
 
 impl Outcome {
-    /// The sysexits code `postern ingest` exits with.
-    pub fn exit_code(self) -> u8 {
-        match self {
-            Outcome::NoRoute => 67,
-            _ => 0,
-        }
-    }
-
     /// True when the message is refused (an SMTP listener answers 5xx).
     pub fn is_refusal(self) -> bool {
         matches!(

@@ -56,7 +56,7 @@ impl Default for SmtpConfig {
     fn default() -> SmtpConfig {
         SmtpConfig {
             hostname: "localhost".into(),
-            max_message_size: 25 * 1024 * 1024,
+            max_message_size: postern_model::DEFAULT_MAX_MESSAGE_SIZE as usize,
             max_connections: 100,
             max_recipients: 100,
             command_timeout: Duration::from_secs(300),

@@ -5,8 +5,8 @@
 //! failure go to the log (never a database error to a peer). The one exception is a refusal,
 //! whose explanation is meant for the sender (the same text the refusal mail would carry).
 
+use postern_gateway::Outcome;
 use postern_gateway::{AcceptError, AcceptOutcome};
-use postern_routing::Outcome;
 use std::fmt::Write as _;
 
 /// The longest reply text we put on one line (RFC 5321 §4.5.3.1.5 allows 512 octets per line,

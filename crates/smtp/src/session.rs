@@ -18,9 +18,9 @@ use crate::config::SmtpConfig;
 use crate::reply::{self, Reply};
 use crate::spool::Spool;
 use crate::trace;
+use postern_gateway::Envelope;
 use postern_gateway::{Gateway, RcptVerdict, Received};
 use postern_model::Source;
-use postern_routing::Envelope;
 use smtp_proto::request::receiver::{
     BdatReceiver, DataReceiver, DummyDataReceiver, MAX_LINE_LENGTH, RequestReceiver,
 };
@@ -878,14 +878,7 @@ fn start_data() -> (DataReceiver, Vec<u8>) {
 
 /// Our id of a message (the `id` of `Received:`, the log, the 250 reply).
 fn queue_id() -> String {
-    let mut bytes = [0u8; 8];
-    if getrandom::fill(&mut bytes).is_err() {
-        let nanos = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_nanos() as u64);
-        bytes = nanos.to_be_bytes();
-    }
-    bytes.iter().map(|b| format!("{b:02X}")).collect()
+    postern_store::random_hex(8).to_ascii_uppercase()
 }
 
 /// Ends the connection politely (TLS close_notify), without waiting long for a peer that does

@@ -393,6 +393,24 @@ pub fn now_ms() -> i64 {
         .unwrap_or(0)
 }
 
+/// `bytes` random bytes from the system, as lower-case hex: the one source of the random parts of
+/// tokens, Message-IDs, queue ids and node names. It fails loudly: without randomness (a system
+/// without `getrandom(2)` or `/dev/urandom`) it panics, where a silent fallback would give
+/// all-zero tokens and colliding ids.
+pub fn random_hex(bytes: usize) -> String {
+    let mut b = vec![0u8; bytes];
+    if let Err(e) = getrandom::fill(&mut b) {
+        panic!("the system gives no random bytes ({e}): Postern cannot make tokens or ids");
+    }
+    b.iter().map(|x| format!("{x:02x}")).collect()
+}
+
+/// A random number in [0, 1) from [`random_hex`]'s source (retry jitter).
+pub fn random_unit() -> f64 {
+    let n = u32::from_str_radix(&random_hex(4), 16).unwrap_or(0);
+    f64::from(n) / (f64::from(u32::MAX) + 1.0)
+}
+
 /// A database URL with its password replaced by `***`, for messages and logs.
 pub fn redact_url(url: &str) -> String {
     let Some((scheme, rest)) = url.split_once("://") else {
@@ -467,6 +485,17 @@ impl PageRequest {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn random_hex_is_hex_of_the_length_asked_and_never_repeats() {
+        let a = random_hex(12);
+        assert_eq!(a.len(), 24);
+        assert!(a.bytes().all(|b| b.is_ascii_hexdigit()));
+        assert_ne!(a, random_hex(12));
+        assert_ne!(random_hex(8), "0".repeat(16));
+        let u = random_unit();
+        assert!((0.0..1.0).contains(&u));
+    }
 
     #[test]
     fn redacts_passwords() {

@@ -13,8 +13,8 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use postern_gateway::{AcceptError, AcceptOutcome, Received};
+use postern_gateway::{Envelope, Outcome};
 use postern_model::Source;
-use postern_routing::{Envelope, Outcome};
 
 fn envelope(query: Option<&str>) -> Result<Envelope, ApiError> {
     let mut env = Envelope::default();
