@@ -1719,3 +1719,145 @@ fn a_data_directory_that_cannot_be_written_is_a_clear_error() {
         std::fs::set_permissions(&data, PermissionsExt::from_mode(0o755)).unwrap();
     }
 }
+
+/// `POST /api/v1/records`: a record the application opens threads like one an alias created —
+/// its notification goes out, the reply comes back to it, the bounce is pinned on its message.
+/// `PATCH` changes its name and merges its values.
+#[tokio::test]
+async fn a_record_created_by_the_api_threads_replies_and_bounces() {
+    let sink = SmtpSink::start();
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("postern.toml");
+    std::fs::write(&cfg, outbound_config(sink.port)).unwrap();
+    let (code, _, err) = postern(&["apply", cfg.to_str().unwrap()], dir.path(), None);
+    assert_eq!(code, 0, "{err}");
+    let mut envs = with_token();
+    envs.push(("POSTERN_DELIVERY_POLL_MS", "50"));
+    let s = Server::start(dir.path(), &envs);
+    let (_, partners) = s.get("/api/v1/partners").await;
+    let robert = partners["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["name"] == "Robert Customer")
+        .unwrap()["id"]
+        .as_i64()
+        .unwrap();
+    // Bad input is refused whole, with the field at fault.
+    for (body, field) in [
+        (
+            json!({"model": "helpdesk.ticket", "name": "x\r\nBcc: evil@x.test"}),
+            "name",
+        ),
+        (
+            json!({"model": "helpdesk.ticket", "name": "x", "follower_partner_ids": [999]}),
+            "follower_partner_ids[0]",
+        ),
+        (
+            json!({"model": "helpdesk.ticket", "name": "x", "values": [1]}),
+            "values",
+        ),
+        (
+            json!({"model": "helpdesk.ticket", "name": "x", "email_from": "nobody"}),
+            "email_from",
+        ),
+        (
+            json!({"model": "helpdesk.ticket", "name": "x", "company_id": 77}),
+            "company_id",
+        ),
+    ] {
+        let (st, e) = s.post("/api/v1/records", body).await;
+        assert_eq!(st, 422, "{e}");
+        assert!(
+            e["error"]["message"].as_str().unwrap().contains(field),
+            "{e}"
+        );
+    }
+    let (_, list) = s.get("/api/v1/records?model=helpdesk.ticket").await;
+    assert_eq!(list["items"], json!([]), "nothing half-written");
+    let (st, record) = s
+        .post(
+            "/api/v1/records",
+            json!({"model": "helpdesk.ticket", "name": "Printer on fire",
+                   "email_from": "\"Robert Customer\" <robert@customer.example>",
+                   "values": {"priority": "high", "team": "L1"}, "follower_partner_ids": [robert]}),
+        )
+        .await;
+    assert_eq!(st, 201, "{record}");
+    let id = record["id"].as_i64().unwrap();
+    assert_eq!(record["model"], "helpdesk.ticket");
+    assert!(record["created_at"].as_str().unwrap().ends_with('Z'));
+    let (st, patched) = s
+        .patch(
+            &format!("/api/v1/records/{id}"),
+            json!({"name": "Printer still on fire", "values": {"team": null, "sla": 4}}),
+        )
+        .await;
+    assert_eq!(st, 200, "{patched}");
+    assert_eq!(patched["name"], "Printer still on fire");
+    assert_eq!(patched["values"], json!({"priority": "high", "sla": 4}));
+    let (_, followers) = s.get(&format!("/api/v1/records/{id}/followers")).await;
+    assert_eq!(followers["items"][0]["partner_id"], robert, "{followers}");
+
+    // The application answers on its record: Robert is notified by e-mail.
+    let (st, posted) = s
+        .post(
+            &format!("/api/v1/records/{id}/messages"),
+            json!({"subject": "We are on it", "body_text": "A technician is coming."}),
+        )
+        .await;
+    assert_eq!(st, 201, "{posted}");
+    let rfc_id = posted["message_id"].as_str().unwrap().to_owned();
+    assert!(
+        rfc_id.contains(&format!("-postern-{id}-helpdesk.ticket@")),
+        "{rfc_id}"
+    );
+    wait_outbox_empty(&s, 20).await;
+    let got = sink.messages();
+    assert_eq!(got.len(), 1, "{got:#?}");
+    assert_eq!(
+        header(&got[0], "Message-ID").as_deref(),
+        Some(rfc_id.as_str())
+    );
+    drop(s);
+
+    // Robert's reply comes back to the record, whatever address it was written to.
+    let reply = format!(
+        "From: \"Robert Customer\" <robert@customer.example>\r\nTo: catchall@example.com\r\n\
+         Subject: Re: We are on it\r\nMessage-ID: <r-api-1@customer.example>\r\n\
+         In-Reply-To: {rfc_id}\r\nReferences: {rfc_id}\r\n\r\nThank you.\r\n"
+    );
+    let (code, out, err) = ingest(dir.path(), None, &[], reply.as_bytes());
+    assert_eq!(code, 0, "{out}{err}");
+    let outcome: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(
+        outcome["routes"][0]["record_id"].as_i64(),
+        Some(id),
+        "{out}"
+    );
+    assert_eq!(outcome["routes"][0]["via"], "reply", "{out}");
+
+    // A delivery report for the notification is pinned on the message it belongs to.
+    let dsn = format!(
+        "From: MAILER-DAEMON@customer.example\r\nTo: bounce@example.com\r\nSubject: Undelivered Mail\r\n\
+         Message-ID: <dsn-api-1@customer.example>\r\nMIME-Version: 1.0\r\n\
+         Content-Type: multipart/report; report-type=delivery-status; boundary=\"r\"\r\n\r\n\
+         --r\r\nContent-Type: text/plain\r\n\r\nDelivery failed.\r\n\
+         --r\r\nContent-Type: message/delivery-status\r\n\r\nReporting-MTA: dns; mx.customer.example\r\n\r\n\
+         Final-Recipient: rfc822; robert@customer.example\r\nAction: failed\r\nStatus: 5.1.1\r\n\
+         Diagnostic-Code: smtp; 550 5.1.1 User unknown\r\n\r\n\
+         --r\r\nContent-Type: text/rfc822-headers\r\n\r\nMessage-ID: {rfc_id}\r\nSubject: We are on it\r\n\r\n--r--\r\n"
+    );
+    let (code, out, err) = ingest(dir.path(), None, &[], dsn.as_bytes());
+    assert_eq!(code, 0, "{out}{err}");
+    let outcome: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(outcome["outcome"], "bounce_processed", "{out}");
+    let s = Server::start(dir.path(), &with_token());
+    let (_, message) = s.get(&format!("/api/v1/messages/{}", posted["id"])).await;
+    let n = &message["notifications"][0];
+    assert_eq!(
+        (n["partner_id"].as_i64(), n["status"].as_str()),
+        (Some(robert), Some("bounce")),
+        "{message}"
+    );
+}

@@ -29,6 +29,50 @@ pub struct Record {
     pub created_at: i64,
 }
 
+/// What `POST /api/v1/records` takes.
+#[derive(Debug, Clone, Default, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NewRecord {
+    /// Model (created when new, like an alias's).
+    pub model: String,
+    /// Name.
+    pub name: String,
+    /// The customer's address (how the rate limit and bounces find the record).
+    #[serde(default)]
+    pub email_from: Option<String>,
+    /// Cc kept on the record.
+    #[serde(default)]
+    pub email_cc: Option<String>,
+    /// Company (the gateway's own when absent).
+    #[serde(default)]
+    pub company_id: Option<i64>,
+    /// Values (a JSON object), as an alias's defaults give them.
+    #[serde(default)]
+    pub values: Option<serde_json::Value>,
+    /// Partners who follow the record from the start (comments and notes).
+    #[serde(default)]
+    pub follower_partner_ids: Vec<i64>,
+}
+
+/// A field that ends up in a header holds no line break (a CR or LF would add a header).
+fn no_line_break(field: &str, value: &str) -> Result<(), StoreError> {
+    match value.contains(['\r', '\n']) {
+        true => Err(StoreError::invalid(
+            field,
+            "must not contain a line break (CR or LF)",
+        )),
+        false => Ok(()),
+    }
+}
+
+/// A reference to something that does not exist is an invalid field, not a missing route.
+fn as_invalid(e: StoreError, field: &str, id: i64) -> StoreError {
+    match e {
+        StoreError::NotFound { what, .. } => StoreError::invalid(field, format!("no {what} {id}")),
+        e => e,
+    }
+}
+
 /// Filters of the record list.
 #[derive(Debug, Clone, Default)]
 pub struct RecordFilter {
@@ -225,6 +269,121 @@ impl Tx {
         .fetch_optional(c)
         .await)?
         .ok_or_else(|| StoreError::not_found("record", id))
+    }
+
+    /// Creates a record from the API (`POST /api/v1/records`): an application opens the ticket
+    /// or lead it owns, then mails from it; its mail threads like that of a record an alias
+    /// created. Checked before anything is written: the model's name, a name and addresses
+    /// without line breaks (they end up in headers), an `email_from` holding an address, an
+    /// existing company and existing follower partners. Returns the record's id.
+    pub async fn create_record(&mut self, input: &NewRecord) -> Result<i64, StoreError> {
+        let name = input.name.trim();
+        no_line_break("name", name)?;
+        let email_from = input
+            .email_from
+            .as_deref()
+            .map(str::trim)
+            .filter(|e| !e.is_empty());
+        let email_normalized = match email_from {
+            Some(e) => {
+                no_line_break("email_from", e)?;
+                Some(
+                    postern_model::address::email_normalize_first(e).ok_or_else(|| {
+                        StoreError::invalid("email_from", format!("`{e}` holds no e-mail address"))
+                    })?,
+                )
+            }
+            None => None,
+        };
+        let email_cc = input
+            .email_cc
+            .as_deref()
+            .map(str::trim)
+            .filter(|e| !e.is_empty());
+        if let Some(cc) = email_cc {
+            no_line_break("email_cc", cc)?;
+        }
+        if let Some(company) = input.company_id {
+            self.get_company(postern_model::CompanyId(company))
+                .await
+                .map_err(|e| as_invalid(e, "company_id", company))?;
+        }
+        for (i, p) in input.follower_partner_ids.iter().enumerate() {
+            self.get_partner(postern_model::PartnerId(*p))
+                .await
+                .map_err(|e| as_invalid(e, &format!("follower_partner_ids[{i}]"), *p))?;
+        }
+        let values = match &input.values {
+            None => "{}".to_owned(),
+            Some(v @ serde_json::Value::Object(_)) => v.to_string(),
+            Some(_) => return Err(StoreError::invalid("values", "must be a JSON object")),
+        };
+        self.ensure_model("model", &input.model).await?;
+        let id = self
+            .insert_record(
+                input.model.trim(),
+                name,
+                email_from,
+                email_normalized.as_deref(),
+                email_cc,
+                input.company_id,
+                None,
+                &values,
+            )
+            .await?;
+        let subtypes: Vec<String> = postern_model::DEFAULT_SUBTYPES
+            .iter()
+            .map(|s| (*s).to_owned())
+            .collect();
+        for p in &input.follower_partner_ids {
+            self.add_follower(id, *p, &subtypes).await?;
+        }
+        Ok(id)
+    }
+
+    /// Changes a record's name and values (`PATCH /api/v1/records/{id}`): the keys of `values`
+    /// are merged into the record's (a key set to `null` is removed).
+    pub async fn update_record(
+        &mut self,
+        id: i64,
+        name: Option<&str>,
+        values: Option<&serde_json::Value>,
+    ) -> Result<Record, StoreError> {
+        let current = self.get_record(id).await?;
+        let name = match name {
+            Some(n) => {
+                no_line_break("name", n.trim())?;
+                n.trim().to_owned()
+            }
+            None => current.name.clone(),
+        };
+        let mut merged = match &current.values.0 {
+            serde_json::Value::Object(m) => m.clone(),
+            _ => serde_json::Map::new(),
+        };
+        match values {
+            None => {}
+            Some(serde_json::Value::Object(changes)) => {
+                for (k, v) in changes {
+                    match v {
+                        serde_json::Value::Null => merged.remove(k),
+                        v => merged.insert(k.clone(), v.clone()),
+                    };
+                }
+            }
+            Some(_) => return Err(StoreError::invalid("values", "must be a JSON object")),
+        }
+        let values = serde_json::Value::Object(merged).to_string();
+        on!(self, |c| {
+            sqlx::query("UPDATE records SET name = $1, values_json = $2 WHERE id = $3")
+                .bind(&name)
+                .bind(&values)
+                .bind(id)
+                .execute(c)
+                .await
+                .map(|r| r.rows_affected())
+        })?;
+        self.get_record(id).await
     }
 
     /// The thread of a record, oldest first.

@@ -103,6 +103,40 @@ async fn get_record(
     Ok(Json(with_dates(serde_json::to_value(r)?, &["created_at"])))
 }
 
+/// `POST /records`: a record opened by the application (201 with the record).
+async fn create_record(
+    State(s): State<AppState>,
+    ApiJson(input): ApiJson<postern_store::NewRecord>,
+) -> Result<Response, ApiError> {
+    let mut tx = s.store.begin().await?;
+    let id = tx.create_record(&input).await?;
+    let r = tx.get_record(id).await?;
+    tx.commit().await?;
+    let body = with_dates(serde_json::to_value(r)?, &["created_at"]);
+    Ok((StatusCode::CREATED, Json(body)).into_response())
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RecordPatch {
+    name: Option<String>,
+    values: Option<Value>,
+}
+
+/// `PATCH /records/{id}`: `name`, and `values` merged key by key (`null` removes a key).
+async fn patch_record(
+    State(s): State<AppState>,
+    ApiPath(id): ApiPath<i64>,
+    ApiJson(patch): ApiJson<RecordPatch>,
+) -> Result<Json<Value>, ApiError> {
+    let mut tx = s.store.begin().await?;
+    let r = tx
+        .update_record(id, patch.name.as_deref(), patch.values.as_ref())
+        .await?;
+    tx.commit().await?;
+    Ok(Json(with_dates(serde_json::to_value(r)?, &["created_at"])))
+}
+
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct PageQuery {
@@ -307,8 +341,8 @@ async fn raw_content(
 /// Routes of the read side, relative to `/api/v1`.
 pub(crate) fn routes() -> Router<AppState> {
     Router::new()
-        .route("/records", get(list_records))
-        .route("/records/{id}", get(get_record))
+        .route("/records", get(list_records).post(create_record))
+        .route("/records/{id}", get(get_record).patch(patch_record))
         .route("/records/{id}/messages", get(record_messages))
         .route(
             "/records/{id}/followers",
