@@ -69,6 +69,8 @@ pub(crate) async fn serve(
         settings.smtp_listen = addr.to_owned();
     }
     let (token, source) = api_token(&cli.data_dir)?;
+    // Before anything is counted: the recorder of /metrics.
+    let metrics = postern_web::install_metrics();
     let listener = match TcpListener::bind(&settings.http_listen).await {
         Ok(l) => l,
         Err(e) => {
@@ -145,7 +147,10 @@ pub(crate) async fn serve(
         file.as_ref().map(|(_, f, _)| f),
     );
     tracing::info!(%http, "postern started");
-    let state = postern_web::AppState::new(gateway.clone(), token, max_size);
+    let mut state = postern_web::AppState::new(gateway.clone(), token, max_size);
+    if let Some(handle) = metrics {
+        state = state.with_metrics(handle);
+    }
     let http_stopped = wait_for(stopped.clone());
     let http_task = tokio::spawn(postern_web::run(listener, state, http_stopped));
     let delivery = tokio::spawn(postern_delivery::run(

@@ -901,6 +901,30 @@ async fn first_start_mail_by_smtp_becomes_a_record() {
         .output()
         .unwrap();
     assert!(String::from_utf8_lossy(&out.stdout).contains("550 5.7.1"));
+    // A mail to the catchall is refused after DATA: counted as a refusal.
+    let out = Command::new("swaks")
+        .args(["--to", "catchall@localhost", "--server", &s.smtp])
+        .output()
+        .unwrap();
+    assert!(String::from_utf8_lossy(&out.stdout).contains("550 5.7.1"));
+    // /metrics: Prometheus text, without a token.
+    let r = reqwest::get(s.url("/metrics")).await.unwrap();
+    assert_eq!(r.status(), 200);
+    let text = r.text().await.unwrap();
+    for line in [
+        "postern_messages_accepted_total{source=\"smtp\",outcome=\"routed\"} 1",
+        "postern_messages_accepted_total{source=\"smtp\",outcome=\"catchall_refused\"} 1",
+        "postern_refusals_total{source=\"smtp\",outcome=\"catchall_refused\"} 1",
+        "postern_accept_seconds_count{source=\"smtp\"} 2",
+        "# HELP postern_messages_accepted_total",
+        "# TYPE postern_accept_seconds histogram",
+        "postern_commit_batch_size_count",
+    ] {
+        assert!(
+            text.contains(line),
+            "{line} is missing from /metrics:\n{text}"
+        );
+    }
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -143,14 +143,17 @@ async fn record(
         match r.state {
             MailState::Sent => {
                 stats.sent += 1;
+                metrics::counter!("postern_mails_total", "result" => "sent").increment(1);
                 tracing::info!(mail_id = r.mail_id, server_id = ?r.server_id, "mail sent");
             }
             MailState::Retry(at) => {
                 stats.retried += 1;
+                metrics::counter!("postern_mails_total", "result" => "deferred").increment(1);
                 tracing::info!(mail_id = r.mail_id, next_try_at = at, reason = ?r.failure_reason, "mail deferred");
             }
             MailState::Exception => {
                 stats.failed += 1;
+                metrics::counter!("postern_mails_total", "result" => "failed").increment(1);
                 tracing::info!(mail_id = r.mail_id, failure_type = ?r.failure_type, reason = ?r.failure_reason, "mail failed");
             }
         }

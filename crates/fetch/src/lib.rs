@@ -277,6 +277,15 @@ impl Fetcher {
         }
         tx.release_fetch_lease(id, &self.owner).await?;
         tx.commit().await?;
+        let result = if report.error.is_some() {
+            "error"
+        } else {
+            "ok"
+        };
+        metrics::counter!("postern_fetch_polls_total", "server" => target.name.clone(), "result" => result)
+            .increment(1);
+        metrics::counter!("postern_fetch_messages_total", "server" => target.name.clone())
+            .increment(u64::from(report.fetched));
         Ok(report)
     }
 

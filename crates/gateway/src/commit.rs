@@ -52,6 +52,7 @@ pub(crate) fn spawn(store: Store, hostname: String) -> mpsc::Sender<Job> {
                     Err(_) => break,
                 }
             }
+            metrics::histogram!("postern_commit_batch_size").record(batch.len() as f64);
             run_batch(&store, direct.as_ref(), &hostname, batch).await;
         }
     });

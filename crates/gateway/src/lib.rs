@@ -288,6 +288,34 @@ impl Gateway {
         raw: Vec<u8>,
         received: &Received,
     ) -> Result<AcceptOutcome, AcceptError> {
+        let started = std::time::Instant::now();
+        let result = self.accept_counted(raw, received).await;
+        // `postern_messages_accepted_total{source, outcome}`, the refusals among them, failures,
+        // and the time to a durable answer (the metrics of /metrics).
+        let source = received.source.as_str();
+        let outcome = match &result {
+            Ok(o) => o.outcome.as_str(),
+            Err(AcceptError::Unparseable { .. }) => "unparseable",
+            Err(AcceptError::Temporary(_)) => "temporary_failure",
+        };
+        metrics::counter!("postern_messages_accepted_total", "source" => source, "outcome" => outcome)
+            .increment(1);
+        if let Ok(o) = &result
+            && o.outcome.is_refusal()
+        {
+            metrics::counter!("postern_refusals_total", "source" => source, "outcome" => outcome)
+                .increment(1);
+        }
+        metrics::histogram!("postern_accept_seconds", "source" => source)
+            .record(started.elapsed().as_secs_f64());
+        result
+    }
+
+    async fn accept_counted(
+        &self,
+        raw: Vec<u8>,
+        received: &Received,
+    ) -> Result<AcceptOutcome, AcceptError> {
         let mut msg = match postern_mime::parse(&raw) {
             Ok(m) => m,
             Err(e) => return Err(self.keep_unparseable(&raw, received, &e.to_string()).await),

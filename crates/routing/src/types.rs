@@ -165,6 +165,21 @@ pub enum Outcome {
 }
 
 impl Outcome {
+    /// The contract's word (`routed`, `no_route`, ...), as serialised.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Outcome::Routed => "routed",
+            Outcome::Duplicate => "duplicate",
+            Outcome::LoopIgnored => "loop_ignored",
+            Outcome::BounceProcessed => "bounce_processed",
+            Outcome::CatchallRefused => "catchall_refused",
+            Outcome::AliasRefused => "alias_refused",
+            Outcome::AliasInvalid => "alias_invalid",
+            Outcome::RateLimited => "rate_limited",
+            Outcome::NoRoute => "no_route",
+        }
+    }
+
     /// True when the message is refused (an SMTP listener answers 5xx).
     pub fn is_refusal(self) -> bool {
         matches!(

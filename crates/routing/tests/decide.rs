@@ -372,3 +372,20 @@ proptest! {
         prop_assert!(!a.trace.is_empty());
     }
 }
+
+#[test]
+fn outcome_words_are_the_serialised_ones() {
+    for o in [
+        Outcome::Routed,
+        Outcome::Duplicate,
+        Outcome::LoopIgnored,
+        Outcome::BounceProcessed,
+        Outcome::CatchallRefused,
+        Outcome::AliasRefused,
+        Outcome::AliasInvalid,
+        Outcome::RateLimited,
+        Outcome::NoRoute,
+    ] {
+        assert_eq!(serde_json::to_value(o).unwrap(), o.as_str());
+    }
+}
