@@ -15,7 +15,7 @@
 #![warn(missing_docs)]
 
 pub mod outcome;
-pub mod post;
+
 pub mod prepare;
 mod runner;
 

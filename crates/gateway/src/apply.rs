@@ -6,7 +6,6 @@ use crate::lookups::Setup;
 use crate::outcome::{AcceptOutcome, BounceSummary};
 use crate::{Received, raw_row};
 use postern_compose::gateway_mail::{self, GatewayMail, Incoming, Sender};
-use postern_compose::notify;
 use postern_mime::ParsedMessage;
 use postern_model::address::{email_normalize, email_split, email_split_tuples, formataddr};
 use postern_model::{AliasId, AliasStatus};
@@ -209,18 +208,7 @@ async fn apply_route(
         tx.set_alias_status(AliasId(alias), AliasStatus::Valid)
             .await?;
     }
-    crate::apply::notify(
-        tx,
-        msg,
-        &message_id,
-        id,
-        record,
-        created,
-        parent,
-        route,
-        setup,
-    )
-    .await?;
+    crate::apply::notify(tx, msg, &message_id, id, record, created, parent, route).await?;
     Ok((record, id))
 }
 
@@ -341,7 +329,8 @@ async fn recognised_recipients(
 }
 
 /// §5.3: followers (and explicit partners) are notified, except the author, inactive partners
-/// and those who got the original mail (in its To or Cc).
+/// and those who got the original mail (in its To or Cc) — through the one notification path,
+/// as a message posted by the API.
 #[allow(clippy::too_many_arguments)]
 pub(crate) async fn notify(
     tx: &mut Tx,
@@ -352,149 +341,33 @@ pub(crate) async fn notify(
     created: bool,
     parent: Option<i64>,
     route: &Route,
-    setup: &Setup<'_>,
 ) -> Result<(), StoreError> {
-    // A record created by this message has no follower yet but its author (who is not notified).
-    let mut people = if created {
-        Vec::new()
-    } else {
-        tx.followers_for_notification(record).await?
-    };
-    people.retain(|f| {
-        let subtypes: Vec<String> = serde_json::from_str(&f.subtypes).unwrap_or_default();
-        subtypes.iter().any(|s| s == route.subtype) && (route.subtype != "note" || f.is_user)
-    });
-    for p in &route.partner_ids {
-        if !people.iter().any(|f| f.partner_id == *p)
-            && let Some(row) = tx.partner_for_notification(*p).await?
-        {
-            people.push(row);
-        }
-    }
     let got_it: Vec<String> = msg
         .to
         .iter()
         .chain(msg.cc.iter())
         .filter_map(|a| email_normalize(a))
         .collect();
-    // Those who got the original mail (in its To or Cc) are not notified again.
-    people.retain(|f| {
-        !f.email_normalized
-            .as_ref()
-            .is_some_and(|e| got_it.contains(e))
-    });
-    let candidates: Vec<notify::Candidate> = people
-        .into_iter()
-        .map(|f| notify::Candidate {
-            partner_id: f.partner_id,
-            name: f.name,
-            email: f.email.or(f.email_normalized),
-            is_user: f.is_user,
-            inbox: f.notification == "inbox",
-            active: f.active,
-        })
-        .collect();
-    // `References`: the thread's root, then this message (§9.2). The same plan as a message
-    // posted through the API: inbox, e-mail (all of a partner's addresses), `X-Msg-To-Add`,
-    // and an exception for a partner without a usable address.
     let parent_rfc = match parent {
         Some(p) => tx.message_rfc_id(p).await?,
         None => None,
     };
-    let plan = notify::plan(
-        &candidates,
-        route.author_partner_id,
-        message_id,
-        parent_rfc.as_deref(),
-    );
-    for p in &plan.inbox {
-        tx.insert_notification(id, *p, "inbox", "sent", None)
-            .await?;
-    }
-    let headers: serde_json::Map<String, serde_json::Value> =
-        notify::notification_headers(&plan, message_id)
-            .into_iter()
-            .map(|(k, v)| (k, serde_json::Value::String(v)))
-            .collect();
-    // Reply-To of the notification mails (§9.4), computed once, if anyone is e-mailed.
-    let reply_to = match plan.emails.is_empty() {
-        true => None,
-        false => notification_reply_to(tx, msg, record, setup).await?,
+    let posted = crate::notifications::Posted {
+        id,
+        rfc_id: message_id,
+        parent_rfc: parent_rfc.as_deref(),
+        record_id: record,
+        subtype: route.subtype,
+        author_partner_id: route.author_partner_id,
+        email_from: msg.email_from.as_deref(),
+        subject: msg.subject.as_deref().unwrap_or_default(),
+        body_html: &msg.body_html,
+        partner_ids: &route.partner_ids,
+        got_it: &got_it,
+        created,
     };
-    for (partner, to) in &plan.emails {
-        let mail = notification_mail(msg, message_id, record, to, id, setup, &reply_to, &headers);
-        let mail_id = tx.insert_mail(&mail).await?;
-        tx.insert_notification(id, *partner, "email", "ready", Some(mail_id))
-            .await?;
-    }
-    for p in &plan.invalid {
-        tx.insert_notification(id, *p, "email", "exception", None)
-            .await?;
-        tx.fail_notification(id, *p, "mail_email_invalid", "no valid e-mail address")
-            .await?;
-    }
+    crate::notifications::notify_followers(tx, &posted).await?;
     Ok(())
-}
-
-#[allow(clippy::too_many_arguments)]
-fn notification_mail(
-    msg: &ParsedMessage,
-    message_id: &str,
-    record: i64,
-    to: &str,
-    id: i64,
-    setup: &Setup<'_>,
-    reply_to: &Option<String>,
-    headers: &serde_json::Map<String, serde_json::Value>,
-) -> NewMail {
-    let domain = setup.config.domains.first();
-    NewMail {
-        stream: "transactional".into(),
-        kind: Some("notification".into()),
-        message_id: Some(id),
-        record_id: Some(record),
-        rfc_message_id: message_id.to_owned(),
-        email_from: msg.email_from.clone().unwrap_or_default(),
-        email_to: vec![to.to_owned()],
-        email_cc: vec![],
-        reply_to: reply_to.clone(),
-        return_path: domain.map(|d| d.bounce_email()),
-        subject: msg.subject.clone().unwrap_or_default(),
-        body_html: Some(msg.body_html.clone()),
-        body_text: None,
-        headers: serde_json::Value::Object(headers.clone()),
-        scheduled_date: None,
-    }
-}
-
-/// Reply-To of the notifications of a record's message, as `postern_compose::notify::reply_to`
-/// gives it for messages posted through the API (§9.4, 17.0/18.0): the record's own alias, else
-/// its company's catchall named `"{company} {record}"`, else the author.
-async fn notification_reply_to(
-    tx: &mut Tx,
-    msg: &ParsedMessage,
-    record: i64,
-    setup: &Setup<'_>,
-) -> Result<Option<String>, StoreError> {
-    let record = tx.get_record(record).await?;
-    let companies = &setup.config.companies;
-    let company = record
-        .company_id
-        .and_then(|id| companies.iter().find(|c| c.id.get() == id))
-        .or(companies.first());
-    let domains = &setup.config.domains;
-    let domain = company
-        .and_then(|c| c.alias_domain.as_deref())
-        .and_then(|n| domains.iter().find(|d| d.name == n))
-        .or(domains.first());
-    let alias = tx.record_alias_email(&record.model, record.id).await?;
-    Ok(postern_compose::notify::reply_to(
-        alias.as_deref(),
-        domain.map(|d| d.catchall_email()).as_deref(),
-        company.map_or("", |c| c.name.as_str()),
-        &record.name,
-        msg.email_from.as_deref(),
-    ))
 }
 
 /// §7: counts the bounce on the address, pins it on the original message's notifications.

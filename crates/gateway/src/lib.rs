@@ -21,7 +21,9 @@
 mod apply;
 mod commit;
 mod lookups;
+mod notifications;
 mod outcome;
+pub mod post;
 
 pub use outcome::{AcceptOutcome, BounceSummary, RouteOutcome};
 /// The envelope and the outcome words, as the ways in use them (they need not reach into

@@ -13,7 +13,7 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::routing::post;
 use base64::Engine;
-use postern_delivery::post::{self, FileInput, MailInput, PostInput};
+use postern_gateway::post::{self, FileInput, MailInput, PostInput};
 use serde::Deserialize;
 use serde_json::Value;
 use std::collections::BTreeMap;

@@ -1,13 +1,14 @@
-//! The outbound shell: posting a message on a record (which notifies its followers, §9.2) and
-//! queueing one email (`POST /api/v1/mail`). compose decides (Message-ID, who is notified how,
-//! Reply-To, From, headers); this module reads what compose needs and writes the message, its
-//! attachments, its notifications and the outbox rows in one transaction. The runner sends them.
+//! Posting: a message on a record from the application (which notifies its followers through
+//! the one notification path of `notifications.rs`, §9.2) and one email (`POST /api/v1/mail`).
+//! compose decides (Message-ID, who is notified how, Reply-To, From, headers); this module
+//! writes the message, its attachments, its notifications and the outbox rows in one
+//! transaction, as `accept` does for incoming mail. The delivery runner sends them.
 
 use postern_compose::message_id::{self, IdTag};
-use postern_compose::notify::{self, Candidate};
+use postern_compose::notify;
 use postern_model::PartnerId;
 use postern_model::address::{email_normalize, formataddr};
-use postern_store::{AliasDomain, NewMail, NewMessage, Store, StoreError, Tx, now_ms};
+use postern_store::{NewMail, NewMessage, Store, StoreError, now_ms};
 
 /// A file given with a message or a mail.
 #[derive(Debug, Clone)]
@@ -68,24 +69,6 @@ pub struct MailInput {
 
 fn token() -> String {
     postern_store::random_hex(8)
-}
-
-/// The alias domain and name of a company (the gateway's own when `company_id` is none).
-async fn company_domain(
-    tx: &mut Tx,
-    company_id: Option<i64>,
-) -> Result<(String, Option<AliasDomain>), StoreError> {
-    let company = match company_id {
-        Some(id) => Some(tx.get_company(postern_model::CompanyId(id)).await?),
-        None => tx.first_company().await?,
-    };
-    let domains = tx.alias_domains().await?;
-    let domain = company
-        .as_ref()
-        .and_then(|c| c.alias_domain.as_deref())
-        .and_then(|n| domains.iter().find(|d| d.name == n).cloned())
-        .or_else(|| domains.first().cloned());
-    Ok((company.map(|c| c.name).unwrap_or_default(), domain))
 }
 
 fn html_of(html: Option<&str>, text: Option<&str>) -> String {
@@ -175,97 +158,24 @@ pub async fn post_message(
         .await?;
     }
     tx.add_message_partners(message, &input.partner_ids).await?;
-    let candidates = candidates(&mut tx, record_id, subtype, &input.partner_ids).await?;
-    let plan = notify::plan(
-        &candidates,
-        input.author_partner_id,
-        &mid,
-        parent_rfc.as_deref(),
-    );
-    let (company, domain) = company_domain(&mut tx, record.company_id).await?;
-    let alias = tx.record_alias_email(&record.model, record_id).await?;
-    let reply_to = notify::reply_to(
-        alias.as_deref(),
-        domain.as_ref().map(|d| d.catchall_email()).as_deref(),
-        &company,
-        &record.name,
-        author_from.as_deref(),
-    );
-    let headers: serde_json::Map<String, serde_json::Value> =
-        notify::notification_headers(&plan, &mid)
-            .into_iter()
-            .map(|(k, v)| (k, serde_json::Value::String(v)))
-            .collect();
-    for p in &plan.inbox {
-        tx.insert_notification(message, *p, "inbox", "sent", None)
-            .await?;
-    }
-    for (partner, to) in &plan.emails {
-        let mail = tx
-            .insert_mail(&NewMail {
-                stream: "transactional".into(),
-                kind: Some("notification".into()),
-                message_id: Some(message),
-                record_id: Some(record_id),
-                rfc_message_id: mid.clone(),
-                email_from: author_from.clone().unwrap_or_default(),
-                email_to: vec![to.clone()],
-                email_cc: vec![],
-                reply_to: reply_to.clone(),
-                return_path: domain.as_ref().map(|d| d.bounce_email()),
-                subject: subject.clone(),
-                body_html: Some(body.clone()),
-                body_text: None,
-                headers: serde_json::Value::Object(headers.clone()),
-                scheduled_date: None,
-            })
-            .await?;
-        tx.insert_notification(message, *partner, "email", "ready", Some(mail))
-            .await?;
-    }
-    for p in &plan.invalid {
-        tx.insert_notification(message, *p, "email", "exception", None)
-            .await?;
-        tx.fail_notification(message, *p, "mail_email_invalid", "no valid e-mail address")
-            .await?;
-    }
+    let posted = crate::notifications::Posted {
+        id: message,
+        rfc_id: &mid,
+        parent_rfc: parent_rfc.as_deref(),
+        record_id,
+        subtype,
+        author_partner_id: input.author_partner_id,
+        email_from: author_from.as_deref(),
+        subject: &subject,
+        body_html: &body,
+        partner_ids: &input.partner_ids,
+        got_it: &[],
+        created: false,
+    };
+    let queued = crate::notifications::notify_followers(&mut tx, &posted).await?;
     tx.commit().await?;
-    tracing::info!(message_id = %mid, record_id, emails = plan.emails.len(), inbox = plan.inbox.len(), "message posted");
+    tracing::info!(message_id = %mid, record_id, emails = queued.emails, inbox = queued.inbox, "message posted");
     Ok(message)
-}
-
-/// Followers of the record for `subtype` (a note reaches internal users only), then the
-/// explicit partners.
-async fn candidates(
-    tx: &mut Tx,
-    record_id: i64,
-    subtype: &str,
-    partner_ids: &[i64],
-) -> Result<Vec<Candidate>, StoreError> {
-    let mut rows = tx.followers_for_notification(record_id).await?;
-    rows.retain(|f| {
-        let subtypes: Vec<String> = serde_json::from_str(&f.subtypes).unwrap_or_default();
-        subtypes.iter().any(|s| s == subtype) && (subtype != "note" || f.is_user)
-    });
-    for p in partner_ids {
-        if !rows.iter().any(|f| f.partner_id == *p) {
-            match tx.partner_for_notification(*p).await? {
-                Some(row) => rows.push(row),
-                None => return Err(StoreError::not_found("partner", *p)),
-            }
-        }
-    }
-    Ok(rows
-        .into_iter()
-        .map(|f| Candidate {
-            partner_id: f.partner_id,
-            name: f.name,
-            email: f.email.or(f.email_normalized),
-            is_user: f.is_user,
-            inbox: f.notification == "inbox",
-            active: f.active,
-        })
-        .collect())
 }
 
 /// Queues one email; returns the mail id. Its Message-ID names the record when one is given.
@@ -308,7 +218,9 @@ pub async fn queue_mail(
         Some(id) => Some(tx.get_record(id).await?),
         None => None,
     };
-    let (_, domain) = company_domain(&mut tx, record.as_ref().and_then(|r| r.company_id)).await?;
+    let (_, domain) =
+        crate::notifications::company_domain(&mut tx, record.as_ref().and_then(|r| r.company_id))
+            .await?;
     let from = match &input.from {
         Some(f) if !f.trim().is_empty() => f.clone(),
         _ => domain

@@ -1,0 +1,200 @@
+//! The one notification path (§5.3, §9.2–§9.4): whoever posted a message on a record — an
+//! incoming mail routed there, or the application through the API — its followers (and the
+//! partners named) are notified the same way: `compose::notify::plan` decides who gets an inbox
+//! notification, who an e-mail (one mail to all the addresses of a partner, `X-Msg-To-Add` so
+//! that Reply-All reaches the customers), and who has no usable address (an exception,
+//! `mail_email_invalid`); [`notification_mail`] makes every outbox row of a notification, with
+//! the Reply-To and the Return-Path of the record's company.
+
+use postern_compose::notify::{self, Candidate};
+use postern_store::{AliasDomain, NewMail, StoreError, Tx};
+
+/// A message just written on a record, as its notifications need it.
+pub(crate) struct Posted<'a> {
+    /// The message's id in the store.
+    pub id: i64,
+    /// Its Message-ID.
+    pub rfc_id: &'a str,
+    /// The Message-ID of the thread's root (`References`), when it has one.
+    pub parent_rfc: Option<&'a str>,
+    /// The record (read only when someone is e-mailed).
+    pub record_id: i64,
+    /// `comment` or `note` (a note reaches internal users only).
+    pub subtype: &'a str,
+    /// The author (never notified).
+    pub author_partner_id: Option<i64>,
+    /// The From of the notification mails.
+    pub email_from: Option<&'a str>,
+    /// Subject and body of the mails.
+    pub subject: &'a str,
+    /// HTML body.
+    pub body_html: &'a str,
+    /// Partners notified besides the followers.
+    pub partner_ids: &'a [i64],
+    /// Addresses (normalised) that got the original mail: not notified again.
+    pub got_it: &'a [String],
+    /// The record was created by this message: it has no follower but its author yet, so the
+    /// followers are not read.
+    pub created: bool,
+}
+
+/// What was queued.
+#[derive(Debug, Default)]
+pub(crate) struct Queued {
+    /// Mails queued.
+    pub emails: usize,
+    /// Inbox notifications.
+    pub inbox: usize,
+}
+
+/// Notifies the followers of `posted.record` (and `posted.partner_ids`) of the message: inbox
+/// notifications, outbox rows, exceptions, in the caller's transaction.
+pub(crate) async fn notify_followers(
+    tx: &mut Tx,
+    posted: &Posted<'_>,
+) -> Result<Queued, StoreError> {
+    let mut people = candidates(tx, posted).await?;
+    people.retain(|c| {
+        let got = c
+            .email
+            .as_deref()
+            .and_then(postern_model::address::email_normalize_first);
+        !got.is_some_and(|e| posted.got_it.contains(&e))
+    });
+    let plan = notify::plan(
+        &people,
+        posted.author_partner_id,
+        posted.rfc_id,
+        posted.parent_rfc,
+    );
+    for p in &plan.inbox {
+        tx.insert_notification(posted.id, *p, "inbox", "sent", None)
+            .await?;
+    }
+    if !plan.emails.is_empty() {
+        let record = tx.get_record(posted.record_id).await?;
+        let (company, domain) = company_domain(tx, record.company_id).await?;
+        let alias = tx.record_alias_email(&record.model, record.id).await?;
+        let reply_to = notify::reply_to(
+            alias.as_deref(),
+            domain.as_ref().map(|d| d.catchall_email()).as_deref(),
+            &company,
+            &record.name,
+            posted.email_from,
+        );
+        let headers: serde_json::Map<String, serde_json::Value> =
+            notify::notification_headers(&plan, posted.rfc_id)
+                .into_iter()
+                .map(|(k, v)| (k, serde_json::Value::String(v)))
+                .collect();
+        let template = NotificationMail {
+            posted,
+            reply_to: reply_to.as_deref(),
+            return_path: domain.as_ref().map(|d| d.bounce_email()),
+            headers: serde_json::Value::Object(headers),
+        };
+        for (partner, to) in &plan.emails {
+            let mail = tx.insert_mail(&template.to(to)).await?;
+            tx.insert_notification(posted.id, *partner, "email", "ready", Some(mail))
+                .await?;
+        }
+    }
+    for p in &plan.invalid {
+        tx.insert_notification(posted.id, *p, "email", "exception", None)
+            .await?;
+        tx.fail_notification(
+            posted.id,
+            *p,
+            "mail_email_invalid",
+            "no valid e-mail address",
+        )
+        .await?;
+    }
+    Ok(Queued {
+        emails: plan.emails.len(),
+        inbox: plan.inbox.len(),
+    })
+}
+
+/// The outbox row of one notification: the same for every recipient but `To`.
+struct NotificationMail<'a> {
+    posted: &'a Posted<'a>,
+    reply_to: Option<&'a str>,
+    return_path: Option<String>,
+    headers: serde_json::Value,
+}
+
+impl NotificationMail<'_> {
+    fn to(&self, to: &str) -> NewMail {
+        let p = self.posted;
+        NewMail {
+            stream: "transactional".into(),
+            kind: Some("notification".into()),
+            message_id: Some(p.id),
+            record_id: Some(p.record_id),
+            rfc_message_id: p.rfc_id.to_owned(),
+            email_from: p.email_from.unwrap_or_default().to_owned(),
+            email_to: vec![to.to_owned()],
+            email_cc: vec![],
+            reply_to: self.reply_to.map(str::to_owned),
+            return_path: self.return_path.clone(),
+            subject: p.subject.to_owned(),
+            body_html: Some(p.body_html.to_owned()),
+            body_text: None,
+            headers: self.headers.clone(),
+            scheduled_date: None,
+        }
+    }
+}
+
+/// Followers of the record for the subtype (a note reaches internal users only), then the
+/// partners named; an unknown named partner is an error.
+async fn candidates(tx: &mut Tx, posted: &Posted<'_>) -> Result<Vec<Candidate>, StoreError> {
+    let subtype = posted.subtype;
+    let mut rows = match posted.created {
+        true => Vec::new(),
+        false => tx.followers_for_notification(posted.record_id).await?,
+    };
+    rows.retain(|f| {
+        let subtypes: Vec<String> = serde_json::from_str(&f.subtypes).unwrap_or_default();
+        subtypes.iter().any(|s| s == subtype) && (subtype != "note" || f.is_user)
+    });
+    for p in posted.partner_ids {
+        if !rows.iter().any(|f| f.partner_id == *p) {
+            match tx.partner_for_notification(*p).await? {
+                Some(row) => rows.push(row),
+                None => return Err(StoreError::not_found("partner", *p)),
+            }
+        }
+    }
+    Ok(rows
+        .into_iter()
+        .map(|f| Candidate {
+            partner_id: f.partner_id,
+            name: f.name,
+            email: f.email.or(f.email_normalized),
+            is_user: f.is_user,
+            inbox: f.notification == "inbox",
+            active: f.active,
+        })
+        .collect())
+}
+
+/// The name and alias domain of a company (the gateway's own when `company_id` is none; the
+/// first alias domain when the company has none).
+pub(crate) async fn company_domain(
+    tx: &mut Tx,
+    company_id: Option<i64>,
+) -> Result<(String, Option<AliasDomain>), StoreError> {
+    let company = match company_id {
+        Some(id) => Some(tx.get_company(postern_model::CompanyId(id)).await?),
+        None => tx.first_company().await?,
+    };
+    let domains = tx.alias_domains().await?;
+    let domain = company
+        .as_ref()
+        .and_then(|c| c.alias_domain.as_deref())
+        .and_then(|n| domains.iter().find(|d| d.name == n).cloned())
+        .or_else(|| domains.first().cloned());
+    Ok((company.map(|c| c.name).unwrap_or_default(), domain))
+}
