@@ -168,12 +168,12 @@ impl Tx {
         &mut self,
         name: &str,
     ) -> Result<Option<AliasDomainId>, StoreError> {
-        let id: Option<i64> = on!(self, |c| sqlx::query_scalar(
-            "SELECT id FROM alias_domains WHERE name = $1"
-        )
-        .bind(name.trim().to_lowercase())
-        .fetch_optional(c)
-        .await)?;
+        let id = self
+            .find_id(
+                "SELECT id FROM alias_domains WHERE name = $1",
+                &name.trim().to_lowercase(),
+            )
+            .await?;
         Ok(id.map(AliasDomainId))
     }
 
@@ -309,15 +309,12 @@ impl Tx {
                 "alias domain {id} is used by {used} alias(es): move or delete them first"
             )));
         }
-        on!(self, |c| sqlx::query(
-            "DELETE FROM alias_domains WHERE id = $1"
+        self.delete_row(
+            "DELETE FROM alias_domains WHERE id = $1",
+            id.get(),
+            "alias domain",
         )
-        .bind(id.get())
-        .execute(c)
         .await
-        .map(|r| r.rows_affected()))
-        .map_err(|e| StoreError::from_write(e, "alias domain"))?;
-        Ok(())
     }
 
     /// Creates or updates the alias domain of the same name.

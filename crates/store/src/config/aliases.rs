@@ -340,13 +340,8 @@ impl Tx {
     /// Deletes an alias.
     pub async fn delete_alias(&mut self, id: AliasId) -> Result<(), StoreError> {
         self.get_alias(id).await?;
-        on!(self, |c| sqlx::query("DELETE FROM aliases WHERE id = $1")
-            .bind(id.get())
-            .execute(c)
+        self.delete_row("DELETE FROM aliases WHERE id = $1", id.get(), "alias")
             .await
-            .map(|r| r.rows_affected()))
-        .map_err(|e| StoreError::from_write(e, "alias"))?;
-        Ok(())
     }
 
     /// Creates or updates the alias with the same name and domain.

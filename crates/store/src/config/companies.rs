@@ -83,12 +83,9 @@ impl Tx {
 
     /// The company named `name`, if any.
     pub async fn find_company(&mut self, name: &str) -> Result<Option<CompanyId>, StoreError> {
-        let id: Option<i64> = on!(self, |c| sqlx::query_scalar(
-            "SELECT id FROM companies WHERE name = $1"
-        )
-        .bind(name.trim())
-        .fetch_optional(c)
-        .await)?;
+        let id = self
+            .find_id("SELECT id FROM companies WHERE name = $1", name.trim())
+            .await?;
         Ok(id.map(CompanyId))
     }
 
@@ -173,13 +170,8 @@ impl Tx {
     /// Deletes a company (its records and partners keep existing, without company).
     pub async fn delete_company(&mut self, id: CompanyId) -> Result<(), StoreError> {
         self.get_company(id).await?;
-        on!(self, |c| sqlx::query("DELETE FROM companies WHERE id = $1")
-            .bind(id.get())
-            .execute(c)
+        self.delete_row("DELETE FROM companies WHERE id = $1", id.get(), "company")
             .await
-            .map(|r| r.rows_affected()))
-        .map_err(|e| StoreError::from_write(e, "company"))?;
-        Ok(())
     }
 
     /// Creates or updates the company of the same name.

@@ -244,12 +244,12 @@ impl Tx {
         &mut self,
         name: &str,
     ) -> Result<Option<IncomingServerId>, StoreError> {
-        let id: Option<i64> = on!(self, |c| sqlx::query_scalar(
-            "SELECT id FROM incoming_servers WHERE name = $1"
-        )
-        .bind(name.trim())
-        .fetch_optional(c)
-        .await)?;
+        let id = self
+            .find_id(
+                "SELECT id FROM incoming_servers WHERE name = $1",
+                name.trim(),
+            )
+            .await?;
         Ok(id.map(IncomingServerId))
     }
 
@@ -389,15 +389,12 @@ impl Tx {
     /// Deletes an incoming server.
     pub async fn delete_incoming_server(&mut self, id: IncomingServerId) -> Result<(), StoreError> {
         self.get_incoming_server(id).await?;
-        on!(self, |c| sqlx::query(
-            "DELETE FROM incoming_servers WHERE id = $1"
+        self.delete_row(
+            "DELETE FROM incoming_servers WHERE id = $1",
+            id.get(),
+            "incoming server",
         )
-        .bind(id.get())
-        .execute(c)
         .await
-        .map(|r| r.rows_affected()))
-        .map_err(|e| StoreError::from_write(e, "incoming server"))?;
-        Ok(())
     }
 
     /// Creates or updates the incoming server of the same name.

@@ -1,17 +1,17 @@
 //! The configuration tables: alias domains, companies, models, aliases, partners, outgoing and
 //! incoming servers, webhooks and params. Each has a stored view (`Alias`), an input
 //! (`AliasInput`, what the config file and the API give) and `list/get/create/update/delete/upsert`
-//! methods on [`Tx`](crate::Tx). Inputs name their references (`alias_domain = "example.com"`),
-//! as the config file does; the store resolves them and answers with a clear error when they
-//! dangle.
+//! methods on [`Tx`]. Inputs name their references (`alias_domain = "example.com"`), as the
+//! config file does; the store resolves them and answers with a clear error when they dangle.
 //!
 //! The rules of the behaviour reference (§1.1, §1.3) are enforced here, before writing, so that a
 //! broken input is refused with the field at fault and nothing is half-written.
 //!
-//! One file a table; this one holds what they share: [`Change`], [`Json`], the `upsert!` macro
-//! and the field checks (`required`, `optional`, `valid_email`, `port`, ...).
+//! One file a table; this one holds what they share: [`Change`], [`Json`], the `upsert!` macro,
+//! the field checks (`required`, `optional`, `valid_email`, `port`, ...) and the two statements
+//! most tables run alike (a row's id by name, the `DELETE` of a row by id).
 
-use crate::StoreError;
+use crate::{StoreError, Tx, on};
 use postern_model::Secret;
 use postern_model::address::{email_normalize, is_dot_atom, sanitize_alias_name};
 use serde::{Deserialize, Serialize};
@@ -196,4 +196,31 @@ fn valid_host(value: &str) -> Result<String, StoreError> {
         ));
     }
     Ok(host)
+}
+
+impl Tx {
+    /// Runs `sql`, the `SELECT id` of the row of one table whose unique name is `name`.
+    async fn find_id(&mut self, sql: &'static str, name: &str) -> Result<Option<i64>, StoreError> {
+        Ok(on!(self, |c| sqlx::query_scalar(sql)
+            .bind(name)
+            .fetch_optional(c)
+            .await)?)
+    }
+
+    /// Runs `sql`, the `DELETE` of the row `id` of one table; a failure is reported as a write
+    /// of `what` (the `delete_*` methods, once they have checked that the row exists).
+    async fn delete_row(
+        &mut self,
+        sql: &'static str,
+        id: i64,
+        what: &str,
+    ) -> Result<(), StoreError> {
+        on!(self, |c| sqlx::query(sql)
+            .bind(id)
+            .execute(c)
+            .await
+            .map(|r| r.rows_affected()))
+        .map_err(|e| StoreError::from_write(e, what))?;
+        Ok(())
+    }
 }

@@ -92,12 +92,9 @@ impl Tx {
 
     /// The model named `name`, if any.
     pub async fn find_model(&mut self, name: &str) -> Result<Option<ModelId>, StoreError> {
-        let id: Option<i64> = on!(self, |c| sqlx::query_scalar(
-            "SELECT id FROM models WHERE name = $1"
-        )
-        .bind(name.trim())
-        .fetch_optional(c)
-        .await)?;
+        let id = self
+            .find_id("SELECT id FROM models WHERE name = $1", name.trim())
+            .await?;
         Ok(id.map(ModelId))
     }
 
@@ -188,13 +185,8 @@ impl Tx {
     pub async fn delete_model(&mut self, id: ModelId) -> Result<(), StoreError> {
         self.get_model(id).await?;
         self.check_model_unused(id).await?;
-        on!(self, |c| sqlx::query("DELETE FROM models WHERE id = $1")
-            .bind(id.get())
-            .execute(c)
+        self.delete_row("DELETE FROM models WHERE id = $1", id.get(), "model")
             .await
-            .map(|r| r.rows_affected()))
-        .map_err(|e| StoreError::from_write(e, "model"))?;
-        Ok(())
     }
 
     /// Creates or updates the model of the same name.

@@ -165,12 +165,12 @@ impl Tx {
         &mut self,
         name: &str,
     ) -> Result<Option<OutgoingServerId>, StoreError> {
-        let id: Option<i64> = on!(self, |c| sqlx::query_scalar(
-            "SELECT id FROM outgoing_servers WHERE name = $1"
-        )
-        .bind(name.trim())
-        .fetch_optional(c)
-        .await)?;
+        let id = self
+            .find_id(
+                "SELECT id FROM outgoing_servers WHERE name = $1",
+                name.trim(),
+            )
+            .await?;
         Ok(id.map(OutgoingServerId))
     }
 
@@ -258,15 +258,12 @@ impl Tx {
     /// Deletes an outgoing server.
     pub async fn delete_outgoing_server(&mut self, id: OutgoingServerId) -> Result<(), StoreError> {
         self.get_outgoing_server(id).await?;
-        on!(self, |c| sqlx::query(
-            "DELETE FROM outgoing_servers WHERE id = $1"
+        self.delete_row(
+            "DELETE FROM outgoing_servers WHERE id = $1",
+            id.get(),
+            "outgoing server",
         )
-        .bind(id.get())
-        .execute(c)
         .await
-        .map(|r| r.rows_affected()))
-        .map_err(|e| StoreError::from_write(e, "outgoing server"))?;
-        Ok(())
     }
 
     /// Creates or updates the outgoing server of the same name.

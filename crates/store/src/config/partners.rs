@@ -216,13 +216,8 @@ impl Tx {
     /// Deletes a partner (their follower subscriptions and notifications go with them).
     pub async fn delete_partner(&mut self, id: PartnerId) -> Result<(), StoreError> {
         self.get_partner(id).await?;
-        on!(self, |c| sqlx::query("DELETE FROM partners WHERE id = $1")
-            .bind(id.get())
-            .execute(c)
+        self.delete_row("DELETE FROM partners WHERE id = $1", id.get(), "partner")
             .await
-            .map(|r| r.rows_affected()))
-        .map_err(|e| StoreError::from_write(e, "partner"))?;
-        Ok(())
     }
 
     /// Creates or updates the partner with the same e-mail (or name, without e-mail).

@@ -99,12 +99,9 @@ impl Tx {
 
     /// The webhook named `name`, if any.
     pub async fn find_webhook(&mut self, name: &str) -> Result<Option<WebhookId>, StoreError> {
-        let id: Option<i64> = on!(self, |c| sqlx::query_scalar(
-            "SELECT id FROM webhooks WHERE name = $1"
-        )
-        .bind(name.trim())
-        .fetch_optional(c)
-        .await)?;
+        let id = self
+            .find_id("SELECT id FROM webhooks WHERE name = $1", name.trim())
+            .await?;
         Ok(id.map(WebhookId))
     }
 
@@ -194,13 +191,8 @@ impl Tx {
     /// Deletes a webhook.
     pub async fn delete_webhook(&mut self, id: WebhookId) -> Result<(), StoreError> {
         self.get_webhook(id).await?;
-        on!(self, |c| sqlx::query("DELETE FROM webhooks WHERE id = $1")
-            .bind(id.get())
-            .execute(c)
+        self.delete_row("DELETE FROM webhooks WHERE id = $1", id.get(), "webhook")
             .await
-            .map(|r| r.rows_affected()))
-        .map_err(|e| StoreError::from_write(e, "webhook"))?;
-        Ok(())
     }
 
     /// Creates or updates the webhook of the same name.
