@@ -1,0 +1,288 @@
+//! Outgoing servers, the SMTP relays Postern sends through ([`OutgoingServer`],
+//! [`OutgoingServerInput`]), their write-only password and their methods on [`Tx`].
+
+use super::{Change, optional, port, required, secret_update, valid_env_name, valid_host};
+use crate::{PageRequest, StoreError, Tx, now_ms, on};
+use postern_model::address::{email_normalize, is_dot_atom};
+use postern_model::{Encryption, OutgoingServerId, Secret};
+use serde::{Deserialize, Serialize};
+
+/// An SMTP relay Postern sends through. The password is never part of this view.
+#[derive(Debug, Clone, PartialEq, Serialize, sqlx::FromRow)]
+pub struct OutgoingServer {
+    /// Id.
+    #[sqlx(try_from = "i64")]
+    pub id: OutgoingServerId,
+    /// Unique name.
+    pub name: String,
+    /// Host name or address.
+    pub host: String,
+    /// TCP port.
+    pub port: i64,
+    /// Transport security.
+    #[sqlx(try_from = "String")]
+    pub encryption: Encryption,
+    /// AUTH user name.
+    pub username: Option<String>,
+    /// Name of the environment variable holding the password.
+    pub password_env: Option<String>,
+    /// True when a password is stored (its value is never shown).
+    pub has_password: bool,
+    /// Addresses or domains this server may send as (comma separated).
+    pub from_filter: Option<String>,
+    /// Priority: lowest first.
+    pub sequence: i64,
+    /// Archived servers are not used.
+    pub active: bool,
+    /// Creation time (epoch ms).
+    pub created_at: i64,
+}
+
+impl OutgoingServer {
+    /// The input that would produce this row; the password is left out (unchanged).
+    pub fn to_input(&self) -> OutgoingServerInput {
+        OutgoingServerInput {
+            name: self.name.clone(),
+            host: self.host.clone(),
+            port: Some(self.port),
+            encryption: Some(self.encryption),
+            username: self.username.clone(),
+            password: None,
+            password_env: self.password_env.clone(),
+            from_filter: self.from_filter.clone(),
+            sequence: Some(self.sequence),
+            active: Some(self.active),
+        }
+    }
+}
+
+/// What is given to create or change an outgoing server.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OutgoingServerInput {
+    /// Unique name.
+    pub name: String,
+    /// Host.
+    pub host: String,
+    /// Default 465 for `ssl`/`ssl_strict`, else 25 (as Odoo; 587 is the usual submission port).
+    #[serde(default)]
+    pub port: Option<i64>,
+    /// Default `none`.
+    #[serde(default)]
+    pub encryption: Option<Encryption>,
+    /// AUTH user name.
+    #[serde(default)]
+    pub username: Option<String>,
+    /// Write-only: stored, never returned. An empty string clears it.
+    #[serde(default, skip_serializing)]
+    pub password: Option<Secret>,
+    /// Environment variable holding the password (preferred to `password`).
+    #[serde(default)]
+    pub password_env: Option<String>,
+    /// Comma-separated addresses or domains.
+    #[serde(default)]
+    pub from_filter: Option<String>,
+    /// Default 10.
+    #[serde(default)]
+    pub sequence: Option<i64>,
+    /// Default true.
+    #[serde(default)]
+    pub active: Option<bool>,
+}
+
+fn normalize_from_filter(value: &Option<String>) -> Result<Option<String>, StoreError> {
+    let Some(v) = optional(value) else {
+        return Ok(None);
+    };
+    let parts: Vec<String> = v
+        .split(',')
+        .map(|p| p.trim().to_lowercase())
+        .filter(|p| !p.is_empty())
+        .collect();
+    for p in &parts {
+        let domain = p.rsplit('@').next().unwrap_or(p);
+        if !is_dot_atom(domain) || (p.contains('@') && email_normalize(p).is_none()) {
+            return Err(StoreError::invalid(
+                "from_filter",
+                format!("`{p}` is neither a domain nor an e-mail address"),
+            ));
+        }
+    }
+    Ok((!parts.is_empty()).then(|| parts.join(",")))
+}
+
+const OUTGOING_SELECT: &str = "SELECT id, name, host, port, encryption, username, password_env, \
+     (password IS NOT NULL) AS has_password, from_filter, sequence, active, created_at FROM outgoing_servers";
+
+impl Tx {
+    /// Outgoing servers by id.
+    pub async fn list_outgoing_servers(
+        &mut self,
+        page: PageRequest,
+    ) -> Result<crate::Page<OutgoingServer>, StoreError> {
+        let rows = on!(self, |c| sqlx::query_as::<_, OutgoingServer>(
+            sqlx::AssertSqlSafe(format!(
+                "{OUTGOING_SELECT} WHERE id > $1 ORDER BY id LIMIT $2"
+            ))
+        )
+        .bind(page.after)
+        .bind(page.limit)
+        .fetch_all(c)
+        .await)?;
+        Ok(page.page(rows, |r| r.id.get()))
+    }
+
+    /// One outgoing server.
+    pub async fn get_outgoing_server(
+        &mut self,
+        id: OutgoingServerId,
+    ) -> Result<OutgoingServer, StoreError> {
+        on!(self, |c| sqlx::query_as::<_, OutgoingServer>(
+            sqlx::AssertSqlSafe(format!("{OUTGOING_SELECT} WHERE id = $1"))
+        )
+        .bind(id.get())
+        .fetch_optional(c)
+        .await)?
+        .ok_or_else(|| StoreError::not_found("outgoing server", id))
+    }
+
+    /// The password stored for a server (for the SMTP client only; never for display).
+    pub async fn outgoing_server_password(
+        &mut self,
+        id: OutgoingServerId,
+    ) -> Result<Option<Secret>, StoreError> {
+        let p: Option<Option<String>> = on!(self, |c| sqlx::query_scalar(
+            "SELECT password FROM outgoing_servers WHERE id = $1"
+        )
+        .bind(id.get())
+        .fetch_optional(c)
+        .await)?;
+        Ok(p.flatten().map(Secret::new))
+    }
+
+    /// The outgoing server named `name`, if any.
+    pub async fn find_outgoing_server(
+        &mut self,
+        name: &str,
+    ) -> Result<Option<OutgoingServerId>, StoreError> {
+        let id = self
+            .find_id(
+                "SELECT id FROM outgoing_servers WHERE name = $1",
+                name.trim(),
+            )
+            .await?;
+        Ok(id.map(OutgoingServerId))
+    }
+
+    async fn write_outgoing_server(
+        &mut self,
+        input: &OutgoingServerInput,
+        id: Option<OutgoingServerId>,
+    ) -> Result<OutgoingServerId, StoreError> {
+        let name = required("name", &input.name)?;
+        if let Some(other) = self.find_outgoing_server(&name).await?
+            && Some(other) != id
+        {
+            return Err(StoreError::Conflict(format!(
+                "outgoing server `{name}` already exists"
+            )));
+        }
+        let host = valid_host(&input.host)?;
+        let encryption = input.encryption.unwrap_or_default();
+        let default_port = if matches!(encryption, Encryption::Ssl | Encryption::SslStrict) {
+            465
+        } else {
+            25
+        };
+        let port = port("port", input.port, default_port)?;
+        let password_env = valid_env_name("password_env", &input.password_env)?;
+        let from_filter = normalize_from_filter(&input.from_filter)?;
+        let old = match id {
+            Some(id) => self
+                .outgoing_server_password(id)
+                .await?
+                .map(|s| s.expose().to_owned()),
+            None => None,
+        };
+        let password = secret_update(&input.password, old);
+        let q = match id {
+            None => {
+                "INSERT INTO outgoing_servers (name, host, port, encryption, username, password, password_env, \
+                     from_filter, sequence, active, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) RETURNING id"
+            }
+            Some(_) => {
+                "UPDATE outgoing_servers SET name = $1, host = $2, port = $3, encryption = $4, username = $5, \
+                        password = $6, password_env = $7, from_filter = $8, sequence = $9, active = $10 \
+                        WHERE id = $12 AND $11 = $11 RETURNING id"
+            }
+        };
+        let new_id: i64 = on!(self, |c| sqlx::query_scalar(q)
+            .bind(&name)
+            .bind(&host)
+            .bind(port)
+            .bind(encryption.as_str())
+            .bind(optional(&input.username))
+            .bind(&password)
+            .bind(&password_env)
+            .bind(&from_filter)
+            .bind(input.sequence.unwrap_or(10))
+            .bind(input.active.unwrap_or(true))
+            .bind(now_ms())
+            .bind(id.map(|i| i.get()).unwrap_or(0))
+            .fetch_one(c)
+            .await)
+        .map_err(|e| StoreError::from_write(e, "outgoing server"))?;
+        Ok(OutgoingServerId(new_id))
+    }
+
+    /// Creates an outgoing server.
+    pub async fn create_outgoing_server(
+        &mut self,
+        input: &OutgoingServerInput,
+    ) -> Result<OutgoingServer, StoreError> {
+        let id = self.write_outgoing_server(input, None).await?;
+        self.get_outgoing_server(id).await
+    }
+
+    /// Replaces the values of an outgoing server (the password only when one is given).
+    pub async fn update_outgoing_server(
+        &mut self,
+        id: OutgoingServerId,
+        input: &OutgoingServerInput,
+    ) -> Result<OutgoingServer, StoreError> {
+        self.get_outgoing_server(id).await?;
+        self.write_outgoing_server(input, Some(id)).await?;
+        self.get_outgoing_server(id).await
+    }
+
+    /// Deletes an outgoing server.
+    pub async fn delete_outgoing_server(&mut self, id: OutgoingServerId) -> Result<(), StoreError> {
+        self.get_outgoing_server(id).await?;
+        self.delete_row(
+            "DELETE FROM outgoing_servers WHERE id = $1",
+            id.get(),
+            "outgoing server",
+        )
+        .await
+    }
+
+    /// Creates or updates the outgoing server of the same name.
+    pub async fn upsert_outgoing_server(
+        &mut self,
+        input: &OutgoingServerInput,
+    ) -> Result<(OutgoingServer, Change), StoreError> {
+        let existing = self.find_outgoing_server(&input.name).await?;
+        upsert!(
+            self,
+            existing,
+            input,
+            create_outgoing_server,
+            update_outgoing_server,
+            get_outgoing_server,
+            Some((
+                "SELECT password FROM outgoing_servers WHERE id = $1",
+                &input.password
+            ))
+        )
+    }
+}

@@ -1,0 +1,214 @@
+//! Webhooks, the HTTP endpoints called on events ([`Webhook`], [`WebhookInput`],
+//! [`WEBHOOK_EVENTS`]), their write-only signing secret and their methods on [`Tx`].
+
+use super::{Change, Json, required, secret_update};
+use crate::{PageRequest, StoreError, Tx, now_ms, on};
+use postern_model::{Secret, WebhookId};
+use serde::{Deserialize, Serialize};
+
+/// The events a webhook may subscribe to.
+pub const WEBHOOK_EVENTS: &[&str] = &[
+    "record.created",
+    "message.created",
+    "mail.sent",
+    "mail.failed",
+    "bounce.received",
+];
+
+/// An HTTP endpoint called on events. The signing secret is never part of this view.
+#[derive(Debug, Clone, PartialEq, Serialize, sqlx::FromRow)]
+pub struct Webhook {
+    /// Id.
+    #[sqlx(try_from = "i64")]
+    pub id: WebhookId,
+    /// Unique name.
+    pub name: String,
+    /// `http://` or `https://` URL.
+    pub url: String,
+    /// Subscribed events.
+    #[sqlx(try_from = "String")]
+    pub events: Json,
+    /// True when a signing secret is stored.
+    pub has_secret: bool,
+    /// Inactive webhooks are not called.
+    pub active: bool,
+    /// Creation time (epoch ms).
+    pub created_at: i64,
+}
+
+impl Webhook {
+    /// The input that would produce this row; the secret is left out (unchanged).
+    pub fn to_input(&self) -> WebhookInput {
+        WebhookInput {
+            name: self.name.clone(),
+            url: self.url.clone(),
+            events: serde_json::from_value(self.events.0.clone()).unwrap_or_default(),
+            secret: None,
+            active: Some(self.active),
+        }
+    }
+}
+
+/// What is given to create or change a webhook.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WebhookInput {
+    /// Unique name.
+    pub name: String,
+    /// Target URL.
+    pub url: String,
+    /// Events, from [`WEBHOOK_EVENTS`].
+    #[serde(default)]
+    pub events: Vec<String>,
+    /// Write-only HMAC key. An empty string clears it.
+    #[serde(default, skip_serializing)]
+    pub secret: Option<Secret>,
+    /// Default true.
+    #[serde(default)]
+    pub active: Option<bool>,
+}
+
+const WEBHOOK_SELECT: &str = "SELECT id, name, url, events, (secret IS NOT NULL) AS has_secret, active, created_at FROM webhooks";
+
+impl Tx {
+    /// Webhooks by id.
+    pub async fn list_webhooks(
+        &mut self,
+        page: PageRequest,
+    ) -> Result<crate::Page<Webhook>, StoreError> {
+        let rows = on!(self, |c| sqlx::query_as::<_, Webhook>(sqlx::AssertSqlSafe(
+            format!("{WEBHOOK_SELECT} WHERE id > $1 ORDER BY id LIMIT $2")
+        ))
+        .bind(page.after)
+        .bind(page.limit)
+        .fetch_all(c)
+        .await)?;
+        Ok(page.page(rows, |r| r.id.get()))
+    }
+
+    /// One webhook.
+    pub async fn get_webhook(&mut self, id: WebhookId) -> Result<Webhook, StoreError> {
+        on!(self, |c| sqlx::query_as::<_, Webhook>(sqlx::AssertSqlSafe(
+            format!("{WEBHOOK_SELECT} WHERE id = $1")
+        ))
+        .bind(id.get())
+        .fetch_optional(c)
+        .await)?
+        .ok_or_else(|| StoreError::not_found("webhook", id))
+    }
+
+    /// The webhook named `name`, if any.
+    pub async fn find_webhook(&mut self, name: &str) -> Result<Option<WebhookId>, StoreError> {
+        let id = self
+            .find_id("SELECT id FROM webhooks WHERE name = $1", name.trim())
+            .await?;
+        Ok(id.map(WebhookId))
+    }
+
+    async fn write_webhook(
+        &mut self,
+        input: &WebhookInput,
+        id: Option<WebhookId>,
+    ) -> Result<WebhookId, StoreError> {
+        let name = required("name", &input.name)?;
+        if let Some(other) = self.find_webhook(&name).await?
+            && Some(other) != id
+        {
+            return Err(StoreError::Conflict(format!(
+                "webhook `{name}` already exists"
+            )));
+        }
+        let url = required("url", &input.url)?;
+        if !(url.starts_with("http://") || url.starts_with("https://"))
+            || url.contains(char::is_whitespace)
+        {
+            return Err(StoreError::invalid(
+                "url",
+                format!("`{url}` is not an http:// or https:// URL"),
+            ));
+        }
+        for (i, e) in input.events.iter().enumerate() {
+            if !WEBHOOK_EVENTS.contains(&e.as_str()) {
+                return Err(StoreError::invalid(
+                    format!("events[{i}]"),
+                    format!(
+                        "unknown event `{e}`, expected one of: {}",
+                        WEBHOOK_EVENTS.join(", ")
+                    ),
+                ));
+            }
+        }
+        let events = serde_json::to_string(&input.events).unwrap_or_else(|_| "[]".into());
+        let old: Option<String> = match id {
+            Some(id) => on!(self, |c| sqlx::query_scalar(
+                "SELECT secret FROM webhooks WHERE id = $1"
+            )
+            .bind(id.get())
+            .fetch_one(c)
+            .await)?,
+            None => None,
+        };
+        let secret = secret_update(&input.secret, old);
+        let q = match id {
+            None => {
+                "INSERT INTO webhooks (name, url, events, secret, active, created_at) VALUES ($1, $2, $3, $4, $5, $6) RETURNING id"
+            }
+            Some(_) => {
+                "UPDATE webhooks SET name = $1, url = $2, events = $3, secret = $4, active = $5 WHERE id = $7 AND $6 = $6 RETURNING id"
+            }
+        };
+        let new_id: i64 = on!(self, |c| sqlx::query_scalar(q)
+            .bind(&name)
+            .bind(&url)
+            .bind(&events)
+            .bind(&secret)
+            .bind(input.active.unwrap_or(true))
+            .bind(now_ms())
+            .bind(id.map(|i| i.get()).unwrap_or(0))
+            .fetch_one(c)
+            .await)
+        .map_err(|e| StoreError::from_write(e, "webhook"))?;
+        Ok(WebhookId(new_id))
+    }
+
+    /// Creates a webhook.
+    pub async fn create_webhook(&mut self, input: &WebhookInput) -> Result<Webhook, StoreError> {
+        let id = self.write_webhook(input, None).await?;
+        self.get_webhook(id).await
+    }
+
+    /// Replaces the values of a webhook (the secret only when one is given).
+    pub async fn update_webhook(
+        &mut self,
+        id: WebhookId,
+        input: &WebhookInput,
+    ) -> Result<Webhook, StoreError> {
+        self.get_webhook(id).await?;
+        self.write_webhook(input, Some(id)).await?;
+        self.get_webhook(id).await
+    }
+
+    /// Deletes a webhook.
+    pub async fn delete_webhook(&mut self, id: WebhookId) -> Result<(), StoreError> {
+        self.get_webhook(id).await?;
+        self.delete_row("DELETE FROM webhooks WHERE id = $1", id.get(), "webhook")
+            .await
+    }
+
+    /// Creates or updates the webhook of the same name.
+    pub async fn upsert_webhook(
+        &mut self,
+        input: &WebhookInput,
+    ) -> Result<(Webhook, Change), StoreError> {
+        let existing = self.find_webhook(&input.name).await?;
+        upsert!(
+            self,
+            existing,
+            input,
+            create_webhook,
+            update_webhook,
+            get_webhook,
+            Some(("SELECT secret FROM webhooks WHERE id = $1", &input.secret))
+        )
+    }
+}
