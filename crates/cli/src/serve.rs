@@ -34,108 +34,41 @@ pub(crate) async fn serve(
         },
         None => None,
     };
-    std::fs::create_dir_all(&cli.data_dir).with_context(|| {
-        format!(
-            "cannot create the data directory {} (as {})",
-            cli.data_dir.display(),
-            crate::current_user()
-        )
-    })?;
-    // The API token, the spool and (on SQLite) the database live there.
-    crate::check_dir_writable(&cli.data_dir)?;
+    prepare_data_dir(cli)?;
     let store = open_store(cli).await?;
-    let mut settings = match &file {
-        Some((path, f, errors)) => match apply::apply(&store, f, errors.clone(), true).await {
-            Ok(report) => {
-                print_report(path, &report);
-                f.server.clone()
-            }
-            Err(apply::ApplyError::Config(errors)) => {
-                return Ok(print_config_errors(path, &errors));
-            }
-            Err(apply::ApplyError::Store(e)) => {
-                return Err(e).context("applying the configuration failed");
-            }
-        },
-        None => {
-            first_start(&store).await?;
-            ServerSettings::default()
-        }
+    let mut settings = match configure(&store, file.as_ref()).await? {
+        Ok(settings) => settings,
+        Err(code) => return Ok(code),
     };
-    if let Some(addr) = http_listen {
-        settings.http_listen = addr.to_owned();
-    }
-    if let Some(addr) = smtp_listen {
-        settings.smtp_listen = addr.to_owned();
-    }
+    settings.http_listen = http_listen.map_or(settings.http_listen, str::to_owned);
+    settings.smtp_listen = smtp_listen.map_or(settings.smtp_listen, str::to_owned);
     let (token, source) = api_token(&cli.data_dir)?;
     // Before anything is counted: the recorder of /metrics.
     let metrics = postern_web::install_metrics();
-    let listener = match TcpListener::bind(&settings.http_listen).await {
-        Ok(l) => l,
-        Err(e) => {
-            eprintln!(
-                "postern: cannot listen on {} for HTTP: {e}",
-                settings.http_listen
-            );
-            store.close().await;
-            return Ok(ExitCode::from(exit::CONFIG));
-        }
+    let Some(listener) = bind_http(&settings.http_listen).await else {
+        store.close().await;
+        return Ok(ExitCode::from(exit::CONFIG));
     };
     let http = listener.local_addr()?;
     let max_size = settings.max_message_size.bytes() as usize;
     let gateway = postern_gateway::Gateway::new(store.clone(), settings.hostname.clone());
     let (stop, stopped) = tokio::sync::watch::channel(false);
-    let mut tasks = Vec::new();
-    let mut mail_lines = Vec::new();
-    // Where the SMTP/LMTP listeners keep the data of large messages while it arrives.
-    let spool_dir = cli.data_dir.join("spool");
-    std::fs::create_dir_all(&spool_dir)
-        .with_context(|| format!("cannot create the spool directory {}", spool_dir.display()))?;
-    let sample = sample_alias(&store).await;
-    for (addr, lmtp) in [
-        (&settings.smtp_listen, false),
-        (&settings.lmtp_listen, true),
-    ] {
-        if addr.is_empty() {
-            continue;
-        }
-        match start_mail_listener(
-            addr,
-            lmtp,
-            &settings,
-            max_size,
-            &spool_dir,
-            gateway.clone(),
-            stopped.clone(),
-        )
-        .await
-        {
-            Ok((local, task)) => {
-                let proto = if lmtp { "lmtp" } else { "smtp" };
-                let hint = match &sample {
-                    Some(rcpt) if !lmtp && !local.starts_with("unix:") => {
-                        format!("   e.g. swaks --to {rcpt} --server {local}")
-                    }
-                    _ => String::new(),
-                };
-                mail_lines.push(format!("{proto:<10} {local}{hint}"));
-                tasks.push(task);
-            }
+    let (mail_lines, tasks) =
+        match start_mail_listeners(cli, &settings, &gateway, stopped.clone()).await {
+            Ok(started) => started,
             Err(e) => {
                 eprintln!("postern: {e:#}");
                 store.close().await;
                 return Ok(ExitCode::from(exit::CONFIG));
             }
-        }
-    }
+        };
     // before the banner: whoever reads it may stop us at once
     let shutdown = shutdown_signal();
     let fetch_stop = tokio_util::sync::CancellationToken::new();
     let fetch_task = tokio::spawn(postern_fetch::schedule::run(
         postern_fetch::Fetcher::new(gateway.clone(), postern_fetch::TlsSettings::system())
             .with_max_message_size(max_size as u64),
-        std::time::Duration::from_secs(2),
+        FETCH_TICK,
         fetch_stop.clone(),
     ));
     print_banner(
@@ -151,8 +84,7 @@ pub(crate) async fn serve(
     if let Some(handle) = metrics {
         state = state.with_metrics(handle);
     }
-    let http_stopped = wait_for(stopped.clone());
-    let http_task = tokio::spawn(postern_web::run(listener, state, http_stopped));
+    let http_task = tokio::spawn(postern_web::run(listener, state, wait_for(stopped.clone())));
     let delivery = tokio::spawn(postern_delivery::run(
         store.clone(),
         crate::delivery::config(&settings.hostname),
@@ -164,14 +96,120 @@ pub(crate) async fn serve(
     fetch_task.await?;
     http_task.await??;
     delivery.await?;
+    stop_listeners(tasks).await?;
+    store.close().await;
+    tracing::info!("postern stopped");
+    Ok(ExitCode::SUCCESS)
+}
+
+/// How often the fetch scheduler looks for incoming servers due.
+const FETCH_TICK: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// The HTTP listener; `None` (said on stderr) when the address cannot be bound.
+async fn bind_http(addr: &str) -> Option<TcpListener> {
+    match TcpListener::bind(addr).await {
+        Ok(l) => Some(l),
+        Err(e) => {
+            eprintln!("postern: cannot listen on {addr} for HTTP: {e}");
+            None
+        }
+    }
+}
+
+/// Waits for the mail listeners to finish the sessions in flight.
+async fn stop_listeners(tasks: Vec<ListenerTask>) -> anyhow::Result<()> {
     for t in tasks {
         if let Err(e) = t.await? {
             tracing::error!(error = %e, "mail listener stopped with an error");
         }
     }
-    store.close().await;
-    tracing::info!("postern stopped");
-    Ok(ExitCode::SUCCESS)
+    Ok(())
+}
+
+/// Creates the data directory and checks that this user can write it: the API token, the spool
+/// and (on SQLite) the database live there.
+fn prepare_data_dir(cli: &Cli) -> anyhow::Result<()> {
+    std::fs::create_dir_all(&cli.data_dir).with_context(|| {
+        format!(
+            "cannot create the data directory {} (as {})",
+            cli.data_dir.display(),
+            crate::current_user()
+        )
+    })?;
+    crate::check_dir_writable(&cli.data_dir)?;
+    Ok(())
+}
+
+/// A configuration file given: applies it and gives its `[server]` settings (or the exit code
+/// of its errors); none: the first-start defaults.
+async fn configure(
+    store: &Store,
+    file: Option<&(
+        std::path::PathBuf,
+        ConfigFile,
+        Vec<crate::config::ConfigError>,
+    )>,
+) -> anyhow::Result<Result<ServerSettings, ExitCode>> {
+    let Some((path, f, errors)) = file else {
+        first_start(store).await?;
+        return Ok(Ok(ServerSettings::default()));
+    };
+    match apply::apply(store, f, errors.clone(), true).await {
+        Ok(report) => {
+            print_report(path, &report);
+            Ok(Ok(f.server.clone()))
+        }
+        Err(apply::ApplyError::Config(errors)) => Ok(Err(print_config_errors(path, &errors))),
+        Err(apply::ApplyError::Store(e)) => Err(e).context("applying the configuration failed"),
+    }
+}
+
+/// A mail listener's task.
+type ListenerTask = tokio::task::JoinHandle<Result<(), postern_smtp::SmtpError>>;
+
+/// Starts the SMTP and LMTP listeners that are set; returns their banner lines and tasks.
+async fn start_mail_listeners(
+    cli: &Cli,
+    settings: &ServerSettings,
+    gateway: &postern_gateway::Gateway,
+    stopped: tokio::sync::watch::Receiver<bool>,
+) -> anyhow::Result<(Vec<String>, Vec<ListenerTask>)> {
+    let max_size = settings.max_message_size.bytes() as usize;
+    // Where the SMTP/LMTP listeners keep the data of large messages while it arrives.
+    let spool_dir = cli.data_dir.join("spool");
+    std::fs::create_dir_all(&spool_dir)
+        .with_context(|| format!("cannot create the spool directory {}", spool_dir.display()))?;
+    let sample = sample_alias(gateway.store()).await;
+    let mut lines = Vec::new();
+    let mut tasks = Vec::new();
+    for (addr, lmtp) in [
+        (&settings.smtp_listen, false),
+        (&settings.lmtp_listen, true),
+    ] {
+        if addr.is_empty() {
+            continue;
+        }
+        let (local, task) = start_mail_listener(
+            addr,
+            lmtp,
+            settings,
+            max_size,
+            &spool_dir,
+            gateway.clone(),
+            stopped.clone(),
+        )
+        .await?;
+        let proto = if lmtp { "lmtp" } else { "smtp" };
+        let hint = match &sample {
+            Some(rcpt) if !lmtp && !local.starts_with("unix:") => {
+                format!("   e.g. swaks --to {rcpt} --server {local}")
+            }
+            _ => String::new(),
+        };
+        lines.push(format!("{proto:<10} {local}{hint}"));
+        tasks.push(task);
+    }
+    Ok((lines, tasks))
 }
 
 /// On a first start without configuration: the alias domain `localhost`, a company using it and
@@ -314,10 +352,7 @@ async fn start_mail_listener(
     spool_dir: &Path,
     gateway: postern_gateway::Gateway,
     stopped: tokio::sync::watch::Receiver<bool>,
-) -> anyhow::Result<(
-    String,
-    tokio::task::JoinHandle<Result<(), postern_smtp::SmtpError>>,
-)> {
+) -> anyhow::Result<(String, ListenerTask)> {
     let tls = if settings.tls_certificate.is_empty() {
         Some(postern_smtp::TlsConfig::SelfSigned)
     } else {

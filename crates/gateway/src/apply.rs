@@ -30,36 +30,23 @@ fn random_token() -> String {
     postern_store::random_hex(12)
 }
 
-pub(crate) async fn apply(
+/// Every route of a routed message: its record and message each (and the original attached
+/// when the incoming server keeps it); then the sender's bounce counter is reset (§4.1).
+#[allow(clippy::too_many_arguments)]
+async fn apply_routes(
     tx: &mut Tx,
-    hostname: &str,
-    (raw, packing): (&[u8], Packing<'_>),
     msg: &ParsedMessage,
+    raw: &[u8],
     received: &Received,
-    decision: Decision,
+    mid: &str,
+    raw_id: i64,
+    decision: &Decision,
     setup: &Setup<'_>,
-) -> Result<AcceptOutcome, StoreError> {
-    if matches!(decision.outcome, Outcome::Duplicate | Outcome::LoopIgnored) {
-        return Ok(AcceptOutcome::from_decision(
-            &decision,
-            vec![],
-            vec![],
-            None,
-        ));
-    }
-    let mid = effective_message_id(msg, raw, hostname);
-    let status = if decision.outcome == Outcome::Routed {
-        "processed"
-    } else {
-        "ignored"
-    };
-    let raw_id = tx
-        .insert_raw_message(&raw_row(raw, packing, received, Some(&mid), status, None))
-        .await?;
+) -> Result<(Vec<i64>, Vec<i64>), StoreError> {
     let mut record_ids = Vec::new();
     let mut message_ids = Vec::new();
     for (i, route) in decision.routes.iter().enumerate() {
-        let (record, message) = apply_route(tx, msg, &mid, i, route, raw_id, setup).await?;
+        let (record, message) = apply_route(tx, msg, mid, i, route, raw_id, setup).await?;
         record_ids.push(record);
         message_ids.push(message);
         if received.keep_original {
@@ -87,6 +74,37 @@ pub(crate) async fn apply(
             tx.reset_bounce(&norm).await?;
         }
     }
+    Ok((record_ids, message_ids))
+}
+
+pub(crate) async fn apply(
+    tx: &mut Tx,
+    hostname: &str,
+    (raw, packing): (&[u8], Packing<'_>),
+    msg: &ParsedMessage,
+    received: &Received,
+    decision: Decision,
+    setup: &Setup<'_>,
+) -> Result<AcceptOutcome, StoreError> {
+    if matches!(decision.outcome, Outcome::Duplicate | Outcome::LoopIgnored) {
+        return Ok(AcceptOutcome::from_decision(
+            &decision,
+            vec![],
+            vec![],
+            None,
+        ));
+    }
+    let mid = effective_message_id(msg, raw, hostname);
+    let status = if decision.outcome == Outcome::Routed {
+        "processed"
+    } else {
+        "ignored"
+    };
+    let raw_id = tx
+        .insert_raw_message(&raw_row(raw, packing, received, Some(&mid), status, None))
+        .await?;
+    let (record_ids, message_ids) =
+        apply_routes(tx, msg, raw, received, &mid, raw_id, &decision, setup).await?;
     let bounce = match decision.outcome {
         Outcome::BounceProcessed => Some(apply_bounce(tx, msg).await?),
         _ => None,
@@ -170,25 +188,7 @@ async fn apply_route(
             raw_message_id: Some(raw_id),
         })
         .await?;
-    let mut inline: Vec<(&str, i64)> = Vec::new();
-    for a in &msg.attachments {
-        let attachment = tx
-            .insert_attachment(
-                id,
-                Some(record),
-                &a.filename,
-                &a.mimetype,
-                a.content_id.as_deref(),
-                &a.content,
-            )
-            .await?;
-        if let Some(cid) = a.content_id.as_deref() {
-            inline.push((cid, attachment));
-        }
-    }
-    if let Some(body) = inline_images(&msg.body_html, &inline) {
-        tx.set_message_body(id, &body).await?;
-    }
+    store_attachments(tx, msg, id, record).await?;
     let recipients = recognised_recipients(tx, msg, setup).await?;
     tx.add_message_partners(id, &recipients).await?;
     if let Some(author) = route.author_partner_id {
@@ -548,6 +548,35 @@ fn outbox_row(m: GatewayMail, kind: SendKind) -> NewMail {
         headers: serde_json::json!({"References": m.references, "Auto-Submitted": "auto-replied"}),
         scheduled_date: None,
     }
+}
+
+/// The attachments of a stored message; its inline images (`cid:`) then point at them.
+async fn store_attachments(
+    tx: &mut Tx,
+    msg: &ParsedMessage,
+    id: i64,
+    record: i64,
+) -> Result<(), StoreError> {
+    let mut inline: Vec<(&str, i64)> = Vec::new();
+    for a in &msg.attachments {
+        let attachment = tx
+            .insert_attachment(
+                id,
+                Some(record),
+                &a.filename,
+                &a.mimetype,
+                a.content_id.as_deref(),
+                &a.content,
+            )
+            .await?;
+        if let Some(cid) = a.content_id.as_deref() {
+            inline.push((cid, attachment));
+        }
+    }
+    if let Some(body) = inline_images(&msg.body_html, &inline) {
+        tx.set_message_body(id, &body).await?;
+    }
+    Ok(())
 }
 
 /// The body with every `<img src="cid:X">` pointing at the stored attachment of Content-ID `X`

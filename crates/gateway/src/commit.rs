@@ -12,7 +12,7 @@
 use crate::outcome::AcceptOutcome;
 use crate::{Received, apply, lookups};
 use postern_mime::ParsedMessage;
-use postern_store::{DirectWriter, Packing, Store, StoreError};
+use postern_store::{DirectWriter, Packing, Store, StoreError, Tx};
 use std::sync::Arc;
 use tokio::sync::{mpsc, oneshot};
 
@@ -77,6 +77,31 @@ async fn run_batch(store: &Store, direct: Option<&DirectWriter>, hostname: &str,
 
 /// Runs and commits a batch; answers every caller and returns `Ok`, or gives the batch back
 /// untouched (nothing committed, nobody answered) when `safe` is false and a message failed.
+/// One message of a batch: decided and applied within the batch's transaction.
+async fn decide_and_apply(
+    tx: &mut Tx,
+    config: &lookups::GatewayConfig,
+    hostname: &str,
+    job: &Job,
+) -> Result<AcceptOutcome, StoreError> {
+    let (decision, setup) =
+        lookups::decide_in(tx, config, &job.msg, &job.received.envelope).await?;
+    let packing = job
+        .packed
+        .as_ref()
+        .map_or(Packing::AsReceived, Packing::Lz4);
+    apply::apply(
+        tx,
+        hostname,
+        (&job.raw, packing),
+        &job.msg,
+        &job.received,
+        decision,
+        &setup,
+    )
+    .await
+}
+
 async fn attempt(
     store: &Store,
     direct: Option<&DirectWriter>,
@@ -110,26 +135,7 @@ async fn attempt(
             fail_all(batch, &e);
             return Ok(());
         }
-        let result = async {
-            let (decision, setup) =
-                lookups::decide_in(&mut tx, &config, &job.msg, &job.received.envelope).await?;
-            apply::apply(
-                &mut tx,
-                hostname,
-                (
-                    &job.raw,
-                    job.packed
-                        .as_ref()
-                        .map_or(Packing::AsReceived, Packing::Lz4),
-                ),
-                &job.msg,
-                &job.received,
-                decision,
-                &setup,
-            )
-            .await
-        }
-        .await;
+        let result = decide_and_apply(&mut tx, &config, hostname, job).await;
         if !safe {
             if result.is_err() {
                 let _ = tx.rollback().await;

@@ -90,20 +90,7 @@ pub async fn post_message(
     record_id: i64,
     input: &PostInput,
 ) -> Result<i64, StoreError> {
-    let subtype = input.subtype.as_deref().unwrap_or("comment");
-    if subtype != "comment" && subtype != "note" {
-        return Err(StoreError::invalid(
-            "subtype",
-            "expected `comment` or `note`",
-        ));
-    }
-    let body = html_of(input.body_html.as_deref(), input.body_text.as_deref());
-    if body.is_empty() && input.attachments.is_empty() {
-        return Err(StoreError::invalid(
-            "body_html",
-            "a message needs a body or an attachment",
-        ));
-    }
+    let (subtype, body) = check_post(input)?;
     let mut tx = store.begin().await?;
     let record = tx.get_record(record_id).await?;
     let author = match input.author_partner_id {
@@ -184,6 +171,129 @@ pub async fn queue_mail(
     hostname: &str,
     input: &MailInput,
 ) -> Result<i64, StoreError> {
+    let stream = check_mail(input)?;
+    let mut tx = store.begin().await?;
+    let record = match input.record_id {
+        Some(id) => Some(tx.get_record(id).await?),
+        None => None,
+    };
+    let (_, domain) =
+        crate::notifications::company_domain(&mut tx, record.as_ref().and_then(|r| r.company_id))
+            .await?;
+    let from = match &input.from {
+        Some(f) if !f.trim().is_empty() => f.clone(),
+        _ => domain
+            .as_ref()
+            .map(|d| d.default_from_email())
+            .ok_or_else(|| {
+                StoreError::invalid("from", "no From given and no alias domain to send from")
+            })?,
+    };
+    let now = now_ms();
+    let tag = match &record {
+        Some(r) => IdTag::Thread {
+            record_id: r.id,
+            model: &r.model,
+        },
+        None => IdTag::Private,
+    };
+    let mid = message_id::generate(tag, &token(), now, hostname);
+    let body = html_of(input.body_html.as_deref(), input.body_text.as_deref());
+    let message = match record.is_some() || !input.attachments.is_empty() {
+        true => Some(store_sent_message(&mut tx, input, &mid, &from, &body, now).await?),
+        false => None,
+    };
+    let mut headers = serde_json::Map::new();
+    for (k, v) in &input.headers {
+        headers.insert(k.clone(), serde_json::Value::String(v.clone()));
+    }
+    let id = tx
+        .insert_mail(&NewMail {
+            stream: stream.into(),
+            kind: Some("api".into()),
+            message_id: message,
+            record_id: input.record_id,
+            rfc_message_id: mid,
+            email_from: from,
+            email_to: input.to.iter().map(|t| normalize_formatting(t)).collect(),
+            email_cc: input.cc.clone(),
+            reply_to: None,
+            return_path: domain.as_ref().map(|d| d.bounce_email()),
+            subject: input.subject.clone(),
+            body_html: input.body_html.clone(),
+            body_text: input.body_text.clone(),
+            headers: serde_json::Value::Object(headers),
+            scheduled_date: input.scheduled_date,
+        })
+        .await?;
+    tx.commit().await?;
+    Ok(id)
+}
+
+/// The message of a mail sent from the API on a record (or with attachments), with its
+/// attachments; gives its id.
+async fn store_sent_message(
+    tx: &mut postern_store::Tx,
+    input: &MailInput,
+    mid: &str,
+    from: &str,
+    body: &str,
+    now: i64,
+) -> Result<i64, StoreError> {
+    let id = tx
+        .insert_message(&NewMessage {
+            message_id: mid,
+            record_id: input.record_id,
+            parent_id: None,
+            subtype: "comment",
+            message_type: "email_outgoing",
+            author_partner_id: None,
+            email_from: Some(from),
+            subject: Some(&input.subject),
+            body_html: body,
+            date: now,
+            incoming_email_to: Some(&input.to.join(", ")),
+            incoming_email_cc: (!input.cc.is_empty())
+                .then(|| input.cc.join(", "))
+                .as_deref(),
+            raw_message_id: None,
+        })
+        .await?;
+    for f in &input.attachments {
+        tx.insert_attachment(
+            id,
+            input.record_id,
+            &f.filename,
+            &f.mimetype,
+            None,
+            &f.content,
+        )
+        .await?;
+    }
+    Ok(id)
+}
+
+/// What a posted message must hold before anything is written; gives its subtype and body.
+fn check_post(input: &PostInput) -> Result<(&str, String), StoreError> {
+    let subtype = input.subtype.as_deref().unwrap_or("comment");
+    if subtype != "comment" && subtype != "note" {
+        return Err(StoreError::invalid(
+            "subtype",
+            "expected `comment` or `note`",
+        ));
+    }
+    let body = html_of(input.body_html.as_deref(), input.body_text.as_deref());
+    if body.is_empty() && input.attachments.is_empty() {
+        return Err(StoreError::invalid(
+            "body_html",
+            "a message needs a body or an attachment",
+        ));
+    }
+    Ok((subtype, body))
+}
+
+/// What `POST /api/v1/mail` must hold before anything is written; gives the stream.
+fn check_mail(input: &MailInput) -> Result<&str, StoreError> {
     let stream = input.stream.as_deref().unwrap_or("transactional");
     if stream != "transactional" && stream != "mass" {
         return Err(StoreError::invalid(
@@ -213,93 +323,7 @@ pub async fn queue_mail(
             ));
         }
     }
-    let mut tx = store.begin().await?;
-    let record = match input.record_id {
-        Some(id) => Some(tx.get_record(id).await?),
-        None => None,
-    };
-    let (_, domain) =
-        crate::notifications::company_domain(&mut tx, record.as_ref().and_then(|r| r.company_id))
-            .await?;
-    let from = match &input.from {
-        Some(f) if !f.trim().is_empty() => f.clone(),
-        _ => domain
-            .as_ref()
-            .map(|d| d.default_from_email())
-            .ok_or_else(|| {
-                StoreError::invalid("from", "no From given and no alias domain to send from")
-            })?,
-    };
-    let now = now_ms();
-    let tag = match &record {
-        Some(r) => IdTag::Thread {
-            record_id: r.id,
-            model: &r.model,
-        },
-        None => IdTag::Private,
-    };
-    let mid = message_id::generate(tag, &token(), now, hostname);
-    let body = html_of(input.body_html.as_deref(), input.body_text.as_deref());
-    let message = if record.is_some() || !input.attachments.is_empty() {
-        let id = tx
-            .insert_message(&NewMessage {
-                message_id: &mid,
-                record_id: input.record_id,
-                parent_id: None,
-                subtype: "comment",
-                message_type: "email_outgoing",
-                author_partner_id: None,
-                email_from: Some(&from),
-                subject: Some(&input.subject),
-                body_html: &body,
-                date: now,
-                incoming_email_to: Some(&input.to.join(", ")),
-                incoming_email_cc: (!input.cc.is_empty())
-                    .then(|| input.cc.join(", "))
-                    .as_deref(),
-                raw_message_id: None,
-            })
-            .await?;
-        for f in &input.attachments {
-            tx.insert_attachment(
-                id,
-                input.record_id,
-                &f.filename,
-                &f.mimetype,
-                None,
-                &f.content,
-            )
-            .await?;
-        }
-        Some(id)
-    } else {
-        None
-    };
-    let mut headers = serde_json::Map::new();
-    for (k, v) in &input.headers {
-        headers.insert(k.clone(), serde_json::Value::String(v.clone()));
-    }
-    let id = tx
-        .insert_mail(&NewMail {
-            stream: stream.into(),
-            kind: Some("api".into()),
-            message_id: message,
-            record_id: input.record_id,
-            rfc_message_id: mid,
-            email_from: from,
-            email_to: input.to.iter().map(|t| normalize_formatting(t)).collect(),
-            email_cc: input.cc.clone(),
-            reply_to: None,
-            return_path: domain.as_ref().map(|d| d.bounce_email()),
-            subject: input.subject.clone(),
-            body_html: input.body_html.clone(),
-            body_text: input.body_text.clone(),
-            headers: serde_json::Value::Object(headers),
-            scheduled_date: input.scheduled_date,
-        })
-        .await?;
-    tx.commit().await?;
-    Ok(id)
+    Ok(stream)
 }
 
 /// A To item as given, its address lower-cased when it is a single address (J124 keeps the
