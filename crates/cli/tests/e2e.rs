@@ -1616,6 +1616,53 @@ async fn api_errors_are_json_and_a_message_too_large_bounces() {
     // The API token is still needed, and its error is JSON too.
     let r = reqwest::get(s.url("/api/v1/aliases")).await.unwrap();
     assert_eq!(r.status(), 401);
+    // A line break in a field bound for a header is refused (it would add a header of its own,
+    // a hidden Bcc), and nothing is written.
+    for (body, field) in [
+        (
+            json!({"to": ["a@b.example\r\nBcc: evil@x.test"], "subject": "x"}),
+            "to[0]",
+        ),
+        (
+            json!({"to": ["a@b.example"], "subject": "x\nBcc: evil@x.test"}),
+            "subject",
+        ),
+        (
+            json!({"to": ["a@b.example"], "headers": {"X-A": "1\r\nBcc: evil@x.test"}}),
+            "headers.X-A",
+        ),
+        (
+            json!({"to": ["a@b.example"], "from": "me@example.com\r\nBcc: evil@x.test"}),
+            "from",
+        ),
+    ] {
+        let (st, e) = s.post("/api/v1/mail", body).await;
+        assert_eq!(
+            (st, e["error"]["code"].as_str()),
+            (400, Some("bad_request")),
+            "{e}"
+        );
+        assert!(
+            e["error"]["message"].as_str().unwrap().starts_with(field),
+            "{e}"
+        );
+    }
+    let (_, mails) = s.get("/api/v1/mail").await;
+    assert_eq!(mails["items"], json!([]), "nothing queued");
+    let (st, e) = s
+        .post(
+            "/api/v1/partners",
+            json!({"name": "Eve\r\nBcc: evil@x.test", "email": "eve@example.com"}),
+        )
+        .await;
+    assert_eq!(st, 422, "{e}");
+    assert!(
+        e["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("line break"),
+        "{e}"
+    );
 }
 
 #[cfg(unix)]

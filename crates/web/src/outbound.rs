@@ -55,6 +55,20 @@ fn invalid(message: &str) -> ApiError {
     ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid", message)
 }
 
+/// Refuses a line break (CR or LF) in a field that ends up in a header (subject, names,
+/// addresses, header names and values, file names): it would add a header of its own, e.g. an
+/// address holding `\r\nBcc: x@y` a hidden recipient. 400, before anything is written.
+fn one_line<'a>(fields: impl IntoIterator<Item = (String, &'a str)>) -> Result<(), ApiError> {
+    for (field, value) in fields {
+        if value.contains(['\r', '\n']) {
+            return Err(ApiError::bad_request(format!(
+                "{field}: must not contain a line break (CR or LF)"
+            )));
+        }
+    }
+    Ok(())
+}
+
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct PostJson {
@@ -79,6 +93,16 @@ async fn post_message(
     ApiPath(id): ApiPath<i64>,
     ApiJson(body): ApiJson<PostJson>,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
+    let subject = body
+        .subject
+        .iter()
+        .map(|v| ("subject".to_owned(), v.as_str()));
+    let names = body
+        .attachments
+        .iter()
+        .enumerate()
+        .map(|(i, f)| (format!("attachments[{i}].filename"), f.filename.as_str()));
+    one_line(subject.chain(names))?;
     let input = PostInput {
         subject: body.subject,
         body_html: body.body_html,
@@ -127,6 +151,24 @@ async fn send_mail(
     State(s): State<AppState>,
     ApiJson(body): ApiJson<MailJson>,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
+    let mut fields: Vec<(String, &str)> = vec![("subject".into(), body.subject.as_str())];
+    fields.extend(body.from.iter().map(|f| ("from".to_owned(), f.as_str())));
+    for (name, items) in [("to", &body.to), ("cc", &body.cc)] {
+        fields.extend(
+            items
+                .iter()
+                .enumerate()
+                .map(|(i, v)| (format!("{name}[{i}]"), v.as_str())),
+        );
+    }
+    for (k, v) in &body.headers {
+        fields.push((format!("headers.{k}"), k.as_str()));
+        fields.push((format!("headers.{k}"), v.as_str()));
+    }
+    for (i, f) in body.attachments.iter().enumerate() {
+        fields.push((format!("attachments[{i}].filename"), f.filename.as_str()));
+    }
+    one_line(fields)?;
     let scheduled_date = match body.scheduled_date.as_deref() {
         None | Some("") => None,
         Some(d) => Some(parse_rfc3339(d).ok_or_else(|| {

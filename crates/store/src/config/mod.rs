@@ -108,10 +108,17 @@ pub use params::{Param, sanitize_param};
 pub use partners::{Partner, PartnerInput};
 pub use webhooks::{WEBHOOK_EVENTS, Webhook, WebhookInput};
 
+/// A required one-line text: names, hosts, user names and URLs end up in headers, banners and
+/// logs, where a line break (CR or LF) would start a line of its own.
 fn required(field: &str, value: &str) -> Result<String, StoreError> {
     let v = value.trim();
     if v.is_empty() {
         Err(StoreError::invalid(field, "is required"))
+    } else if v.contains(['\r', '\n']) {
+        Err(StoreError::invalid(
+            field,
+            "must not contain a line break (CR or LF)",
+        ))
     } else {
         Ok(v.to_owned())
     }
@@ -128,6 +135,10 @@ fn optional(value: &Option<String>) -> Option<String> {
 fn valid_email(field: &str, value: &Option<String>) -> Result<Option<String>, StoreError> {
     match optional(value) {
         None => Ok(None),
+        Some(v) if v.contains(['\r', '\n']) => Err(StoreError::invalid(
+            field,
+            "must not contain a line break (CR or LF)",
+        )),
         Some(v) if email_normalize(&v).is_some() => Ok(Some(v)),
         Some(v) => Err(StoreError::invalid(
             field,

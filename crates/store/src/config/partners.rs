@@ -134,6 +134,12 @@ impl Tx {
         // found by the first one, and mail to it goes to all of them.
         let email = match optional(&input.email) {
             None => None,
+            Some(v) if v.contains(['\r', '\n']) => {
+                return Err(StoreError::invalid(
+                    "email",
+                    "must not contain a line break (CR or LF)",
+                ));
+            }
             Some(v) if !email_split(&v).is_empty() => Some(v),
             Some(v) => {
                 return Err(StoreError::invalid(
