@@ -160,9 +160,32 @@ fn body(mail: &Outgoing) -> MimePart<'static> {
     MimePart::new("multipart/mixed", parts)
 }
 
-/// The message as bytes, CRLF line ends.
+/// The message as bytes, CRLF line ends: the ID headers written by hand, then what
+/// mail-builder writes (the standard headers that no custom header overrides, the custom
+/// headers, the body).
 pub fn build(mail: &Outgoing) -> Vec<u8> {
-    let mut out = Vec::new();
+    let mut out = id_lines(mail).into_bytes();
+    let mut b = MessageBuilder::new();
+    // mail-builder writes a Message-ID of its own unless it sees one: hand it ours (one token,
+    // nothing to fold) and drop the line it writes, keeping the one written above.
+    b = b.header("Message-ID", HeaderType::Raw(Raw::new("x")));
+    b = standard_headers(b, mail);
+    b = custom_headers(b, mail);
+    b = b.body(body(mail));
+    let built = b.write_to_vec().unwrap_or_default();
+    // Drop the placeholder Message-ID line (the first line mail-builder wrote).
+    let text = built.as_slice();
+    let skip = text
+        .windows(2)
+        .position(|w| w == b"\r\n")
+        .map_or(0, |p| p + 2);
+    out.extend_from_slice(&text[skip..]);
+    out
+}
+
+/// The ID header lines, written by hand and never folded: Message-ID, then the custom
+/// In-Reply-To, References and Resent-Msg-Id in their order; blank values are left out.
+fn id_lines(mail: &Outgoing) -> String {
     let mut id_lines = String::new();
     let mut write_id = |name: &str, value: &str| {
         let v = safe(value);
@@ -177,12 +200,14 @@ pub fn build(mail: &Outgoing) -> Vec<u8> {
             write_id(name, value);
         }
     }
-    out.extend_from_slice(id_lines.as_bytes());
+    id_lines
+}
+
+/// The standard headers, in this order, each unless a custom header overrides it: Date,
+/// From, To (after the helpers), Cc (addresses only), Reply-To (the From when empty),
+/// Subject, Return-Path (when given) and X-Postern-Message-Id.
+fn standard_headers<'x>(mut b: MessageBuilder<'x>, mail: &Outgoing) -> MessageBuilder<'x> {
     let overridden = |n: &str| custom(mail.headers, n).is_some();
-    let mut b = MessageBuilder::new();
-    // mail-builder writes a Message-ID of its own unless it sees one: hand it ours (one token,
-    // nothing to fold) and drop the line it writes, keeping the one written above.
-    b = b.header("Message-ID", HeaderType::Raw(Raw::new("x")));
     if !overridden("Date") {
         b = b.date(Date::new(mail.date_ms.div_euclid(1000)));
     }
@@ -228,6 +253,12 @@ pub fn build(mail: &Outgoing) -> Vec<u8> {
             HeaderType::Raw(Raw::new(safe(mail.message_id))),
         );
     }
+    b
+}
+
+/// The custom headers, in order, but the ID headers (written by hand), the helpers consumed
+/// at send time and those whose name is not a valid field name.
+fn custom_headers<'x>(mut b: MessageBuilder<'x>, mail: &Outgoing) -> MessageBuilder<'x> {
     for (name, value) in mail.headers {
         let lower = name.to_ascii_lowercase();
         if ID_HEADERS.contains(&lower.as_str()) || HELPERS.contains(&lower.as_str()) {
@@ -238,16 +269,7 @@ pub fn build(mail: &Outgoing) -> Vec<u8> {
         }
         b = b.header(name.clone(), HeaderType::Text(Text::new(safe(value))));
     }
-    b = b.body(body(mail));
-    let built = b.write_to_vec().unwrap_or_default();
-    // Drop the placeholder Message-ID line (the first line mail-builder wrote).
-    let text = built.as_slice();
-    let skip = text
-        .windows(2)
-        .position(|w| w == b"\r\n")
-        .map_or(0, |p| p + 2);
-    out.extend_from_slice(&text[skip..]);
-    out
+    b
 }
 
 /// The SMTP recipients of a mail (§9.5 step 3): every address of To, Cc and Bcc, IDNA-encoded,
@@ -348,6 +370,49 @@ mod tests {
         assert!(m.contains("Return-Path: <bounce@example.com>"), "{m}");
         assert!(m.contains("multipart/alternative"), "{m}");
         assert!(m.contains("text/plain") && m.contains("text/html"), "{m}");
+    }
+
+    /// The hand-written ID lines first, then the standard headers in a fixed order, then the
+    /// custom ones in theirs.
+    #[test]
+    fn headers_in_their_order() {
+        let to = vec!["a@example.com".to_owned()];
+        let cc = vec!["c@example.com".to_owned()];
+        let headers = vec![
+            ("X-Custom".to_owned(), "1".to_owned()),
+            ("References".to_owned(), "<r@example.com>".to_owned()),
+            ("X-Other".to_owned(), "2".to_owned()),
+            ("In-Reply-To".to_owned(), "<p@example.com>".to_owned()),
+        ];
+        let mut mail = sample(&to, &headers);
+        mail.cc = &cc;
+        let m = text(&build(&mail));
+        let section = m.split("\r\n\r\n").next().unwrap_or_default();
+        let names: Vec<&str> = section
+            .split("\r\n")
+            .filter(|l| !l.starts_with([' ', '\t']))
+            .filter_map(|l| l.split_once(':').map(|(name, _)| name))
+            .filter(|n| !n.eq_ignore_ascii_case("MIME-Version") && !n.starts_with("Content-"))
+            .collect();
+        assert_eq!(
+            names,
+            [
+                "Message-ID",
+                "References",
+                "In-Reply-To",
+                "Date",
+                "From",
+                "To",
+                "Cc",
+                "Reply-To",
+                "Subject",
+                "Return-Path",
+                "X-Postern-Message-Id",
+                "X-Custom",
+                "X-Other",
+            ],
+            "{m}"
+        );
     }
 
     #[test]

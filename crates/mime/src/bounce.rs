@@ -26,7 +26,7 @@
 use std::borrow::Cow;
 
 use crate::addresses::{Addresses, email_normalize, email_normalize_all, email_split};
-use crate::bounce_text::{self, collapse, find_reply_code, find_status};
+use crate::bounce_text::{self, TextRecipient, collapse, find_reply_code, find_status};
 use crate::entity::{Body, Entity, is_embedded_message};
 use crate::headers::{Headers, unfold_references};
 use crate::{BounceSigns, BouncedRecipient, Dsn, RecipientSource};
@@ -152,6 +152,31 @@ pub(crate) fn analyse(root: &Entity, signs: BounceSigns, addresses: &Addresses<'
         (human, first_original)
     };
     let original = original_headers(&walk);
+    // A message that only embeds another one (a forward) is read for its report parts and
+    // ids, not for recipients guessed from its text.
+    let from_text = if notice {
+        recipients_in_text(all_human, addresses)
+    } else {
+        Vec::new()
+    };
+    let (mut recipients, orphans) = found_recipients(report_blocks, &root.headers, from_text);
+    if recipients.is_empty() && notice {
+        recipients = sole_original_recipient(original.as_deref(), all_original)
+            .into_iter()
+            .collect();
+    }
+    complete(&mut recipients, orphans, &all_text);
+    Dsn {
+        recipients,
+        original_message_ids: original_message_ids(original.as_deref(), all_original),
+        final_recipient: delivery_blocks.as_deref().and_then(odoo_final_recipient),
+        human_text: human.trim().to_owned(),
+    }
+}
+
+/// The recipients that the human-readable text of a notice names as failed, leaving out the
+/// notice's own addresses (its author side, and the original sender among the others).
+fn recipients_in_text(human: &str, addresses: &Addresses<'_>) -> Vec<TextRecipient> {
     let author = addresses_of(addresses, &["from", "sender", "reply-to", "return-path"]);
     let own = addresses_of(
         addresses,
@@ -165,27 +190,22 @@ pub(crate) fn analyse(root: &Entity, signs: BounceSigns, addresses: &Addresses<'
             "delivered-to",
         ],
     );
-    // A message that only embeds another one (a forward) is read for its report parts and
-    // ids, not for recipients guessed from its text.
-    let from_text = if notice {
-        bounce_text::find_recipients_in(all_human, &author, &own)
-    } else {
-        Vec::new()
-    };
+    bounce_text::find_recipients_in(human, &author, &own)
+}
 
+/// The bounced recipients from the first source that names any: the report's blocks (with
+/// the statuses of its blocks without an address, as orphans), else `X-Failed-Recipients`,
+/// else the text (`from_text`), which also completes what the first two leave empty.
+fn found_recipients(
+    report_blocks: Option<&[Block]>,
+    headers: &Headers,
+    from_text: Vec<TextRecipient>,
+) -> (Vec<BouncedRecipient>, Vec<Orphan>) {
     let (mut recipients, orphans) = report_recipients(report_blocks);
-    for r in &mut recipients {
-        if let Some(t) = from_text.iter().find(|t| t.address == r.address) {
-            fill(r, &t.status, &t.reply_code, &t.reason);
-        }
-    }
+    fill_from_text(&mut recipients, &from_text);
     if recipients.is_empty() {
-        recipients = failed_recipients_header(&root.headers);
-        for r in &mut recipients {
-            if let Some(t) = from_text.iter().find(|t| t.address == r.address) {
-                fill(r, &t.status, &t.reply_code, &t.reason);
-            }
-        }
+        recipients = failed_recipients_header(headers);
+        fill_from_text(&mut recipients, &from_text);
     }
     if recipients.is_empty() {
         recipients = from_text
@@ -200,13 +220,24 @@ pub(crate) fn analyse(root: &Entity, signs: BounceSigns, addresses: &Addresses<'
             })
             .collect();
     }
-    if recipients.is_empty() && notice {
-        recipients = sole_original_recipient(original.as_deref(), all_original)
-            .into_iter()
-            .collect();
+    (recipients, orphans)
+}
+
+/// Completes each recipient with what the text says about the same address.
+fn fill_from_text(recipients: &mut [BouncedRecipient], from_text: &[TextRecipient]) {
+    for r in recipients {
+        if let Some(t) = from_text.iter().find(|t| t.address == r.address) {
+            fill(r, &t.status, &t.reply_code, &t.reason);
+        }
     }
+}
+
+/// Gives the orphan statuses, in order, to the recipients without status nor reply code,
+/// completes every recipient ([`finish`], against the whole `notice` text) and drops the
+/// success reports.
+fn complete(recipients: &mut Vec<BouncedRecipient>, orphans: Vec<Orphan>, notice: &str) {
     let mut orphans = orphans.into_iter();
-    for r in &mut recipients {
+    for r in recipients.iter_mut() {
         if r.status.is_empty()
             && r.reply_code.is_empty()
             && let Some(o) = orphans.next()
@@ -214,15 +245,9 @@ pub(crate) fn analyse(root: &Entity, signs: BounceSigns, addresses: &Addresses<'
             fill(r, &o.status, &o.reply_code, &o.reason);
             r.action.clone_from(&o.action);
         }
-        finish(r, &all_text);
+        finish(r, notice);
     }
     recipients.retain(|r| !is_success(r));
-    Dsn {
-        recipients,
-        original_message_ids: original_message_ids(original.as_deref(), all_original),
-        final_recipient: delivery_blocks.as_deref().and_then(odoo_final_recipient),
-        human_text: human.trim().to_owned(),
-    }
 }
 
 fn fill(r: &mut BouncedRecipient, status: &str, reply_code: &str, reason: &str) {

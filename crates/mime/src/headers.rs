@@ -14,7 +14,7 @@
 //! sequence gives some (possibly empty) header block, never a panic.
 
 use std::borrow::Cow;
-use std::ops::Range;
+use std::ops::{ControlFlow, Range};
 
 use mail_parser::parsers::MessageStream;
 use mail_parser::{ContentType, DateTime, HeaderName, HeaderValue};
@@ -339,85 +339,134 @@ fn split_fields(bytes: &[u8], mut fields: impl FnMut(RawField)) -> Option<usize>
     // each attempt to read past the end.
     let mut pos = 0;
     loop {
-        // White space before a field (a stray continuation line) is skipped; an empty line
-        // ends the section.
-        loop {
-            match bytes.get(pos) {
-                Some(b'\n') => return Some(pos + 1),
-                None => return None,
-                Some(b) if !b.is_ascii_whitespace() => break,
-                Some(_) => pos += 1,
+        pos = match skip_to_field(bytes, pos) {
+            ControlFlow::Continue(start) => start,
+            ControlFlow::Break(end) => return end,
+        };
+        let name = match plain_name(bytes, pos) {
+            Some(name) => {
+                pos = name.written.end + 1;
+                name
             }
+            None => match scan_name(bytes, &mut pos) {
+                Some(name) => name,
+                // No field on this line: go on with the next one, if any.
+                None => {
+                    bytes.get(pos)?;
+                    continue;
+                }
+            },
+        };
+        pos = read_value(
+            bytes,
+            pos,
+            name.mime,
+            &mut fields,
+            name.written,
+            name.canonical,
+        );
+    }
+}
+
+/// Skips the white space before a field (a stray continuation line): where the field starts,
+/// or, to stop, the offset of the body after an empty line (`None` at the end of the input).
+fn skip_to_field(bytes: &[u8], mut pos: usize) -> ControlFlow<Option<usize>, usize> {
+    loop {
+        match bytes.get(pos) {
+            Some(b'\n') => return ControlFlow::Break(Some(pos + 1)),
+            None => return ControlFlow::Break(None),
+            Some(b) if !b.is_ascii_whitespace() => return ControlFlow::Continue(pos),
+            Some(_) => pos += 1,
         }
-        // Nearly every name: no blank, a colon before the end of the line.
-        if let Some(colon) = find_byte_pair(bytes, pos, b':', b'\n')
-            && bytes[colon] == b':'
+    }
+}
+
+/// A field name as [`split_fields`] reads it, before its value.
+struct FieldName {
+    /// The name as written (offsets), from its first to its last non-blank byte.
+    written: Range<usize>,
+    /// See [`RawField::canonical`].
+    canonical: Option<Vec<u8>>,
+    /// The MIME field it names, if any.
+    mime: Option<MimeField>,
+}
+
+/// The name at `pos` when it is written as nearly every name is: no blank, a colon before
+/// the end of the line; `None` otherwise (then [`scan_name`] reads it).
+fn plain_name(bytes: &[u8], pos: usize) -> Option<FieldName> {
+    let colon = find_byte_pair(bytes, pos, b':', b'\n').filter(|&colon| {
+        bytes[colon] == b':'
             && colon > pos
             && !bytes[pos..colon].iter().any(u8::is_ascii_whitespace)
-        {
-            let written = pos..colon;
-            pos = colon + 1;
-            let name = &bytes[written.clone()];
-            let mime = match name.len() {
-                10..=25 => {
-                    let mut lower = [0u8; 25];
-                    lower[..name.len()].copy_from_slice(name);
-                    lower.make_ascii_lowercase();
-                    mime_field(&lower[..name.len()])
-                }
-                // No MIME field name is shorter or longer.
-                _ => None,
-            };
-            pos = read_value(bytes, pos, mime, &mut fields, written, None);
-            continue;
+    })?;
+    let name = &bytes[pos..colon];
+    let mime = match name.len() {
+        10..=25 => {
+            let mut lower = [0u8; 25];
+            lower[..name.len()].copy_from_slice(name);
+            lower.make_ascii_lowercase();
+            mime_field(&lower[..name.len()])
         }
-        // The name: up to the first colon that follows a non-blank byte; blanks inside are
-        // dropped from the canonical name; a line break first means no field at all.
-        let mut compact = [0u8; MAX_NAME_LEN];
-        let mut len = 0;
-        let mut first = None;
-        let mut last = 0;
-        let mut found_colon = false;
-        let mut broken = false;
-        while let Some(&b) = bytes.get(pos) {
-            pos += 1;
-            match b {
-                b':' if first.is_some() => {
-                    found_colon = true;
-                    break;
-                }
-                b':' => {}
-                b'\n' => {
-                    broken = true;
-                    break;
-                }
-                b if !b.is_ascii_whitespace() => {
-                    first.get_or_insert(pos - 1);
-                    last = pos;
-                    if let Some(slot) = compact.get_mut(len) {
-                        *slot = b.to_ascii_lowercase();
-                    }
-                    len += 1;
-                }
-                _ => {}
+        // No MIME field name is shorter or longer.
+        _ => None,
+    };
+    Some(FieldName {
+        written: pos..colon,
+        canonical: None,
+        mime,
+    })
+}
+
+/// Reads a name byte by byte as `mail-parser` does: up to the first colon that follows a
+/// non-blank byte; blanks inside are dropped from the canonical name; a line break first
+/// means no field at all (`None`, as is the end of the input before any name). Moves `pos`
+/// past what was read.
+fn scan_name(bytes: &[u8], pos: &mut usize) -> Option<FieldName> {
+    let mut compact = [0u8; MAX_NAME_LEN];
+    let mut len = 0;
+    let mut first = None;
+    let mut last = 0;
+    let mut found_colon = false;
+    let mut broken = false;
+    while let Some(&b) = bytes.get(*pos) {
+        *pos += 1;
+        match b {
+            b':' if first.is_some() => {
+                found_colon = true;
+                break;
             }
+            b':' => {}
+            b'\n' => {
+                broken = true;
+                break;
+            }
+            b if !b.is_ascii_whitespace() => {
+                first.get_or_insert(*pos - 1);
+                last = *pos;
+                if let Some(slot) = compact.get_mut(len) {
+                    *slot = b.to_ascii_lowercase();
+                }
+                len += 1;
+            }
+            _ => {}
         }
-        if !found_colon && !broken {
-            // The end of the input was read (one more step).
-            pos += 1;
-        }
-        let Some(first) = first.filter(|_| !broken) else {
-            bytes.get(pos)?;
-            continue;
-        };
-        let written = &bytes[first..last];
-        let canonical = compact.get(..len).filter(|c| is_known_name(c, written));
-        let mime = canonical.and_then(mime_field);
-        let canonical = canonical
-            .filter(|c| written.len() != c.len())
-            .map(<[u8]>::to_vec);
-        pos = read_value(bytes, pos, mime, &mut fields, first..last, canonical);
     }
+    if !found_colon && !broken {
+        // The end of the input was read (one more step).
+        *pos += 1;
+    }
+    let first = first.filter(|_| !broken)?;
+    let written = &bytes[first..last];
+    let canonical = compact.get(..len).filter(|c| is_known_name(c, written));
+    let mime = canonical.and_then(mime_field);
+    let canonical = canonical
+        .filter(|c| written.len() != c.len())
+        .map(<[u8]>::to_vec);
+    Some(FieldName {
+        written: first..last,
+        canonical,
+        mime,
+    })
 }
 
 /// Reads the value of a field whose name ends at `pos` (after the colon) as `mail-parser`

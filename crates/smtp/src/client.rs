@@ -211,24 +211,9 @@ fn connector(strict: bool) -> Result<TlsConnector, ClientError> {
 impl Connection {
     /// Connects, reads the greeting, says EHLO, starts TLS as asked and logs in.
     pub async fn open(s: &ClientSettings) -> Result<Connection, ClientError> {
-        let peer = format!("{}:{}", s.host, s.port);
-        let err = |stage| move |e| ClientError::from_mail_send(e, &peer_of(s), s.timeout, stage);
-        let tcp =
-            match tokio::time::timeout(s.timeout, TcpStream::connect((s.host.as_str(), s.port)))
-                .await
-            {
-                Err(_) => {
-                    return Err(ClientError::Timeout(
-                        peer,
-                        s.timeout.as_secs(),
-                        "connecting",
-                    ));
-                }
-                Ok(Err(e)) => return Err(ClientError::Connect(peer, e.to_string())),
-                Ok(Ok(t)) => t,
-            };
-        tcp.set_nodelay(true)
-            .map_err(|e| ClientError::Connect(peer.clone(), e.to_string()))?;
+        let peer = peer_of(s);
+        let err = |stage| settings_error(s, stage);
+        let tcp = connect_tcp(s, &peer).await?;
         let implicit = matches!(s.encryption, Encryption::Ssl | Encryption::SslStrict);
         let starttls = matches!(
             s.encryption,
@@ -243,35 +228,9 @@ impl Connection {
             timeout: s.timeout,
         };
         let stream: Box<dyn Io> = if implicit {
-            let tls = plain
-                .into_tls(&connector(strict)?, &s.host)
-                .await
-                .map_err(err("starting TLS"))?;
-            Box::new(tls.stream)
+            tls_handshake(plain, s, strict).await?
         } else if starttls {
-            let mut plain = plain;
-            read_greeting(&mut plain)
-                .await
-                .map_err(err("reading the greeting"))?;
-            let caps = plain.ehlo(&s.helo).await.map_err(err("saying EHLO"))?;
-            if !caps.has_capability(EXT_START_TLS) {
-                return Err(ClientError::NoStartTls);
-            }
-            let r = plain
-                .cmd(b"STARTTLS\r\n")
-                .await
-                .map_err(err("asking for STARTTLS"))?;
-            if r.code != 220 {
-                return Err(ClientError::Protocol(
-                    "asking for STARTTLS",
-                    Reply::from_response(&r).to_string(),
-                ));
-            }
-            let tls = plain
-                .into_tls(&connector(strict)?, &s.host)
-                .await
-                .map_err(err("starting TLS"))?;
-            Box::new(tls.stream)
+            start_tls(plain, s, strict).await?
         } else {
             Box::new(plain.stream)
         };
@@ -286,18 +245,8 @@ impl Connection {
         }
         let caps = client.ehlo(&s.helo).await.map_err(err("saying EHLO"))?;
         if let Some(c) = &s.credentials {
-            let creds = match c {
-                Credentials::Password { username, password } => mail_send::Credentials::Plain {
-                    username: idna_user(username),
-                    secret: password.expose().to_owned(),
-                },
-                Credentials::XOAuth2 { username, token } => mail_send::Credentials::XOauth2 {
-                    username: idna_user(username),
-                    secret: token.expose().to_owned(),
-                },
-            };
             client
-                .authenticate(&creds, &caps)
+                .authenticate(&login(c), &caps)
                 .await
                 .map_err(err("logging in"))?;
         }
@@ -331,24 +280,59 @@ impl Connection {
         if self.dirty {
             self.reset().await?;
         }
-        if let Some(max) = self.max_size()
-            && message.len() > max
-        {
-            let r = Reply {
-                code: 552,
-                text: format!(
-                    "5.3.4 message of {} bytes is larger than the server takes (SIZE {max})",
-                    message.len()
-                ),
-            };
-            return Ok(rcpts
-                .iter()
-                .map(|a| (a.clone(), RcptOutcome::Refused(r.clone())))
-                .collect());
+        if let Some(r) = self.too_large(message.len()) {
+            return Ok(refuse_all(rcpts, &r));
         }
         self.dirty = true;
+        let replies = self.envelope(mail_from, rcpts, message.len()).await?;
+        let mail = replies[0].clone();
+        if !mail.is_positive() {
+            return Ok(refuse_all(rcpts, &mail));
+        }
+        let refusals = rcpt_refusals(rcpts, &replies[1..]);
+        if refusals.iter().all(|(_, refused)| refused.is_some()) {
+            return Ok(refusals
+                .into_iter()
+                .map(|(a, r)| (a, RcptOutcome::Refused(r.unwrap_or_else(|| mail.clone()))))
+                .collect());
+        }
+        let data = self.data(message).await?;
+        self.dirty = !data.is_positive();
+        Ok(refusals
+            .into_iter()
+            .map(|(a, refused)| {
+                let outcome = match refused {
+                    Some(r) => RcptOutcome::Refused(r),
+                    None if data.is_positive() => RcptOutcome::Delivered(data.clone()),
+                    None => RcptOutcome::Refused(data.clone()),
+                };
+                (a, outcome)
+            })
+            .collect())
+    }
+
+    /// The refusal of a message larger than the server's SIZE, before anything is sent.
+    fn too_large(&self, len: usize) -> Option<Reply> {
+        let max = self.max_size().filter(|&max| len > max)?;
+        Some(Reply {
+            code: 552,
+            text: format!(
+                "5.3.4 message of {len} bytes is larger than the server takes (SIZE {max})"
+            ),
+        })
+    }
+
+    /// Sends MAIL FROM (with SIZE when offered) and every RCPT TO, in one pipelined flight
+    /// when the server offers PIPELINING, else one by one, stopping when MAIL FROM is
+    /// refused: the replies in order, MAIL FROM's first.
+    async fn envelope(
+        &mut self,
+        mail_from: &str,
+        rcpts: &[String],
+        len: usize,
+    ) -> Result<Vec<Reply>, ClientError> {
         let size = if self.caps.has_capability(EXT_SIZE) {
-            format!(" SIZE={}", message.len())
+            format!(" SIZE={len}")
         } else {
             String::new()
         };
@@ -375,41 +359,7 @@ impl Connection {
             }
             v
         };
-        let replies: Vec<Reply> = replies.iter().map(Reply::from_response).collect();
-        let mail = replies[0].clone();
-        if !mail.is_positive() {
-            return Ok(rcpts
-                .iter()
-                .map(|a| (a.clone(), RcptOutcome::Refused(mail.clone())))
-                .collect());
-        }
-        let mut out: Vec<(String, Option<Reply>)> = Vec::with_capacity(rcpts.len());
-        for (i, a) in rcpts.iter().enumerate() {
-            let r = replies.get(i + 1).cloned().unwrap_or(Reply {
-                code: 451,
-                text: "no reply".into(),
-            });
-            out.push((a.clone(), (!r.is_positive()).then_some(r)));
-        }
-        if out.iter().all(|(_, refused)| refused.is_some()) {
-            return Ok(out
-                .into_iter()
-                .map(|(a, r)| (a, RcptOutcome::Refused(r.unwrap_or_else(|| mail.clone()))))
-                .collect());
-        }
-        let data = self.data(message).await?;
-        self.dirty = !data.is_positive();
-        Ok(out
-            .into_iter()
-            .map(|(a, refused)| {
-                let outcome = match refused {
-                    Some(r) => RcptOutcome::Refused(r),
-                    None if data.is_positive() => RcptOutcome::Delivered(data.clone()),
-                    None => RcptOutcome::Refused(data.clone()),
-                };
-                (a, outcome)
-            })
-            .collect())
+        Ok(replies.iter().map(Reply::from_response).collect())
     }
 
     async fn data(&mut self, message: &[u8]) -> Result<Reply, ClientError> {
@@ -523,6 +473,110 @@ pub enum TestFailure {
     DataRefused(Reply),
 }
 
+/// Opens the TCP connection within the timeout, with `TCP_NODELAY`.
+async fn connect_tcp(s: &ClientSettings, peer: &str) -> Result<TcpStream, ClientError> {
+    let tcp = match tokio::time::timeout(s.timeout, TcpStream::connect((s.host.as_str(), s.port)))
+        .await
+    {
+        Err(_) => {
+            return Err(ClientError::Timeout(
+                peer.to_owned(),
+                s.timeout.as_secs(),
+                "connecting",
+            ));
+        }
+        Ok(Err(e)) => return Err(ClientError::Connect(peer.to_owned(), e.to_string())),
+        Ok(Ok(t)) => t,
+    };
+    tcp.set_nodelay(true)
+        .map_err(|e| ClientError::Connect(peer.to_owned(), e.to_string()))?;
+    Ok(tcp)
+}
+
+/// The TLS handshake on the plain connection, checking the certificate when `strict`.
+async fn tls_handshake(
+    plain: SmtpClient<TcpStream>,
+    s: &ClientSettings,
+    strict: bool,
+) -> Result<Box<dyn Io>, ClientError> {
+    let tls = plain
+        .into_tls(&connector(strict)?, &s.host)
+        .await
+        .map_err(settings_error(s, "starting TLS"))?;
+    Ok(Box::new(tls.stream))
+}
+
+/// STARTTLS (RFC 3207): the greeting, EHLO, STARTTLS if offered, then the TLS handshake.
+async fn start_tls(
+    mut plain: SmtpClient<TcpStream>,
+    s: &ClientSettings,
+    strict: bool,
+) -> Result<Box<dyn Io>, ClientError> {
+    let err = |stage| settings_error(s, stage);
+    read_greeting(&mut plain)
+        .await
+        .map_err(err("reading the greeting"))?;
+    let caps = plain.ehlo(&s.helo).await.map_err(err("saying EHLO"))?;
+    if !caps.has_capability(EXT_START_TLS) {
+        return Err(ClientError::NoStartTls);
+    }
+    let r = plain
+        .cmd(b"STARTTLS\r\n")
+        .await
+        .map_err(err("asking for STARTTLS"))?;
+    if r.code != 220 {
+        return Err(ClientError::Protocol(
+            "asking for STARTTLS",
+            Reply::from_response(&r).to_string(),
+        ));
+    }
+    tls_handshake(plain, s, strict).await
+}
+
+/// mail-send's credentials for ours, the user name's domain IDNA-encoded.
+fn login(c: &Credentials) -> mail_send::Credentials<String> {
+    match c {
+        Credentials::Password { username, password } => mail_send::Credentials::Plain {
+            username: idna_user(username),
+            secret: password.expose().to_owned(),
+        },
+        Credentials::XOAuth2 { username, token } => mail_send::Credentials::XOauth2 {
+            username: idna_user(username),
+            secret: token.expose().to_owned(),
+        },
+    }
+}
+
+/// The [`ClientError`] of a mail-send error at `stage` of opening a connection to `s`.
+fn settings_error<'s>(
+    s: &'s ClientSettings,
+    stage: &'static str,
+) -> impl Fn(mail_send::Error) -> ClientError + 's {
+    move |e| ClientError::from_mail_send(e, &peer_of(s), s.timeout, stage)
+}
+
+/// Every recipient refused with the same reply.
+fn refuse_all(rcpts: &[String], reply: &Reply) -> Vec<(String, RcptOutcome)> {
+    rcpts
+        .iter()
+        .map(|a| (a.clone(), RcptOutcome::Refused(reply.clone())))
+        .collect()
+}
+
+/// Each recipient with its RCPT TO refusal, `None` when accepted (`451 no reply` when the
+/// server gave no reply for it).
+fn rcpt_refusals(rcpts: &[String], replies: &[Reply]) -> Vec<(String, Option<Reply>)> {
+    let mut out: Vec<(String, Option<Reply>)> = Vec::with_capacity(rcpts.len());
+    for (i, a) in rcpts.iter().enumerate() {
+        let r = replies.get(i).cloned().unwrap_or(Reply {
+            code: 451,
+            text: "no reply".into(),
+        });
+        out.push((a.clone(), (!r.is_positive()).then_some(r)));
+    }
+    out
+}
+
 fn peer_of(s: &ClientSettings) -> String {
     format!("{}:{}", s.host, s.port)
 }
@@ -589,3 +643,6 @@ pub fn port_warning(port: u16) -> Option<String> {
             .to_owned()
     })
 }
+
+#[cfg(test)]
+mod tests;

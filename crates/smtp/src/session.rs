@@ -27,6 +27,8 @@ use smtp_proto::request::receiver::{
 use smtp_proto::{MAIL_BODY_BINARYMIME, MAIL_REQUIRETLS, MAIL_SMTPUTF8, Request};
 use std::io;
 use std::net::IpAddr;
+use std::ops::ControlFlow;
+use std::slice::Iter;
 use std::sync::Arc;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::sync::watch;
@@ -315,121 +317,186 @@ impl<'a> Session<'a> {
     }
 
     /// Processes one batch of input; the replies go to `out`.
+    ///
+    /// Each step takes the mode out of the session (leaving [`Mode::Command`]), reads what it
+    /// can in that mode and sets the mode that follows, putting its receiver back when it
+    /// needs more input; it breaks with the flow to return when the batch is done with.
     async fn ingest(&mut self, input: &[u8], out: &mut Vec<u8>) -> Flow {
         let mut bytes = input.iter();
         loop {
-            match &mut self.mode {
-                Mode::SkipLine => {
-                    let rest = bytes.as_slice();
-                    let Some(end) = rest.iter().position(|&b| b == b'\n') else {
-                        return Flow::Continue;
-                    };
-                    bytes = rest[end + 1..].iter();
-                    self.mode = Mode::Command;
-                }
-                Mode::Data(receiver) => {
-                    let done = receiver.ingest(&mut bytes, self.tx.spool.buf());
-                    let failed = if self.tx.spool.len() > self.config.max_message_size {
-                        Some(too_big(self.config))
-                    } else {
-                        spill(&mut self.tx.spool, self.config).await
-                    };
-                    if let Some(reply) = failed {
-                        let drain = DummyDataReceiver::new_data(receiver);
-                        self.tx.spool = Spool::default();
-                        if done {
-                            self.mode = Mode::Command;
-                            self.end_refused(&reply, out);
-                        } else {
-                            self.mode = Mode::DataDrain(drain, reply);
-                        }
-                        continue;
-                    }
-                    if !done {
-                        return Flow::Continue;
-                    }
-                    self.mode = Mode::Command;
-                    self.deliver(out).await;
-                }
+            let step = match std::mem::replace(&mut self.mode, Mode::Command) {
+                Mode::SkipLine => self.skip_line(&mut bytes),
+                Mode::Data(receiver) => self.ingest_data(receiver, &mut bytes, out).await,
                 Mode::DataDrain(receiver, reply) => {
-                    if !receiver.ingest(&mut bytes) {
-                        return Flow::Continue;
-                    }
-                    let reply = reply.clone();
-                    self.mode = Mode::Command;
-                    self.end_refused(&reply, out);
+                    self.drain_data(receiver, reply, &mut bytes, out)
                 }
-                Mode::Bdat(receiver) => {
-                    let done = receiver.ingest(&mut bytes, self.tx.spool.buf());
-                    let last = receiver.is_last;
-                    if let Some(reply) = spill(&mut self.tx.spool, self.config).await {
-                        // The rest of this chunk is read and thrown away; the reply (and
-                        // that of every later chunk) is the failure.
-                        let rest = self.tx.bdat_end.saturating_sub(self.tx.spool.len());
-                        self.tx.bdat_failed = Some(reply.clone());
-                        self.tx.spool = Spool::default();
-                        self.mode = Mode::BdatDrain(DummyDataReceiver::new_bdat(rest), reply, last);
-                        continue;
-                    }
-                    if !done {
-                        return Flow::Continue;
-                    }
-                    self.mode = Mode::Command;
-                    if last {
-                        self.deliver(out).await;
-                    } else {
-                        let text = format!("{} octets received", self.tx.spool.len());
-                        Reply::new(250, (2, 0, 0), text).write_to(out);
-                    }
-                }
+                Mode::Bdat(receiver) => self.ingest_bdat(receiver, &mut bytes, out).await,
                 Mode::BdatDrain(receiver, reply, last) => {
-                    if !receiver.ingest(&mut bytes) {
-                        return Flow::Continue;
-                    }
-                    let (reply, last) = (reply.clone(), *last);
-                    self.mode = Mode::Command;
-                    if last && self.tx.mail_from.is_some() {
-                        let rcpts = self.tx.rcpt_to.len();
-                        self.tx = Transaction::default();
-                        message_reply(&reply, self.config.lmtp, rcpts, out);
-                    } else {
-                        reply.write_to(out);
-                    }
+                    self.drain_bdat(receiver, reply, last, &mut bytes, out)
                 }
-                Mode::Command => {
-                    let before = bytes.as_slice();
-                    if before.is_empty() {
-                        return Flow::Continue;
-                    }
-                    let parsed = self.requests.ingest(&mut bytes).map(Request::into_owned);
-                    let consumed = &before[..before.len() - bytes.as_slice().len()];
-                    let flow = match parsed {
-                        Err(smtp_proto::Error::NeedsMoreData { .. }) => return Flow::Continue,
-                        Err(e) => {
-                            if consumed.last() != Some(&b'\n') {
-                                self.mode = Mode::SkipLine;
-                            }
-                            self.refuse(reply::parse_error(&e), out)
-                        }
-                        // A whole line in one read escapes smtp-proto's buffer limit.
-                        Ok(_) if consumed.len() > MAX_LINE_LENGTH => self
-                            .refuse(reply::parse_error(&smtp_proto::Error::ResponseTooLong), out),
-                        // smtp-proto gives `<>` as it gives `<Postmaster>`: an empty address.
-                        Ok(Request::Rcpt { to })
-                            if to.address.is_empty() && consumed.windows(2).any(|w| w == b"<>") =>
-                        {
-                            self.refuse(
-                                Reply::new(501, (5, 1, 3), "a null path is not a recipient"),
-                                out,
-                            )
-                        }
-                        Ok(request) => self.command(request, out).await,
-                    };
-                    if flow != Flow::Continue {
-                        return flow;
-                    }
-                }
+                Mode::Command => self.ingest_command(&mut bytes, out).await,
+            };
+            if let ControlFlow::Break(flow) = step {
+                return flow;
             }
+        }
+    }
+
+    /// Throws away the rest of a refused line, then reads commands again.
+    fn skip_line(&mut self, bytes: &mut Iter<'_, u8>) -> ControlFlow<Flow> {
+        let rest = bytes.as_slice();
+        let Some(end) = rest.iter().position(|&b| b == b'\n') else {
+            self.mode = Mode::SkipLine;
+            return ControlFlow::Break(Flow::Continue);
+        };
+        *bytes = rest[end + 1..].iter();
+        ControlFlow::Continue(())
+    }
+
+    /// Spools DATA; over the size limit, or when the spool fails, the rest is drained and
+    /// refused; at the end of the data the message is delivered.
+    async fn ingest_data(
+        &mut self,
+        mut receiver: DataReceiver,
+        bytes: &mut Iter<'_, u8>,
+        out: &mut Vec<u8>,
+    ) -> ControlFlow<Flow> {
+        let done = receiver.ingest(bytes, self.tx.spool.buf());
+        let failed = if self.tx.spool.len() > self.config.max_message_size {
+            Some(too_big(self.config))
+        } else {
+            spill(&mut self.tx.spool, self.config).await
+        };
+        if let Some(reply) = failed {
+            let drain = DummyDataReceiver::new_data(&receiver);
+            self.tx.spool = Spool::default();
+            if done {
+                self.end_refused(&reply, out);
+            } else {
+                self.mode = Mode::DataDrain(drain, reply);
+            }
+            return ControlFlow::Continue(());
+        }
+        if !done {
+            self.mode = Mode::Data(receiver);
+            return ControlFlow::Break(Flow::Continue);
+        }
+        self.deliver(out).await;
+        ControlFlow::Continue(())
+    }
+
+    /// Throws away refused DATA; at its end, the refusal.
+    fn drain_data(
+        &mut self,
+        mut receiver: DummyDataReceiver,
+        reply: Reply,
+        bytes: &mut Iter<'_, u8>,
+        out: &mut Vec<u8>,
+    ) -> ControlFlow<Flow> {
+        if !receiver.ingest(bytes) {
+            self.mode = Mode::DataDrain(receiver, reply);
+            return ControlFlow::Break(Flow::Continue);
+        }
+        self.end_refused(&reply, out);
+        ControlFlow::Continue(())
+    }
+
+    /// Spools a BDAT chunk; when the spool fails, the rest of the chunk is drained and
+    /// refused; at the end of the chunk, its reply (the message delivered after the last).
+    async fn ingest_bdat(
+        &mut self,
+        mut receiver: BdatReceiver,
+        bytes: &mut Iter<'_, u8>,
+        out: &mut Vec<u8>,
+    ) -> ControlFlow<Flow> {
+        let done = receiver.ingest(bytes, self.tx.spool.buf());
+        let last = receiver.is_last;
+        if let Some(reply) = spill(&mut self.tx.spool, self.config).await {
+            // The rest of this chunk is read and thrown away; the reply (and that of every
+            // later chunk) is the failure.
+            let rest = self.tx.bdat_end.saturating_sub(self.tx.spool.len());
+            self.tx.bdat_failed = Some(reply.clone());
+            self.tx.spool = Spool::default();
+            self.mode = Mode::BdatDrain(DummyDataReceiver::new_bdat(rest), reply, last);
+            return ControlFlow::Continue(());
+        }
+        if !done {
+            self.mode = Mode::Bdat(receiver);
+            return ControlFlow::Break(Flow::Continue);
+        }
+        if last {
+            self.deliver(out).await;
+        } else {
+            let text = format!("{} octets received", self.tx.spool.len());
+            Reply::new(250, (2, 0, 0), text).write_to(out);
+        }
+        ControlFlow::Continue(())
+    }
+
+    /// Throws away a refused BDAT chunk; at its end, the refusal (of the whole message after
+    /// the last chunk of a transaction).
+    fn drain_bdat(
+        &mut self,
+        mut receiver: DummyDataReceiver,
+        reply: Reply,
+        last: bool,
+        bytes: &mut Iter<'_, u8>,
+        out: &mut Vec<u8>,
+    ) -> ControlFlow<Flow> {
+        if !receiver.ingest(bytes) {
+            self.mode = Mode::BdatDrain(receiver, reply, last);
+            return ControlFlow::Break(Flow::Continue);
+        }
+        if last && self.tx.mail_from.is_some() {
+            self.end_refused(&reply, out);
+        } else {
+            reply.write_to(out);
+        }
+        ControlFlow::Continue(())
+    }
+
+    /// Parses and answers one command; a line that cannot be parsed is refused (and its rest
+    /// skipped when it is not complete yet).
+    async fn ingest_command(
+        &mut self,
+        bytes: &mut Iter<'_, u8>,
+        out: &mut Vec<u8>,
+    ) -> ControlFlow<Flow> {
+        let before = bytes.as_slice();
+        if before.is_empty() {
+            return ControlFlow::Break(Flow::Continue);
+        }
+        let parsed = self.requests.ingest(bytes).map(Request::into_owned);
+        let consumed = &before[..before.len() - bytes.as_slice().len()];
+        let flow = match parsed {
+            Err(smtp_proto::Error::NeedsMoreData { .. }) => {
+                return ControlFlow::Break(Flow::Continue);
+            }
+            Err(e) => {
+                if consumed.last() != Some(&b'\n') {
+                    self.mode = Mode::SkipLine;
+                }
+                self.refuse(reply::parse_error(&e), out)
+            }
+            // A whole line in one read escapes smtp-proto's buffer limit.
+            Ok(_) if consumed.len() > MAX_LINE_LENGTH => {
+                self.refuse(reply::parse_error(&smtp_proto::Error::ResponseTooLong), out)
+            }
+            // smtp-proto gives `<>` as it gives `<Postmaster>`: an empty address.
+            Ok(Request::Rcpt { to })
+                if to.address.is_empty() && consumed.windows(2).any(|w| w == b"<>") =>
+            {
+                self.refuse(
+                    Reply::new(501, (5, 1, 3), "a null path is not a recipient"),
+                    out,
+                )
+            }
+            Ok(request) => self.command(request, out).await,
+        };
+        if flow == Flow::Continue {
+            ControlFlow::Continue(())
+        } else {
+            ControlFlow::Break(flow)
         }
     }
 
@@ -888,72 +955,4 @@ async fn close<S: AsyncWrite + Unpin>(stream: &mut S) {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    /// Feeds `chunks` to a primed receiver; the body once the end is seen.
-    fn receive(chunks: &[&[u8]]) -> Option<Vec<u8>> {
-        let (mut receiver, mut body) = start_data();
-        for chunk in chunks {
-            let mut it = chunk.iter();
-            if receiver.ingest(&mut it, &mut body) {
-                body.drain(..2);
-                return Some(body);
-            }
-        }
-        None
-    }
-
-    #[test]
-    fn data_ends_at_crlf_dot_crlf_only() {
-        /// Reads of the data, and the body once the end is seen.
-        type Case<'a> = (&'a [&'a [u8]], Option<&'a [u8]>);
-        let table: &[Case] = &[
-            (
-                &[b"Subject: x\r\n\r\nhi\r\n.\r\n"],
-                Some(b"Subject: x\r\n\r\nhi\r\n"),
-            ),
-            // empty message, and a first line that starts with a dot
-            (&[b".\r\n"], Some(b"")),
-            (&[b"..x\r\n.\r\n"], Some(b".x\r\n")),
-            (&[b"a\r\n..\r\n.\r\n"], Some(b"a\r\n.\r\n")),
-            // the end split over reads, at every place
-            (&[b"a\r", b"\n.\r\n"], Some(b"a\r\n")),
-            (&[b"a\r\n", b".\r\n"], Some(b"a\r\n")),
-            (&[b"a\r\n.", b"\r\n"], Some(b"a\r\n")),
-            (&[b"a\r\n.\r", b"\n"], Some(b"a\r\n")),
-            // SMTP smuggling: a bare LF or a bare CR around the dot is not the end
-            (&[b"a\n.\r\nMAIL FROM:<x@y>\r\n"], None),
-            (&[b"a\r.\r\nMAIL FROM:<x@y>\r\n"], None),
-            (&[b"a\r\n.\nMAIL FROM:<x@y>\r\n"], None),
-            (&[b"a\n.\nMAIL FROM:<x@y>\r\n"], None),
-            (&[b"a\r\n.\rMAIL FROM:<x@y>\r\n"], None),
-            (&[b"\n.\r\n"], None),
-            (
-                &[b"a\n.\r\nRCPT TO:<x@y>\r\n", b"\r\n.\r\n"],
-                Some(b"a\n.\r\nRCPT TO:<x@y>\r\n\r\n"),
-            ),
-        ];
-        for (chunks, want) in table {
-            let got = receive(chunks);
-            assert_eq!(got.as_deref(), *want, "{chunks:?}");
-        }
-    }
-
-    /// Why `start_data` primes the receiver: on its own, smtp-proto 0.2.5's `DataReceiver`
-    /// does not see the start of the data as the start of a line.
-    #[test]
-    fn smtp_proto_receiver_alone_misses_the_first_line() {
-        let mut receiver = DataReceiver::new();
-        let mut body = Vec::new();
-        assert!(!receiver.ingest(&mut b".\r\n".iter(), &mut body));
-        assert_eq!(body, b".\r\n");
-    }
-
-    #[test]
-    fn queue_ids_differ() {
-        let a = queue_id();
-        assert_eq!(a.len(), 16);
-        assert_ne!(a, queue_id());
-    }
-}
+mod tests;
