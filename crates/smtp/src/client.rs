@@ -644,5 +644,6 @@ pub fn port_warning(port: u16) -> Option<String> {
     })
 }
 
-#[cfg(test)]
-mod tests;
+// The client is tested over sockets by its callers' suites: against a private Postfix
+// (crates/smtp/tests/peers.rs), Postfix's smtp-sink (crates/cli/tests/e2e.rs) and the servers of
+// crates/delivery/tests.
