@@ -101,84 +101,121 @@ pub fn decide(
         attempts_before,
         age_from,
     } = tried;
-    let give_up = backoff.expired(age_from, now_ms);
-    let rcpt = |address: &str, status: &str, reply: Option<String>| MailRecipient {
-        mail_id,
-        address: address.to_owned(),
-        partner_id: None,
-        status: status.to_owned(),
-        reply,
-    };
-    let mut recipients: Vec<MailRecipient> = attempt.done.clone();
-    let mut first_failure: Option<(String, String)> = None;
-    let mut note = |ft: &str, reason: &str| {
-        if first_failure.is_none() {
-            first_failure = Some((ft.to_owned(), reason.to_owned()));
-        }
-    };
-    for a in &attempt.invalid {
-        note("mail_email_invalid", &format!("invalid address: {a}"));
-        recipients.push(rcpt(a, "exception", Some("invalid address".into())));
+    let mut statuses = Statuses::of(mail_id, &attempt);
+    if backoff.expired(age_from, now_ms) {
+        statuses.give_up(attempts_before);
     }
-    let mut temporary: Option<String> = None;
-    for (address, outcome) in &attempt.outcomes {
-        match outcome {
-            RcptOutcome::Delivered(r) => {
-                recipients.push(rcpt(address, "sent", Some(r.to_string())))
-            }
-            RcptOutcome::Refused(r) if r.is_permanent() => {
-                note(failure_type_of(r), &r.to_string());
-                recipients.push(rcpt(address, "exception", Some(r.to_string())));
-            }
-            RcptOutcome::Refused(r) => {
-                temporary.get_or_insert_with(|| r.to_string());
-                recipients.push(rcpt(address, "retry", Some(r.to_string())));
-            }
-        }
-    }
-    for address in &attempt.untried {
-        let reason = attempt
-            .untried_reason
-            .clone()
-            .unwrap_or_else(|| "not tried".into());
-        temporary.get_or_insert_with(|| reason.clone());
-        recipients.push(rcpt(address, "retry", Some(reason)));
-    }
-    if let Some(reason) = &temporary
-        && give_up
-    {
-        let reason = format!("gave up after {} attempts: {reason}", attempts_before + 1);
-        for r in recipients.iter_mut().filter(|r| r.status == "retry") {
-            r.status = "exception".into();
-            r.reply = Some(reason.clone());
-        }
-        note("mail_smtp", &reason);
-        temporary = None;
-    }
-    let any_sent = recipients.iter().any(|r| r.status == "sent");
-    let (state, failure_type, failure_reason) = match (&temporary, any_sent, &first_failure) {
-        (Some(reason), _, _) => (
-            MailState::Retry(backoff.next_try(now_ms, attempts_before, jitter)),
-            None,
-            Some(reason.clone()),
-        ),
-        (None, true, failure) => (MailState::Sent, failure.as_ref().map(|f| f.0.clone()), None),
-        (None, false, Some((ft, reason))) => {
-            (MailState::Exception, Some(ft.clone()), Some(reason.clone()))
-        }
-        (None, false, None) => (
-            MailState::Exception,
-            Some("mail_email_missing".into()),
-            Some("no recipient".into()),
-        ),
-    };
+    let (state, failure_type, failure_reason) =
+        statuses.mail_state(|| backoff.next_try(now_ms, attempts_before, jitter));
     MailResult {
         mail_id,
         state,
         failure_type,
         failure_reason,
         server_id,
-        recipients,
+        recipients: statuses.recipients,
+    }
+}
+
+/// Each recipient's status after an attempt, with the mail's first failures.
+struct Statuses {
+    /// The mail.
+    mail_id: i64,
+    /// Every recipient, done before or tried now.
+    recipients: Vec<MailRecipient>,
+    /// The first permanent failure: its `failure_type` and reason.
+    first_failure: Option<(String, String)>,
+    /// The first temporary failure's reason: the mail is to be retried.
+    temporary: Option<String>,
+}
+
+impl Statuses {
+    /// The statuses of `attempt`'s recipients: kept, invalid, as the server answered, untried.
+    fn of(mail_id: i64, attempt: &Attempt) -> Statuses {
+        let mut s = Statuses {
+            mail_id,
+            recipients: attempt.done.clone(),
+            first_failure: None,
+            temporary: None,
+        };
+        for a in &attempt.invalid {
+            s.note("mail_email_invalid", &format!("invalid address: {a}"));
+            s.push(a, "exception", Some("invalid address".into()));
+        }
+        for (address, outcome) in &attempt.outcomes {
+            match outcome {
+                RcptOutcome::Delivered(r) => s.push(address, "sent", Some(r.to_string())),
+                RcptOutcome::Refused(r) if r.is_permanent() => {
+                    s.note(failure_type_of(r), &r.to_string());
+                    s.push(address, "exception", Some(r.to_string()));
+                }
+                RcptOutcome::Refused(r) => {
+                    s.temporary.get_or_insert_with(|| r.to_string());
+                    s.push(address, "retry", Some(r.to_string()));
+                }
+            }
+        }
+        for address in &attempt.untried {
+            let reason = attempt
+                .untried_reason
+                .clone()
+                .unwrap_or_else(|| "not tried".into());
+            s.temporary.get_or_insert_with(|| reason.clone());
+            s.push(address, "retry", Some(reason));
+        }
+        s
+    }
+
+    /// Adds a recipient with its status and the reply that explains it.
+    fn push(&mut self, address: &str, status: &str, reply: Option<String>) {
+        self.recipients.push(MailRecipient {
+            mail_id: self.mail_id,
+            address: address.to_owned(),
+            partner_id: None,
+            status: status.to_owned(),
+            reply,
+        });
+    }
+
+    /// Keeps this failure as the mail's unless an earlier one was kept.
+    fn note(&mut self, failure_type: &str, reason: &str) {
+        if self.first_failure.is_none() {
+            self.first_failure = Some((failure_type.to_owned(), reason.to_owned()));
+        }
+    }
+
+    /// Past the maximum age, the recipients left to retry become exceptions: nothing to retry.
+    fn give_up(&mut self, attempts_before: i64) {
+        let Some(reason) = &self.temporary else {
+            return;
+        };
+        let reason = format!("gave up after {} attempts: {reason}", attempts_before + 1);
+        for r in self.recipients.iter_mut().filter(|r| r.status == "retry") {
+            r.status = "exception".into();
+            r.reply = Some(reason.clone());
+        }
+        self.note("mail_smtp", &reason);
+        self.temporary = None;
+    }
+
+    /// The mail's state (`Retry` at `retry_at()` while a failure lasts), `failure_type` and reason.
+    fn mail_state(
+        &self,
+        retry_at: impl FnOnce() -> i64,
+    ) -> (MailState, Option<String>, Option<String>) {
+        let any_sent = self.recipients.iter().any(|r| r.status == "sent");
+        match (&self.temporary, any_sent, &self.first_failure) {
+            (Some(reason), _, _) => (MailState::Retry(retry_at()), None, Some(reason.clone())),
+            (None, true, failure) => (MailState::Sent, failure.as_ref().map(|f| f.0.clone()), None),
+            (None, false, Some((ft, reason))) => {
+                (MailState::Exception, Some(ft.clone()), Some(reason.clone()))
+            }
+            (None, false, None) => (
+                MailState::Exception,
+                Some("mail_email_missing".into()),
+                Some("no recipient".into()),
+            ),
+        }
     }
 }
 
@@ -254,6 +291,39 @@ mod tests {
         assert_eq!(r.failure_type.as_deref(), Some("mail_smtp"));
         assert!(
             r.failure_reason
+                .unwrap()
+                .starts_with("gave up after 3 attempts: 451")
+        );
+    }
+
+    #[test]
+    fn giving_up_keeps_the_first_permanent_failure_as_the_mails() {
+        let old = 10_000_000 - Backoff::default().max_age.as_millis() as i64;
+        let r = run(
+            Attempt {
+                outcomes: vec![
+                    (
+                        "a@x".into(),
+                        RcptOutcome::Refused(reply(550, "5.1.1 unknown user")),
+                    ),
+                    (
+                        "b@x".into(),
+                        RcptOutcome::Refused(reply(451, "4.3.0 try later")),
+                    ),
+                ],
+                ..Default::default()
+            },
+            old,
+        );
+        assert_eq!(r.state, MailState::Exception);
+        assert_eq!(r.failure_type.as_deref(), Some("mail_email_invalid"));
+        assert!(r.failure_reason.unwrap().starts_with("550"));
+        let statuses: Vec<&str> = r.recipients.iter().map(|x| x.status.as_str()).collect();
+        assert_eq!(statuses, vec!["exception", "exception"]);
+        assert!(
+            r.recipients[1]
+                .reply
+                .as_deref()
                 .unwrap()
                 .starts_with("gave up after 3 attempts: 451")
         );

@@ -141,35 +141,9 @@ pub fn prepare(
         None => domain.map(|d| d.bounce_email()),
     };
     let from = Some(mail.email_from.as_str()).filter(|f| !f.trim().is_empty());
-    let forced = mail
-        .server_id
-        .or_else(|| (mail.stream == "mass").then_some(ctx.mass_server).flatten())
-        .filter(|id| ctx.servers.iter().any(|s| s.id == *id));
-    let (server_id, choice_from) = match forced {
-        Some(id) => (Some(id), from.map(str::to_owned)),
-        None => {
-            let c = server::find_mail_server(
-                from,
-                &ctx.refs(),
-                notifications.as_deref(),
-                ctx.default_filter.as_deref(),
-            );
-            (c.server, c.smtp_from)
-        }
-    };
+    let (server_id, choice_from) = choose_server(mail, ctx, from, notifications.as_deref());
     let Some(server_id) = server_id else {
-        // Not the mail's fault: it waits for an operator to add a server, until its maximum age.
-        let reason = "no outgoing server is configured".to_owned();
-        return if backoff.expired(mail.age_from, now_ms) {
-            done(mail, MailState::Exception, "mail_smtp", reason)
-        } else {
-            done(
-                mail,
-                MailState::Retry(backoff.next_try(now_ms, mail.attempts, 0.5)),
-                "mail_smtp",
-                reason,
-            )
-        };
+        return no_server(mail, now_ms, backoff);
     };
     let filter = ctx
         .servers
@@ -188,18 +162,7 @@ pub fn prepare(
     };
     let (rcpts, attempt) = recipients(&to, &cc, &headers, stored);
     if rcpts.is_empty() {
-        return Preparation::Done(outcome::decide(
-            outcome::Tried {
-                mail_id: mail.id,
-                server_id: Some(server_id),
-                attempts_before: mail.attempts,
-                age_from: mail.age_from,
-            },
-            attempt,
-            now_ms,
-            backoff,
-            0.5,
-        ));
+        return no_recipient(mail, server_id, attempt, now_ms, backoff);
     }
     let parts = Parts {
         from: sending.header_from,
@@ -226,6 +189,68 @@ pub fn prepare(
         age_from: mail.age_from,
         mass: mail.stream == "mass",
     })
+}
+
+/// The mail's server, if any (forced, the `mass` one, else by `from_filter`), and its From.
+fn choose_server(
+    mail: &OutboxMail,
+    ctx: &Context,
+    from: Option<&str>,
+    notifications: Option<&str>,
+) -> (Option<i64>, Option<String>) {
+    let forced = mail
+        .server_id
+        .or_else(|| (mail.stream == "mass").then_some(ctx.mass_server).flatten())
+        .filter(|id| ctx.servers.iter().any(|s| s.id == *id));
+    match forced {
+        Some(id) => (Some(id), from.map(str::to_owned)),
+        None => {
+            let c = server::find_mail_server(
+                from,
+                &ctx.refs(),
+                notifications,
+                ctx.default_filter.as_deref(),
+            );
+            (c.server, c.smtp_from)
+        }
+    }
+}
+
+/// No outgoing server, not the mail's fault: it waits for one (`retry`) until its maximum age.
+fn no_server(mail: &OutboxMail, now_ms: i64, backoff: &Backoff) -> Preparation {
+    let reason = "no outgoing server is configured".to_owned();
+    if backoff.expired(mail.age_from, now_ms) {
+        done(mail, MailState::Exception, "mail_smtp", reason)
+    } else {
+        done(
+            mail,
+            MailState::Retry(backoff.next_try(now_ms, mail.attempts, 0.5)),
+            "mail_smtp",
+            reason,
+        )
+    }
+}
+
+/// No recipient left to try: the mail's state is decided from the attempt as it stands.
+fn no_recipient(
+    mail: &OutboxMail,
+    server_id: i64,
+    attempt: Attempt,
+    now_ms: i64,
+    backoff: &Backoff,
+) -> Preparation {
+    Preparation::Done(outcome::decide(
+        outcome::Tried {
+            mail_id: mail.id,
+            server_id: Some(server_id),
+            attempts_before: mail.attempts,
+            age_from: mail.age_from,
+        },
+        attempt,
+        now_ms,
+        backoff,
+        0.5,
+    ))
 }
 
 /// What a message is made of, owned, until it is built.

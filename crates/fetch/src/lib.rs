@@ -502,23 +502,7 @@ impl Fetcher {
     ) -> Result<Verdict, FetchError> {
         let target = run.target;
         run.report.fetched += 1;
-        let source = match target.protocol {
-            FetchProtocol::Imap => Source::Imap,
-            FetchProtocol::Pop3 => Source::Pop3,
-        };
-        let received = Received {
-            envelope: Envelope {
-                mail_from: None,
-                rcpt_to: vec![],
-                model: target.model.clone(),
-            },
-            source,
-            peer: Some(format!("{}:{}", target.host, target.port)),
-            tls: target.encryption != postern_model::Encryption::None,
-            keep_original: target.keep_original,
-            strip_attachments: !target.attachments,
-            ..Default::default()
-        };
+        let received = received_from(target);
         match self.gateway.accept(raw, &received).await {
             Ok(outcome) => {
                 if outcome.outcome == Outcome::Duplicate {
@@ -537,44 +521,78 @@ impl Fetcher {
                 Ok(Verdict::Acknowledge)
             }
             Err(AcceptError::Temporary(e)) => {
-                let error = e.to_string();
-                let mut tx = self.gateway.store().begin().await?;
-                let failures = tx.count_message_failure(target.id, key, &error).await?;
-                if failures < run.params.max_failures {
-                    tx.commit().await?;
-                    tracing::warn!(
-                        key,
-                        failures,
-                        error,
-                        "message failed; left for the next poll"
-                    );
-                    run.report.failed += 1;
-                    return Ok(Verdict::Leave);
-                }
-                let why = format!("given up after {failures} failures: {error}");
-                tx.insert_raw_message(&NewRawMessage {
-                    source: source.as_str(),
-                    envelope_rcpts: "[]".into(),
-                    peer: received.peer.as_deref(),
-                    tls: received.tls,
-                    content: raw,
-                    status: "unprocessable",
-                    error: Some(&why),
-                    ..Default::default()
-                })
-                .await?;
-                tx.clear_message_failures(target.id, key).await?;
-                tx.commit().await?;
-                tracing::error!(
-                    key,
-                    failures,
-                    error,
-                    "poison message kept as unprocessable and acknowledged"
-                );
-                run.report.unprocessable += 1;
-                Ok(Verdict::Acknowledge)
+                self.count_failure(run, key, raw, &received, e.to_string())
+                    .await
             }
         }
+    }
+
+    /// Counts a failed `accept`: the message is left for the next poll, or kept as poison.
+    async fn count_failure(
+        &self,
+        run: &mut Run<'_>,
+        key: &str,
+        raw: &[u8],
+        received: &Received,
+        error: String,
+    ) -> Result<Verdict, FetchError> {
+        let target = run.target;
+        let mut tx = self.gateway.store().begin().await?;
+        let failures = tx.count_message_failure(target.id, key, &error).await?;
+        if failures < run.params.max_failures {
+            tx.commit().await?;
+            tracing::warn!(
+                key,
+                failures,
+                error,
+                "message failed; left for the next poll"
+            );
+            run.report.failed += 1;
+            return Ok(Verdict::Leave);
+        }
+        let why = format!("given up after {failures} failures: {error}");
+        tx.insert_raw_message(&NewRawMessage {
+            source: received.source.as_str(),
+            envelope_rcpts: "[]".into(),
+            peer: received.peer.as_deref(),
+            tls: received.tls,
+            content: raw,
+            status: "unprocessable",
+            error: Some(&why),
+            ..Default::default()
+        })
+        .await?;
+        tx.clear_message_failures(target.id, key).await?;
+        tx.commit().await?;
+        tracing::error!(
+            key,
+            failures,
+            error,
+            "poison message kept as unprocessable and acknowledged"
+        );
+        run.report.unprocessable += 1;
+        Ok(Verdict::Acknowledge)
+    }
+}
+
+/// What `accept` is told of a message fetched from `target`.
+fn received_from(target: &FetchTarget) -> Received {
+    let source = match target.protocol {
+        FetchProtocol::Imap => Source::Imap,
+        FetchProtocol::Pop3 => Source::Pop3,
+    };
+    Received {
+        envelope: Envelope {
+            mail_from: None,
+            rcpt_to: vec![],
+            model: target.model.clone(),
+        },
+        source,
+        peer: Some(format!("{}:{}", target.host, target.port)),
+        tls: target.encryption != postern_model::Encryption::None,
+        keep_original: target.keep_original,
+        strip_attachments: !target.attachments,
+        ..Default::default()
     }
 }
 
