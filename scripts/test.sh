@@ -484,7 +484,13 @@ if cargo nextest --version >/dev/null 2>&1; then
     if (($# == 0)); then
         stage "doctests (cargo test --doc)" cargo test --workspace --doc --no-fail-fast || doc_rc=$?
     fi
-    stage "tests (cargo nextest)" cargo nextest run --workspace --no-fail-fast "$@"
+    # --workspace only for the full run: with it, `-p CRATE` would still run every crate (the
+    # workspace's manifest is virtual, so without it every member is the default anyway).
+    if (($# == 0)); then
+        stage "tests (cargo nextest)" cargo nextest run --workspace --no-fail-fast
+    else
+        stage "tests (cargo nextest)" cargo nextest run --no-fail-fast "$@"
+    fi
 else
     stage "tests (cargo test)" cargo test --workspace --no-fail-fast "$@"
 fi

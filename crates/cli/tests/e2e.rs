@@ -1932,3 +1932,44 @@ async fn a_record_created_by_the_api_threads_replies_and_bounces() {
         "{message}"
     );
 }
+
+/// A mail that waits because no outgoing server exists is sent as soon as one is added, not
+/// after its backoff (a minute or more).
+#[tokio::test]
+async fn a_mail_waiting_for_a_server_leaves_when_one_is_added() {
+    let sink = SmtpSink::start();
+    let dir = tempfile::tempdir().unwrap();
+    let mut envs = with_token();
+    envs.push(("POSTERN_DELIVERY_POLL_MS", "50"));
+    let s = Server::start(dir.path(), &envs);
+    let (st, mail) = s
+        .post(
+            "/api/v1/mail",
+            json!({"to": ["zoe@customer.example"], "subject": "Waiting", "body_text": "x"}),
+        )
+        .await;
+    assert_eq!(st, 201, "{mail}");
+    let id = mail["id"].as_i64().unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let (_, m) = s.get(&format!("/api/v1/mail/{id}")).await;
+        if m["failure_reason"] == "no outgoing server is configured" {
+            assert_eq!(m["state"], "outgoing", "it waits: {m}");
+            break;
+        }
+        assert!(Instant::now() < deadline, "not deferred: {m}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let (st, server) = s
+        .post(
+            "/api/v1/outgoing-servers",
+            json!({"name": "sink", "host": "127.0.0.1", "port": sink.port, "encryption": "none"}),
+        )
+        .await;
+    assert_eq!(st, 201, "{server}");
+    // Within 10 s: its backoff alone would keep it waiting 30 s at least.
+    wait_outbox_empty(&s, 10).await;
+    let (_, m) = s.get(&format!("/api/v1/mail/{id}")).await;
+    assert_eq!(m["state"], "sent", "{m}");
+    assert_eq!(sink.messages().len(), 1);
+}

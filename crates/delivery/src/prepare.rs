@@ -218,7 +218,7 @@ fn choose_server(
 
 /// No outgoing server, not the mail's fault: it waits for one (`retry`) until its maximum age.
 fn no_server(mail: &OutboxMail, now_ms: i64, backoff: &Backoff) -> Preparation {
-    let reason = "no outgoing server is configured".to_owned();
+    let reason = postern_store::NO_SERVER_REASON.to_owned();
     if backoff.expired(mail.age_from, now_ms) {
         done(mail, MailState::Exception, "mail_smtp", reason)
     } else {

@@ -144,7 +144,35 @@ pub struct MailResult {
     pub recipients: Vec<MailRecipient>,
 }
 
+/// The failure reason of a mail that waits because no outgoing server exists (not the mail's
+/// fault): such mails are due again as soon as a server is added or activated.
+pub const NO_SERVER_REASON: &str = "no outgoing server is configured";
+
 impl Tx {
+    /// Makes the mails that wait for an outgoing server due now (a server was added or
+    /// activated), instead of waiting out their backoff; returns how many.
+    pub async fn wake_mails_waiting_for_a_server(&mut self) -> Result<u64, StoreError> {
+        let now = now_ms();
+        let n = on!(self, |c| {
+            sqlx::query(
+                "UPDATE mails SET next_try_at = $1 WHERE state = 'outgoing' AND failure_reason = $2 \
+                 AND next_try_at > $1",
+            )
+            .bind(now)
+            .bind(NO_SERVER_REASON)
+            .execute(c)
+            .await
+            .map(|r| r.rows_affected())
+        })?;
+        if n > 0 {
+            tracing::info!(
+                mails = n,
+                "an outgoing server is available: the mails waiting for one are due now"
+            );
+        }
+        Ok(n)
+    }
+
     /// Claims up to `limit` due mails for `owner` until `now + lease_ms`; returns them
     /// (transactional first, then by due time).
     pub async fn claim_due_mails(

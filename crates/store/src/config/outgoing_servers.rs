@@ -232,6 +232,9 @@ impl Tx {
             .fetch_one(c)
             .await)
         .map_err(|e| StoreError::from_write(e, "outgoing server"))?;
+        if input.active.unwrap_or(true) {
+            self.wake_mails_waiting_for_a_server().await?;
+        }
         Ok(OutgoingServerId(new_id))
     }
 
