@@ -108,7 +108,7 @@ pub(crate) fn delivery(
         Ok(o) => Reply::new(
             250,
             (2, 0, 0),
-            format!("OK {queue_id} ({})", outcome_word(o.outcome)),
+            format!("OK {queue_id} ({})", o.outcome.as_str()),
         ),
         Err(AcceptError::Unparseable { .. }) => Reply::new(
             554,
@@ -120,21 +120,6 @@ pub(crate) fn delivery(
             (4, 3, 0),
             "temporary failure storing the message, try again later",
         ),
-    }
-}
-
-/// The contract's word for an outcome (`routed`, `duplicate`, ...).
-fn outcome_word(o: Outcome) -> &'static str {
-    match o {
-        Outcome::Routed => "routed",
-        Outcome::Duplicate => "duplicate",
-        Outcome::LoopIgnored => "loop_ignored",
-        Outcome::BounceProcessed => "bounce_processed",
-        Outcome::CatchallRefused => "catchall_refused",
-        Outcome::AliasRefused => "alias_refused",
-        Outcome::AliasInvalid => "alias_invalid",
-        Outcome::RateLimited => "rate_limited",
-        Outcome::NoRoute => "no_route",
     }
 }
 
