@@ -58,7 +58,8 @@ struct Cli {
         default_value = "postern-data"
     )]
     data_dir: PathBuf,
-    /// Configuration file (TOML) applied by `serve` at start.
+    /// Configuration file (TOML): applied by `serve` at start; its `[server]` settings (hostname,
+    /// max_message_size) are read by `ingest`, `fetch` and `server test` too.
     #[arg(long, global = true, env = "POSTERN_CONFIG")]
     config: Option<PathBuf>,
     /// Append the log to this file (default: stderr; for `ingest`, stderr only when it is a
@@ -95,7 +96,8 @@ enum Command {
     Ingest {
         #[command(flatten)]
         message: ingest::MessageArgs,
-        /// Post to a running server instead (token in POSTERN_API_TOKEN), e.g. http://127.0.0.1:8025.
+        /// Post to a running server instead, e.g. http://127.0.0.1:8025 (token in
+        /// POSTERN_API_TOKEN, else in the data directory's api-token file).
         #[arg(long)]
         url: Option<String>,
         /// Print the outcome JSON whatever the exit code (by default a failure prints one line
