@@ -583,6 +583,25 @@ conformance!(webhooks_validate_events_and_hide_secret, |store| {
         .await
         .unwrap_err();
     assert!(is_invalid(&err, "events[0]"), "{err}");
+    // Every event type of the contract (DESIGN.md) is accepted.
+    let all = [
+        "record.created",
+        "message.received",
+        "message.posted",
+        "mail.sent",
+        "mail.failed",
+        "notification.bounced",
+        "incoming_server.failed",
+        "raw_message.unprocessable",
+    ];
+    tx.create_webhook(&WebhookInput {
+        name: "all".into(),
+        url: "http://x.test/all".into(),
+        events: all.iter().map(|e| (*e).to_owned()).collect(),
+        ..Default::default()
+    })
+    .await
+    .unwrap();
 });
 
 conformance!(changing_only_a_secret_is_an_update, |store| {

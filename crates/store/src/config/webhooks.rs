@@ -6,13 +6,16 @@ use crate::{PageRequest, StoreError, Tx, now_ms, on};
 use postern_model::{Secret, WebhookId};
 use serde::{Deserialize, Serialize};
 
-/// The events a webhook may subscribe to.
+/// The events a webhook may subscribe to: the types of DESIGN.md's "Webhooks and events".
 pub const WEBHOOK_EVENTS: &[&str] = &[
     "record.created",
-    "message.created",
+    "message.received",
+    "message.posted",
     "mail.sent",
     "mail.failed",
-    "bounce.received",
+    "notification.bounced",
+    "incoming_server.failed",
+    "raw_message.unprocessable",
 ];
 
 /// An HTTP endpoint called on events. The signing secret is never part of this view.
