@@ -505,5 +505,5 @@ pub(crate) fn raw_row<'a>(
 }
 
 fn is_duplicate_race(e: &StoreError) -> bool {
-    matches!(e, StoreError::Conflict(m) if m.starts_with("message:"))
+    matches!(e, StoreError::DuplicateMessage(_))
 }

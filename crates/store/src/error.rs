@@ -17,6 +17,10 @@ pub enum StoreError {
     /// The change clashes with existing data (a duplicate name, a row still in use).
     #[error("{0}")]
     Conflict(String),
+    /// A message with this Message-ID is stored already: another writer stored the same message
+    /// at the same moment (the unique index caught what the duplicate check could not see).
+    #[error("message: a message with this Message-ID is stored already ({0})")]
+    DuplicateMessage(String),
     /// No such row.
     #[error("{what} {id} not found")]
     NotFound {
@@ -77,7 +81,14 @@ impl StoreError {
                 .as_database_error()
                 .map(|d| d.message().to_owned())
                 .unwrap_or_default();
-            StoreError::Conflict(format!("{what}: {detail}"))
+            match (
+                what,
+                e.as_database_error()
+                    .is_some_and(|d| d.is_unique_violation()),
+            ) {
+                ("message", true) => StoreError::DuplicateMessage(detail),
+                _ => StoreError::Conflict(format!("{what}: {detail}")),
+            }
         } else {
             StoreError::Database(e)
         }

@@ -1155,3 +1155,36 @@ conformance!(outbox_servers_and_auth, |store| {
     );
     tx.commit().await.unwrap();
 });
+
+conformance!(
+    a_second_message_with_the_same_message_id_is_a_typed_duplicate,
+    |store| {
+        let message = |id: &'static str| NewMessage {
+            message_id: id,
+            record_id: None,
+            parent_id: None,
+            subtype: "comment",
+            message_type: "email",
+            author_partner_id: None,
+            email_from: Some("a@example.com"),
+            subject: Some("Hi"),
+            body_html: "<p>hi</p>",
+            date: 1,
+            incoming_email_to: None,
+            incoming_email_cc: None,
+            raw_message_id: None,
+        };
+        let mut tx = store.begin().await.unwrap();
+        tx.insert_message(&message("<same@test>")).await.unwrap();
+        tx.commit().await.unwrap();
+        // What the gateway sees when another writer stored the same message first.
+        let mut tx = store.begin().await.unwrap();
+        let err = tx
+            .insert_message(&message("<same@test>"))
+            .await
+            .unwrap_err();
+        assert!(matches!(err, StoreError::DuplicateMessage(_)), "{err:?}");
+        assert!(!err.is_temporary());
+        tx.rollback().await.unwrap();
+    }
+);

@@ -96,7 +96,7 @@ impl From<StoreError> for ApiError {
             StoreError::Invalid { .. } => {
                 ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid", e.to_string())
             }
-            StoreError::Conflict(_) => {
+            StoreError::Conflict(_) | StoreError::DuplicateMessage(_) => {
                 ApiError::new(StatusCode::CONFLICT, "conflict", e.to_string())
             }
             StoreError::NotFound { .. } => {
