@@ -18,6 +18,10 @@
 //! The connection is a second connection to the same file (WAL, `synchronous=FULL`, foreign keys,
 //! the same busy timeout); SQLite serialises it with sqlx's writer by its write lock
 //! (`BEGIN IMMEDIATE`).
+//!
+//! Kept only while the benchmark justifies it: re-measured on 2026-12-04 against sqlx in the same
+//! run (`POSTERN_SQLITE_DIRECT=0 scripts/bench-smtp.sh`, BENCHMARKS.md), the SMTP listener
+//! accepts 1.6–2.3× as many messages per second with it (1 KiB: 2,539 vs 1,088 msg/s).
 
 use rusqlite::types::{Value, ValueRef};
 use std::marker::PhantomData;
