@@ -317,6 +317,18 @@ pub(crate) struct NotWritable {
     reason: String,
 }
 
+impl NotWritable {
+    /// `path` (in the data directory `dir`) cannot be written by this process.
+    fn new(path: &Path, dir: &Path, e: &std::io::Error) -> NotWritable {
+        NotWritable {
+            path: path.display().to_string(),
+            dir: dir.display().to_string(),
+            user: current_user(),
+            reason: e.to_string(),
+        }
+    }
+}
+
 /// The name of the user running this process (its uid when it has none).
 fn current_user() -> String {
     let uid = nix::unistd::geteuid();
@@ -330,19 +342,13 @@ fn current_user() -> String {
 /// directory): SQLite would otherwise open the database and fail on the first write ("attempt to
 /// write a readonly database"), which says nothing of whose the files are.
 pub(crate) fn check_dir_writable(dir: &Path) -> Result<(), NotWritable> {
-    let fail = |path: &Path, e: std::io::Error| NotWritable {
-        path: path.display().to_string(),
-        dir: dir.display().to_string(),
-        user: current_user(),
-        reason: e.to_string(),
-    };
     // A file of our own in the directory: what SQLite's journal and WAL files need.
     let probe = dir.join(format!(".postern-write-check-{}", std::process::id()));
     std::fs::OpenOptions::new()
         .write(true)
         .create_new(true)
         .open(&probe)
-        .map_err(|e| fail(dir, e))?;
+        .map_err(|e| NotWritable::new(dir, dir, &e))?;
     let _ = std::fs::remove_file(&probe);
     Ok(())
 }
@@ -361,14 +367,7 @@ fn check_db_writable(db_path: &Path) -> Result<(), NotWritable> {
         match std::fs::OpenOptions::new().write(true).open(&file) {
             Ok(_) => {}
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-            Err(e) => {
-                return Err(NotWritable {
-                    path: file.display().to_string(),
-                    dir: dir.display().to_string(),
-                    user: current_user(),
-                    reason: e.to_string(),
-                });
-            }
+            Err(e) => return Err(NotWritable::new(&file, &dir, &e)),
         }
     }
     Ok(())

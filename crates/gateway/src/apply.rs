@@ -208,7 +208,18 @@ async fn apply_route(
         tx.set_alias_status(AliasId(alias), AliasStatus::Valid)
             .await?;
     }
-    crate::apply::notify(tx, msg, &message_id, id, record, created, parent, route).await?;
+    crate::apply::notify(
+        tx,
+        msg,
+        &message_id,
+        id,
+        record,
+        created,
+        parent,
+        route,
+        setup,
+    )
+    .await?;
     Ok((record, id))
 }
 
@@ -341,6 +352,7 @@ pub(crate) async fn notify(
     created: bool,
     parent: Option<i64>,
     route: &Route,
+    setup: &Setup<'_>,
 ) -> Result<(), StoreError> {
     let got_it: Vec<String> = msg
         .to
@@ -366,7 +378,12 @@ pub(crate) async fn notify(
         got_it: &got_it,
         created,
     };
-    crate::notifications::notify_followers(tx, &posted).await?;
+    // The batch's configuration: no company or domain is read again per message.
+    let directory = crate::notifications::Directory {
+        companies: &setup.config.companies,
+        domains: &setup.config.domains,
+    };
+    crate::notifications::notify_followers(tx, &posted, &directory).await?;
     Ok(())
 }
 
@@ -461,12 +478,11 @@ async fn send_back(
     if decision.sent.is_empty() {
         return Ok(());
     }
-    let company = setup.config.companies.first();
-    let domain = company
-        .as_ref()
-        .and_then(|c| c.alias_domain.as_deref())
-        .and_then(|n| setup.config.domains.iter().find(|d| d.name == n))
-        .or(setup.config.domains.first());
+    let directory = crate::notifications::Directory {
+        companies: &setup.config.companies,
+        domains: &setup.config.domains,
+    };
+    let (company, domain) = directory.company_domain(None)?;
     let bounce_email = domain
         .map(|d| d.bounce_email())
         .unwrap_or_else(|| format!("mailer-daemon@{hostname}"));

@@ -166,16 +166,12 @@ async fn fill_people(
             true => Vec::new(),
             false => tx.partners_by_email(email).await?,
         };
+        // Asked by full address only, the store gives exactly the aliases of that address.
         let is_alias = !candidates.is_empty()
-            && tx
+            && !tx
                 .aliases_for_routing(std::slice::from_ref(email), &[])
                 .await?
-                .iter()
-                .any(|a| {
-                    a.domain
-                        .as_ref()
-                        .is_some_and(|d| format!("{}@{d}", a.alias_name) == *email)
-                });
+                .is_empty();
         if !is_alias {
             look.author_candidates = candidates
                 .into_iter()

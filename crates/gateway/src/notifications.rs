@@ -3,11 +3,11 @@
 //! partners named) are notified the same way: `compose::notify::plan` decides who gets an inbox
 //! notification, who an e-mail (one mail to all the addresses of a partner, `X-Msg-To-Add` so
 //! that Reply-All reaches the customers), and who has no usable address (an exception,
-//! `mail_email_invalid`); [`notification_mail`] makes every outbox row of a notification, with
-//! the Reply-To and the Return-Path of the record's company.
+//! `mail_email_invalid`); `NotificationMail` makes every outbox row of a notification, with
+//! the Reply-To and the Return-Path of the record's company ([`Directory`]).
 
 use postern_compose::notify::{self, Candidate};
-use postern_store::{AliasDomain, NewMail, StoreError, Tx};
+use postern_store::{AliasDomain, Company, NewMail, PageRequest, StoreError, Tx};
 
 /// A message just written on a record, as its notifications need it.
 pub(crate) struct Posted<'a> {
@@ -52,6 +52,7 @@ pub(crate) struct Queued {
 pub(crate) async fn notify_followers(
     tx: &mut Tx,
     posted: &Posted<'_>,
+    directory: &Directory<'_>,
 ) -> Result<Queued, StoreError> {
     let mut people = candidates(tx, posted).await?;
     people.retain(|c| {
@@ -73,12 +74,12 @@ pub(crate) async fn notify_followers(
     }
     if !plan.emails.is_empty() {
         let record = tx.get_record(posted.record_id).await?;
-        let (company, domain) = company_domain(tx, record.company_id).await?;
+        let (company, domain) = directory.company_domain(record.company_id)?;
         let alias = tx.record_alias_email(&record.model, record.id).await?;
         let reply_to = notify::reply_to(
             alias.as_deref(),
-            domain.as_ref().map(|d| d.catchall_email()).as_deref(),
-            &company,
+            domain.map(|d| d.catchall_email()).as_deref(),
+            company.map_or("", |c| c.name.as_str()),
             &record.name,
             posted.email_from,
         );
@@ -90,7 +91,7 @@ pub(crate) async fn notify_followers(
         let template = NotificationMail {
             posted,
             reply_to: reply_to.as_deref(),
-            return_path: domain.as_ref().map(|d| d.bounce_email()),
+            return_path: domain.map(|d| d.bounce_email()),
             headers: serde_json::Value::Object(headers),
         };
         for (partner, to) in &plan.emails {
@@ -180,21 +181,44 @@ async fn candidates(tx: &mut Tx, posted: &Posted<'_>) -> Result<Vec<Candidate>, 
         .collect())
 }
 
-/// The name and alias domain of a company (the gateway's own when `company_id` is none; the
-/// first alias domain when the company has none).
-pub(crate) async fn company_domain(
+/// The companies and alias domains a mail is sent in the name of: the configuration an inbound
+/// batch has loaded already, or read once by a caller of the API.
+pub(crate) struct Directory<'a> {
+    /// Every company, by id (the first is the gateway's own).
+    pub companies: &'a [Company],
+    /// Every alias domain, by sequence.
+    pub domains: &'a [AliasDomain],
+}
+
+impl Directory<'_> {
+    /// A company (the gateway's own when `company_id` is none) and its alias domain (the first
+    /// alias domain when the company has none); an unknown company is an error.
+    pub(crate) fn company_domain(
+        &self,
+        company_id: Option<i64>,
+    ) -> Result<(Option<&Company>, Option<&AliasDomain>), StoreError> {
+        let company = match company_id {
+            Some(id) => Some(
+                self.companies
+                    .iter()
+                    .find(|c| c.id.get() == id)
+                    .ok_or_else(|| StoreError::not_found("company", id))?,
+            ),
+            None => self.companies.first(),
+        };
+        let domain = company
+            .and_then(|c| c.alias_domain.as_deref())
+            .and_then(|n| self.domains.iter().find(|d| d.name == n))
+            .or(self.domains.first());
+        Ok((company, domain))
+    }
+}
+
+/// The companies and alias domains, read for a caller that has not loaded them.
+pub(crate) async fn read_directory(
     tx: &mut Tx,
-    company_id: Option<i64>,
-) -> Result<(String, Option<AliasDomain>), StoreError> {
-    let company = match company_id {
-        Some(id) => Some(tx.get_company(postern_model::CompanyId(id)).await?),
-        None => tx.first_company().await?,
-    };
+) -> Result<(Vec<Company>, Vec<AliasDomain>), StoreError> {
+    let companies = tx.list_companies(PageRequest::all()).await?.items;
     let domains = tx.alias_domains().await?;
-    let domain = company
-        .as_ref()
-        .and_then(|c| c.alias_domain.as_deref())
-        .and_then(|n| domains.iter().find(|d| d.name == n).cloned())
-        .or_else(|| domains.first().cloned());
-    Ok((company.map(|c| c.name).unwrap_or_default(), domain))
+    Ok((companies, domains))
 }

@@ -159,7 +159,12 @@ pub async fn post_message(
         got_it: &[],
         created: false,
     };
-    let queued = crate::notifications::notify_followers(&mut tx, &posted).await?;
+    let (companies, domains) = crate::notifications::read_directory(&mut tx).await?;
+    let directory = crate::notifications::Directory {
+        companies: &companies,
+        domains: &domains,
+    };
+    let queued = crate::notifications::notify_followers(&mut tx, &posted, &directory).await?;
     tx.commit().await?;
     tracing::info!(message_id = %mid, record_id, emails = queued.emails, inbox = queued.inbox, "message posted");
     Ok(message)
@@ -177,9 +182,12 @@ pub async fn queue_mail(
         Some(id) => Some(tx.get_record(id).await?),
         None => None,
     };
-    let (_, domain) =
-        crate::notifications::company_domain(&mut tx, record.as_ref().and_then(|r| r.company_id))
-            .await?;
+    let (companies, domains) = crate::notifications::read_directory(&mut tx).await?;
+    let directory = crate::notifications::Directory {
+        companies: &companies,
+        domains: &domains,
+    };
+    let (_, domain) = directory.company_domain(record.as_ref().and_then(|r| r.company_id))?;
     let from = match &input.from {
         Some(f) if !f.trim().is_empty() => f.clone(),
         _ => domain
@@ -218,7 +226,7 @@ pub async fn queue_mail(
             email_to: input.to.iter().map(|t| normalize_formatting(t)).collect(),
             email_cc: input.cc.clone(),
             reply_to: None,
-            return_path: domain.as_ref().map(|d| d.bounce_email()),
+            return_path: domain.map(|d| d.bounce_email()),
             subject: input.subject.clone(),
             body_html: input.body_html.clone(),
             body_text: input.body_text.clone(),

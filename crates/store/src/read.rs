@@ -54,8 +54,9 @@ pub struct NewRecord {
     pub follower_partner_ids: Vec<i64>,
 }
 
-/// A field that ends up in a header holds no line break (a CR or LF would add a header).
-fn no_line_break(field: &str, value: &str) -> Result<(), StoreError> {
+/// A field that ends up in a header holds no line break (a CR or LF would add a header): the one
+/// check of the store's one-line fields (records, and the configuration's names and addresses).
+pub(crate) fn no_line_break(field: &str, value: &str) -> Result<(), StoreError> {
     match value.contains(['\r', '\n']) {
         true => Err(StoreError::invalid(
             field,

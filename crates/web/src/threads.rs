@@ -20,13 +20,13 @@ pub(crate) fn rfc3339(ms: i64) -> String {
         .to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
 }
 
-/// Replaces every epoch-millisecond field of an object whose name ends in `_at` or `_date`
-/// (`created_at`, `last_error_at`, `scheduled_date`, ...) by its RFC 3339 string: times in
-/// the API are RFC 3339 everywhere (DESIGN.md).
+/// Replaces every epoch-millisecond field of an object that is a time — `date`, or a name ending
+/// in `_at` or `_date` (`created_at`, `last_error_at`, `scheduled_date`, ...) — by its RFC 3339
+/// string: times in the API are RFC 3339 everywhere (DESIGN.md).
 pub(crate) fn dated(mut v: Value) -> Value {
     if let Some(fields) = v.as_object_mut() {
         for (key, value) in fields.iter_mut() {
-            if (key.ends_with("_at") || key.ends_with("_date"))
+            if (key == "date" || key.ends_with("_at") || key.ends_with("_date"))
                 && let Some(ms) = value.as_i64()
             {
                 *value = Value::String(rfc3339(ms));
@@ -36,18 +36,8 @@ pub(crate) fn dated(mut v: Value) -> Value {
     v
 }
 
-/// Replaces epoch-millisecond fields by RFC 3339 strings in a JSON object.
-pub(crate) fn with_dates(mut v: Value, fields: &[&str]) -> Value {
-    for f in fields {
-        if let Some(ms) = v.get(*f).and_then(Value::as_i64) {
-            v[*f] = Value::String(rfc3339(ms));
-        }
-    }
-    v
-}
-
 pub(crate) fn message_json(m: &postern_store::Message) -> Value {
-    let mut v = with_dates(serde_json::to_value(m).unwrap_or(Value::Null), &["date"]);
+    let mut v = dated(serde_json::to_value(m).unwrap_or(Value::Null));
     if let Some(list) = v.get_mut("attachments").and_then(Value::as_array_mut) {
         for a in list {
             let id = a["id"].as_i64().unwrap_or(0);
@@ -87,10 +77,7 @@ async fn list_records(
     let mut tx = s.store.read().await?;
     let records = tx.list_records(&filter, page).await?;
     Ok(page_json(records, |r| {
-        with_dates(
-            serde_json::to_value(r).unwrap_or(Value::Null),
-            &["created_at"],
-        )
+        dated(serde_json::to_value(r).unwrap_or(Value::Null))
     }))
 }
 
@@ -100,7 +87,7 @@ async fn get_record(
 ) -> Result<Json<Value>, ApiError> {
     let mut tx = s.store.read().await?;
     let r = tx.get_record(id).await?;
-    Ok(Json(with_dates(serde_json::to_value(r)?, &["created_at"])))
+    Ok(Json(dated(serde_json::to_value(r)?)))
 }
 
 /// `POST /records`: a record opened by the application (201 with the record).
@@ -112,7 +99,7 @@ async fn create_record(
     let id = tx.create_record(&input).await?;
     let r = tx.get_record(id).await?;
     tx.commit().await?;
-    let body = with_dates(serde_json::to_value(r)?, &["created_at"]);
+    let body = dated(serde_json::to_value(r)?);
     Ok((StatusCode::CREATED, Json(body)).into_response())
 }
 
@@ -134,7 +121,7 @@ async fn patch_record(
         .update_record(id, patch.name.as_deref(), patch.values.as_ref())
         .await?;
     tx.commit().await?;
-    Ok(Json(with_dates(serde_json::to_value(r)?, &["created_at"])))
+    Ok(Json(dated(serde_json::to_value(r)?)))
 }
 
 #[derive(Deserialize)]
@@ -266,10 +253,7 @@ struct MailQuery {
 
 /// A mail as the API shows it (times in RFC 3339); also `postern queue list --json`.
 pub fn mail_json(m: &postern_store::Mail) -> Value {
-    with_dates(
-        serde_json::to_value(m).unwrap_or(Value::Null),
-        &["scheduled_date", "created_at"],
-    )
+    dated(serde_json::to_value(m).unwrap_or(Value::Null))
 }
 
 async fn list_mail(
@@ -317,10 +301,7 @@ async fn list_raw(
     let mut tx = s.store.read().await?;
     let rows = tx.list_raw_messages(q.status.as_deref(), page).await?;
     Ok(page_json(rows, |r| {
-        with_dates(
-            serde_json::to_value(r).unwrap_or(Value::Null),
-            &["received_at"],
-        )
+        dated(serde_json::to_value(r).unwrap_or(Value::Null))
     }))
 }
 

@@ -113,15 +113,10 @@ pub use webhooks::{WEBHOOK_EVENTS, Webhook, WebhookInput};
 fn required(field: &str, value: &str) -> Result<String, StoreError> {
     let v = value.trim();
     if v.is_empty() {
-        Err(StoreError::invalid(field, "is required"))
-    } else if v.contains(['\r', '\n']) {
-        Err(StoreError::invalid(
-            field,
-            "must not contain a line break (CR or LF)",
-        ))
-    } else {
-        Ok(v.to_owned())
+        return Err(StoreError::invalid(field, "is required"));
     }
+    crate::read::no_line_break(field, v)?;
+    Ok(v.to_owned())
 }
 
 fn optional(value: &Option<String>) -> Option<String> {
@@ -133,12 +128,12 @@ fn optional(value: &Option<String>) -> Option<String> {
 }
 
 fn valid_email(field: &str, value: &Option<String>) -> Result<Option<String>, StoreError> {
-    match optional(value) {
+    let value = optional(value);
+    if let Some(v) = &value {
+        crate::read::no_line_break(field, v)?;
+    }
+    match value {
         None => Ok(None),
-        Some(v) if v.contains(['\r', '\n']) => Err(StoreError::invalid(
-            field,
-            "must not contain a line break (CR or LF)",
-        )),
         Some(v) if email_normalize(&v).is_some() => Ok(Some(v)),
         Some(v) => Err(StoreError::invalid(
             field,

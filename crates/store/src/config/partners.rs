@@ -132,14 +132,12 @@ impl Tx {
         let name = required("name", &input.name)?;
         // Several addresses are allowed (`"A" <a@x>, b@x`), as in the reference: the partner is
         // found by the first one, and mail to it goes to all of them.
-        let email = match optional(&input.email) {
+        let email = optional(&input.email);
+        if let Some(v) = &email {
+            crate::read::no_line_break("email", v)?;
+        }
+        let email = match email {
             None => None,
-            Some(v) if v.contains(['\r', '\n']) => {
-                return Err(StoreError::invalid(
-                    "email",
-                    "must not contain a line break (CR or LF)",
-                ));
-            }
             Some(v) if !email_split(&v).is_empty() => Some(v),
             Some(v) => {
                 return Err(StoreError::invalid(
