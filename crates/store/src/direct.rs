@@ -576,6 +576,7 @@ impl DirectWriter {
         Ok(crate::Tx {
             inner: crate::TxInner::Direct(tx),
             _turn: Some(turn),
+            subscriptions: None,
         })
     }
 }

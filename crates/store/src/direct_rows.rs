@@ -139,10 +139,12 @@ impl FromDirectRow for Webhook {
             id: r.try_get_from::<i64, _>("id")?,
             name: r.try_get("name")?,
             url: r.try_get("url")?,
+            description: r.try_get("description")?,
             events: r.try_get_from::<String, _>("events")?,
             has_secret: r.try_get("has_secret")?,
             active: r.try_get("active")?,
             created_at: r.try_get("created_at")?,
+            secret: None,
         })
     }
 }
@@ -396,6 +398,57 @@ impl FromDirectRow for RawMessageInfo {
             header_message_id: r.try_get("header_message_id")?,
             size: r.try_get("size")?,
             status: r.try_get("status")?,
+            error: r.try_get("error")?,
+        })
+    }
+}
+
+impl FromDirectRow for DueDelivery {
+    fn from_row(r: &Row) -> Result<Self, Error> {
+        Ok(DueDelivery {
+            id: r.try_get("id")?,
+            webhook_id: r.try_get("webhook_id")?,
+            url: r.try_get("url")?,
+            secret: r.try_get("secret")?,
+            event_id: r.try_get("event_id")?,
+            event_key: r.try_get("event_key")?,
+            event_type: r.try_get("event_type")?,
+            subject_id: r.try_get("subject_id")?,
+            data: r.try_get("data")?,
+            payload: r.try_get("payload")?,
+            created_at: r.try_get("created_at")?,
+            attempts: r.try_get("attempts")?,
+            first_try_at: r.try_get("first_try_at")?,
+        })
+    }
+}
+
+impl FromDirectRow for WebhookDelivery {
+    fn from_row(r: &Row) -> Result<Self, Error> {
+        Ok(WebhookDelivery {
+            id: r.try_get("id")?,
+            webhook_id: r.try_get("webhook_id")?,
+            event_id: r.try_get("event_id")?,
+            event_type: r.try_get("event_type")?,
+            state: r.try_get("state")?,
+            attempts: r.try_get("attempts")?,
+            next_try_at: r.try_get("next_try_at")?,
+            last_status: r.try_get("last_status")?,
+            last_error: r.try_get("last_error")?,
+            created_at: r.try_get("created_at")?,
+            delivered_at: r.try_get("delivered_at")?,
+            tries: vec![],
+        })
+    }
+}
+
+impl FromDirectRow for WebhookAttempt {
+    fn from_row(r: &Row) -> Result<Self, Error> {
+        Ok(WebhookAttempt {
+            attempted_at: r.try_get("attempted_at")?,
+            duration_ms: r.try_get("duration_ms")?,
+            status: r.try_get("status")?,
+            response: r.try_get("response")?,
             error: r.try_get("error")?,
         })
     }

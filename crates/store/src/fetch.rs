@@ -204,7 +204,11 @@ impl Tx {
         let Some(first) = first else {
             return Err(StoreError::not_found("incoming server", id));
         };
-        if now - first <= disable_after_ms {
+        let disabling = now - first > disable_after_ms;
+        let data = serde_json::json!({"error": error, "disabled": disabling});
+        self.emit("incoming_server.failed", Some(id.get()), Some(data))
+            .await?;
+        if !disabling {
             return Ok(false);
         }
         let hours = (now - first) / 3_600_000;

@@ -190,6 +190,11 @@ impl Tx {
         .await
         })?;
         self.insert_chunks(Owner::RawMessage, id, rest).await?;
+        if matches!(raw.status, "failed" | "unprocessable") {
+            let data = serde_json::json!({"error": raw.error});
+            self.emit("raw_message.unprocessable", Some(id), Some(data))
+                .await?;
+        }
         Ok(id)
     }
 
@@ -382,7 +387,10 @@ impl Tx {
                 .await
             })?;
             match id {
-                Some(id) => return Ok(id),
+                Some(id) => {
+                    self.emit("record.created", Some(id), None).await?;
+                    return Ok(id);
+                }
                 None if attempt == 0 => {
                     self.ensure_model("model", model).await?;
                 }
@@ -435,7 +443,7 @@ impl Tx {
     /// Stores a message of a thread; returns its id. A Message-ID already stored is a
     /// `Conflict` (the unique index decides between concurrent writers).
     pub async fn insert_message(&mut self, m: &NewMessage<'_>) -> Result<i64, StoreError> {
-        on!(self, |c| sqlx::query_scalar(
+        let id = on!(self, |c| sqlx::query_scalar(
             "INSERT INTO messages (message_id, record_id, parent_id, subtype, message_type, author_partner_id, email_from, \
              subject, body_html, date, incoming_email_to, incoming_email_cc, raw_message_id, created_at) \
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14) RETURNING id"
@@ -456,7 +464,15 @@ impl Tx {
         .bind(now_ms())
         .fetch_one(c)
         .await)
-        .map_err(|e| StoreError::from_write(e, "message"))
+        .map_err(|e| StoreError::from_write(e, "message"))?;
+        if m.message_type != "user_notification" {
+            let event = match m.raw_message_id {
+                Some(_) => "message.received",
+                None => "message.posted",
+            };
+            self.emit(event, Some(id), None).await?;
+        }
+        Ok(id)
     }
 
     /// Replaces the body of a message (its inline images pointed at their stored attachments).
@@ -818,6 +834,9 @@ impl Tx {
             .await
             .map(|r| r.rows_affected())
             })?;
+            let data = serde_json::json!({"partner_id": p, "failure_type": "mail_bounce", "failure_reason": reason});
+            self.emit("notification.bounced", Some(message_id), Some(data))
+                .await?;
         }
         Ok(())
     }

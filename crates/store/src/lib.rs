@@ -25,6 +25,7 @@ mod config;
 mod direct;
 mod direct_rows;
 mod error;
+mod events;
 mod fetch;
 mod inbound;
 mod outbox;
@@ -35,6 +36,9 @@ pub use chunks::{PACK_MAX, Packed, Packing, pack};
 pub use config::*;
 pub use direct::DirectWriter;
 pub use error::StoreError;
+pub use events::{
+    DeliveryTry, DueDelivery, MAX_RESPONSE_KEPT, NextStep, WebhookAttempt, WebhookDelivery,
+};
 pub use fetch::*;
 pub use inbound::*;
 pub use outbox::*;
@@ -107,6 +111,8 @@ pub struct Tx {
     /// SQLite, read-write: this process's turn to write (see [`WriteTurn`]), held until the
     /// transaction ends.
     pub(crate) _turn: Option<tokio::sync::OwnedMutexGuard<()>>,
+    /// The active webhooks, once an event has been emitted in this transaction.
+    pub(crate) subscriptions: Option<Vec<events::Subscription>>,
 }
 
 /// The order in which this process's writers take SQLite's write lock: first come, first
@@ -259,11 +265,16 @@ impl Store {
                 return Ok(Tx {
                     inner,
                     _turn: Some(turn),
+                    subscriptions: None,
                 });
             }
             Pools::Postgres(pool) => TxInner::Postgres(pool.begin().await?),
         };
-        Ok(Tx { inner, _turn: None })
+        Ok(Tx {
+            inner,
+            _turn: None,
+            subscriptions: None,
+        })
     }
 
     /// Begins a transaction for reading only (on SQLite, on a reader connection that never
@@ -273,7 +284,11 @@ impl Store {
             Pools::Sqlite { read, .. } => TxInner::Sqlite(read.begin().await?),
             Pools::Postgres(pool) => TxInner::Postgres(pool.begin().await?),
         };
-        Ok(Tx { inner, _turn: None })
+        Ok(Tx {
+            inner,
+            _turn: None,
+            subscriptions: None,
+        })
     }
 
     /// Checks that the database answers (for `/healthz`).
@@ -398,11 +413,19 @@ pub fn now_ms() -> i64 {
 /// without `getrandom(2)` or `/dev/urandom`) it panics, where a silent fallback would give
 /// all-zero tokens and colliding ids.
 pub fn random_hex(bytes: usize) -> String {
-    let mut b = vec![0u8; bytes];
+    random_bytes(bytes)
+        .iter()
+        .map(|x| format!("{x:02x}"))
+        .collect()
+}
+
+/// `n` random bytes from the system; panics without randomness (see [`random_hex`]).
+pub fn random_bytes(n: usize) -> Vec<u8> {
+    let mut b = vec![0u8; n];
     if let Err(e) = getrandom::fill(&mut b) {
         panic!("the system gives no random bytes ({e}): Postern cannot make tokens or ids");
     }
-    b.iter().map(|x| format!("{x:02x}")).collect()
+    b
 }
 
 /// A random number in [0, 1) from [`random_hex`]'s source (retry jitter).

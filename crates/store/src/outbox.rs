@@ -356,6 +356,9 @@ impl Tx {
                 .map(|x| x.rows_affected()))?;
             }
         }
+        for r in results {
+            self.emit("mail.sent", Some(r.mail_id), None).await?;
+        }
         let rows: Vec<&MailRecipient> = results.iter().flat_map(|r| &r.recipients).collect();
         for chunk in rows.chunks(200) {
             let values = (0..chunk.len())
@@ -412,6 +415,11 @@ impl Tx {
         .await
         .map(|x| x.rows_affected())
         })?;
+        match r.state {
+            MailState::Sent => self.emit("mail.sent", Some(r.mail_id), None).await?,
+            MailState::Exception => self.emit("mail.failed", Some(r.mail_id), None).await?,
+            MailState::Retry(_) => {}
+        }
         on!(self, |c| sqlx::query(
             "DELETE FROM mail_recipients WHERE mail_id = $1"
         )

@@ -560,6 +560,7 @@ conformance!(webhooks_validate_events_and_hide_secret, |store| {
             events: vec!["record.created".into()],
             secret: Some(Secret::new("k")),
             active: None,
+            description: None,
         })
         .await
         .unwrap();
@@ -1188,3 +1189,6 @@ conformance!(
         tx.rollback().await.unwrap();
     }
 );
+
+#[path = "conformance/events.rs"]
+mod events;

@@ -24,11 +24,13 @@ pub struct Webhook {
     /// Id.
     #[sqlx(try_from = "i64")]
     pub id: WebhookId,
-    /// Unique name.
+    /// Unique name (the URL when none was given).
     pub name: String,
     /// `http://` or `https://` URL.
     pub url: String,
-    /// Subscribed events.
+    /// What it is for.
+    pub description: String,
+    /// Subscribed events (every event when empty).
     #[sqlx(try_from = "String")]
     pub events: Json,
     /// True when a signing secret is stored.
@@ -37,6 +39,10 @@ pub struct Webhook {
     pub active: bool,
     /// Creation time (epoch ms).
     pub created_at: i64,
+    /// The signing secret generated on create, shown in that answer only (never read back).
+    #[sqlx(skip)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub secret: Option<String>,
 }
 
 impl Webhook {
@@ -45,6 +51,7 @@ impl Webhook {
         WebhookInput {
             name: self.name.clone(),
             url: self.url.clone(),
+            description: Some(self.description.clone()),
             events: serde_json::from_value(self.events.0.clone()).unwrap_or_default(),
             secret: None,
             active: Some(self.active),
@@ -56,11 +63,15 @@ impl Webhook {
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct WebhookInput {
-    /// Unique name.
+    /// Unique name; the URL when empty (a file or API client that gives none).
+    #[serde(default)]
     pub name: String,
     /// Target URL.
     pub url: String,
-    /// Events, from [`WEBHOOK_EVENTS`].
+    /// What it is for.
+    #[serde(default)]
+    pub description: Option<String>,
+    /// Events, from [`WEBHOOK_EVENTS`]; none means every event.
     #[serde(default)]
     pub events: Vec<String>,
     /// Write-only HMAC key. An empty string clears it.
@@ -71,7 +82,17 @@ pub struct WebhookInput {
     pub active: Option<bool>,
 }
 
-const WEBHOOK_SELECT: &str = "SELECT id, name, url, events, (secret IS NOT NULL) AS has_secret, active, created_at FROM webhooks";
+/// A new signing secret: `whsec_` and 24 random bytes in base64 (Standard Webhooks).
+pub fn new_signing_secret() -> String {
+    use base64::Engine;
+    let bytes = crate::random_bytes(24);
+    format!(
+        "whsec_{}",
+        base64::engine::general_purpose::STANDARD.encode(bytes)
+    )
+}
+
+const WEBHOOK_SELECT: &str = "SELECT id, name, url, description, events, (secret IS NOT NULL) AS has_secret, active, created_at FROM webhooks";
 
 impl Tx {
     /// Webhooks by id.
@@ -113,7 +134,12 @@ impl Tx {
         input: &WebhookInput,
         id: Option<WebhookId>,
     ) -> Result<WebhookId, StoreError> {
-        let name = required("name", &input.name)?;
+        let url = required("url", &input.url)?;
+        let name = match input.name.trim() {
+            "" => url.clone(),
+            _ => required("name", &input.name)?,
+        };
+        let description = input.description.as_deref().unwrap_or("").trim().to_owned();
         if let Some(other) = self.find_webhook(&name).await?
             && Some(other) != id
         {
@@ -121,7 +147,6 @@ impl Tx {
                 "webhook `{name}` already exists"
             )));
         }
-        let url = required("url", &input.url)?;
         if !(url.starts_with("http://") || url.starts_with("https://"))
             || url.contains(char::is_whitespace)
         {
@@ -151,13 +176,16 @@ impl Tx {
             .await)?,
             None => None,
         };
-        let secret = secret_update(&input.secret, old);
+        let secret = match (id, &input.secret) {
+            (None, None) => Some(new_signing_secret()),
+            _ => secret_update(&input.secret, old),
+        };
         let q = match id {
             None => {
-                "INSERT INTO webhooks (name, url, events, secret, active, created_at) VALUES ($1, $2, $3, $4, $5, $6) RETURNING id"
+                "INSERT INTO webhooks (name, url, events, secret, active, created_at, description) VALUES ($1, $2, $3, $4, $5, $6, $8) RETURNING id"
             }
             Some(_) => {
-                "UPDATE webhooks SET name = $1, url = $2, events = $3, secret = $4, active = $5 WHERE id = $7 AND $6 = $6 RETURNING id"
+                "UPDATE webhooks SET name = $1, url = $2, events = $3, secret = $4, active = $5, description = $8 WHERE id = $7 AND $6 = $6 RETURNING id"
             }
         };
         let new_id: i64 = on!(self, |c| sqlx::query_scalar(q)
@@ -168,16 +196,27 @@ impl Tx {
             .bind(input.active.unwrap_or(true))
             .bind(now_ms())
             .bind(id.map(|i| i.get()).unwrap_or(0))
+            .bind(&description)
             .fetch_one(c)
             .await)
         .map_err(|e| StoreError::from_write(e, "webhook"))?;
+        self.forget_subscriptions();
         Ok(WebhookId(new_id))
     }
 
     /// Creates a webhook.
     pub async fn create_webhook(&mut self, input: &WebhookInput) -> Result<Webhook, StoreError> {
         let id = self.write_webhook(input, None).await?;
-        self.get_webhook(id).await
+        let mut created = self.get_webhook(id).await?;
+        if input.secret.is_none() {
+            created.secret = on!(self, |c| sqlx::query_scalar(
+                "SELECT secret FROM webhooks WHERE id = $1"
+            )
+            .bind(id.get())
+            .fetch_one(c)
+            .await)?;
+        }
+        Ok(created)
     }
 
     /// Replaces the values of a webhook (the secret only when one is given).
@@ -194,6 +233,7 @@ impl Tx {
     /// Deletes a webhook.
     pub async fn delete_webhook(&mut self, id: WebhookId) -> Result<(), StoreError> {
         self.get_webhook(id).await?;
+        self.forget_subscriptions();
         self.delete_row("DELETE FROM webhooks WHERE id = $1", id.get(), "webhook")
             .await
     }
@@ -203,7 +243,12 @@ impl Tx {
         &mut self,
         input: &WebhookInput,
     ) -> Result<(Webhook, Change), StoreError> {
-        let existing = self.find_webhook(&input.name).await?;
+        let key = if input.name.trim().is_empty() {
+            &input.url
+        } else {
+            &input.name
+        };
+        let existing = self.find_webhook(key).await?;
         upsert!(
             self,
             existing,

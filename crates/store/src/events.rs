@@ -1,0 +1,511 @@
+//! Webhook events: a durable queue written in the transaction of the change each event reports.
+//!
+//! The store's own methods emit them, so that no caller can forget one: `insert_record`
+//! (`record.created`), `insert_message` (`message.received` for a message that came by mail,
+//! `message.posted` otherwise), the outbox's results (`mail.sent`, `mail.failed`),
+//! `bounce_notifications` (`notification.bounced`), `record_fetch_error`
+//! (`incoming_server.failed`) and `insert_raw_message` (`raw_message.unprocessable`).
+//!
+//! An event is written only when an active webhook subscribes to its type (a webhook with no
+//! events subscribes to all): one `webhook_events` row and one `webhook_deliveries` row per
+//! endpoint. The subscriptions are read once per transaction. The body is built by the sender
+//! at the first try and frozen in the event row, so that every try and every endpoint receive
+//! the same bytes under the same `webhook-id` (the event's `event_key`).
+//!
+//! The sender (`postern-web`) claims due deliveries with a lease, as the outbox runner claims
+//! mails (PostgreSQL: `FOR UPDATE SKIP LOCKED`, several nodes deliver each event once), and
+//! writes every try to `webhook_attempts`.
+
+use crate::{Page, PageRequest, StoreError, Tx, TxInner, now_ms, on, random_hex};
+use postern_model::WebhookId;
+use serde::Serialize;
+
+/// The answer body kept per try.
+pub const MAX_RESPONSE_KEPT: usize = 4096;
+
+/// An active webhook and the event types it takes (all when empty).
+#[derive(Debug, Clone)]
+pub(crate) struct Subscription {
+    id: i64,
+    events: Vec<String>,
+}
+
+impl Subscription {
+    fn takes(&self, event_type: &str) -> bool {
+        self.events.is_empty() || self.events.iter().any(|e| e == event_type)
+    }
+}
+
+/// A delivery claimed by a sender: the endpoint, the event and its frozen body if built.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct DueDelivery {
+    /// The delivery's id.
+    pub id: i64,
+    /// The endpoint.
+    pub webhook_id: i64,
+    /// Its URL.
+    pub url: String,
+    /// Its signing secret (`whsec_…`), if any.
+    pub secret: Option<String>,
+    /// The event's row id.
+    pub event_id: i64,
+    /// The `webhook-id` header.
+    pub event_key: String,
+    /// `record.created`, …
+    pub event_type: String,
+    /// The record, message, mail, … the event is about.
+    pub subject_id: Option<i64>,
+    /// What the event carries beyond its subject (JSON), if anything.
+    pub data: Option<String>,
+    /// The body, once built.
+    pub payload: Option<String>,
+    /// When the event happened (epoch ms).
+    pub created_at: i64,
+    /// Tries so far.
+    pub attempts: i64,
+    /// When the first try was made (epoch ms), if any.
+    pub first_try_at: Option<i64>,
+}
+
+/// What one try gave.
+#[derive(Debug, Clone)]
+pub struct DeliveryTry {
+    /// The delivery.
+    pub delivery_id: i64,
+    /// Its endpoint.
+    pub webhook_id: i64,
+    /// When the try began (epoch ms).
+    pub attempted_at: i64,
+    /// How long it took.
+    pub duration_ms: i64,
+    /// The HTTP status, when an answer came.
+    pub status: Option<u16>,
+    /// The answer's body, cut to [`MAX_RESPONSE_KEPT`].
+    pub response: Option<String>,
+    /// Why no answer came (timeout, connection refused, …).
+    pub error: Option<String>,
+    /// What follows.
+    pub next: NextStep,
+}
+
+/// What follows a try.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NextStep {
+    /// A 2xx: delivered.
+    Delivered,
+    /// Tried again at this time (epoch ms).
+    RetryAt(i64),
+    /// Given up (retries exhausted).
+    GiveUp,
+    /// The endpoint answered 410 Gone: it is disabled, and this delivery given up.
+    Disable,
+}
+
+/// One delivery as the API shows it, with every try.
+#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+pub struct WebhookDelivery {
+    /// Id (for `POST /api/v1/webhook-deliveries/{id}/retry`).
+    pub id: i64,
+    /// The endpoint.
+    pub webhook_id: i64,
+    /// The `webhook-id` header sent.
+    pub event_id: String,
+    /// The event's type.
+    pub event_type: String,
+    /// `pending`, `delivered` or `failed`.
+    pub state: String,
+    /// Tries so far.
+    pub attempts: i64,
+    /// When the next try is due (epoch ms), while pending.
+    pub next_try_at: i64,
+    /// The last HTTP status received.
+    pub last_status: Option<i64>,
+    /// The last error (no answer, or why it was given up).
+    pub last_error: Option<String>,
+    /// When the event happened (epoch ms).
+    pub created_at: i64,
+    /// When a 2xx came (epoch ms).
+    pub delivered_at: Option<i64>,
+    /// Every try, oldest first.
+    #[sqlx(skip)]
+    pub tries: Vec<WebhookAttempt>,
+}
+
+/// One try of a delivery.
+#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+pub struct WebhookAttempt {
+    /// When it began (epoch ms).
+    pub attempted_at: i64,
+    /// How long it took.
+    pub duration_ms: i64,
+    /// The HTTP status, when an answer came.
+    pub status: Option<i64>,
+    /// The answer's body (at most 4 KiB).
+    pub response: Option<String>,
+    /// Why no answer came.
+    pub error: Option<String>,
+}
+
+const DELIVERY_SELECT: &str = "SELECT d.id, d.webhook_id, e.event_key AS event_id, e.event_type, d.state, d.attempts, \
+     d.next_try_at, d.last_status, d.last_error, e.created_at, d.delivered_at \
+     FROM webhook_deliveries d JOIN webhook_events e ON e.id = d.event_id";
+
+const DUE_SELECT: &str = "SELECT d.id, d.webhook_id, w.url, w.secret, e.id AS event_id, e.event_key, e.event_type, \
+     e.subject_id, e.data, e.payload, e.created_at, d.attempts, d.first_try_at \
+     FROM webhook_deliveries d JOIN webhook_events e ON e.id = d.event_id JOIN webhooks w ON w.id = d.webhook_id";
+
+impl Tx {
+    /// Writes an event of `event_type` about `subject` for every active webhook that takes
+    /// it, in this transaction; nothing when none does.
+    pub(crate) async fn emit(
+        &mut self,
+        event_type: &str,
+        subject: Option<i64>,
+        data: Option<serde_json::Value>,
+    ) -> Result<(), StoreError> {
+        let endpoints: Vec<i64> = self
+            .subscriptions()
+            .await?
+            .iter()
+            .filter(|s| s.takes(event_type))
+            .map(|s| s.id)
+            .collect();
+        if endpoints.is_empty() {
+            return Ok(());
+        }
+        let now = now_ms();
+        let key = format!("evt_{}", random_hex(16));
+        let data = data.map(|d| d.to_string());
+        let event: i64 = on!(self, |c| sqlx::query_scalar(
+            "INSERT INTO webhook_events (event_key, event_type, subject_id, data, created_at) \
+             VALUES ($1, $2, $3, $4, $5) RETURNING id"
+        )
+        .bind(&key)
+        .bind(event_type)
+        .bind(subject)
+        .bind(&data)
+        .bind(now)
+        .fetch_one(c)
+        .await)?;
+        for endpoint in endpoints {
+            on!(self, |c| sqlx::query(
+                "INSERT INTO webhook_deliveries (event_id, webhook_id, next_try_at, created_at) \
+                 VALUES ($1, $2, $3, $3)"
+            )
+            .bind(event)
+            .bind(endpoint)
+            .bind(now)
+            .execute(c)
+            .await
+            .map(|r| r.rows_affected()))?;
+        }
+        Ok(())
+    }
+
+    /// The active webhooks, read once per transaction.
+    async fn subscriptions(&mut self) -> Result<&[Subscription], StoreError> {
+        if self.subscriptions.is_none() {
+            let rows: Vec<(i64, String)> = on!(self, |c| sqlx::query_as(
+                "SELECT id, events FROM webhooks WHERE active = $1"
+            )
+            .bind(true)
+            .fetch_all(c)
+            .await)?;
+            self.subscriptions = Some(
+                rows.into_iter()
+                    .map(|(id, events)| Subscription {
+                        id,
+                        events: serde_json::from_str(&events).unwrap_or_default(),
+                    })
+                    .collect(),
+            );
+        }
+        Ok(self.subscriptions.as_deref().unwrap_or_default())
+    }
+
+    /// Forgets the subscriptions read by this transaction (a webhook was written).
+    pub(crate) fn forget_subscriptions(&mut self) {
+        self.subscriptions = None;
+    }
+
+    /// Claims up to `limit` due deliveries of active webhooks for `owner` until
+    /// `now + lease_ms`, oldest first.
+    pub async fn claim_due_deliveries(
+        &mut self,
+        owner: &str,
+        now: i64,
+        lease_ms: i64,
+        limit: i64,
+    ) -> Result<Vec<DueDelivery>, StoreError> {
+        const DUE: &str = "d.state = 'pending' AND d.next_try_at <= $1 \
+             AND (d.lease_until IS NULL OR d.lease_until < $1) AND w.active = $5";
+        let pick = format!(
+            "SELECT d.id FROM webhook_deliveries d JOIN webhooks w ON w.id = d.webhook_id \
+             WHERE {DUE} ORDER BY d.next_try_at, d.id LIMIT $4"
+        );
+        let sql = match self.inner {
+            TxInner::Postgres(_) => format!(
+                "WITH picked AS ({pick} FOR UPDATE OF d SKIP LOCKED) \
+                 UPDATE webhook_deliveries SET lease_owner = $2, lease_until = $3 \
+                 FROM picked WHERE webhook_deliveries.id = picked.id RETURNING webhook_deliveries.id"
+            ),
+            TxInner::Sqlite(_) | TxInner::Direct(_) => format!(
+                "UPDATE webhook_deliveries SET lease_owner = $2, lease_until = $3 WHERE id IN ({pick}) \
+                 RETURNING id"
+            ),
+        };
+        let ids: Vec<i64> = on!(self, |c| sqlx::query_scalar(sqlx::AssertSqlSafe(
+            sql.clone()
+        ))
+        .bind(now)
+        .bind(owner)
+        .bind(now + lease_ms)
+        .bind(limit)
+        .bind(true)
+        .fetch_all(c)
+        .await)?;
+        if ids.is_empty() {
+            return Ok(vec![]);
+        }
+        // Integers only: formatting them into the statement is safe.
+        let list = ids.iter().map(i64::to_string).collect::<Vec<_>>().join(",");
+        Ok(on!(self, |c| sqlx::query_as::<_, DueDelivery>(
+            sqlx::AssertSqlSafe(format!("{DUE_SELECT} WHERE d.id IN ({list}) ORDER BY d.id"))
+        )
+        .fetch_all(c)
+        .await)?)
+    }
+
+    /// Freezes the body of an event (the first builder wins); returns the body to send.
+    pub async fn freeze_event_payload(
+        &mut self,
+        event_id: i64,
+        payload: &str,
+    ) -> Result<String, StoreError> {
+        on!(self, |c| sqlx::query(
+            "UPDATE webhook_events SET payload = $1 WHERE id = $2 AND payload IS NULL"
+        )
+        .bind(payload)
+        .bind(event_id)
+        .execute(c)
+        .await
+        .map(|r| r.rows_affected()))?;
+        let stored: Option<Option<String>> = on!(self, |c| sqlx::query_scalar(
+            "SELECT payload FROM webhook_events WHERE id = $1"
+        )
+        .bind(event_id)
+        .fetch_optional(c)
+        .await)?;
+        Ok(stored.flatten().unwrap_or_else(|| payload.to_owned()))
+    }
+
+    /// Writes the results of tries: each try, its delivery's state, and the endpoints that
+    /// answered 410 disabled.
+    pub async fn record_delivery_tries(&mut self, tries: &[DeliveryTry]) -> Result<(), StoreError> {
+        for t in tries {
+            self.record_delivery_try(t).await?;
+        }
+        Ok(())
+    }
+
+    async fn record_delivery_try(&mut self, t: &DeliveryTry) -> Result<(), StoreError> {
+        let response = t.response.as_deref().map(cut_response);
+        on!(self, |c| {
+            sqlx::query(
+            "INSERT INTO webhook_attempts (delivery_id, attempted_at, duration_ms, status, response, error) \
+             VALUES ($1, $2, $3, $4, $5, $6)"
+        )
+        .bind(t.delivery_id)
+        .bind(t.attempted_at)
+        .bind(t.duration_ms)
+        .bind(t.status.map(i64::from))
+        .bind(response)
+        .bind(&t.error)
+        .execute(c)
+        .await
+        .map(|r| r.rows_affected())
+        })?;
+        let (state, next, error) = match t.next {
+            NextStep::Delivered => ("delivered", t.attempted_at, t.error.clone()),
+            NextStep::RetryAt(at) => ("pending", at, t.error.clone()),
+            NextStep::GiveUp => (
+                "failed",
+                t.attempted_at,
+                Some(format!(
+                    "given up after its last retry: {}",
+                    t.error.clone().unwrap_or_else(|| status_text(t.status))
+                )),
+            ),
+            NextStep::Disable => (
+                "failed",
+                t.attempted_at,
+                Some("the endpoint answered 410 Gone: the webhook is disabled".to_owned()),
+            ),
+        };
+        on!(self, |c| sqlx::query(
+            "UPDATE webhook_deliveries SET state = $2, next_try_at = $3, attempts = attempts + 1, \
+             first_try_at = COALESCE(first_try_at, $4), last_status = $5, last_error = $6, \
+             delivered_at = $7, lease_owner = NULL, lease_until = NULL WHERE id = $1"
+        )
+        .bind(t.delivery_id)
+        .bind(state)
+        .bind(next)
+        .bind(t.attempted_at)
+        .bind(t.status.map(i64::from))
+        .bind(error)
+        .bind((t.next == NextStep::Delivered).then_some(t.attempted_at + t.duration_ms))
+        .execute(c)
+        .await
+        .map(|r| r.rows_affected()))?;
+        if t.next == NextStep::Disable {
+            tracing::warn!(
+                webhook = t.webhook_id,
+                "webhook endpoint answered 410 Gone: disabled"
+            );
+            on!(self, |c| sqlx::query(
+                "UPDATE webhooks SET active = $1 WHERE id = $2"
+            )
+            .bind(false)
+            .bind(t.webhook_id)
+            .execute(c)
+            .await
+            .map(|r| r.rows_affected()))?;
+        }
+        Ok(())
+    }
+
+    /// The earliest time a pending delivery of an active webhook becomes due, if any.
+    pub async fn next_delivery_due(&mut self) -> Result<Option<i64>, StoreError> {
+        Ok(on!(self, |c| sqlx::query_scalar::<_, Option<i64>>(
+            "SELECT MIN(CASE WHEN d.lease_until IS NOT NULL AND d.lease_until > d.next_try_at \
+             THEN d.lease_until ELSE d.next_try_at END) \
+             FROM webhook_deliveries d JOIN webhooks w ON w.id = d.webhook_id \
+             WHERE d.state = 'pending' AND w.active = $1"
+        )
+        .bind(true)
+        .fetch_one(c)
+        .await)?)
+    }
+
+    /// The deliveries of a webhook, newest first, each with its tries.
+    pub async fn webhook_deliveries(
+        &mut self,
+        webhook: WebhookId,
+        page: PageRequest,
+    ) -> Result<Page<WebhookDelivery>, StoreError> {
+        self.get_webhook(webhook).await?;
+        let before = if page.after > 0 { page.after } else { i64::MAX };
+        let mut rows: Vec<WebhookDelivery> = on!(self, |c| {
+            sqlx::query_as(sqlx::AssertSqlSafe(
+            format!("{DELIVERY_SELECT} WHERE d.webhook_id = $1 AND d.id < $2 ORDER BY d.id DESC LIMIT $3")
+        ))
+        .bind(webhook.get())
+        .bind(before)
+        .bind(page.limit)
+        .fetch_all(c)
+        .await
+        })?;
+        for d in &mut rows {
+            d.tries = self.delivery_tries(d.id).await?;
+        }
+        Ok(page.page(rows, |d| d.id))
+    }
+
+    /// One delivery with its tries.
+    pub async fn get_webhook_delivery(&mut self, id: i64) -> Result<WebhookDelivery, StoreError> {
+        let mut d: WebhookDelivery = on!(self, |c| sqlx::query_as(sqlx::AssertSqlSafe(format!(
+            "{DELIVERY_SELECT} WHERE d.id = $1"
+        )))
+        .bind(id)
+        .fetch_optional(c)
+        .await)?
+        .ok_or_else(|| StoreError::not_found("webhook delivery", id))?;
+        d.tries = self.delivery_tries(id).await?;
+        Ok(d)
+    }
+
+    async fn delivery_tries(&mut self, id: i64) -> Result<Vec<WebhookAttempt>, StoreError> {
+        Ok(on!(self, |c| sqlx::query_as(
+            "SELECT attempted_at, duration_ms, status, response, error FROM webhook_attempts \
+             WHERE delivery_id = $1 ORDER BY id"
+        )
+        .bind(id)
+        .fetch_all(c)
+        .await)?)
+    }
+
+    /// Replays a delivery now, whatever its state (same event, same `webhook-id`); a retry
+    /// also counts its tries afresh towards giving up.
+    pub async fn retry_webhook_delivery(&mut self, id: i64) -> Result<WebhookDelivery, StoreError> {
+        self.get_webhook_delivery(id).await?;
+        on!(self, |c| {
+            sqlx::query(
+            "UPDATE webhook_deliveries SET state = 'pending', next_try_at = $2, first_try_at = NULL, \
+             lease_owner = NULL, lease_until = NULL WHERE id = $1"
+        )
+        .bind(id)
+        .bind(now_ms())
+        .execute(c)
+        .await
+        .map(|r| r.rows_affected())
+        })?;
+        self.get_webhook_delivery(id).await
+    }
+
+    /// Pending deliveries of active webhooks and the age of the oldest (ms), for `/metrics`.
+    pub async fn webhook_queue(&mut self, now: i64) -> Result<(i64, i64), StoreError> {
+        let (n, oldest): (i64, Option<i64>) = on!(self, |c| sqlx::query_as(
+            "SELECT COUNT(*), MIN(d.created_at) FROM webhook_deliveries d \
+             JOIN webhooks w ON w.id = d.webhook_id WHERE d.state = 'pending' AND w.active = $1"
+        )
+        .bind(true)
+        .fetch_one(c)
+        .await)?;
+        Ok((n, oldest.map_or(0, |t| (now - t).max(0))))
+    }
+}
+
+fn status_text(status: Option<u16>) -> String {
+    status.map_or_else(|| "no answer".to_owned(), |s| format!("HTTP {s}"))
+}
+
+/// Cuts an answer body to [`MAX_RESPONSE_KEPT`] bytes on a character boundary.
+fn cut_response(s: &str) -> &str {
+    if s.len() <= MAX_RESPONSE_KEPT {
+        return s;
+    }
+    let mut end = MAX_RESPONSE_KEPT;
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    &s[..end]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn responses_are_cut_on_a_character_boundary() {
+        let long = "é".repeat(3000);
+        let cut = cut_response(&long);
+        assert!(cut.len() <= MAX_RESPONSE_KEPT);
+        assert_eq!(cut.len(), 4096);
+        assert_eq!(cut_response("ok"), "ok");
+    }
+
+    #[test]
+    fn an_empty_subscription_takes_every_event() {
+        let all = Subscription {
+            id: 1,
+            events: vec![],
+        };
+        let some = Subscription {
+            id: 2,
+            events: vec!["mail.sent".into()],
+        };
+        assert!(all.takes("record.created"));
+        assert!(some.takes("mail.sent"));
+        assert!(!some.takes("record.created"));
+    }
+}

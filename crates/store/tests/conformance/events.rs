@@ -1,0 +1,234 @@
+//! The webhook event queue on every backend: events written in the transaction of their
+//! change and only for subscribers, claims with a lease, tries, retries, 410.
+
+use super::*;
+
+async fn webhook(tx: &mut Tx, name: &str, events: &[&str]) -> Webhook {
+    tx.create_webhook(&WebhookInput {
+        name: name.into(),
+        url: format!("http://127.0.0.1:9/{name}"),
+        events: events.iter().map(|e| (*e).to_owned()).collect(),
+        ..Default::default()
+    })
+    .await
+    .unwrap()
+}
+
+async fn record(tx: &mut Tx) -> i64 {
+    tx.insert_record("crm.lead", "Lead", None, None, None, None, None, "{}")
+        .await
+        .unwrap()
+}
+
+async fn claim(store: &Store, owner: &str) -> Vec<DueDelivery> {
+    let mut tx = store.begin().await.unwrap();
+    let due = tx
+        .claim_due_deliveries(owner, now_ms() + 1, 60_000, 100)
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+    due
+}
+
+fn attempt(d: &DueDelivery, status: Option<u16>, next: NextStep) -> DeliveryTry {
+    DeliveryTry {
+        delivery_id: d.id,
+        webhook_id: d.webhook_id,
+        attempted_at: now_ms(),
+        duration_ms: 3,
+        status,
+        response: Some("x".repeat(10_000)),
+        error: status.is_none().then(|| "connection refused".to_owned()),
+        next,
+    }
+}
+
+conformance!(events_are_written_for_subscribers_only, |store| {
+    let mut tx = store.begin().await.unwrap();
+    record(&mut tx).await;
+    tx.commit().await.unwrap();
+    assert!(claim(&store, "a").await.is_empty(), "no webhook, no event");
+
+    let mut tx = store.begin().await.unwrap();
+    let w = webhook(&mut tx, "crm", &["record.created"]).await;
+    let all = webhook(&mut tx, "all", &[]).await;
+    assert!(
+        w.secret.as_deref().is_some_and(|s| s.starts_with("whsec_")),
+        "a secret is generated on create and shown once: {:?}",
+        w.secret
+    );
+    assert!(tx.get_webhook(w.id).await.unwrap().secret.is_none());
+    let r = record(&mut tx).await;
+    tx.insert_message(&NewMessage {
+        message_id: "<posted@test>",
+        record_id: Some(r),
+        parent_id: None,
+        subtype: "comment",
+        message_type: "comment",
+        author_partner_id: None,
+        email_from: None,
+        subject: None,
+        body_html: "<p>hi</p>",
+        date: 1,
+        incoming_email_to: None,
+        incoming_email_cc: None,
+        raw_message_id: None,
+    })
+    .await
+    .unwrap();
+    tx.commit().await.unwrap();
+
+    let due = claim(&store, "a").await;
+    let mut seen: Vec<(i64, &str)> = due
+        .iter()
+        .map(|d| (d.webhook_id, d.event_type.as_str()))
+        .collect();
+    seen.sort();
+    let mut expected = vec![
+        (w.id.get(), "record.created"),
+        (all.id.get(), "record.created"),
+        (all.id.get(), "message.posted"),
+    ];
+    expected.sort();
+    assert_eq!(seen, expected);
+    let created: Vec<&DueDelivery> = due
+        .iter()
+        .filter(|d| d.event_type == "record.created")
+        .collect();
+    assert_eq!(
+        created[0].event_key, created[1].event_key,
+        "one event, one webhook-id for every endpoint"
+    );
+    assert!(created[0].event_key.starts_with("evt_"));
+    assert_eq!(created[0].subject_id, Some(r));
+    assert_eq!(created[0].url, "http://127.0.0.1:9/crm");
+    assert!(
+        claim(&store, "b").await.is_empty(),
+        "claimed deliveries are held by their lease"
+    );
+});
+
+conformance!(a_rolled_back_change_leaves_no_event, |store| {
+    let mut tx = store.begin().await.unwrap();
+    webhook(&mut tx, "crm", &["record.created"]).await;
+    tx.commit().await.unwrap();
+    let mut tx = store.begin().await.unwrap();
+    record(&mut tx).await;
+    tx.rollback().await.unwrap();
+    assert!(claim(&store, "a").await.is_empty());
+});
+
+conformance!(tries_retries_and_gone_endpoints, |store| {
+    let mut tx = store.begin().await.unwrap();
+    let w = webhook(&mut tx, "crm", &["record.created"]).await;
+    record(&mut tx).await;
+    tx.commit().await.unwrap();
+    let due = claim(&store, "a").await;
+    assert_eq!(due.len(), 1);
+    let d = &due[0];
+
+    // The body is frozen by the first builder.
+    let mut tx = store.begin().await.unwrap();
+    assert_eq!(
+        tx.freeze_event_payload(d.event_id, "{\"a\":1}")
+            .await
+            .unwrap(),
+        "{\"a\":1}"
+    );
+    assert_eq!(
+        tx.freeze_event_payload(d.event_id, "{\"b\":2}")
+            .await
+            .unwrap(),
+        "{\"a\":1}"
+    );
+    // A 500, retried at once.
+    tx.record_delivery_tries(&[attempt(d, Some(500), NextStep::RetryAt(now_ms()))])
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+    let again = claim(&store, "b").await;
+    assert_eq!(again.len(), 1, "a retry is due again, its lease released");
+    assert_eq!(again[0].payload.as_deref(), Some("{\"a\":1}"));
+    assert_eq!(again[0].attempts, 1);
+    assert_eq!(again[0].event_key, d.event_key);
+
+    let mut tx = store.begin().await.unwrap();
+    tx.record_delivery_tries(&[attempt(&again[0], Some(200), NextStep::Delivered)])
+        .await
+        .unwrap();
+    let page = tx
+        .webhook_deliveries(w.id, PageRequest::all())
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+    let shown = &page.items[0];
+    assert_eq!(shown.state, "delivered");
+    assert_eq!(shown.attempts, 2);
+    assert_eq!(shown.last_status, Some(200));
+    assert_eq!(shown.event_id, d.event_key);
+    let statuses: Vec<Option<i64>> = shown.tries.iter().map(|t| t.status).collect();
+    assert_eq!(statuses, vec![Some(500), Some(200)]);
+    assert!(
+        shown
+            .tries
+            .iter()
+            .all(|t| t.response.as_ref().unwrap().len() == MAX_RESPONSE_KEPT)
+    );
+    assert!(claim(&store, "a").await.is_empty(), "delivered is done");
+
+    // A replay: the same event, due now.
+    let mut tx = store.begin().await.unwrap();
+    let replay = tx.retry_webhook_delivery(shown.id).await.unwrap();
+    tx.commit().await.unwrap();
+    assert_eq!(replay.state, "pending");
+    let due = claim(&store, "a").await;
+    assert_eq!(due.len(), 1);
+    assert_eq!(due[0].event_key, d.event_key);
+
+    // 410 Gone: the delivery fails and the endpoint is disabled; its other events wait.
+    let mut tx = store.begin().await.unwrap();
+    tx.record_delivery_tries(&[attempt(&due[0], Some(410), NextStep::Disable)])
+        .await
+        .unwrap();
+    record(&mut tx).await;
+    tx.commit().await.unwrap();
+    let mut tx = store.begin().await.unwrap();
+    assert!(!tx.get_webhook(w.id).await.unwrap().active);
+    let d = tx.get_webhook_delivery(shown.id).await.unwrap();
+    assert_eq!(d.state, "failed");
+    assert!(d.last_error.unwrap().contains("410"));
+    tx.commit().await.unwrap();
+    assert!(
+        claim(&store, "a").await.is_empty(),
+        "a disabled endpoint is not called"
+    );
+});
+
+conformance!(concurrent webhook_claims_are_disjoint, |store| {
+    let mut tx = store.begin().await.unwrap();
+    webhook(&mut tx, "crm", &["record.created"]).await;
+    for _ in 0..6 {
+        record(&mut tx).await;
+    }
+    tx.commit().await.unwrap();
+    let now = now_ms() + 1;
+    let (a, b) = tokio::join!(
+        async {
+            let mut tx = store.begin().await.unwrap();
+            let v = tx.claim_due_deliveries("a", now, 60_000, 3).await.unwrap();
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+            tx.commit().await.unwrap();
+            v
+        },
+        async {
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+            let mut tx = store.begin().await.unwrap();
+            let v = tx.claim_due_deliveries("b", now, 60_000, 10).await.unwrap();
+            tx.commit().await.unwrap();
+            v
+        }
+    );
+    assert_eq!(a.len(), 3);
+    assert_eq!(b.len(), 3);
+    assert!(a.iter().all(|x| b.iter().all(|y| x.id != y.id)));
+});
