@@ -185,11 +185,15 @@ fn next_non_blank(lines: &[&str], from: usize) -> Option<usize> {
 }
 
 /// An attribution header that starts at `i`, carries a digit and is followed by unquoted
-/// text (or nothing): the history below it lost its quoting. With a verb it must start like
-/// a header (an intro word, a weekday or a date) or give an address; without one (a date, a
-/// time and `<address>:`) it must give an address.
+/// text (or nothing): the history below it lost its quoting. With a verb it must start with
+/// an intro word or a date, or give an address ("In 2020 my colleague wrote:" above a
+/// citation is the author's); without one (a date, a time and `<address>:`) it must give an
+/// address.
 fn unquoted_attribution_at(lines: &[&str], i: usize) -> bool {
-    let intro = starts_like_header(lines[i]);
+    let intro = INTRO_WORD.is_match(lines[i])
+        || lines[i]
+            .trim_start()
+            .starts_with(|c: char| c.is_ascii_digit());
     (1..=3).any(|k| {
         if i + k > lines.len() || !header_lines_ok(&lines[i..i + k]) {
             return false;

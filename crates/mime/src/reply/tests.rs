@@ -136,6 +136,7 @@ fn lines_that_only_look_like_attributions_stay() {
         "On the other hand, we should be careful.\nOn average, this works.",
         "Here are timestamps:\n\n2024-01-15 14:30:25\n15.01.2024 14:30\n\nJust content.",
         "See https://example.com/on-date-someone-wrote: it is good.",
+        "In 2020 my colleague wrote:\n\nWe should ship it.\n\nI still agree.",
     ] {
         check(text, text);
     }
