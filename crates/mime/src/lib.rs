@@ -13,7 +13,8 @@
 //! `addresses` splits the address fields once per message, `entity` builds the MIME tree
 //! (with `mail-parser`'s field parsers and its decoders' exact behaviour), `body` turns it into
 //! the HTML body and the attachments (§3.4), `bounce` and `bounce_text` read delivery reports
-//! (§3.3 and further), `autoreply` recognises automatic replies.
+//! (§3.3 and further), `autoreply` recognises automatic replies, `reply` strips the quoted
+//! history and the signature from the text of a reply (`stripped_text`).
 //!
 //! Speed (`cargo bench -p postern-mime --bench parse`): a message is parsed once, without
 //! copying its bytes, with one allocation per header section for its fields; the address
@@ -30,6 +31,8 @@ mod bounce;
 mod bounce_text;
 mod entity;
 mod headers;
+mod reply;
+pub use reply::stripped_text;
 mod sanitize;
 
 use serde::Serialize;
