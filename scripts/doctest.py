@@ -22,7 +22,9 @@ then space-separated attributes (`key`, `key=value`, `key="value with spaces"`):
                      A block that would change this machine (systemctl, journalctl, /etc/postfix,
                      /etc/systemd, postconf -e, postfix start|reload|... without -c, apt-get,
                      useradd/usermod, cargo build|run|install, writing /usr/local/bin) fails
-                     unless it is `norun`.
+                     unless it is `norun`. What a block leaves running in the background is
+                     killed when it ends, unless the block says `keep` (an application the
+                     document goes on using): then it is killed at the end of the document.
   sh serve           the block is one command, `[VAR=x ...] [runuser -u USER ... --] postern serve
                      ARGS` (the binary may be named by a path ending in /postern, or be
                      `cargo run ... --`, which is replaced by the binary under test): the harness
@@ -36,6 +38,9 @@ then space-separated attributes (`key`, `key=value`, `key="value with spaces"`):
                      `...` or `…` are skipped. `console expect` is the same.
   toml file=NAME     written to NAME (relative to the working directory, or an installation path
                      below) before the next block runs; later blocks with the same NAME replace it.
+  python file=NAME (any language with file=NAME)
+                     written to NAME like a toml file=NAME block (an application a document shows
+                     whole, which later sh blocks run).
   toml               written to a scratch file and checked with `postern apply --check FILE
                      --data-dir SCRATCH` on an empty scratch data directory: must exit 0.
   conf postfix=main.cf, conf postfix=master.cf
@@ -821,6 +826,7 @@ class Document:
         self.results: list[tuple[str, Item, str]] = []  # (status, item, note)
         self.failures: list[str] = []
         self.n_scratch = 0
+        self.kept: list[int] = []
 
     # -- paths ---------------------------------------------------------------------------------
     def substitutions(self) -> list[tuple[str, str]]:
@@ -888,13 +894,16 @@ class Document:
 
     def finish(self) -> None:
         self.serve.stop()
+        for pid in self.kept:
+            kill_group(pid)
+        self.kept = []
         if self.postfix:
             self.postfix.stop()
             self.postfix = None
         shutil.rmtree(self.tmp, ignore_errors=True)
 
     def counts_as_runnable(self, item: Item) -> bool:
-        return item.kind == "directive" or item.lang in ("sh", "toml", "conf")
+        return item.kind == "directive" or item.lang in ("sh", "toml", "conf") or "file" in item.attrs
 
     def report_line(self, status: str, item: Item, note: str) -> None:
         first = next((l.strip() for l in item.text.split("\n") if l.strip()), "") if item.kind == "block" else ""
@@ -943,6 +952,8 @@ class Document:
             # a pending Postfix change first: the file may name its smtpd (`port = 25`)
             self.apply_postfix(item)
             return self.run_toml(item)
+        if isinstance(a.get("file"), str):
+            return self.write_file(item)
         if lang == "conf":
             if "postfix" in a:
                 return self.add_postfix_snippet(item)
@@ -985,7 +996,10 @@ class Document:
             kill_group(p.pid)
             out, err = p.communicate()
         finally:
-            kill_group(p.pid)  # anything the block left running in the background
+            if "keep" in item.attrs and not timed_out:
+                self.kept.append(p.pid)  # an application the document runs on: killed at its end
+            else:
+                kill_group(p.pid)  # anything the block left running in the background
         out_s, err_s = out.decode(errors="replace"), err.decode(errors="replace")
         self.last_sh_stdout = out_s
         if self.h.verbose:
@@ -1054,18 +1068,21 @@ class Document:
         self.serve.start(shell, args, run_as, f"{self.rel}:{item.line}")
 
     # -- toml --------------------------------------------------------------------------------------
+    def write_file(self, item: Item) -> tuple[str, str]:
+        name = str(item.attrs["file"])
+        target = Path(self.subst(name))
+        if not target.is_absolute():
+            target = self.work / target
+        elif not str(target).startswith(str(self.tmp)):
+            raise DocFailure(f"file={name}: outside the working directory and the installation paths")
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(self.subst(item.text))
+        return ("ok", f"written to {name}")
+
     def run_toml(self, item: Item) -> tuple[str, str]:
         text = self.subst(item.text)
-        name = item.attrs.get("file")
-        if isinstance(name, str):
-            target = Path(self.subst(name))
-            if not target.is_absolute():
-                target = self.work / target
-            elif not str(target).startswith(str(self.tmp)):
-                raise DocFailure(f"file={name}: outside the working directory and the installation paths")
-            target.parent.mkdir(parents=True, exist_ok=True)
-            target.write_text(text)
-            return ("ok", f"written to {name}")
+        if isinstance(item.attrs.get("file"), str):
+            return self.write_file(item)
         self.n_scratch += 1
         scratch = self.tmp / f"scratch-{self.n_scratch}.toml"
         scratch.write_text(text)

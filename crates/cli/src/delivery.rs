@@ -16,7 +16,7 @@
 use postern_delivery::DeliveryConfig;
 use std::time::Duration;
 
-fn env_u64(name: &str) -> Option<u64> {
+pub(crate) fn env_u64(name: &str) -> Option<u64> {
     let v = std::env::var(name).ok()?;
     match v.trim().parse() {
         Ok(n) => Some(n),
@@ -55,4 +55,77 @@ pub(crate) fn config(hostname: &str) -> DeliveryConfig {
         c.timeout = Duration::from_secs(n.max(1));
     }
     c
+}
+
+/// The webhook sender's settings for this process (`postern_web::sender`):
+///
+/// | variable | meaning | default |
+/// |---|---|---|
+/// | `POSTERN_WEBHOOK_TIMEOUT_SECONDS` | how long an endpoint has to answer | 15 |
+/// | `POSTERN_WEBHOOK_RETRY_SCHEDULE` | delays after each failed try, e.g. `5s,5m,30m,2h,5h,10h,10h`; given up after the last | that |
+/// | `POSTERN_WEBHOOK_CONCURRENCY` | requests in flight | 32 |
+/// | `POSTERN_WEBHOOK_BATCH` | deliveries claimed at once | 200 |
+/// | `POSTERN_WEBHOOK_POLL_MS` | longest sleep when nothing is due | 250 |
+/// | `POSTERN_WEBHOOK_LEASE_SECONDS` | how long a claimed delivery is held | 60 |
+pub(crate) fn webhook_config(hostname: &str) -> postern_web::sender::WebhookConfig {
+    let mut c = postern_web::sender::WebhookConfig::new(hostname);
+    if let Some(n) = env_u64("POSTERN_WEBHOOK_TIMEOUT_SECONDS") {
+        c.timeout = Duration::from_secs(n.max(1));
+    }
+    if let Some(n) = env_u64("POSTERN_WEBHOOK_CONCURRENCY") {
+        c.concurrency = n.clamp(1, 1024) as usize;
+    }
+    if let Some(n) = env_u64("POSTERN_WEBHOOK_BATCH") {
+        c.batch = n.clamp(1, 10_000) as i64;
+    }
+    if let Some(n) = env_u64("POSTERN_WEBHOOK_POLL_MS") {
+        c.poll = Duration::from_millis(n.max(5));
+    }
+    if let Some(n) = env_u64("POSTERN_WEBHOOK_LEASE_SECONDS") {
+        c.lease = Duration::from_secs(n.max(1));
+    }
+    c.lease = c.lease.max(c.timeout * 2);
+    if let Ok(text) = std::env::var("POSTERN_WEBHOOK_RETRY_SCHEDULE") {
+        match parse_schedule(&text) {
+            Some(s) => c.schedule = s,
+            None => {
+                tracing::warn!(value = %text, "POSTERN_WEBHOOK_RETRY_SCHEDULE is not a list of durations (5s,5m,2h,100ms); default used")
+            }
+        }
+    }
+    c
+}
+
+/// `5s,5m,30m,2h,100ms` (an empty text: no retry).
+fn parse_schedule(text: &str) -> Option<Vec<Duration>> {
+    text.split(',')
+        .map(str::trim)
+        .filter(|t| !t.is_empty())
+        .map(|t| match t.strip_suffix("ms") {
+            Some(ms) => ms.parse().ok().map(Duration::from_millis),
+            None => postern_store::parse_duration_secs(t)
+                .and_then(|s| u64::try_from(s).ok())
+                .map(Duration::from_secs),
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn retry_schedules() {
+        assert_eq!(
+            parse_schedule("100ms, 2s,5m,1h"),
+            Some(vec![
+                Duration::from_millis(100),
+                Duration::from_secs(2),
+                Duration::from_secs(300),
+                Duration::from_secs(3600)
+            ])
+        );
+        assert_eq!(parse_schedule(""), Some(vec![]));
+        assert_eq!(parse_schedule("soon"), None);
+    }
 }

@@ -90,12 +90,24 @@ pub(crate) async fn serve(
         crate::delivery::config(&settings.hostname),
         wait_for(stopped.clone()),
     ));
+    let webhooks = {
+        let cfg = crate::delivery::webhook_config(&settings.hostname);
+        let client =
+            postern_web::sender::client(&cfg, postern_fetch::TlsSettings::system().client_config());
+        tokio::spawn(postern_web::sender::run(
+            store.clone(),
+            cfg,
+            client,
+            wait_for(stopped.clone()),
+        ))
+    };
     shutdown.await;
     let _ = stop.send(true);
     fetch_stop.cancel();
     fetch_task.await?;
     http_task.await??;
     delivery.await?;
+    webhooks.await?;
     stop_listeners(tasks).await?;
     store.close().await;
     tracing::info!("postern stopped");

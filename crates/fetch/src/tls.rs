@@ -115,6 +115,12 @@ impl TlsSettings {
         Ok(Self::with_roots(roots))
     }
 
+    /// The verifying client configuration (for other TLS clients of the process: the webhook
+    /// sender's HTTPS).
+    pub fn client_config(&self) -> ClientConfig {
+        self.strict.config().as_ref().clone()
+    }
+
     fn with_roots(roots: RootCertStore) -> TlsSettings {
         let provider = Arc::new(aws_lc_rs::default_provider());
         let strict = ClientConfig::builder_with_provider(provider.clone())

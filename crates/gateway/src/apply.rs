@@ -100,9 +100,16 @@ pub(crate) async fn apply(
     } else {
         "ignored"
     };
-    let raw_id = tx
-        .insert_raw_message(&raw_row(raw, packing, received, Some(&mid), status, None))
-        .await?;
+    let mut row = raw_row(raw, packing, received, Some(&mid), status, None);
+    // A routed message keeps its routes (alias, via) from the start, for the inbound payload;
+    // the others get their whole outcome below.
+    if decision.outcome == Outcome::Routed {
+        row.outcome = serde_json::to_string(
+            &serde_json::json!({"outcome": "routed", "routes": decision.routes}),
+        )
+        .ok();
+    }
+    let raw_id = tx.insert_raw_message(&row).await?;
     let (record_ids, message_ids) =
         apply_routes(tx, msg, raw, received, &mid, raw_id, &decision, setup).await?;
     let bounce = match decision.outcome {

@@ -219,9 +219,14 @@ impl Gateway {
         let verdict = if !served && restricted {
             RcptVerdict::NotOurs
         } else {
-            let aliases = tx
-                .aliases_for_routing(std::slice::from_ref(&norm), &[local.to_owned()])
-                .await?;
+            // `sales+tag@` reaches the alias `sales` (routing's `plus_base`).
+            let mut names = vec![norm.clone()];
+            let mut locals = vec![local.to_owned()];
+            if let Some(base) = postern_routing::plus_base(&norm) {
+                locals.push(base.split_once('@').map_or("", |(l, _)| l).to_owned());
+                names.push(base);
+            }
+            let aliases = tx.aliases_for_routing(&names, &locals).await?;
             let by_alias = aliases
                 .iter()
                 .any(|a| a.incoming_local || a.domain.as_deref().is_some_and(|d| d == domain));

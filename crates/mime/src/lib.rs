@@ -34,6 +34,8 @@ mod headers;
 mod reply;
 pub use reply::stripped_text;
 mod sanitize;
+mod texts;
+pub use texts::{Texts, texts};
 
 use serde::Serialize;
 

@@ -44,6 +44,16 @@ fn local_part<'a>(email: &'a str, allowed: &[String]) -> Option<&'a str> {
     Some(left)
 }
 
+/// The address without its `+tag` (`sales+1234@example.com` gives `sales@example.com`), when
+/// it has one. Plus addressing: the alias `sales` takes mail to `sales+anything@` its domain,
+/// unless an alias holds the whole name (a Postern extension; the reference matches whole
+/// names only). The tag reaches the application as the payload's `mailbox_hash`.
+pub fn plus_base(email: &str) -> Option<String> {
+    let (local, domain) = email.rsplit_once('@')?;
+    let (base, tag) = local.split_once('+')?;
+    (!base.is_empty() && !tag.is_empty()).then(|| format!("{base}@{domain}"))
+}
+
 /// `mail.catchall.domain.allowed` extended with every alias domain (§4.0), or empty if unset.
 fn allowed_domains(cfg: &RoutingConfig) -> Vec<String> {
     if cfg.catchall_domain_allowed.is_empty() {
@@ -74,8 +84,14 @@ fn thread_ids(msg: &ParsedMessage) -> Vec<String> {
 pub fn plan_lookups(msg: &ParsedMessage, env: &Envelope, cfg: &RoutingConfig) -> LookupPlan {
     let a = addresses(msg, env);
     let allowed = allowed_domains(cfg);
+    let mut full_names = a.rcpt.clone();
+    for base in a.rcpt.iter().filter_map(|r| plus_base(r)) {
+        if !full_names.contains(&base) {
+            full_names.push(base);
+        }
+    }
     let mut local_parts: Vec<String> = Vec::new();
-    for r in &a.rcpt {
+    for r in &full_names {
         if let Some(l) = local_part(r, &allowed)
             && !local_parts.iter().any(|x| x == l)
         {
@@ -94,7 +110,7 @@ pub fn plan_lookups(msg: &ParsedMessage, env: &Envelope, cfg: &RoutingConfig) ->
         in_reply_to: msg.in_reply_to.clone(),
         parent_ids: msg.references[start..].to_vec(),
         author_email: msg.email_from.as_deref().and_then(email_normalize),
-        alias_full_names: a.rcpt.clone(),
+        alias_full_names: full_names,
         alias_local_parts: local_parts,
     }
 }
@@ -146,10 +162,15 @@ impl Ctx<'_> {
 
     fn alias_matches(&self, alias: &AliasInfo, list: &[String]) -> bool {
         let full = alias.full_name();
-        list.iter().any(|r| {
-            *r == full
+        let takes = |r: &str| {
+            r == full
                 || (alias.incoming_local
                     && local_part(r, &self.allowed) == Some(alias.alias_name.as_str()))
+        };
+        list.iter().any(|r| {
+            takes(r)
+                || (plus_base(r).is_some_and(|base| takes(&base))
+                    && !self.look.aliases.iter().any(|a| a.full_name() == *r))
         })
     }
 }

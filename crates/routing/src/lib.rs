@@ -18,7 +18,7 @@
 mod decide;
 mod types;
 
-pub use decide::{decide, plan_lookups, rate_limit, reply_address};
+pub use decide::{decide, plan_lookups, plus_base, rate_limit, reply_address};
 pub use types::*;
 
 /// The tag of the id of Postern's (and Odoo's) own refusal and rate-limit mails: a message that

@@ -79,6 +79,32 @@ fn alias_creates_a_record() {
 }
 
 #[test]
+fn plus_addressing_reaches_the_alias_unless_an_alias_has_the_whole_name() {
+    let sales = alias(1, "sales", "crm.lead");
+    let plan = plan_lookups(&msg(&["sales+1234@d1.test"]), &Envelope::default(), &cfg());
+    assert!(plan.alias_full_names.contains(&"sales@d1.test".to_owned()));
+    let look = Lookups {
+        aliases: vec![sales.clone()],
+        ..Default::default()
+    };
+    let d = run(&msg(&["sales+1234@d1.test"]), &look);
+    assert_eq!(d.outcome, Outcome::Routed);
+    assert_eq!(d.routes[0].alias.as_deref(), Some("sales@d1.test"));
+    // An alias with the whole name wins.
+    let look = Lookups {
+        aliases: vec![sales, alias(2, "sales+vip", "helpdesk.ticket")],
+        ..Default::default()
+    };
+    let d = run(&msg(&["sales+vip@d1.test"]), &look);
+    assert_eq!(d.routes.len(), 1, "{:?}", d.routes);
+    assert_eq!(d.routes[0].model, "helpdesk.ticket");
+    assert_eq!(plus_base("a+b@x"), Some("a@x".to_owned()));
+    assert_eq!(plus_base("+b@x"), None);
+    assert_eq!(plus_base("a+@x"), None);
+    assert_eq!(plus_base("ab@x"), None);
+}
+
+#[test]
 fn duplicate_first() {
     let look = Lookups {
         duplicate: true,

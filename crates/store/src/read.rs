@@ -438,6 +438,31 @@ impl Tx {
         })?)
     }
 
+    /// Where a message that came by mail came from: its raw message's id, way in, envelope
+    /// and routing outcome (JSON); `None` for a message posted through the API.
+    pub async fn message_origin(&mut self, id: i64) -> Result<Option<MessageOrigin>, StoreError> {
+        // id, source, envelope sender, envelope recipients (JSON), outcome (JSON)
+        type Row = (i64, String, Option<String>, String, Option<String>);
+        let row: Option<Row> = on!(self, |c| sqlx::query_as(
+            "SELECT r.id, r.source, r.envelope_sender, r.envelope_rcpts, r.outcome \
+                 FROM messages m JOIN raw_messages r ON r.id = m.raw_message_id WHERE m.id = $1"
+        )
+        .bind(id)
+        .fetch_optional(c)
+        .await)?;
+        Ok(row.map(
+            |(raw_message_id, source, mail_from, rcpts, outcome)| MessageOrigin {
+                raw_message_id,
+                source,
+                mail_from,
+                rcpt_to: serde_json::from_str(&rcpts).unwrap_or_default(),
+                outcome: outcome
+                    .and_then(|o| serde_json::from_str(&o).ok())
+                    .unwrap_or(serde_json::Value::Null),
+            },
+        ))
+    }
+
     /// One message, with its notifications.
     pub async fn get_message(&mut self, id: i64) -> Result<Message, StoreError> {
         let mut m = on!(self, |c| sqlx::query_as::<_, Message>(sqlx::AssertSqlSafe(
@@ -652,6 +677,21 @@ impl Tx {
             .await?;
         Ok(content)
     }
+}
+
+/// Where a message that came by mail came from ([`Tx::message_origin`]).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct MessageOrigin {
+    /// The raw message.
+    pub raw_message_id: i64,
+    /// The way in (`smtp`, `lmtp`, `pipe`, `http`, `imap`, `pop3`).
+    pub source: String,
+    /// The envelope sender (`MAIL FROM`), if given.
+    pub mail_from: Option<String>,
+    /// The envelope recipients (`RCPT TO`).
+    pub rcpt_to: Vec<String>,
+    /// The outcome of `accept` (its routes say which alias and how).
+    pub outcome: serde_json::Value,
 }
 
 /// A raw inbound message, without its bytes.

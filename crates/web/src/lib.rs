@@ -1,5 +1,6 @@
 //! The HTTP side of Postern: the JSON API of DESIGN.md (`/api/v1/...`, bearer token), `/healthz`,
-//! and later the admin UI and webhooks.
+//! the webhook sender ([`sender`]: events of the store's queue, signed, retried) and later the
+//! admin UI.
 //!
 //! It owns HTTP concerns only: authentication, JSON in and out, status codes, pagination
 //! parameters. What is valid and what is stored is the store's business; this crate maps the
@@ -9,15 +10,19 @@
 //! [`run`] takes a bound listener and a shutdown future, so tests bind `127.0.0.1:0`.
 #![warn(missing_docs)]
 
+mod deliveries;
 mod error;
 mod fetch;
 mod ingest;
 mod outbound;
+mod payload;
 mod resources;
+pub mod sender;
 mod threads;
 
 pub use error::ApiError;
 pub use threads::mail_json;
+pub(crate) use threads::rfc3339;
 
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, Request, State};
@@ -113,6 +118,19 @@ fn describe_metrics() {
     );
     describe_gauge!("postern_outbox_mails", "Mails in the outbox, by state");
     describe_counter!(
+        "postern_webhook_deliveries_total",
+        "Webhook tries, by result: delivered, retry, failed, disabled"
+    );
+    describe_histogram!("postern_webhook_seconds", "Time an endpoint took to answer");
+    describe_gauge!(
+        "postern_webhook_queue",
+        "Webhook deliveries waiting (pending, active endpoints)"
+    );
+    describe_gauge!(
+        "postern_webhook_queue_age_seconds",
+        "Age of the oldest webhook delivery waiting"
+    );
+    describe_counter!(
         "postern_fetch_polls_total",
         "Polls of incoming servers, by server and result"
     );
@@ -139,6 +157,10 @@ async fn metrics_text(State(state): State<AppState>) -> Response {
         for (state, n) in counts {
             metrics::gauge!("postern_outbox_mails", "state" => state).set(n as f64);
         }
+        if let Ok((waiting, age_ms)) = tx.webhook_queue(postern_store::now_ms()).await {
+            metrics::gauge!("postern_webhook_queue").set(waiting as f64);
+            metrics::gauge!("postern_webhook_queue_age_seconds").set(age_ms as f64 / 1000.0);
+        }
     }
     (
         [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
@@ -157,6 +179,7 @@ pub fn router(state: AppState) -> Router {
         .merge(threads::routes())
         .merge(fetch::routes())
         .merge(outbound::routes())
+        .merge(deliveries::routes())
         .layer(DefaultBodyLimit::max(MAX_JSON_BODY))
         .merge(messages)
         .layer(middleware::from_fn_with_state(state.clone(), require_token));

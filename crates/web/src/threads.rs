@@ -146,7 +146,16 @@ async fn get_message(
     ApiPath(id): ApiPath<i64>,
 ) -> Result<Json<Value>, ApiError> {
     let mut tx = s.store.read().await?;
-    Ok(Json(message_json(&tx.get_message(id).await?)))
+    let message = tx.get_message(id).await?;
+    // The message's fields and notifications, and the inbound payload beside them.
+    let mut v = message_json(&message);
+    let payload = crate::payload::inbound_payload(&mut tx, &message).await?;
+    if let (Some(fields), Value::Object(extra)) = (v.as_object_mut(), payload) {
+        for (k, x) in extra {
+            fields.entry(k).or_insert(x);
+        }
+    }
+    Ok(Json(v))
 }
 
 async fn failures(

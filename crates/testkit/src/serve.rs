@@ -1,0 +1,156 @@
+//! A running `postern serve`.
+
+use serde_json::Value;
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// A running `postern serve` on loopback ports (HTTP and SMTP on port 0, read back from the
+/// banner), stopped with SIGTERM when dropped (killed if it does not stop in 10 s).
+pub struct Serve {
+    child: Child,
+    /// `http://127.0.0.1:PORT`.
+    pub base: String,
+    /// The SMTP listener, `127.0.0.1:PORT`.
+    pub smtp: String,
+    /// The banner's lines.
+    pub banner: Vec<String>,
+    token: String,
+    http: reqwest::Client,
+}
+
+impl Serve {
+    /// Starts `bin serve --data-dir DIR` with `args` before `serve` (e.g. `--config FILE`),
+    /// the environment cleaned of Postern's variables, then `envs`; the API token is `token`.
+    pub fn start(
+        bin: &str,
+        dir: &Path,
+        token: &str,
+        envs: &[(&str, &str)],
+        args: &[&str],
+    ) -> Serve {
+        let mut cmd = Command::new(bin);
+        cmd.args(args)
+            .args([
+                "serve",
+                "--http-listen",
+                "127.0.0.1:0",
+                "--smtp-listen",
+                "127.0.0.1:0",
+            ])
+            .arg("--data-dir")
+            .arg(dir)
+            .env_remove("POSTERN_DATABASE_URL")
+            .env_remove("POSTERN_CONFIG")
+            .env("POSTERN_API_TOKEN", token)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null());
+        for (k, v) in envs {
+            cmd.env(k, v);
+        }
+        let mut child = cmd.spawn().expect("spawn postern serve");
+        let stdout = child.stdout.take().unwrap();
+        let (mut banner, mut base, mut smtp) = (Vec::new(), None, None);
+        for line in BufReader::new(stdout).lines() {
+            let line = line.expect("read the banner");
+            if let Some(rest) = line.trim_start().strip_prefix("browser") {
+                let url = rest.split_whitespace().next().unwrap();
+                base = Some(url.trim_end_matches("/healthz").to_owned());
+            }
+            if let Some(rest) = line.trim_start().strip_prefix("smtp") {
+                smtp = rest.split_whitespace().next().map(str::to_owned);
+            }
+            let done = line.starts_with("Stop with");
+            banner.push(line);
+            if done {
+                break;
+            }
+        }
+        Serve {
+            child,
+            base: base.unwrap_or_else(|| panic!("no URL in the banner: {banner:?}")),
+            smtp: smtp.unwrap_or_else(|| panic!("no SMTP address in the banner: {banner:?}")),
+            banner,
+            token: token.to_owned(),
+            http: reqwest::Client::new(),
+        }
+    }
+
+    /// The URL of `path`.
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    /// Calls the API with the token; the status and the JSON answer (a string when not JSON).
+    pub async fn call(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> (u16, Value) {
+        let mut req = self
+            .http
+            .request(method, self.url(path))
+            .bearer_auth(&self.token);
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        let resp = req.send().await.expect("HTTP request");
+        let status = resp.status().as_u16();
+        let text = resp.text().await.unwrap();
+        (
+            status,
+            serde_json::from_str(&text).unwrap_or(Value::String(text)),
+        )
+    }
+
+    /// `GET path`.
+    pub async fn get(&self, path: &str) -> (u16, Value) {
+        self.call(reqwest::Method::GET, path, None).await
+    }
+
+    /// `POST path` with a JSON body.
+    pub async fn post(&self, path: &str, body: Value) -> (u16, Value) {
+        self.call(reqwest::Method::POST, path, Some(body)).await
+    }
+
+    /// The process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// SIGTERM, then the exit status (within 10 s).
+    pub fn stop(&mut self) -> std::process::ExitStatus {
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return status;
+            }
+            assert!(Instant::now() < deadline, "postern did not stop on SIGTERM");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+impl Drop for Serve {
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            let _ = Command::new("kill")
+                .args(["-TERM", &self.child.id().to_string()])
+                .status();
+            let deadline = Instant::now() + Duration::from_secs(10);
+            while Instant::now() < deadline {
+                if let Ok(Some(_)) = self.child.try_wait() {
+                    return;
+                }
+                std::thread::sleep(Duration::from_millis(50));
+            }
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
