@@ -3,20 +3,35 @@
 //! `webhook-id`).
 
 use crate::AppState;
-use crate::error::{ApiError, ApiPath, ApiQuery};
+use crate::error::{ApiError, ApiPath, ApiQuery, ErrorBody};
+use crate::openapi::{PageBody, object_schema};
 use crate::threads::dated;
+use axum::Json;
 use axum::extract::State;
-use axum::routing::{get, post};
-use axum::{Json, Router};
 use postern_model::WebhookId;
 use postern_store::{PageRequest, WebhookDelivery};
 use serde::Deserialize;
 use serde_json::{Value, json};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
-#[derive(Deserialize)]
+object_schema!(
+    /// A webhook delivery.
+    DeliveryBody,
+    "WebhookDelivery",
+    "One event for one endpoint: `id`, `webhook_id`, `event_id` (the `webhook-id` header), \
+     `event_type`, `state` (`pending`, `delivered`, `failed`), `attempts`, `next_try_at`, \
+     `last_status`, `last_error`, `created_at`, `delivered_at`, and `tries` (each \
+     `attempted_at`, `duration_ms`, `status`, `response` (at most 4 KiB), `error`)"
+);
+
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 struct PageQuery {
+    /// At most this many items, 1 to 1000 (default 100).
     limit: Option<i64>,
+    /// The `next_cursor` of the previous page.
     cursor: Option<String>,
 }
 
@@ -31,7 +46,19 @@ fn delivery_json(d: &WebhookDelivery) -> Value {
     v
 }
 
-/// `GET /webhooks/{id}/deliveries`: newest first.
+/// List a webhook's deliveries
+///
+/// Newest first, each with every try, its status and the endpoint's answer.
+#[utoipa::path(
+    get,
+    path = "/webhooks/{id}/deliveries",
+    tag = "webhooks",
+    params(("id" = i64, Path, description = "Webhook id"), PageQuery),
+    responses(
+        (status = 200, description = "A page", body = PageBody<DeliveryBody>),
+        (status = 404, description = "No such webhook", body = ErrorBody),
+    )
+)]
 async fn list(
     State(s): State<AppState>,
     ApiPath(id): ApiPath<i64>,
@@ -46,7 +73,19 @@ async fn list(
     ))
 }
 
-/// `POST /webhook-deliveries/{id}/retry`: due now (202 with the delivery).
+/// Replay a delivery
+///
+/// Due now, whatever its state: the same event under the same `webhook-id`.
+#[utoipa::path(
+    post,
+    path = "/webhook-deliveries/{id}/retry",
+    tag = "webhooks",
+    params(("id" = i64, Path, description = "Delivery id")),
+    responses(
+        (status = 202, description = "The delivery, pending", body = DeliveryBody),
+        (status = 404, description = "No such delivery", body = ErrorBody),
+    )
+)]
 async fn retry(
     State(s): State<AppState>,
     ApiPath(id): ApiPath<i64>,
@@ -58,8 +97,8 @@ async fn retry(
 }
 
 /// The routes, relative to `/api/v1`.
-pub(crate) fn routes() -> Router<AppState> {
-    Router::new()
-        .route("/webhooks/{id}/deliveries", get(list))
-        .route("/webhook-deliveries/{id}/retry", post(retry))
+pub(crate) fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list))
+        .routes(routes!(retry))
 }

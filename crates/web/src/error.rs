@@ -8,6 +8,7 @@ use axum::http::StatusCode;
 use axum::http::request::Parts;
 use axum::response::{IntoResponse, Response};
 use postern_store::StoreError;
+use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 /// An error answer of the API.
@@ -34,9 +35,33 @@ impl ApiError {
     }
 }
 
+/// The body of every error answer.
+// What `ApiError` sends, and the `Error` schema of the OpenAPI document.
+#[derive(Serialize, utoipa::ToSchema)]
+#[schema(as = Error)]
+pub(crate) struct ErrorBody {
+    pub(crate) error: ErrorDetail,
+}
+
+/// The `error` member of an error answer.
+#[derive(Serialize, utoipa::ToSchema)]
+pub(crate) struct ErrorDetail {
+    /// Machine-readable: `bad_request`, `unauthorized`, `not_found`, `method_not_allowed`,
+    /// `conflict`, `busy`, `too_large`, `unsupported_media_type`, `invalid`, `unparseable`,
+    /// `fetch_failed`, `unavailable`, `internal`.
+    pub(crate) code: String,
+    /// For people.
+    pub(crate) message: String,
+}
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let body = serde_json::json!({"error": {"code": self.code, "message": self.message}});
+        let body = ErrorBody {
+            error: ErrorDetail {
+                code: self.code.to_owned(),
+                message: self.message,
+            },
+        };
         (self.status, Json(body)).into_response()
     }
 }

@@ -4,17 +4,27 @@
 //! 400 not an e-mail message (kept raw), 503 temporary failure (retry).
 
 use crate::AppState;
-use crate::error::ApiError;
+use crate::error::{ApiError, ErrorBody};
+use crate::openapi::Binary;
 use axum::Json;
-use axum::Router;
 use axum::body::Bytes;
 use axum::extract::{RawQuery, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use axum::routing::post;
 use postern_gateway::{AcceptError, AcceptOutcome, Received};
 use postern_gateway::{Envelope, Outcome};
 use postern_model::Source;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+crate::openapi::object_schema!(
+    /// What the gateway did with a message (or would do, for `/route/explain`).
+    OutcomeBody,
+    "AcceptOutcome",
+    "What the gateway did with the message: `outcome` (`routed`, `duplicate`, `loop_ignored`, \
+     `bounce_processed`, `catchall_refused`, `alias_refused`, `alias_invalid`, `rate_limited`, \
+     `no_route`) and what it did for each recipient; see docs/ingest.md"
+);
 
 fn envelope(query: Option<&str>) -> Result<Envelope, ApiError> {
     let mut env = Envelope::default();
@@ -61,6 +71,26 @@ fn answer(result: Result<AcceptOutcome, AcceptError>) -> Response {
     }
 }
 
+/// Ingest one message
+///
+/// As if it had come by SMTP to the `rcpt` addresses: routed, then stored (a record, a message on
+/// its thread), ignored or refused. The answer is the outcome whatever the status.
+#[utoipa::path(
+    post,
+    path = "/ingest",
+    tag = "ingest",
+    params(EnvelopeParams),
+    request_body(content = Binary, content_type = "message/rfc822",
+        description = "The message, raw (RFC 5322)"),
+    responses(
+        (status = 200, description = "Stored or ignored (or refused, with its mail queued)",
+            body = OutcomeBody),
+        (status = 400, description = "Not an e-mail message (kept raw), or a bad parameter",
+            body = ErrorBody),
+        (status = 422, description = "No route for any recipient", body = OutcomeBody),
+        (status = 503, description = "Temporary failure; retry", body = ErrorBody),
+    )
+)]
 async fn ingest(
     State(s): State<AppState>,
     RawQuery(q): RawQuery,
@@ -74,6 +104,23 @@ async fn ingest(
     Ok(answer(s.gateway.accept_owned(body.into(), &received).await))
 }
 
+/// Explain the routing of a message
+///
+/// What `/ingest` would do with it, without storing anything.
+#[utoipa::path(
+    post,
+    path = "/route/explain",
+    tag = "ingest",
+    params(EnvelopeParams),
+    request_body(content = Binary, content_type = "message/rfc822",
+        description = "The message, raw (RFC 5322)"),
+    responses(
+        (status = 200, description = "What would be done, `no_route` included", body = OutcomeBody),
+        (status = 400, description = "Not an e-mail message, or a bad parameter",
+            body = ErrorBody),
+        (status = 503, description = "Temporary failure; retry", body = ErrorBody),
+    )
+)]
 async fn explain(
     State(s): State<AppState>,
     RawQuery(q): RawQuery,
@@ -90,9 +137,22 @@ async fn explain(
     })
 }
 
+/// The envelope of `/ingest` and `/route/explain` (read by [`envelope`]).
+#[derive(utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+#[allow(dead_code)] // a schema only.
+struct EnvelopeParams {
+    /// A recipient, counted as a `Delivered-To` recipient (repeat for each, at most 1000).
+    rcpt: Option<Vec<String>>,
+    /// The envelope sender (`MAIL FROM`).
+    sender: Option<String>,
+    /// The model of the records it creates, instead of the alias's.
+    model: Option<String>,
+}
+
 /// Routes taking raw messages, relative to `/api/v1`.
-pub(crate) fn routes() -> Router<AppState> {
-    Router::new()
-        .route("/ingest", post(ingest))
-        .route("/route/explain", post(explain))
+pub(crate) fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(ingest))
+        .routes(routes!(explain))
 }

@@ -7,6 +7,9 @@
 //! store's answers to statuses (`Invalid` → 422, `Conflict` → 409, `NotFound` → 404, a database
 //! that fails → 503) and never returns a secret (servers' passwords are write-only fields).
 //!
+//! Every route is declared once, with its OpenAPI operation: `GET /api/v1/openapi.json` serves
+//! the document (see the `openapi` module for how a route is added).
+//!
 //! [`run`] takes a bound listener and a shutdown future, so tests bind `127.0.0.1:0`.
 #![warn(missing_docs)]
 
@@ -14,6 +17,7 @@ mod deliveries;
 mod error;
 mod fetch;
 mod ingest;
+mod openapi;
 mod outbound;
 mod payload;
 mod resources;
@@ -24,18 +28,20 @@ pub use error::ApiError;
 pub use threads::mail_json;
 pub(crate) use threads::rfc3339;
 
-use axum::Router;
 use axum::extract::{DefaultBodyLimit, Request, State};
 use axum::http::{StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::{Extension, Router};
+use error::ErrorBody;
 use postern_gateway::Gateway;
 use postern_model::Secret;
 use postern_store::Store;
 use std::future::Future;
 use std::sync::Arc;
 use tokio::net::TcpListener;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 /// What every handler needs.
 #[derive(Clone)]
@@ -140,8 +146,19 @@ fn describe_metrics() {
     );
 }
 
-/// `/metrics`: Prometheus text, without a token (DESIGN.md), with the outbox by state read at
-/// each scrape.
+/// Prometheus metrics
+///
+/// Prometheus text, without a token (DESIGN.md), with the outbox by state read at each scrape.
+#[utoipa::path(
+    get,
+    path = "/metrics",
+    tag = "meta",
+    responses(
+        (status = 200, description = "Prometheus text format 0.0.4", body = String,
+            content_type = "text/plain"),
+        (status = 404, description = "Metrics are not enabled in this process", body = ErrorBody),
+    )
+)]
 async fn metrics_text(State(state): State<AppState>) -> Response {
     let Some(handle) = &state.metrics else {
         return ApiError::new(
@@ -174,24 +191,37 @@ const MAX_JSON_BODY: usize = 1024 * 1024;
 
 /// The whole HTTP application.
 pub fn router(state: AppState) -> Router {
-    let messages = ingest::routes().layer(DefaultBodyLimit::max(state.max_message_size));
-    let api = resources::routes()
-        .merge(threads::routes())
-        .merge(fetch::routes())
-        .merge(outbound::routes())
-        .merge(deliveries::routes())
-        .layer(DefaultBodyLimit::max(MAX_JSON_BODY))
-        .merge(messages)
-        .layer(middleware::from_fn_with_state(state.clone(), require_token));
-    Router::new()
-        .route("/healthz", get(healthz))
-        .route("/metrics", get(metrics_text))
-        .nest("/api/v1", api)
+    let (router, api) = routes(&state).split_for_parts();
+    let document = openapi::Document::new(&openapi::finish(api));
+    router
+        .layer(Extension(document))
         .fallback(|| async {
             ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such endpoint")
         })
         .layer(middleware::map_response(error::json_errors))
         .with_state(state)
+}
+
+/// Every route, with its OpenAPI operation.
+fn routes(state: &AppState) -> OpenApiRouter<AppState> {
+    let messages = ingest::routes().layer(DefaultBodyLimit::max(state.max_message_size));
+    let mut api = resources::routes()
+        .merge(threads::routes())
+        .merge(fetch::routes())
+        .merge(outbound::routes())
+        .merge(deliveries::routes())
+        .layer(DefaultBodyLimit::max(MAX_JSON_BODY))
+        .merge(messages);
+    // The token guards the routes declared so far (a layer wraps the routes it is given), and
+    // the document says so; `/openapi.json`, declared after, is public.
+    openapi::require_bearer(api.get_openapi_mut());
+    let api = api
+        .layer(middleware::from_fn_with_state(state.clone(), require_token))
+        .routes(routes!(openapi::openapi_json));
+    OpenApiRouter::new()
+        .routes(routes!(healthz))
+        .routes(routes!(metrics_text))
+        .nest("/api/v1", api)
 }
 
 /// Serves `router(state)` on `listener` until `shutdown` completes, then finishes the requests
@@ -206,6 +236,19 @@ pub async fn run(
         .await
 }
 
+/// Health check
+///
+/// Whether the process runs and its database answers. No token.
+#[utoipa::path(
+    get,
+    path = "/healthz",
+    tag = "meta",
+    responses(
+        (status = 200, description = "`{\"status\": \"ok\"}`", body = Object),
+        (status = 503, description = "`{\"status\": \"unavailable\", \"reason\": \"database\"}`",
+            body = Object),
+    )
+)]
 async fn healthz(State(state): State<AppState>) -> Response {
     match state.store.ping().await {
         Ok(()) => (

@@ -5,27 +5,48 @@
 //! delivery shell's; this module maps JSON in and out.
 
 use crate::AppState;
-use crate::error::{ApiError, ApiJson, ApiPath};
-use crate::threads::{mail_json, message_json};
+use crate::error::{ApiError, ApiJson, ApiPath, ErrorBody};
+use crate::openapi::{PageBody, object_schema};
+use crate::threads::{MailBody, MessageBody, mail_json, message_json};
 use axum::Json;
-use axum::Router;
 use axum::extract::State;
 use axum::http::StatusCode;
-use axum::routing::post;
 use base64::Engine;
 use postern_gateway::post::{self, FileInput, MailInput, PostInput};
 use serde::Deserialize;
 use serde_json::Value;
 use std::collections::BTreeMap;
 use std::time::Duration;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
-#[derive(Deserialize)]
+object_schema!(
+    /// The answer of a connection test.
+    TestResultBody,
+    "ServerTestResult",
+    "`ok` (the server would take mail from `test_from`), `message`, `test_from`, `warnings` \
+     (a list), `max_size` (the server's SIZE limit, or null)"
+);
+
+object_schema!(
+    /// What became of one recipient of a mail.
+    RecipientBody,
+    "MailRecipient",
+    "`address`, `partner_id` (or null), `status` (`ready`, `retry`, `sent`, `exception`), \
+     `reply` (the server's reply, or why it was not sent)"
+);
+
+/// An attachment given inline.
+#[derive(Deserialize, utoipa::ToSchema)]
+#[schema(as = File)]
 #[serde(deny_unknown_fields)]
 struct FileJson {
+    /// The file name (one line).
     filename: String,
+    /// Default `application/octet-stream`.
     #[serde(default)]
     mimetype: Option<String>,
-    /// Base64.
+    /// The content, base64.
     content: String,
 }
 
@@ -69,25 +90,49 @@ fn one_line<'a>(fields: impl IntoIterator<Item = (String, &'a str)>) -> Result<(
     Ok(())
 }
 
-#[derive(Deserialize)]
+/// A message posted on a record.
+#[derive(Deserialize, utoipa::ToSchema)]
+#[schema(as = NewMessage)]
 #[serde(deny_unknown_fields)]
 struct PostJson {
+    /// Subject (one line); the record's name when absent.
     #[serde(default)]
     subject: Option<String>,
+    /// HTML body.
     #[serde(default)]
     body_html: Option<String>,
+    /// Text body (escaped into HTML when no HTML is given).
     #[serde(default)]
     body_text: Option<String>,
+    /// `comment` (default; followers of `comment` notified) or `note` (internal users only).
     #[serde(default)]
     subtype: Option<String>,
+    /// The author, a partner.
     #[serde(default)]
     author_partner_id: Option<i64>,
+    /// Partners notified besides the followers.
     #[serde(default)]
     partner_ids: Vec<i64>,
+    /// Attachments.
     #[serde(default)]
     attachments: Vec<FileJson>,
 }
 
+/// Post a message on a record
+///
+/// Stored on the record's thread; its followers (and `partner_ids`) are notified by mail.
+#[utoipa::path(
+    post,
+    path = "/records/{id}/messages",
+    tag = "records",
+    params(("id" = i64, Path, description = "Record id")),
+    request_body = PostJson,
+    responses(
+        (status = 201, description = "The message, with its notifications", body = MessageBody),
+        (status = 404, description = "No such record or partner", body = ErrorBody),
+        (status = 422, description = "A field is invalid", body = ErrorBody),
+    )
+)]
 async fn post_message(
     State(s): State<AppState>,
     ApiPath(id): ApiPath<i64>,
@@ -120,33 +165,59 @@ async fn post_message(
     ))
 }
 
-#[derive(Deserialize)]
+/// One email to send.
+#[derive(Deserialize, utoipa::ToSchema)]
+#[schema(as = NewMail)]
 #[serde(deny_unknown_fields)]
 struct MailJson {
+    /// From (the default From of the alias domain when absent).
     #[serde(default)]
     from: Option<String>,
+    /// Recipients.
     #[serde(default)]
     to: Vec<String>,
+    /// Cc.
     #[serde(default)]
     cc: Vec<String>,
+    /// Subject (one line).
     #[serde(default)]
     subject: String,
+    /// HTML body.
     #[serde(default)]
     body_html: Option<String>,
+    /// Plain-text body.
     #[serde(default)]
     body_text: Option<String>,
+    /// `transactional` (default) or `mass`.
     #[serde(default)]
     stream: Option<String>,
+    /// The record the mail is about.
     #[serde(default)]
     record_id: Option<i64>,
+    /// Attachments.
     #[serde(default)]
     attachments: Vec<FileJson>,
+    /// More headers (names and values on one line each).
     #[serde(default)]
     headers: BTreeMap<String, String>,
+    /// Not before this time (RFC 3339; a naive time is UTC).
     #[serde(default)]
     scheduled_date: Option<String>,
 }
 
+/// Send one email
+///
+/// Queued in the outbox; the delivery runner sends it.
+#[utoipa::path(
+    post,
+    path = "/mail",
+    tag = "mail",
+    request_body = MailJson,
+    responses(
+        (status = 201, description = "The queued mail", body = MailBody),
+        (status = 422, description = "A field is invalid", body = ErrorBody),
+    )
+)]
 async fn send_mail(
     State(s): State<AppState>,
     ApiJson(body): ApiJson<MailJson>,
@@ -198,7 +269,19 @@ async fn send_mail(
     ))
 }
 
+/// List a mail's recipients
+///
 /// What became of each recipient of a mail (after its first attempt).
+#[utoipa::path(
+    get,
+    path = "/mail/{id}/recipients",
+    tag = "mail",
+    params(("id" = i64, Path, description = "Mail id")),
+    responses(
+        (status = 200, description = "The recipients, one page", body = PageBody<RecipientBody>),
+        (status = 404, description = "No such mail", body = ErrorBody),
+    )
+)]
 async fn mail_recipients(
     State(s): State<AppState>,
     ApiPath(id): ApiPath<i64>,
@@ -218,6 +301,21 @@ async fn mail_recipients(
     ))
 }
 
+/// Test an outgoing server
+///
+/// Connects, TLS, AUTH, `MAIL FROM` the test sender, `RCPT TO` its domain's postmaster,
+/// `DATA`; nothing is sent.
+#[utoipa::path(
+    post,
+    path = "/outgoing-servers/{id}/test",
+    tag = "outgoing servers",
+    params(("id" = i64, Path, description = "Outgoing server id")),
+    responses(
+        (status = 200, description = "What the test found (`ok` false when the server refused)",
+            body = TestResultBody),
+        (status = 404, description = "No such outgoing server", body = ErrorBody),
+    )
+)]
 async fn test_server(
     State(s): State<AppState>,
     ApiPath(id): ApiPath<i64>,
@@ -254,12 +352,12 @@ pub(crate) fn parse_rfc3339(text: &str) -> Option<i64> {
     .map(|d| d.and_utc().timestamp_millis())
 }
 
-pub(crate) fn routes() -> Router<AppState> {
-    Router::new()
-        .route("/records/{id}/messages", post(post_message))
-        .route("/mail", post(send_mail))
-        .route("/mail/{id}/recipients", axum::routing::get(mail_recipients))
-        .route("/outgoing-servers/{id}/test", post(test_server))
+pub(crate) fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(post_message))
+        .routes(routes!(send_mail))
+        .routes(routes!(mail_recipients))
+        .routes(routes!(test_server))
 }
 
 #[cfg(test)]

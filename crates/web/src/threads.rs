@@ -2,16 +2,63 @@
 //! notifications, attachments, the outbox and the failures (red envelopes).
 
 use crate::AppState;
-use crate::error::{ApiError, ApiJson, ApiPath, ApiQuery};
+use crate::error::{ApiError, ApiJson, ApiPath, ApiQuery, ErrorBody};
+use crate::openapi::{Binary, PageBody, object_schema};
 use axum::Json;
-use axum::Router;
 use axum::extract::State;
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
 use postern_store::{PageRequest, RecordFilter};
 use serde::Deserialize;
 use serde_json::{Value, json};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+object_schema!(
+    /// A record.
+    RecordBody,
+    "Record",
+    "A record: `id`, `model`, `name`, `email_from`, `email_cc`, `company_id`, `values` (an \
+     object), `message_bounce`, `created_at`"
+);
+object_schema!(
+    /// What `POST /records` takes.
+    NewRecordBody,
+    "NewRecord",
+    "A record opened by the application: `model` and `name` (required), `email_from`, \
+     `email_cc`, `company_id`, `values` (an object), `follower_partner_ids` (a list of ids); \
+     no other field"
+);
+object_schema!(
+    /// A message with its notifications and attachments.
+    MessageBody,
+    "Message",
+    "A message of a thread, with its notifications and its attachments (each with the `url` \
+     of its content); `GET /messages/{id}` adds the inbound payload of a message that came by \
+     mail: `message`, `record`, `envelope` (`mail_from`, `rcpt_to`, `source`), `from`, `to`, \
+     `cc` (`{name, email}`), `text`, `html`, `stripped_text`, `via`, `alias`, `mailbox_hash`, \
+     `auth`"
+);
+object_schema!(
+    /// A mail of the outbox.
+    MailBody,
+    "Mail",
+    "A mail of the outbox: its state (`outgoing`, `sent`, `exception`, `cancel`), addresses, \
+     subject, attempts and error"
+);
+object_schema!(
+    /// A follower of a record.
+    FollowerBody,
+    "Follower",
+    "A partner who follows a record: `partner_id`, `name`, `email`, `subtypes` (a list)"
+);
+object_schema!(
+    /// A raw inbound message's metadata.
+    RawMessageInfoBody,
+    "RawMessageInfo",
+    "A raw inbound message: `id`, `received_at`, `source`, `envelope_sender`, \
+     `header_message_id`, `size`, `status`, `error`"
+);
 
 /// Formats epoch milliseconds as RFC 3339 UTC (`2026-11-22T03:15:56.123Z`).
 pub(crate) fn rfc3339(ms: i64) -> String {
@@ -52,16 +99,32 @@ fn page_json<T>(page: postern_store::Page<T>, f: impl Fn(&T) -> Value) -> Json<V
     Json(json!({"items": items, "next_cursor": page.next_cursor}))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 struct RecordQuery {
+    /// Only records of this model.
     model: Option<String>,
+    /// Only records of this name.
     name: Option<String>,
+    /// Only records of this customer's address (normalized as stored).
     email_from: Option<String>,
+    /// At most this many items, 1 to 1000 (default 100).
     limit: Option<i64>,
+    /// The `next_cursor` of the previous page.
     cursor: Option<String>,
 }
 
+/// List records
+///
+/// Optionally of one model, by name or by the customer's address.
+#[utoipa::path(
+    get,
+    path = "/records",
+    tag = "records",
+    params(RecordQuery),
+    responses((status = 200, description = "A page", body = PageBody<RecordBody>))
+)]
 async fn list_records(
     State(s): State<AppState>,
     ApiQuery(q): ApiQuery<RecordQuery>,
@@ -81,6 +144,17 @@ async fn list_records(
     }))
 }
 
+/// Get a record
+#[utoipa::path(
+    get,
+    path = "/records/{id}",
+    tag = "records",
+    params(("id" = i64, Path, description = "Record id")),
+    responses(
+        (status = 200, description = "The record", body = RecordBody),
+        (status = 404, description = "No such record", body = ErrorBody),
+    )
+)]
 async fn get_record(
     State(s): State<AppState>,
     ApiPath(id): ApiPath<i64>,
@@ -90,7 +164,19 @@ async fn get_record(
     Ok(Json(dated(serde_json::to_value(r)?)))
 }
 
-/// `POST /records`: a record opened by the application (201 with the record).
+/// Create a record
+///
+/// A record opened by the application (not by a mail).
+#[utoipa::path(
+    post,
+    path = "/records",
+    tag = "records",
+    request_body = NewRecordBody,
+    responses(
+        (status = 201, description = "The record", body = RecordBody),
+        (status = 422, description = "A field is invalid", body = ErrorBody),
+    )
+)]
 async fn create_record(
     State(s): State<AppState>,
     ApiJson(input): ApiJson<postern_store::NewRecord>,
@@ -103,14 +189,31 @@ async fn create_record(
     Ok((StatusCode::CREATED, Json(body)).into_response())
 }
 
-#[derive(Deserialize)]
+/// What `PATCH /records/{id}` takes.
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct RecordPatch {
+    /// The new name.
     name: Option<String>,
+    /// Merged key by key into the record's values (`null` removes a key).
     values: Option<Value>,
 }
 
-/// `PATCH /records/{id}`: `name`, and `values` merged key by key (`null` removes a key).
+/// Change a record
+///
+/// `name`, and `values` merged key by key (`null` removes a key).
+#[utoipa::path(
+    patch,
+    path = "/records/{id}",
+    tag = "records",
+    params(("id" = i64, Path, description = "Record id")),
+    request_body = RecordPatch,
+    responses(
+        (status = 200, description = "The record", body = RecordBody),
+        (status = 404, description = "No such record", body = ErrorBody),
+        (status = 422, description = "A field is invalid", body = ErrorBody),
+    )
+)]
 async fn patch_record(
     State(s): State<AppState>,
     ApiPath(id): ApiPath<i64>,
@@ -124,13 +227,29 @@ async fn patch_record(
     Ok(Json(dated(serde_json::to_value(r)?)))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 struct PageQuery {
+    /// At most this many items, 1 to 1000 (default 100).
     limit: Option<i64>,
+    /// The `next_cursor` of the previous page.
     cursor: Option<String>,
 }
 
+/// List a record's messages
+///
+/// Its thread, oldest first, with the notifications of each message.
+#[utoipa::path(
+    get,
+    path = "/records/{id}/messages",
+    tag = "records",
+    params(("id" = i64, Path, description = "Record id"), PageQuery),
+    responses(
+        (status = 200, description = "A page", body = PageBody<MessageBody>),
+        (status = 404, description = "No such record", body = ErrorBody),
+    )
+)]
 async fn record_messages(
     State(s): State<AppState>,
     ApiPath(id): ApiPath<i64>,
@@ -141,6 +260,17 @@ async fn record_messages(
     Ok(page_json(tx.record_messages(id, page).await?, message_json))
 }
 
+/// Get a message
+#[utoipa::path(
+    get,
+    path = "/messages/{id}",
+    tag = "messages",
+    params(("id" = i64, Path, description = "Message id")),
+    responses(
+        (status = 200, description = "The message", body = MessageBody),
+        (status = 404, description = "No such message", body = ErrorBody),
+    )
+)]
 async fn get_message(
     State(s): State<AppState>,
     ApiPath(id): ApiPath<i64>,
@@ -158,6 +288,16 @@ async fn get_message(
     Ok(Json(v))
 }
 
+/// List the failures
+///
+/// The messages with a notification that could not be delivered (red envelopes).
+#[utoipa::path(
+    get,
+    path = "/failures",
+    tag = "messages",
+    params(PageQuery),
+    responses((status = 200, description = "A page", body = PageBody<MessageBody>))
+)]
 async fn failures(
     State(s): State<AppState>,
     ApiQuery(q): ApiQuery<PageQuery>,
@@ -167,6 +307,17 @@ async fn failures(
     Ok(page_json(tx.failures(page).await?, message_json))
 }
 
+/// List a record's followers
+#[utoipa::path(
+    get,
+    path = "/records/{id}/followers",
+    tag = "records",
+    params(("id" = i64, Path, description = "Record id")),
+    responses(
+        (status = 200, description = "The followers, one page", body = PageBody<FollowerBody>),
+        (status = 404, description = "No such record", body = ErrorBody),
+    )
+)]
 async fn list_followers(
     State(s): State<AppState>,
     ApiPath(id): ApiPath<i64>,
@@ -176,14 +327,33 @@ async fn list_followers(
     Ok(Json(json!({"items": items, "next_cursor": null})))
 }
 
-#[derive(Deserialize)]
+/// A partner who follows a record.
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct FollowerInput {
+    /// The partner.
     partner_id: i64,
+    /// The subtypes followed: `comment` (the default), `note`. Following again replaces them.
     #[serde(default)]
     subtypes: Option<Vec<String>>,
 }
 
+/// Add a follower
+///
+/// Or change the subtypes that a follower follows.
+#[utoipa::path(
+    post,
+    path = "/records/{id}/followers",
+    tag = "records",
+    params(("id" = i64, Path, description = "Record id")),
+    request_body = FollowerInput,
+    responses(
+        (status = 201, description = "The record's followers, one page",
+            body = PageBody<FollowerBody>),
+        (status = 404, description = "No such record or partner", body = ErrorBody),
+        (status = 422, description = "A field is invalid", body = ErrorBody),
+    )
+)]
 async fn add_follower(
     State(s): State<AppState>,
     ApiPath(id): ApiPath<i64>,
@@ -206,12 +376,25 @@ async fn add_follower(
         .into_response())
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 struct PartnerQuery {
+    /// The follower to remove.
     partner_id: i64,
 }
 
+/// Remove a follower
+#[utoipa::path(
+    delete,
+    path = "/records/{id}/followers",
+    tag = "records",
+    params(("id" = i64, Path, description = "Record id"), PartnerQuery),
+    responses(
+        (status = 204, description = "Removed"),
+        (status = 404, description = "No such record or follower", body = ErrorBody),
+    )
+)]
 async fn remove_follower(
     State(s): State<AppState>,
     ApiPath(id): ApiPath<i64>,
@@ -223,6 +406,20 @@ async fn remove_follower(
     Ok(StatusCode::NO_CONTENT)
 }
 
+/// Download an attachment
+///
+/// Its content, with its MIME type, as a download (`Content-Disposition: attachment`).
+#[utoipa::path(
+    get,
+    path = "/attachments/{id}",
+    tag = "messages",
+    params(("id" = i64, Path, description = "Attachment id")),
+    responses(
+        (status = 200, description = "The content, with the attachment's MIME type",
+            body = Binary, content_type = "application/octet-stream"),
+        (status = 404, description = "No such attachment", body = ErrorBody),
+    )
+)]
 async fn attachment(
     State(s): State<AppState>,
     ApiPath(id): ApiPath<i64>,
@@ -252,11 +449,15 @@ async fn attachment(
     Ok(r)
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 struct MailQuery {
+    /// Only mails in this state: `outgoing`, `sent`, `exception`, `cancel`.
     state: Option<String>,
+    /// At most this many items, 1 to 1000 (default 100).
     limit: Option<i64>,
+    /// The `next_cursor` of the previous page.
     cursor: Option<String>,
 }
 
@@ -265,6 +466,17 @@ pub fn mail_json(m: &postern_store::Mail) -> Value {
     dated(serde_json::to_value(m).unwrap_or(Value::Null))
 }
 
+/// List the outbox
+#[utoipa::path(
+    get,
+    path = "/mail",
+    tag = "mail",
+    params(MailQuery),
+    responses(
+        (status = 200, description = "A page", body = PageBody<MailBody>),
+        (status = 422, description = "Not a mail state", body = ErrorBody),
+    )
+)]
 async fn list_mail(
     State(s): State<AppState>,
     ApiQuery(q): ApiQuery<MailQuery>,
@@ -286,6 +498,17 @@ async fn list_mail(
     ))
 }
 
+/// Get a mail
+#[utoipa::path(
+    get,
+    path = "/mail/{id}",
+    tag = "mail",
+    params(("id" = i64, Path, description = "Mail id")),
+    responses(
+        (status = 200, description = "The mail", body = MailBody),
+        (status = 404, description = "No such mail", body = ErrorBody),
+    )
+)]
 async fn get_mail(
     State(s): State<AppState>,
     ApiPath(id): ApiPath<i64>,
@@ -294,14 +517,28 @@ async fn get_mail(
     Ok(Json(mail_json(&tx.get_mail(id).await?)))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 struct RawQuery {
+    /// Only raw messages in this status (`failed`: those that could not be parsed or applied).
     status: Option<String>,
+    /// At most this many items, 1 to 1000 (default 100).
     limit: Option<i64>,
+    /// The `next_cursor` of the previous page.
     cursor: Option<String>,
 }
 
+/// List the raw inbound messages
+///
+/// Newest first, as received, before parsing.
+#[utoipa::path(
+    get,
+    path = "/raw-messages",
+    tag = "raw messages",
+    params(RawQuery),
+    responses((status = 200, description = "A page", body = PageBody<RawMessageInfoBody>))
+)]
 async fn list_raw(
     State(s): State<AppState>,
     ApiQuery(q): ApiQuery<RawQuery>,
@@ -314,6 +551,18 @@ async fn list_raw(
     }))
 }
 
+/// Download a raw inbound message
+#[utoipa::path(
+    get,
+    path = "/raw-messages/{id}/content",
+    tag = "raw messages",
+    params(("id" = i64, Path, description = "Raw message id")),
+    responses(
+        (status = 200, description = "The message as received", body = Binary,
+            content_type = "message/rfc822"),
+        (status = 404, description = "No such raw message", body = ErrorBody),
+    )
+)]
 async fn raw_content(
     State(s): State<AppState>,
     ApiPath(id): ApiPath<i64>,
@@ -329,24 +578,19 @@ async fn raw_content(
 }
 
 /// Routes of the read side, relative to `/api/v1`.
-pub(crate) fn routes() -> Router<AppState> {
-    Router::new()
-        .route("/records", get(list_records).post(create_record))
-        .route("/records/{id}", get(get_record).patch(patch_record))
-        .route("/records/{id}/messages", get(record_messages))
-        .route(
-            "/records/{id}/followers",
-            get(list_followers)
-                .post(add_follower)
-                .delete(remove_follower),
-        )
-        .route("/messages/{id}", get(get_message))
-        .route("/attachments/{id}", get(attachment))
-        .route("/failures", get(failures))
-        .route("/mail", get(list_mail))
-        .route("/mail/{id}", get(get_mail))
-        .route("/raw-messages", get(list_raw))
-        .route("/raw-messages/{id}/content", get(raw_content))
+pub(crate) fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list_records, create_record))
+        .routes(routes!(get_record, patch_record))
+        .routes(routes!(record_messages))
+        .routes(routes!(list_followers, add_follower, remove_follower))
+        .routes(routes!(get_message))
+        .routes(routes!(attachment))
+        .routes(routes!(failures))
+        .routes(routes!(list_mail))
+        .routes(routes!(get_mail))
+        .routes(routes!(list_raw))
+        .routes(routes!(raw_content))
 }
 
 #[cfg(test)]
