@@ -90,7 +90,10 @@ pub(crate) async fn serve(
         crate::delivery::config(&settings.hostname),
         wait_for(stopped.clone()),
     ));
-    let webhooks = {
+    // POSTERN_WEBHOOK_SENDER=0: this node delivers no webhooks (another node does; events wait
+    // in the store).
+    let sender_on = std::env::var("POSTERN_WEBHOOK_SENDER").map_or(true, |v| v.trim() != "0");
+    let webhooks = sender_on.then(|| {
         let cfg = crate::delivery::webhook_config(&settings.hostname);
         let client =
             postern_web::sender::client(&cfg, postern_fetch::TlsSettings::system().client_config());
@@ -100,14 +103,16 @@ pub(crate) async fn serve(
             client,
             wait_for(stopped.clone()),
         ))
-    };
+    });
     shutdown.await;
     let _ = stop.send(true);
     fetch_stop.cancel();
     fetch_task.await?;
     http_task.await??;
     delivery.await?;
-    webhooks.await?;
+    if let Some(webhooks) = webhooks {
+        webhooks.await?;
+    }
     stop_listeners(tasks).await?;
     store.close().await;
     tracing::info!("postern stopped");
