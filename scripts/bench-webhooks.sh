@@ -28,7 +28,8 @@ trap cleanup EXIT
 
 command -v smtp-source >/dev/null || [[ -x /usr/sbin/smtp-source ]] || (cd "$ANCHORS" && ./install.sh >/dev/null)
 SOURCE=$(command -v smtp-source || echo /usr/sbin/smtp-source)
-cargo build -q --release -p postern -p postern-web --example webhook_sink
+cargo build -q --release -p postern
+cargo build -q --release -p postern-web --example webhook_sink
 BIN=$ROOT/target/release/postern
 SINK_BIN=$ROOT/target/release/examples/webhook_sink
 TOKEN=bench-token-0123456789abcdef

@@ -440,3 +440,140 @@ async fn a_hanging_receiver_stalls_no_mail_and_410_disables() {
         "{err}"
     );
 }
+
+/// The payload fields that depend on the mail only (not on the way in, the ids or the time).
+fn mail_fields(payload: &Value) -> Value {
+    let keep = [
+        "from",
+        "to",
+        "cc",
+        "subject",
+        "text",
+        "html",
+        "stripped_text",
+        "via",
+        "alias",
+        "mailbox_hash",
+    ];
+    keep.iter()
+        .map(|k| (k.to_string(), payload[*k].clone()))
+        .collect::<serde_json::Map<_, _>>()
+        .into()
+}
+
+/// The same mail by SMTP, the pipe (`postern ingest`), `POST /api/v1/ingest` and IMAP gives the
+/// same inbound payload.
+#[tokio::test]
+async fn the_same_mail_gives_the_same_payload_whatever_the_way_in() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = database(dir.path(), false).await;
+    let user = "fetch39";
+    let s = serve(dir.path(), &db, Way::Imap(user), &[]).await;
+    let to = "Sales <sales+77@example.com>";
+    // SMTP
+    let t = swaks(
+        &s.smtp,
+        "robert@customer.example",
+        "sales+77@example.com",
+        &message(to),
+    );
+    assert!(t.contains("250 2.0.0"), "{t}");
+    // the pipe
+    let mut pipe = std::process::Command::new(BIN)
+        .args([
+            "ingest",
+            "--sender",
+            "robert@customer.example",
+            "--rcpt",
+            "sales+77@example.com",
+        ])
+        .args(["--database-url", &db, "--data-dir"])
+        .arg(dir.path())
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    std::io::Write::write_all(&mut pipe.stdin.take().unwrap(), message(to).as_bytes()).unwrap();
+    assert!(pipe.wait().unwrap().success());
+    // HTTP
+    let answer = reqwest::Client::new()
+        .post(
+            s.url("/api/v1/ingest?rcpt=sales%2B77%40example.com&sender=robert%40customer.example"),
+        )
+        .bearer_auth(TOKEN)
+        .header("content-type", "message/rfc822")
+        .body(message(to))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(answer.status(), 200);
+    // IMAP
+    dovecot::deliver(&dovecot::maildir(user), &message(to));
+    let (status, polled) = s.post("/api/v1/incoming-servers/1/fetch", json!({})).await;
+    assert_eq!((status, &polled["accepted"]), (200, &json!(1)), "{polled}");
+
+    let mut payloads = Vec::new();
+    for id in 1..=4 {
+        let (status, m) = s.get(&format!("/api/v1/messages/{id}")).await;
+        assert_eq!(status, 200, "{m}");
+        payloads.push((m["envelope"]["source"].clone(), mail_fields(&m)));
+    }
+    let sources: Vec<&Value> = payloads.iter().map(|(s, _)| s).collect();
+    assert_eq!(
+        sources,
+        [
+            &json!("smtp"),
+            &json!("pipe"),
+            &json!("http"),
+            &json!("imap")
+        ]
+    );
+    assert_eq!(payloads[0].1["mailbox_hash"], "77", "{}", payloads[0].1);
+    for (source, p) in &payloads[1..] {
+        assert_eq!(p, &payloads[0].1, "by {source}");
+    }
+}
+
+/// Two nodes on one PostgreSQL database deliver each event once.
+#[tokio::test]
+async fn two_nodes_deliver_each_event_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = database(dir.path(), true).await;
+    let (receiver, url) = Receiver::start(&[], false).await;
+    let a = serve(dir.path(), &db, Way::Smtp, &[]).await;
+    let other = tempfile::tempdir().unwrap();
+    let b = serve(other.path(), &db, Way::Smtp, &[]).await;
+    let (status, _) = a
+        .post(
+            "/api/v1/webhooks",
+            json!({"url": url, "events": ["record.created"]}),
+        )
+        .await;
+    assert_eq!(status, 201);
+    for i in 0..20 {
+        let node = if i % 2 == 0 { &a } else { &b };
+        let raw = message("sales@example.com").replace("Demo on Thursday", &format!("Lead {i}"));
+        let t = swaks(
+            &node.smtp,
+            "robert@customer.example",
+            "sales@example.com",
+            &raw,
+        );
+        assert!(t.contains("250 2.0.0"), "{t}");
+    }
+    let got = eventually(20, "twenty events", || async {
+        let g = receiver.got();
+        (g.len() >= 20).then_some(g)
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let got_after = receiver.got();
+    let mut ids: Vec<&str> = got_after.iter().map(|r| r.id.as_str()).collect();
+    ids.sort();
+    ids.dedup();
+    assert_eq!(
+        (got.len(), got_after.len(), ids.len()),
+        (20, 20, 20),
+        "each event once"
+    );
+}

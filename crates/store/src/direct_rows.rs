@@ -410,7 +410,6 @@ impl FromDirectRow for DueDelivery {
             webhook_id: r.try_get("webhook_id")?,
             url: r.try_get("url")?,
             secret: r.try_get("secret")?,
-            event_id: r.try_get("event_id")?,
             event_key: r.try_get("event_key")?,
             event_type: r.try_get("event_type")?,
             subject_id: r.try_get("subject_id")?,
@@ -418,7 +417,6 @@ impl FromDirectRow for DueDelivery {
             payload: r.try_get("payload")?,
             created_at: r.try_get("created_at")?,
             attempts: r.try_get("attempts")?,
-            first_try_at: r.try_get("first_try_at")?,
         })
     }
 }

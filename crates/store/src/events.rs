@@ -7,10 +7,10 @@
 //! (`incoming_server.failed`) and `insert_raw_message` (`raw_message.unprocessable`).
 //!
 //! An event is written only when an active webhook subscribes to its type (a webhook with no
-//! events subscribes to all): one `webhook_events` row and one `webhook_deliveries` row per
-//! endpoint. The subscriptions are read once per transaction. The body is built by the sender
-//! at the first try and frozen in the event row, so that every try and every endpoint receive
-//! the same bytes under the same `webhook-id` (the event's `event_key`).
+//! events subscribes to all): one `webhook_deliveries` row per endpoint, all with the event's
+//! `event_key` (the `webhook-id`), in one statement. The subscriptions are read once per
+//! transaction. The body is built by the sender from the stored rows at the first try, and
+//! frozen in the row when that try fails, so that every retry sends the same bytes.
 //!
 //! The sender (`postern-web`) claims due deliveries with a lease, as the outbox runner claims
 //! mails (PostgreSQL: `FOR UPDATE SKIP LOCKED`, several nodes deliver each event once), and
@@ -47,8 +47,6 @@ pub struct DueDelivery {
     pub url: String,
     /// Its signing secret (`whsec_…`), if any.
     pub secret: Option<String>,
-    /// The event's row id.
-    pub event_id: i64,
     /// The `webhook-id` header.
     pub event_key: String,
     /// `record.created`, …
@@ -63,8 +61,6 @@ pub struct DueDelivery {
     pub created_at: i64,
     /// Tries so far.
     pub attempts: i64,
-    /// When the first try was made (epoch ms), if any.
-    pub first_try_at: Option<i64>,
 }
 
 /// What one try gave.
@@ -86,6 +82,9 @@ pub struct DeliveryTry {
     pub error: Option<String>,
     /// What follows.
     pub next: NextStep,
+    /// The body sent, kept when the delivery is tried again (frozen: a delivery already
+    /// frozen keeps its own).
+    pub body: Option<String>,
 }
 
 /// What follows a try.
@@ -146,13 +145,12 @@ pub struct WebhookAttempt {
     pub error: Option<String>,
 }
 
-const DELIVERY_SELECT: &str = "SELECT d.id, d.webhook_id, e.event_key AS event_id, e.event_type, d.state, d.attempts, \
-     d.next_try_at, d.last_status, d.last_error, e.created_at, d.delivered_at \
-     FROM webhook_deliveries d JOIN webhook_events e ON e.id = d.event_id";
+const DELIVERY_SELECT: &str = "SELECT d.id, d.webhook_id, d.event_key AS event_id, d.event_type, d.state, d.attempts, \
+     d.next_try_at, d.last_status, d.last_error, d.created_at, d.delivered_at FROM webhook_deliveries d";
 
-const DUE_SELECT: &str = "SELECT d.id, d.webhook_id, w.url, w.secret, e.id AS event_id, e.event_key, e.event_type, \
-     e.subject_id, e.data, e.payload, e.created_at, d.attempts, d.first_try_at \
-     FROM webhook_deliveries d JOIN webhook_events e ON e.id = d.event_id JOIN webhooks w ON w.id = d.webhook_id";
+const DUE_SELECT: &str = "SELECT d.id, d.webhook_id, w.url, w.secret, d.event_key, d.event_type, \
+     d.subject_id, d.data, d.payload, d.created_at, d.attempts \
+     FROM webhook_deliveries d JOIN webhooks w ON w.id = d.webhook_id";
 
 impl Tx {
     /// Writes an event of `event_type` about `subject` for every active webhook that takes
@@ -176,29 +174,27 @@ impl Tx {
         let now = now_ms();
         let key = format!("evt_{}", random_hex(16));
         let data = data.map(|d| d.to_string());
-        let event: i64 = on!(self, |c| sqlx::query_scalar(
-            "INSERT INTO webhook_events (event_key, event_type, subject_id, data, created_at) \
-             VALUES ($1, $2, $3, $4, $5) RETURNING id"
-        )
-        .bind(&key)
-        .bind(event_type)
-        .bind(subject)
-        .bind(&data)
-        .bind(now)
-        .fetch_one(c)
-        .await)?;
-        for endpoint in endpoints {
-            on!(self, |c| sqlx::query(
-                "INSERT INTO webhook_deliveries (event_id, webhook_id, next_try_at, created_at) \
-                 VALUES ($1, $2, $3, $3)"
-            )
-            .bind(event)
-            .bind(endpoint)
-            .bind(now)
-            .execute(c)
-            .await
-            .map(|r| r.rows_affected()))?;
-        }
+        // One row per endpoint, in one statement (usually one endpoint).
+        let values = (0..endpoints.len())
+            .map(|i| format!("(${}, $1, $2, $3, $4, $5, $5)", i + 6))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let sql = format!(
+            "INSERT INTO webhook_deliveries (webhook_id, event_key, event_type, subject_id, data, next_try_at, \
+             created_at) VALUES {values}"
+        );
+        on!(self, |c| {
+            let mut q = sqlx::query(sqlx::AssertSqlSafe(sql.clone()))
+                .bind(&key)
+                .bind(event_type)
+                .bind(subject)
+                .bind(&data)
+                .bind(now);
+            for e in &endpoints {
+                q = q.bind(*e);
+            }
+            q.execute(c).await.map(|r| r.rows_affected())
+        })?;
         Ok(())
     }
 
@@ -276,58 +272,100 @@ impl Tx {
         .await)?)
     }
 
-    /// Freezes the body of an event (the first builder wins); returns the body to send.
-    pub async fn freeze_event_payload(
-        &mut self,
-        event_id: i64,
-        payload: &str,
-    ) -> Result<String, StoreError> {
-        on!(self, |c| sqlx::query(
-            "UPDATE webhook_events SET payload = $1 WHERE id = $2 AND payload IS NULL"
-        )
-        .bind(payload)
-        .bind(event_id)
-        .execute(c)
-        .await
-        .map(|r| r.rows_affected()))?;
-        let stored: Option<Option<String>> = on!(self, |c| sqlx::query_scalar(
-            "SELECT payload FROM webhook_events WHERE id = $1"
-        )
-        .bind(event_id)
-        .fetch_optional(c)
-        .await)?;
-        Ok(stored.flatten().unwrap_or_else(|| payload.to_owned()))
-    }
-
     /// Writes the results of tries: each try, its delivery's state, and the endpoints that
-    /// answered 410 disabled.
+    /// answered 410 disabled. The common case (delivered) in a few statements for the batch.
     pub async fn record_delivery_tries(&mut self, tries: &[DeliveryTry]) -> Result<(), StoreError> {
-        for t in tries {
-            self.record_delivery_try(t).await?;
+        for chunk in tries.chunks(100) {
+            self.insert_attempts(chunk).await?;
+        }
+        let (delivered, other): (Vec<&DeliveryTry>, Vec<&DeliveryTry>) =
+            tries.iter().partition(|t| t.next == NextStep::Delivered);
+        for chunk in delivered.chunks(500) {
+            // Integers only: formatting them into the statement is safe.
+            let ids = chunk
+                .iter()
+                .map(|t| t.delivery_id.to_string())
+                .collect::<Vec<_>>()
+                .join(",");
+            let at = chunk
+                .iter()
+                .map(|t| t.attempted_at + t.duration_ms)
+                .max()
+                .unwrap_or(0);
+            on!(self, |c| sqlx::query(sqlx::AssertSqlSafe(format!(
+                "UPDATE webhook_deliveries SET state = 'delivered', attempts = attempts + 1, \
+                 last_status = 200, last_error = NULL, delivered_at = $1, lease_owner = NULL, \
+                 lease_until = NULL WHERE id IN ({ids})"
+            )))
+            .bind(at)
+            .execute(c)
+            .await
+            .map(|r| r.rows_affected()))?;
+            // The exact status of each (a 2xx other than 200 is rare).
+            for t in chunk.iter().filter(|t| t.status != Some(200)) {
+                on!(self, |c| sqlx::query(
+                    "UPDATE webhook_deliveries SET last_status = $1 WHERE id = $2"
+                )
+                .bind(t.status.map(i64::from))
+                .bind(t.delivery_id)
+                .execute(c)
+                .await
+                .map(|r| r.rows_affected()))?;
+            }
+        }
+        for t in other {
+            self.record_failed_try(t).await?;
         }
         Ok(())
     }
 
-    async fn record_delivery_try(&mut self, t: &DeliveryTry) -> Result<(), StoreError> {
-        let response = t.response.as_deref().map(cut_response);
-        on!(self, |c| {
-            sqlx::query(
+    async fn insert_attempts(&mut self, tries: &[DeliveryTry]) -> Result<(), StoreError> {
+        if tries.is_empty() {
+            return Ok(());
+        }
+        let values = (0..tries.len())
+            .map(|i| {
+                let b = i * 6;
+                format!(
+                    "(${}, ${}, ${}, ${}, ${}, ${})",
+                    b + 1,
+                    b + 2,
+                    b + 3,
+                    b + 4,
+                    b + 5,
+                    b + 6
+                )
+            })
+            .collect::<Vec<_>>()
+            .join(", ");
+        let sql = format!(
             "INSERT INTO webhook_attempts (delivery_id, attempted_at, duration_ms, status, response, error) \
-             VALUES ($1, $2, $3, $4, $5, $6)"
-        )
-        .bind(t.delivery_id)
-        .bind(t.attempted_at)
-        .bind(t.duration_ms)
-        .bind(t.status.map(i64::from))
-        .bind(response)
-        .bind(&t.error)
-        .execute(c)
-        .await
-        .map(|r| r.rows_affected())
+             VALUES {values}"
+        );
+        on!(self, |c| {
+            let mut q = sqlx::query(sqlx::AssertSqlSafe(sql.clone()));
+            for t in tries {
+                q = q
+                    .bind(t.delivery_id)
+                    .bind(t.attempted_at)
+                    .bind(t.duration_ms)
+                    .bind(t.status.map(i64::from))
+                    .bind(t.response.as_deref().map(cut_response))
+                    .bind(&t.error);
+            }
+            q.execute(c).await.map(|r| r.rows_affected())
         })?;
+        Ok(())
+    }
+
+    async fn record_failed_try(&mut self, t: &DeliveryTry) -> Result<(), StoreError> {
         let (state, next, error) = match t.next {
-            NextStep::Delivered => ("delivered", t.attempted_at, t.error.clone()),
-            NextStep::RetryAt(at) => ("pending", at, t.error.clone()),
+            NextStep::Delivered => return Ok(()),
+            NextStep::RetryAt(at) => (
+                "pending",
+                at,
+                t.error.clone().or_else(|| Some(status_text(t.status))),
+            ),
             NextStep::GiveUp => (
                 "failed",
                 t.attempted_at,
@@ -342,21 +380,22 @@ impl Tx {
                 Some("the endpoint answered 410 Gone: the webhook is disabled".to_owned()),
             ),
         };
-        on!(self, |c| sqlx::query(
+        on!(self, |c| {
+            sqlx::query(
             "UPDATE webhook_deliveries SET state = $2, next_try_at = $3, attempts = attempts + 1, \
-             first_try_at = COALESCE(first_try_at, $4), last_status = $5, last_error = $6, \
-             delivered_at = $7, lease_owner = NULL, lease_until = NULL WHERE id = $1"
+             last_status = $4, last_error = $5, payload = COALESCE(payload, $6), lease_owner = NULL, \
+             lease_until = NULL WHERE id = $1"
         )
         .bind(t.delivery_id)
         .bind(state)
         .bind(next)
-        .bind(t.attempted_at)
         .bind(t.status.map(i64::from))
         .bind(error)
-        .bind((t.next == NextStep::Delivered).then_some(t.attempted_at + t.duration_ms))
+        .bind(&t.body)
         .execute(c)
         .await
-        .map(|r| r.rows_affected()))?;
+        .map(|r| r.rows_affected())
+        })?;
         if t.next == NextStep::Disable {
             tracing::warn!(
                 webhook = t.webhook_id,
@@ -434,20 +473,21 @@ impl Tx {
         .await)?)
     }
 
-    /// Replays a delivery now, whatever its state (same event, same `webhook-id`); a retry
-    /// also counts its tries afresh towards giving up.
+    /// Replays a delivery now, whatever its state (same event, same `webhook-id`, and the
+    /// same body when one was frozen). Its tries keep counting: a replay of a delivery whose
+    /// retries were used up is one more try.
     pub async fn retry_webhook_delivery(&mut self, id: i64) -> Result<WebhookDelivery, StoreError> {
         self.get_webhook_delivery(id).await?;
         on!(self, |c| {
             sqlx::query(
-            "UPDATE webhook_deliveries SET state = 'pending', next_try_at = $2, first_try_at = NULL, \
-             lease_owner = NULL, lease_until = NULL WHERE id = $1"
-        )
-        .bind(id)
-        .bind(now_ms())
-        .execute(c)
-        .await
-        .map(|r| r.rows_affected())
+                "UPDATE webhook_deliveries SET state = 'pending', next_try_at = $2, \
+             lease_owner = NULL, lease_until = NULL WHERE id = $1",
+            )
+            .bind(id)
+            .bind(now_ms())
+            .execute(c)
+            .await
+            .map(|r| r.rows_affected())
         })?;
         self.get_webhook_delivery(id).await
     }

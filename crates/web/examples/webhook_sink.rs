@@ -28,7 +28,11 @@ fn now_ms() -> u128 {
         .unwrap_or(0)
 }
 
-async fn receive(State(s): State<Shared>, headers: HeaderMap, _body: axum::body::Bytes) -> StatusCode {
+async fn receive(
+    State(s): State<Shared>,
+    headers: HeaderMap,
+    _body: axum::body::Bytes,
+) -> StatusCode {
     let id = headers
         .get("webhook-id")
         .and_then(|v| v.to_str().ok())
@@ -63,7 +67,9 @@ async fn stats(State(s): State<Shared>) -> String {
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() {
-    let addr = std::env::args().nth(1).unwrap_or_else(|| "127.0.0.1:8099".into());
+    let addr = std::env::args()
+        .nth(1)
+        .unwrap_or_else(|| "127.0.0.1:8099".into());
     let shared = Shared::default();
     let app = axum::Router::new()
         .route("/hook", post(receive))

@@ -2,9 +2,10 @@
 //! their endpoints on the Standard Webhooks scheme (DESIGN.md, "Webhooks and events").
 //!
 //! Each round claims due deliveries with a lease (several nodes on PostgreSQL deliver each
-//! event once), builds the body of events that have none yet and freezes it in the store (every
-//! try and every endpoint then send the same bytes under the same `webhook-id`), sends the
-//! requests concurrently with a timeout, and writes each try back. A 2xx is delivered; 410 Gone
+//! event once), builds the bodies from the stored rows (on a reader connection), sends the
+//! requests concurrently with a timeout, and writes the tries back in one transaction: a body
+//! whose try failed is frozen with its delivery, so that every retry sends the same bytes under
+//! the same `webhook-id`. A 2xx is delivered; 410 Gone
 //! disables the endpoint; anything else, or no answer in time, is tried again on the schedule
 //! (by default 5 s, 5 min, 30 min, 2 h, 5 h, 10 h, 10 h: eight tries over 27 hours), then given
 //! up. A crash between sending and recording sends again when the lease runs out: at least
@@ -158,27 +159,19 @@ pub async fn run_once(
     Ok(claimed.len())
 }
 
-/// The body of each claimed delivery: the frozen one, or built now and frozen (first wins).
+/// The body of each claimed delivery: the frozen one, or built now from the stored rows (on a
+/// reader: the writer is the mail intake's).
 async fn bodies(store: &Store, claimed: &[DueDelivery]) -> Result<Vec<String>, StoreError> {
     let mut built = Vec::with_capacity(claimed.len());
     let mut tx = store.read().await?;
     for d in claimed {
         built.push(match &d.payload {
-            Some(p) => (p.clone(), false),
-            None => (build_body(&mut tx, d).await?, true),
+            Some(p) => p.clone(),
+            None => build_body(&mut tx, d).await?,
         });
     }
     tx.rollback().await?;
-    if built.iter().any(|(_, new)| *new) {
-        let mut tx = store.begin().await?;
-        for (d, (body, new)) in claimed.iter().zip(built.iter_mut()) {
-            if *new {
-                *body = tx.freeze_event_payload(d.event_id, body).await?;
-            }
-        }
-        tx.commit().await?;
-    }
-    Ok(built.into_iter().map(|(b, _)| b).collect())
+    Ok(built)
 }
 
 async fn build_body(tx: &mut postern_store::Tx, d: &DueDelivery) -> Result<String, StoreError> {
@@ -251,6 +244,8 @@ async fn send(
         response,
         error,
         next,
+        // Frozen for the retries (a delivery that has one keeps it).
+        body: (next != NextStep::Delivered && d.payload.is_none()).then(|| body.to_owned()),
     }
 }
 

@@ -1,30 +1,23 @@
--- Webhook events and their deliveries: a durable queue written in the transaction of the change
--- it reports (crates/store/src/events.rs). Keep in step with ../postgres/0007_webhook_events.sql.
+-- Webhook deliveries: a durable queue written in the transaction of the change each event
+-- reports (crates/store/src/events.rs). Keep in step with ../postgres/0007_webhook_events.sql.
 
 ALTER TABLE webhooks ADD COLUMN description TEXT NOT NULL DEFAULT '';
 
--- One event: its type, what it is about, and its body once built (frozen at the first try, so
--- that every try and every endpoint receive the same bytes). `event_key` is the `webhook-id`.
-CREATE TABLE webhook_events (
+-- One event for one endpoint: its type, what it is about, the body once frozen (at a failed
+-- try, so that every retry sends the same bytes); `event_key` is the `webhook-id` (the same for
+-- every endpoint of one event). `pending` until a 2xx (`delivered`) or until it is given up
+-- (`failed`); claimed with a lease as the outbox's mails are.
+CREATE TABLE webhook_deliveries (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
-    event_key TEXT NOT NULL UNIQUE,
+    webhook_id INTEGER NOT NULL REFERENCES webhooks(id) ON DELETE CASCADE,
+    event_key TEXT NOT NULL,
     event_type TEXT NOT NULL,
     subject_id INTEGER,
     data TEXT,
     payload TEXT,
-    created_at INTEGER NOT NULL
-);
-
--- One event for one endpoint: `pending` until a 2xx (`delivered`) or until it is given up
--- (`failed`); claimed with a lease as the outbox's mails are.
-CREATE TABLE webhook_deliveries (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
-    event_id INTEGER NOT NULL REFERENCES webhook_events(id) ON DELETE CASCADE,
-    webhook_id INTEGER NOT NULL REFERENCES webhooks(id) ON DELETE CASCADE,
     state TEXT NOT NULL DEFAULT 'pending',
     attempts INTEGER NOT NULL DEFAULT 0,
     next_try_at INTEGER NOT NULL,
-    first_try_at INTEGER,
     lease_owner TEXT,
     lease_until INTEGER,
     last_status INTEGER,

@@ -40,6 +40,7 @@ fn attempt(d: &DueDelivery, status: Option<u16>, next: NextStep) -> DeliveryTry 
         response: Some("x".repeat(10_000)),
         error: status.is_none().then(|| "connection refused".to_owned()),
         next,
+        body: Some(format!("{{\"try\":{}}}", d.attempts + 1)),
     }
 }
 
@@ -127,30 +128,26 @@ conformance!(tries_retries_and_gone_endpoints, |store| {
     assert_eq!(due.len(), 1);
     let d = &due[0];
 
-    // The body is frozen by the first builder.
+    // A 500, retried at once: the body sent is frozen.
     let mut tx = store.begin().await.unwrap();
-    assert_eq!(
-        tx.freeze_event_payload(d.event_id, "{\"a\":1}")
-            .await
-            .unwrap(),
-        "{\"a\":1}"
-    );
-    assert_eq!(
-        tx.freeze_event_payload(d.event_id, "{\"b\":2}")
-            .await
-            .unwrap(),
-        "{\"a\":1}"
-    );
-    // A 500, retried at once.
     tx.record_delivery_tries(&[attempt(d, Some(500), NextStep::RetryAt(now_ms()))])
         .await
         .unwrap();
     tx.commit().await.unwrap();
     let again = claim(&store, "b").await;
     assert_eq!(again.len(), 1, "a retry is due again, its lease released");
-    assert_eq!(again[0].payload.as_deref(), Some("{\"a\":1}"));
+    assert_eq!(again[0].payload.as_deref(), Some("{\"try\":1}"));
     assert_eq!(again[0].attempts, 1);
     assert_eq!(again[0].event_key, d.event_key);
+    // A second failure keeps the first body.
+    let mut tx = store.begin().await.unwrap();
+    tx.record_delivery_tries(&[attempt(&again[0], None, NextStep::RetryAt(now_ms()))])
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+    let again = claim(&store, "b").await;
+    assert_eq!(again[0].payload.as_deref(), Some("{\"try\":1}"));
+    assert_eq!(again[0].attempts, 2);
 
     let mut tx = store.begin().await.unwrap();
     tx.record_delivery_tries(&[attempt(&again[0], Some(200), NextStep::Delivered)])
@@ -163,11 +160,12 @@ conformance!(tries_retries_and_gone_endpoints, |store| {
     tx.commit().await.unwrap();
     let shown = &page.items[0];
     assert_eq!(shown.state, "delivered");
-    assert_eq!(shown.attempts, 2);
+    assert_eq!(shown.attempts, 3);
     assert_eq!(shown.last_status, Some(200));
     assert_eq!(shown.event_id, d.event_key);
     let statuses: Vec<Option<i64>> = shown.tries.iter().map(|t| t.status).collect();
-    assert_eq!(statuses, vec![Some(500), Some(200)]);
+    assert_eq!(statuses, vec![Some(500), None, Some(200)]);
+    assert_eq!(shown.tries[1].error.as_deref(), Some("connection refused"));
     assert!(
         shown
             .tries
