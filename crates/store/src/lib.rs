@@ -20,6 +20,7 @@
 //! two (`BEGIN IMMEDIATE`, 10 s busy timeout).
 #![warn(missing_docs)]
 
+mod batch;
 mod chunks;
 mod config;
 mod direct;

@@ -230,9 +230,9 @@ pub struct Mail {
     pub created_at: i64,
 }
 
-const RECORD_SELECT: &str = "SELECT r.id, m.name AS model, r.name, r.email_from, r.email_cc, r.company_id, r.values_json, \
+pub(crate) const RECORD_SELECT: &str = "SELECT r.id, m.name AS model, r.name, r.email_from, r.email_cc, r.company_id, r.values_json, \
      r.message_bounce, r.created_at FROM records r JOIN models m ON m.id = r.model_id";
-const MESSAGE_SELECT: &str = "SELECT id, message_id, parent_id, record_id, subject, body_html, email_from, author_partner_id, \
+pub(crate) const MESSAGE_SELECT: &str = "SELECT id, message_id, parent_id, record_id, subject, body_html, email_from, author_partner_id, \
      subtype, message_type, date, incoming_email_to, incoming_email_cc FROM messages";
 const MAIL_SELECT: &str = "SELECT id, state, kind, stream, email_from, email_to, email_cc, reply_to, return_path, subject, \
      rfc_message_id, message_id, record_id, server_id, failure_type, failure_reason, scheduled_date, headers, body_html, \
@@ -450,17 +450,9 @@ impl Tx {
         .bind(id)
         .fetch_optional(c)
         .await)?;
-        Ok(row.map(
-            |(raw_message_id, source, mail_from, rcpts, outcome)| MessageOrigin {
-                raw_message_id,
-                source,
-                mail_from,
-                rcpt_to: serde_json::from_str(&rcpts).unwrap_or_default(),
-                outcome: outcome
-                    .and_then(|o| serde_json::from_str(&o).ok())
-                    .unwrap_or(serde_json::Value::Null),
-            },
-        ))
+        Ok(row.map(|(raw, source, mail_from, rcpts, outcome)| {
+            MessageOrigin::new(raw, source, mail_from, &rcpts, outcome.as_deref())
+        }))
     }
 
     /// One message, with its notifications.
@@ -692,6 +684,27 @@ pub struct MessageOrigin {
     pub rcpt_to: Vec<String>,
     /// The outcome of `accept` (its routes say which alias and how).
     pub outcome: serde_json::Value,
+}
+
+impl MessageOrigin {
+    /// From the columns of its raw message (the recipients and the outcome as stored JSON).
+    pub(crate) fn new(
+        raw_message_id: i64,
+        source: String,
+        mail_from: Option<String>,
+        rcpts: &str,
+        outcome: Option<&str>,
+    ) -> MessageOrigin {
+        MessageOrigin {
+            raw_message_id,
+            source,
+            mail_from,
+            rcpt_to: serde_json::from_str(rcpts).unwrap_or_default(),
+            outcome: outcome
+                .and_then(|o| serde_json::from_str(o).ok())
+                .unwrap_or(serde_json::Value::Null),
+        }
+    }
 }
 
 /// A raw inbound message, without its bytes.

@@ -10,7 +10,7 @@
 
 use crate::threads::{dated, message_json};
 use postern_model::address::email_split_tuples;
-use postern_store::{DueDelivery, Message, MessageOrigin, StoreError, Tx};
+use postern_store::{DueDelivery, Message, MessageOrigin, Record, StoreError, Tx};
 use serde_json::{Value, json};
 
 /// The inbound payload of `message` (the `message.received` data). A message posted through
@@ -20,8 +20,22 @@ pub(crate) async fn inbound_payload(tx: &mut Tx, message: &Message) -> Result<Va
         Some(id) => Some(tx.get_record(id).await?),
         None => None,
     };
-    let model = record.as_ref().map(|r| r.model.clone());
-    let record = record.map(record_json);
+    let origins = tx.origins_by_message_ids(&[message.id]).await?;
+    Ok(inbound_value(
+        message,
+        record.as_ref(),
+        origins.get(&message.id),
+    ))
+}
+
+/// The inbound payload from its rows: the message, its record, and where it came from with
+/// the raw message's bytes.
+fn inbound_value(
+    message: &Message,
+    record: Option<&Record>,
+    origin: Option<&(MessageOrigin, Vec<u8>)>,
+) -> Value {
+    let model = record.map(|r| r.model.as_str());
     let mut m = message_json(message);
     let attachments = m
         .as_object_mut()
@@ -30,29 +44,23 @@ pub(crate) async fn inbound_payload(tx: &mut Tx, message: &Message) -> Result<Va
             fields.remove("attachments")
         })
         .unwrap_or(Value::Array(vec![]));
-    let origin = tx.message_origin(message.id).await?;
-    let raw = match &origin {
-        Some(o) => Some(tx.raw_message_content(o.raw_message_id).await?),
-        None => None,
-    };
-    let texts = raw.as_deref().map(postern_mime::texts).unwrap_or_default();
-    let parsed = raw.as_deref().and_then(|r| postern_mime::parse(r).ok());
-    let route = origin
-        .as_ref()
-        .and_then(|o| route_of(&o.outcome, message.record_id, model.as_deref()));
+    let raw = origin.map(|(_, content)| content.as_slice());
+    let texts = raw.map(postern_mime::texts).unwrap_or_default();
+    let parsed = raw.and_then(|r| postern_mime::parse(r).ok());
+    let origin = origin.map(|(o, _)| o);
+    let route = origin.and_then(|o| route_of(&o.outcome, message.record_id, model));
     let alias = route.and_then(|r| r["alias"].as_str()).map(str::to_owned);
-    let mailbox_hash = match (&alias, &origin, &parsed) {
+    let mailbox_hash = match (&alias, origin, &parsed) {
         (Some(alias), Some(o), Some(p)) => {
-            let addresses = o.rcpt_to.iter().chain(&p.recipient_addresses);
-            mailbox_hash(alias, addresses)
+            mailbox_hash(alias, o.rcpt_to.iter().chain(&p.recipient_addresses))
         }
         _ => None,
     };
     let html = texts.html.as_ref().map(|_| message.body_html.clone());
-    Ok(json!({
+    json!({
         "message": m,
-        "record": record,
-        "envelope": origin.as_ref().map(envelope),
+        "record": record.cloned().map(record_json),
+        "envelope": origin.map(envelope),
         "from": parsed.as_ref().and_then(|p| p.email_from.as_deref()).and_then(|f| people(f).into_iter().next()),
         "to": parsed.as_ref().map(|p| everyone(&p.to)).unwrap_or_default(),
         "cc": parsed.as_ref().map(|p| everyone(&p.cc)).unwrap_or_default(),
@@ -65,10 +73,62 @@ pub(crate) async fn inbound_payload(tx: &mut Tx, message: &Message) -> Result<Va
         "alias": alias,
         "mailbox_hash": mailbox_hash,
         "auth": Value::Null,
-    }))
+    })
 }
 
-fn record_json(r: postern_store::Record) -> Value {
+/// The bodies (`{"type", "timestamp", "data"}`) of a round of deliveries: the frozen one, or
+/// built from the stored rows — the records and messages of the round read a table at a time.
+pub(crate) async fn event_bodies(
+    tx: &mut Tx,
+    claimed: &[DueDelivery],
+) -> Result<Vec<String>, StoreError> {
+    let subjects = |kind: &str| -> Vec<i64> {
+        claimed
+            .iter()
+            .filter(|d| d.payload.is_none() && d.event_type == kind)
+            .filter_map(|d| d.subject_id)
+            .collect()
+    };
+    let received = subjects("message.received");
+    let messages = tx.messages_by_ids(&received).await?;
+    let origins = tx.origins_by_message_ids(&received).await?;
+    let mut record_ids = subjects("record.created");
+    record_ids.extend(messages.values().filter_map(|m| m.record_id));
+    record_ids.sort_unstable();
+    record_ids.dedup();
+    let records = tx.records_by_ids(&record_ids).await?;
+    let mut bodies = Vec::with_capacity(claimed.len());
+    for d in claimed {
+        if let Some(p) = &d.payload {
+            bodies.push(p.clone());
+            continue;
+        }
+        let subject = d.subject_id.unwrap_or(0);
+        let data = match d.event_type.as_str() {
+            "message.received" => messages.get(&subject).map(|m| {
+                let record = m.record_id.and_then(|r| records.get(&r));
+                inbound_value(m, record, origins.get(&subject))
+            }),
+            "record.created" => records
+                .get(&subject)
+                .map(|r| json!({"record": record_json(r.clone())})),
+            _ => Some(event_data(tx, d).await?),
+        };
+        // Deleted since: the event still says what it was about.
+        let data = data.unwrap_or_else(|| json!({"id": subject, "deleted": true}));
+        bodies.push(
+            json!({
+                "type": d.event_type,
+                "timestamp": crate::rfc3339(d.created_at),
+                "data": data,
+            })
+            .to_string(),
+        );
+    }
+    Ok(bodies)
+}
+
+fn record_json(r: Record) -> Value {
     dated(serde_json::to_value(r).unwrap_or_default())
 }
 
@@ -120,9 +180,9 @@ fn mailbox_hash<'a>(alias: &str, addresses: impl Iterator<Item = &'a String>) ->
     })
 }
 
-/// The `data` of the event that `d` delivers, built from what the store holds now (the sender
-/// freezes it at the first try).
-pub(crate) async fn event_data(tx: &mut Tx, d: &DueDelivery) -> Result<Value, StoreError> {
+/// The `data` of an event other than `record.created` and `message.received` (which
+/// [`event_bodies`] builds a round at a time), from what the store holds now.
+async fn event_data(tx: &mut Tx, d: &DueDelivery) -> Result<Value, StoreError> {
     let extra: Value = d
         .data
         .as_deref()
@@ -132,14 +192,6 @@ pub(crate) async fn event_data(tx: &mut Tx, d: &DueDelivery) -> Result<Value, St
         return Ok(extra);
     };
     let found = match d.event_type.as_str() {
-        "record.created" => tx
-            .get_record(subject)
-            .await
-            .map(|r| json!({"record": record_json(r)})),
-        "message.received" => match tx.get_message(subject).await {
-            Ok(m) => inbound_payload(tx, &m).await,
-            Err(e) => Err(e),
-        },
         "message.posted" | "notification.bounced" => match tx.get_message(subject).await {
             Ok(m) => message_data(tx, &m, extra.clone()).await,
             Err(e) => Err(e),

@@ -17,7 +17,6 @@ use hmac::{Hmac, KeyInit, Mac};
 use postern_store::{
     DeliveryTry, DueDelivery, MAX_RESPONSE_KEPT, NextStep, Store, StoreError, now_ms,
 };
-use serde_json::json;
 use sha2::Sha256;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -159,29 +158,12 @@ pub async fn run_once(
     Ok(claimed.len())
 }
 
-/// The body of each claimed delivery: the frozen one, or built now from the stored rows (on a
-/// reader: the writer is the mail intake's).
+/// The body of each claimed delivery, built on a reader (the writer is the mail intake's).
 async fn bodies(store: &Store, claimed: &[DueDelivery]) -> Result<Vec<String>, StoreError> {
-    let mut built = Vec::with_capacity(claimed.len());
     let mut tx = store.read().await?;
-    for d in claimed {
-        built.push(match &d.payload {
-            Some(p) => p.clone(),
-            None => build_body(&mut tx, d).await?,
-        });
-    }
+    let bodies = crate::payload::event_bodies(&mut tx, claimed).await?;
     tx.rollback().await?;
-    Ok(built)
-}
-
-async fn build_body(tx: &mut postern_store::Tx, d: &DueDelivery) -> Result<String, StoreError> {
-    let data = crate::payload::event_data(tx, d).await?;
-    Ok(json!({
-        "type": d.event_type,
-        "timestamp": crate::rfc3339(d.created_at),
-        "data": data,
-    })
-    .to_string())
+    Ok(bodies)
 }
 
 /// `v1,<base64 HMAC-SHA256(key, "{id}.{timestamp}.{body}")>`, the key being the base64 after
