@@ -203,7 +203,13 @@ fn connector(strict: bool) -> Result<TlsConnector, ClientError> {
     static STRICT: OnceLock<Result<TlsConnector, String>> = OnceLock::new();
     static LAX: OnceLock<Result<TlsConnector, String>> = OnceLock::new();
     let cell = if strict { &STRICT } else { &LAX };
-    cell.get_or_init(|| mail_send::smtp::tls::build_tls_connector(!strict))
+    cell.get_or_init(|| {
+        // mail-send builds its configuration with rustls's process-wide provider. Two are
+        // compiled in (aws-lc-rs, ours; ring, which reqwest brings), so none is chosen
+        // unless one is installed: install ours first (a no-op when one already is).
+        let _ = tokio_rustls::rustls::crypto::aws_lc_rs::default_provider().install_default();
+        mail_send::smtp::tls::build_tls_connector(!strict)
+    })
         .clone()
         .map_err(ClientError::Tls)
 }
