@@ -24,11 +24,12 @@
 //! reference, the case says why in `differs`.
 
 use postern_store::{PageRequest, RecordFilter, Store};
+use postern_testkit::{database, drop_database, templates};
 use serde::Deserialize;
 use serde_json::Value;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Command;
 
 const BIN: &str = env!("CARGO_BIN_EXE_postern");
 
@@ -116,84 +117,21 @@ struct ThreadCheck {
     last: Option<Value>,
 }
 
-/// Python `str.format` with named fields, `{{`/`}}` escapes; unknown names are an error.
-fn format_template(template: &str, vars: &BTreeMap<String, String>) -> String {
-    let mut out = String::with_capacity(template.len());
-    let mut chars = template.chars().peekable();
-    while let Some(c) = chars.next() {
-        match c {
-            '{' if chars.peek() == Some(&'{') => {
-                chars.next();
-                out.push('{');
-            }
-            '}' if chars.peek() == Some(&'}') => {
-                chars.next();
-                out.push('}');
-            }
-            '{' => {
-                let name: String = chars.by_ref().take_while(|c| *c != '}').collect();
-                let v = vars
-                    .get(&name)
-                    .unwrap_or_else(|| panic!("template field {{{name}}} has no value"));
-                out.push_str(v);
-            }
-            c => out.push(c),
-        }
-    }
-    out
-}
-
-/// The defaults of Odoo's test helper (`MockEmail.format`).
-fn default_vars() -> BTreeMap<String, String> {
-    [
-        ("to", "groups@example.com, other@gmail.com"),
-        ("subject", "Frogs"),
-        (
-            "email_from",
-            "Sylvie Lelitre <test.sylvie.lelitre@agrolait.com>",
-        ),
-        ("return_path", "<whatever-2a840@postmaster.twitter.com>"),
-        ("cc", ""),
-        ("extra", ""),
-        (
-            "msg_id",
-            "<1198923581.41972151344608186760.JavaMail@agrolait.com>",
-        ),
-        ("references", ""),
-        ("date", "Fri, 10 Aug 2012 14:16:26 +0000"),
-        ("extra_html", ""),
-        ("email_to", "groups@example.com"),
-        ("delivered_to", "groups@example.com"),
-        ("charset", "utf-8"),
-        ("content", ""),
-        ("pdf_mime", "application/pdf"),
-    ]
-    .into_iter()
-    .map(|(k, v)| (k.to_owned(), v.to_owned()))
-    .collect()
-}
-
 fn message_bytes(step: &Step, n: usize) -> Vec<u8> {
-    let mut vars = default_vars();
+    let mut vars: BTreeMap<&str, &str> = templates::ODOO_DEFAULTS.iter().copied().collect();
+    vars.extend([("charset", "utf-8"), ("content", "")]);
     // Each step gets its own Message-ID unless the case gives one.
-    vars.insert(
-        "msg_id".into(),
-        format!("<step{n}.{}-test@iron.sky>", std::process::id()),
-    );
-    vars.extend(step.vars.clone());
+    let msg_id = format!("<step{n}.{}-test@iron.sky>", std::process::id());
+    vars.insert("msg_id", &msg_id);
+    vars.extend(step.vars.iter().map(|(k, v)| (k.as_str(), v.as_str())));
     if let Some(raw) = &step.raw {
-        return format_template(raw, &vars).into_bytes();
+        return templates::format(raw, |k| vars.get(k).copied()).into_bytes();
     }
     let name = step
         .template
         .as_deref()
         .expect("a step needs `template` or `raw`");
-    let path = root().join(format!("crates/mime/tests/templates/{name}.eml.tmpl"));
-    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-    if name == "MAIL_XHTML" {
-        return text.into_bytes();
-    }
-    format_template(&text, &vars).into_bytes()
+    templates::render(name, &vars)
 }
 
 /// `expected` is a subset of `actual`: objects by key, arrays element by element (same length).
@@ -241,40 +179,20 @@ fn assert_subset(expected: &Value, actual: &Value, path: &str) {
     }
 }
 
-/// Where a case's database lives: SQLite in the case's data directory, or a fresh PostgreSQL
-/// database.
-#[derive(Clone)]
-struct Db {
-    url: String,
-}
-
-fn postern(args: &[&str], data: &Path, db: &Db, stdin: Option<&[u8]>) -> (i32, String, String) {
-    use std::io::Write;
-    let mut child = Command::new(BIN)
-        .args(args)
-        .arg("--data-dir")
-        .arg(data)
-        .env("POSTERN_DATABASE_URL", &db.url)
-        .env("POSTERN_HOSTNAME", "postern.test")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn postern");
-    let mut input = child.stdin.take().unwrap();
-    if let Some(bytes) = stdin {
-        input.write_all(bytes).unwrap();
-    }
-    drop(input);
-    let out = child.wait_with_output().unwrap();
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
+/// Runs `postern ARGS --data-dir DATA` on the database `db`, with `stdin`.
+fn postern(args: &[&str], data: &Path, db: &str, stdin: Option<&[u8]>) -> (i32, String, String) {
+    postern_testkit::run(
+        Command::new(BIN)
+            .args(args)
+            .arg("--data-dir")
+            .arg(data)
+            .env("POSTERN_DATABASE_URL", db)
+            .env("POSTERN_HOSTNAME", "postern.test"),
+        stdin,
     )
 }
 
-fn apply_text(data: &Path, db: &Db, name: &str, text: &str) {
+fn apply_text(data: &Path, db: &str, name: &str, text: &str) {
     let file = data.join(format!("{name}.toml"));
     std::fs::write(&file, text).unwrap();
     let (code, out, err) = postern(&["apply", file.to_str().unwrap()], data, db, None);
@@ -410,17 +328,7 @@ async fn run_case(path: &Path, postgres: bool) {
         .unwrap_or_else(|e| panic!("{name}: {e}"));
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path();
-    let pg = if postgres {
-        Some(PgDb::new().await)
-    } else {
-        None
-    };
-    let db = Db {
-        url: match &pg {
-            Some(p) => p.url.clone(),
-            None => format!("sqlite://{}/postern.db", data.display()),
-        },
-    };
+    let db = database(data, postgres).await;
     let (code, out, err) = postern(&["migrate"], data, &db, None);
     assert_eq!(code, 0, "{name}: migrate: {out}{err}");
     if let Some(f) = &case.fixture {
@@ -431,7 +339,7 @@ async fn run_case(path: &Path, postgres: bool) {
     if let Some(c) = &case.config {
         apply_text(data, &db, "config", c);
     }
-    let store = Store::open(&db.url).await.unwrap();
+    let store = Store::open(&db).await.unwrap();
     for (i, step) in case.steps.iter().enumerate() {
         let label = format!("{name} step {} ({})", i + 1, case.reference);
         let raw = message_bytes(step, i);
@@ -463,46 +371,9 @@ async fn run_case(path: &Path, postgres: bool) {
         }
     }
     store.close().await;
-    if let Some(pg) = pg {
-        pg.drop().await;
-    }
+    drop_database(&db).await;
     if let Some(why) = case.differs {
         println!("{name}: differs from the reference on purpose: {why}");
-    }
-}
-
-/// A fresh PostgreSQL database on the server of `POSTERN_TEST_DATABASE_URL`.
-struct PgDb {
-    admin: String,
-    name: String,
-    url: String,
-}
-
-static NEXT_DB: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
-
-impl PgDb {
-    async fn new() -> PgDb {
-        let admin = std::env::var("POSTERN_TEST_DATABASE_URL")
-            .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_owned());
-        let n = NEXT_DB.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-        let name = format!("postern_cases_{}_{n}", std::process::id());
-        let store = Store::open(&admin).await.unwrap_or_else(|e| {
-            panic!("PostgreSQL at {admin} does not answer ({e}); run scripts/test.sh")
-        });
-        store.create_database_for_tests(&name).await.unwrap();
-        store.close().await;
-        let base = admin
-            .rsplit_once('/')
-            .map(|(b, _)| b.to_owned())
-            .unwrap_or_else(|| admin.clone());
-        let url = format!("{base}/{name}");
-        PgDb { admin, name, url }
-    }
-
-    async fn drop(self) {
-        let store = Store::open(&self.admin).await.unwrap();
-        store.drop_database_for_tests(&self.name).await.unwrap();
-        store.close().await;
     }
 }
 

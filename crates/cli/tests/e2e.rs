@@ -2,144 +2,28 @@
 //! and `migrate` as a user runs them, on SQLite and on PostgreSQL (the server of
 //! `POSTERN_TEST_DATABASE_URL`, started by scripts/test.sh).
 
+use postern_testkit::clients::swaks_with;
+use postern_testkit::postfix::{SmtpSink, header};
+use postern_testkit::{Serve, drop_database};
 use serde_json::{Value, json};
-use std::io::{BufRead, BufReader};
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 const BIN: &str = env!("CARGO_BIN_EXE_postern");
 const EXAMPLE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../docs/example.toml");
 const TOKEN: &str = "test-token-0123456789";
 
-/// A running `postern serve`, stopped with SIGTERM when dropped.
-struct Server {
-    child: Child,
-    base: String,
-    smtp: String,
-    banner: Vec<String>,
-    http: reqwest::Client,
-}
-
-impl Server {
-    fn start(data_dir: &Path, envs: &[(&str, &str)]) -> Server {
-        Server::start_with(data_dir, envs, &[])
-    }
-
-    /// `serve` with more arguments (e.g. `--config FILE`).
-    fn start_with(data_dir: &Path, envs: &[(&str, &str)], args: &[&str]) -> Server {
-        let mut cmd = Command::new(BIN);
-        cmd.args(args)
-            .args([
-                "serve",
-                "--http-listen",
-                "127.0.0.1:0",
-                "--smtp-listen",
-                "127.0.0.1:0",
-                "--data-dir",
-            ])
-            .arg(data_dir)
-            .env_remove("POSTERN_DATABASE_URL")
-            .env_remove("POSTERN_CONFIG")
-            .env_remove("POSTERN_API_TOKEN")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null());
-        for (k, v) in envs {
-            cmd.env(k, v);
-        }
-        let mut child = cmd.spawn().expect("spawn postern serve");
-        let stdout = child.stdout.take().unwrap();
-        let mut banner = Vec::new();
-        let mut base = None;
-        let mut smtp = None;
-        for line in BufReader::new(stdout).lines() {
-            let line = line.expect("read banner");
-            if let Some(rest) = line.trim_start().strip_prefix("browser") {
-                let url = rest.split_whitespace().next().unwrap();
-                base = Some(url.trim_end_matches("/healthz").to_owned());
-            }
-            if let Some(rest) = line.trim_start().strip_prefix("smtp") {
-                smtp = rest.split_whitespace().next().map(str::to_owned);
-            }
-            let done = line.starts_with("Stop with");
-            banner.push(line);
-            if done {
-                break;
-            }
-        }
-        let base = base.unwrap_or_else(|| panic!("no URL in the banner: {banner:?}"));
-        Server {
-            child,
-            base,
-            smtp: smtp.unwrap_or_else(|| panic!("no SMTP address in the banner: {banner:?}")),
-            banner,
-            http: reqwest::Client::new(),
-        }
-    }
-
-    fn url(&self, path: &str) -> String {
-        format!("{}{path}", self.base)
-    }
-
-    async fn call(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> (u16, Value) {
-        let mut req = self.http.request(method, self.url(path)).bearer_auth(TOKEN);
-        if let Some(b) = body {
-            req = req.json(&b);
-        }
-        let resp = req.send().await.expect("HTTP request");
-        let status = resp.status().as_u16();
-        let text = resp.text().await.unwrap();
-        (
-            status,
-            serde_json::from_str(&text).unwrap_or(Value::String(text)),
-        )
-    }
-
-    async fn get(&self, path: &str) -> (u16, Value) {
-        self.call(reqwest::Method::GET, path, None).await
-    }
-    async fn post(&self, path: &str, body: Value) -> (u16, Value) {
-        self.call(reqwest::Method::POST, path, Some(body)).await
-    }
-    async fn patch(&self, path: &str, body: Value) -> (u16, Value) {
-        self.call(reqwest::Method::PATCH, path, Some(body)).await
-    }
-
-    /// SIGTERM, then the exit status (within 10 s).
-    fn stop(&mut self) -> std::process::ExitStatus {
-        let pid = self.child.id().to_string();
-        Command::new("kill")
-            .args(["-TERM", &pid])
-            .status()
-            .expect("kill");
-        let deadline = Instant::now() + Duration::from_secs(10);
-        loop {
-            if let Some(status) = self.child.try_wait().unwrap() {
-                return status;
-            }
-            assert!(Instant::now() < deadline, "postern did not stop on SIGTERM");
-            std::thread::sleep(Duration::from_millis(50));
-        }
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn with_token() -> Vec<(&'static str, &'static str)> {
-    vec![("POSTERN_API_TOKEN", TOKEN)]
+/// `serve` on `data_dir` with the test token and `envs`.
+fn serve(data_dir: &Path, envs: &[(&str, &str)]) -> Serve {
+    Serve::start(BIN, data_dir, TOKEN, envs, &[])
 }
 
 #[tokio::test]
 async fn first_start_creates_data_dir_domain_company_and_token() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("postern-data");
-    let mut server = Server::start(&data, &[]);
+    let mut server = Serve::start_without_token(BIN, &data, &[], &[]);
     assert!(data.join("postern.db").exists());
     let token = std::fs::read_to_string(data.join("api-token")).unwrap();
     let token = token.trim();
@@ -166,7 +50,7 @@ async fn first_start_creates_data_dir_domain_company_and_token() {
     let body: Value = unauth.json().await.unwrap();
     assert_eq!(body["error"]["code"], "unauthorized");
     let domains: Value = server
-        .http
+        .http()
         .get(server.url("/api/v1/alias-domains"))
         .bearer_auth(token)
         .send()
@@ -178,7 +62,7 @@ async fn first_start_creates_data_dir_domain_company_and_token() {
     assert_eq!(domains["items"][0]["name"], "localhost");
     assert_eq!(domains["items"][0]["catchall_email"], "catchall@localhost");
     let companies: Value = server
-        .http
+        .http()
         .get(server.url("/api/v1/companies"))
         .bearer_auth(token)
         .send()
@@ -213,7 +97,7 @@ async fn first_start_creates_data_dir_domain_company_and_token() {
     assert_eq!(outcome["outcome"], "routed");
     assert!(server.stop().success(), "clean exit on SIGTERM");
     // The second start reuses the token and creates nothing more.
-    let server = Server::start(&data, &[]);
+    let server = Serve::start_without_token(BIN, &data, &[], &[]);
     assert!(server.banner.iter().any(|l| l.contains(token)));
     let (_, domains) = server
         .call(reqwest::Method::GET, "/api/v1/alias-domains", None)
@@ -227,7 +111,7 @@ async fn first_start_creates_data_dir_domain_company_and_token() {
 #[tokio::test]
 async fn configuration_api_crud_and_bad_input() {
     let dir = tempfile::tempdir().unwrap();
-    let s = Server::start(dir.path(), &with_token());
+    let s = serve(dir.path(), &[]);
     let (st, d) = s
         .post("/api/v1/alias-domains", json!({"name": "example.com"}))
         .await;
@@ -291,9 +175,7 @@ async fn configuration_api_crud_and_bad_input() {
         assert!(msg.contains(text), "{body} -> {msg}");
     }
     let raw = s
-        .http
-        .post(s.url("/api/v1/aliases"))
-        .bearer_auth(TOKEN)
+        .request(reqwest::Method::POST, "/api/v1/aliases")
         .header("content-type", "application/json")
         .body("{not json")
         .send()
@@ -400,7 +282,13 @@ async fn configuration_api_crud_and_bad_input() {
     assert_eq!(st, 204);
 }
 
-fn postern(args: &[&str], data_dir: &Path, db: Option<&str>) -> (i32, String, String) {
+/// Runs `postern ARGS --data-dir DIR [--database-url URL]` with `stdin`.
+fn postern_with(
+    args: &[&str],
+    data_dir: &Path,
+    db: Option<&str>,
+    stdin: Option<&[u8]>,
+) -> (i32, String, String) {
     let mut cmd = Command::new(BIN);
     cmd.args(args)
         .arg("--data-dir")
@@ -409,12 +297,11 @@ fn postern(args: &[&str], data_dir: &Path, db: Option<&str>) -> (i32, String, St
     if let Some(url) = db {
         cmd.args(["--database-url", url]);
     }
-    let out = cmd.output().expect("run postern");
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
+    postern_testkit::run(&mut cmd, stdin)
+}
+
+fn postern(args: &[&str], data_dir: &Path, db: Option<&str>) -> (i32, String, String) {
+    postern_with(args, data_dir, db, None)
 }
 
 const BROKEN: &str = r#"
@@ -477,58 +364,23 @@ fn apply_is_idempotent_and_lists_every_error_sqlite() {
     apply_twice_then_broken(dir.path(), None);
 }
 
-static NEXT_DB: AtomicU32 = AtomicU32::new(0);
-
-/// A fresh PostgreSQL database, dropped with the guard.
-struct PgDb {
-    admin: String,
-    name: String,
-    url: String,
-}
-
-impl Drop for PgDb {
-    fn drop(&mut self) {
-        let rt = tokio::runtime::Runtime::new().unwrap();
-        rt.block_on(async {
-            if let Ok(store) = postern_store::Store::open(&self.admin).await {
-                let _ = store.drop_database_for_tests(&self.name).await;
-                store.close().await;
-            }
-        });
-    }
-}
-
-fn postgres_db() -> PgDb {
-    let admin = std::env::var("POSTERN_TEST_DATABASE_URL")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_owned());
-    let name = format!(
-        "postern_e2e_{}_{}",
-        std::process::id(),
-        NEXT_DB.fetch_add(1, Ordering::SeqCst)
-    );
+/// Runs `f` with the URL of a fresh PostgreSQL database, dropped afterwards (left behind, for
+/// a look, when `f` panics).
+fn with_postgres(f: impl FnOnce(&str)) {
     let rt = tokio::runtime::Runtime::new().unwrap();
-    rt.block_on(async {
-        let store = postern_store::Store::open(&admin)
-            .await
-            .unwrap_or_else(|e| {
-                panic!("PostgreSQL at {admin} does not answer ({e}); run scripts/test.sh")
-            });
-        store.create_database_for_tests(&name).await.unwrap();
-        store.close().await;
-    });
-    let base = admin.rsplit_once('/').map(|(b, _)| b).unwrap_or(&admin);
-    let url = format!("{base}/{name}");
-    PgDb { admin, name, url }
+    let url = rt.block_on(postern_testkit::db::new_postgres_database());
+    f(&url);
+    rt.block_on(drop_database(&url));
 }
 
 #[test]
 fn apply_is_idempotent_and_lists_every_error_postgres() {
     let dir = tempfile::tempdir().unwrap();
-    let db = postgres_db();
-    let url = db.url.clone();
-    let (code, out, err) = postern(&["migrate"], dir.path(), Some(&url));
-    assert_eq!(code, 0, "{out}{err}");
-    apply_twice_then_broken(dir.path(), Some(&url));
+    with_postgres(|url| {
+        let (code, out, err) = postern(&["migrate"], dir.path(), Some(url));
+        assert_eq!(code, 0, "{out}{err}");
+        apply_twice_then_broken(dir.path(), Some(url));
+    });
     assert!(
         !dir.path().join("postern.db").exists(),
         "no SQLite file when PostgreSQL is used"
@@ -579,29 +431,8 @@ fn mail(to: &str, subject: &str, message_id: &str) -> String {
 }
 
 fn ingest(data: &Path, db: Option<&str>, args: &[&str], input: &[u8]) -> (i32, String, String) {
-    use std::io::Write;
-    let mut cmd = Command::new(BIN);
-    cmd.arg("ingest")
-        .args(args)
-        .arg("--data-dir")
-        .arg(data)
-        .env_remove("POSTERN_DATABASE_URL");
-    if let Some(url) = db {
-        cmd.args(["--database-url", url]);
-    }
-    let mut child = cmd
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child.stdin.take().unwrap().write_all(input).unwrap();
-    let out = child.wait_with_output().unwrap();
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
+    let args: Vec<&str> = ["ingest"].into_iter().chain(args.iter().copied()).collect();
+    postern_with(&args, data, db, Some(input))
 }
 
 #[test]
@@ -724,11 +555,9 @@ async fn http_ingest_and_the_read_side() {
         postern(&["apply", cfg.to_str().unwrap()], dir.path(), None).0,
         0
     );
-    let s = Server::start(dir.path(), &with_token());
+    let s = serve(dir.path(), &[]);
     let post_raw = |path: &str, body: String| {
-        s.http
-            .post(s.url(path))
-            .bearer_auth(TOKEN)
+        s.request(reqwest::Method::POST, path)
             .header("content-type", "message/rfc822")
             .body(body)
             .send()
@@ -767,13 +596,7 @@ async fn http_ingest_and_the_read_side() {
     assert!(m["body_html"].as_str().unwrap().contains("Please call me."));
     assert_eq!(m["attachments"][0]["filename"], "notes.txt");
     let url = m["attachments"][0]["url"].as_str().unwrap().to_owned();
-    let att = s
-        .http
-        .get(s.url(&url))
-        .bearer_auth(TOKEN)
-        .send()
-        .await
-        .unwrap();
+    let att = s.request(reqwest::Method::GET, &url).send().await.unwrap();
     assert_eq!(att.status(), 200);
     assert_eq!(att.text().await.unwrap().trim(), "some notes");
     // Filters.
@@ -868,20 +691,19 @@ async fn http_ingest_and_the_read_side() {
 async fn first_start_mail_by_smtp_becomes_a_record() {
     // The README's tour: serve, swaks to sales@localhost, the record in the API.
     let dir = tempfile::tempdir().unwrap();
-    let s = Server::start(dir.path(), &with_token());
-    let out = Command::new("swaks")
-        .args([
-            "--to",
-            "sales@localhost",
-            "--from",
-            "customer@example.org",
-            "--server",
-            &s.smtp,
-        ])
-        .args(["--header", "Subject: Hello from swaks"])
-        .args(["--body", &"Order 42 has shipped.\n".repeat(100)])
-        .output()
-        .expect("swaks (installed by scripts/test.sh)");
+    let s = serve(dir.path(), &[]);
+    let out = swaks_with(&[
+        "--to",
+        "sales@localhost",
+        "--from",
+        "customer@example.org",
+        "--server",
+        &s.smtp,
+        "--header",
+        "Subject: Hello from swaks",
+        "--body",
+        &"Order 42 has shipped.\n".repeat(100),
+    ]);
     let transcript = String::from_utf8_lossy(&out.stdout);
     assert!(transcript.contains("250 2.0.0"), "{transcript}");
     let (_, records) = s.get("/api/v1/records?model=crm.lead").await;
@@ -896,16 +718,10 @@ async fn first_start_mail_by_smtp_becomes_a_record() {
     assert!(content.starts_with("Return-Path: <customer@example.org>\r\nReceived: from "));
     assert_eq!(content.matches("Order 42 has shipped.\r\n").count(), 100);
     // A relay attempt is refused at RCPT.
-    let out = Command::new("swaks")
-        .args(["--to", "someone@elsewhere.test", "--server", &s.smtp])
-        .output()
-        .unwrap();
+    let out = swaks_with(&["--to", "someone@elsewhere.test", "--server", &s.smtp]);
     assert!(String::from_utf8_lossy(&out.stdout).contains("550 5.7.1"));
     // A mail to the catchall is refused after DATA: counted as a refusal.
-    let out = Command::new("swaks")
-        .args(["--to", "catchall@localhost", "--server", &s.smtp])
-        .output()
-        .unwrap();
+    let out = swaks_with(&["--to", "catchall@localhost", "--server", &s.smtp]);
     assert!(String::from_utf8_lossy(&out.stdout).contains("550 5.7.1"));
     // /metrics: Prometheus text, without a token.
     let r = reqwest::get(s.url("/metrics")).await.unwrap();
@@ -929,88 +745,6 @@ async fn first_start_mail_by_smtp_becomes_a_record() {
 
 // ---------------------------------------------------------------------------------------------
 // Outbound (issue 5): Postfix's smtp-sink (installed by scripts/test.sh) as the relay.
-
-/// A running `smtp-sink` writing each message (with its envelope) to a file of `dir`.
-struct SmtpSink {
-    child: Child,
-    port: u16,
-    dir: tempfile::TempDir,
-}
-
-impl SmtpSink {
-    fn start() -> SmtpSink {
-        let dir = tempfile::tempdir().unwrap();
-        std::fs::set_permissions(
-            dir.path(),
-            std::os::unix::fs::PermissionsExt::from_mode(0o777),
-        )
-        .unwrap();
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let mut cmd = Command::new("/usr/sbin/smtp-sink");
-        let root = Command::new("id")
-            .arg("-u")
-            .output()
-            .map(|o| o.stdout == b"0\n")
-            .unwrap_or(false);
-        if root {
-            cmd.args(["-u", "nobody"]);
-        }
-        let child = cmd
-            .arg("-d")
-            .arg(format!("{}/m.", dir.path().display()))
-            .arg(format!("127.0.0.1:{port}"))
-            .arg("256")
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("smtp-sink (postfix, installed by scripts/test.sh)");
-        let deadline = Instant::now() + Duration::from_secs(5);
-        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(Instant::now() < deadline, "smtp-sink did not start");
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        SmtpSink { child, port, dir }
-    }
-
-    /// Every message received, with smtp-sink's envelope lines (`X-Mail-Args`, `X-Rcpt-Args`).
-    fn messages(&self) -> Vec<String> {
-        let mut v: Vec<String> = std::fs::read_dir(self.dir.path())
-            .unwrap()
-            .filter_map(|e| std::fs::read(e.ok()?.path()).ok())
-            .map(|b| String::from_utf8_lossy(&b).into_owned())
-            .collect();
-        v.sort();
-        v
-    }
-}
-
-impl Drop for SmtpSink {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// A header's value, unfolded.
-fn header(message: &str, name: &str) -> Option<String> {
-    let unfolded = message
-        .replace("\r\n", "\n")
-        .replace("\n ", " ")
-        .replace("\n\t", " ");
-    unfolded
-        .lines()
-        .take_while(|l| !l.is_empty())
-        .find(|l| {
-            l.len() > name.len()
-                && l[..name.len()].eq_ignore_ascii_case(name)
-                && l[name.len()..].starts_with(':')
-        })
-        .map(|l| l[name.len() + 1..].trim().to_owned())
-}
 
 fn outbound_config(port: u16) -> String {
     format!(
@@ -1051,7 +785,7 @@ from_filter = "example.com"
     )
 }
 
-async fn wait_outbox_empty(s: &Server, seconds: u64) {
+async fn wait_outbox_empty(s: &Serve, seconds: u64) {
     let deadline = Instant::now() + Duration::from_secs(seconds);
     loop {
         let (_, out) = s.get("/api/v1/mail?state=outgoing").await;
@@ -1084,9 +818,8 @@ async fn three_followers_get_what_the_reference_says_and_a_reply_threads_back() 
     let outcome: Value = serde_json::from_str(&out).unwrap();
     let record = outcome["routes"][0]["record_id"].as_i64().unwrap();
 
-    let mut envs = with_token();
-    envs.push(("POSTERN_DELIVERY_POLL_MS", "50"));
-    let s = Server::start(dir.path(), &envs);
+    let envs = [("POSTERN_DELIVERY_POLL_MS", "50")];
+    let s = serve(dir.path(), &envs);
     let (_, partners) = s.get("/api/v1/partners").await;
     let id_of = |name: &str| {
         partners["items"]
@@ -1229,7 +962,7 @@ async fn three_followers_get_what_the_reference_says_and_a_reply_threads_back() 
         direct.as_bytes(),
     );
     assert_eq!(code, 0, "{out}{err}");
-    let s = Server::start(dir.path(), &envs);
+    let s = serve(dir.path(), &envs);
     wait_outbox_empty(&s, 20).await;
     let got = sink.messages();
     let eva = got
@@ -1311,27 +1044,25 @@ fn killed_mid_batch_then_restarted(db: Option<&str>) {
         .map(str::to_owned)
         .unwrap_or_else(|| format!("sqlite://{}/postern.db", dir.path().display()));
     let ids = queue_mails(&url, 3000);
-    let mut envs = with_token();
-    envs.extend([
+    let envs = [
         ("POSTERN_DELIVERY_LEASE_SECONDS", "2"),
         ("POSTERN_DELIVERY_BATCH", "300"),
         ("POSTERN_DELIVERY_POLL_MS", "100"),
         ("POSTERN_DATABASE_URL", url.as_str()),
-    ]);
-    let mut s = Server::start(dir.path(), &envs);
+    ];
+    let mut s = serve(dir.path(), &envs);
     let deadline = Instant::now() + Duration::from_secs(30);
     while sink.messages().len() < 200 {
         assert!(Instant::now() < deadline, "nothing delivered");
         std::thread::sleep(Duration::from_millis(5));
     }
-    let _ = s.child.kill(); // SIGKILL: no chance to finish anything
-    let _ = s.child.wait();
+    s.kill(); // SIGKILL: no chance to finish anything
     let at_kill = sink.messages().len();
     assert!(
         at_kill < ids.len(),
         "killed after the end ({at_kill}); the test proves nothing"
     );
-    let s = Server::start(dir.path(), &envs);
+    let s = serve(dir.path(), &envs);
     let rt = tokio::runtime::Runtime::new().unwrap();
     rt.block_on(wait_outbox_empty(&s, 60));
     let got = sink.messages();
@@ -1364,8 +1095,7 @@ fn killed_mid_batch_then_restarted_delivers_every_mail_sqlite() {
 
 #[test]
 fn killed_mid_batch_then_restarted_delivers_every_mail_postgres() {
-    let db = postgres_db();
-    killed_mid_batch_then_restarted(Some(&db.url));
+    with_postgres(|url| killed_mid_batch_then_restarted(Some(url)));
 }
 
 #[tokio::test]
@@ -1390,12 +1120,11 @@ async fn mail_api_failures_queue_and_server_test() {
     assert_eq!(code, 75, "{err}");
     assert!(err.contains("could not connect to 127.0.0.1:"), "{err}");
 
-    let mut envs = with_token();
-    envs.extend([
+    let envs = [
         ("POSTERN_DELIVERY_POLL_MS", "50"),
         ("POSTERN_DELIVERY_MAX_AGE_MINUTES", "0"),
-    ]);
-    let s = Server::start(dir.path(), &envs);
+    ];
+    let s = serve(dir.path(), &envs);
     let (st, bad) = s
         .post("/api/v1/mail", json!({"to": [], "subject": "x"}))
         .await;
@@ -1545,7 +1274,7 @@ async fn api_errors_are_json_and_a_message_too_large_bounces() {
     )
     .unwrap();
     let config = format!("--config={}", cfg.display());
-    let s = Server::start_with(dir.path(), &with_token(), &[&config]);
+    let s = Serve::start(BIN, dir.path(), TOKEN, &[], &[&config]);
     // The banner suggests an alias that exists.
     assert!(
         s.banner
@@ -1560,9 +1289,7 @@ async fn api_errors_are_json_and_a_message_too_large_bounces() {
         "x".repeat(1 << 20)
     );
     let r = s
-        .http
-        .post(s.url("/api/v1/ingest"))
-        .bearer_auth(TOKEN)
+        .request(reqwest::Method::POST, "/api/v1/ingest")
         .header("content-type", "message/rfc822")
         .body(big.clone())
         .send()
@@ -1572,32 +1299,17 @@ async fn api_errors_are_json_and_a_message_too_large_bounces() {
     let body: Value = r.json().await.unwrap();
     assert_eq!(body["error"]["code"], "too_large", "{body}");
     // `ingest --url` turns it into 65: the MTA bounces instead of retrying for days.
-    use std::io::Write;
-    let mut child = Command::new(BIN)
-        .args(["ingest", "--url", &s.base, "--rcpt", "help@example.com"])
-        .env("POSTERN_API_TOKEN", TOKEN)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(big.as_bytes())
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
-    assert_eq!(out.status.code(), Some(65));
-    assert_eq!(
-        String::from_utf8_lossy(&out.stdout),
-        "5.3.4 message too large\n"
+    let (code, out, _) = postern_testkit::run(
+        Command::new(BIN)
+            .args(["ingest", "--url", &s.base, "--rcpt", "help@example.com"])
+            .env("POSTERN_API_TOKEN", TOKEN),
+        Some(big.as_bytes()),
     );
+    assert_eq!(code, 65);
+    assert_eq!(out, "5.3.4 message too large\n");
     // A wrong method, an unknown path: the JSON error shape.
     let r = s
-        .http
-        .put(s.url("/api/v1/aliases"))
-        .bearer_auth(TOKEN)
+        .request(reqwest::Method::PUT, "/api/v1/aliases")
         .send()
         .await
         .unwrap();
@@ -1684,7 +1396,7 @@ async fn lmtp_unix_socket_has_the_mode_and_group_asked_for() {
     )
     .unwrap();
     let config = format!("--config={}", cfg.display());
-    let s = Server::start_with(dir.path(), &with_token(), &[&config]);
+    let s = Serve::start(BIN, dir.path(), TOKEN, &[], &[&config]);
     let meta = std::fs::metadata(&socket).unwrap();
     assert_eq!(meta.permissions().mode() & 0o777, 0o660);
     assert_eq!(meta.gid(), gid);
@@ -1734,10 +1446,7 @@ fn a_data_directory_that_cannot_be_written_is_a_clear_error() {
     // Made (with its database) by the owner.
     let (code, _, err) = postern(&["migrate"], &data, None);
     assert_eq!(code, 0, "{err}");
-    let root = Command::new("id")
-        .arg("-u")
-        .output()
-        .is_ok_and(|o| o.stdout == b"0\n");
+    let root = postern_testkit::is_root();
     // Another user: `nobody` when we are root (root may write anything); else read-only modes.
     let run_as: Vec<&str> = if root {
         std::fs::set_permissions(dir.path(), PermissionsExt::from_mode(0o755)).unwrap();
@@ -1768,7 +1477,7 @@ fn a_data_directory_that_cannot_be_written_is_a_clear_error() {
             .current_dir(dir.path())
             .env_remove("POSTERN_DATABASE_URL")
             .env_remove("POSTERN_API_TOKEN")
-            .stdin(Stdio::null())
+            .stdin(std::process::Stdio::null())
             .output()
             .unwrap()
     };
@@ -1802,9 +1511,8 @@ async fn a_record_created_by_the_api_threads_replies_and_bounces() {
     std::fs::write(&cfg, outbound_config(sink.port)).unwrap();
     let (code, _, err) = postern(&["apply", cfg.to_str().unwrap()], dir.path(), None);
     assert_eq!(code, 0, "{err}");
-    let mut envs = with_token();
-    envs.push(("POSTERN_DELIVERY_POLL_MS", "50"));
-    let s = Server::start(dir.path(), &envs);
+    let envs = [("POSTERN_DELIVERY_POLL_MS", "50")];
+    let s = serve(dir.path(), &envs);
     let (_, partners) = s.get("/api/v1/partners").await;
     let robert = partners["items"]
         .as_array()
@@ -1923,7 +1631,7 @@ async fn a_record_created_by_the_api_threads_replies_and_bounces() {
     assert_eq!(code, 0, "{out}{err}");
     let outcome: Value = serde_json::from_str(&out).unwrap();
     assert_eq!(outcome["outcome"], "bounce_processed", "{out}");
-    let s = Server::start(dir.path(), &with_token());
+    let s = serve(dir.path(), &[]);
     let (_, message) = s.get(&format!("/api/v1/messages/{}", posted["id"])).await;
     let n = &message["notifications"][0];
     assert_eq!(
@@ -1939,9 +1647,8 @@ async fn a_record_created_by_the_api_threads_replies_and_bounces() {
 async fn a_mail_waiting_for_a_server_leaves_when_one_is_added() {
     let sink = SmtpSink::start();
     let dir = tempfile::tempdir().unwrap();
-    let mut envs = with_token();
-    envs.push(("POSTERN_DELIVERY_POLL_MS", "50"));
-    let s = Server::start(dir.path(), &envs);
+    let envs = [("POSTERN_DELIVERY_POLL_MS", "50")];
+    let s = serve(dir.path(), &envs);
     let (st, mail) = s
         .post(
             "/api/v1/mail",

@@ -4,60 +4,30 @@
 //! polled by `postern fetch --once`, by `postern serve`'s scheduler, and by
 //! `POST /api/v1/incoming-servers/{id}/fetch`; on SQLite and on PostgreSQL.
 
-use postern_store::{PageRequest, RecordFilter, Store};
+use postern_store::Store;
+use postern_testkit::{Serve, database, dovecot};
 use serde_json::Value;
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 const BIN: &str = env!("CARGO_BIN_EXE_postern");
 const TOKEN: &str = "fetch-test-token-0123456789";
 
-static NEXT: AtomicU32 = AtomicU32::new(0);
-
-fn env(name: &str) -> String {
-    std::env::var(name).unwrap_or_else(|_| {
-        panic!(
-            "{name} is not set: these tests need the private Dovecot that scripts/test.sh starts"
-        )
-    })
-}
-
-/// A Dovecot user's maildir, emptied.
-fn maildir(user: &str) -> PathBuf {
-    let dir = PathBuf::from(env("POSTERN_TEST_MAILDIRS"))
-        .join(user)
-        .join("Maildir");
-    for sub in ["new", "cur"] {
-        for e in std::fs::read_dir(dir.join(sub)).unwrap() {
-            std::fs::remove_file(e.unwrap().path()).unwrap();
-        }
-    }
-    dir
-}
-
+/// Delivers a message of its own sender into `maildir`.
 fn deliver(maildir: &Path, subject: &str) {
-    let n = NEXT.fetch_add(1, Ordering::SeqCst);
-    let name = format!("{}.M{n}.postern-cli-test", std::process::id());
+    let n = postern_testkit::next();
     let raw = format!(
         "From: Client {n} <client{n}@example.org>\r\nTo: help@elsewhere.example\r\nSubject: {subject}\r\n\
          Message-ID: <cli-{}-{n}@test.example.org>\r\n\r\nPlease help.\r\n",
         std::process::id()
     );
-    std::fs::write(maildir.join("tmp").join(&name), raw).unwrap();
-    std::fs::rename(
-        maildir.join("tmp").join(&name),
-        maildir.join("new").join(&name),
-    )
-    .unwrap();
+    dovecot::deliver(maildir, raw);
 }
 
 /// The configuration a newcomer writes (README): one IMAP mailbox, password from the environment.
 fn config(dir: &Path, user: &str, active: bool) -> PathBuf {
-    let imap = env("POSTERN_TEST_IMAP");
-    let (_, port) = imap.rsplit_once(':').unwrap();
+    let port = dovecot::imap_port();
     let text = format!(
         r#"
 [server]
@@ -91,59 +61,30 @@ fn postern(dir: &Path, db: &str, args: &[&str], password: &str) -> (i32, String,
         .args(["--database-url", db])
         .env_remove("POSTERN_CONFIG")
         .env("SUPPORT_IMAP_PASSWORD", password)
-        .env("SSL_CERT_FILE", env("POSTERN_TEST_DOVECOT_CA"))
+        .env("SSL_CERT_FILE", dovecot::ca_file())
         // the most verbose log, to check that no password is in it
         .env("POSTERN_LOG", "trace")
         .output()
         .expect("run postern");
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
+    postern_testkit::output(out)
 }
 
+/// "model name" of every record.
 async fn record_names(db: &str) -> Vec<String> {
     let store = Store::open(db).await.unwrap();
-    let mut tx = store.read().await.unwrap();
-    let names = tx
-        .list_records(&RecordFilter::default(), PageRequest::all())
+    let names = postern_testkit::db::records(&store)
         .await
-        .unwrap()
-        .items
         .into_iter()
         .map(|r| format!("{} {}", r.model, r.name))
         .collect();
-    drop(tx);
     store.close().await;
     names
-}
-
-/// A database for one test: a SQLite file, or a fresh PostgreSQL database.
-async fn database(dir: &Path, postgres: bool) -> String {
-    if !postgres {
-        return format!("sqlite://{}/postern.db", dir.display());
-    }
-    let admin = std::env::var("POSTERN_TEST_DATABASE_URL")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
-    let name = format!(
-        "postern_clifetch_{}_{}",
-        std::process::id(),
-        NEXT.fetch_add(1, Ordering::SeqCst)
-    );
-    let store = Store::open(&admin)
-        .await
-        .unwrap_or_else(|e| panic!("PostgreSQL at {admin} does not answer ({e})"));
-    store.create_database_for_tests(&name).await.unwrap();
-    store.close().await;
-    let base = admin.rsplit_once('/').map(|(b, _)| b).unwrap();
-    format!("{base}/{name}")
 }
 
 async fn fetch_once(postgres: bool, user: &str) {
     let dir = tempfile::tempdir().unwrap();
     let db = database(dir.path(), postgres).await;
-    let mail = maildir(user);
+    let mail = dovecot::maildir(user);
     let cfg = config(dir.path(), user, true);
     let cfg = cfg.to_str().unwrap();
     let (code, out, err) = postern(dir.path(), &db, &["apply", cfg], "secret");
@@ -202,68 +143,17 @@ async fn fetch_once_from_the_configuration_postgres() {
     fetch_once(true, "fetch32").await;
 }
 
-/// A running `postern serve --config`, stopped with SIGTERM when dropped.
-struct Serve {
-    child: Child,
-    base: String,
+/// `postern serve --config` on `db`, with the mailbox's password and Dovecot's CA.
+fn start(dir: &Path, db: &str, config: &Path) -> Serve {
+    let ca = dovecot::ca_file();
+    let envs = [("SUPPORT_IMAP_PASSWORD", "secret"), ("SSL_CERT_FILE", &ca)];
+    let args = ["--database-url", db, "--config", config.to_str().unwrap()];
+    Serve::start(BIN, dir, TOKEN, &envs, &args)
 }
 
-impl Serve {
-    fn start(dir: &Path, db: &str, config: &Path) -> Serve {
-        let mut child = Command::new(BIN)
-            .args(["serve", "--http-listen", "127.0.0.1:0", "--data-dir"])
-            .arg(dir)
-            .args(["--database-url", db, "--config"])
-            .arg(config)
-            .env("SUPPORT_IMAP_PASSWORD", "secret")
-            .env("SSL_CERT_FILE", env("POSTERN_TEST_DOVECOT_CA"))
-            .env("POSTERN_API_TOKEN", TOKEN)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("spawn postern serve");
-        let stdout = child.stdout.take().unwrap();
-        let mut base = None;
-        for line in BufReader::new(stdout).lines() {
-            let line = line.unwrap();
-            if let Some(rest) = line.trim_start().strip_prefix("browser") {
-                let url = rest.split_whitespace().next().unwrap();
-                base = Some(url.trim_end_matches("/healthz").to_owned());
-            }
-            if line.starts_with("Stop with") {
-                break;
-            }
-        }
-        Serve {
-            child,
-            base: base.expect("URL in the banner"),
-        }
-    }
-
-    async fn call(&self, post: bool, path: &str) -> (u16, Value) {
-        let http = reqwest::Client::new();
-        let url = format!("{}{path}", self.base);
-        let req = if post { http.post(url) } else { http.get(url) };
-        let resp = req.bearer_auth(TOKEN).send().await.unwrap();
-        let status = resp.status().as_u16();
-        (status, resp.json().await.unwrap_or(Value::Null))
-    }
-}
-
-impl Drop for Serve {
-    fn drop(&mut self) {
-        let _ = Command::new("kill")
-            .args(["-TERM", &self.child.id().to_string()])
-            .status();
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while Instant::now() < deadline {
-            if let Ok(Some(_)) = self.child.try_wait() {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        let _ = self.child.kill();
-    }
+/// `POST path` without a body.
+async fn post(serve: &Serve, path: &str) -> (u16, Value) {
+    serve.call(reqwest::Method::POST, path, None).await
 }
 
 async fn wait_for_records(db: &str, n: usize) -> Vec<String> {
@@ -280,18 +170,18 @@ async fn wait_for_records(db: &str, n: usize) -> Vec<String> {
 async fn serve_fetches(postgres: bool, user: &str) {
     let dir = tempfile::tempdir().unwrap();
     let db = database(dir.path(), postgres).await;
-    let mail = maildir(user);
+    let mail = dovecot::maildir(user);
     // archived: the schedule leaves it alone, the API polls it on demand
     let cfg = config(dir.path(), user, false);
-    let serve = Serve::start(dir.path(), &db, &cfg);
+    let serve = start(dir.path(), &db, &cfg);
     deliver(&mail, "Fetched on demand");
-    let (status, body) = serve.call(true, "/api/v1/incoming-servers/1/fetch").await;
+    let (status, body) = post(&serve, "/api/v1/incoming-servers/1/fetch").await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(
         (&body["fetched"], &body["accepted"]),
         (&Value::from(1), &Value::from(1))
     );
-    let (status, server) = serve.call(false, "/api/v1/incoming-servers/1").await;
+    let (status, server) = serve.get("/api/v1/incoming-servers/1").await;
     assert_eq!(status, 200);
     let success = server["last_success_at"].as_str().unwrap_or_default();
     assert!(
@@ -300,7 +190,7 @@ async fn serve_fetches(postgres: bool, user: &str) {
     );
     assert_eq!(server["error_count"], 0);
     assert!(server.get("password").is_none(), "never returned: {server}");
-    let (status, body) = serve.call(true, "/api/v1/incoming-servers/99/fetch").await;
+    let (status, body) = post(&serve, "/api/v1/incoming-servers/99/fetch").await;
     assert_eq!(status, 404, "{body}");
     // polled elsewhere (another node holds the lease): 409
     let store = Store::open(&db).await.unwrap();
@@ -309,7 +199,7 @@ async fn serve_fetches(postgres: bool, user: &str) {
     let until = postern_store::now_ms() + 60_000;
     assert!(tx.take_fetch_lease(id, "other-node", until).await.unwrap());
     tx.commit().await.unwrap();
-    let (status, body) = serve.call(true, "/api/v1/incoming-servers/1/fetch").await;
+    let (status, body) = post(&serve, "/api/v1/incoming-servers/1/fetch").await;
     assert_eq!(
         (status, &body["error"]["code"]),
         (409, &Value::from("busy")),
@@ -321,20 +211,13 @@ async fn serve_fetches(postgres: bool, user: &str) {
     store.close().await;
     // a mailbox that refuses the login: 502, the error and the report, kept on the server
     let wrong = serde_json::json!({
-        "name": "wrong", "host": "127.0.0.1", "port": env("POSTERN_TEST_IMAP").rsplit_once(':').unwrap().1.parse::<i64>().unwrap(),
+        "name": "wrong", "host": "127.0.0.1", "port": dovecot::imap_port(),
         "encryption": "none", "username": user, "password": "not-it",
     });
-    let resp = reqwest::Client::new()
-        .post(format!("{}/api/v1/incoming-servers", serve.base))
-        .bearer_auth(TOKEN)
-        .json(&wrong)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(resp.status().as_u16(), 201);
-    let created: Value = resp.json().await.unwrap();
+    let (status, created) = serve.post("/api/v1/incoming-servers", wrong).await;
+    assert_eq!(status, 201, "{created}");
     let path = format!("/api/v1/incoming-servers/{}/fetch", created["id"]);
-    let (status, body) = serve.call(true, &path).await;
+    let (status, body) = post(&serve, &path).await;
     assert_eq!(
         (status, &body["error"]["code"]),
         (502, &Value::from("fetch_failed")),
@@ -348,10 +231,7 @@ async fn serve_fetches(postgres: bool, user: &str) {
         "{body}"
     );
     let (_, server) = serve
-        .call(
-            false,
-            &format!("/api/v1/incoming-servers/{}", created["id"]),
-        )
+        .get(&format!("/api/v1/incoming-servers/{}", created["id"]))
         .await;
     assert_eq!(server["error_count"], 1, "{server}");
     assert!(
@@ -365,7 +245,7 @@ async fn serve_fetches(postgres: bool, user: &str) {
     drop(serve);
     // active: `serve` polls it at start, then IDLE brings new mail in seconds
     let cfg = config(dir.path(), user, true);
-    let _serve = Serve::start(dir.path(), &db, &cfg);
+    let _serve = start(dir.path(), &db, &cfg);
     deliver(&mail, "Fetched on schedule");
     let names = wait_for_records(&db, 2).await;
     assert_eq!(names.len(), 2, "{names:?}");
@@ -393,9 +273,8 @@ async fn crash_mid_poll(postgres: bool, user: &str) {
     const N: usize = 300;
     let dir = tempfile::tempdir().unwrap();
     let db = database(dir.path(), postgres).await;
-    let mail = maildir(user);
-    let pop3 = env("POSTERN_TEST_POP3");
-    let (_, port) = pop3.rsplit_once(':').unwrap();
+    let mail = dovecot::maildir(user);
+    let (_, port) = dovecot::endpoint("POSTERN_TEST_POP3");
     let cfg = dir.path().join("pop.toml");
     std::fs::write(
         &cfg,
@@ -437,11 +316,7 @@ async fn crash_mid_poll(postgres: bool, user: &str) {
         (5..N).contains(&stored_at_crash),
         "killed mid-poll ({stored} then {stored_at_crash} of {N} stored)"
     );
-    let in_mailbox = ["new", "cur"]
-        .iter()
-        .map(|d| std::fs::read_dir(mail.join(d)).unwrap().count())
-        .sum::<usize>();
-    assert_eq!(in_mailbox, N, "nothing deleted without QUIT");
+    assert_eq!(dovecot::count(&mail), N, "nothing deleted without QUIT");
     // the killed poll's lease keeps other polls off until it expires (5 minutes): end it now,
     // as its expiry would
     let store = Store::open(&db).await.unwrap();
@@ -461,11 +336,7 @@ async fn crash_mid_poll(postgres: bool, user: &str) {
     let names = record_names(&db).await;
     let distinct: std::collections::HashSet<_> = names.iter().collect();
     assert_eq!((names.len(), distinct.len()), (N, N), "no duplicate record");
-    let left = ["new", "cur"]
-        .iter()
-        .map(|d| std::fs::read_dir(mail.join(d)).unwrap().count())
-        .sum::<usize>();
-    assert_eq!(left, 0);
+    assert_eq!(dovecot::count(&mail), 0);
 }
 
 /// Who holds the lease of the server `pop` (the killed process).

@@ -206,7 +206,7 @@ async fn retried_until_delivered(postgres: bool, way: Way) {
         Way::Imap(user) => {
             dovecot::deliver(
                 &dovecot::maildir(user),
-                &message("Sales <sales+1234@example.com>"),
+                message("Sales <sales+1234@example.com>"),
             );
             let (status, polled) = s.post("/api/v1/incoming-servers/1/fetch", json!({})).await;
             assert_eq!((status, &polled["accepted"]), (200, &json!(1)), "{polled}");

@@ -1,68 +1,13 @@
-//! The delivery runner against capture SMTP servers over real sockets (tests/support/sink.rs),
+//! The delivery runner against capture SMTP servers over real sockets (`postern_testkit::sink`),
 //! on SQLite and on PostgreSQL (`POSTERN_TEST_DATABASE_URL`, started by scripts/test.sh).
-
-mod support {
-    pub mod sink;
-}
 
 use postern_delivery::{Backoff, DeliveryConfig, run_once, test_server};
 use postern_model::{Encryption, Secret};
 use postern_store::*;
+use postern_testkit::TestDb;
+use postern_testkit::db::comment;
+use postern_testkit::sink::{self, Behaviour};
 use std::time::Duration;
-use support::sink::{self, Behaviour};
-
-struct Db {
-    store: Store,
-    _dir: Option<tempfile::TempDir>,
-    pg: Option<(String, String)>,
-}
-
-impl Db {
-    async fn sqlite() -> Db {
-        let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(&format!("sqlite://{}/t.db", dir.path().display()))
-            .await
-            .unwrap();
-        store.migrate().await.unwrap();
-        Db {
-            store,
-            _dir: Some(dir),
-            pg: None,
-        }
-    }
-
-    async fn postgres() -> Db {
-        let admin = std::env::var("POSTERN_TEST_DATABASE_URL")
-            .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_owned());
-        let name = format!(
-            "postern_delivery_{}_{}",
-            std::process::id(),
-            postern_store::random_hex(4)
-        );
-        let a = Store::open(&admin)
-            .await
-            .expect("PostgreSQL answers (run scripts/test.sh)");
-        a.create_database_for_tests(&name).await.unwrap();
-        a.close().await;
-        let base = admin.rsplit_once('/').map(|(b, _)| b).unwrap_or(&admin);
-        let store = Store::open(&format!("{base}/{name}")).await.unwrap();
-        store.migrate().await.unwrap();
-        Db {
-            store,
-            _dir: None,
-            pg: Some((admin, name)),
-        }
-    }
-
-    async fn finish(self) {
-        self.store.close().await;
-        if let Some((admin, name)) = self.pg {
-            let a = Store::open(&admin).await.unwrap();
-            a.drop_database_for_tests(&name).await.unwrap();
-            a.close().await;
-        }
-    }
-}
 
 /// Declares `name::sqlite` and `name::postgres`.
 macro_rules! both {
@@ -72,13 +17,13 @@ macro_rules! both {
             async fn run($store: Store) $body
             #[tokio::test]
             async fn sqlite() {
-                let db = Db::sqlite().await;
+                let db = TestDb::sqlite().await;
                 run(db.store.clone()).await;
                 db.finish().await;
             }
             #[tokio::test]
             async fn postgres() {
-                let db = Db::postgres().await;
+                let db = TestDb::postgres().await;
                 run(db.store.clone()).await;
                 db.finish().await;
             }
@@ -161,19 +106,9 @@ async fn notify(store: &Store, from: &str, to: &[&str]) -> (i64, Vec<(i64, i64)>
     let mid = format!("<{}.1-postern-{record}-crm.lead@postern.test>", to.len());
     let message = tx
         .insert_message(&NewMessage {
-            message_id: &mid,
-            record_id: Some(record),
-            parent_id: None,
-            subtype: "comment",
-            message_type: "comment",
-            author_partner_id: None,
             email_from: Some(from),
             subject: Some("Quote"),
-            body_html: "<p>Here is the <b>quote</b></p>",
-            date: 1,
-            incoming_email_to: None,
-            incoming_email_cc: None,
-            raw_message_id: None,
+            ..comment(&mid, Some(record), "<p>Here is the <b>quote</b></p>")
         })
         .await
         .unwrap();

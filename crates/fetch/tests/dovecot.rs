@@ -12,126 +12,57 @@ use postern_fetch::{FetchError, Fetcher, RunReport, TlsSettings};
 use postern_gateway::{Gateway, Received};
 use postern_model::{Encryption, FetchAuth, FetchProtocol, IncomingServerId, Secret, Source};
 use postern_store::*;
+use postern_testkit::db::seed;
+use postern_testkit::{TestDb, dovecot};
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
-
-static NEXT: AtomicU32 = AtomicU32::new(0);
-
-fn env(name: &str) -> String {
-    std::env::var(name).unwrap_or_else(|_| {
-        panic!(
-            "{name} is not set: these tests need the private Dovecot that scripts/test.sh starts"
-        )
-    })
-}
-
-/// Host and port of one of Dovecot's listeners.
-fn endpoint(var: &str) -> (String, i64) {
-    let v = env(var);
-    let (h, p) = v.rsplit_once(':').expect("host:port");
-    (h.to_owned(), p.parse().expect("port"))
-}
 
 /// One test's world: a store, a gateway, a fetcher trusting Dovecot's certificate, a Dovecot user.
 struct World {
+    db: TestDb,
     store: Store,
-    url: String,
     gateway: Gateway,
     fetcher: Fetcher,
     user: String,
-    pg_name: Option<String>,
-    _dir: Option<tempfile::TempDir>,
 }
 
 impl World {
     async fn new(backend: Backend, user: &str) -> World {
-        let (store, url, pg_name, dir) = match backend {
-            Backend::Sqlite => {
-                let dir = tempfile::tempdir().unwrap();
-                let url = format!("sqlite://{}/test.db", dir.path().display());
-                (Store::open(&url).await.unwrap(), url, None, Some(dir))
-            }
-            Backend::Postgres => {
-                let admin = std::env::var("POSTERN_TEST_DATABASE_URL")
-                    .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
-                let name = format!(
-                    "postern_fetch_{}_{}",
-                    std::process::id(),
-                    NEXT.fetch_add(1, Ordering::SeqCst)
-                );
-                let a = Store::open(&admin).await.unwrap_or_else(|e| {
-                    panic!("PostgreSQL at {admin} does not answer ({e}); run scripts/test.sh")
-                });
-                a.create_database_for_tests(&name).await.unwrap();
-                a.close().await;
-                let base = admin.rsplit_once('/').map(|(b, _)| b).unwrap();
-                let url = format!("{base}/{name}");
-                (Store::open(&url).await.unwrap(), url, Some(name), None)
-            }
-        };
-        store.migrate().await.unwrap();
-        let mut tx = store.begin().await.unwrap();
-        tx.create_alias_domain(&AliasDomainInput {
-            name: "example.com".into(),
-            ..Default::default()
-        })
-        .await
-        .unwrap();
-        tx.create_alias(&AliasInput {
-            alias_name: "sales".into(),
-            alias_domain: Some("example.com".into()),
-            model: "crm.lead".into(),
-            ..Default::default()
-        })
-        .await
-        .unwrap();
-        tx.commit().await.unwrap();
+        let db = TestDb::new(backend == Backend::Postgres).await;
+        let store = db.store.clone();
+        seed(&store, "example.com", &[("sales", "crm.lead")]).await;
         let gateway = Gateway::new(store.clone(), "postern.test");
-        let ca = PathBuf::from(env("POSTERN_TEST_DOVECOT_CA"));
+        let ca = PathBuf::from(dovecot::ca_file());
         let fetcher = Fetcher::new(gateway.clone(), TlsSettings::with_ca_file(&ca).unwrap());
         let world = World {
+            db,
             store,
-            url,
             gateway,
             fetcher,
             user: user.to_owned(),
-            pg_name,
-            _dir: dir,
         };
         world.empty_mailbox();
         world
     }
 
     async fn finish(self) {
-        self.store.close().await;
-        if let Some(name) = self.pg_name {
-            let admin = std::env::var("POSTERN_TEST_DATABASE_URL")
-                .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
-            let a = Store::open(&admin).await.unwrap();
-            a.drop_database_for_tests(&name).await.unwrap();
-            a.close().await;
-        }
+        self.db.finish().await;
     }
 
     fn maildir(&self) -> PathBuf {
-        PathBuf::from(env("POSTERN_TEST_MAILDIRS"))
+        PathBuf::from(dovecot::env("POSTERN_TEST_MAILDIRS"))
             .join(&self.user)
             .join("Maildir")
     }
 
     /// Leftovers of an earlier run of the same test are removed.
     fn empty_mailbox(&self) {
-        for sub in ["new", "cur"] {
-            for e in std::fs::read_dir(self.maildir().join(sub)).unwrap() {
-                std::fs::remove_file(e.unwrap().path()).unwrap();
-            }
-        }
+        dovecot::maildir(&self.user);
     }
 
     /// Delivers a message into the maildir (tmp/, then renamed into new/, as an MDA does).
     fn deliver(&self, subject: &str, to: &str) -> String {
-        let n = NEXT.fetch_add(1, Ordering::SeqCst);
+        let n = postern_testkit::next();
         let mid = format!(
             "<fetch-{}-{n}-{}@test.example.org>",
             std::process::id(),
@@ -147,42 +78,19 @@ impl World {
     }
 
     fn deliver_raw(&self, raw: &[u8]) {
-        let n = NEXT.fetch_add(1, Ordering::SeqCst);
-        let name = format!(
-            "{}.P{}Q{n}.postern-test",
-            std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .unwrap()
-                .as_secs(),
-            std::process::id()
-        );
-        let tmp = self.maildir().join("tmp").join(&name);
-        std::fs::write(&tmp, raw).unwrap();
-        std::fs::rename(&tmp, self.maildir().join("new").join(&name)).unwrap();
+        dovecot::deliver(&self.maildir(), raw);
         // distinct arrival order for "oldest first"
         std::thread::sleep(Duration::from_millis(5));
     }
 
     /// Messages in the maildir, seen or not.
     fn count(&self) -> usize {
-        let (unseen, seen) = self.mailbox();
-        unseen + seen
+        dovecot::count(&self.maildir())
     }
 
     /// (messages not yet seen, messages seen) in the maildir.
     fn mailbox(&self) -> (usize, usize) {
-        let mut unseen = std::fs::read_dir(self.maildir().join("new"))
-            .unwrap()
-            .count();
-        let mut seen = 0;
-        for e in std::fs::read_dir(self.maildir().join("cur")).unwrap() {
-            let name = e.unwrap().file_name().to_string_lossy().into_owned();
-            match name.split_once(":2,") {
-                Some((_, flags)) if flags.contains('S') => seen += 1,
-                _ => unseen += 1,
-            }
-        }
-        (unseen, seen)
+        dovecot::mailbox(&self.maildir())
     }
 
     async fn server(
@@ -198,7 +106,7 @@ impl World {
             (FetchProtocol::Pop3, Encryption::Ssl | Encryption::SslStrict) => "POSTERN_TEST_POP3S",
             (FetchProtocol::Pop3, _) => "POSTERN_TEST_POP3",
         };
-        let (host, port) = endpoint(var);
+        let (host, port) = dovecot::endpoint(var);
         let secret = match auth {
             FetchAuth::Xoauth2 => format!("token-{}", self.user),
             _ => "secret".to_owned(),
@@ -212,7 +120,7 @@ impl World {
             } else {
                 "localhost".into()
             },
-            port: Some(port),
+            port: Some(port.into()),
             encryption: Some(encryption),
             username: self.user.clone(),
             password: Some(Secret::new(secret)),
@@ -266,8 +174,9 @@ impl World {
     /// Runs SQL on the test database directly (a trigger, a date moved back).
     async fn sql(&self, statements: &[&str]) {
         use sqlx::Connection;
-        if self.url.starts_with("sqlite:") {
-            let mut c = sqlx::SqliteConnection::connect(&self.url).await.unwrap();
+        let url = &self.db.url;
+        if url.starts_with("sqlite:") {
+            let mut c = sqlx::SqliteConnection::connect(url).await.unwrap();
             for s in statements {
                 sqlx::raw_sql(sqlx::AssertSqlSafe(*s))
                     .execute(&mut c)
@@ -275,7 +184,7 @@ impl World {
                     .unwrap();
             }
         } else {
-            let mut c = sqlx::PgConnection::connect(&self.url).await.unwrap();
+            let mut c = sqlx::PgConnection::connect(url).await.unwrap();
             for s in statements {
                 sqlx::raw_sql(sqlx::AssertSqlSafe(*s))
                     .execute(&mut c)
@@ -524,7 +433,7 @@ async fn poisoned_mailbox(w: &World, protocol: FetchProtocol) -> IncomingServerI
 
 /// Makes the store fail on any message whose subject is `poison` (a real database error).
 async fn poison_trigger(w: &World) {
-    if w.url.starts_with("sqlite:") {
+    if w.db.url.starts_with("sqlite:") {
         w.sql(&[
             "CREATE TRIGGER poison BEFORE INSERT ON messages WHEN NEW.subject = 'poison' \
                  BEGIN SELECT RAISE(ABORT, 'poisoned by the test'); END;",
@@ -942,7 +851,7 @@ fetch_test!(
     "fetch37",
     "fetch38",
     |w| {
-        let ca = PathBuf::from(env("POSTERN_TEST_DOVECOT_CA"));
+        let ca = PathBuf::from(dovecot::ca_file());
         let fetcher = Fetcher::new(w.gateway.clone(), TlsSettings::with_ca_file(&ca).unwrap())
             .with_max_message_size(4096);
         w.deliver("Small enough", "sales@example.com");

@@ -4,7 +4,9 @@
 
 use postern_gateway::{Gateway, Received};
 use postern_routing::Outcome;
-use postern_store::{AliasDomainInput, AliasInput, PageRequest, RecordFilter, Store};
+use postern_store::{PageRequest, RecordFilter, Store};
+use postern_testkit::TestDb;
+use postern_testkit::db::{raw_messages, seed};
 
 fn mail(i: usize) -> Vec<u8> {
     format!(
@@ -14,43 +16,11 @@ fn mail(i: usize) -> Vec<u8> {
     .into_bytes()
 }
 
-/// A migrated SQLite store in `dir`.
-async fn sqlite(dir: &tempfile::TempDir) -> Store {
-    let store = Store::open(&format!("sqlite://{}/t.db", dir.path().display()))
-        .await
-        .unwrap();
-    store.migrate().await.unwrap();
-    store
-}
-
-/// [`sqlite`] with the alias domain `example.com`.
-async fn sqlite_with_domain(dir: &tempfile::TempDir) -> Store {
-    let store = sqlite(dir).await;
-    let mut tx = store.begin().await.unwrap();
-    tx.create_alias_domain(&AliasDomainInput {
-        name: "example.com".into(),
-        ..Default::default()
-    })
-    .await
-    .unwrap();
-    tx.commit().await.unwrap();
-    store
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn concurrent_callers_are_all_committed_once() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = sqlite_with_domain(&dir).await;
-    let mut tx = store.begin().await.unwrap();
-    tx.create_alias(&AliasInput {
-        alias_name: "sales".into(),
-        alias_domain: Some("example.com".into()),
-        model: "crm.lead".into(),
-        ..Default::default()
-    })
-    .await
-    .unwrap();
-    tx.commit().await.unwrap();
+    let db = TestDb::sqlite().await;
+    let store = db.store.clone();
+    seed(&store, "example.com", &[("sales", "crm.lead")]).await;
     let gateway = Gateway::new(store.clone(), "postern.test");
     let mut tasks = Vec::new();
     // 120 callers: 100 distinct messages and 20 second copies of the first 20, all at once.
@@ -72,9 +42,7 @@ async fn concurrent_callers_are_all_committed_once() {
     assert_eq!((routed, duplicates), (100, 20));
     // Every answered message is durable: a fresh connection sees them all.
     store.close().await;
-    let again = Store::open(&format!("sqlite://{}/t.db", dir.path().display()))
-        .await
-        .unwrap();
+    let again = Store::open(&db.url).await.unwrap();
     let mut tx = again.read().await.unwrap();
     let filter = RecordFilter {
         model: Some("crm.lead".into()),
@@ -94,8 +62,9 @@ async fn concurrent_callers_are_all_committed_once() {
 /// shrinks, and it comes back byte for byte.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn raw_originals_are_stored_packed_and_come_back_whole() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = sqlite_with_domain(&dir).await;
+    let db = TestDb::sqlite().await;
+    let store = db.store.clone();
+    seed(&store, "example.com", &[]).await;
     let gateway = Gateway::new(store.clone(), "postern.test");
     let mut raw = mail(1);
     raw.extend(
@@ -104,15 +73,10 @@ async fn raw_originals_are_stored_packed_and_come_back_whole() {
             .bytes(),
     );
     gateway.accept(&raw, &Received::default()).await.unwrap();
-    let mut tx = store.read().await.unwrap();
-    let info = tx
-        .list_raw_messages(None, PageRequest::all())
-        .await
-        .unwrap()
-        .items;
-    assert_eq!(info.len(), 1);
-    assert!(tx.raw_message_content(info[0].id).await.unwrap() == raw);
-    let file = rusqlite::Connection::open(dir.path().join("t.db")).unwrap();
+    let kept = raw_messages(&store, None).await;
+    assert_eq!(kept.len(), 1);
+    assert!(kept[0].1 == raw);
+    let file = rusqlite::Connection::open(db.sqlite_file().unwrap()).unwrap();
     let (encoding, stored): (Option<String>, i64) = file
         .query_row(
             "SELECT content_encoding, length(content) FROM raw_messages",
@@ -128,19 +92,11 @@ async fn raw_originals_are_stored_packed_and_come_back_whole() {
 /// again), a domain removed is refused once its cached positive answer (1 s) has expired.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn recipient_domains_follow_the_configuration() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = sqlite(&dir).await;
+    let db = TestDb::sqlite().await;
+    let store = db.store.clone();
     let gateway = Gateway::new(store.clone(), "postern.test");
     assert!(!gateway.accepts_recipient("a@example.com").await.unwrap());
-    let mut tx = store.begin().await.unwrap();
-    let domain = tx
-        .create_alias_domain(&AliasDomainInput {
-            name: "example.com".into(),
-            ..Default::default()
-        })
-        .await
-        .unwrap();
-    tx.commit().await.unwrap();
+    let domain = seed(&store, "example.com", &[]).await;
     assert!(gateway.accepts_recipient("a@example.com").await.unwrap());
     assert!(gateway.accepts_recipient("B@Example.COM").await.unwrap());
     assert!(!gateway.accepts_recipient("a@elsewhere.test").await.unwrap());

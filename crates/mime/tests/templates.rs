@@ -5,83 +5,22 @@
 //! bytes or on mutated templates, and CRLF gives the same view as LF.
 
 use std::collections::BTreeMap;
-use std::path::Path;
 
 use postern_mime::{ParsedMessage, parse};
+use postern_testkit::templates;
 use proptest::prelude::*;
 
 // ---------------------------------------------------------------------------------------
 // Templates
 // ---------------------------------------------------------------------------------------
 
-/// Odoo's `MockEmail.format` defaults (addons/mail/tests/common.py), plus fixed values for the
-/// placeholders that helper does not fill.
-const DEFAULTS: &[(&str, &str)] = &[
-    ("to", "groups@example.com, other@gmail.com"),
-    ("subject", "Frogs"),
-    (
-        "email_from",
-        "Sylvie Lelitre <test.sylvie.lelitre@agrolait.com>",
-    ),
-    ("return_path", "<whatever-2a840@postmaster.twitter.com>"),
-    ("cc", ""),
-    ("extra", ""),
-    (
-        "msg_id",
-        "<1198923581.41972151344608186760.JavaMail@agrolait.com>",
-    ),
-    ("references", ""),
-    ("date", "Fri, 10 Aug 2012 14:16:26 +0000"),
-    ("extra_html", ""),
-    ("email_to", "groups@example.com"),
-    ("delivered_to", "groups@example.com"),
-    ("charset", ""),
-    ("content", "SGVsbG8gV29ybGQ="),
-    ("pdf_mime", "application/pdf"),
-];
-
-fn template_bytes(name: &str) -> Vec<u8> {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/templates")
-        .join(name);
-    std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
-}
-
-/// Python's `str.format(**values)` for named fields: `{name}` is replaced, `{{` and `}}` are
-/// literal braces; an unknown name is a test bug.
-fn format(template: &str, values: &BTreeMap<&str, &str>) -> String {
-    let mut out = String::with_capacity(template.len());
-    let mut chars = template.chars().peekable();
-    while let Some(c) = chars.next() {
-        match c {
-            '{' if chars.peek() == Some(&'{') => {
-                chars.next();
-                out.push('{');
-            }
-            '}' if chars.peek() == Some(&'}') => {
-                chars.next();
-                out.push('}');
-            }
-            '{' => {
-                let name: String = chars.by_ref().take_while(|&c| c != '}').collect();
-                let value = values
-                    .get(name.as_str())
-                    .unwrap_or_else(|| panic!("no value for placeholder {{{name}}}"));
-                out.push_str(value);
-            }
-            _ => out.push(c),
-        }
-    }
-    out
-}
-
-/// The template `name` (without `.eml.tmpl`) formatted with the defaults and `overrides`.
+/// The template `name` (without `.eml.tmpl`) formatted with Odoo's defaults (and fixed values
+/// for the placeholders that Odoo's helper does not fill) and `overrides`.
 fn render(name: &str, overrides: &[(&str, &str)]) -> Vec<u8> {
-    let raw = template_bytes(&format!("{name}.eml.tmpl"));
-    let text = String::from_utf8(raw).expect("templates are UTF-8");
-    let mut values: BTreeMap<&str, &str> = DEFAULTS.iter().copied().collect();
+    let mut values: BTreeMap<&str, &str> = templates::ODOO_DEFAULTS.iter().copied().collect();
+    values.extend([("charset", ""), ("content", "SGVsbG8gV29ybGQ=")]);
     values.extend(overrides.iter().copied());
-    format(&text, &values).into_bytes()
+    templates::render(name, &values)
 }
 
 fn parsed(name: &str, overrides: &[(&str, &str)]) -> ParsedMessage {
@@ -102,23 +41,13 @@ fn crlf(raw: &[u8]) -> Vec<u8> {
     out
 }
 
-/// Every template that is a message (all but the two `.bin` expectations), with defaults.
+/// Every template that is a message (all but the two `.bin` expectations), with defaults
+/// (`MAIL_XHTML` as it is).
 fn all_templates() -> Vec<(String, Vec<u8>)> {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/templates");
-    let mut names: Vec<String> = std::fs::read_dir(dir)
-        .expect("tests/templates")
-        .filter_map(|e| e.ok()?.file_name().into_string().ok())
-        .filter_map(|n| n.strip_suffix(".eml.tmpl").map(str::to_owned))
-        .collect();
-    names.sort();
-    names
+    templates::names()
         .into_iter()
         .map(|name| {
-            let raw = if name == "MAIL_XHTML" {
-                template_bytes("MAIL_XHTML.eml.tmpl")
-            } else {
-                render(&name, &[])
-            };
+            let raw = render(&name, &[]);
             (name, raw)
         })
         .collect()
@@ -126,8 +55,8 @@ fn all_templates() -> Vec<(String, Vec<u8>)> {
 
 #[test]
 fn formatter_follows_python() {
-    let values: BTreeMap<&str, &str> = [("a", "1")].into_iter().collect();
-    assert_eq!(format("{{x}} {a} }}{{", &values), "{x} 1 }{");
+    let value = |k: &str| (k == "a").then_some("1");
+    assert_eq!(templates::format("{{x}} {a} }}{{", value), "{x} 1 }{");
 }
 
 // ---------------------------------------------------------------------------------------
@@ -312,7 +241,7 @@ fn a08_forwarded_recipients() {
 /// Case 10: `Content-Type: pdf;` is read as application/pdf.
 #[test]
 fn a10_pdf_nonstandard_mime() {
-    let expected = template_bytes("PDF_PARSED.bin");
+    let expected = templates::bytes("PDF_PARSED.bin");
     for pdf_mime in ["application/pdf", "pdf"] {
         let msg = parsed("MAIL_PDF_MIME_TEMPLATE", &[("pdf_mime", pdf_mime)]);
         assert_eq!(msg.attachments.len(), 1, "{pdf_mime}");
@@ -451,7 +380,7 @@ fn a14_bounce_rfc822_headers_qp() {
 /// not match: the HTML part runs to the end).
 #[test]
 fn a16_xhtml() {
-    let msg = parse(&template_bytes("MAIL_XHTML.eml.tmpl")).expect("parses");
+    let msg = parse(&templates::bytes("MAIL_XHTML.eml.tmpl")).expect("parses");
     // Sanitized: the XML declaration and the page structure are gone, the text stays.
     assert!(!msg.body_html.contains("<?xml"), "{}", msg.body_html);
     assert!(!msg.body_html.contains("<html"), "{}", msg.body_html);
@@ -871,7 +800,7 @@ fn e_wrong_charset_keeps_bytes() {
 /// `MAIL_ATTACHMENT_CHARSET_TEMPLATE`: whatever charset is declared, the bytes are kept.
 #[test]
 fn e_attachment_charset() {
-    let expected = template_bytes("XML_ATTACHMENT_PARSED.bin");
+    let expected = templates::bytes("XML_ATTACHMENT_PARSED.bin");
     for charset in ["utf-8", "us-ascii", "iso-8859-1", "\"UTF-8\""] {
         let msg = parsed("MAIL_ATTACHMENT_CHARSET_TEMPLATE", &[("charset", charset)]);
         assert_eq!(msg.attachments.len(), 1, "{charset}");

@@ -5,143 +5,39 @@
 //! edge cases (pipelining, smuggling, a client that vanishes mid-DATA, LMTP replies). Every
 //! wait is bounded: raw reads time out after 10 s, external clients are run under `timeout 30`.
 
+mod support;
+
 use postern_gateway::Gateway;
 use postern_smtp::{SmtpConfig, TlsConfig};
-use postern_store::{AliasDomainInput, AliasInput, PageRequest, RecordFilter, Store};
-use std::net::SocketAddr;
-use std::process::{Command, Output};
+use postern_store::{AliasInput, PageRequest};
+use postern_testkit::clients::{self, stdout};
+use std::process::Output;
 use std::time::Duration;
+use support::{Server, WAIT, config, seeded_store};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::oneshot;
-use tokio::task::JoinHandle;
 use tokio::time::timeout;
 
-const WAIT: Duration = Duration::from_secs(10);
-
-/// A listener on a fresh store, stopped (gracefully) when `stop` is called or dropped.
-struct Server {
-    addr: SocketAddr,
-    store: Store,
-    stop: Option<oneshot::Sender<()>>,
-    task: Option<JoinHandle<Result<(), postern_smtp::SmtpError>>>,
-    _dir: tempfile::TempDir,
+/// A raw client connected to `server`.
+async fn client(server: &Server) -> Client {
+    let stream = TcpStream::connect(server.addr).await.unwrap();
+    Client::new(Box::new(stream)).await
 }
 
-async fn seeded_store(dir: &std::path::Path) -> Store {
-    let url = format!("sqlite://{}", dir.join("postern.db").display());
-    let store = Store::open(&url).await.unwrap();
-    store.migrate().await.unwrap();
-    let mut tx = store.begin().await.unwrap();
-    tx.upsert_alias_domain(&AliasDomainInput {
-        name: "example.com".into(),
-        ..Default::default()
-    })
-    .await
-    .unwrap();
-    for (name, model) in [("sales", "crm.lead"), ("support", "helpdesk.ticket")] {
-        tx.upsert_alias(&AliasInput {
-            alias_name: name.into(),
-            alias_domain: Some("example.com".into()),
-            model: model.into(),
-            ..Default::default()
-        })
-        .await
-        .unwrap();
-    }
-    tx.commit().await.unwrap();
-    store
+/// Mails in the outbox.
+async fn mail_count(server: &Server) -> usize {
+    let mut tx = server.store.read().await.unwrap();
+    let page = PageRequest::all();
+    tx.list_mails(None, page).await.unwrap().items.len()
 }
 
-/// Settings for tests: STARTTLS off unless a test turns it on (no certificate to make).
-fn config() -> SmtpConfig {
-    SmtpConfig {
-        hostname: "mx.example.com".into(),
-        tls: None,
-        ..Default::default()
-    }
-}
-
-impl Server {
-    async fn start(config: SmtpConfig) -> Server {
-        let dir = tempfile::tempdir().unwrap();
-        let store = seeded_store(dir.path()).await;
-        let gateway = Gateway::new(store.clone(), "mx.example.com");
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        let (stop, stopped) = oneshot::channel::<()>();
-        let task = tokio::spawn(postern_smtp::run(listener, config, gateway, async move {
-            let _ = stopped.await;
-        }));
-        Server {
-            addr,
-            store,
-            stop: Some(stop),
-            task: Some(task),
-            _dir: dir,
-        }
-    }
-
-    fn port(&self) -> u16 {
-        self.addr.port()
-    }
-
-    async fn client(&self) -> Client {
-        let stream = TcpStream::connect(self.addr).await.unwrap();
-        Client::new(Box::new(stream)).await
-    }
-
-    /// Stops the listener and waits until every session has ended.
-    async fn stop(&mut self) {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
-        if let Some(task) = self.task.take() {
-            timeout(WAIT, task)
-                .await
-                .expect("run returns after shutdown")
-                .unwrap()
-                .unwrap();
-        }
-    }
-
-    async fn record_names(&self) -> Vec<String> {
-        let mut tx = self.store.read().await.unwrap();
-        let page = PageRequest {
-            after: 0,
-            limit: 100,
-        };
-        let records = tx
-            .list_records(&RecordFilter::default(), page)
-            .await
-            .unwrap();
-        records.items.into_iter().map(|r| r.name).collect()
-    }
-
-    async fn mail_count(&self) -> usize {
-        let mut tx = self.store.read().await.unwrap();
-        let page = PageRequest {
-            after: 0,
-            limit: 100,
-        };
-        tx.list_mails(None, page).await.unwrap().items.len()
-    }
-
-    /// The raw messages stored, newest first, with their content.
-    async fn raw_messages(&self) -> Vec<(postern_store::RawMessageInfo, String)> {
-        let mut tx = self.store.read().await.unwrap();
-        let page = PageRequest {
-            after: 0,
-            limit: 100,
-        };
-        let infos = tx.list_raw_messages(None, page).await.unwrap().items;
-        let mut out = Vec::new();
-        for info in infos {
-            let content = tx.raw_message_content(info.id).await.unwrap();
-            out.push((info, String::from_utf8_lossy(&content).into_owned()));
-        }
-        out
-    }
+/// The raw messages stored, newest first, with their content as text.
+async fn raw_messages(server: &Server) -> Vec<(postern_store::RawMessageInfo, String)> {
+    let raw = server.raw_messages().await;
+    raw.into_iter()
+        .map(|(info, content)| (info, String::from_utf8_lossy(&content).into_owned()))
+        .collect()
 }
 
 trait Io: AsyncRead + AsyncWrite + Unpin + Send {}
@@ -229,25 +125,7 @@ fn message(subject: &str, message_id: &str, to: &str) -> String {
 
 /// Runs a Python script with the port as its argument, bounded in time.
 async fn python(script: &str, port: u16) -> Output {
-    let script = script.to_owned();
-    tokio::task::spawn_blocking(move || {
-        Command::new("timeout")
-            .args(["30", "python3", "-c", &script, &port.to_string()])
-            .output()
-            .expect("python3 runs")
-    })
-    .await
-    .unwrap()
-}
-
-fn stdout(o: &Output) -> String {
-    let out = String::from_utf8_lossy(&o.stdout).into_owned();
-    assert!(
-        o.status.success(),
-        "python failed: {out}\n{}",
-        String::from_utf8_lossy(&o.stderr)
-    );
-    out
+    clients::python(script, vec![port.to_string()], Duration::from_secs(30)).await
 }
 
 const PY_PRELUDE: &str = r#"
@@ -284,7 +162,7 @@ s.quit()
     assert!(!out.contains("'starttls'"), "no TLS configured: {out}");
     // sendmail returned: the record is there.
     assert_eq!(server.record_names().await, vec!["Big deal"]);
-    let raw = server.raw_messages().await;
+    let raw = raw_messages(&server).await;
     assert_eq!(raw.len(), 1);
     let (info, content) = &raw[0];
     assert_eq!(info.source, "smtp");
@@ -304,7 +182,7 @@ s.quit()
 #[tokio::test]
 async fn pipelined_commands_get_their_replies_in_order() {
     let mut server = Server::start(config()).await;
-    let mut c = server.client().await;
+    let mut c = client(&server).await;
     assert!(
         c.greeting.starts_with("220 mx.example.com ESMTP"),
         "{}",
@@ -373,7 +251,7 @@ s.quit()
     assert!(out.contains("refused 552 5.3.4"), "{out}");
 
     // Without SIZE: the data is read to its end, refused, and the session goes on.
-    let mut c = server.client().await;
+    let mut c = client(&server).await;
     c.cmd("EHLO client.example.org").await;
     assert_eq!(
         code(&c.cmd("MAIL FROM:<alice@example.org>").await),
@@ -421,7 +299,7 @@ async fn postmaster_without_a_domain_is_accepted() {
     .await
     .unwrap();
     tx.commit().await.unwrap();
-    let mut c = server.client().await;
+    let mut c = client(&server).await;
     c.cmd("EHLO client.example.org").await;
     c.cmd("MAIL FROM:<alice@example.org>").await;
     assert_eq!(code(&c.cmd("RCPT TO:<>").await), "501 5.1.3");
@@ -432,7 +310,7 @@ async fn postmaster_without_a_domain_is_accepted() {
     let reply = c.replies(1).await.remove(0);
     assert_eq!(code(&reply), "250 2.0.0", "{reply}");
     assert_eq!(server.record_names().await, vec!["Your server"]);
-    let raw = server.raw_messages().await;
+    let raw = raw_messages(&server).await;
     assert!(
         raw[0].1.contains("for <postmaster@example.com>"),
         "{}",
@@ -462,7 +340,7 @@ s.quit()
         "{out}"
     );
     assert!(server.record_names().await.is_empty());
-    assert!(server.raw_messages().await.is_empty());
+    assert!(raw_messages(&server).await.is_empty());
     server.stop().await;
 }
 
@@ -486,7 +364,7 @@ async fn catchall_direct_write_is_refused_in_session() {
         ),
         "{out}"
     );
-    assert_eq!(server.mail_count().await, 0, "no bounce mail queued");
+    assert_eq!(mail_count(&server).await, 0, "no bounce mail queued");
     assert!(server.record_names().await.is_empty());
     server.stop().await;
 }
@@ -501,14 +379,14 @@ async fn catchall_direct_write_accept_then_bounce_when_switched_off() {
     .await;
     let out = stdout(&python(&format!("{PY_PRELUDE}{PY_SEND_CATCHALL}"), server.port()).await);
     assert!(out.contains("accepted"), "{out}");
-    assert_eq!(server.mail_count().await, 1, "the bounce mail is queued");
+    assert_eq!(mail_count(&server).await, 1, "the bounce mail is queued");
     server.stop().await;
 }
 
 #[tokio::test]
 async fn unknown_local_part_is_550_5_1_1_at_rcpt() {
     let mut server = Server::start(config()).await;
-    let mut c = server.client().await;
+    let mut c = client(&server).await;
     c.cmd("EHLO client.example.org").await;
     c.cmd("MAIL FROM:<alice@example.org>").await;
     // The domain is ours, but no alias, catchall, bounce or postmaster rule could take it.
@@ -535,14 +413,14 @@ async fn unknown_local_part_is_550_5_1_1_at_rcpt() {
     let reply = c.cmd("RCPT TO:<nobody@elsewhere.org>").await;
     assert_eq!(code(&reply), "550 5.7.1", "{reply}");
     c.cmd("QUIT").await;
-    assert!(server.raw_messages().await.is_empty());
+    assert!(raw_messages(&server).await.is_empty());
     server.stop().await;
 }
 
 #[tokio::test]
 async fn an_alias_created_is_accepted_at_rcpt_at_once() {
     let mut server = Server::start(config()).await;
-    let mut c = server.client().await;
+    let mut c = client(&server).await;
     c.cmd("EHLO client.example.org").await;
     c.cmd("MAIL FROM:<alice@example.org>").await;
     assert_eq!(
@@ -577,7 +455,7 @@ async fn unknown_local_part_is_550_5_1_1_after_data_with_domain_check() {
         ..config()
     })
     .await;
-    let mut c = server.client().await;
+    let mut c = client(&server).await;
     c.cmd("EHLO client.example.org").await;
     c.cmd("MAIL FROM:<alice@example.org>").await;
     assert_eq!(
@@ -589,7 +467,7 @@ async fn unknown_local_part_is_550_5_1_1_after_data_with_domain_check() {
     c.send(m.as_bytes()).await;
     let reply = c.replies(1).await.remove(0);
     assert_eq!(code(&reply), "550 5.1.1", "{reply}");
-    assert_eq!(server.mail_count().await, 0);
+    assert_eq!(mail_count(&server).await, 0);
     server.stop().await;
 }
 
@@ -629,7 +507,7 @@ async fn smuggled_end_of_data_does_not_end_the_message() {
         .iter()
         .enumerate()
     {
-        let mut c = server.client().await;
+        let mut c = client(&server).await;
         c.cmd("EHLO client.example.org").await;
         c.cmd("MAIL FROM:<alice@example.org>").await;
         c.cmd("RCPT TO:<sales@example.com>").await;
@@ -650,7 +528,7 @@ async fn smuggled_end_of_data_does_not_end_the_message() {
     }
     let names = server.record_names().await;
     assert_eq!(names, ["Carrier 0", "Carrier 1", "Carrier 2", "Carrier 3"]);
-    let raw = server.raw_messages().await;
+    let raw = raw_messages(&server).await;
     assert_eq!(raw.len(), 4);
     for (_, content) in &raw {
         assert!(
@@ -664,7 +542,7 @@ async fn smuggled_end_of_data_does_not_end_the_message() {
 #[tokio::test]
 async fn client_gone_mid_data_stores_nothing() {
     let mut server = Server::start(config()).await;
-    let mut c = server.client().await;
+    let mut c = client(&server).await;
     c.cmd("EHLO client.example.org").await;
     c.cmd("MAIL FROM:<alice@example.org>").await;
     c.cmd("RCPT TO:<sales@example.com>").await;
@@ -675,7 +553,7 @@ async fn client_gone_mid_data_stores_nothing() {
     // The session has ended once the listener can stop (it waits for every session).
     server.stop().await;
     assert!(server.record_names().await.is_empty());
-    assert!(server.raw_messages().await.is_empty());
+    assert!(raw_messages(&server).await.is_empty());
 }
 
 #[tokio::test]
@@ -685,7 +563,7 @@ async fn too_many_recipients_is_452() {
         ..config()
     })
     .await;
-    let mut c = server.client().await;
+    let mut c = client(&server).await;
     c.cmd("EHLO client.example.org").await;
     c.send(
         b"MAIL FROM:<alice@example.org>\r\nRCPT TO:<sales@example.com>\r\nRCPT TO:<support@example.com>\r\n\
@@ -770,12 +648,12 @@ async fn lmtp_gives_one_reply_per_recipient() {
         ..config()
     })
     .await;
-    let mut c = server.client().await;
+    let mut c = client(&server).await;
     lmtp_exchange(&mut c).await;
     let mut names = server.record_names().await;
     names.sort();
     assert_eq!(names, ["Both", "Both"]);
-    let raw = server.raw_messages().await;
+    let raw = raw_messages(&server).await;
     assert_eq!(raw.len(), 1, "the message is given to the gateway once");
     assert_eq!(raw[0].0.source, "lmtp");
     assert!(raw[0].1.contains(" with LMTP id "), "{}", raw[0].1);
@@ -787,8 +665,8 @@ async fn lmtp_gives_one_reply_per_recipient() {
 #[tokio::test]
 async fn lmtp_on_a_unix_socket() {
     let dir = tempfile::tempdir().unwrap();
-    let store = seeded_store(dir.path()).await;
-    let gateway = Gateway::new(store.clone(), "mx.example.com");
+    let db = seeded_store().await;
+    let gateway = Gateway::new(db.store.clone(), "mx.example.com");
     let path = dir.path().join("lmtp.sock");
     let listener = tokio::net::UnixListener::bind(&path).unwrap();
     let (stop, stopped) = oneshot::channel::<()>();
@@ -839,7 +717,7 @@ s.quit()
     assert!(out.contains("offered again False"), "{out}");
     assert!(out.contains("refused {}"), "{out}");
     assert_eq!(server.record_names().await, vec!["Secret"]);
-    let raw = server.raw_messages().await;
+    let raw = raw_messages(&server).await;
     assert!(raw[0].1.contains(" with ESMTPS id "), "{}", raw[0].1);
     server.stop().await;
 }
@@ -881,23 +759,18 @@ async fn swaks_delivers_to_the_alias() {
     let mut server = Server::start(config()).await;
     let port = server.port();
     let out = tokio::task::spawn_blocking(move || {
-        Command::new("timeout")
-            .args([
-                "30",
-                "swaks",
-                "--to",
-                "sales@example.com",
-                "--from",
-                "bob@example.org",
-                "--server",
-                &format!("127.0.0.1:{port}"),
-                "--header",
-                "Subject: Via swaks",
-                "--timeout",
-                "10",
-            ])
-            .output()
-            .expect("swaks runs")
+        clients::swaks_with(&[
+            "--to",
+            "sales@example.com",
+            "--from",
+            "bob@example.org",
+            "--server",
+            &format!("127.0.0.1:{port}"),
+            "--header",
+            "Subject: Via swaks",
+            "--timeout",
+            "10",
+        ])
     })
     .await
     .unwrap();
@@ -911,7 +784,7 @@ async fn swaks_delivers_to_the_alias() {
 #[tokio::test]
 async fn chunking_with_bdat() {
     let mut server = Server::start(config()).await;
-    let mut c = server.client().await;
+    let mut c = client(&server).await;
     c.cmd("EHLO client.example.org").await;
     let m = message("Chunked", "chunk-1@example.org", "sales@example.com");
     let (first, second) = m.split_at(40);
@@ -947,7 +820,7 @@ async fn large_bdat_chunks_are_spooled_and_stored_whole() {
         ..config()
     })
     .await;
-    let mut c = server.client().await;
+    let mut c = client(&server).await;
     c.cmd("EHLO client.example.org").await;
     let mut m = message(
         "Large chunks",
@@ -981,7 +854,7 @@ async fn large_bdat_chunks_are_spooled_and_stored_whole() {
         "{replies:?}"
     );
     assert!(replies[4].contains("(routed)"), "{replies:?}");
-    let raw = server.raw_messages().await;
+    let raw = raw_messages(&server).await;
     assert_eq!(raw.len(), 1);
     assert!(
         raw[0].1.ends_with(&m),
@@ -994,7 +867,7 @@ async fn large_bdat_chunks_are_spooled_and_stored_whole() {
 #[tokio::test]
 async fn protocol_errors_are_replies_and_too_many_close() {
     let mut server = Server::start(config()).await;
-    let mut c = server.client().await;
+    let mut c = client(&server).await;
     assert_eq!(
         code(&c.cmd("MAIL FROM:<alice@example.org>").await),
         "503 5.5.1"
@@ -1039,8 +912,8 @@ async fn connections_over_the_limit_get_421() {
         ..config()
     })
     .await;
-    let mut first = server.client().await;
-    let mut second = server.client().await;
+    let mut first = client(&server).await;
+    let mut second = client(&server).await;
     assert!(
         second.greeting.starts_with("421 4.3.2 "),
         "{}",
@@ -1052,7 +925,7 @@ async fn connections_over_the_limit_get_421() {
     // The slot is free again once the first session has ended.
     let mut tries = 0;
     loop {
-        let mut third = server.client().await;
+        let mut third = client(&server).await;
         if third.greeting.starts_with("220 ") {
             third.cmd("QUIT").await;
             break;
@@ -1071,7 +944,7 @@ async fn idle_client_times_out_with_421() {
         ..config()
     })
     .await;
-    let mut c = server.client().await;
+    let mut c = client(&server).await;
     let reply = c.replies(1).await.remove(0);
     assert_eq!(code(&reply), "421 4.4.2", "{reply}");
     c.expect_closed().await;
@@ -1081,9 +954,9 @@ async fn idle_client_times_out_with_421() {
 #[tokio::test]
 async fn shutdown_finishes_the_message_in_flight() {
     let mut server = Server::start(config()).await;
-    let mut idle = server.client().await;
+    let mut idle = client(&server).await;
     idle.cmd("EHLO idle.example.org").await;
-    let mut busy = server.client().await;
+    let mut busy = client(&server).await;
     busy.cmd("EHLO busy.example.org").await;
     busy.cmd("MAIL FROM:<alice@example.org>").await;
     busy.cmd("RCPT TO:<sales@example.com>").await;
@@ -1112,7 +985,7 @@ async fn shutdown_finishes_the_message_in_flight() {
 #[tokio::test]
 async fn smtputf8_and_8bit_messages() {
     let mut server = Server::start(config()).await;
-    let mut c = server.client().await;
+    let mut c = client(&server).await;
     c.cmd("EHLO client.example.org").await;
     // A UTF-8 address needs the SMTPUTF8 parameter (RFC 6531).
     assert_eq!(
@@ -1137,7 +1010,7 @@ async fn smtputf8_and_8bit_messages() {
     let reply = c.replies(1).await.remove(0);
     assert_eq!(code(&reply), "250 2.0.0", "{reply}");
     assert_eq!(server.record_names().await, vec!["Déjà vu"]);
-    let raw = server.raw_messages().await;
+    let raw = raw_messages(&server).await;
     assert!(
         raw[0]
             .1
@@ -1162,7 +1035,7 @@ async fn garbage_never_stops_the_listener() {
         let byte = (state >> 33) as u8;
         garbage.push(if i % 97 == 96 { b'\n' } else { byte });
     }
-    let mut c = server.client().await;
+    let mut c = client(&server).await;
     for chunk in garbage.chunks(4000) {
         if c.stream.write_all(chunk).await.is_err() {
             break;
@@ -1170,7 +1043,7 @@ async fn garbage_never_stops_the_listener() {
     }
     // The session ends (too many errors) and the listener still serves others.
     c.expect_closed().await;
-    let mut other = server.client().await;
+    let mut other = client(&server).await;
     assert_eq!(
         code(&other.cmd("EHLO client.example.org").await),
         "250-mx.ex"
@@ -1214,8 +1087,8 @@ s.quit()
 #[tokio::test]
 async fn bad_settings_fail_before_listening() {
     let dir = tempfile::tempdir().unwrap();
-    let store = seeded_store(dir.path()).await;
-    let gateway = Gateway::new(store, "mx.example.com");
+    let db = seeded_store().await;
+    let gateway = Gateway::new(db.store.clone(), "mx.example.com");
     let missing = SmtpConfig {
         tls: Some(TlsConfig::Pem {
             certificate: dir.path().join("missing.pem"),

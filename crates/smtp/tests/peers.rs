@@ -8,158 +8,14 @@
 //! Debian package `postfix` (scripts/test.sh installs it) and root; without it the test fails.
 //! Every wait is bounded: external commands run under `timeout`, polls give up after 30 s.
 
-use postern_gateway::Gateway;
+mod support;
+
 use postern_smtp::SmtpConfig;
-use postern_store::{AliasDomainInput, AliasInput, PageRequest, RecordFilter, Store};
-use std::net::SocketAddr;
-use std::os::unix::fs::PermissionsExt;
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use postern_store::PageRequest;
+use postern_testkit::clients::{python, stdout};
+use postern_testkit::postfix::Postfix;
 use std::time::{Duration, Instant};
-use tokio::net::TcpListener;
-use tokio::sync::oneshot;
-use tokio::task::JoinHandle;
-use tokio::time::timeout;
-
-const WAIT: Duration = Duration::from_secs(10);
-
-/// A listener on a fresh store, stopped (gracefully) by `stop`.
-struct Server {
-    addr: SocketAddr,
-    store: Store,
-    stop: Option<oneshot::Sender<()>>,
-    task: Option<JoinHandle<Result<(), postern_smtp::SmtpError>>>,
-    dir: tempfile::TempDir,
-}
-
-async fn seeded_store(dir: &Path) -> Store {
-    let url = format!("sqlite://{}", dir.join("postern.db").display());
-    let store = Store::open(&url).await.unwrap();
-    store.migrate().await.unwrap();
-    let mut tx = store.begin().await.unwrap();
-    tx.upsert_alias_domain(&AliasDomainInput {
-        name: "example.com".into(),
-        ..Default::default()
-    })
-    .await
-    .unwrap();
-    for (name, model) in [("sales", "crm.lead"), ("support", "helpdesk.ticket")] {
-        tx.upsert_alias(&AliasInput {
-            alias_name: name.into(),
-            alias_domain: Some("example.com".into()),
-            model: model.into(),
-            ..Default::default()
-        })
-        .await
-        .unwrap();
-    }
-    tx.commit().await.unwrap();
-    store
-}
-
-/// Settings for tests: the defaults (25 MiB limit), without STARTTLS.
-fn config() -> SmtpConfig {
-    SmtpConfig {
-        hostname: "mx.example.com".into(),
-        tls: None,
-        ..Default::default()
-    }
-}
-
-impl Server {
-    async fn start(config: SmtpConfig) -> Server {
-        let dir = tempfile::tempdir().unwrap();
-        let store = seeded_store(dir.path()).await;
-        let gateway = Gateway::new(store.clone(), "mx.example.com");
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        let (stop, stopped) = oneshot::channel::<()>();
-        let task = tokio::spawn(postern_smtp::run(listener, config, gateway, async move {
-            let _ = stopped.await;
-        }));
-        Server {
-            addr,
-            store,
-            stop: Some(stop),
-            task: Some(task),
-            dir,
-        }
-    }
-
-    fn port(&self) -> u16 {
-        self.addr.port()
-    }
-
-    /// Stops the listener and waits until every session has ended.
-    async fn stop(&mut self) {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
-        if let Some(task) = self.task.take() {
-            timeout(WAIT, task)
-                .await
-                .expect("run returns after shutdown")
-                .unwrap()
-                .unwrap();
-        }
-    }
-
-    async fn records(&self) -> Vec<postern_store::Record> {
-        let mut tx = self.store.read().await.unwrap();
-        tx.list_records(&RecordFilter::default(), PageRequest::all())
-            .await
-            .unwrap()
-            .items
-    }
-
-    async fn record_names(&self) -> Vec<String> {
-        let mut names: Vec<String> = self.records().await.into_iter().map(|r| r.name).collect();
-        names.sort();
-        names
-    }
-
-    /// The raw messages stored, newest first, with their bytes.
-    async fn raw_messages(&self) -> Vec<(postern_store::RawMessageInfo, Vec<u8>)> {
-        let mut tx = self.store.read().await.unwrap();
-        let infos = tx
-            .list_raw_messages(None, PageRequest::all())
-            .await
-            .unwrap()
-            .items;
-        let mut out = Vec::new();
-        for info in infos {
-            let content = tx.raw_message_content(info.id).await.unwrap();
-            out.push((info, content));
-        }
-        out
-    }
-}
-
-/// Runs a Python script with `args`, killed after `limit`.
-async fn python(script: &str, args: Vec<String>, limit: Duration) -> Output {
-    let script = script.to_owned();
-    tokio::task::spawn_blocking(move || {
-        Command::new("timeout")
-            .arg(limit.as_secs().to_string())
-            .args(["python3", "-c", &script])
-            .args(args)
-            .output()
-            .expect("python3 runs")
-    })
-    .await
-    .unwrap()
-}
-
-fn stdout(o: &Output) -> String {
-    let out = String::from_utf8_lossy(&o.stdout).into_owned();
-    assert!(
-        o.status.success(),
-        "python failed ({}): {out}\n{}",
-        o.status,
-        String::from_utf8_lossy(&o.stderr)
-    );
-    out
-}
+use support::{Server, config};
 
 /// `n` pseudo-random bytes (a fixed LCG): the same on every run, and not compressible.
 fn noise(n: usize) -> Vec<u8> {
@@ -212,7 +68,8 @@ async fn a_20_mb_message_is_stored() {
         base64_lines(&attachment)
     );
     assert!(message.len() > 20 * 1024 * 1024, "{}", message.len());
-    let path = server.dir.path().join("big.eml");
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("big.eml");
     std::fs::write(&path, &message).unwrap();
 
     // smtplib announces SIZE= in MAIL FROM; the 250 to DATA comes after the commit.
@@ -262,7 +119,7 @@ s.quit()
     assert!(content.len() - message.len() < 1024, "{}", content.len());
 
     // And the attachment, decoded, on the message of the record.
-    let records = server.records().await;
+    let records = postern_testkit::db::records(&server.store).await;
     assert_eq!(records.len(), 1);
     assert_eq!(records[0].name, "Big attachment");
     let mut tx = server.store.read().await.unwrap();
@@ -283,194 +140,6 @@ s.quit()
     assert!(bytes == attachment, "the attachment differs");
     drop(tx);
     server.stop().await;
-}
-
-const POSTFIX: &str = "/usr/sbin/postfix";
-
-/// A private Postfix instance: configuration in `DIR/etc`, queue in `DIR/queue`, data in
-/// `DIR/data`, log in `DIR/postfix.log`. Stopped when dropped (also when a test panics).
-struct Postfix {
-    dir: tempfile::TempDir,
-    smtp_port: u16,
-    running: bool,
-}
-
-/// Debian's default services (master.cf.dist), none chrooted (the chroot would need copies of
-/// /etc files in the queue directory), and no pipe services for users this machine lacks.
-const MASTER_CF_SERVICES: &str = "\
-pickup    unix  n       -       n       60      1       pickup
-cleanup   unix  n       -       n       -       0       cleanup
-qmgr      unix  n       -       n       300     1       qmgr
-rewrite   unix  -       -       n       -       -       trivial-rewrite
-bounce    unix  -       -       n       -       0       bounce
-defer     unix  -       -       n       -       0       bounce
-trace     unix  -       -       n       -       0       bounce
-verify    unix  -       -       n       -       1       verify
-flush     unix  n       -       n       1000?   0       flush
-proxymap  unix  -       -       n       -       -       proxymap
-proxywrite unix -       -       n       -       1       proxymap
-smtp      unix  -       -       n       -       -       smtp
-relay     unix  -       -       n       -       -       smtp
-        -o syslog_name=postfix/$service_name
-showq     unix  n       -       n       -       -       showq
-error     unix  -       -       n       -       -       error
-retry     unix  -       -       n       -       -       error
-discard   unix  -       -       n       -       -       discard
-local     unix  -       n       n       -       -       local
-virtual   unix  -       n       n       -       -       virtual
-lmtp      unix  -       -       n       -       -       lmtp
-anvil     unix  -       -       n       -       1       anvil
-scache    unix  -       -       n       -       1       scache
-postlog   unix-dgram n  -       n       -       1       postlogd
-";
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-fn mkdir(path: &Path) {
-    std::fs::create_dir(path).unwrap();
-    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o755)).unwrap();
-}
-
-impl Postfix {
-    /// Configures and starts an instance that accepts mail for `example.com` by SMTP on a free
-    /// port of 127.0.0.1 and delivers it by LMTP to 127.0.0.1:`lmtp_port`. Blocking.
-    fn start(lmtp_port: u16) -> Postfix {
-        assert!(
-            Path::new(POSTFIX).exists(),
-            "Postfix is not installed ({POSTFIX} is missing): run scripts/test.sh, which installs \
-             the Debian package postfix (without a system configuration), then run this test again"
-        );
-        // Under /tmp, not $TMPDIR: the postfix user must reach the queue, and the sockets'
-        // paths must stay short.
-        let dir = tempfile::Builder::new()
-            .prefix("postern-postfix-")
-            .tempdir_in("/tmp")
-            .unwrap();
-        std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
-        // The configuration and queue directories belong to root; `postfix check` makes the
-        // queue's subdirectories and the data directory, owned by the postfix user.
-        mkdir(&dir.path().join("etc"));
-        mkdir(&dir.path().join("queue"));
-        let mut postfix = Postfix {
-            dir,
-            smtp_port: 0,
-            running: false,
-        };
-        // A free port can be taken by someone else before the master binds it: try a few.
-        let mut failures = Vec::new();
-        for _ in 0..3 {
-            postfix.smtp_port = free_port();
-            postfix.write_config(lmtp_port);
-            let check = postfix.command("check");
-            assert!(
-                check.status.success(),
-                "postfix check failed (Postfix runs as root): {}{}\nlog:\n{}",
-                String::from_utf8_lossy(&check.stdout),
-                String::from_utf8_lossy(&check.stderr),
-                postfix.log()
-            );
-            // From here on, stop it in any case (`master -w` reports a failed start, but
-            // stopping an instance that is not running is harmless).
-            postfix.running = true;
-            let start = postfix.command("start");
-            if start.status.success() {
-                return postfix;
-            }
-            postfix.running = false;
-            failures.push(format!(
-                "port {}: {}{}",
-                postfix.smtp_port,
-                String::from_utf8_lossy(&start.stdout),
-                String::from_utf8_lossy(&start.stderr)
-            ));
-        }
-        panic!(
-            "postfix start failed: {failures:?}\nlog:\n{}",
-            postfix.log()
-        );
-    }
-
-    fn config_dir(&self) -> PathBuf {
-        self.dir.path().join("etc")
-    }
-
-    fn write_config(&self, lmtp_port: u16) {
-        let root = self.dir.path().display();
-        let main_cf = format!(
-            "compatibility_level = 3.6
-queue_directory = {root}/queue
-data_directory = {root}/data
-mail_owner = postfix
-setgid_group = postdrop
-myhostname = mta.postern.test
-mydomain = postern.test
-inet_interfaces = 127.0.0.1
-inet_protocols = ipv4
-mydestination =
-relay_domains =
-local_recipient_maps =
-alias_maps =
-alias_database =
-virtual_mailbox_domains = example.com
-virtual_transport = lmtp:inet:127.0.0.1:{lmtp_port}
-smtpd_relay_restrictions = permit_mynetworks, reject
-mynetworks = 127.0.0.0/8
-smtpd_tls_security_level = none
-smtp_tls_security_level = none
-lmtp_tls_security_level = none
-maillog_file = {root}/postfix.log
-maillog_file_prefixes = {root}
-"
-        );
-        let master_cf = format!(
-            "127.0.0.1:{} inet n - n - - smtpd\n{MASTER_CF_SERVICES}",
-            self.smtp_port
-        );
-        std::fs::write(self.config_dir().join("main.cf"), main_cf).unwrap();
-        std::fs::write(self.config_dir().join("master.cf"), master_cf).unwrap();
-    }
-
-    /// `postfix -c DIR <what>`, killed after 60 s.
-    fn command(&self, what: &str) -> Output {
-        Command::new("timeout")
-            .arg("60")
-            .arg(POSTFIX)
-            .arg("-c")
-            .arg(self.config_dir())
-            .arg(what)
-            .output()
-            .unwrap_or_else(|e| panic!("cannot run {POSTFIX}: {e}"))
-    }
-
-    fn log(&self) -> String {
-        std::fs::read_to_string(self.dir.path().join("postfix.log")).unwrap_or_default()
-    }
-
-    /// `postfix -c DIR stop`: waits for the master to end (and kills it after 5 s).
-    fn stop(&mut self) {
-        if std::mem::take(&mut self.running) {
-            let stop = self.command("stop");
-            if !stop.status.success() {
-                eprintln!(
-                    "postfix stop failed: {}{}",
-                    String::from_utf8_lossy(&stop.stdout),
-                    String::from_utf8_lossy(&stop.stderr)
-                );
-            }
-        }
-    }
-}
-
-impl Drop for Postfix {
-    fn drop(&mut self) {
-        self.stop();
-    }
 }
 
 #[tokio::test]
@@ -513,7 +182,7 @@ s.quit()
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
         let sent = postfix.log().matches("status=sent").count();
-        if server.records().await.len() == 2 && sent == 2 {
+        if server.record_names().await.len() == 2 && sent == 2 {
             break;
         }
         assert!(

@@ -1,86 +1,12 @@
 //! The store conformance suite: every test runs three times, on SQLite (a temporary file) through
 //! sqlx, on SQLite through the group committer's direct connection, and on PostgreSQL (a fresh
-//! database on the server named by `POSTERN_TEST_DATABASE_URL`, which `scripts/test.sh` starts). A PostgreSQL that cannot be reached fails the tests: it is never
-//! skipped.
+//! database on the server named by `POSTERN_TEST_DATABASE_URL`, which `scripts/test.sh`
+//! starts), each a `postern_testkit::TestDb`. A PostgreSQL that cannot be reached fails the
+//! tests: it is never skipped.
 
 use postern_model::{AliasContact, AliasStatus, Encryption, FetchProtocol, Secret};
 use postern_store::*;
-
-mod support {
-    use postern_store::Store;
-    use std::sync::atomic::{AtomicU32, Ordering};
-
-    static NEXT: AtomicU32 = AtomicU32::new(0);
-
-    /// A database that lives as long as the test.
-    pub struct TestDb {
-        pub store: Store,
-        _dir: Option<tempfile::TempDir>,
-        pg_name: Option<String>,
-    }
-
-    impl TestDb {
-        /// Closes the store and drops the PostgreSQL database (a failed test leaves it behind,
-        /// for a look; the private cluster of scripts/test.sh goes away anyway).
-        pub async fn finish(self) {
-            self.store.close().await;
-            if let Some(name) = self.pg_name {
-                let admin = Store::open(&admin_url()).await.expect("admin connection");
-                admin
-                    .drop_database_for_tests(&name)
-                    .await
-                    .expect("drop test database");
-                admin.close().await;
-            }
-        }
-    }
-
-    pub async fn sqlite() -> TestDb {
-        let dir = tempfile::tempdir().expect("temp dir");
-        let url = format!("sqlite://{}/test.db", dir.path().display());
-        let store = Store::open(&url).await.expect("open sqlite");
-        store.migrate().await.expect("migrate sqlite");
-        TestDb {
-            store,
-            _dir: Some(dir),
-            pg_name: None,
-        }
-    }
-
-    pub fn admin_url() -> String {
-        std::env::var("POSTERN_TEST_DATABASE_URL")
-            .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_owned())
-    }
-
-    pub async fn postgres() -> TestDb {
-        let admin = admin_url();
-        let name = format!(
-            "postern_test_{}_{}",
-            std::process::id(),
-            NEXT.fetch_add(1, Ordering::SeqCst)
-        );
-        let admin_store = Store::open(&admin).await.unwrap_or_else(|e| {
-            panic!(
-                "PostgreSQL at {admin} does not answer ({e}); run the tests with scripts/test.sh"
-            )
-        });
-        admin_store
-            .create_database_for_tests(&name)
-            .await
-            .expect("create test database");
-        admin_store.close().await;
-        let base = admin.rsplit_once('/').map(|(b, _)| b).unwrap_or(&admin);
-        let store = Store::open(&format!("{base}/{name}"))
-            .await
-            .expect("open test db");
-        store.migrate().await.expect("migrate postgres");
-        TestDb {
-            store,
-            _dir: None,
-            pg_name: Some(name),
-        }
-    }
-}
+use postern_testkit::db::comment;
 
 /// Declares one test per backend: `name::sqlite`, `name::sqlite_direct` and `name::postgres`.
 /// `concurrent` tests (two transactions open at once) have no `sqlite_direct`: the direct
@@ -91,7 +17,7 @@ macro_rules! conformance {
             /// SQLite through the group committer's direct connection.
             #[tokio::test]
             async fn sqlite_direct() {
-                let db = super::support::sqlite().await;
+                let db = postern_testkit::TestDb::sqlite().await;
                 let store = db
                     .store
                     .clone()
@@ -114,7 +40,7 @@ macro_rules! conformance {
 
             #[tokio::test]
             async fn sqlite() {
-                let db = super::support::sqlite().await;
+                let db = postern_testkit::TestDb::sqlite().await;
                 run(db.store.clone()).await;
                 db.finish().await;
             }
@@ -123,7 +49,7 @@ macro_rules! conformance {
 
             #[tokio::test]
             async fn postgres() {
-                let db = super::support::postgres().await;
+                let db = postern_testkit::TestDb::postgres().await;
                 run(db.store.clone()).await;
                 db.finish().await;
             }
@@ -889,19 +815,9 @@ async fn outbox_fixture(tx: &mut Tx, n: usize) -> (i64, Vec<(i64, i64)>) {
         .unwrap();
     let message = tx
         .insert_message(&NewMessage {
-            message_id: "<m1@test>",
-            record_id: Some(record),
-            parent_id: None,
-            subtype: "comment",
-            message_type: "comment",
-            author_partner_id: None,
             email_from: Some("a@example.com"),
             subject: Some("Hi"),
-            body_html: "<p>hi</p>",
-            date: 1,
-            incoming_email_to: None,
-            incoming_email_cc: None,
-            raw_message_id: None,
+            ..comment("<m1@test>", Some(record), "<p>hi</p>")
         })
         .await
         .unwrap();
@@ -1161,19 +1077,10 @@ conformance!(
     a_second_message_with_the_same_message_id_is_a_typed_duplicate,
     |store| {
         let message = |id: &'static str| NewMessage {
-            message_id: id,
-            record_id: None,
-            parent_id: None,
-            subtype: "comment",
             message_type: "email",
-            author_partner_id: None,
             email_from: Some("a@example.com"),
             subject: Some("Hi"),
-            body_html: "<p>hi</p>",
-            date: 1,
-            incoming_email_to: None,
-            incoming_email_cc: None,
-            raw_message_id: None,
+            ..comment(id, None, "<p>hi</p>")
         };
         let mut tx = store.begin().await.unwrap();
         tx.insert_message(&message("<same@test>")).await.unwrap();

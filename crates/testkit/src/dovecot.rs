@@ -1,8 +1,11 @@
-//! The private Dovecot of `scripts/test.sh`: it exports `POSTERN_TEST_IMAP` (`host:port`),
+//! The private Dovecot of `scripts/test.sh`: it exports `POSTERN_TEST_IMAP`,
+//! `POSTERN_TEST_IMAPS`, `POSTERN_TEST_POP3`, `POSTERN_TEST_POP3S` (`host:port` each),
 //! `POSTERN_TEST_MAILDIRS` (a maildir per user, password `secret`) and
-//! `POSTERN_TEST_DOVECOT_CA` (the CA of its certificate). Without it these panic, saying so.
+//! `POSTERN_TEST_DOVECOT_CA` (the CA of its certificate). Without it these panic, saying so:
+//! the tests that need it fail, they are never skipped.
 
 use std::path::{Path, PathBuf};
+use std::time::{SystemTime, UNIX_EPOCH};
 
 /// The value of one of Dovecot's variables.
 pub fn env(name: &str) -> String {
@@ -13,13 +16,24 @@ pub fn env(name: &str) -> String {
     })
 }
 
-/// The IMAP port of the private Dovecot.
-pub fn imap_port() -> u16 {
-    let imap = env("POSTERN_TEST_IMAP");
-    imap.rsplit_once(':').unwrap().1.parse().unwrap()
+/// Host and port of one of Dovecot's listeners (`POSTERN_TEST_IMAP`, ...).
+pub fn endpoint(var: &str) -> (String, u16) {
+    let v = env(var);
+    let (host, port) = v.rsplit_once(':').expect("host:port");
+    (host.to_owned(), port.parse().expect("a port"))
 }
 
-/// A user's maildir, emptied.
+/// The IMAP port of the private Dovecot.
+pub fn imap_port() -> u16 {
+    endpoint("POSTERN_TEST_IMAP").1
+}
+
+/// The CA file of Dovecot's certificate (for localhost and 127.0.0.1).
+pub fn ca_file() -> String {
+    env("POSTERN_TEST_DOVECOT_CA")
+}
+
+/// A user's maildir, emptied (leftovers of an earlier run of the same test removed).
 pub fn maildir(user: &str) -> PathBuf {
     let dir = PathBuf::from(env("POSTERN_TEST_MAILDIRS"))
         .join(user)
@@ -32,13 +46,38 @@ pub fn maildir(user: &str) -> PathBuf {
     dir
 }
 
-/// Delivers `raw` into `maildir` as an MTA would (written in `tmp`, renamed into `new`).
-pub fn deliver(maildir: &Path, raw: &str) {
-    let name = format!("{}.postern-test", crate::unique("M"));
-    std::fs::write(maildir.join("tmp").join(&name), raw).unwrap();
-    std::fs::rename(
-        maildir.join("tmp").join(&name),
-        maildir.join("new").join(&name),
-    )
-    .unwrap();
+/// Delivers `raw` into `maildir` as an MDA does: written in `tmp`, renamed into `new`, under
+/// a maildir name (`SECONDS.MMICROSECONDSPpidQn`) that sorts in the order of delivery.
+pub fn deliver(maildir: &Path, raw: impl AsRef<[u8]>) {
+    let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap();
+    let name = format!(
+        "{}.M{:06}P{}Q{}.postern-test",
+        now.as_secs(),
+        now.subsec_micros(),
+        std::process::id(),
+        crate::next()
+    );
+    let tmp = maildir.join("tmp").join(&name);
+    std::fs::write(&tmp, raw).unwrap();
+    std::fs::rename(&tmp, maildir.join("new").join(&name)).unwrap();
+}
+
+/// (messages not yet seen, messages seen) in `maildir`.
+pub fn mailbox(maildir: &Path) -> (usize, usize) {
+    let mut unseen = std::fs::read_dir(maildir.join("new")).unwrap().count();
+    let mut seen = 0;
+    for e in std::fs::read_dir(maildir.join("cur")).unwrap() {
+        let name = e.unwrap().file_name().to_string_lossy().into_owned();
+        match name.split_once(":2,") {
+            Some((_, flags)) if flags.contains('S') => seen += 1,
+            _ => unseen += 1,
+        }
+    }
+    (unseen, seen)
+}
+
+/// The messages in `maildir`, seen or not.
+pub fn count(maildir: &Path) -> usize {
+    let (unseen, seen) = mailbox(maildir);
+    unseen + seen
 }

@@ -1,73 +1,105 @@
 //! Test support for Postern's test crates, a dev-dependency only: the fixtures that more than
 //! one test crate needs, written once.
 //!
-//! - [`Serve`]: a running `postern serve` on loopback ports, its banner read, its API called
-//!   with the token, stopped with SIGTERM when dropped;
-//! - [`database`]: a fresh database, SQLite in a directory or a new PostgreSQL database on the
-//!   server of `POSTERN_TEST_DATABASE_URL`;
+//! - [`templates`]: Odoo's raw test messages and their `str.format` filler;
 //! - [`dovecot`]: the private Dovecot that `scripts/test.sh` starts (maildirs, delivery);
-//! - [`swaks`]: one message over SMTP with swaks, as an admin would send it.
+//! - [`clients`]: mail sent by swaks or by Python's `smtplib`, as a user would;
+//! - [`run`], [`unique`], [`free_port`], [`is_root`]: the small change of every test crate;
+//!
+//! and behind features, so that a test crate compiles only what it uses (the parser's tests no
+//! store, the store's tests no HTTP client):
+//!
+//! - `db` (default): fresh databases (SQLite in a directory, or a new PostgreSQL database on
+//!   the server of `POSTERN_TEST_DATABASE_URL`), migrated stores, seeded aliases, reads;
+//! - `serve` (default): `Serve`, a running `postern serve` on loopback ports, its banner read,
+//!   its API called with the token, stopped with SIGTERM when dropped;
+//! - `postfix` (default): Postfix's `smtp-sink`, and a private Postfix instance relaying to
+//!   LMTP;
+//! - `sink`: a capture SMTP server (TLS, AUTH, refusals on demand);
+//! - `async` (with `db`, `serve` and `sink`): `eventually`, `clients::python` (tokio).
 //!
 //! Nothing here stands in for a server the product talks to: these start or drive the real
 //! ones.
 #![warn(missing_docs)]
 
+pub mod clients;
+#[cfg(feature = "db")]
+pub mod db;
 pub mod dovecot;
+#[cfg(feature = "postfix")]
+pub mod postfix;
+#[cfg(feature = "serve")]
 mod serve;
+#[cfg(feature = "sink")]
+pub mod sink;
+pub mod templates;
 
+pub use clients::swaks;
+#[cfg(feature = "db")]
+pub use db::{TestDb, database, drop_database, postgres_admin_url};
+#[cfg(feature = "serve")]
 pub use serve::Serve;
 
+use std::process::{Command, Output, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
 
 static NEXT: AtomicU32 = AtomicU32::new(0);
 
+/// A number that no other call of this test run gets.
+pub fn next() -> u32 {
+    NEXT.fetch_add(1, Ordering::SeqCst)
+}
+
 /// A name unique in this test run (process id and a counter).
 pub fn unique(prefix: &str) -> String {
-    format!(
-        "{prefix}_{}_{}",
-        std::process::id(),
-        NEXT.fetch_add(1, Ordering::SeqCst)
+    format!("{prefix}_{}_{}", std::process::id(), next())
+}
+
+/// A port of 127.0.0.1 free a moment ago (someone else may take it before the caller binds).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// Whether the tests run as root.
+pub fn is_root() -> bool {
+    Command::new("id")
+        .arg("-u")
+        .output()
+        .is_ok_and(|o| o.stdout == b"0\n")
+}
+
+/// Runs `cmd` with `stdin` written to its standard input (closed at once when `None`); its
+/// exit code (-1 when killed by a signal), standard output and standard error.
+pub fn run(cmd: &mut Command, stdin: Option<&[u8]>) -> (i32, String, String) {
+    use std::io::Write;
+    let mut child = cmd
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"));
+    let mut input = child.stdin.take().unwrap();
+    if let Some(bytes) = stdin {
+        input.write_all(bytes).unwrap();
+    }
+    drop(input);
+    output(child.wait_with_output().unwrap())
+}
+
+/// An output as (exit code, -1 when killed by a signal; standard output; standard error).
+pub fn output(out: Output) -> (i32, String, String) {
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
     )
 }
 
-/// The PostgreSQL server of the tests (`POSTERN_TEST_DATABASE_URL`, else the local default).
-pub fn postgres_admin_url() -> String {
-    std::env::var("POSTERN_TEST_DATABASE_URL")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into())
-}
-
-/// The URL of a fresh database: `postern.db` in `dir`, or a new database on the PostgreSQL
-/// server of the tests.
-pub async fn database(dir: &std::path::Path, postgres: bool) -> String {
-    if !postgres {
-        return format!("sqlite://{}/postern.db", dir.display());
-    }
-    let admin = postgres_admin_url();
-    let name = unique("postern_test");
-    let store = postern_store::Store::open(&admin)
-        .await
-        .unwrap_or_else(|e| panic!("PostgreSQL at {admin} does not answer ({e})"));
-    store.create_database_for_tests(&name).await.unwrap();
-    store.close().await;
-    let base = admin.rsplit_once('/').map(|(b, _)| b).unwrap();
-    format!("{base}/{name}")
-}
-
-/// Sends `raw` (a whole message) over SMTP to `server` (`host:port`) with swaks, envelope
-/// `from` → `to`; returns swaks' transcript. Panics when swaks is missing (scripts/test.sh
-/// installs it).
-pub fn swaks(server: &str, from: &str, to: &str, raw: &str) -> String {
-    let file = std::env::temp_dir().join(format!("{}.eml", unique("postern_swaks")));
-    std::fs::write(&file, raw).unwrap();
-    let out = std::process::Command::new("swaks")
-        .args(["--server", server, "--from", from, "--to", to, "--data"])
-        .arg(&file)
-        .output()
-        .expect("swaks (installed by scripts/test.sh)");
-    let _ = std::fs::remove_file(&file);
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
+#[cfg(feature = "async")]
 /// Polls `check` every 50 ms until it gives `Some`, for at most `seconds`; panics with `what`
 /// otherwise.
 pub async fn eventually<T, F: Future<Output = Option<T>>>(
@@ -75,15 +107,13 @@ pub async fn eventually<T, F: Future<Output = Option<T>>>(
     what: &str,
     mut check: impl FnMut() -> F,
 ) -> T {
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(seconds);
+    use std::time::{Duration, Instant};
+    let deadline = Instant::now() + Duration::from_secs(seconds);
     loop {
         if let Some(v) = check().await {
             return v;
         }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "not within {seconds} s: {what}"
-        );
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        assert!(Instant::now() < deadline, "not within {seconds} s: {what}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }

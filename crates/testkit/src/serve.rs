@@ -3,7 +3,7 @@
 use serde_json::Value;
 use std::io::{BufRead, BufReader};
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, ChildStdout, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
 /// A running `postern serve` on loopback ports (HTTP and SMTP on port 0, read back from the
@@ -16,8 +16,30 @@ pub struct Serve {
     pub smtp: String,
     /// The banner's lines.
     pub banner: Vec<String>,
-    token: String,
+    token: Option<String>,
     http: reqwest::Client,
+}
+
+/// The banner's lines up to `Stop with`, the URL of its `browser` line and the address of its
+/// `smtp` line.
+fn read_banner(stdout: ChildStdout) -> (Vec<String>, Option<String>, Option<String>) {
+    let (mut banner, mut base, mut smtp) = (Vec::new(), None, None);
+    for line in BufReader::new(stdout).lines() {
+        let line = line.expect("read the banner");
+        if let Some(rest) = line.trim_start().strip_prefix("browser") {
+            let url = rest.split_whitespace().next().unwrap();
+            base = Some(url.trim_end_matches("/healthz").to_owned());
+        }
+        if let Some(rest) = line.trim_start().strip_prefix("smtp") {
+            smtp = rest.split_whitespace().next().map(str::to_owned);
+        }
+        let done = line.starts_with("Stop with");
+        banner.push(line);
+        if done {
+            break;
+        }
+    }
+    (banner, base, smtp)
 }
 
 impl Serve {
@@ -27,6 +49,27 @@ impl Serve {
         bin: &str,
         dir: &Path,
         token: &str,
+        envs: &[(&str, &str)],
+        args: &[&str],
+    ) -> Serve {
+        Serve::spawn(bin, dir, Some(token), envs, args)
+    }
+
+    /// [`Serve::start`] without an API token in the environment, as on a first start: `serve`
+    /// makes one in the data directory (and prints it); [`Serve::call`] sends none.
+    pub fn start_without_token(
+        bin: &str,
+        dir: &Path,
+        envs: &[(&str, &str)],
+        args: &[&str],
+    ) -> Serve {
+        Serve::spawn(bin, dir, None, envs, args)
+    }
+
+    fn spawn(
+        bin: &str,
+        dir: &Path,
+        token: Option<&str>,
         envs: &[(&str, &str)],
         args: &[&str],
     ) -> Serve {
@@ -43,36 +86,24 @@ impl Serve {
             .arg(dir)
             .env_remove("POSTERN_DATABASE_URL")
             .env_remove("POSTERN_CONFIG")
-            .env("POSTERN_API_TOKEN", token)
+            .env_remove("POSTERN_API_TOKEN")
             .stdout(Stdio::piped())
             .stderr(Stdio::null());
+        if let Some(token) = token {
+            cmd.env("POSTERN_API_TOKEN", token);
+        }
         for (k, v) in envs {
             cmd.env(k, v);
         }
         let mut child = cmd.spawn().expect("spawn postern serve");
         let stdout = child.stdout.take().unwrap();
-        let (mut banner, mut base, mut smtp) = (Vec::new(), None, None);
-        for line in BufReader::new(stdout).lines() {
-            let line = line.expect("read the banner");
-            if let Some(rest) = line.trim_start().strip_prefix("browser") {
-                let url = rest.split_whitespace().next().unwrap();
-                base = Some(url.trim_end_matches("/healthz").to_owned());
-            }
-            if let Some(rest) = line.trim_start().strip_prefix("smtp") {
-                smtp = rest.split_whitespace().next().map(str::to_owned);
-            }
-            let done = line.starts_with("Stop with");
-            banner.push(line);
-            if done {
-                break;
-            }
-        }
+        let (banner, base, smtp) = read_banner(stdout);
         Serve {
             child,
             base: base.unwrap_or_else(|| panic!("no URL in the banner: {banner:?}")),
             smtp: smtp.unwrap_or_else(|| panic!("no SMTP address in the banner: {banner:?}")),
             banner,
-            token: token.to_owned(),
+            token: token.map(str::to_owned),
             http: reqwest::Client::new(),
         }
     }
@@ -82,6 +113,26 @@ impl Serve {
         format!("{}{path}", self.base)
     }
 
+    /// The HTTP client (for requests without the token, or with another one).
+    pub fn http(&self) -> &reqwest::Client {
+        &self.http
+    }
+
+    /// The API token it was started with.
+    pub fn token(&self) -> Option<&str> {
+        self.token.as_deref()
+    }
+
+    /// A request to `path` with the token, to be finished by the caller (a body that is not
+    /// JSON, headers of its own).
+    pub fn request(&self, method: reqwest::Method, path: &str) -> reqwest::RequestBuilder {
+        let req = self.http.request(method, self.url(path));
+        match &self.token {
+            Some(token) => req.bearer_auth(token),
+            None => req,
+        }
+    }
+
     /// Calls the API with the token; the status and the JSON answer (a string when not JSON).
     pub async fn call(
         &self,
@@ -89,10 +140,7 @@ impl Serve {
         path: &str,
         body: Option<Value>,
     ) -> (u16, Value) {
-        let mut req = self
-            .http
-            .request(method, self.url(path))
-            .bearer_auth(&self.token);
+        let mut req = self.request(method, path);
         if let Some(b) = body {
             req = req.json(&b);
         }
@@ -115,22 +163,43 @@ impl Serve {
         self.call(reqwest::Method::POST, path, Some(body)).await
     }
 
+    /// `PATCH path` with a JSON body.
+    pub async fn patch(&self, path: &str, body: Value) -> (u16, Value) {
+        self.call(reqwest::Method::PATCH, path, Some(body)).await
+    }
+
     /// The process id.
     pub fn pid(&self) -> u32 {
         self.child.id()
     }
 
     /// SIGTERM, then the exit status (within 10 s).
-    pub fn stop(&mut self) -> std::process::ExitStatus {
+    pub fn stop(&mut self) -> ExitStatus {
+        self.terminate().expect("postern did not stop on SIGTERM")
+    }
+
+    /// SIGKILL, as a crash: no chance to finish anything.
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// SIGTERM (unless it has ended already), then its exit status if it ends within 10 s.
+    fn terminate(&mut self) -> Option<ExitStatus> {
+        if let Ok(Some(status)) = self.child.try_wait() {
+            return Some(status);
+        }
         let _ = Command::new("kill")
             .args(["-TERM", &self.child.id().to_string()])
             .status();
         let deadline = Instant::now() + Duration::from_secs(10);
         loop {
-            if let Some(status) = self.child.try_wait().unwrap() {
-                return status;
+            if let Ok(Some(status)) = self.child.try_wait() {
+                return Some(status);
             }
-            assert!(Instant::now() < deadline, "postern did not stop on SIGTERM");
+            if Instant::now() >= deadline {
+                return None;
+            }
             std::thread::sleep(Duration::from_millis(50));
         }
     }
@@ -138,19 +207,8 @@ impl Serve {
 
 impl Drop for Serve {
     fn drop(&mut self) {
-        if let Ok(None) = self.child.try_wait() {
-            let _ = Command::new("kill")
-                .args(["-TERM", &self.child.id().to_string()])
-                .status();
-            let deadline = Instant::now() + Duration::from_secs(10);
-            while Instant::now() < deadline {
-                if let Ok(Some(_)) = self.child.try_wait() {
-                    return;
-                }
-                std::thread::sleep(Duration::from_millis(50));
-            }
+        if self.terminate().is_none() {
+            self.kill();
         }
-        let _ = self.child.kill();
-        let _ = self.child.wait();
     }
 }

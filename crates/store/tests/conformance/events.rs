@@ -60,23 +60,9 @@ conformance!(events_are_written_for_subscribers_only, |store| {
     );
     assert!(tx.get_webhook(w.id).await.unwrap().secret.is_none());
     let r = record(&mut tx).await;
-    tx.insert_message(&NewMessage {
-        message_id: "<posted@test>",
-        record_id: Some(r),
-        parent_id: None,
-        subtype: "comment",
-        message_type: "comment",
-        author_partner_id: None,
-        email_from: None,
-        subject: None,
-        body_html: "<p>hi</p>",
-        date: 1,
-        incoming_email_to: None,
-        incoming_email_cc: None,
-        raw_message_id: None,
-    })
-    .await
-    .unwrap();
+    tx.insert_message(&comment("<posted@test>", Some(r), "<p>hi</p>"))
+        .await
+        .unwrap();
     tx.commit().await.unwrap();
 
     let due = claim(&store, "a").await;
