@@ -210,8 +210,8 @@ fn connector(strict: bool) -> Result<TlsConnector, ClientError> {
         let _ = tokio_rustls::rustls::crypto::aws_lc_rs::default_provider().install_default();
         mail_send::smtp::tls::build_tls_connector(!strict)
     })
-        .clone()
-        .map_err(ClientError::Tls)
+    .clone()
+    .map_err(ClientError::Tls)
 }
 
 impl Connection {

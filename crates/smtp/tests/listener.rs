@@ -406,8 +406,10 @@ async fn unknown_local_part_is_550_5_1_1_at_rcpt() {
         let reply = c.cmd(&format!("RCPT TO:<{rcpt}>")).await;
         assert_eq!(code(&reply), "250 2.1.5", "{rcpt}: {reply}");
     }
-    // `sales+tag` is not the alias `sales` (routing matches full addresses).
+    // Plus addressing: `sales+tag` reaches the alias `sales`; `nobody+tag` is nobody.
     let reply = c.cmd("RCPT TO:<sales+tag@example.com>").await;
+    assert_eq!(code(&reply), "250 2.1.5", "{reply}");
+    let reply = c.cmd("RCPT TO:<nobody+tag@example.com>").await;
     assert_eq!(code(&reply), "550 5.1.1", "{reply}");
     // Another domain is still relaying.
     let reply = c.cmd("RCPT TO:<nobody@elsewhere.org>").await;
