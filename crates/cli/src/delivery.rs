@@ -67,6 +67,8 @@ pub(crate) fn config(hostname: &str) -> DeliveryConfig {
 /// | `POSTERN_WEBHOOK_BATCH` | deliveries claimed at once | 200 |
 /// | `POSTERN_WEBHOOK_POLL_MS` | longest sleep when nothing is due | 250 |
 /// | `POSTERN_WEBHOOK_LEASE_SECONDS` | how long a claimed delivery is held | 60 |
+/// | `POSTERN_WEBHOOK_DEFER_SECONDS` | the longest a due delivery waits while the intake is busy (0: never) | 10 |
+/// | `POSTERN_WEBHOOK_BUSY_RATE` | accepted messages a second that make the intake busy | 100 |
 pub(crate) fn webhook_config(hostname: &str) -> postern_web::sender::WebhookConfig {
     let mut c = postern_web::sender::WebhookConfig::new(hostname);
     if let Some(n) = env_u64("POSTERN_WEBHOOK_TIMEOUT_SECONDS") {
@@ -83,6 +85,12 @@ pub(crate) fn webhook_config(hostname: &str) -> postern_web::sender::WebhookConf
     }
     if let Some(n) = env_u64("POSTERN_WEBHOOK_LEASE_SECONDS") {
         c.lease = Duration::from_secs(n.max(1));
+    }
+    if let Some(n) = env_u64("POSTERN_WEBHOOK_DEFER_SECONDS") {
+        c.defer_while_busy = Duration::from_secs(n);
+    }
+    if let Some(n) = env_u64("POSTERN_WEBHOOK_BUSY_RATE") {
+        c.busy_rate = n.max(1);
     }
     c.lease = c.lease.max(c.timeout * 2);
     if let Ok(text) = std::env::var("POSTERN_WEBHOOK_RETRY_SCHEDULE") {

@@ -170,6 +170,28 @@ fn give_large_buffers_back() {
 #[cfg(not(all(target_os = "linux", target_env = "gnu")))]
 fn give_large_buffers_back() {}
 
+/// Lowers the CPU priority of the calling thread by `nice` (Linux: a thread has its own nice
+/// value), for background work that must not slow the mail intake (the webhook sender).
+#[cfg(target_os = "linux")]
+#[allow(unsafe_code)]
+pub(crate) fn lower_this_threads_priority(nice: i32) {
+    // SAFETY: `gettid` has no preconditions; `setpriority` on this thread's id only changes
+    // its scheduling priority, and a failure (a forbidden value) is reported, not undefined.
+    let done = unsafe {
+        let tid = libc::gettid();
+        libc::setpriority(libc::PRIO_PROCESS, tid as libc::id_t, nice)
+    };
+    if done != 0 {
+        tracing::debug!(
+            error = %std::io::Error::last_os_error(),
+            "could not lower the priority of a background thread"
+        );
+    }
+}
+
+#[cfg(not(target_os = "linux"))]
+pub(crate) fn lower_this_threads_priority(_nice: i32) {}
+
 fn main() -> ExitCode {
     give_large_buffers_back();
     let cli = match Cli::try_parse() {

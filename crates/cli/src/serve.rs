@@ -93,17 +93,9 @@ pub(crate) async fn serve(
     // POSTERN_WEBHOOK_SENDER=0: this node delivers no webhooks (another node does; events wait
     // in the store).
     let sender_on = std::env::var("POSTERN_WEBHOOK_SENDER").map_or(true, |v| v.trim() != "0");
-    let webhooks = sender_on.then(|| {
-        let cfg = crate::delivery::webhook_config(&settings.hostname);
-        let client =
-            postern_web::sender::client(&cfg, postern_fetch::TlsSettings::system().client_config());
-        tokio::spawn(postern_web::sender::run(
-            store.clone(),
-            cfg,
-            client,
-            wait_for(stopped.clone()),
-        ))
-    });
+    let webhooks = sender_on
+        .then(|| spawn_webhook_sender(&gateway, &settings.hostname, stopped.clone()))
+        .transpose()?;
     shutdown.await;
     let _ = stop.send(true);
     fetch_stop.cancel();
@@ -111,12 +103,43 @@ pub(crate) async fn serve(
     http_task.await??;
     delivery.await?;
     if let Some(webhooks) = webhooks {
-        webhooks.await?;
+        tokio::task::spawn_blocking(move || webhooks.join())
+            .await?
+            .map_err(|_| anyhow::anyhow!("the webhook sender panicked"))?;
     }
     stop_listeners(tasks).await?;
     store.close().await;
     tracing::info!("postern stopped");
     Ok(ExitCode::SUCCESS)
+}
+
+/// The webhook sender, on a thread of its own at a lower CPU priority (nice 10), giving way to
+/// a busy intake for up to 10 s (`POSTERN_WEBHOOK_DEFER_SECONDS`): under a full load mail is
+/// accepted first and the events wait in their durable queue; on a calm machine nothing waits.
+fn spawn_webhook_sender(
+    gateway: &postern_gateway::Gateway,
+    hostname: &str,
+    stopped: tokio::sync::watch::Receiver<bool>,
+) -> anyhow::Result<std::thread::JoinHandle<()>> {
+    let cfg = crate::delivery::webhook_config(hostname);
+    let (store, intake) = (gateway.store().clone(), gateway.intake());
+    let thread = std::thread::Builder::new()
+        .name("webhooks".into())
+        .spawn(move || {
+            crate::lower_this_threads_priority(10);
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("a runtime for the webhook sender");
+            runtime.block_on(async move {
+                let client = postern_web::sender::client(
+                    &cfg,
+                    postern_fetch::TlsSettings::system().client_config(),
+                );
+                postern_web::sender::run(store, cfg, client, Some(intake), wait_for(stopped)).await;
+            });
+        })?;
+    Ok(thread)
 }
 
 /// How often the fetch scheduler looks for incoming servers due.

@@ -508,7 +508,7 @@ async fn the_same_mail_gives_the_same_payload_whatever_the_way_in() {
         .unwrap();
     assert_eq!(answer.status(), 200);
     // IMAP
-    dovecot::deliver(&dovecot::maildir(user), &message(to));
+    dovecot::deliver(&dovecot::maildir(user), message(to));
     let (status, polled) = s.post("/api/v1/incoming-servers/1/fetch", json!({})).await;
     assert_eq!((status, &polled["accepted"]), (200, &json!(1)), "{polled}");
 

@@ -85,6 +85,24 @@ pub struct Gateway {
     committer: Option<tokio::sync::mpsc::Sender<commit::Job>>,
     /// The domains `RCPT` accepts, as last read (see [`Gateway::accepts_recipient`]).
     rcpt_domains: Arc<std::sync::Mutex<Option<RcptDomains>>>,
+    /// Messages this process has accepted (see [`Gateway::intake`]).
+    intake: Intake,
+}
+
+/// How many messages a process's gateway has accepted: a counter that background work (the
+/// webhook sender) samples to give way to the mail intake while it is busy.
+#[derive(Clone, Debug, Default)]
+pub struct Intake(Arc<std::sync::atomic::AtomicU64>);
+
+impl Intake {
+    /// Messages accepted so far.
+    pub fn count(&self) -> u64 {
+        self.0.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    fn add(&self) {
+        self.0.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    }
 }
 
 /// The domains mail may be addressed to: alias domains and `mail.catchall.domain.allowed`,
@@ -146,6 +164,7 @@ impl Gateway {
             hostname,
             committer,
             rcpt_domains: Arc::default(),
+            intake: Intake::default(),
         }
     }
 
@@ -288,6 +307,11 @@ impl Gateway {
         self.accept_owned(raw.to_vec(), received).await
     }
 
+    /// The counter of the messages this gateway accepted.
+    pub fn intake(&self) -> Intake {
+        self.intake.clone()
+    }
+
     /// [`Gateway::accept`] of a message the caller hands over: it is parsed and stored without
     /// being copied (what the SMTP listener uses, for messages of tens of megabytes).
     pub async fn accept_owned(
@@ -307,6 +331,7 @@ impl Gateway {
         };
         metrics::counter!("postern_messages_accepted_total", "source" => source, "outcome" => outcome)
             .increment(1);
+        self.intake.add();
         if let Ok(o) = &result
             && o.outcome.is_refusal()
         {

@@ -38,6 +38,11 @@ pub struct WebhookConfig {
     pub poll: Duration,
     /// The delay after each failed try; given up after the last.
     pub schedule: Vec<Duration>,
+    /// While this process accepts at least `busy_rate` messages a second, deliveries wait for
+    /// the intake to calm down — at most this long after they became due.
+    pub defer_while_busy: Duration,
+    /// Messages a second that make the intake busy.
+    pub busy_rate: u64,
 }
 
 impl WebhookConfig {
@@ -55,6 +60,8 @@ impl WebhookConfig {
             timeout: Duration::from_secs(15),
             poll: Duration::from_millis(250),
             schedule: default_schedule(),
+            defer_while_busy: Duration::from_secs(10),
+            busy_rate: 100,
         }
     }
 }
@@ -80,10 +87,25 @@ pub fn client(cfg: &WebhookConfig, tls: rustls::ClientConfig) -> reqwest::Client
         .expect("the HTTP client's settings are valid")
 }
 
-/// Delivers until `shutdown` completes.
-pub async fn run(store: Store, cfg: WebhookConfig, client: reqwest::Client, shutdown: impl Future) {
+/// Delivers until `shutdown` completes. With `intake` (the gateway's counter of accepted
+/// messages), deliveries give way to a busy intake for at most `cfg.defer_while_busy`: mail is
+/// accepted first, and the events wait in their durable queue meanwhile.
+pub async fn run(
+    store: Store,
+    cfg: WebhookConfig,
+    client: reqwest::Client,
+    intake: Option<postern_gateway::Intake>,
+    shutdown: impl Future,
+) {
     tokio::pin!(shutdown);
+    let mut busy = Busy::new(intake, &cfg);
     loop {
+        if busy.should_wait(&store).await {
+            tokio::select! {
+                _ = &mut shutdown => break,
+                _ = tokio::time::sleep(cfg.poll) => continue,
+            }
+        }
         let full = match run_once(&store, &cfg, &client).await {
             Ok(n) => n as i64 >= cfg.batch,
             Err(e) => {
@@ -105,6 +127,54 @@ pub async fn run(store: Store, cfg: WebhookConfig, client: reqwest::Client, shut
         }
     }
     tracing::info!("webhook sender stopped");
+}
+
+/// Whether the intake is busy: the gateway's counter, measured over windows of 200 ms (and at
+/// least 20 messages, so that a few mails never count as busy).
+struct Busy {
+    intake: Option<postern_gateway::Intake>,
+    seen: u64,
+    at: Instant,
+    busy: bool,
+    rate: u64,
+    defer: Duration,
+}
+
+impl Busy {
+    fn new(intake: Option<postern_gateway::Intake>, cfg: &WebhookConfig) -> Busy {
+        let seen = intake.as_ref().map_or(0, |i| i.count());
+        Busy {
+            intake,
+            seen,
+            at: Instant::now(),
+            busy: false,
+            rate: cfg.busy_rate,
+            defer: cfg.defer_while_busy,
+        }
+    }
+
+    /// True while the intake accepted `rate` messages a second or more over the last window,
+    /// and the oldest due delivery has waited less than `defer`.
+    async fn should_wait(&mut self, store: &Store) -> bool {
+        let Some(intake) = &self.intake else {
+            return false;
+        };
+        let elapsed = self.at.elapsed();
+        if elapsed >= Duration::from_millis(200) {
+            let (count, seconds) = (intake.count(), elapsed.as_secs_f64());
+            let accepted = (count - self.seen) as f64;
+            self.busy = accepted >= 20.0 && accepted / seconds >= self.rate as f64;
+            (self.seen, self.at) = (count, Instant::now());
+        }
+        if !self.busy || self.defer.is_zero() {
+            return false;
+        }
+        let due = match store.read().await {
+            Ok(mut tx) => tx.next_delivery_due().await.ok().flatten(),
+            Err(_) => None,
+        };
+        due.is_some_and(|at| now_ms() - at < self.defer.as_millis() as i64)
+    }
 }
 
 async fn next_wait(store: &Store, poll: Duration) -> Duration {
