@@ -17,7 +17,9 @@ use mail_builder::headers::date::Date;
 use mail_builder::headers::raw::Raw;
 use mail_builder::headers::text::Text;
 use mail_builder::mime::{BodyPart, MimePart};
-use postern_model::address::{email_normalize, email_split_tuples, extract_rfc2822_addresses};
+use postern_model::address::{
+    email_ascii_domain, email_normalize, email_split_tuples, extract_rfc2822_addresses,
+};
 
 /// One file attached to a mail.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -82,7 +84,7 @@ fn address_list(items: &[String]) -> Address<'static> {
             let name = safe(&name);
             out.push(Address::new_address(
                 (!name.is_empty()).then_some(name),
-                safe(&email),
+                safe(&email_ascii_domain(&email)),
             ));
         }
     }
@@ -318,6 +320,28 @@ mod tests {
             attachments: &[],
             date_ms: 1_700_000_000_000,
         }
+    }
+
+    /// Case H110 (`send_email_IDNA`): a domain in Unicode is written in IDNA A-labels in the
+    /// header, as in the envelope; the reference's encoded-word inside the domain is not
+    /// valid RFC 2047.
+    #[test]
+    fn h110_header_domains_in_idna() {
+        let to = vec!["dest@éxample.com".to_owned()];
+        let mut mail = sample(&to, &[]);
+        mail.from = "test@ééééééé.com";
+        let m = text(&build(&mail));
+        assert!(
+            m.contains("From: <test@xn--9caaaaaaa.com>\r\n")
+                || m.contains("From: test@xn--9caaaaaaa.com\r\n"),
+            "{m}"
+        );
+        assert!(
+            m.contains("To: <dest@xn--xample-9ua.com>\r\n")
+                || m.contains("To: dest@xn--xample-9ua.com\r\n"),
+            "{m}"
+        );
+        assert!(!m.contains("=?utf-8?b?w6nDqcOpw6nDqcOpw6k=?="), "{m}");
     }
 
     /// Case J124 (`recipients_formatting`): the From keeps its name, To keeps its formatting,

@@ -37,6 +37,22 @@ pub fn formataddr_ascii(name: &str, address: &str) -> Result<String, AddressErro
     Ok(format!("=?utf-8?b?{encoded}?= <{local}@{domain}>"))
 }
 
+/// `address` with its domain in IDNA A-labels, for a header field (`test@ééééééé.com` gives
+/// `test@xn--9caaaaaaa.com`): what a header may hold without SMTPUTF8 (RFC 5322, RFC 5890).
+/// The reference writes an RFC 2047 encoded-word inside the domain instead
+/// (`test@=?utf-8?b?…?=.com`, case H110), which RFC 2047 §5 forbids in an addr-spec and no
+/// client decodes. An ASCII domain, or one that does not encode, is left as it is.
+pub fn email_ascii_domain(address: &str) -> String {
+    let (local, domain) = rpartition_at(address);
+    if domain.is_ascii() || local.is_empty() {
+        return address.to_owned();
+    }
+    match idna_encode(domain) {
+        Ok(domain) => format!("{local}@{domain}"),
+        Err(_) => address.to_owned(),
+    }
+}
+
 /// Python's `address.rpartition('@')` without the separator.
 pub(super) fn rpartition_at(address: &str) -> (&str, &str) {
     address.rsplit_once('@').unwrap_or(("", address))

@@ -877,3 +877,15 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn header_domains_in_idna() {
+    assert_eq!(
+        email_ascii_domain("test@ééééééé.com"),
+        "test@xn--9caaaaaaa.com"
+    );
+    assert_eq!(email_ascii_domain("joe@example.com"), "joe@example.com");
+    assert_eq!(email_ascii_domain("robert"), "robert");
+    // A domain that does not encode (an upper-case Unicode label) is left as it is.
+    assert_eq!(email_ascii_domain("a@EXAMPLÉ.com"), "a@EXAMPLÉ.com");
+}
