@@ -1680,3 +1680,56 @@ async fn a_mail_waiting_for_a_server_leaves_when_one_is_added() {
     assert_eq!(m["state"], "sent", "{m}");
     assert_eq!(sink.messages().len(), 1);
 }
+
+/// Case H110 through the binary: a To whose domain is in Unicode leaves with the domain in
+/// IDNA A-labels, in the envelope and in the header (the From of another domain is rewritten
+/// to the notifications address, §9.5; its header form is the unit test
+/// `h110_header_domains_in_idna`); on both databases.
+async fn unicode_domains_leave_in_idna(postgres: bool) {
+    let sink = SmtpSink::start();
+    let dir = tempfile::tempdir().unwrap();
+    let db = postern_testkit::database(dir.path(), postgres).await;
+    let envs = [
+        ("POSTERN_DELIVERY_POLL_MS", "50"),
+        ("POSTERN_DATABASE_URL", db.as_str()),
+    ];
+    let s = serve(dir.path(), &envs);
+    let (st, server) = s
+        .post(
+            "/api/v1/outgoing-servers",
+            json!({"name": "sink", "host": "127.0.0.1", "port": sink.port, "encryption": "none"}),
+        )
+        .await;
+    assert_eq!(st, 201, "{server}");
+    let (st, mail) = s
+        .post(
+            "/api/v1/mail",
+            json!({"from": "test@ééééééé.com", "to": ["dest@éxample.com"], "subject": "IDNA", "body_text": "x"}),
+        )
+        .await;
+    assert_eq!(st, 201, "{mail}");
+    wait_outbox_empty(&s, 10).await;
+    let messages = sink.messages();
+    assert_eq!(messages.len(), 1);
+    let m = &messages[0];
+    let to = header(m, "To").unwrap_or_default();
+    assert_eq!(to, "<dest@xn--xample-9ua.com>", "{m}");
+    assert!(
+        m.contains("X-Rcpt-Args: <dest@xn--xample-9ua.com>"),
+        "the envelope: {m}"
+    );
+    assert!(
+        !m.contains("=?utf-8?b?"),
+        "no encoded-word in an address: {m}"
+    );
+}
+
+#[tokio::test]
+async fn unicode_domains_leave_in_idna_sqlite() {
+    unicode_domains_leave_in_idna(false).await;
+}
+
+#[tokio::test]
+async fn unicode_domains_leave_in_idna_postgres() {
+    unicode_domains_leave_in_idna(true).await;
+}
