@@ -29,26 +29,9 @@ const TEMPLATES: &[&str] = &[
 ];
 
 fn fill(template: &str, vars: &BTreeMap<&str, String>) -> String {
-    let mut out = String::with_capacity(template.len());
-    let mut chars = template.chars().peekable();
-    while let Some(c) = chars.next() {
-        match c {
-            '{' if chars.peek() == Some(&'{') => {
-                chars.next();
-                out.push('{');
-            }
-            '}' if chars.peek() == Some(&'}') => {
-                chars.next();
-                out.push('}');
-            }
-            '{' => {
-                let name: String = chars.by_ref().take_while(|c| *c != '}').collect();
-                out.push_str(vars.get(name.as_str()).map_or("", String::as_str));
-            }
-            c => out.push(c),
-        }
-    }
-    out
+    postern_testkit::templates::format(template, |name| {
+        Some(vars.get(name).map_or("", String::as_str))
+    })
 }
 
 /// `n` messages to `to`, cycling through the templates, each with its own Message-ID.

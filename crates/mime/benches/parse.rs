@@ -8,7 +8,6 @@
 //! `BENCH_ONLY` a comma-separated list of templates to run alone.
 
 use std::hint::black_box;
-use std::path::Path;
 use std::time::{Duration, Instant};
 
 /// The templates of the gateway benchmark's parse + decide mix.
@@ -40,48 +39,19 @@ fn value(name: &str, template: &str) -> &'static str {
     }
 }
 
-/// `str.format`: `{name}` replaced, `{{` and `}}` literal braces.
-fn fill(template: &str, name: &str) -> String {
-    let mut out = String::with_capacity(template.len());
-    let mut chars = template.chars().peekable();
-    while let Some(c) = chars.next() {
-        match c {
-            '{' if chars.peek() == Some(&'{') => {
-                chars.next();
-                out.push('{');
-            }
-            '}' if chars.peek() == Some(&'}') => {
-                chars.next();
-                out.push('}');
-            }
-            '{' => {
-                let key: String = chars.by_ref().take_while(|c| *c != '}').collect();
-                out.push_str(value(&key, name));
-            }
-            c => out.push(c),
-        }
-    }
-    out
-}
-
 fn templates() -> Vec<(String, Vec<u8>)> {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/templates");
-    let mut names: Vec<String> = std::fs::read_dir(&dir)
-        .expect("tests/templates")
-        .filter_map(|e| e.ok()?.file_name().into_string().ok())
-        .filter_map(|n| n.strip_suffix(".eml.tmpl").map(str::to_owned))
-        .collect();
-    names.sort();
-    names
+    postern_testkit::templates::names()
         .into_iter()
         .map(|name| {
-            let text =
-                std::fs::read_to_string(dir.join(format!("{name}.eml.tmpl"))).expect("a template");
+            let text = String::from_utf8(postern_testkit::templates::bytes(&format!(
+                "{name}.eml.tmpl"
+            )))
+            .expect("a UTF-8 template");
             // MAIL_XHTML holds literal CSS braces: Odoo uses it without formatting.
             let raw = if name == "MAIL_XHTML" {
                 text
             } else {
-                fill(&text, &name)
+                postern_testkit::templates::format(&text, |k| Some(value(k, &name)))
             };
             (name, raw.into_bytes())
         })
