@@ -583,3 +583,178 @@ async fn two_nodes_deliver_each_event_once() {
         "each event once"
     );
 }
+
+/// Every event type of the contract reaches a webhook that takes them all, each with its data:
+/// a record and a message created by the API, the notification sent (to an SMTP server written
+/// in the test), its bounce, a mail whose recipient that server refuses, mail by SMTP, an
+/// unparseable message, a mailbox that cannot be polled.
+#[tokio::test]
+async fn every_event_type_reaches_the_webhook() {
+    let sink = postern_testkit::sink::start(postern_testkit::sink::Behaviour {
+        reject_rcpt: vec!["zoe@customer.example".into()],
+        ..Default::default()
+    })
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    let db = database(dir.path(), false).await;
+    let (receiver, url) = Receiver::start(&[], false).await;
+    let s = serve(
+        dir.path(),
+        &db,
+        Way::Smtp,
+        &[("POSTERN_DELIVERY_POLL_MS", "50")],
+    )
+    .await;
+    let post = |path: &'static str, body: Value| {
+        let s = &s;
+        async move {
+            let (status, v) = s.post(path, body).await;
+            assert!((200..300).contains(&status), "{path}: {status} {v}");
+            v
+        }
+    };
+    post("/api/v1/webhooks", json!({"url": url})).await;
+    post(
+        "/api/v1/outgoing-servers",
+        json!({"name": "sink", "host": "127.0.0.1", "port": sink.port, "encryption": "none"}),
+    )
+    .await;
+    let robert = post(
+        "/api/v1/partners",
+        json!({"name": "Robert", "email": "robert@customer.example"}),
+    )
+    .await["id"]
+        .clone();
+    let record = post(
+        "/api/v1/records",
+        json!({"model": "helpdesk.ticket", "name": "Printer", "follower_partner_ids": [robert]}),
+    )
+    .await;
+    let (_, posted) = s
+        .post(
+            &format!("/api/v1/records/{}/messages", record["id"]),
+            json!({"subject": "On it", "body_text": "A technician is coming."}),
+        )
+        .await;
+    let rfc_id = posted["message_id"].as_str().unwrap().to_owned();
+    eventually(20, "the notification sent", || async {
+        (!sink.messages().is_empty()).then_some(())
+    })
+    .await;
+    let dsn = format!(
+        "From: MAILER-DAEMON@customer.example\r\nTo: bounce@example.com\r\nSubject: Undelivered Mail\r\n\
+         Message-ID: <dsn-hook-1@customer.example>\r\nMIME-Version: 1.0\r\n\
+         Content-Type: multipart/report; report-type=delivery-status; boundary=\"r\"\r\n\r\n\
+         --r\r\nContent-Type: text/plain\r\n\r\nDelivery failed.\r\n\
+         --r\r\nContent-Type: message/delivery-status\r\n\r\nReporting-MTA: dns; mx.customer.example\r\n\r\n\
+         Final-Recipient: rfc822; robert@customer.example\r\nAction: failed\r\nStatus: 5.1.1\r\n\
+         Diagnostic-Code: smtp; 550 5.1.1 User unknown\r\n\r\n\
+         --r\r\nContent-Type: text/rfc822-headers\r\n\r\nMessage-ID: {rfc_id}\r\nSubject: On it\r\n\r\n--r--\r\n"
+    );
+    let http = reqwest::Client::new();
+    let ingest = |body: String| {
+        http.post(s.url("/api/v1/ingest?rcpt=bounce%40example.com"))
+            .bearer_auth(TOKEN)
+            .header("content-type", "message/rfc822")
+            .body(body)
+            .send()
+    };
+    assert_eq!(ingest(dsn).await.unwrap().status(), 200);
+    let t = swaks(
+        &s.smtp,
+        "robert@customer.example",
+        "sales@example.com",
+        &message("sales@example.com"),
+    );
+    assert!(t.contains("250 2.0.0"), "{t}");
+    post(
+        "/api/v1/mail",
+        json!({"to": ["zoe@customer.example"], "subject": "Refused", "body_text": "x"}),
+    )
+    .await;
+    let refused = ingest("\r\n\r\n".into()).await.unwrap();
+    assert!(refused.status().is_client_error(), "{}", refused.status());
+    let mailbox = post(
+        "/api/v1/incoming-servers",
+        json!({"name": "closed", "protocol": "imap", "host": "127.0.0.1", "port": 1,
+               "encryption": "none", "username": "u", "password": "p", "model": "crm.lead"}),
+    )
+    .await;
+    let (status, _) = s
+        .post(
+            &format!("/api/v1/incoming-servers/{}/fetch", mailbox["id"]),
+            json!({}),
+        )
+        .await;
+    assert!(status >= 400, "a closed port cannot be polled: {status}");
+
+    let expected = [
+        "record.created",
+        "message.posted",
+        "mail.sent",
+        "notification.bounced",
+        "message.received",
+        "mail.failed",
+        "raw_message.unprocessable",
+        "incoming_server.failed",
+    ];
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    let events = loop {
+        let events: Vec<Value> = receiver
+            .got()
+            .iter()
+            .map(|r| serde_json::from_str(&r.body).unwrap())
+            .collect();
+        let missing: Vec<&str> = expected
+            .iter()
+            .copied()
+            .filter(|t| !events.iter().any(|e| e["type"] == *t))
+            .collect();
+        if missing.is_empty() {
+            break events;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "missing {missing:?}; got {:?}",
+            events.iter().map(|e| &e["type"]).collect::<Vec<_>>()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    let of = |t: &str| events.iter().find(|e| e["type"] == t).unwrap()["data"].clone();
+    assert_eq!(of("record.created")["record"]["name"], "Printer");
+    assert_eq!(
+        of("message.posted")["message"]["message_id"],
+        rfc_id.as_str()
+    );
+    assert_eq!(of("mail.sent")["mail"]["state"], "sent");
+    assert_eq!(of("notification.bounced")["partner_id"], robert);
+    assert_eq!(
+        of("notification.bounced")["message"]["message_id"],
+        rfc_id.as_str()
+    );
+    let failed = of("mail.failed");
+    assert_eq!(
+        (&failed["mail"]["state"], &failed["mail"]["subject"]),
+        (&json!("exception"), &json!("Refused")),
+        "{failed}"
+    );
+    assert_eq!(
+        failed["mail"]["failure_type"], "mail_email_invalid",
+        "{failed}"
+    );
+    assert!(
+        of("raw_message.unprocessable")["raw_message_id"]
+            .as_i64()
+            .is_some()
+    );
+    assert_eq!(
+        of("incoming_server.failed")["incoming_server"]["name"],
+        "closed"
+    );
+    assert!(
+        of("incoming_server.failed")["error"]
+            .as_str()
+            .is_some_and(|e| !e.is_empty())
+    );
+    assert_eq!(of("message.received")["alias"], "sales@example.com");
+}
