@@ -1,0 +1,816 @@
+//! Why a recipient bounced, in a fixed vocabulary (the reason names of sisimai, which many
+//! bounce processors share): inferred from the diagnostic text (the usual wording of MTAs),
+//! then from the RFC 3463 enhanced status code (class.subject.detail), then from the SMTP
+//! reply code (RFC 5321 §4.2.3).
+//!
+//! The text comes first because the codes are often generic (`5.7.1`, `550`, `5.0.0`) while
+//! the text says what happened ("mailbox full", "listed at zen.spamhaus.org"). A precise
+//! status that names the address itself (`x.1.1` bad mailbox, `x.1.2` bad host) wins over
+//! the text, which then often only repeats it in the receiving system's own words.
+//!
+//! **Hard or soft** follows the reason: an address that does not exist or moved
+//! (`userunknown`, `hostunknown`, `hasmoved`), or a domain that accepts no mail at all
+//! (`notaccept`, RFC 7505 null MX) with a permanent status, is hard: sending again cannot
+//! succeed. Everything else (a full mailbox, a policy or reputation block, a delay) is soft.
+
+use serde::Serialize;
+
+/// The reason a recipient bounced.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Reason {
+    /// The mailbox does not exist (RFC 3463 x.1.1).
+    UserUnknown,
+    /// The domain or host does not exist or has no mail route (x.1.2, x.4.4).
+    HostUnknown,
+    /// The address moved and has a new one (x.1.6).
+    HasMoved,
+    /// The domain accepts no mail at all (null MX, RFC 7505; x.1.10, x.3.2).
+    NotAccept,
+    /// The mailbox is full or over quota (x.2.2).
+    MailboxFull,
+    /// The receiving system is out of storage (x.3.1).
+    SystemFull,
+    /// The mailbox exists but is disabled or suspended (x.2.1).
+    Suspend,
+    /// The message is larger than the receiver accepts (x.3.4, x.2.3 per message).
+    MesgTooBig,
+    /// An administrative limit other than size was exceeded (x.5.3 too many recipients).
+    ExceedLimit,
+    /// The recipient's own filter or settings refused the message.
+    Filtered,
+    /// The sender (envelope or From) was refused.
+    Rejected,
+    /// The sending host or its IP address is blocked (block lists, connection refused).
+    Blocked,
+    /// The sending host has no reverse DNS (PTR) or it does not match.
+    RequirePtr,
+    /// SPF, DKIM or DMARC failed (x.7.23, x.7.26).
+    AuthFailure,
+    /// The sender's reputation is too low to be accepted.
+    BadReputation,
+    /// The content was judged to be spam.
+    SpamDetected,
+    /// The content carries a virus.
+    VirusDetected,
+    /// The receiver's policy refused the message (x.7.x without more detail).
+    PolicyViolation,
+    /// The message does not comply with RFC 5322 (bad or duplicate headers, bare LF).
+    NotCompliantRfc,
+    /// The content is refused as malformed or not allowed (x.6.x).
+    ContentError,
+    /// Authentication or TLS was required or failed (x.7.0, x.7.8, x.7.10, x.7.11).
+    SecurityError,
+    /// The relay refused to relay for this sender (x.7.1 "relay access denied").
+    NoRelaying,
+    /// Too many connections at once.
+    TooManyConn,
+    /// Too many messages too fast (rate limiting).
+    Speeding,
+    /// Delivery was attempted for too long and given up (x.4.7).
+    Expired,
+    /// The network failed: connection refused, reset or timed out, routing loop (x.4.x).
+    NetworkError,
+    /// The receiving system failed (x.3.x, x.0.0 with "system error" wording).
+    SystemError,
+    /// The local delivery program failed (a pipe, procmail).
+    MailerError,
+    /// An SMTP command was malformed or out of sequence (x.5.x).
+    SyntaxError,
+    /// An abuse or complaint report (ARF, RFC 5965), not a delivery failure.
+    Feedback,
+    /// An automatic reply (RFC 3834): the recipient is away, the mail was delivered.
+    Vacation,
+    /// The report says nothing about why.
+    #[default]
+    Undefined,
+}
+
+impl Reason {
+    /// The reason's name, as printed (`userunknown`).
+    pub fn as_str(self) -> &'static str {
+        use Reason::*;
+        match self {
+            UserUnknown => "userunknown",
+            HostUnknown => "hostunknown",
+            HasMoved => "hasmoved",
+            NotAccept => "notaccept",
+            MailboxFull => "mailboxfull",
+            SystemFull => "systemfull",
+            Suspend => "suspend",
+            MesgTooBig => "mesgtoobig",
+            ExceedLimit => "exceedlimit",
+            Filtered => "filtered",
+            Rejected => "rejected",
+            Blocked => "blocked",
+            RequirePtr => "requireptr",
+            AuthFailure => "authfailure",
+            BadReputation => "badreputation",
+            SpamDetected => "spamdetected",
+            VirusDetected => "virusdetected",
+            PolicyViolation => "policyviolation",
+            NotCompliantRfc => "notcompliantrfc",
+            ContentError => "contenterror",
+            SecurityError => "securityerror",
+            NoRelaying => "norelaying",
+            TooManyConn => "toomanyconn",
+            Speeding => "speeding",
+            Expired => "expired",
+            NetworkError => "networkerror",
+            SystemError => "systemerror",
+            MailerError => "mailererror",
+            SyntaxError => "syntaxerror",
+            Feedback => "feedback",
+            Vacation => "vacation",
+            Undefined => "undefined",
+        }
+    }
+
+    /// Whether a bounce for this reason with this status is hard (this module's rule).
+    pub fn is_hard(self, status: &str) -> bool {
+        match self {
+            Reason::UserUnknown | Reason::HostUnknown | Reason::HasMoved => true,
+            Reason::NotAccept => !status.starts_with('4'),
+            _ => false,
+        }
+    }
+}
+
+/// What kind of report a message is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ReportKind {
+    /// Delivery failed for at least one recipient.
+    Failure,
+    /// Delivery is delayed (every recipient `Action: delayed` or a 4.x.x status) and still
+    /// being tried.
+    Delay,
+    /// An automatic reply (out of office, autoresponder).
+    AutoReply,
+    /// An abuse or complaint report (ARF, RFC 5965).
+    Feedback,
+}
+
+impl ReportKind {
+    /// The kind's name, as printed (`auto_reply`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ReportKind::Failure => "failure",
+            ReportKind::Delay => "delay",
+            ReportKind::AutoReply => "auto_reply",
+            ReportKind::Feedback => "feedback",
+        }
+    }
+}
+
+/// The reason for one recipient: its `status` (`5.1.1`, may be empty), `reply_code` (`550`,
+/// may be empty) and `diagnostic` (its Diagnostic-Code or the lines of the notice about it).
+pub fn classify(status: &str, reply_code: &str, diagnostic: &str) -> Reason {
+    if let Some(reason) = addressing_status(status) {
+        return reason;
+    }
+    let lower = diagnostic.to_lowercase();
+    if let Some(reason) = from_text(&lower) {
+        return reason;
+    }
+    from_status(status)
+        .or_else(|| from_reply_code(reply_code))
+        .unwrap_or_default()
+}
+
+/// The statuses that name the address itself, certain whatever the text adds.
+fn addressing_status(status: &str) -> Option<Reason> {
+    let (_, subject, detail) = split_status(status)?;
+    match (subject, detail) {
+        (1, 1) => Some(Reason::UserUnknown),
+        (1, 2) => Some(Reason::HostUnknown),
+        (1, 6) => Some(Reason::HasMoved),
+        (1, 10) => Some(Reason::NotAccept),
+        _ => None,
+    }
+}
+
+fn split_status(status: &str) -> Option<(u16, u16, u16)> {
+    let mut parts = status.trim().split('.').map(|p| p.parse::<u16>().ok());
+    match (parts.next(), parts.next(), parts.next(), parts.next()) {
+        (Some(Some(c)), Some(Some(s)), Some(Some(d)), None) => Some((c, s, d)),
+        _ => None,
+    }
+}
+
+/// Wording that MTAs use, most specific first: `(reason, phrases)`, the first reason with a
+/// phrase in the text wins. Phrases are lower-case.
+const PHRASES: &[(Reason, &[&str])] = &[
+    (
+        Reason::VirusDetected,
+        &["virus", "malware", "infected", "trojan"],
+    ),
+    (
+        Reason::Expired,
+        &[
+            "retry timeout exceeded",
+            "retry time not reached for any host after a long failure",
+            "message expired",
+            "delivery time expired",
+            "time limit exceeded",
+            "could not be delivered within",
+            "was not delivered within",
+            "has not been delivered within",
+            "too long in queue",
+            "queue too long",
+            "message has been in the queue too long",
+            "delivery attempts will continue",
+            "maximum time",
+            "giving up on",
+            "gave up",
+            "has been delayed",
+            "have been delayed",
+            "delivery is delayed",
+            "delivery delayed",
+            "not yet been delivered",
+            "will be retried",
+            "will retry",
+            "still trying",
+            "expired after",
+            "message timed out",
+            "delivery expired",
+        ],
+    ),
+    (
+        Reason::MailboxFull,
+        &[
+            "mailbox full",
+            "mailbox is full",
+            "mailbox was full",
+            "mailbox has exceeded",
+            "mailbox size limit",
+            "mailbox is over",
+            "mailbox over",
+            "full mailbox",
+            "quota exceeded",
+            "exceeded quota",
+            "exceeds quota",
+            "over quota",
+            "overquota",
+            "over its quota",
+            "over the quota",
+            "quota full",
+            "disk quota",
+            "exceeded storage",
+            "exceeded the storage",
+            "storage allocation",
+            "user is over",
+            "out of storage",
+            "not enough space",
+            "insufficient space",
+            "too many messages in this mailbox",
+            "mailbox exceeds",
+            "user's mailbox is full",
+        ],
+    ),
+    (
+        Reason::MesgTooBig,
+        &[
+            "message too large",
+            "message is too large",
+            "message too big",
+            "message is too big",
+            "message size exceeds",
+            "message size limit",
+            "exceeds size limit",
+            "exceeds the size limit",
+            "message length exceeds",
+            "size exceeds the maximum",
+            "exceeded maximum message size",
+            "exceeds the maximum message size",
+            "larger than the current system limit",
+            "too large for",
+        ],
+    ),
+    (
+        Reason::NoRelaying,
+        &[
+            "relay access denied",
+            "relaying denied",
+            "relay denied",
+            "relay not permitted",
+            "relaying not permitted",
+            "relaying not allowed",
+            "not permitted to relay",
+            "not allowed to relay",
+            "unable to relay",
+            "we do not relay",
+            "relay not allowed",
+            "relaying mail to",
+            "no relaying",
+            "relay prohibited",
+            "not our customer",
+        ],
+    ),
+    (
+        Reason::TooManyConn,
+        &[
+            "too many connections",
+            "too many concurrent",
+            "too many simultaneous",
+            "connection limit",
+            "connections from your",
+            "too many smtp sessions",
+            "too many sessions",
+        ],
+    ),
+    (
+        Reason::Speeding,
+        &[
+            "rate limit",
+            "ratelimit",
+            "rate-limit",
+            "sending rate",
+            "too many messages",
+            "too many emails",
+            "too many mails",
+            "receiving mail at a rate",
+            "exceeded the rate",
+            "temporarily deferred due to",
+        ],
+    ),
+    (
+        Reason::HasMoved,
+        &["has moved", "user has moved", "address has changed", "no longer at"],
+    ),
+    (
+        Reason::Suspend,
+        &[
+            "suspended",
+            "account disabled",
+            "account is disabled",
+            "account has been disabled",
+            "mailbox disabled",
+            "mailbox is disabled",
+            "mailbox has been disabled",
+            "account is inactive",
+            "mailbox is inactive",
+            "inactive account",
+            "inactive mailbox",
+            "deactivated",
+            "account expired",
+            "account has expired",
+            "temporarily unavailable",
+            "not active",
+            "locked",
+            "frozen",
+        ],
+    ),
+    (
+        Reason::RequirePtr,
+        &[
+            "reverse dns",
+            "reverse hostname",
+            "reverse lookup",
+            "reverse-lookup",
+            "ptr record",
+            "no ptr",
+            "rdns",
+            "cannot find your hostname",
+            "cannot resolve your",
+            "no dns record for your",
+            "client host rejected: cannot find",
+            "does not have a reverse",
+            "ip name lookup failed",
+        ],
+    ),
+    (
+        Reason::AuthFailure,
+        &[
+            " spf ",
+            "spf check",
+            "spf record",
+            "spf fail",
+            "spf validation",
+            "spf=fail",
+            "(spf)",
+            "sender policy framework",
+            "dkim",
+            "dmarc",
+            "not authorized to send on behalf",
+            "is not allowed to send mail from",
+            "sender is not authorized",
+        ],
+    ),
+    (
+        Reason::BadReputation,
+        &[
+            "reputation",
+            "low quality",
+            "sender score",
+            "suspicious activity",
+        ],
+    ),
+    (
+        Reason::SpamDetected,
+        &[
+            "spam",
+            "junk mail",
+            "unsolicited",
+            "bulk mail",
+            "message content rejected",
+            "content rejected",
+            "looks suspicious",
+            "identified as",
+            "scored",
+            "score of",
+        ],
+    ),
+    (
+        Reason::Blocked,
+        &[
+            "blocked",
+            "blacklist",
+            "black list",
+            "blocklist",
+            "block list",
+            "denylist",
+            "listed at",
+            "listed in",
+            "listed on",
+            "spamhaus",
+            "spamcop",
+            "dnsbl",
+            "rbl",
+            "client host rejected",
+            "connection refused by",
+            "refused to talk to me",
+            "access denied",
+            "your ip",
+            "your network",
+            "ip address",
+            "not allowed to send",
+            "banned",
+            "greylist",
+            "graylist",
+            "poor reputation",
+            "connections not accepted",
+        ],
+    ),
+    (
+        Reason::SecurityError,
+        &[
+            "authentication required",
+            "authentication is required",
+            "authentication failed",
+            "must issue a starttls",
+            "starttls",
+            "tls required",
+            "encryption required",
+            "must be authenticated",
+            "not authenticated",
+            "must authenticate",
+            "smtp auth",
+            "certificate",
+            "x.509",
+            "insecure",
+        ],
+    ),
+    (
+        Reason::NotAccept,
+        &[
+            "does not accept mail",
+            "doesn't accept mail",
+            "not accepting mail",
+            "accepts no mail",
+            "null mx",
+            "no mail is accepted",
+            "domain does not receive mail",
+        ],
+    ),
+    (
+        Reason::HostUnknown,
+        &[
+            "host unknown",
+            "unknown host",
+            "host not found",
+            "domain not found",
+            "domain name not found",
+            "no such domain",
+            "unknown domain",
+            "domain does not exist",
+            "domain doesn't exist",
+            "domain is not",
+            "nxdomain",
+            "name or service not known",
+            "unrouteable mail domain",
+            "unroutable mail domain",
+            "unrouteable address",
+            "unroutable address",
+            "non-existent host",
+            "nonexistent host",
+            "no mx",
+            "mx record",
+            "no route to domain",
+            "domain could not be found",
+            "dns error",
+            "not a valid domain",
+            "invalid domain",
+            "bad destination system",
+            "host or domain name not found",
+            "no mail servers",
+            "couldn't find any host",
+            "could not find any host",
+            "unable to find any",
+        ],
+    ),
+    (
+        Reason::UserUnknown,
+        &[
+            "user unknown",
+            "unknown user",
+            "no such user",
+            "no such mailbox",
+            "no such recipient",
+            "no such person",
+            "no such address",
+            "no such account",
+            "no mailbox",
+            "mailbox not found",
+            "mailbox unavailable",
+            "mailbox does not exist",
+            "mailbox doesn't exist",
+            "recipient unknown",
+            "unknown recipient",
+            "recipient not found",
+            "recipient does not exist",
+            "user not found",
+            "user does not exist",
+            "user doesn't exist",
+            "address unknown",
+            "unknown address",
+            "unknown local part",
+            "unknown local-part",
+            "invalid recipient",
+            "invalid mailbox",
+            "invalid address",
+            "address invalid",
+            "address is invalid",
+            "not a valid recipient",
+            "not a valid mailbox",
+            "no valid recipients",
+            "bad destination mailbox",
+            "undeliverable address",
+            "account does not exist",
+            "account doesn't exist",
+            "does not exist",
+            "doesn't exist",
+            "no longer valid",
+            "no longer exists",
+            "no longer available",
+            "not listed in",
+            "unknown or illegal alias",
+            "address rejected",
+            "recipient rejected",
+            "recipient address rejected",
+            "mailbox name not allowed",
+            "is not a known user",
+            "couldn't be found",
+            "could not be found",
+            "not found",
+        ],
+    ),
+    (
+        Reason::Rejected,
+        &[
+            "sender address rejected",
+            "sender rejected",
+            "sender denied",
+            "sender verify failed",
+            "sender verification",
+            "sender domain",
+            "domain of sender",
+            "sender address",
+            "envelope sender",
+            "mail from",
+            "from address",
+            "return path",
+            "bad sender",
+            "invalid sender",
+            "unknown sender",
+        ],
+    ),
+    (
+        Reason::NotCompliantRfc,
+        &[
+            "rfc 5322",
+            "rfc5322",
+            "rfc 2822",
+            "rfc2822",
+            "rfc 822",
+            "rfc822 compliant",
+            "not rfc compliant",
+            "bare lf",
+            "bare line feed",
+            "duplicate header",
+            "multiple from",
+            "more than one",
+        ],
+    ),
+    (
+        Reason::Filtered,
+        &[
+            "filter",
+            "refused by recipient",
+            "rejected by recipient",
+            "recipient refuses",
+            "does not accept messages from",
+            "not accept mail from",
+            "delivery not authorized",
+            "not authorized",
+            "message rejected",
+            "refused",
+            "denied",
+        ],
+    ),
+    (
+        Reason::PolicyViolation,
+        &["policy", "violat", "prohibited", "not allowed"],
+    ),
+    (
+        Reason::ContentError,
+        &[
+            "content",
+            "attachment",
+            "invalid mime",
+            "malformed",
+            "header",
+            "8-bit",
+            "8bit",
+        ],
+    ),
+    (
+        Reason::MailerError,
+        &[
+            "mailer error",
+            "command died",
+            "command failed",
+            "pipe to",
+            "exit status",
+            "exited with",
+            "procmail",
+            "unknown mailer",
+            "local delivery failed",
+            "execution of",
+        ],
+    ),
+    (
+        Reason::NetworkError,
+        &[
+            "connection refused",
+            "connection timed out",
+            "connection reset",
+            "connection closed",
+            "lost connection",
+            "network is unreachable",
+            "no route to host",
+            "host unreachable",
+            "timed out",
+            "timeout",
+            "mail loop",
+            "routing loop",
+            "loops back to myself",
+            "too many hops",
+            "hop count exceeded",
+            "could not connect",
+            "unable to connect",
+            "failed to connect",
+            "connect to",
+        ],
+    ),
+    (
+        Reason::SystemFull,
+        &["insufficient system storage", "system full", "disk full", "no space left"],
+    ),
+    (
+        Reason::SystemError,
+        &[
+            "system error",
+            "internal error",
+            "server error",
+            "configuration error",
+            "local problem",
+            "temporary failure",
+            "resources",
+            "unavailable",
+            "out of memory",
+        ],
+    ),
+    (
+        Reason::SyntaxError,
+        &[
+            "syntax error",
+            "command unrecognized",
+            "unrecognized command",
+            "bad sequence",
+            "line too long",
+        ],
+    ),
+];
+
+fn from_text(lower: &str) -> Option<Reason> {
+    if lower.trim().is_empty() {
+        return None;
+    }
+    PHRASES
+        .iter()
+        .find(|(_, phrases)| phrases.iter().any(|p| lower.contains(p)))
+        .map(|(reason, _)| *reason)
+}
+
+/// RFC 3463 subject and detail (and the later registry entries: RFC 7372, RFC 7505, RFC 8098),
+/// for the statuses that name a cause; `None` for the generic ones (`x.0.0`, `x.7.1`...).
+fn from_status(status: &str) -> Option<Reason> {
+    use Reason::*;
+    let (class, subject, detail) = split_status(status)?;
+    let reason = match (subject, detail) {
+        (1, 3) | (1, 4) | (1, 5) => UserUnknown,
+        (1, 7) | (1, 8) => Rejected,
+        (2, 1) => Suspend,
+        (2, 2) => MailboxFull,
+        (2, 3) => MesgTooBig,
+        (2, 4) => SystemError,
+        (3, 1) => SystemFull,
+        (3, 2) => NotAccept,
+        (3, 4) => MesgTooBig,
+        (3, _) => SystemError,
+        (4, 1) | (4, 2) => NetworkError,
+        (4, 3) => SystemError,
+        (4, 4) => HostUnknown,
+        (4, 6) => NetworkError,
+        (4, 7) => Expired,
+        (4, _) => NetworkError,
+        (5, 3) => ExceedLimit,
+        (5, _) => SyntaxError,
+        (6, _) => ContentError,
+        (7, 0) | (7, 4) | (7, 5) | (7, 8) | (7, 9) | (7, 10) | (7, 11) => SecurityError,
+        (7, 7) => ContentError,
+        (7, 23) | (7, 24) | (7, 26) => AuthFailure,
+        (7, 25) => RequirePtr,
+        (7, 27) => NotAccept,
+        (7, 1) | (7, _) => PolicyViolation,
+        (0, _) if class == 4 => Expired,
+        _ => return None,
+    };
+    Some(reason)
+}
+
+/// RFC 5321 reply codes that name a cause.
+fn from_reply_code(code: &str) -> Option<Reason> {
+    match code {
+        "421" => Some(Reason::TooManyConn),
+        "451" => Some(Reason::SystemError),
+        "452" => Some(Reason::MailboxFull),
+        "552" => Some(Reason::MailboxFull),
+        "553" => Some(Reason::UserUnknown),
+        "500" | "501" | "502" | "503" | "504" => Some(Reason::SyntaxError),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn status_naming_the_address_wins() {
+        assert_eq!(
+            classify("5.1.1", "550", "mailbox full"),
+            Reason::UserUnknown
+        );
+        assert_eq!(classify("5.1.2", "", ""), Reason::HostUnknown);
+        assert_eq!(classify("5.1.10", "", ""), Reason::NotAccept);
+    }
+
+    #[test]
+    fn text_then_status_then_reply_code() {
+        assert_eq!(
+            classify("5.7.1", "554", "Client host [192.0.2.1] blocked using zen.spamhaus.org"),
+            Reason::Blocked
+        );
+        assert_eq!(
+            classify("5.0.0", "550", "Relay access denied"),
+            Reason::NoRelaying
+        );
+        assert_eq!(classify("4.4.7", "", ""), Reason::Expired);
+        assert_eq!(classify("5.2.2", "", "over"), Reason::MailboxFull);
+        assert_eq!(classify("", "552", ""), Reason::MailboxFull);
+        assert_eq!(classify("", "", ""), Reason::Undefined);
+    }
+
+    #[test]
+    fn hard_follows_the_reason() {
+        assert!(Reason::UserUnknown.is_hard("4.1.1"));
+        assert!(Reason::HostUnknown.is_hard("5.1.2"));
+        assert!(Reason::NotAccept.is_hard("5.1.10"));
+        assert!(!Reason::NotAccept.is_hard("4.3.2"));
+        assert!(!Reason::MailboxFull.is_hard("5.2.2"));
+        assert!(!Reason::Blocked.is_hard("5.7.1"));
+        assert_eq!(Reason::UserUnknown.as_str(), "userunknown");
+    }
+}
