@@ -26,7 +26,7 @@
 use std::borrow::Cow;
 
 use crate::addresses::{Addresses, email_normalize, email_normalize_all, email_split};
-use crate::bounce_reason::classify;
+use crate::bounce_reason::classify_in;
 use crate::bounce_text::{self, TextRecipient, collapse, find_reply_code, find_status};
 use crate::entity::{Body, Entity, is_embedded_message};
 use crate::headers::{Headers, unfold_references};
@@ -271,8 +271,7 @@ fn finish(r: &mut BouncedRecipient, notice: &str) {
     if r.status.is_empty() {
         r.status = inferred_status(r, notice).unwrap_or_default();
     }
-    let text = if r.reason.is_empty() { notice } else { &r.reason };
-    r.category = classify(&r.status, &r.reply_code, text);
+    r.category = classify_in(&r.status, &r.reply_code, &r.reason, notice, &r.action);
     r.hard = r.category.is_hard(&r.status);
 }
 

@@ -206,7 +206,7 @@ impl Tally {
         if got.category.as_str() == reason {
             self.reason_hits += 1;
         } else {
-            let diagnostic: String = got.reason.chars().take(120).collect();
+            let diagnostic: String = got.reason.chars().take(300).collect();
             self.misses.entry(family(file).to_owned()).or_default().push(format!(
                 "{file}: expected {reason}/{} got {}/{} ({} {}) {diagnostic:?}",
                 row["status"].as_str().unwrap_or_default(),
