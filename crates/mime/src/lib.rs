@@ -31,8 +31,8 @@ mod bounce;
 mod bounce_reason;
 pub use bounce_reason::{Reason, ReportKind, classify};
 mod bounce_text;
-mod feedback;
 mod entity;
+mod feedback;
 mod headers;
 mod reply;
 pub use reply::stripped_text;
@@ -237,7 +237,13 @@ pub fn parse(raw: &[u8]) -> Result<ParsedMessage, ParseError> {
     let bounce_signs = bounce::signs(&root, email_from.as_deref());
     let mut dsn = bounce::analyse(&root, bounce_signs, &addresses);
     let auto_reply = autoreply::is_auto_reply(h);
-    feedback::complete(&root, &mut dsn, bounce_signs, auto_reply, email_from.as_deref());
+    feedback::complete(
+        &root,
+        &mut dsn,
+        bounce_signs,
+        auto_reply,
+        email_from.as_deref(),
+    );
     let is_report = bounce_signs.from_mailer_daemon || bounce_signs.delivery_report;
     let (body_html, attachments) = body::extract(&root, is_report);
     Ok(ParsedMessage {

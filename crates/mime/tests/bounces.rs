@@ -203,18 +203,28 @@ impl Tally {
             return;
         };
         self.hard_hits += usize::from(got.hard == hard);
+        if got.hard != hard {
+            println!(
+                "  hard miss: {file}: expected {reason}/{hard}, got {}/{}",
+                got.category.as_str(),
+                got.hard
+            );
+        }
         if got.category.as_str() == reason {
             self.reason_hits += 1;
         } else {
             let diagnostic: String = got.reason.chars().take(300).collect();
-            self.misses.entry(family(file).to_owned()).or_default().push(format!(
-                "{file}: expected {reason}/{} got {}/{} ({} {}) {diagnostic:?}",
-                row["status"].as_str().unwrap_or_default(),
-                got.category.as_str(),
-                got.status,
-                got.reply_code,
-                got.action,
-            ));
+            self.misses
+                .entry(family(file).to_owned())
+                .or_default()
+                .push(format!(
+                    "{file}: expected {reason}/{} got {}/{} ({} {}) {diagnostic:?}",
+                    row["status"].as_str().unwrap_or_default(),
+                    got.category.as_str(),
+                    got.status,
+                    got.reply_code,
+                    got.action,
+                ));
         }
     }
 }
@@ -227,7 +237,10 @@ fn percent(hits: usize, total: usize) -> f64 {
 fn reasons_and_hard_soft() {
     let mut tally = Tally::default();
     for (file, rows) in &expectations() {
-        if rows.iter().any(|r| r.get("bounce") == Some(&serde_json::Value::Bool(false))) {
+        if rows
+            .iter()
+            .any(|r| r.get("bounce") == Some(&serde_json::Value::Bool(false)))
+        {
             continue;
         }
         let msg = parse(&read(file)).unwrap_or_else(|e| panic!("{file}: {e}"));
