@@ -271,7 +271,13 @@ fn a11_parse_bugs() {
     );
     assert_eq!(msg.dsn.recipients[0].status, "5.7.1");
     assert_eq!(msg.dsn.recipients[0].reply_code, "554");
-    assert!(!msg.dsn.recipients[0].hard);
+    // "Recipient address rejected: Access denied" is how Exchange Online refuses an address
+    // it does not know (directory-based edge blocking): a hard bounce.
+    assert_eq!(
+        msg.dsn.recipients[0].category,
+        postern_mime::Reason::UserUnknown
+    );
+    assert!(msg.dsn.recipients[0].hard);
     assert_eq!(msg.dsn.final_recipient, None);
 
     let msg = parsed(
