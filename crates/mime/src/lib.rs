@@ -28,6 +28,7 @@ mod autoreply;
 mod body;
 pub use body::MAX_BODY;
 mod bounce;
+mod bounce_phrases;
 mod bounce_reason;
 pub use bounce_reason::{Reason, ReportKind, classify};
 mod bounce_text;
