@@ -182,23 +182,25 @@ pub(crate) fn classify_in(
     action: &str,
 ) -> Reason {
     let diagnostic = lower_text(diagnostic);
-    let notice = lower_text(notice);
     let certain = certain_status(status);
-    let reason = certain
-        .or_else(|| from_text(&diagnostic))
-        .or_else(|| from_text(&notice))
+    let from_diagnostic = certain.or_else(|| from_text(&diagnostic));
+    // The notice is read (lower-cased) only when the recipient's own text says nothing, or
+    // says user unknown (the notice may tell after which command).
+    let notice = match (from_diagnostic, certain) {
+        (None, _) | (Some(Reason::UserUnknown), None) => Some(lower_text(notice)),
+        _ => None,
+    };
+    let reason = from_diagnostic
+        .or_else(|| notice.as_deref().and_then(from_text))
         .or_else(|| from_status(status))
         .or_else(|| from_reply_code(reply_code))
         .unwrap_or_default();
     let given_up = status.starts_with('4') && action == "failed";
+    let data_stage = || after_data(&diagnostic) || notice.as_deref().is_some_and(after_data);
     match reason {
         Reason::NetworkError | Reason::Undefined if given_up => Reason::Expired,
         // The address was accepted at RCPT TO: what refuses it after the data is a filter.
-        Reason::UserUnknown
-            if certain.is_none() && (after_data(&diagnostic) || after_data(&notice)) =>
-        {
-            Reason::Filtered
-        }
+        Reason::UserUnknown if certain.is_none() && data_stage() => Reason::Filtered,
         reason => reason,
     }
 }
