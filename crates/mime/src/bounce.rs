@@ -166,7 +166,7 @@ pub(crate) fn analyse(root: &Entity, signs: BounceSigns, addresses: &Addresses<'
             .into_iter()
             .collect();
     }
-    complete(&mut recipients, orphans, &all_text);
+    complete(&mut recipients, orphans, all_human);
     Dsn {
         recipients,
         original_message_ids: original_message_ids(original.as_deref(), all_original),

@@ -29,6 +29,7 @@ pub(crate) const PHRASES: &[(Reason, &[&str])] = &[
         Reason::SyntaxError,
         &["malformed address", "syntax error in"],
     ),
+    (Reason::HostUnknown, &["host or domain name not found"]),
     (
         Reason::NetworkError,
         &[
@@ -37,17 +38,6 @@ pub(crate) const PHRASES: &[(Reason, &[&str])] = &[
             "name server reply",
             "network error",
             "dns query failed",
-        ],
-    ),
-    (
-        Reason::Expired,
-        &[
-            "retry timeout exceeded",
-            "retry time not reached",
-            "failing for a long time",
-            "message expired",
-            "envelope expired",
-            "delivery time expired",
         ],
     ),
     (
@@ -66,6 +56,7 @@ pub(crate) const PHRASES: &[(Reason, &[&str])] = &[
             "does not have a reverse",
             "ip name lookup failed",
             "mismatches client ip",
+            "dns ptr",
             "unverifyable sending ip",
             "unverifiable sending ip",
         ],
@@ -182,6 +173,10 @@ pub(crate) const PHRASES: &[(Reason, &[&str])] = &[
         ],
     ),
     (
+        Reason::ExceedLimit,
+        &["message length exceeds administrative limit"],
+    ),
+    (
         Reason::MesgTooBig,
         &[
             "message too large",
@@ -199,6 +194,17 @@ pub(crate) const PHRASES: &[(Reason, &[&str])] = &[
             "exceeds the maximum message size",
             "larger than the current system limit",
             "too large for",
+        ],
+    ),
+    (
+        Reason::Expired,
+        &[
+            "retry timeout exceeded",
+            "retry time not reached",
+            "failing for a long time",
+            "message expired",
+            "envelope expired",
+            "delivery time expired",
         ],
     ),
     (
@@ -221,6 +227,7 @@ pub(crate) const PHRASES: &[(Reason, &[&str])] = &[
             "listed at",
             "listed on",
             "server of your isp",
+            "my name was rejected",
             "dynamic ip",
             "dial-up",
             "blacklist",
@@ -311,6 +318,7 @@ pub(crate) const PHRASES: &[(Reason, &[&str])] = &[
             "no mx",
             "mail exchanger",
             "no smtp service",
+            "not accepting network messages",
         ],
     ),
     (

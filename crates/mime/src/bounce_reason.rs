@@ -299,7 +299,7 @@ fn from_status(status: &str) -> Option<Reason> {
         (1, 10) => NotAccept,
         (2, 1) => Suspend,
         (2, 2) => MailboxFull,
-        (2, 3) => MesgTooBig,
+        (2, 3) => ExceedLimit,
         (2, 4) => SystemError,
         (3, 1) => SystemFull,
         (3, 2) => NotAccept,
