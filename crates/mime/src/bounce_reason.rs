@@ -320,7 +320,7 @@ fn from_status(status: &str) -> Option<Reason> {
         (7, 25) => RequirePtr,
         (7, 27) => NotAccept,
         (7, 1) | (7, _) => PolicyViolation,
-        (0, _) if class == 4 => Expired,
+
         _ => return None,
     };
     Some(reason)
