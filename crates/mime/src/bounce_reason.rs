@@ -13,6 +13,9 @@
 //! (`notaccept`, RFC 7505 null MX) with a permanent status, is hard: sending again cannot
 //! succeed. Everything else (a full mailbox, a policy or reputation block, a delay) is soft.
 
+use std::sync::OnceLock;
+
+use aho_corasick::AhoCorasick;
 use serde::Serialize;
 
 use crate::bounce_phrases::PHRASES;
@@ -279,21 +282,42 @@ fn split_status(status: &str) -> Option<(u16, u16, u16)> {
     }
 }
 
+/// The first group of [`PHRASES`] (in table order) with a phrase in `lower`: every phrase is
+/// searched in one pass (Aho-Corasick, overlapping matches), the lowest group wins.
 fn from_text(lower: &str) -> Option<Reason> {
     if lower.trim().is_empty() {
         return None;
     }
-    PHRASES
-        .iter()
-        .find(|(_, phrases)| phrases.iter().any(|p| lower.contains(p)))
-        .map(|(reason, _)| *reason)
+    let (automaton, groups) = phrase_automaton();
+    automaton
+        .find_overlapping_iter(lower)
+        .map(|m| groups[m.pattern().as_usize()])
+        .min()
+        .map(|group| PHRASES[group].0)
+}
+
+/// The automaton of every phrase, and the group of each pattern, built once.
+fn phrase_automaton() -> &'static (AhoCorasick, Vec<usize>) {
+    static AUTOMATON: OnceLock<(AhoCorasick, Vec<usize>)> = OnceLock::new();
+    AUTOMATON.get_or_init(|| {
+        let mut patterns = Vec::new();
+        let mut groups = Vec::new();
+        for (group, (_, phrases)) in PHRASES.iter().enumerate() {
+            for phrase in *phrases {
+                patterns.push(*phrase);
+                groups.push(group);
+            }
+        }
+        let automaton = AhoCorasick::new(patterns).expect("the phrases build an automaton");
+        (automaton, groups)
+    })
 }
 
 /// RFC 3463 subject and detail (and the later registry entries: RFC 7372, RFC 7505, RFC 8098),
 /// for the statuses that name a cause; `None` for the generic ones (`x.0.0`, `x.7.1`...).
 fn from_status(status: &str) -> Option<Reason> {
     use Reason::*;
-    let (class, subject, detail) = split_status(status)?;
+    let (_, subject, detail) = split_status(status)?;
     let reason = match (subject, detail) {
         (1, 3) | (1, 4) | (1, 5) => UserUnknown,
         (1, 10) => NotAccept,
