@@ -162,8 +162,10 @@ pub struct Dsn {
     /// What kind of report the message is: a failure or a delay (a delivery report or a
     /// failure notice, from its `Action`s or statuses), an ARF complaint (`feedback`, RFC
     /// 5965), an automatic reply (`auto_reply`, RFC 3834); `None` for other messages.
+    #[serde(skip_serializing)]
     pub kind: Option<ReportKind>,
     /// The ARF `Feedback-Type` (`abuse`, `fraud`...), lower-case, for a feedback report.
+    #[serde(skip_serializing)]
     pub feedback_type: Option<String>,
 }
 
@@ -184,7 +186,10 @@ pub struct BouncedRecipient {
     /// characters); empty when nothing describes it.
     pub reason: String,
     /// Why it bounced, in a fixed vocabulary ([`classify`]: from the diagnostic text, the
-    /// status and the reply code).
+    /// status and the reply code). Not serialised yet: the gateway keeps this struct in the
+    /// stored outcome of a bounce, whose shape changes in a later step
+    /// (`postern bounce parse` prints it).
+    #[serde(skip_serializing)]
     pub category: Reason,
     /// Sending to this address again cannot succeed: the address itself is unknown, moved,
     /// or its domain accepts no mail ([`Reason::is_hard`]); everything else is soft.
