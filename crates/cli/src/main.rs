@@ -5,6 +5,7 @@
 //! failure (the database did not answer: retry), 77 permission denied, 78 configuration error.
 
 mod apply;
+mod bounce;
 mod config;
 mod delivery;
 mod fetch;
@@ -132,6 +133,25 @@ enum Command {
     Server {
         #[command(subcommand)]
         command: queue::ServerCommand,
+    },
+    /// Bounce analysis.
+    Bounce {
+        #[command(subcommand)]
+        command: BounceCommand,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+enum BounceCommand {
+    /// What a bounce, delay notice, ARF complaint or automatic reply says: each recipient with
+    /// its status, reply code, reason and hard/soft, and the original message ids. Reads FILE,
+    /// or stdin; changes nothing.
+    Parse {
+        /// The message (default: stdin).
+        file: Option<PathBuf>,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
     },
 }
 
@@ -312,6 +332,9 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Command::Queue { command } => queue::queue(&cli, command).await,
         Command::Server { command } => queue::server(&cli, command).await,
+        Command::Bounce {
+            command: BounceCommand::Parse { file, json },
+        } => Ok(bounce::parse(file.as_deref(), *json)),
     }
 }
 

@@ -17,15 +17,16 @@
 //! read, no recipient is guessed from its text (a forwarded message is not a bounce). Other
 //! messages get an empty [`Dsn`].
 //!
-//! **Hard bounce rule**: a recipient is `hard` when its status is of class 5 (permanent) and
-//! its subject.detail names the address itself: `x.1.1` bad mailbox, `x.1.2` bad system/host,
-//! `x.1.3` bad address syntax, `x.1.10` null MX (RFC 3463, RFC 7505). Everything else (mailbox
-//! full, policy, spam, delays, unknown status) is soft. Success reports (`Action: delivered`,
+//! **Reason and hard bounce rule**: each recipient gets a reason from a fixed vocabulary and
+//! `hard` from that reason (`bounce_reason`): an unknown mailbox or host, a moved address or a
+//! domain that accepts no mail is hard; everything else (mailbox full, policy, spam, delays,
+//! unknown cause) is soft. Success reports (`Action: delivered`,
 //! `relayed`, `expanded`, status 2.x.x) are not bounces and are left out.
 
 use std::borrow::Cow;
 
 use crate::addresses::{Addresses, email_normalize, email_normalize_all, email_split};
+use crate::bounce_reason::classify_in;
 use crate::bounce_text::{self, TextRecipient, collapse, find_reply_code, find_status};
 use crate::entity::{Body, Entity, is_embedded_message};
 use crate::headers::{Headers, unfold_references};
@@ -165,12 +166,13 @@ pub(crate) fn analyse(root: &Entity, signs: BounceSigns, addresses: &Addresses<'
             .into_iter()
             .collect();
     }
-    complete(&mut recipients, orphans, &all_text);
+    complete(&mut recipients, orphans, all_human);
     Dsn {
         recipients,
         original_message_ids: original_message_ids(original.as_deref(), all_original),
         final_recipient: delivery_blocks.as_deref().and_then(odoo_final_recipient),
         human_text: human.trim().to_owned(),
+        ..Dsn::default()
     }
 }
 
@@ -263,12 +265,14 @@ fn fill(r: &mut BouncedRecipient, status: &str, reply_code: &str, reason: &str) 
 }
 
 /// Completes a recipient: a status inferred when none is written (from the reply code class,
-/// else from the action, else from the wording of the notice), and `hard`.
+/// else from the action, else from the wording of the notice), its reason (from its own
+/// text, else from the notice's) and `hard`.
 fn finish(r: &mut BouncedRecipient, notice: &str) {
     if r.status.is_empty() {
         r.status = inferred_status(r, notice).unwrap_or_default();
     }
-    r.hard = is_hard(&r.status);
+    r.category = classify_in(&r.status, &r.reply_code, &r.reason, notice, &r.action);
+    r.hard = r.category.is_hard(&r.status);
 }
 
 fn inferred_status(r: &BouncedRecipient, notice: &str) -> Option<String> {
@@ -301,16 +305,6 @@ fn wording_class(text: &str) -> Option<char> {
     } else {
         Some('5')
     }
-}
-
-/// The hard bounce rule of this module's documentation.
-pub(crate) fn is_hard(status: &str) -> bool {
-    let mut parts = status.split('.');
-    let (Some(class), Some(subject), Some(detail)) = (parts.next(), parts.next(), parts.next())
-    else {
-        return false;
-    };
-    class == "5" && subject == "1" && matches!(detail, "1" | "2" | "3" | "10")
 }
 
 fn is_success(r: &BouncedRecipient) -> bool {
@@ -492,6 +486,7 @@ fn report_recipients(blocks: Option<&[Block]>) -> (Vec<BouncedRecipient>, Vec<Or
                 status,
                 reply_code,
                 reason: diagnostic,
+                category: Default::default(),
                 hard: false,
                 action,
                 source: RecipientSource::Report,
@@ -792,18 +787,6 @@ mod tests {
                 addr.split('@').next().is_some_and(|l| l.eq_ignore_ascii_case("mailer-daemon"))
             });
             proptest::prop_assert!(!daemon || may_name_mailer_daemon(&text), "{}", text);
-        }
-    }
-
-    #[test]
-    fn hard_rule() {
-        for hard in ["5.1.1", "5.1.2", "5.1.3", "5.1.10"] {
-            assert!(is_hard(hard), "{hard}");
-        }
-        for soft in [
-            "4.1.1", "5.1.6", "5.2.2", "5.7.1", "5.0.0", "", "5.1", "5.1.100",
-        ] {
-            assert!(!is_hard(soft), "{soft}");
         }
     }
 

@@ -240,8 +240,13 @@ fn merge(known: &mut TextRecipient, more: TextRecipient) {
     if known.reply_code.is_empty() {
         known.reply_code = more.reply_code;
     }
+    // The same address named again (`... to <x@y>.` then `550 5.2.1 <x@y>: User unknown`):
+    // what follows it also describes it.
     if known.reason.is_empty() {
         known.reason = more.reason;
+    } else if !more.reason.is_empty() && !known.reason.contains(&more.reason) {
+        let joined = format!("{} {}", known.reason, more.reason);
+        known.reason = joined.chars().take(MAX_REASON).collect();
     }
 }
 

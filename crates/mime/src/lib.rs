@@ -28,8 +28,12 @@ mod autoreply;
 mod body;
 pub use body::MAX_BODY;
 mod bounce;
+mod bounce_phrases;
+mod bounce_reason;
+pub use bounce_reason::{Reason, ReportKind, classify};
 mod bounce_text;
 mod entity;
+mod feedback;
 mod headers;
 mod reply;
 pub use reply::stripped_text;
@@ -155,6 +159,14 @@ pub struct Dsn {
     /// The human-readable part of the report as plain text (for `failure_reason`): its first
     /// text part (HTML converted), without the message returned inline after it, trimmed.
     pub human_text: String,
+    /// What kind of report the message is: a failure or a delay (a delivery report or a
+    /// failure notice, from its `Action`s or statuses), an ARF complaint (`feedback`, RFC
+    /// 5965), an automatic reply (`auto_reply`, RFC 3834); `None` for other messages.
+    #[serde(skip_serializing)]
+    pub kind: Option<ReportKind>,
+    /// The ARF `Feedback-Type` (`abuse`, `fraud`...), lower-case, for a feedback report.
+    #[serde(skip_serializing)]
+    pub feedback_type: Option<String>,
 }
 
 /// One recipient of a delivery report.
@@ -173,9 +185,14 @@ pub struct BouncedRecipient {
     /// collapsed; else the lines of the notice that describe this recipient (at most 500
     /// characters); empty when nothing describes it.
     pub reason: String,
-    /// A permanent failure (5.x.x) of the address itself (unknown user or host) rather than
-    /// of this one message: status class 5 with subject.detail 1.1 (bad mailbox), 1.2 (bad
-    /// system or host), 1.3 (bad address syntax) or 1.10 (null MX); everything else is soft.
+    /// Why it bounced, in a fixed vocabulary ([`classify`]: from the diagnostic text, the
+    /// status and the reply code). Not serialised yet: the gateway keeps this struct in the
+    /// stored outcome of a bounce, whose shape changes in a later step
+    /// (`postern bounce parse` prints it).
+    #[serde(skip_serializing)]
+    pub category: Reason,
+    /// Sending to this address again cannot succeed: the address itself is unknown, moved,
+    /// or its domain accepts no mail ([`Reason::is_hard`]); everything else is soft.
     pub hard: bool,
     /// The RFC 3464 `Action` of the report (`failed`, `delayed`...), lower-case; empty when
     /// the report has none (a notice written for humans). Success reports (`delivered`,
@@ -224,7 +241,15 @@ pub fn parse(raw: &[u8]) -> Result<ParsedMessage, ParseError> {
         (!value.trim().is_empty()).then_some(value)
     });
     let bounce_signs = bounce::signs(&root, email_from.as_deref());
-    let dsn = bounce::analyse(&root, bounce_signs, &addresses);
+    let mut dsn = bounce::analyse(&root, bounce_signs, &addresses);
+    let auto_reply = autoreply::is_auto_reply(h);
+    feedback::complete(
+        &root,
+        &mut dsn,
+        bounce_signs,
+        auto_reply,
+        email_from.as_deref(),
+    );
     let is_report = bounce_signs.from_mailer_daemon || bounce_signs.delivery_report;
     let (body_html, attachments) = body::extract(&root, is_report);
     Ok(ParsedMessage {
@@ -263,7 +288,7 @@ pub fn parse(raw: &[u8]) -> Result<ParsedMessage, ParseError> {
         attachments,
         bounce_signs,
         dsn,
-        auto_reply: autoreply::is_auto_reply(h),
+        auto_reply,
     })
 }
 

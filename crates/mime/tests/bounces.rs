@@ -4,6 +4,11 @@
 //! the non-bounce must not, and the share of bounces for which a recipient has the expected
 //! status class is measured, printed, and held above a floor so that it cannot regress.
 //!
+//! `reasons_and_hard_soft` measures, per expected row (the recipient at the row's index, else
+//! the first), the share of bounces with a recipient found, hard/soft agreement and reason
+//! agreement, prints the misses by family, and holds floors just under what is reached;
+//! `throughput_is_measured` prints reports/s (meaningful with `--release`, never asserted).
+//!
 //! Only the class digit is compared: many expected statuses are sisimai's own pseudo-codes
 //! (`5.0.9xx`), and sisimai derives statuses from wording that a gateway need not mimic.
 
@@ -159,4 +164,133 @@ fn supplementary_corpus_is_measured() {
         "supplementary corpus: {recognised}/{total} recognised, status class found for {class_hits}/{total}"
     );
     assert_eq!(recognised, total);
+}
+
+/// Detected share (at least one recipient), hard/soft and reason agreement per expected row
+/// (the row's recipient taken by its index, else the first), on the dev corpus.
+const DETECTED_FLOOR: f64 = 100.0;
+const HARD_FLOOR: f64 = 92.5;
+const REASON_FLOOR: f64 = 85.0;
+
+/// `lhost-postfix-05.eml` → `lhost-postfix` (for reporting misses by family only).
+fn family(file: &str) -> &str {
+    file.trim_end_matches(".eml")
+        .rsplit_once('-')
+        .map_or(file, |(f, _)| f)
+}
+
+#[derive(Default)]
+struct Tally {
+    bounces: usize,
+    detected: usize,
+    rows: usize,
+    hard_hits: usize,
+    reason_hits: usize,
+    misses: BTreeMap<String, Vec<String>>,
+}
+
+impl Tally {
+    fn row(&mut self, file: &str, row: &serde_json::Value, msg: &postern_mime::ParsedMessage) {
+        let (Some(reason), Some(hard)) = (row["reason"].as_str(), row["hard"].as_bool()) else {
+            return;
+        };
+        if matches!(reason, "delivered") {
+            return;
+        }
+        self.rows += 1;
+        let index = row["index"].as_u64().unwrap_or(0) as usize;
+        let recipients = &msg.dsn.recipients;
+        let Some(got) = recipients.get(index).or(recipients.first()) else {
+            self.misses
+                .entry(family(file).to_owned())
+                .or_default()
+                .push(format!("{file}: no recipient"));
+            return;
+        };
+        self.hard_hits += usize::from(got.hard == hard);
+        if got.hard != hard {
+            println!(
+                "  hard miss: {file}: expected {reason}/{hard}, got {}/{}",
+                got.category.as_str(),
+                got.hard
+            );
+        }
+        if got.category.as_str() == reason {
+            self.reason_hits += 1;
+        } else {
+            let diagnostic: String = got.reason.chars().take(300).collect();
+            self.misses
+                .entry(family(file).to_owned())
+                .or_default()
+                .push(format!(
+                    "{file}: expected {reason}/{} got {}/{} ({} {}) {diagnostic:?}",
+                    row["status"].as_str().unwrap_or_default(),
+                    got.category.as_str(),
+                    got.status,
+                    got.reply_code,
+                    got.action,
+                ));
+        }
+    }
+}
+
+fn percent(hits: usize, total: usize) -> f64 {
+    100.0 * hits as f64 / total.max(1) as f64
+}
+
+#[test]
+fn reasons_and_hard_soft() {
+    let mut tally = Tally::default();
+    for (file, rows) in &expectations() {
+        if rows
+            .iter()
+            .any(|r| r.get("bounce") == Some(&serde_json::Value::Bool(false)))
+        {
+            continue;
+        }
+        let msg = parse(&read(file)).unwrap_or_else(|e| panic!("{file}: {e}"));
+        tally.bounces += 1;
+        tally.detected += usize::from(!msg.dsn.recipients.is_empty() && msg.dsn.kind.is_some());
+        for row in rows {
+            tally.row(file, row, &msg);
+        }
+    }
+    let detected = percent(tally.detected, tally.bounces);
+    let hard = percent(tally.hard_hits, tally.rows);
+    let reason = percent(tally.reason_hits, tally.rows);
+    println!(
+        "dev corpus: detected {}/{} ({detected:.1}%), hard/soft {}/{} ({hard:.1}%), reason {}/{} ({reason:.1}%)",
+        tally.detected, tally.bounces, tally.hard_hits, tally.rows, tally.reason_hits, tally.rows
+    );
+    println!("reason misses by family:");
+    for (family, misses) in &tally.misses {
+        println!("  {family}: {}", misses.len());
+        for miss in misses {
+            println!("    {miss}");
+        }
+    }
+    assert!(detected >= DETECTED_FLOOR, "detected {detected:.1}%");
+    assert!(hard >= HARD_FLOOR, "hard/soft agreement {hard:.1}%");
+    assert!(reason >= REASON_FLOOR, "reason agreement {reason:.1}%");
+}
+
+/// Reports per second on one core (printed, not asserted: machines differ).
+#[test]
+fn throughput_is_measured() {
+    let files: Vec<Vec<u8>> = expectations().keys().map(|f| read(f)).collect();
+    let rounds = 20;
+    let start = std::time::Instant::now();
+    let mut recipients = 0;
+    for _ in 0..rounds {
+        for raw in &files {
+            recipients += parse(raw).map_or(0, |m| m.dsn.recipients.len());
+        }
+    }
+    let elapsed = start.elapsed().as_secs_f64();
+    let reports = rounds * files.len();
+    println!(
+        "throughput: {reports} reports in {elapsed:.3}s: {:.0} reports/s on one core ({recipients} recipients)",
+        reports as f64 / elapsed
+    );
+    assert!(recipients > 0);
 }

@@ -271,7 +271,13 @@ fn a11_parse_bugs() {
     );
     assert_eq!(msg.dsn.recipients[0].status, "5.7.1");
     assert_eq!(msg.dsn.recipients[0].reply_code, "554");
-    assert!(!msg.dsn.recipients[0].hard);
+    // "Recipient address rejected: Access denied" is how Exchange Online refuses an address
+    // it does not know (directory-based edge blocking): a hard bounce.
+    assert_eq!(
+        msg.dsn.recipients[0].category,
+        postern_mime::Reason::UserUnknown
+    );
+    assert!(msg.dsn.recipients[0].hard);
     assert_eq!(msg.dsn.final_recipient, None);
 
     let msg = parsed(
@@ -363,7 +369,9 @@ fn a14_bounce_rfc822_headers_qp() {
         r[0].reason,
         "550 5.5.0 Requested action not taken: mailbox unavailable (S2017062302)."
     );
-    assert!(!r[0].hard);
+    // "mailbox unavailable": the address does not exist, a hard bounce whatever the status.
+    assert_eq!(r[0].category, postern_mime::Reason::UserUnknown);
+    assert!(r[0].hard);
     assert_eq!(
         msg.dsn.original_message_ids[0],
         "<368396033905967.1673346177.695352554321289-openerp-11-sale.order@eupp00>"
@@ -511,7 +519,8 @@ fn c_mail_bounce_final_recipient_and_original_id() {
     assert_eq!(r.reply_code, "550");
     assert_eq!(r.reason, "550 No such person at this address.");
     assert_eq!(r.action, "failed");
-    assert!(!r.hard);
+    assert_eq!(r.category, postern_mime::Reason::UserUnknown);
+    assert!(r.hard);
     assert_eq!(msg.dsn.original_message_ids, vec![FAKE_EMAIL_ID]);
     assert!(
         msg.dsn
@@ -1057,9 +1066,9 @@ proptest! {
             apply(&mut raw, m);
         }
         if let Ok(msg) = parse(&raw) {
-            // The view is consistent: hard bounces are permanent failures.
+            // The view is consistent: hard follows the reason.
             for r in &msg.dsn.recipients {
-                prop_assert!(!r.hard || r.status.starts_with("5.1."));
+                prop_assert_eq!(r.hard, r.category.is_hard(&r.status));
             }
         }
     }
