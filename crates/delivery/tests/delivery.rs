@@ -2,7 +2,9 @@
 //! on SQLite and on PostgreSQL (`POSTERN_TEST_DATABASE_URL`, started by scripts/test.sh).
 
 use postern_delivery::{Backoff, DeliveryConfig, run_once, test_server};
-use postern_model::{Encryption, Secret};
+use postern_model::{
+    Encryption, MailId, MessageId, NotificationStatus, NotificationType, PartnerId, Secret,
+};
 use postern_store::*;
 use postern_testkit::TestDb;
 use postern_testkit::db::comment;
@@ -100,7 +102,12 @@ async fn add_server(
 async fn notify(store: &Store, from: &str, to: &[&str]) -> (i64, Vec<(i64, i64)>) {
     let mut tx = store.begin().await.unwrap();
     let record = tx
-        .insert_record("crm.lead", "Lead", None, None, None, None, None, "{}")
+        .insert_record(&NewRecordRow {
+            model: "crm.lead",
+            name: "Lead",
+            values_json: "{}",
+            ..Default::default()
+        })
         .await
         .unwrap();
     let mid = format!("<{}.1-postern-{record}-crm.lead@postern.test>", to.len());
@@ -142,9 +149,15 @@ async fn notify(store: &Store, from: &str, to: &[&str]) -> (i64, Vec<(i64, i64)>
             })
             .await
             .unwrap();
-        tx.insert_notification(message, p, "email", "ready", Some(mail))
-            .await
-            .unwrap();
+        tx.insert_notification(&NewNotification {
+            message_id: MessageId(message),
+            partner_id: PartnerId(p),
+            notification_type: NotificationType::Email,
+            status: NotificationStatus::Ready,
+            mail_id: Some(MailId(mail)),
+        })
+        .await
+        .unwrap();
         out.push((mail, p));
     }
     tx.commit().await.unwrap();

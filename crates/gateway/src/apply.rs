@@ -8,9 +8,9 @@ use crate::{Received, raw_row};
 use postern_compose::gateway_mail::{self, GatewayMail, Incoming, Sender};
 use postern_mime::ParsedMessage;
 use postern_model::address::{email_normalize, email_split, email_split_tuples, formataddr};
-use postern_model::{AliasId, AliasStatus};
+use postern_model::{AliasId, AliasStatus, CompanyId};
 use postern_routing::{Action, Decision, Outcome, Route, SendKind};
-use postern_store::{NewMail, NewMessage, Packing, StoreError, Tx, now_ms};
+use postern_store::{NewMail, NewMessage, NewRecordRow, Packing, StoreError, Tx, now_ms};
 use sha2::Digest;
 
 /// The Message-ID of the stored message: the header's, else one derived from the content, so that
@@ -243,16 +243,16 @@ async fn create_record(
     let company = company_for(setup, alias.and_then(|a| a.domain.as_deref()));
     let from = msg.email_from.as_deref();
     let cc = msg.cc.join(", ");
-    tx.insert_record(
-        &route.model,
-        msg.subject.as_deref().unwrap_or(""),
-        from,
-        from.and_then(email_normalize).as_deref(),
-        (!cc.is_empty()).then_some(cc.as_str()),
-        company,
-        route.alias_id,
-        values,
-    )
+    tx.insert_record(&NewRecordRow {
+        model: &route.model,
+        name: msg.subject.as_deref().unwrap_or(""),
+        email_from: from,
+        email_normalized: from.and_then(email_normalize).as_deref(),
+        email_cc: (!cc.is_empty()).then_some(cc.as_str()),
+        company_id: company.map(CompanyId),
+        alias_id: route.alias_id.map(AliasId),
+        values_json: values,
+    })
     .await
 }
 

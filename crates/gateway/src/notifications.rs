@@ -7,7 +7,8 @@
 //! the Reply-To and the Return-Path of the record's company ([`Directory`]).
 
 use postern_compose::notify::{self, Candidate};
-use postern_store::{AliasDomain, Company, NewMail, PageRequest, StoreError, Tx};
+use postern_model::{MailId, MessageId, NotificationStatus, NotificationType, PartnerId};
+use postern_store::{AliasDomain, Company, NewMail, NewNotification, PageRequest, StoreError, Tx};
 
 /// A message just written on a record, as its notifications need it.
 pub(crate) struct Posted<'a> {
@@ -69,8 +70,14 @@ pub(crate) async fn notify_followers(
         posted.parent_rfc,
     );
     for p in &plan.inbox {
-        tx.insert_notification(posted.id, *p, "inbox", "sent", None)
-            .await?;
+        tx.insert_notification(&NewNotification {
+            message_id: MessageId(posted.id),
+            partner_id: PartnerId(*p),
+            notification_type: NotificationType::Inbox,
+            status: NotificationStatus::Sent,
+            mail_id: None,
+        })
+        .await?;
     }
     if !plan.emails.is_empty() {
         let record = tx.get_record(posted.record_id).await?;
@@ -96,13 +103,25 @@ pub(crate) async fn notify_followers(
         };
         for (partner, to) in &plan.emails {
             let mail = tx.insert_mail(&template.to(to)).await?;
-            tx.insert_notification(posted.id, *partner, "email", "ready", Some(mail))
-                .await?;
+            tx.insert_notification(&NewNotification {
+                message_id: MessageId(posted.id),
+                partner_id: PartnerId(*partner),
+                notification_type: NotificationType::Email,
+                status: NotificationStatus::Ready,
+                mail_id: Some(MailId(mail)),
+            })
+            .await?;
         }
     }
     for p in &plan.invalid {
-        tx.insert_notification(posted.id, *p, "email", "exception", None)
-            .await?;
+        tx.insert_notification(&NewNotification {
+            message_id: MessageId(posted.id),
+            partner_id: PartnerId(*p),
+            notification_type: NotificationType::Email,
+            status: NotificationStatus::Exception,
+            mail_id: None,
+        })
+        .await?;
         tx.fail_notification(
             posted.id,
             *p,

@@ -1,7 +1,8 @@
 //! Database ids as newtypes, so that a record id is never passed where a message id is meant.
 //!
 //! Every id is a positive 64-bit integer assigned by the store. They serialise as plain
-//! numbers in JSON (the API contract says `"record_id": 12`).
+//! numbers in JSON (the API contract says `"record_id": 12`) and, with the `sqlx` feature, as
+//! the integer in the database.
 
 use serde::{Deserialize, Serialize};
 use std::fmt;
@@ -11,6 +12,7 @@ macro_rules! id_type {
         $(#[$doc])*
         #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
         #[serde(transparent)]
+        #[cfg_attr(feature = "sqlx", derive(sqlx::Type), sqlx(transparent))]
         pub struct $name(pub i64);
 
         impl $name {

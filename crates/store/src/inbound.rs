@@ -5,6 +5,9 @@
 
 use crate::chunks::{Owner, Packing, pack, split_head};
 use crate::{StoreError, Tx, now_ms, on};
+use postern_model::{
+    AliasId, CompanyId, MailId, MessageId, NotificationStatus, NotificationType, PartnerId,
+};
 use serde::Serialize;
 
 /// At most this many addresses or ids are looked up for one message (the rest are ignored), so
@@ -111,6 +114,42 @@ pub struct NewMessage<'a> {
     pub incoming_email_cc: Option<&'a str>,
     /// The raw original.
     pub raw_message_id: Option<i64>,
+}
+
+/// A new record, as the gateway (an alias) or the API creates it.
+#[derive(Debug, Clone, Default)]
+pub struct NewRecordRow<'a> {
+    /// Model name (declared when new).
+    pub model: &'a str,
+    /// Name (the Subject of the mail that creates it).
+    pub name: &'a str,
+    /// From as given.
+    pub email_from: Option<&'a str>,
+    /// Normalised From (what the rate limit and bounces look up).
+    pub email_normalized: Option<&'a str>,
+    /// Cc kept on the record.
+    pub email_cc: Option<&'a str>,
+    /// Company.
+    pub company_id: Option<CompanyId>,
+    /// The alias that created it.
+    pub alias_id: Option<AliasId>,
+    /// Values (a JSON object).
+    pub values_json: &'a str,
+}
+
+/// A new notification: one partner x one message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct NewNotification {
+    /// The message notified.
+    pub message_id: MessageId,
+    /// The partner notified.
+    pub partner_id: PartnerId,
+    /// By e-mail or in the inbox.
+    pub notification_type: NotificationType,
+    /// Its state.
+    pub status: NotificationStatus,
+    /// The outbox mail that carries it.
+    pub mail_id: Option<MailId>,
 }
 
 /// A mail to put in the outbox.
@@ -354,18 +393,7 @@ impl Tx {
     }
 
     /// Creates a record; returns its id.
-    #[allow(clippy::too_many_arguments)]
-    pub async fn insert_record(
-        &mut self,
-        model: &str,
-        name: &str,
-        email_from: Option<&str>,
-        email_normalized: Option<&str>,
-        email_cc: Option<&str>,
-        company_id: Option<i64>,
-        alias_id: Option<i64>,
-        values_json: &str,
-    ) -> Result<i64, StoreError> {
+    pub async fn insert_record(&mut self, r: &NewRecordRow<'_>) -> Result<i64, StoreError> {
         // The model usually exists: insert in one statement, declaring it first only when not.
         for attempt in 0..2 {
             let id: Option<i64> = on!(self, |c| {
@@ -374,14 +402,14 @@ impl Tx {
                      values_json, created_at) SELECT id, $2, $3, $4, $5, $6, $7, $8, $9 FROM models WHERE name = $1 \
                      RETURNING id",
                 )
-                .bind(model)
-                .bind(name)
-                .bind(email_from)
-                .bind(email_normalized)
-                .bind(email_cc)
-                .bind(company_id)
-                .bind(alias_id)
-                .bind(values_json)
+                .bind(r.model)
+                .bind(r.name)
+                .bind(r.email_from)
+                .bind(r.email_normalized)
+                .bind(r.email_cc)
+                .bind(r.company_id)
+                .bind(r.alias_id)
+                .bind(r.values_json)
                 .bind(now_ms())
                 .fetch_optional(c)
                 .await
@@ -392,12 +420,12 @@ impl Tx {
                     return Ok(id);
                 }
                 None if attempt == 0 => {
-                    self.ensure_model("model", model).await?;
+                    self.ensure_model("model", r.model).await?;
                 }
                 None => break,
             }
         }
-        Err(StoreError::not_found("model", model))
+        Err(StoreError::not_found("model", r.model))
     }
 
     /// The `email_cc` of a record.
@@ -596,24 +624,17 @@ impl Tx {
     }
 
     /// Creates a notification; returns its id.
-    pub async fn insert_notification(
-        &mut self,
-        message_id: i64,
-        partner_id: i64,
-        notification_type: &str,
-        status: &str,
-        mail_id: Option<i64>,
-    ) -> Result<i64, StoreError> {
+    pub async fn insert_notification(&mut self, n: &NewNotification) -> Result<i64, StoreError> {
         Ok(on!(self, |c| {
             sqlx::query_scalar(
             "INSERT INTO notifications (message_id, partner_id, notification_type, status, mail_id, created_at) \
              VALUES ($1, $2, $3, $4, $5, $6) RETURNING id"
         )
-        .bind(message_id)
-        .bind(partner_id)
-        .bind(notification_type)
-        .bind(status)
-        .bind(mail_id)
+        .bind(n.message_id)
+        .bind(n.partner_id)
+        .bind(n.notification_type.as_str())
+        .bind(n.status.as_str())
+        .bind(n.mail_id)
         .bind(now_ms())
         .fetch_one(c)
         .await

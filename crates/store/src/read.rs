@@ -321,16 +321,16 @@ impl Tx {
         };
         self.ensure_model("model", &input.model).await?;
         let id = self
-            .insert_record(
-                input.model.trim(),
+            .insert_record(&crate::NewRecordRow {
+                model: input.model.trim(),
                 name,
                 email_from,
-                email_normalized.as_deref(),
+                email_normalized: email_normalized.as_deref(),
                 email_cc,
-                input.company_id,
-                None,
-                &values,
-            )
+                company_id: input.company_id.map(postern_model::CompanyId),
+                alias_id: None,
+                values_json: &values,
+            })
             .await?;
         let subtypes: Vec<String> = postern_model::DEFAULT_SUBTYPES
             .iter()

@@ -4,7 +4,10 @@
 //! starts), each a `postern_testkit::TestDb`. A PostgreSQL that cannot be reached fails the
 //! tests: it is never skipped.
 
-use postern_model::{AliasContact, AliasStatus, Encryption, FetchProtocol, Secret};
+use postern_model::{
+    AliasContact, AliasStatus, Encryption, FetchProtocol, MailId, MessageId, NotificationStatus,
+    NotificationType, Secret,
+};
 use postern_store::*;
 use postern_testkit::db::comment;
 
@@ -810,7 +813,12 @@ conformance!(fetch_leases_state_and_message_failures, |store| {
 /// A record, a message on it, a partner, and a mail carrying the partner's notification.
 async fn outbox_fixture(tx: &mut Tx, n: usize) -> (i64, Vec<(i64, i64)>) {
     let record = tx
-        .insert_record("crm.lead", "Lead", None, None, None, None, None, "{}")
+        .insert_record(&NewRecordRow {
+            model: "crm.lead",
+            name: "Lead",
+            values_json: "{}",
+            ..Default::default()
+        })
         .await
         .unwrap();
     let message = tx
@@ -846,9 +854,15 @@ async fn outbox_fixture(tx: &mut Tx, n: usize) -> (i64, Vec<(i64, i64)>) {
             })
             .await
             .unwrap();
-        tx.insert_notification(message, partner.id.get(), "email", "ready", Some(mail))
-            .await
-            .unwrap();
+        tx.insert_notification(&NewNotification {
+            message_id: MessageId(message),
+            partner_id: partner.id,
+            notification_type: NotificationType::Email,
+            status: NotificationStatus::Ready,
+            mail_id: Some(MailId(mail)),
+        })
+        .await
+        .unwrap();
         out.push((mail, partner.id.get()));
     }
     (message, out)

@@ -15,9 +15,14 @@ async fn webhook(tx: &mut Tx, name: &str, events: &[&str]) -> Webhook {
 }
 
 async fn record(tx: &mut Tx) -> i64 {
-    tx.insert_record("crm.lead", "Lead", None, None, None, None, None, "{}")
-        .await
-        .unwrap()
+    tx.insert_record(&NewRecordRow {
+        model: "crm.lead",
+        name: "Lead",
+        values_json: "{}",
+        ..Default::default()
+    })
+    .await
+    .unwrap()
 }
 
 async fn claim(store: &Store, owner: &str) -> Vec<DueDelivery> {
