@@ -3,7 +3,8 @@
 
 use postern_delivery::{Backoff, DeliveryConfig, run_once, test_server};
 use postern_model::{
-    Encryption, MailId, MessageId, NotificationStatus, NotificationType, PartnerId, Secret,
+    Encryption, MailId, MessageId, NotificationStatus, NotificationType, OutgoingServerId,
+    PartnerId, Secret,
 };
 use postern_store::*;
 use postern_testkit::TestDb;
@@ -51,7 +52,7 @@ async fn setup(
     filter: Option<&str>,
     enc: Encryption,
     auth: Option<(&str, &str)>,
-) -> i64 {
+) -> OutgoingServerId {
     let mut tx = store.begin().await.unwrap();
     tx.create_alias_domain(&AliasDomainInput {
         name: "test.mycompany.com".into(),
@@ -81,7 +82,7 @@ async fn add_server(
     filter: Option<&str>,
     enc: Encryption,
     auth: Option<(&str, &str)>,
-) -> i64 {
+) -> OutgoingServerId {
     tx.create_outgoing_server(&OutgoingServerInput {
         name: name.into(),
         host: "localhost".into(),
@@ -95,11 +96,10 @@ async fn add_server(
     .await
     .unwrap()
     .id
-    .get()
 }
 
 /// A message on a record, a partner per address, one notification mail per partner.
-async fn notify(store: &Store, from: &str, to: &[&str]) -> (i64, Vec<(i64, i64)>) {
+async fn notify(store: &Store, from: &str, to: &[&str]) -> (MessageId, Vec<(MailId, PartnerId)>) {
     let mut tx = store.begin().await.unwrap();
     let record = tx
         .insert_record(&NewRecordRow {
@@ -129,8 +129,7 @@ async fn notify(store: &Store, from: &str, to: &[&str]) -> (i64, Vec<(i64, i64)>
             })
             .await
             .unwrap()
-            .id
-            .get();
+            .id;
         let mail = tx
             .insert_mail(&NewMail {
                 stream: "transactional".into(),
@@ -150,11 +149,11 @@ async fn notify(store: &Store, from: &str, to: &[&str]) -> (i64, Vec<(i64, i64)>
             .await
             .unwrap();
         tx.insert_notification(&NewNotification {
-            message_id: MessageId(message),
-            partner_id: PartnerId(p),
+            message_id: message,
+            partner_id: p,
             notification_type: NotificationType::Email,
             status: NotificationStatus::Ready,
-            mail_id: Some(MailId(mail)),
+            mail_id: Some(mail),
         })
         .await
         .unwrap();
@@ -164,7 +163,7 @@ async fn notify(store: &Store, from: &str, to: &[&str]) -> (i64, Vec<(i64, i64)>
     (message, out)
 }
 
-async fn notification(store: &Store, message: i64, partner: i64) -> Notification {
+async fn notification(store: &Store, message: MessageId, partner: PartnerId) -> Notification {
     let mut tx = store.read().await.unwrap();
     tx.get_message(message)
         .await
@@ -176,7 +175,7 @@ async fn notification(store: &Store, message: i64, partner: i64) -> Notification
         .unwrap()
 }
 
-async fn mail(store: &Store, id: i64) -> Mail {
+async fn mail(store: &Store, id: MailId) -> Mail {
     store.read().await.unwrap().get_mail(id).await.unwrap()
 }
 

@@ -2,6 +2,7 @@
 //! `decide`, then counting for the rate limit and calling `rate_limit`.
 
 use postern_mime::ParsedMessage;
+use postern_model::RecordId;
 use postern_model::address::email_normalize;
 use postern_routing::{
     AliasInfo, Decision, DomainInfo, Envelope, Lookups, LoopCounts, Outcome, PartnerCandidate,
@@ -179,7 +180,7 @@ async fn fill_people(
                 .collect();
         }
     }
-    let mut records: Vec<i64> = look
+    let mut records: Vec<RecordId> = look
         .reply_target
         .iter()
         .filter_map(|t| t.record_id)

@@ -7,23 +7,25 @@
 //! the Reply-To and the Return-Path of the record's company ([`Directory`]).
 
 use postern_compose::notify::{self, Candidate};
-use postern_model::{MailId, MessageId, NotificationStatus, NotificationType, PartnerId};
+use postern_model::{
+    CompanyId, MessageId, NotificationStatus, NotificationType, PartnerId, RecordId,
+};
 use postern_store::{AliasDomain, Company, NewMail, NewNotification, PageRequest, StoreError, Tx};
 
 /// A message just written on a record, as its notifications need it.
 pub(crate) struct Posted<'a> {
     /// The message's id in the store.
-    pub id: i64,
+    pub id: MessageId,
     /// Its Message-ID.
     pub rfc_id: &'a str,
     /// The Message-ID of the thread's root (`References`), when it has one.
     pub parent_rfc: Option<&'a str>,
     /// The record (read only when someone is e-mailed).
-    pub record_id: i64,
+    pub record_id: RecordId,
     /// `comment` or `note` (a note reaches internal users only).
     pub subtype: &'a str,
     /// The author (never notified).
-    pub author_partner_id: Option<i64>,
+    pub author_partner_id: Option<PartnerId>,
     /// The From of the notification mails.
     pub email_from: Option<&'a str>,
     /// Subject and body of the mails.
@@ -31,7 +33,7 @@ pub(crate) struct Posted<'a> {
     /// HTML body.
     pub body_html: &'a str,
     /// Partners notified besides the followers.
-    pub partner_ids: &'a [i64],
+    pub partner_ids: &'a [PartnerId],
     /// Addresses (normalised) that got the original mail: not notified again.
     pub got_it: &'a [String],
     /// The record was created by this message: it has no follower but its author yet, so the
@@ -71,8 +73,8 @@ pub(crate) async fn notify_followers(
     );
     for p in &plan.inbox {
         tx.insert_notification(&NewNotification {
-            message_id: MessageId(posted.id),
-            partner_id: PartnerId(*p),
+            message_id: posted.id,
+            partner_id: *p,
             notification_type: NotificationType::Inbox,
             status: NotificationStatus::Sent,
             mail_id: None,
@@ -104,19 +106,19 @@ pub(crate) async fn notify_followers(
         for (partner, to) in &plan.emails {
             let mail = tx.insert_mail(&template.to(to)).await?;
             tx.insert_notification(&NewNotification {
-                message_id: MessageId(posted.id),
-                partner_id: PartnerId(*partner),
+                message_id: posted.id,
+                partner_id: *partner,
                 notification_type: NotificationType::Email,
                 status: NotificationStatus::Ready,
-                mail_id: Some(MailId(mail)),
+                mail_id: Some(mail),
             })
             .await?;
         }
     }
     for p in &plan.invalid {
         tx.insert_notification(&NewNotification {
-            message_id: MessageId(posted.id),
-            partner_id: PartnerId(*p),
+            message_id: posted.id,
+            partner_id: *p,
             notification_type: NotificationType::Email,
             status: NotificationStatus::Exception,
             mail_id: None,
@@ -214,13 +216,13 @@ impl Directory<'_> {
     /// alias domain when the company has none); an unknown company is an error.
     pub(crate) fn company_domain(
         &self,
-        company_id: Option<i64>,
+        company_id: Option<CompanyId>,
     ) -> Result<(Option<&Company>, Option<&AliasDomain>), StoreError> {
         let company = match company_id {
             Some(id) => Some(
                 self.companies
                     .iter()
-                    .find(|c| c.id.get() == id)
+                    .find(|c| c.id == id)
                     .ok_or_else(|| StoreError::not_found("company", id))?,
             ),
             None => self.companies.first(),

@@ -33,6 +33,12 @@ macro_rules! id_type {
                 Self(v)
             }
         }
+
+        impl From<$name> for i64 {
+            fn from(v: $name) -> Self {
+                v.0
+            }
+        }
     )*};
 }
 

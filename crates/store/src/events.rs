@@ -158,9 +158,10 @@ impl Tx {
     pub(crate) async fn emit(
         &mut self,
         event_type: &str,
-        subject: Option<i64>,
+        subject: Option<impl Into<i64>>,
         data: Option<serde_json::Value>,
     ) -> Result<(), StoreError> {
+        let subject: Option<i64> = subject.map(Into::into);
         let endpoints: Vec<i64> = self
             .subscriptions()
             .await?

@@ -11,21 +11,21 @@
 //! mass mail, then by due time.
 
 use crate::{StoreError, Tx, TxInner, now_ms, on};
-use postern_model::Secret;
+use postern_model::{MailId, MessageId, OutgoingServerId, PartnerId, RecordId, Secret};
 
 /// A mail as the runner needs it.
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct OutboxMail {
     /// Id.
-    pub id: i64,
+    pub id: MailId,
     /// `transactional` / `mass`.
     pub stream: String,
     /// Why it exists.
     pub kind: Option<String>,
     /// The thread message it carries (its attachments go with it).
-    pub message_id: Option<i64>,
+    pub message_id: Option<MessageId>,
     /// The record concerned.
-    pub record_id: Option<i64>,
+    pub record_id: Option<RecordId>,
     /// RFC Message-ID.
     pub rfc_message_id: String,
     /// From as stored.
@@ -47,7 +47,7 @@ pub struct OutboxMail {
     /// Extra headers (JSON object).
     pub headers: String,
     /// A forced server (mass mail's dedicated server, or chosen by the caller).
-    pub server_id: Option<i64>,
+    pub server_id: Option<OutgoingServerId>,
     /// Attempts made so far.
     pub attempts: i64,
     /// Creation time, or the last `queue retry` (epoch ms): retries stop when the mail has been
@@ -62,7 +62,7 @@ const OUTBOX_COLUMNS: &str = "id, stream, kind, message_id, record_id, rfc_messa
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct DeliveryServer {
     /// Id.
-    pub id: i64,
+    pub id: OutgoingServerId,
     /// Name.
     pub name: String,
     /// Host.
@@ -105,11 +105,11 @@ const SERVER_COLUMNS: &str = "id, name, host, port, encryption, username, passwo
 #[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
 pub struct MailRecipient {
     /// The mail.
-    pub mail_id: i64,
+    pub mail_id: MailId,
     /// SMTP address.
     pub address: String,
     /// Partner, when known.
-    pub partner_id: Option<i64>,
+    pub partner_id: Option<PartnerId>,
     /// `ready`, `retry` (temporary failure), `sent`, `exception`.
     pub status: String,
     /// The server's reply, or why it was not sent.
@@ -131,7 +131,7 @@ pub enum MailState {
 #[derive(Debug, Clone)]
 pub struct MailResult {
     /// The mail.
-    pub mail_id: i64,
+    pub mail_id: MailId,
     /// Its new state.
     pub state: MailState,
     /// `mail_smtp`, `mail_email_invalid`, `mail_from_invalid`, ...
@@ -139,7 +139,7 @@ pub struct MailResult {
     /// The server's words, or ours.
     pub failure_reason: Option<String>,
     /// The server used.
-    pub server_id: Option<i64>,
+    pub server_id: Option<OutgoingServerId>,
     /// Every recipient with its status (replaces what was stored).
     pub recipients: Vec<MailRecipient>,
 }
@@ -225,7 +225,7 @@ impl Tx {
     /// The stored recipients of these mails (empty for mails never tried).
     pub async fn mail_recipients(
         &mut self,
-        mail_id: i64,
+        mail_id: MailId,
     ) -> Result<Vec<MailRecipient>, StoreError> {
         Ok(on!(self, |c| {
             sqlx::query_as::<_, MailRecipient>(
@@ -240,7 +240,7 @@ impl Tx {
     /// The files of the message a mail carries: (filename, mimetype, content).
     pub async fn mail_attachments(
         &mut self,
-        message_id: i64,
+        message_id: MessageId,
     ) -> Result<Vec<(String, String, Vec<u8>)>, StoreError> {
         Ok(on!(self, |c| {
             sqlx::query_as::<_, (String, String, Vec<u8>)>(
@@ -272,7 +272,7 @@ impl Tx {
     /// Sets how an outgoing server logs in (`password` or `xoauth2`).
     pub async fn set_outgoing_server_auth(
         &mut self,
-        id: i64,
+        id: OutgoingServerId,
         auth: &str,
     ) -> Result<(), StoreError> {
         if !matches!(auth, "password" | "xoauth2") {
@@ -477,7 +477,7 @@ impl Tx {
     /// that are not final yet (`sent`, `canceled`, `bounce` stay as they are).
     async fn set_notifications(
         &mut self,
-        mail_id: i64,
+        mail_id: MailId,
         address: Option<&str>,
         status: &str,
         failure_type: Option<&str>,
@@ -509,7 +509,7 @@ impl Tx {
 
     /// `postern queue retry`: an `exception` (or `cancel`) mail goes back to `outgoing`, due now,
     /// its failed recipients and notifications ready again. A sent mail is not sent twice.
-    pub async fn retry_mail(&mut self, id: i64) -> Result<(), StoreError> {
+    pub async fn retry_mail(&mut self, id: MailId) -> Result<(), StoreError> {
         let state = self.mail_state(id).await?;
         if state == "sent" {
             return Err(StoreError::Conflict(format!("mail {id} was sent already")));
@@ -544,7 +544,7 @@ impl Tx {
     }
 
     /// `postern queue cancel`: a mail not sent yet is cancelled, with its notifications.
-    pub async fn cancel_mail(&mut self, id: i64) -> Result<(), StoreError> {
+    pub async fn cancel_mail(&mut self, id: MailId) -> Result<(), StoreError> {
         let state = self.mail_state(id).await?;
         if state == "sent" {
             return Err(StoreError::Conflict(format!("mail {id} was sent already")));
@@ -570,7 +570,7 @@ impl Tx {
         Ok(())
     }
 
-    async fn mail_state(&mut self, id: i64) -> Result<String, StoreError> {
+    async fn mail_state(&mut self, id: MailId) -> Result<String, StoreError> {
         on!(self, |c| sqlx::query_scalar::<_, String>(
             "SELECT state FROM mails WHERE id = $1"
         )
@@ -593,7 +593,7 @@ impl Tx {
     pub async fn record_alias_email(
         &mut self,
         model: &str,
-        record_id: i64,
+        record_id: RecordId,
     ) -> Result<Option<String>, StoreError> {
         Ok(on!(self, |c| {
             sqlx::query_scalar::<_, String>(
@@ -611,8 +611,8 @@ impl Tx {
     /// address).
     pub async fn fail_notification(
         &mut self,
-        message_id: i64,
-        partner_id: i64,
+        message_id: MessageId,
+        partner_id: PartnerId,
         failure_type: &str,
         failure_reason: &str,
     ) -> Result<(), StoreError> {

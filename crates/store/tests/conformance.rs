@@ -6,7 +6,7 @@
 
 use postern_model::{
     AliasContact, AliasStatus, Encryption, FetchProtocol, MailId, MessageId, NotificationStatus,
-    NotificationType, Secret,
+    NotificationType, PartnerId, RecordId, Secret,
 };
 use postern_store::*;
 use postern_testkit::db::comment;
@@ -811,7 +811,7 @@ conformance!(fetch_leases_state_and_message_failures, |store| {
 // The outbox (delivery, issue 5)
 
 /// A record, a message on it, a partner, and a mail carrying the partner's notification.
-async fn outbox_fixture(tx: &mut Tx, n: usize) -> (i64, Vec<(i64, i64)>) {
+async fn outbox_fixture(tx: &mut Tx, n: usize) -> (MessageId, Vec<(MailId, PartnerId)>) {
     let record = tx
         .insert_record(&NewRecordRow {
             model: "crm.lead",
@@ -855,20 +855,20 @@ async fn outbox_fixture(tx: &mut Tx, n: usize) -> (i64, Vec<(i64, i64)>) {
             .await
             .unwrap();
         tx.insert_notification(&NewNotification {
-            message_id: MessageId(message),
+            message_id: message,
             partner_id: partner.id,
             notification_type: NotificationType::Email,
             status: NotificationStatus::Ready,
-            mail_id: Some(MailId(mail)),
+            mail_id: Some(mail),
         })
         .await
         .unwrap();
-        out.push((mail, partner.id.get()));
+        out.push((mail, partner.id));
     }
     (message, out)
 }
 
-async fn notification_of(store: &Store, message: i64, partner: i64) -> Notification {
+async fn notification_of(store: &Store, message: MessageId, partner: PartnerId) -> Notification {
     let mut tx = store.read().await.unwrap();
     let m = tx.get_message(message).await.unwrap();
     m.notifications
@@ -888,7 +888,7 @@ conformance!(outbox_claim_lease_results_retry_cancel, |store| {
     let mut tx = store.begin().await.unwrap();
     let claimed = tx.claim_due_mails("node-a", now, 60_000, 10).await.unwrap();
     tx.commit().await.unwrap();
-    let ids: Vec<i64> = claimed.iter().map(|m| m.id).collect();
+    let ids: Vec<MailId> = claimed.iter().map(|m| m.id).collect();
     assert_eq!(ids, vec![mails[1].0, mails[2].0, mails[3].0, mails[0].0]);
 
     // Leased: nobody else gets them until the lease expires (a crashed runner).
@@ -904,7 +904,7 @@ conformance!(outbox_claim_lease_results_retry_cancel, |store| {
         .await
         .unwrap();
     assert_eq!(again.len(), 4, "an expired lease is claimed again");
-    let rcpt = |mail_id: i64, address: &str, status: &str| MailRecipient {
+    let rcpt = |mail_id: MailId, address: &str, status: &str| MailRecipient {
         mail_id,
         address: address.into(),
         partner_id: None,
@@ -1008,7 +1008,7 @@ conformance!(outbox_claim_lease_results_retry_cancel, |store| {
         Err(StoreError::Conflict(_))
     ));
     assert!(matches!(
-        tx.cancel_mail(999_999).await,
+        tx.cancel_mail(MailId(999_999)).await,
         Err(StoreError::NotFound { .. })
     ));
     tx.commit().await.unwrap();
@@ -1069,14 +1069,8 @@ conformance!(outbox_servers_and_auth, |store| {
         })
         .await
         .unwrap();
-    tx.set_outgoing_server_auth(s.id.get(), "xoauth2")
-        .await
-        .unwrap();
-    assert!(
-        tx.set_outgoing_server_auth(s.id.get(), "magic")
-            .await
-            .is_err()
-    );
+    tx.set_outgoing_server_auth(s.id, "xoauth2").await.unwrap();
+    assert!(tx.set_outgoing_server_auth(s.id, "magic").await.is_err());
     let servers = tx.delivery_servers(false).await.unwrap();
     assert_eq!(servers.len(), 1);
     assert_eq!(servers[0].auth, "xoauth2");

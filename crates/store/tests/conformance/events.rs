@@ -14,7 +14,7 @@ async fn webhook(tx: &mut Tx, name: &str, events: &[&str]) -> Webhook {
     .unwrap()
 }
 
-async fn record(tx: &mut Tx) -> i64 {
+async fn record(tx: &mut Tx) -> RecordId {
     tx.insert_record(&NewRecordRow {
         model: "crm.lead",
         name: "Lead",
@@ -92,7 +92,7 @@ conformance!(events_are_written_for_subscribers_only, |store| {
         "one event, one webhook-id for every endpoint"
     );
     assert!(created[0].event_key.starts_with("evt_"));
-    assert_eq!(created[0].subject_id, Some(r));
+    assert_eq!(created[0].subject_id, Some(r.get()));
     assert_eq!(created[0].url, "http://127.0.0.1:9/crm");
     assert!(
         claim(&store, "b").await.is_empty(),
