@@ -7,7 +7,7 @@
 use crate::outcome::{self, Attempt, Backoff};
 use postern_compose::build::{self, Attachment, Outgoing};
 use postern_compose::server::{self, ServerRef};
-use postern_model::{MailId, MessageId, OutgoingServerId};
+use postern_model::{MailId, MailStream, MessageId, OutgoingServerId};
 use postern_store::{
     AliasDomain, DeliveryServer, MailRecipient, MailResult, MailState, OutboxMail,
 };
@@ -188,7 +188,7 @@ pub fn prepare(
         attempt,
         attempts: mail.attempts,
         age_from: mail.age_from,
-        mass: mail.stream == "mass",
+        mass: mail.stream == MailStream::Mass,
     })
 }
 
@@ -201,7 +201,11 @@ fn choose_server(
 ) -> (Option<OutgoingServerId>, Option<String>) {
     let forced = mail
         .server_id
-        .or_else(|| (mail.stream == "mass").then_some(ctx.mass_server).flatten())
+        .or_else(|| {
+            (mail.stream == MailStream::Mass)
+                .then_some(ctx.mass_server)
+                .flatten()
+        })
         .filter(|id| ctx.servers.iter().any(|s| s.id == *id));
     match forced {
         Some(id) => (Some(id), from.map(str::to_owned)),
@@ -357,7 +361,7 @@ mod tests {
     fn mail(from: &str, to: &[&str]) -> OutboxMail {
         OutboxMail {
             id: MailId(1),
-            stream: "transactional".into(),
+            stream: MailStream::Transactional,
             kind: None,
             message_id: None,
             record_id: None,
@@ -416,7 +420,7 @@ mod tests {
     #[test]
     fn mass_mail_uses_the_dedicated_server_with_its_own_from() {
         let mut m = mail("news@elsewhere.example", &["a@x.com"]);
-        m.stream = "mass".into();
+        m.stream = MailStream::Mass;
         let mut c = ctx(vec![
             server(1, Some("test.mycompany.com")),
             server(2, Some("other.example")),

@@ -3,8 +3,8 @@
 
 use postern_delivery::{Backoff, DeliveryConfig, run_once, test_server};
 use postern_model::{
-    Encryption, MailId, MessageId, NotificationStatus, NotificationType, OutgoingServerId,
-    PartnerId, Secret,
+    Encryption, MailId, MailStream, MessageId, NotificationStatus, NotificationType,
+    OutgoingServerId, PartnerId, Secret,
 };
 use postern_store::*;
 use postern_testkit::TestDb;
@@ -132,7 +132,7 @@ async fn notify(store: &Store, from: &str, to: &[&str]) -> (MessageId, Vec<(Mail
             .id;
         let mail = tx
             .insert_mail(&NewMail {
-                stream: "transactional".into(),
+                stream: MailStream::Transactional,
                 kind: Some("notification".into()),
                 message_id: Some(message),
                 record_id: Some(record),
@@ -224,7 +224,7 @@ both!(
         let mut tx = store.begin().await.unwrap();
         let refusal = tx
             .insert_mail(&NewMail {
-                stream: "transactional".into(),
+                stream: MailStream::Transactional,
                 kind: Some("alias_refusal".into()),
                 rfc_message_id: "<r1-alias-refusal@postern.test>".into(),
                 email_from: "\"MAILER-DAEMON\" <bounce.test@test.mycompany.com>".into(),
@@ -279,7 +279,10 @@ both!(
         );
         for (m, p) in &mails {
             assert_eq!(mail(&store, *m).await.state, "sent");
-            assert_eq!(notification(&store, message, *p).await.status, "sent");
+            assert_eq!(
+                notification(&store, message, *p).await.status,
+                NotificationStatus::Sent
+            );
         }
         assert_eq!(mail(&store, refusal).await.state, "sent");
         assert_eq!(
@@ -307,7 +310,7 @@ both!(a_refused_recipient_fails_alone, |store| {
     let mut tx = store.begin().await.unwrap();
     let both = tx
         .insert_mail(&NewMail {
-            stream: "transactional".into(),
+            stream: MailStream::Transactional,
             rfc_message_id: "<both@postern.test>".into(),
             email_from: "eva@test.mycompany.com".into(),
             email_to: vec![
@@ -332,7 +335,7 @@ both!(a_refused_recipient_fails_alone, |store| {
     );
     let n_ok = notification(&store, message, mails[0].1).await;
     let n_bad = notification(&store, message, mails[1].1).await;
-    assert_eq!(n_ok.status, "sent");
+    assert_eq!(n_ok.status, NotificationStatus::Sent);
     assert_eq!(
         (n_bad.status.as_str(), n_bad.failure_type.as_deref()),
         ("exception", Some("mail_email_invalid")),
@@ -373,14 +376,14 @@ both!(temporary_failures_are_retried_until_delivered, |store| {
     assert!(m.failure_reason.unwrap().contains("closed the connection"));
     assert_eq!(
         notification(&store, message, mails[0].1).await.status,
-        "ready"
+        NotificationStatus::Ready
     );
     drain(&store, &cfg).await;
     assert_eq!(sink.messages().len(), 1, "delivered exactly once");
     assert_eq!(mail(&store, mails[0].0).await.state, "sent");
     assert_eq!(
         notification(&store, message, mails[0].1).await.status,
-        "sent"
+        NotificationStatus::Sent
     );
 });
 
@@ -443,14 +446,14 @@ both!(
             .await
             .unwrap();
         let mut ids = Vec::new();
-        for stream in ["mass", "transactional"] {
+        for stream in [MailStream::Mass, MailStream::Transactional] {
             ids.push(
                 tx.insert_mail(&NewMail {
-                    stream: stream.into(),
+                    stream,
                     rfc_message_id: format!("<{stream}@postern.test>"),
                     email_from: "hello@test.mycompany.com".into(),
                     email_to: vec!["a@customer.example".into()],
-                    subject: stream.into(),
+                    subject: stream.as_str().into(),
                     body_text: Some("x".into()),
                     headers: serde_json::json!({}),
                     ..Default::default()
@@ -586,7 +589,7 @@ both!(scheduled_mail_waits_for_its_date, |store| {
     let mut tx = store.begin().await.unwrap();
     let later = tx
         .insert_mail(&NewMail {
-            stream: "transactional".into(),
+            stream: MailStream::Transactional,
             rfc_message_id: "<later@postern.test>".into(),
             email_from: "hello@test.mycompany.com".into(),
             email_to: vec!["a@customer.example".into()],
@@ -616,7 +619,7 @@ both!(two_nodes_share_the_outbox_without_sending_twice, |store| {
     let mut tx = store.begin().await.unwrap();
     for i in 0..300 {
         tx.insert_mail(&NewMail {
-            stream: "transactional".into(),
+            stream: MailStream::Transactional,
             rfc_message_id: format!("<n{i}@postern.test>"),
             email_from: "hello@test.mycompany.com".into(),
             email_to: vec![format!("r{i}@customer.example")],

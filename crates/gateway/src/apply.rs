@@ -9,7 +9,8 @@ use postern_compose::gateway_mail::{self, GatewayMail, Incoming, Sender};
 use postern_mime::ParsedMessage;
 use postern_model::address::{email_normalize, email_split, email_split_tuples, formataddr};
 use postern_model::{
-    AliasId, AliasStatus, AttachmentId, CompanyId, MessageId, PartnerId, RawMessageId, RecordId,
+    AliasId, AliasStatus, AttachmentId, CompanyId, MailStream, MessageId, MessageType, PartnerId,
+    RawMessageId, RecordId,
 };
 use postern_routing::{Action, Decision, Outcome, Route, SendKind};
 use postern_store::{NewMail, NewMessage, NewRecordRow, Packing, StoreError, Tx, now_ms};
@@ -185,7 +186,7 @@ async fn apply_route(
             record_id: Some(record),
             parent_id: parent,
             subtype: route.subtype,
-            message_type: "email",
+            message_type: MessageType::Email,
             author_partner_id: route.author_partner_id,
             email_from: msg.email_from.as_deref(),
             subject: msg.subject.as_deref(),
@@ -555,7 +556,7 @@ fn outbox_row(m: GatewayMail, kind: SendKind) -> NewMail {
         .ok()
         .and_then(|v| v.as_str().map(str::to_owned));
     NewMail {
-        stream: "transactional".into(),
+        stream: MailStream::Transactional,
         kind,
         message_id: None,
         record_id: None,

@@ -2,8 +2,8 @@
 //! `decide`, then counting for the rate limit and calling `rate_limit`.
 
 use postern_mime::ParsedMessage;
-use postern_model::RecordId;
 use postern_model::address::email_normalize;
+use postern_model::{MessageType, RecordId};
 use postern_routing::{
     AliasInfo, Decision, DomainInfo, Envelope, Lookups, LoopCounts, Outcome, PartnerCandidate,
     RoutingConfig, ThreadMessage, decide, plan_lookups, rate_limit,
@@ -22,7 +22,7 @@ fn thread_message(row: ThreadMessageRow) -> ThreadMessage {
         record_id: row.record_id,
         model: row.model,
         internal: row.subtype.as_deref() == Some("note"),
-        auto_comment: row.message_type == "auto_comment",
+        auto_comment: row.message_type == MessageType::AutoComment,
         author_partner_id: row.author_partner_id,
     }
 }

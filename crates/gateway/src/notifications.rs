@@ -8,7 +8,7 @@
 
 use postern_compose::notify::{self, Candidate};
 use postern_model::{
-    CompanyId, MessageId, NotificationStatus, NotificationType, PartnerId, RecordId,
+    CompanyId, MailStream, MessageId, NotificationStatus, NotificationType, PartnerId, RecordId,
 };
 use postern_store::{AliasDomain, Company, NewMail, NewNotification, PageRequest, StoreError, Tx};
 
@@ -150,7 +150,7 @@ impl NotificationMail<'_> {
     fn to(&self, to: &str) -> NewMail {
         let p = self.posted;
         NewMail {
-            stream: "transactional".into(),
+            stream: MailStream::Transactional,
             kind: Some("notification".into()),
             message_id: Some(p.id),
             record_id: Some(p.record_id),

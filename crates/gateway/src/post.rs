@@ -7,7 +7,7 @@
 use postern_compose::message_id::{self, IdTag};
 use postern_compose::notify;
 use postern_model::address::{email_normalize, formataddr};
-use postern_model::{MailId, MessageId, PartnerId, RecordId};
+use postern_model::{MailId, MailStream, MessageId, MessageType, PartnerId, RecordId};
 use postern_store::{NewMail, NewMessage, Store, StoreError, now_ms};
 
 /// A file given with a message or a mail.
@@ -122,7 +122,7 @@ pub async fn post_message(
             record_id: Some(record_id),
             parent_id: parent,
             subtype,
-            message_type: "comment",
+            message_type: MessageType::Comment,
             author_partner_id: input.author_partner_id,
             email_from: author_from.as_deref(),
             subject: Some(&subject),
@@ -217,7 +217,7 @@ pub async fn queue_mail(
     }
     let id = tx
         .insert_mail(&NewMail {
-            stream: stream.into(),
+            stream,
             kind: Some("api".into()),
             message_id: message,
             record_id: input.record_id,
@@ -254,7 +254,7 @@ async fn store_sent_message(
             record_id: input.record_id,
             parent_id: None,
             subtype: "comment",
-            message_type: "email_outgoing",
+            message_type: MessageType::EmailOutgoing,
             author_partner_id: None,
             email_from: Some(from),
             subject: Some(&input.subject),
@@ -301,14 +301,13 @@ fn check_post(input: &PostInput) -> Result<(&str, String), StoreError> {
 }
 
 /// What `POST /api/v1/mail` must hold before anything is written; gives the stream.
-fn check_mail(input: &MailInput) -> Result<&str, StoreError> {
-    let stream = input.stream.as_deref().unwrap_or("transactional");
-    if stream != "transactional" && stream != "mass" {
-        return Err(StoreError::invalid(
-            "stream",
-            "expected `transactional` or `mass`",
-        ));
-    }
+fn check_mail(input: &MailInput) -> Result<MailStream, StoreError> {
+    let stream = match input.stream.as_deref() {
+        None => MailStream::Transactional,
+        Some(s) => s
+            .parse()
+            .map_err(|_| StoreError::invalid("stream", "expected `transactional` or `mass`"))?,
+    };
     if input
         .to
         .iter()

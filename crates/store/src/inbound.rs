@@ -8,7 +8,8 @@ use crate::{
     NewMail, NewMessage, NewNotification, NewRawMessage, NewRecordRow, StoreError, Tx, now_ms, on,
 };
 use postern_model::{
-    AliasId, AttachmentId, MailId, MessageId, NotificationId, PartnerId, RawMessageId, RecordId,
+    AliasId, AttachmentId, MailId, MessageId, MessageType, NotificationId, PartnerId, RawMessageId,
+    RecordId,
 };
 
 /// At most this many addresses or ids are looked up for one message (the rest are ignored), so
@@ -27,7 +28,8 @@ pub struct ThreadMessageRow {
     /// `comment`, `note`...
     pub subtype: Option<String>,
     /// `email`, `comment`, `auto_comment`...
-    pub message_type: String,
+    #[sqlx(try_from = "String")]
+    pub message_type: MessageType,
     /// Author.
     pub author_partner_id: Option<PartnerId>,
 }
@@ -365,7 +367,7 @@ impl Tx {
         .bind(m.record_id)
         .bind(m.parent_id)
         .bind(m.subtype)
-        .bind(m.message_type)
+        .bind(m.message_type.as_str())
         .bind(m.author_partner_id)
         .bind(m.email_from)
         .bind(m.subject)
@@ -378,7 +380,7 @@ impl Tx {
         .fetch_one(c)
         .await)
         .map_err(|e| StoreError::from_write(e, "message"))?;
-        if m.message_type != "user_notification" {
+        if m.message_type != MessageType::UserNotification {
             let event = match m.raw_message_id {
                 Some(_) => "message.received",
                 None => "message.posted",
@@ -542,7 +544,7 @@ impl Tx {
              reply_to, return_path, subject, body_html, body_text, headers, scheduled_date, next_try_at, created_at) \
              VALUES ('outgoing', $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17) RETURNING id"
         )
-        .bind(&m.stream)
+        .bind(m.stream.as_str())
         .bind(&m.kind)
         .bind(m.message_id)
         .bind(m.record_id)

@@ -3,8 +3,8 @@
 
 use crate::chunks::Packing;
 use postern_model::{
-    AliasId, CompanyId, MailId, MessageId, NotificationStatus, NotificationType, PartnerId,
-    RawMessageId, RecordId,
+    AliasId, CompanyId, MailId, MailStream, MessageId, MessageType, NotificationStatus,
+    NotificationType, PartnerId, RawMessageId, RecordId,
 };
 use serde::Serialize;
 
@@ -49,7 +49,7 @@ pub struct NewMessage<'a> {
     /// `comment` / `note`.
     pub subtype: &'a str,
     /// `email`, `comment`, ...
-    pub message_type: &'a str,
+    pub message_type: MessageType,
     /// Author.
     pub author_partner_id: Option<PartnerId>,
     /// From as stored (formatted).
@@ -108,7 +108,7 @@ pub struct NewNotification {
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct NewMail {
     /// `transactional` / `mass`.
-    pub stream: String,
+    pub stream: MailStream,
     /// Why it exists (`catchall_bounce`, `notification`, ...).
     pub kind: Option<String>,
     /// The message it notifies.

@@ -11,7 +11,10 @@
 //! mass mail, then by due time.
 
 use crate::{StoreError, Tx, TxInner, now_ms, on};
-use postern_model::{MailId, MessageId, OutgoingServerId, PartnerId, RecordId, Secret};
+use postern_model::{
+    MailId, MailStream, MessageId, NotificationStatus, OutgoingServerId, PartnerId, RecordId,
+    Secret,
+};
 
 /// A mail as the runner needs it.
 #[derive(Debug, Clone, sqlx::FromRow)]
@@ -19,7 +22,8 @@ pub struct OutboxMail {
     /// Id.
     pub id: MailId,
     /// `transactional` / `mass`.
-    pub stream: String,
+    #[sqlx(try_from = "String")]
+    pub stream: MailStream,
     /// Why it exists.
     pub kind: Option<String>,
     /// The thread message it carries (its attachments go with it).
@@ -206,7 +210,7 @@ impl Tx {
                 .await
         })?;
         let mut rows = rows;
-        rows.sort_by_key(|m| (m.stream == "mass", m.id));
+        rows.sort_by_key(|m| (m.stream == MailStream::Mass, m.id));
         Ok(rows)
     }
 
@@ -445,14 +449,14 @@ impl Tx {
         match r.state {
             MailState::Retry(_) => Ok(()),
             MailState::Sent => {
-                self.set_notifications(r.mail_id, None, "sent", None, None)
+                self.set_notifications(r.mail_id, None, NotificationStatus::Sent, None, None)
                     .await?;
                 for rcpt in r.recipients.iter().filter(|x| x.status == "exception") {
                     let ft = r.failure_type.as_deref().unwrap_or("mail_smtp");
                     self.set_notifications(
                         r.mail_id,
                         Some(&rcpt.address),
-                        "exception",
+                        NotificationStatus::Exception,
                         Some(ft),
                         rcpt.reply.as_deref(),
                     )
@@ -464,7 +468,7 @@ impl Tx {
                 self.set_notifications(
                     r.mail_id,
                     None,
-                    "exception",
+                    NotificationStatus::Exception,
                     Some(r.failure_type.as_deref().unwrap_or("unknown")),
                     r.failure_reason.as_deref(),
                 )
@@ -479,11 +483,11 @@ impl Tx {
         &mut self,
         mail_id: MailId,
         address: Option<&str>,
-        status: &str,
+        status: NotificationStatus,
         failure_type: Option<&str>,
         failure_reason: Option<&str>,
     ) -> Result<(), StoreError> {
-        let protected = if status == "sent" {
+        let protected = if status == NotificationStatus::Sent {
             "('sent', 'canceled', 'bounce')"
         } else {
             "('canceled', 'bounce')"
@@ -496,7 +500,7 @@ impl Tx {
              AND ($5 IS NULL OR partner_id IN (SELECT id FROM partners WHERE email_normalized = $5))"
         )))
         .bind(mail_id)
-        .bind(status)
+        .bind(status.as_str())
         .bind(failure_type)
         .bind(failure_reason)
         .bind(address)

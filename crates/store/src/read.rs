@@ -4,7 +4,8 @@
 use crate::chunks::Owner;
 use crate::{Json, Page, PageRequest, StoreError, Tx, on};
 use postern_model::{
-    AttachmentId, CompanyId, MailId, MessageId, OutgoingServerId, PartnerId, RawMessageId, RecordId,
+    AttachmentId, CompanyId, MailId, MailStream, MessageId, MessageType, NotificationStatus,
+    NotificationType, OutgoingServerId, PartnerId, RawMessageId, RecordId,
 };
 use serde::Serialize;
 
@@ -115,9 +116,11 @@ pub struct Notification {
     /// Partner.
     pub partner_id: PartnerId,
     /// `email` or `inbox`.
-    pub notification_type: String,
+    #[sqlx(try_from = "String")]
+    pub notification_type: NotificationType,
     /// `ready`, `sent`, `bounce`, `exception`, `canceled`.
-    pub status: String,
+    #[sqlx(try_from = "String")]
+    pub status: NotificationStatus,
     /// Why it failed.
     pub failure_type: Option<String>,
     /// Details.
@@ -148,7 +151,8 @@ pub struct Message {
     /// `comment` / `note`.
     pub subtype: Option<String>,
     /// `email`, `comment`, ...
-    pub message_type: String,
+    #[sqlx(try_from = "String")]
+    pub message_type: MessageType,
     /// Date (epoch ms).
     pub date: i64,
     /// To as received (aliases removed).
@@ -191,7 +195,8 @@ pub struct Mail {
     /// Why it exists (`notification`, `catchall_bounce`, ...).
     pub kind: Option<String>,
     /// `transactional` / `mass`.
-    pub stream: String,
+    #[sqlx(try_from = "String")]
+    pub stream: MailStream,
     /// From.
     #[sqlx(rename = "email_from")]
     pub from: String,

@@ -5,8 +5,8 @@
 //! tests: it is never skipped.
 
 use postern_model::{
-    AliasContact, AliasStatus, Encryption, FetchProtocol, MailId, MessageId, NotificationStatus,
-    NotificationType, PartnerId, RecordId, Secret,
+    AliasContact, AliasStatus, Encryption, FetchProtocol, MailId, MailStream, MessageId,
+    MessageType, NotificationStatus, NotificationType, PartnerId, RecordId, Secret,
 };
 use postern_store::*;
 use postern_testkit::db::comment;
@@ -842,7 +842,11 @@ async fn outbox_fixture(tx: &mut Tx, n: usize) -> (MessageId, Vec<(MailId, Partn
             .unwrap();
         let mail = tx
             .insert_mail(&NewMail {
-                stream: if i == 0 { "mass" } else { "transactional" }.into(),
+                stream: if i == 0 {
+                    MailStream::Mass
+                } else {
+                    MailStream::Transactional
+                },
                 kind: Some("notification".into()),
                 message_id: Some(message),
                 record_id: Some(record),
@@ -975,7 +979,8 @@ conformance!(outbox_claim_lease_results_retry_cancel, |store| {
     );
     let n0 = notification_of(&store, message, mails[0].1).await;
     assert_eq!(
-        n0.status, "ready",
+        n0.status,
+        NotificationStatus::Ready,
         "a retried mail leaves its notification ready"
     );
 
@@ -1014,11 +1019,11 @@ conformance!(outbox_claim_lease_results_retry_cancel, |store| {
     tx.commit().await.unwrap();
     assert_eq!(
         notification_of(&store, message, mails[3].1).await.status,
-        "ready"
+        NotificationStatus::Ready
     );
     assert_eq!(
         notification_of(&store, message, mails[0].1).await.status,
-        "canceled"
+        NotificationStatus::Canceled
     );
     let mut tx = store.read().await.unwrap();
     assert_eq!(tx.get_mail(mails[3].0).await.unwrap().state, "outgoing");
@@ -1085,7 +1090,7 @@ conformance!(
     a_second_message_with_the_same_message_id_is_a_typed_duplicate,
     |store| {
         let message = |id: &'static str| NewMessage {
-            message_type: "email",
+            message_type: MessageType::Email,
             email_from: Some("a@example.com"),
             subject: Some("Hi"),
             ..comment(id, None, "<p>hi</p>")

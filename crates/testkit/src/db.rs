@@ -185,7 +185,7 @@ pub fn comment<'a>(
         record_id: record,
         parent_id: None,
         subtype: "comment",
-        message_type: "comment",
+        message_type: postern_model::MessageType::Comment,
         author_partner_id: None,
         email_from: None,
         subject: None,
