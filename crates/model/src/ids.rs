@@ -69,6 +69,8 @@ id_type!(
     IncomingServerId,
     /// A webhook subscription.
     WebhookId,
+    /// One event to deliver to one webhook.
+    WebhookDeliveryId,
     /// The raw original of an inbound message as received.
     RawMessageId,
 );

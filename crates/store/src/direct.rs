@@ -131,6 +131,7 @@ id_values!(
     OutgoingServerId,
     IncomingServerId,
     WebhookId,
+    WebhookDeliveryId,
     RawMessageId
 );
 

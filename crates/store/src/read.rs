@@ -55,7 +55,7 @@ pub struct NewRecord {
     pub values: Option<serde_json::Value>,
     /// Partners who follow the record from the start (comments and notes).
     #[serde(default)]
-    pub follower_partner_ids: Vec<i64>,
+    pub follower_partner_ids: Vec<PartnerId>,
 }
 
 /// A field that ends up in a header holds no line break (a CR or LF would add a header): the one
@@ -318,7 +318,7 @@ impl Tx {
                 .map_err(|e| as_invalid(e, "company_id", company))?;
         }
         for (i, p) in input.follower_partner_ids.iter().enumerate() {
-            self.get_partner(postern_model::PartnerId(*p))
+            self.get_partner(*p)
                 .await
                 .map_err(|e| as_invalid(e, &format!("follower_partner_ids[{i}]"), *p))?;
         }
@@ -345,7 +345,7 @@ impl Tx {
             .map(|s| (*s).to_owned())
             .collect();
         for p in &input.follower_partner_ids {
-            self.add_follower(id, PartnerId(*p), &subtypes).await?;
+            self.add_follower(id, *p, &subtypes).await?;
         }
         Ok(id)
     }

@@ -6,7 +6,7 @@
 
 use postern_model::{
     AliasContact, AliasStatus, Encryption, FetchProtocol, MailId, MailStream, MessageId,
-    MessageType, NotificationStatus, NotificationType, PartnerId, RecordId, Secret,
+    MessageType, NotificationStatus, NotificationType, PartnerId, RecordId, Secret, WebhookId,
 };
 use postern_store::*;
 use postern_testkit::db::comment;

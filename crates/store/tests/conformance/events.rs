@@ -71,15 +71,15 @@ conformance!(events_are_written_for_subscribers_only, |store| {
     tx.commit().await.unwrap();
 
     let due = claim(&store, "a").await;
-    let mut seen: Vec<(i64, &str)> = due
+    let mut seen: Vec<(WebhookId, &str)> = due
         .iter()
         .map(|d| (d.webhook_id, d.event_type.as_str()))
         .collect();
     seen.sort();
     let mut expected = vec![
-        (w.id.get(), "record.created"),
-        (all.id.get(), "record.created"),
-        (all.id.get(), "message.posted"),
+        (w.id, "record.created"),
+        (all.id, "record.created"),
+        (all.id, "message.posted"),
     ];
     expected.sort();
     assert_eq!(seen, expected);
