@@ -8,7 +8,8 @@
 
 use postern_compose::notify::{self, Candidate};
 use postern_model::{
-    CompanyId, MailStream, MessageId, NotificationStatus, NotificationType, PartnerId, RecordId,
+    CompanyId, MailId, MailStream, MessageId, NotificationStatus, NotificationType, PartnerId,
+    RecordId,
 };
 use postern_store::{AliasDomain, Company, NewMail, NewNotification, PageRequest, StoreError, Tx};
 
@@ -39,6 +40,28 @@ pub(crate) struct Posted<'a> {
     /// The record was created by this message: it has no follower but its author yet, so the
     /// followers are not read.
     pub created: bool,
+}
+
+impl Posted<'_> {
+    /// The notification of this message to `partner`: an inbox one is `sent` at once, an
+    /// e-mail one `ready` for its mail.
+    fn notification(
+        &self,
+        partner: PartnerId,
+        notification_type: NotificationType,
+        mail_id: Option<MailId>,
+    ) -> NewNotification {
+        NewNotification {
+            message_id: self.id,
+            partner_id: partner,
+            notification_type,
+            status: match notification_type {
+                NotificationType::Inbox => NotificationStatus::Sent,
+                NotificationType::Email => NotificationStatus::Ready,
+            },
+            mail_id,
+        }
+    }
 }
 
 /// What was queued.
@@ -72,14 +95,8 @@ pub(crate) async fn notify_followers(
         posted.parent_rfc,
     );
     for p in &plan.inbox {
-        tx.insert_notification(&NewNotification {
-            message_id: posted.id,
-            partner_id: *p,
-            notification_type: NotificationType::Inbox,
-            status: NotificationStatus::Sent,
-            mail_id: None,
-        })
-        .await?;
+        tx.insert_notification(&posted.notification(*p, NotificationType::Inbox, None))
+            .await?;
     }
     if !plan.emails.is_empty() {
         let record = tx.get_record(posted.record_id).await?;
@@ -105,23 +122,14 @@ pub(crate) async fn notify_followers(
         };
         for (partner, to) in &plan.emails {
             let mail = tx.insert_mail(&template.to(to)).await?;
-            tx.insert_notification(&NewNotification {
-                message_id: posted.id,
-                partner_id: *partner,
-                notification_type: NotificationType::Email,
-                status: NotificationStatus::Ready,
-                mail_id: Some(mail),
-            })
-            .await?;
+            let ready = posted.notification(*partner, NotificationType::Email, Some(mail));
+            tx.insert_notification(&ready).await?;
         }
     }
     for p in &plan.invalid {
         tx.insert_notification(&NewNotification {
-            message_id: posted.id,
-            partner_id: *p,
-            notification_type: NotificationType::Email,
             status: NotificationStatus::Exception,
-            mail_id: None,
+            ..posted.notification(*p, NotificationType::Email, None)
         })
         .await?;
         tx.fail_notification(
