@@ -58,8 +58,8 @@ pub(crate) async fn queue(cli: &Cli, command: &QueueCommand) -> anyhow::Result<E
     let store = open_store(cli).await?;
     let result = match command {
         QueueCommand::List { state, json } => list(&store, state.as_deref(), *json).await,
-        QueueCommand::Retry { id } => change(&store, *id, true).await,
-        QueueCommand::Cancel { id } => change(&store, *id, false).await,
+        QueueCommand::Retry { id } => change(&store, postern_model::MailId(*id), true).await,
+        QueueCommand::Cancel { id } => change(&store, postern_model::MailId(*id), false).await,
     };
     store.close().await;
     result
@@ -112,7 +112,11 @@ async fn list(
     Ok(ExitCode::SUCCESS)
 }
 
-async fn change(store: &postern_store::Store, id: i64, retry: bool) -> anyhow::Result<ExitCode> {
+async fn change(
+    store: &postern_store::Store,
+    id: postern_model::MailId,
+    retry: bool,
+) -> anyhow::Result<ExitCode> {
     let mut tx = store.begin().await?;
     let r = if retry {
         tx.retry_mail(id).await
@@ -163,8 +167,7 @@ pub(crate) async fn server(cli: &Cli, command: &ServerCommand) -> anyhow::Result
         .clone()
         .unwrap_or_else(|| crate::ingest::server_settings(cli).hostname);
     let r =
-        postern_delivery::test_server(&store, id.get(), &hostname, Duration::from_secs(*timeout))
-            .await?;
+        postern_delivery::test_server(&store, id, &hostname, Duration::from_secs(*timeout)).await?;
     store.close().await;
     for w in &r.warnings {
         eprintln!("warning: {w}");
@@ -190,7 +193,7 @@ async fn set_auth(cli: &Cli, name: &str, method: &str) -> anyhow::Result<ExitCod
     let result = match tx.find_outgoing_server(name).await? {
         None => Err((exit::NOINPUT, format!("no outgoing server named `{name}`"))),
         Some(id) => tx
-            .set_outgoing_server_auth(id.get(), method)
+            .set_outgoing_server_auth(id, method)
             .await
             .map_err(|e| (exit::DATAERR, e.to_string())),
     };

@@ -306,7 +306,7 @@ async fn run_checks(store: &Store, check: &Check, label: &str) {
     }
 }
 
-async fn record_named(tx: &mut postern_store::Tx, name: &str) -> i64 {
+async fn record_named(tx: &mut postern_store::Tx, name: &str) -> postern_model::RecordId {
     let filter = RecordFilter {
         name: Some(name.to_owned()),
         ..Default::default()

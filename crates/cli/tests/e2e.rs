@@ -1014,7 +1014,7 @@ fn queue_mails(db: &str, n: usize) -> Vec<String> {
         for i in 0..n {
             let id = format!("<kill{i}.1-postern-private@postern.test>");
             tx.insert_mail(&postern_store::NewMail {
-                stream: "transactional".into(),
+                stream: postern_model::MailStream::Transactional,
                 rfc_message_id: id.clone(),
                 email_from: "app@example.com".into(),
                 email_to: vec![format!("user{i}@customer.example")],

@@ -17,7 +17,7 @@ pub enum IdTag<'a> {
     /// A message posted in a record's thread.
     Thread {
         /// The record id.
-        record_id: i64,
+        record_id: postern_model::RecordId,
         /// Its model (`crm.lead`).
         model: &'a str,
     },
@@ -74,7 +74,7 @@ mod tests {
     fn thread_ids_carry_the_record() {
         let id = generate(
             IdTag::Thread {
-                record_id: 12,
+                record_id: postern_model::RecordId(12),
                 model: "crm.lead",
             },
             "0123456789abcdef",
@@ -101,7 +101,7 @@ mod tests {
     fn nothing_breaks_the_header() {
         let id = generate(
             IdTag::Thread {
-                record_id: 1,
+                record_id: postern_model::RecordId(1),
                 model: "a b>\r\nX: y",
             },
             "t<>",

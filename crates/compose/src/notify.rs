@@ -9,13 +9,14 @@
 //!
 //! Pure: the followers, the record and the addresses are given.
 
+use postern_model::PartnerId;
 use postern_model::address::{email_normalize, email_normalize_all, formataddr};
 
 /// A partner who may be notified.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Candidate {
     /// Partner id.
-    pub partner_id: i64,
+    pub partner_id: PartnerId,
     /// Name.
     pub name: String,
     /// E-mail as stored (may be empty or invalid).
@@ -32,11 +33,11 @@ pub struct Candidate {
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Plan {
     /// Partners notified in their inbox (status `sent` at once).
-    pub inbox: Vec<i64>,
+    pub inbox: Vec<PartnerId>,
     /// One mail per e-mail recipient: (partner id, formatted To).
-    pub emails: Vec<(i64, String)>,
+    pub emails: Vec<(PartnerId, String)>,
     /// Partners to notify by e-mail without a valid address (`exception`, `mail_email_invalid`).
-    pub invalid: Vec<i64>,
+    pub invalid: Vec<PartnerId>,
     /// The References header of the mails.
     pub references: String,
     /// `X-Msg-To-Add`: every external recipient, so that Reply-All includes the customers.
@@ -47,7 +48,7 @@ pub struct Plan {
 /// explicit `partner_ids`, minus the author and inactive partners.
 pub fn plan(
     candidates: &[Candidate],
-    author_partner_id: Option<i64>,
+    author_partner_id: Option<PartnerId>,
     message_id: &str,
     parent_message_id: Option<&str>,
 ) -> Plan {
@@ -162,7 +163,7 @@ mod tests {
 
     fn c(id: i64, name: &str, email: &str, is_user: bool, inbox: bool) -> Candidate {
         Candidate {
-            partner_id: id,
+            partner_id: PartnerId(id),
             name: name.into(),
             email: (!email.is_empty()).then(|| email.to_owned()),
             is_user,
@@ -188,7 +189,7 @@ mod tests {
         assert_eq!(
             p.emails,
             vec![(
-                4,
+                PartnerId(4),
                 "\"Multi\" <a@example.com>, \"Multi\" <b@example.com>".to_owned()
             )]
         );
@@ -209,14 +210,17 @@ mod tests {
             ),
             c(4, "Author", "author@example.com", true, false),
         ];
-        let p = plan(&followers, Some(4), "<m2@x>", Some("<m1@x>"));
-        assert_eq!(p.inbox, vec![1]);
+        let p = plan(&followers, Some(PartnerId(4)), "<m2@x>", Some("<m1@x>"));
+        assert_eq!(p.inbox, vec![PartnerId(1)]);
         assert_eq!(
             p.emails,
             vec![
-                (2, "\"Eva Employee\" <eva@example.com>".to_owned()),
                 (
-                    3,
+                    PartnerId(2),
+                    "\"Eva Employee\" <eva@example.com>".to_owned()
+                ),
+                (
+                    PartnerId(3),
                     "\"Robert Customer\" <robert@customer.example>".to_owned()
                 )
             ]
@@ -247,7 +251,7 @@ mod tests {
             "<m@x>",
             None,
         );
-        assert_eq!(p.invalid, vec![1, 2]);
+        assert_eq!(p.invalid, vec![PartnerId(1), PartnerId(2)]);
         assert!(p.emails.is_empty());
         assert_eq!(p.references, "<m@x>");
     }

@@ -5,6 +5,7 @@
 //!
 //! Pure: the servers, the notifications address and the bounce address are given.
 
+use postern_model::OutgoingServerId;
 use postern_model::address::{
     email_domain_extract, email_normalize, encapsulate_email, extract_rfc2822_addresses,
 };
@@ -13,7 +14,7 @@ use postern_model::address::{
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ServerRef {
     /// Its id.
-    pub id: i64,
+    pub id: OutgoingServerId,
     /// Its name (second sort key).
     pub name: String,
     /// Comma-separated addresses or domains it may send as; `None` sends as anyone.
@@ -46,7 +47,7 @@ pub enum Pass {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Choice {
     /// Id of the chosen server.
-    pub server: Option<i64>,
+    pub server: Option<OutgoingServerId>,
     /// Address (possibly formatted) to send as, before encapsulation.
     pub smtp_from: Option<String>,
     /// Which pass decided.
@@ -282,7 +283,7 @@ mod tests {
 
     fn server(id: i64, filter: Option<&str>, sequence: i64) -> ServerRef {
         ServerRef {
-            id,
+            id: OutgoingServerId(id),
             name: format!("s{id}"),
             from_filter: filter.map(str::to_owned),
             sequence,
@@ -324,7 +325,11 @@ mod tests {
             filter.as_deref(),
         )
         .unwrap();
-        (c.server, s.header_from, s.mail_from)
+        (
+            c.server.map(OutgoingServerId::get),
+            s.header_from,
+            s.mail_from,
+        )
     }
 
     // --- §9.5 worked examples, one test per row ---
@@ -408,7 +413,10 @@ mod tests {
     #[test]
     fn row5_no_from_is_the_notifications_address() {
         let c = find_mail_server(None, &fixture(), Some(NOTIF), None);
-        assert_eq!((c.server, c.pass), (Some(3), Pass::ExactNotifications));
+        assert_eq!(
+            (c.server, c.pass),
+            (Some(OutgoingServerId(3)), Pass::ExactNotifications)
+        );
         let s = prepare_sending(
             None,
             Some(BOUNCE),
@@ -422,7 +430,10 @@ mod tests {
 
     #[test]
     fn row6_without_notifications_server_the_domain_server_rewrites() {
-        let servers: Vec<ServerRef> = fixture().into_iter().filter(|s| s.id != 3).collect();
+        let servers: Vec<ServerRef> = fixture()
+            .into_iter()
+            .filter(|s| s.id != OutgoingServerId(3))
+            .collect();
         let r = send(
             Some("\"Name\" <test@unknown_domain.com>"),
             &servers,
@@ -494,7 +505,7 @@ mod tests {
             None,
             None,
         );
-        assert_eq!(c.server, Some(4));
+        assert_eq!(c.server, Some(OutgoingServerId(4)));
         assert_eq!(
             c.smtp_from.as_deref(),
             Some("\"Test\" <test@unknown_domain.com>")
@@ -554,15 +565,24 @@ mod tests {
     fn h107_priorities_base() {
         let s = fixture();
         let pick = |f: &str| find_mail_server(Some(f), &s, None, None);
-        assert_eq!(pick("specific_user@test.mycompany.com").server, Some(2));
+        assert_eq!(
+            pick("specific_user@test.mycompany.com").server,
+            Some(OutgoingServerId(2))
+        );
         assert_eq!(
             pick("specific_user@test.mycompany.com")
                 .smtp_from
                 .as_deref(),
             Some("specific_user@test.mycompany.com")
         );
-        assert_eq!(pick("unknown_email@test.mycompany.com").server, Some(1));
-        assert_eq!(pick("\"Test\" <test@unknown_domain.com>").server, Some(4));
+        assert_eq!(
+            pick("unknown_email@test.mycompany.com").server,
+            Some(OutgoingServerId(1))
+        );
+        assert_eq!(
+            pick("\"Test\" <test@unknown_domain.com>").server,
+            Some(OutgoingServerId(4))
+        );
     }
 
     #[test]
@@ -582,7 +602,7 @@ mod tests {
             let c = pick(Some(f));
             assert_eq!(
                 (c.server, c.smtp_from.as_deref()),
-                (Some(2), Some(f)),
+                (Some(OutgoingServerId(2)), Some(f)),
                 "{f}"
             );
         }
@@ -591,13 +611,13 @@ mod tests {
             "unknown_email@TEST.MYCOMPANY.COM",
             "\"Formatted\" <unknown_email@test.mycompany.com>",
         ] {
-            assert_eq!(pick(Some(f)).server, Some(1), "{f}");
+            assert_eq!(pick(Some(f)).server, Some(OutgoingServerId(1)), "{f}");
         }
         for f in [Some("\"Test\" <test@unknown_domain.com>"), None] {
             let c = pick(f);
             assert_eq!(
                 (c.server, c.smtp_from.as_deref()),
-                (Some(3), Some(NOTIF)),
+                (Some(OutgoingServerId(3)), Some(NOTIF)),
                 "{f:?}"
             );
         }
@@ -611,7 +631,7 @@ mod tests {
         ];
         assert_eq!(
             find_mail_server(Some("a@example.com"), &s, None, None).server,
-            Some(2)
+            Some(OutgoingServerId(2))
         );
     }
 
@@ -622,7 +642,7 @@ mod tests {
         s[1].name = "alpha".into();
         assert_eq!(
             find_mail_server(Some("x@y.z"), &s, None, None).server,
-            Some(2)
+            Some(OutgoingServerId(2))
         );
     }
 
@@ -712,7 +732,7 @@ mod tests {
     fn j134_send_server_grouping() {
         let mut s = fixture();
         s.push(server(5, Some("test_2.com"), 4));
-        let mut pairs: Vec<(Option<i64>, Option<String>)> = [
+        let mut pairs: Vec<(Option<OutgoingServerId>, Option<String>)> = [
             "test@unknown_domain.com",
             "test_2@unknown_domain.com",
             "user_1@test_2.com",
@@ -740,7 +760,10 @@ mod tests {
             pairs[1].1.as_deref(),
             Some("\"test_2\" <notifications.test@test.mycompany.com>")
         );
-        assert_eq!(pairs[2], (Some(5), Some("user_1@test_2.com".into())));
+        assert_eq!(
+            pairs[2],
+            (Some(OutgoingServerId(5)), Some("user_1@test_2.com".into()))
+        );
         pairs.dedup_by_key(|p| p.0);
         assert_eq!(pairs.len(), 2, "two servers: notifications and test_2.com");
     }

@@ -22,7 +22,7 @@ mod runner;
 pub use outcome::Backoff;
 pub use runner::{BatchStats, run_once};
 
-use postern_model::{Encryption, Secret};
+use postern_model::{Encryption, OutgoingServerId, Secret};
 use postern_smtp::client::{self, ClientSettings, Credentials};
 use postern_store::{DeliveryServer, Store, StoreError};
 use std::future::Future;
@@ -227,7 +227,7 @@ pub fn test_sender(from_filter: Option<&str>, domains: &[postern_store::AliasDom
 /// is sent.
 pub async fn test_server(
     store: &Store,
-    id: i64,
+    id: OutgoingServerId,
     hostname: &str,
     timeout: Duration,
 ) -> Result<TestResult, StoreError> {

@@ -5,6 +5,7 @@
 //!
 //! Pure: the time, the attempt count and the random jitter are given.
 
+use postern_model::{MailId, OutgoingServerId};
 use postern_smtp::client::{RcptOutcome, Reply};
 use postern_store::{MailRecipient, MailResult, MailState};
 use std::time::Duration;
@@ -78,9 +79,9 @@ pub struct Attempt {
 #[derive(Debug, Clone, Copy)]
 pub struct Tried {
     /// The mail.
-    pub mail_id: i64,
+    pub mail_id: MailId,
     /// The server.
-    pub server_id: Option<i64>,
+    pub server_id: Option<OutgoingServerId>,
     /// Attempts before this one.
     pub attempts_before: i64,
     /// Start of the retry window (epoch ms).
@@ -120,7 +121,7 @@ pub fn decide(
 /// Each recipient's status after an attempt, with the mail's first failures.
 struct Statuses {
     /// The mail.
-    mail_id: i64,
+    mail_id: MailId,
     /// Every recipient, done before or tried now.
     recipients: Vec<MailRecipient>,
     /// The first permanent failure: its `failure_type` and reason.
@@ -131,7 +132,7 @@ struct Statuses {
 
 impl Statuses {
     /// The statuses of `attempt`'s recipients: kept, invalid, as the server answered, untried.
-    fn of(mail_id: i64, attempt: &Attempt) -> Statuses {
+    fn of(mail_id: MailId, attempt: &Attempt) -> Statuses {
         let mut s = Statuses {
             mail_id,
             recipients: attempt.done.clone(),
@@ -232,8 +233,8 @@ mod tests {
 
     fn run(attempt: Attempt, age_from: i64) -> MailResult {
         let tried = Tried {
-            mail_id: 7,
-            server_id: Some(1),
+            mail_id: MailId(7),
+            server_id: Some(OutgoingServerId(1)),
             attempts_before: 2,
             age_from,
         };
@@ -334,7 +335,7 @@ mod tests {
         let r = run(
             Attempt {
                 done: vec![MailRecipient {
-                    mail_id: 7,
+                    mail_id: MailId(7),
                     address: "done@x".into(),
                     partner_id: None,
                     status: "sent".into(),

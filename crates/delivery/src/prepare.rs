@@ -7,6 +7,7 @@
 use crate::outcome::{self, Attempt, Backoff};
 use postern_compose::build::{self, Attachment, Outgoing};
 use postern_compose::server::{self, ServerRef};
+use postern_model::{MailId, MailStream, MessageId, OutgoingServerId};
 use postern_store::{
     AliasDomain, DeliveryServer, MailRecipient, MailResult, MailState, OutboxMail,
 };
@@ -21,7 +22,7 @@ pub struct Context {
     /// The alias domain of the gateway's own company (else the first).
     pub default_domain: Option<AliasDomain>,
     /// `mass_mailing.mail_server`: the dedicated server of the `mass` stream.
-    pub mass_server: Option<i64>,
+    pub mass_server: Option<OutgoingServerId>,
     /// `mail.default.from_filter`, used when there is no server at all.
     pub default_filter: Option<String>,
 }
@@ -57,9 +58,9 @@ impl Context {
 #[derive(Debug, Clone)]
 pub struct Prepared {
     /// The row.
-    pub mail_id: i64,
+    pub mail_id: MailId,
     /// The server.
-    pub server_id: i64,
+    pub server_id: OutgoingServerId,
     /// MAIL FROM (`""` for the null sender).
     pub mail_from: String,
     /// The recipients to try now.
@@ -67,7 +68,7 @@ pub struct Prepared {
     /// The message, to build with its attachments.
     pub parts: Parts,
     /// The thread message whose files are attached, if any.
-    pub attachments_of: Option<i64>,
+    pub attachments_of: Option<MessageId>,
     /// Recipients served by an earlier attempt, and invalid ones.
     pub attempt: Attempt,
     /// Attempts before this one.
@@ -187,7 +188,7 @@ pub fn prepare(
         attempt,
         attempts: mail.attempts,
         age_from: mail.age_from,
-        mass: mail.stream == "mass",
+        mass: mail.stream == MailStream::Mass,
     })
 }
 
@@ -197,10 +198,14 @@ fn choose_server(
     ctx: &Context,
     from: Option<&str>,
     notifications: Option<&str>,
-) -> (Option<i64>, Option<String>) {
+) -> (Option<OutgoingServerId>, Option<String>) {
     let forced = mail
         .server_id
-        .or_else(|| (mail.stream == "mass").then_some(ctx.mass_server).flatten())
+        .or_else(|| {
+            (mail.stream == MailStream::Mass)
+                .then_some(ctx.mass_server)
+                .flatten()
+        })
         .filter(|id| ctx.servers.iter().any(|s| s.id == *id));
     match forced {
         Some(id) => (Some(id), from.map(str::to_owned)),
@@ -234,7 +239,7 @@ fn no_server(mail: &OutboxMail, now_ms: i64, backoff: &Backoff) -> Preparation {
 /// No recipient left to try: the mail's state is decided from the attempt as it stands.
 fn no_recipient(
     mail: &OutboxMail,
-    server_id: i64,
+    server_id: OutgoingServerId,
     attempt: Attempt,
     now_ms: i64,
     backoff: &Backoff,
@@ -338,7 +343,7 @@ mod tests {
 
     fn server(id: i64, filter: Option<&str>) -> DeliveryServer {
         DeliveryServer {
-            id,
+            id: OutgoingServerId(id),
             name: format!("s{id}"),
             host: "127.0.0.1".into(),
             port: 2525,
@@ -355,8 +360,8 @@ mod tests {
 
     fn mail(from: &str, to: &[&str]) -> OutboxMail {
         OutboxMail {
-            id: 1,
-            stream: "transactional".into(),
+            id: MailId(1),
+            stream: MailStream::Transactional,
             kind: None,
             message_id: None,
             record_id: None,
@@ -397,7 +402,7 @@ mod tests {
         let Preparation::Send(p) = p else {
             panic!("{p:?}")
         };
-        assert_eq!(p.server_id, 1);
+        assert_eq!(p.server_id, OutgoingServerId(1));
         assert_eq!(p.mail_from, "bounce.test@test.mycompany.com");
         assert_eq!(
             p.rcpts,
@@ -415,16 +420,16 @@ mod tests {
     #[test]
     fn mass_mail_uses_the_dedicated_server_with_its_own_from() {
         let mut m = mail("news@elsewhere.example", &["a@x.com"]);
-        m.stream = "mass".into();
+        m.stream = MailStream::Mass;
         let mut c = ctx(vec![
             server(1, Some("test.mycompany.com")),
             server(2, Some("other.example")),
         ]);
-        c.mass_server = Some(2);
+        c.mass_server = Some(OutgoingServerId(2));
         let Preparation::Send(p) = prepare(&m, &[], &c, 1, &Backoff::default()) else {
             panic!()
         };
-        assert_eq!(p.server_id, 2);
+        assert_eq!(p.server_id, OutgoingServerId(2));
         assert_eq!(p.mail_from, "news@elsewhere.example");
         assert!(p.mass);
     }
@@ -502,14 +507,14 @@ mod tests {
     fn a_retry_only_tries_the_recipients_left() {
         let stored = vec![
             MailRecipient {
-                mail_id: 1,
+                mail_id: MailId(1),
                 address: "a@x.com".into(),
                 partner_id: None,
                 status: "sent".into(),
                 reply: None,
             },
             MailRecipient {
-                mail_id: 1,
+                mail_id: MailId(1),
                 address: "b@x.com".into(),
                 partner_id: None,
                 status: "retry".into(),

@@ -11,6 +11,7 @@ use crate::outcome::{self, Attempt, Backoff};
 use crate::prepare::{self, Context, Preparation, Prepared};
 use crate::{DeliveryConfig, DeliveryError, server_settings};
 use postern_compose::build::Attachment;
+use postern_model::{MessageId, OutgoingServerId};
 use postern_smtp::client::{ClientError, ClientSettings, Connection};
 use postern_store::{DeliveryServer, MailResult, MailState, Store, now_ms};
 use std::collections::{HashMap, VecDeque};
@@ -144,17 +145,17 @@ async fn record(
             MailState::Sent => {
                 stats.sent += 1;
                 metrics::counter!("postern_mails_total", "result" => "sent").increment(1);
-                tracing::info!(mail_id = r.mail_id, server_id = ?r.server_id, "mail sent");
+                tracing::info!(mail_id = r.mail_id.get(), server_id = ?r.server_id, "mail sent");
             }
             MailState::Retry(at) => {
                 stats.retried += 1;
                 metrics::counter!("postern_mails_total", "result" => "deferred").increment(1);
-                tracing::info!(mail_id = r.mail_id, next_try_at = at, reason = ?r.failure_reason, "mail deferred");
+                tracing::info!(mail_id = r.mail_id.get(), next_try_at = at, reason = ?r.failure_reason, "mail deferred");
             }
             MailState::Exception => {
                 stats.failed += 1;
                 metrics::counter!("postern_mails_total", "result" => "failed").increment(1);
-                tracing::info!(mail_id = r.mail_id, failure_type = ?r.failure_type, reason = ?r.failure_reason, "mail failed");
+                tracing::info!(mail_id = r.mail_id.get(), failure_type = ?r.failure_type, reason = ?r.failure_reason, "mail failed");
             }
         }
     }
@@ -163,15 +164,15 @@ async fn record(
 
 /// A share of a group: mails with the same server and envelope sender.
 struct Chunk {
-    server_id: i64,
+    server_id: OutgoingServerId,
     mails: Vec<Prepared>,
 }
 
 /// Groups per (server, envelope sender), transactional groups first, each group cut in up to
 /// `connections` chunks (so that a large group uses several connections at once).
 fn group(ready: Vec<Prepared>, connections: usize) -> VecDeque<Chunk> {
-    let mut order: Vec<(bool, i64, String)> = Vec::new();
-    let mut groups: HashMap<(bool, i64, String), Vec<Prepared>> = HashMap::new();
+    let mut order: Vec<(bool, OutgoingServerId, String)> = Vec::new();
+    let mut groups: HashMap<(bool, OutgoingServerId, String), Vec<Prepared>> = HashMap::new();
     for p in ready {
         let key = (p.mass, p.server_id, p.mail_from.clone());
         if !groups.contains_key(&key) {
@@ -205,7 +206,7 @@ fn spawn_workers(
 ) -> Vec<tokio::task::JoinHandle<()>> {
     let n = cfg.connections.max(1).min(chunks.len());
     let queue = Arc::new(Mutex::new(chunks));
-    let settings: Arc<HashMap<i64, Result<ClientSettings, String>>> = Arc::new(
+    let settings: Arc<HashMap<OutgoingServerId, Result<ClientSettings, String>>> = Arc::new(
         servers
             .iter()
             .map(|s| (s.id, server_settings(s, &cfg.hostname, cfg.timeout)))
@@ -219,7 +220,7 @@ fn spawn_workers(
             let sender = sender.clone();
             let backoff = cfg.backoff;
             tokio::spawn(async move {
-                let mut current: Option<(i64, Connection)> = None;
+                let mut current: Option<(OutgoingServerId, Connection)> = None;
                 loop {
                     let chunk = queue.lock().ok().and_then(|mut q| q.pop_front());
                     let Some(chunk) = chunk else { break };
@@ -255,7 +256,7 @@ async fn send_chunk(
     mut conn: Option<Connection>,
     sender: &mpsc::Sender<MailResult>,
     backoff: &Backoff,
-) -> Option<(i64, Connection)> {
+) -> Option<(OutgoingServerId, Connection)> {
     let server_id = chunk.server_id;
     let mut broken: Option<String> = None;
     for p in chunk.mails {
@@ -266,7 +267,7 @@ async fn send_chunk(
                 Ok(outcomes) => decide(p, outcomes, backoff),
                 Err(e) => {
                     let reason = e.to_string();
-                    tracing::warn!(server_id, error = %reason, "delivery connection failed");
+                    tracing::warn!(server_id = server_id.get(), error = %reason, "delivery connection failed");
                     broken = Some(reason.clone());
                     untried(&p, reason, backoff)
                 }
@@ -323,7 +324,7 @@ async fn send_one(
 /// The files of the thread message a mail carries.
 async fn attachments(
     store: &Store,
-    message: Option<i64>,
+    message: Option<MessageId>,
 ) -> Result<Vec<Attachment>, DeliveryError> {
     let Some(m) = message else {
         return Ok(Vec::new());

@@ -2,7 +2,10 @@
 //! on SQLite and on PostgreSQL (`POSTERN_TEST_DATABASE_URL`, started by scripts/test.sh).
 
 use postern_delivery::{Backoff, DeliveryConfig, run_once, test_server};
-use postern_model::{Encryption, Secret};
+use postern_model::{
+    Encryption, MailId, MailStream, MessageId, NotificationStatus, NotificationType,
+    OutgoingServerId, PartnerId, Secret,
+};
 use postern_store::*;
 use postern_testkit::TestDb;
 use postern_testkit::db::comment;
@@ -49,7 +52,7 @@ async fn setup(
     filter: Option<&str>,
     enc: Encryption,
     auth: Option<(&str, &str)>,
-) -> i64 {
+) -> OutgoingServerId {
     let mut tx = store.begin().await.unwrap();
     tx.create_alias_domain(&AliasDomainInput {
         name: "test.mycompany.com".into(),
@@ -79,7 +82,7 @@ async fn add_server(
     filter: Option<&str>,
     enc: Encryption,
     auth: Option<(&str, &str)>,
-) -> i64 {
+) -> OutgoingServerId {
     tx.create_outgoing_server(&OutgoingServerInput {
         name: name.into(),
         host: "localhost".into(),
@@ -93,14 +96,18 @@ async fn add_server(
     .await
     .unwrap()
     .id
-    .get()
 }
 
 /// A message on a record, a partner per address, one notification mail per partner.
-async fn notify(store: &Store, from: &str, to: &[&str]) -> (i64, Vec<(i64, i64)>) {
+async fn notify(store: &Store, from: &str, to: &[&str]) -> (MessageId, Vec<(MailId, PartnerId)>) {
     let mut tx = store.begin().await.unwrap();
     let record = tx
-        .insert_record("crm.lead", "Lead", None, None, None, None, None, "{}")
+        .insert_record(&NewRecordRow {
+            model: "crm.lead",
+            name: "Lead",
+            values_json: "{}",
+            ..Default::default()
+        })
         .await
         .unwrap();
     let mid = format!("<{}.1-postern-{record}-crm.lead@postern.test>", to.len());
@@ -122,11 +129,10 @@ async fn notify(store: &Store, from: &str, to: &[&str]) -> (i64, Vec<(i64, i64)>
             })
             .await
             .unwrap()
-            .id
-            .get();
+            .id;
         let mail = tx
             .insert_mail(&NewMail {
-                stream: "transactional".into(),
+                stream: MailStream::Transactional,
                 kind: Some("notification".into()),
                 message_id: Some(message),
                 record_id: Some(record),
@@ -142,16 +148,22 @@ async fn notify(store: &Store, from: &str, to: &[&str]) -> (i64, Vec<(i64, i64)>
             })
             .await
             .unwrap();
-        tx.insert_notification(message, p, "email", "ready", Some(mail))
-            .await
-            .unwrap();
+        tx.insert_notification(&NewNotification {
+            message_id: message,
+            partner_id: p,
+            notification_type: NotificationType::Email,
+            status: NotificationStatus::Ready,
+            mail_id: Some(mail),
+        })
+        .await
+        .unwrap();
         out.push((mail, p));
     }
     tx.commit().await.unwrap();
     (message, out)
 }
 
-async fn notification(store: &Store, message: i64, partner: i64) -> Notification {
+async fn notification(store: &Store, message: MessageId, partner: PartnerId) -> Notification {
     let mut tx = store.read().await.unwrap();
     tx.get_message(message)
         .await
@@ -163,7 +175,7 @@ async fn notification(store: &Store, message: i64, partner: i64) -> Notification
         .unwrap()
 }
 
-async fn mail(store: &Store, id: i64) -> Mail {
+async fn mail(store: &Store, id: MailId) -> Mail {
     store.read().await.unwrap().get_mail(id).await.unwrap()
 }
 
@@ -212,7 +224,7 @@ both!(
         let mut tx = store.begin().await.unwrap();
         let refusal = tx
             .insert_mail(&NewMail {
-                stream: "transactional".into(),
+                stream: MailStream::Transactional,
                 kind: Some("alias_refusal".into()),
                 rfc_message_id: "<r1-alias-refusal@postern.test>".into(),
                 email_from: "\"MAILER-DAEMON\" <bounce.test@test.mycompany.com>".into(),
@@ -267,7 +279,10 @@ both!(
         );
         for (m, p) in &mails {
             assert_eq!(mail(&store, *m).await.state, "sent");
-            assert_eq!(notification(&store, message, *p).await.status, "sent");
+            assert_eq!(
+                notification(&store, message, *p).await.status,
+                NotificationStatus::Sent
+            );
         }
         assert_eq!(mail(&store, refusal).await.state, "sent");
         assert_eq!(
@@ -295,7 +310,7 @@ both!(a_refused_recipient_fails_alone, |store| {
     let mut tx = store.begin().await.unwrap();
     let both = tx
         .insert_mail(&NewMail {
-            stream: "transactional".into(),
+            stream: MailStream::Transactional,
             rfc_message_id: "<both@postern.test>".into(),
             email_from: "eva@test.mycompany.com".into(),
             email_to: vec![
@@ -320,7 +335,7 @@ both!(a_refused_recipient_fails_alone, |store| {
     );
     let n_ok = notification(&store, message, mails[0].1).await;
     let n_bad = notification(&store, message, mails[1].1).await;
-    assert_eq!(n_ok.status, "sent");
+    assert_eq!(n_ok.status, NotificationStatus::Sent);
     assert_eq!(
         (n_bad.status.as_str(), n_bad.failure_type.as_deref()),
         ("exception", Some("mail_email_invalid")),
@@ -361,14 +376,14 @@ both!(temporary_failures_are_retried_until_delivered, |store| {
     assert!(m.failure_reason.unwrap().contains("closed the connection"));
     assert_eq!(
         notification(&store, message, mails[0].1).await.status,
-        "ready"
+        NotificationStatus::Ready
     );
     drain(&store, &cfg).await;
     assert_eq!(sink.messages().len(), 1, "delivered exactly once");
     assert_eq!(mail(&store, mails[0].0).await.state, "sent");
     assert_eq!(
         notification(&store, message, mails[0].1).await.status,
-        "sent"
+        NotificationStatus::Sent
     );
 });
 
@@ -431,14 +446,14 @@ both!(
             .await
             .unwrap();
         let mut ids = Vec::new();
-        for stream in ["mass", "transactional"] {
+        for stream in [MailStream::Mass, MailStream::Transactional] {
             ids.push(
                 tx.insert_mail(&NewMail {
-                    stream: stream.into(),
+                    stream,
                     rfc_message_id: format!("<{stream}@postern.test>"),
                     email_from: "hello@test.mycompany.com".into(),
                     email_to: vec!["a@customer.example".into()],
-                    subject: stream.into(),
+                    subject: stream.as_str().into(),
                     body_text: Some("x".into()),
                     headers: serde_json::json!({}),
                     ..Default::default()
@@ -574,7 +589,7 @@ both!(scheduled_mail_waits_for_its_date, |store| {
     let mut tx = store.begin().await.unwrap();
     let later = tx
         .insert_mail(&NewMail {
-            stream: "transactional".into(),
+            stream: MailStream::Transactional,
             rfc_message_id: "<later@postern.test>".into(),
             email_from: "hello@test.mycompany.com".into(),
             email_to: vec!["a@customer.example".into()],
@@ -604,7 +619,7 @@ both!(two_nodes_share_the_outbox_without_sending_twice, |store| {
     let mut tx = store.begin().await.unwrap();
     for i in 0..300 {
         tx.insert_mail(&NewMail {
-            stream: "transactional".into(),
+            stream: MailStream::Transactional,
             rfc_message_id: format!("<n{i}@postern.test>"),
             email_from: "hello@test.mycompany.com".into(),
             email_to: vec![format!("r{i}@customer.example")],

@@ -103,7 +103,7 @@ fn parse_and_decide(messages: &[Vec<u8>]) -> f64 {
     };
     let look = Lookups {
         aliases: vec![AliasInfo {
-            id: 1,
+            id: postern_model::ids::AliasId(1),
             alias_name: "sales".into(),
             domain: Some("bench.test".into()),
             model: "crm.lead".into(),

@@ -8,9 +8,12 @@ use crate::{Received, raw_row};
 use postern_compose::gateway_mail::{self, GatewayMail, Incoming, Sender};
 use postern_mime::ParsedMessage;
 use postern_model::address::{email_normalize, email_split, email_split_tuples, formataddr};
-use postern_model::{AliasId, AliasStatus};
+use postern_model::{
+    AliasId, AliasStatus, AttachmentId, CompanyId, MailStream, MessageId, MessageType, PartnerId,
+    RawMessageId, RecordId,
+};
 use postern_routing::{Action, Decision, Outcome, Route, SendKind};
-use postern_store::{NewMail, NewMessage, Packing, StoreError, Tx, now_ms};
+use postern_store::{NewMail, NewMessage, NewRecordRow, Packing, StoreError, Tx, now_ms};
 use sha2::Digest;
 
 /// The Message-ID of the stored message: the header's, else one derived from the content, so that
@@ -39,10 +42,10 @@ async fn apply_routes(
     raw: &[u8],
     received: &Received,
     mid: &str,
-    raw_id: i64,
+    raw_id: RawMessageId,
     decision: &Decision,
     setup: &Setup<'_>,
-) -> Result<(Vec<i64>, Vec<i64>), StoreError> {
+) -> Result<(Vec<RecordId>, Vec<MessageId>), StoreError> {
     let mut record_ids = Vec::new();
     let mut message_ids = Vec::new();
     for (i, route) in decision.routes.iter().enumerate() {
@@ -129,8 +132,7 @@ pub(crate) async fn apply(
         send_back(tx, hostname, msg, &mid, &decision, setup).await?;
     }
     for alias in &decision.invalid_aliases {
-        tx.set_alias_status(AliasId(*alias), AliasStatus::Invalid)
-            .await?;
+        tx.set_alias_status(*alias, AliasStatus::Invalid).await?;
     }
     let mut outcome = AcceptOutcome::from_decision(&decision, record_ids, message_ids, bounce);
     if in_session_reason.is_some() {
@@ -153,9 +155,9 @@ async fn apply_route(
     mid: &str,
     index: usize,
     route: &Route,
-    raw_id: i64,
+    raw_id: RawMessageId,
     setup: &Setup<'_>,
-) -> Result<(i64, i64), StoreError> {
+) -> Result<(RecordId, MessageId), StoreError> {
     let (record, created) = match (route.action, route.record_id) {
         (Action::Post, Some(r)) => {
             merge_cc(tx, r, &msg.cc).await?;
@@ -184,7 +186,7 @@ async fn apply_route(
             record_id: Some(record),
             parent_id: parent,
             subtype: route.subtype,
-            message_type: "email",
+            message_type: MessageType::Email,
             author_partner_id: route.author_partner_id,
             email_from: msg.email_from.as_deref(),
             subject: msg.subject.as_deref(),
@@ -202,7 +204,7 @@ async fn apply_route(
         tx.add_follower(record, author, &["comment".to_owned()])
             .await?;
     }
-    let already_valid = |id: i64| {
+    let already_valid = |id: AliasId| {
         setup
             .aliases
             .iter()
@@ -212,8 +214,7 @@ async fn apply_route(
         && route.action == Action::Create
         && !already_valid(alias)
     {
-        tx.set_alias_status(AliasId(alias), AliasStatus::Valid)
-            .await?;
+        tx.set_alias_status(alias, AliasStatus::Valid).await?;
     }
     crate::apply::notify(
         tx,
@@ -235,7 +236,7 @@ async fn create_record(
     msg: &ParsedMessage,
     route: &Route,
     setup: &Setup<'_>,
-) -> Result<i64, StoreError> {
+) -> Result<RecordId, StoreError> {
     let alias = route
         .alias_id
         .and_then(|id| setup.aliases.iter().find(|a| a.id == id));
@@ -243,33 +244,33 @@ async fn create_record(
     let company = company_for(setup, alias.and_then(|a| a.domain.as_deref()));
     let from = msg.email_from.as_deref();
     let cc = msg.cc.join(", ");
-    tx.insert_record(
-        &route.model,
-        msg.subject.as_deref().unwrap_or(""),
-        from,
-        from.and_then(email_normalize).as_deref(),
-        (!cc.is_empty()).then_some(cc.as_str()),
-        company,
-        route.alias_id,
-        values,
-    )
+    tx.insert_record(&NewRecordRow {
+        model: &route.model,
+        name: msg.subject.as_deref().unwrap_or(""),
+        email_from: from,
+        email_normalized: from.and_then(email_normalize).as_deref(),
+        email_cc: (!cc.is_empty()).then_some(cc.as_str()),
+        company_id: company,
+        alias_id: route.alias_id,
+        values_json: values,
+    })
     .await
 }
 
 /// The company of the alias's domain, else the gateway's own (the first).
-fn company_for(setup: &Setup<'_>, domain: Option<&str>) -> Option<i64> {
+fn company_for(setup: &Setup<'_>, domain: Option<&str>) -> Option<CompanyId> {
     let companies = &setup.config.companies;
     let by_domain = domain.and_then(|d| {
         companies
             .iter()
             .find(|c| c.alias_domain.as_deref() == Some(d))
     });
-    by_domain.or(companies.first()).map(|c| c.id.get())
+    by_domain.or(companies.first()).map(|c| c.id)
 }
 
 /// `email_cc` collects the Cc of the mail posted on a record: unique by address, existing
 /// formatting kept (case 95).
-async fn merge_cc(tx: &mut Tx, record: i64, cc: &[String]) -> Result<(), StoreError> {
+async fn merge_cc(tx: &mut Tx, record: RecordId, cc: &[String]) -> Result<(), StoreError> {
     if cc.is_empty() {
         return Ok(());
     }
@@ -318,7 +319,7 @@ async fn recognised_recipients(
     tx: &mut Tx,
     msg: &ParsedMessage,
     setup: &Setup<'_>,
-) -> Result<Vec<i64>, StoreError> {
+) -> Result<Vec<PartnerId>, StoreError> {
     let mut out = Vec::new();
     for r in msg.recipients.iter().take(postern_store::MAX_LOOKUPS) {
         let Some(norm) = email_normalize(r) else {
@@ -354,10 +355,10 @@ pub(crate) async fn notify(
     tx: &mut Tx,
     msg: &ParsedMessage,
     message_id: &str,
-    id: i64,
-    record: i64,
+    id: MessageId,
+    record: RecordId,
     created: bool,
-    parent: Option<i64>,
+    parent: Option<MessageId>,
     route: &Route,
     setup: &Setup<'_>,
 ) -> Result<(), StoreError> {
@@ -466,7 +467,7 @@ async fn apply_bounce(tx: &mut Tx, msg: &ParsedMessage) -> Result<BounceSummary,
 
 async fn record_has_address(
     tx: &mut Tx,
-    record: i64,
+    record: RecordId,
     recipients: &[(String, bool)],
 ) -> Result<bool, StoreError> {
     let rec_email = tx.record_email_normalized(record).await?;
@@ -555,7 +556,7 @@ fn outbox_row(m: GatewayMail, kind: SendKind) -> NewMail {
         .ok()
         .and_then(|v| v.as_str().map(str::to_owned));
     NewMail {
-        stream: "transactional".into(),
+        stream: MailStream::Transactional,
         kind,
         message_id: None,
         record_id: None,
@@ -577,10 +578,10 @@ fn outbox_row(m: GatewayMail, kind: SendKind) -> NewMail {
 async fn store_attachments(
     tx: &mut Tx,
     msg: &ParsedMessage,
-    id: i64,
-    record: i64,
+    id: MessageId,
+    record: RecordId,
 ) -> Result<(), StoreError> {
-    let mut inline: Vec<(&str, i64)> = Vec::new();
+    let mut inline: Vec<(&str, AttachmentId)> = Vec::new();
     for a in &msg.attachments {
         let attachment = tx
             .insert_attachment(
@@ -606,7 +607,7 @@ async fn store_attachments(
 /// (`/api/v1/attachments/{id}`), as the reference points them at `/web/image/{id}` (§3.4);
 /// `None` when there is none. The body was sanitized when parsed: it keeps only the `cid:`
 /// images of its own attachments, each written `src="cid:X"` by the serializer.
-fn inline_images(body: &str, inline: &[(&str, i64)]) -> Option<String> {
+fn inline_images(body: &str, inline: &[(&str, AttachmentId)]) -> Option<String> {
     if inline.is_empty() || !body.contains("=\"cid:") {
         return None;
     }
@@ -632,16 +633,23 @@ fn inline_images(body: &str, inline: &[(&str, i64)]) -> Option<String> {
 
 #[cfg(test)]
 mod inline_tests {
-    use super::inline_images;
+    use super::{AttachmentId, inline_images};
 
     #[test]
     fn cid_images_point_at_their_attachments() {
         let body = "<p><img src=\"cid:Logo@X\" alt=\"a\"><img src=\"cid:chart@x\"></p>";
         assert_eq!(
-            inline_images(body, &[("<logo@x>", 7), ("chart@x", 8)]).unwrap(),
+            inline_images(
+                body,
+                &[("<logo@x>", AttachmentId(7)), ("chart@x", AttachmentId(8))]
+            )
+            .unwrap(),
             "<p><img src=\"/api/v1/attachments/7\" alt=\"a\"><img src=\"/api/v1/attachments/8\"></p>"
         );
-        assert_eq!(inline_images("<p>no image</p>", &[("logo@x", 7)]), None);
+        assert_eq!(
+            inline_images("<p>no image</p>", &[("logo@x", AttachmentId(7))]),
+            None
+        );
         assert_eq!(inline_images(body, &[]), None);
     }
 }

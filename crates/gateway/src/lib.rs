@@ -31,7 +31,7 @@ pub use outcome::{AcceptOutcome, BounceSummary, RouteOutcome};
 pub use postern_routing::{Envelope, Outcome};
 
 use postern_mime::ParsedMessage;
-use postern_model::Source;
+use postern_model::{RawMessageId, Source};
 use postern_store::{NewRawMessage, Packing, Store, StoreError};
 use std::sync::Arc;
 
@@ -44,7 +44,7 @@ pub enum AcceptError {
         /// Why.
         reason: String,
         /// Where it was kept (0 when even that failed).
-        raw_message_id: i64,
+        raw_message_id: RawMessageId,
     },
     /// The database failed; nothing was applied. Retry later.
     #[error("temporary failure: {0}")]
@@ -387,7 +387,7 @@ impl Gateway {
     ) -> Result<AcceptOutcome, AcceptError> {
         let msg = postern_mime::parse(raw).map_err(|e| AcceptError::Unparseable {
             reason: e.to_string(),
-            raw_message_id: 0,
+            raw_message_id: RawMessageId(0),
         })?;
         let mut tx = self.store.read().await?;
         let config = lookups::GatewayConfig::load(&mut tx).await?;
@@ -463,7 +463,7 @@ impl Gateway {
         let id = self
             .store_raw(raw, received, None, "failed", reason)
             .await
-            .unwrap_or(0);
+            .unwrap_or(RawMessageId(0));
         AcceptError::Unparseable {
             reason: reason.to_owned(),
             raw_message_id: id,
@@ -492,7 +492,7 @@ impl Gateway {
         message_id: Option<&str>,
         status: &str,
         error: &str,
-    ) -> Result<i64, StoreError> {
+    ) -> Result<RawMessageId, StoreError> {
         let mut tx = self.store.begin().await?;
         let id = tx
             .insert_raw_message(&raw_row(

@@ -3,6 +3,7 @@
 
 use postern_mime::ParsedMessage;
 use postern_model::address::email_normalize;
+use postern_model::{MessageType, RecordId};
 use postern_routing::{
     AliasInfo, Decision, DomainInfo, Envelope, Lookups, LoopCounts, Outcome, PartnerCandidate,
     RoutingConfig, ThreadMessage, decide, plan_lookups, rate_limit,
@@ -21,7 +22,7 @@ fn thread_message(row: ThreadMessageRow) -> ThreadMessage {
         record_id: row.record_id,
         model: row.model,
         internal: row.subtype.as_deref() == Some("note"),
-        auto_comment: row.message_type == "auto_comment",
+        auto_comment: row.message_type == MessageType::AutoComment,
         author_partner_id: row.author_partner_id,
     }
 }
@@ -179,7 +180,7 @@ async fn fill_people(
                 .collect();
         }
     }
-    let mut records: Vec<i64> = look
+    let mut records: Vec<RecordId> = look
         .reply_target
         .iter()
         .filter_map(|t| t.record_id)

@@ -7,22 +7,26 @@
 //! the Reply-To and the Return-Path of the record's company ([`Directory`]).
 
 use postern_compose::notify::{self, Candidate};
-use postern_store::{AliasDomain, Company, NewMail, PageRequest, StoreError, Tx};
+use postern_model::{
+    CompanyId, MailId, MailStream, MessageId, NotificationStatus, NotificationType, PartnerId,
+    RecordId,
+};
+use postern_store::{AliasDomain, Company, NewMail, NewNotification, PageRequest, StoreError, Tx};
 
 /// A message just written on a record, as its notifications need it.
 pub(crate) struct Posted<'a> {
     /// The message's id in the store.
-    pub id: i64,
+    pub id: MessageId,
     /// Its Message-ID.
     pub rfc_id: &'a str,
     /// The Message-ID of the thread's root (`References`), when it has one.
     pub parent_rfc: Option<&'a str>,
     /// The record (read only when someone is e-mailed).
-    pub record_id: i64,
+    pub record_id: RecordId,
     /// `comment` or `note` (a note reaches internal users only).
     pub subtype: &'a str,
     /// The author (never notified).
-    pub author_partner_id: Option<i64>,
+    pub author_partner_id: Option<PartnerId>,
     /// The From of the notification mails.
     pub email_from: Option<&'a str>,
     /// Subject and body of the mails.
@@ -30,12 +34,34 @@ pub(crate) struct Posted<'a> {
     /// HTML body.
     pub body_html: &'a str,
     /// Partners notified besides the followers.
-    pub partner_ids: &'a [i64],
+    pub partner_ids: &'a [PartnerId],
     /// Addresses (normalised) that got the original mail: not notified again.
     pub got_it: &'a [String],
     /// The record was created by this message: it has no follower but its author yet, so the
     /// followers are not read.
     pub created: bool,
+}
+
+impl Posted<'_> {
+    /// The notification of this message to `partner`: an inbox one is `sent` at once, an
+    /// e-mail one `ready` for its mail.
+    fn notification(
+        &self,
+        partner: PartnerId,
+        notification_type: NotificationType,
+        mail_id: Option<MailId>,
+    ) -> NewNotification {
+        NewNotification {
+            message_id: self.id,
+            partner_id: partner,
+            notification_type,
+            status: match notification_type {
+                NotificationType::Inbox => NotificationStatus::Sent,
+                NotificationType::Email => NotificationStatus::Ready,
+            },
+            mail_id,
+        }
+    }
 }
 
 /// What was queued.
@@ -69,7 +95,7 @@ pub(crate) async fn notify_followers(
         posted.parent_rfc,
     );
     for p in &plan.inbox {
-        tx.insert_notification(posted.id, *p, "inbox", "sent", None)
+        tx.insert_notification(&posted.notification(*p, NotificationType::Inbox, None))
             .await?;
     }
     if !plan.emails.is_empty() {
@@ -96,13 +122,16 @@ pub(crate) async fn notify_followers(
         };
         for (partner, to) in &plan.emails {
             let mail = tx.insert_mail(&template.to(to)).await?;
-            tx.insert_notification(posted.id, *partner, "email", "ready", Some(mail))
-                .await?;
+            let ready = posted.notification(*partner, NotificationType::Email, Some(mail));
+            tx.insert_notification(&ready).await?;
         }
     }
     for p in &plan.invalid {
-        tx.insert_notification(posted.id, *p, "email", "exception", None)
-            .await?;
+        tx.insert_notification(&NewNotification {
+            status: NotificationStatus::Exception,
+            ..posted.notification(*p, NotificationType::Email, None)
+        })
+        .await?;
         tx.fail_notification(
             posted.id,
             *p,
@@ -129,7 +158,7 @@ impl NotificationMail<'_> {
     fn to(&self, to: &str) -> NewMail {
         let p = self.posted;
         NewMail {
-            stream: "transactional".into(),
+            stream: MailStream::Transactional,
             kind: Some("notification".into()),
             message_id: Some(p.id),
             record_id: Some(p.record_id),
@@ -195,13 +224,13 @@ impl Directory<'_> {
     /// alias domain when the company has none); an unknown company is an error.
     pub(crate) fn company_domain(
         &self,
-        company_id: Option<i64>,
+        company_id: Option<CompanyId>,
     ) -> Result<(Option<&Company>, Option<&AliasDomain>), StoreError> {
         let company = match company_id {
             Some(id) => Some(
                 self.companies
                     .iter()
-                    .find(|c| c.id.get() == id)
+                    .find(|c| c.id == id)
                     .ok_or_else(|| StoreError::not_found("company", id))?,
             ),
             None => self.companies.first(),

@@ -2,6 +2,7 @@
 //! `{"outcome", "routes", "sent", "bounce", "message_ids", "trace"}`.
 
 use postern_mime::BouncedRecipient;
+use postern_model::{MessageId, PartnerId, RecordId};
 use postern_routing::{Action, Decision, Outcome, Send, Via};
 use serde::Serialize;
 
@@ -13,7 +14,7 @@ pub struct RouteOutcome {
     /// The model.
     pub model: String,
     /// The record created or posted on (`null` in `explain` for a creation).
-    pub record_id: Option<i64>,
+    pub record_id: Option<RecordId>,
     /// The alias routed through.
     pub alias: Option<String>,
     /// Why.
@@ -28,9 +29,9 @@ pub struct BounceSummary {
     /// Ids of the original message found in the report.
     pub original_message_ids: Vec<String>,
     /// The stored message the bounce was pinned on, if found.
-    pub message_id: Option<i64>,
+    pub message_id: Option<MessageId>,
     /// Partners whose notifications were marked bounced.
-    pub partner_ids: Vec<i64>,
+    pub partner_ids: Vec<PartnerId>,
 }
 
 /// The outcome of one message.
@@ -45,7 +46,7 @@ pub struct AcceptOutcome {
     /// The bounce, when it was one.
     pub bounce: Option<BounceSummary>,
     /// Ids of the stored messages (one per route).
-    pub message_ids: Vec<i64>,
+    pub message_ids: Vec<MessageId>,
     /// For a refusal, the explanation an SMTP/LMTP listener puts in its 5xx reply (the same
     /// reason the refusal mail gives).
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -58,8 +59,8 @@ impl AcceptOutcome {
     /// The outcome of a decision; `record_ids` fills the ids of created records, route by route.
     pub(crate) fn from_decision(
         d: &Decision,
-        record_ids: Vec<i64>,
-        message_ids: Vec<i64>,
+        record_ids: Vec<RecordId>,
+        message_ids: Vec<MessageId>,
         bounce: Option<BounceSummary>,
     ) -> AcceptOutcome {
         let routes = d

@@ -6,8 +6,8 @@
 
 use postern_compose::message_id::{self, IdTag};
 use postern_compose::notify;
-use postern_model::PartnerId;
 use postern_model::address::{email_normalize, formataddr};
+use postern_model::{MailId, MailStream, MessageId, MessageType, PartnerId, RecordId};
 use postern_store::{NewMail, NewMessage, Store, StoreError, now_ms};
 
 /// A file given with a message or a mail.
@@ -33,9 +33,9 @@ pub struct PostInput {
     /// `comment` (default; followers of `comment` notified) or `note` (internal users only).
     pub subtype: Option<String>,
     /// The author.
-    pub author_partner_id: Option<i64>,
+    pub author_partner_id: Option<PartnerId>,
     /// Partners notified besides the followers.
-    pub partner_ids: Vec<i64>,
+    pub partner_ids: Vec<PartnerId>,
     /// Attached files.
     pub attachments: Vec<FileInput>,
 }
@@ -58,7 +58,7 @@ pub struct MailInput {
     /// `transactional` (default) or `mass`.
     pub stream: Option<String>,
     /// The record it belongs to.
-    pub record_id: Option<i64>,
+    pub record_id: Option<RecordId>,
     /// Attached files.
     pub attachments: Vec<FileInput>,
     /// Extra headers.
@@ -87,14 +87,14 @@ fn html_of(html: Option<&str>, text: Option<&str>) -> String {
 pub async fn post_message(
     store: &Store,
     hostname: &str,
-    record_id: i64,
+    record_id: RecordId,
     input: &PostInput,
-) -> Result<i64, StoreError> {
+) -> Result<MessageId, StoreError> {
     let (subtype, body) = check_post(input)?;
     let mut tx = store.begin().await?;
     let record = tx.get_record(record_id).await?;
     let author = match input.author_partner_id {
-        Some(id) => Some(tx.get_partner(PartnerId(id)).await?),
+        Some(id) => Some(tx.get_partner(id).await?),
         None => None,
     };
     let author_from = author
@@ -122,7 +122,7 @@ pub async fn post_message(
             record_id: Some(record_id),
             parent_id: parent,
             subtype,
-            message_type: "comment",
+            message_type: MessageType::Comment,
             author_partner_id: input.author_partner_id,
             email_from: author_from.as_deref(),
             subject: Some(&subject),
@@ -166,7 +166,7 @@ pub async fn post_message(
     };
     let queued = crate::notifications::notify_followers(&mut tx, &posted, &directory).await?;
     tx.commit().await?;
-    tracing::info!(message_id = %mid, record_id, emails = queued.emails, inbox = queued.inbox, "message posted");
+    tracing::info!(message_id = %mid, record_id = record_id.get(), emails = queued.emails, inbox = queued.inbox, "message posted");
     Ok(message)
 }
 
@@ -175,7 +175,7 @@ pub async fn queue_mail(
     store: &Store,
     hostname: &str,
     input: &MailInput,
-) -> Result<i64, StoreError> {
+) -> Result<MailId, StoreError> {
     let stream = check_mail(input)?;
     let mut tx = store.begin().await?;
     let record = match input.record_id {
@@ -217,7 +217,7 @@ pub async fn queue_mail(
     }
     let id = tx
         .insert_mail(&NewMail {
-            stream: stream.into(),
+            stream,
             kind: Some("api".into()),
             message_id: message,
             record_id: input.record_id,
@@ -247,14 +247,14 @@ async fn store_sent_message(
     from: &str,
     body: &str,
     now: i64,
-) -> Result<i64, StoreError> {
+) -> Result<MessageId, StoreError> {
     let id = tx
         .insert_message(&NewMessage {
             message_id: mid,
             record_id: input.record_id,
             parent_id: None,
             subtype: "comment",
-            message_type: "email_outgoing",
+            message_type: MessageType::EmailOutgoing,
             author_partner_id: None,
             email_from: Some(from),
             subject: Some(&input.subject),
@@ -301,14 +301,13 @@ fn check_post(input: &PostInput) -> Result<(&str, String), StoreError> {
 }
 
 /// What `POST /api/v1/mail` must hold before anything is written; gives the stream.
-fn check_mail(input: &MailInput) -> Result<&str, StoreError> {
-    let stream = input.stream.as_deref().unwrap_or("transactional");
-    if stream != "transactional" && stream != "mass" {
-        return Err(StoreError::invalid(
-            "stream",
-            "expected `transactional` or `mass`",
-        ));
-    }
+fn check_mail(input: &MailInput) -> Result<MailStream, StoreError> {
+    let stream = match input.stream.as_deref() {
+        None => MailStream::Transactional,
+        Some(s) => s
+            .parse()
+            .map_err(|_| StoreError::invalid("stream", "expected `transactional` or `mass`"))?,
+    };
     if input
         .to
         .iter()

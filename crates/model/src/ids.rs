@@ -1,7 +1,8 @@
 //! Database ids as newtypes, so that a record id is never passed where a message id is meant.
 //!
 //! Every id is a positive 64-bit integer assigned by the store. They serialise as plain
-//! numbers in JSON (the API contract says `"record_id": 12`).
+//! numbers in JSON (the API contract says `"record_id": 12`) and, with the `sqlx` feature, as
+//! the integer in the database.
 
 use serde::{Deserialize, Serialize};
 use std::fmt;
@@ -11,6 +12,7 @@ macro_rules! id_type {
         $(#[$doc])*
         #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
         #[serde(transparent)]
+        #[cfg_attr(feature = "sqlx", derive(sqlx::Type), sqlx(transparent))]
         pub struct $name(pub i64);
 
         impl $name {
@@ -29,6 +31,12 @@ macro_rules! id_type {
         impl From<i64> for $name {
             fn from(v: i64) -> Self {
                 Self(v)
+            }
+        }
+
+        impl From<$name> for i64 {
+            fn from(v: $name) -> Self {
+                v.0
             }
         }
     )*};
@@ -61,6 +69,8 @@ id_type!(
     IncomingServerId,
     /// A webhook subscription.
     WebhookId,
+    /// One event to deliver to one webhook.
+    WebhookDeliveryId,
     /// The raw original of an inbound message as received.
     RawMessageId,
 );

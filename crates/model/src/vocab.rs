@@ -150,6 +150,8 @@ vocab_enum!(
     AutoComment => "auto_comment",
     /// A notification addressed to one user.
     UserNotification => "user_notification",
+    /// Sent from Postern by e-mail (a mail of the API on a record, Odoo's "Outgoing Email").
+    EmailOutgoing => "email_outgoing",
 });
 
 vocab_enum!(

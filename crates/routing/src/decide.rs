@@ -4,8 +4,8 @@
 use crate::types::*;
 use crate::{LOOP_TAG, MAX_REFERENCES, REPLY_TO_TAG};
 use postern_mime::ParsedMessage;
-use postern_model::AliasContact;
 use postern_model::address::{email_normalize, email_split};
+use postern_model::{AliasContact, AliasId, PartnerId, RecordId};
 
 /// The addresses of a message that routing compares, lower-cased (§4.0).
 struct Addresses {
@@ -136,7 +136,7 @@ impl Ctx<'_> {
         outcome: Outcome,
         routes: Vec<Route>,
         mut sent: Vec<Send>,
-        invalid: Vec<i64>,
+        invalid: Vec<AliasId>,
     ) -> Decision {
         if sent.iter().any(|s| s.to.is_empty()) {
             sent.retain(|s| !s.to.is_empty());
@@ -329,7 +329,7 @@ fn route_reply(cx: &mut Ctx) -> Option<Decision> {
 
 /// §5 step 4: a reply to an internal note stays a note and notifies the note's author; replies
 /// to bot messages are public.
-fn reply_subtype(cx: &mut Ctx) -> (&'static str, Vec<i64>) {
+fn reply_subtype(cx: &mut Ctx) -> (&'static str, Vec<PartnerId>) {
     match &cx.look.parent {
         Some(p) if p.internal && !p.auto_comment => {
             cx.note(format!(
@@ -494,8 +494,8 @@ enum ContactCheck {
 fn check_contact(
     cx: &Ctx,
     alias: &AliasInfo,
-    record: Option<i64>,
-    author: Option<i64>,
+    record: Option<RecordId>,
+    author: Option<PartnerId>,
 ) -> ContactCheck {
     match alias.contact {
         AliasContact::Everyone => ContactCheck::Ok,
@@ -527,7 +527,7 @@ fn refusal(cx: &Ctx, kind: SendKind, alias: &AliasInfo, reason: String) -> Send 
 
 /// §5.1: among the partners with the author's e-mail, a follower of the context record first,
 /// then an internal user, then the lowest id.
-fn pick_author(look: &Lookups, context: Option<i64>) -> Option<i64> {
+fn pick_author(look: &Lookups, context: Option<RecordId>) -> Option<PartnerId> {
     let followers = context.map(|r| look.followers_of(r)).unwrap_or(&[]);
     look.author_candidates
         .iter()

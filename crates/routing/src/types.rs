@@ -1,6 +1,6 @@
 //! What goes into the decision (configuration, envelope, lookups) and what comes out of it.
 
-use postern_model::AliasContact;
+use postern_model::{AliasContact, AliasId, MessageId, PartnerId, RecordId};
 use serde::Serialize;
 
 /// The configuration routing reads: alias domains and the gateway parameters.
@@ -57,9 +57,9 @@ pub struct LookupPlan {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct ThreadMessage {
     /// Its id.
-    pub id: i64,
+    pub id: MessageId,
     /// The record of its thread, if it is on one.
-    pub record_id: Option<i64>,
+    pub record_id: Option<RecordId>,
     /// The model of that record.
     pub model: Option<String>,
     /// Its subtype is internal (`note`).
@@ -67,14 +67,14 @@ pub struct ThreadMessage {
     /// It was posted by a bot (`auto_comment`): replies to it are public.
     pub auto_comment: bool,
     /// Its author.
-    pub author_partner_id: Option<i64>,
+    pub author_partner_id: Option<PartnerId>,
 }
 
 /// An alias that may match a recipient.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AliasInfo {
     /// Id.
-    pub id: i64,
+    pub id: AliasId,
     /// Local part.
     pub alias_name: String,
     /// Domain, `None` for an alias without domain.
@@ -82,9 +82,9 @@ pub struct AliasInfo {
     /// Model records are created in.
     pub model: String,
     /// Post on this record instead of creating one.
-    pub force_thread_id: Option<i64>,
+    pub force_thread_id: Option<RecordId>,
     /// Owner record (for the followers policy).
-    pub parent_thread_id: Option<i64>,
+    pub parent_thread_id: Option<RecordId>,
     /// Who may write.
     pub contact: AliasContact,
     /// Match on the local part alone.
@@ -105,7 +105,7 @@ impl AliasInfo {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct PartnerCandidate {
     /// Id.
-    pub id: i64,
+    pub id: PartnerId,
     /// An internal user.
     pub is_user: bool,
 }
@@ -125,14 +125,14 @@ pub struct Lookups {
     pub aliases: Vec<AliasInfo>,
     /// Followers (partner ids) of the records that contact checks may look at: the reply
     /// target's record, and the forced and parent records of the matched aliases.
-    pub followers: Vec<(i64, Vec<i64>)>,
+    pub followers: Vec<(RecordId, Vec<PartnerId>)>,
     /// Records that exist among those the aliases force or own (a forced record that is gone
     /// makes the route create instead, §4.8).
-    pub existing_records: Vec<i64>,
+    pub existing_records: Vec<RecordId>,
 }
 
 impl Lookups {
-    pub(crate) fn followers_of(&self, record: i64) -> &[i64] {
+    pub(crate) fn followers_of(&self, record: RecordId) -> &[PartnerId] {
         self.followers
             .iter()
             .find(|(r, _)| *r == record)
@@ -225,26 +225,26 @@ pub struct Route {
     /// The model.
     pub model: String,
     /// The record posted on (`None` when creating).
-    pub record_id: Option<i64>,
+    pub record_id: Option<RecordId>,
     /// The alias's full name, when routed through one.
     pub alias: Option<String>,
     /// The alias's id.
     #[serde(skip)]
-    pub alias_id: Option<i64>,
+    pub alias_id: Option<AliasId>,
     /// Why.
     pub via: Via,
     /// The author recognised for this route.
     #[serde(skip)]
-    pub author_partner_id: Option<i64>,
+    pub author_partner_id: Option<PartnerId>,
     /// The parent message (replies only; flattened to the root by the shell).
     #[serde(skip)]
-    pub parent_id: Option<i64>,
+    pub parent_id: Option<MessageId>,
     /// `note` for a reply to an internal note, else `comment`.
     #[serde(skip)]
     pub subtype: &'static str,
     /// Partners to notify explicitly (the parent's author for a reply to a note).
     #[serde(skip)]
-    pub partner_ids: Vec<i64>,
+    pub partner_ids: Vec<PartnerId>,
 }
 
 /// The kinds of mail the gateway sends back (the contract's `sent[].kind`).
@@ -270,7 +270,7 @@ pub struct Send {
     pub to: String,
     /// The alias concerned (refusals).
     #[serde(skip)]
-    pub alias_id: Option<i64>,
+    pub alias_id: Option<AliasId>,
     /// Its full name, for the text.
     #[serde(skip)]
     pub alias: Option<String>,
@@ -290,7 +290,7 @@ pub struct Decision {
     pub sent: Vec<Send>,
     /// Aliases to mark `invalid`.
     #[serde(skip)]
-    pub invalid_aliases: Vec<i64>,
+    pub invalid_aliases: Vec<AliasId>,
     /// Every step taken, for humans.
     pub trace: Vec<String>,
 }
@@ -304,5 +304,5 @@ pub struct LoopCounts {
     /// Per model with creation routes: records of that model with the sender's e-mail.
     pub created: Vec<(String, i64)>,
     /// Per record with post routes: messages by the sender on it.
-    pub posted: Vec<(i64, i64)>,
+    pub posted: Vec<(RecordId, i64)>,
 }

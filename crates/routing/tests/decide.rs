@@ -1,7 +1,7 @@
 //! Table and property tests of `decide`, on hand-built parsed messages (no parser involved).
 
 use postern_mime::{BounceSigns, Dsn, ParsedMessage};
-use postern_model::AliasContact;
+use postern_model::{AliasContact, AliasId, MessageId, PartnerId, RecordId};
 use postern_routing::*;
 use proptest::prelude::*;
 
@@ -41,7 +41,7 @@ fn cfg() -> RoutingConfig {
 
 fn alias(id: i64, name: &str, model: &str) -> AliasInfo {
     AliasInfo {
-        id,
+        id: AliasId(id),
         alias_name: name.into(),
         domain: Some("d1.test".into()),
         model: model.into(),
@@ -219,8 +219,8 @@ fn auto_replies_never_create_records() {
     // ... but one that answers a stored message is threaded.
     m.in_reply_to = Some("<ours@x>".into());
     let ours = ThreadMessage {
-        id: 1,
-        record_id: Some(2),
+        id: MessageId(1),
+        record_id: Some(RecordId(2)),
         model: Some("crm.lead".into()),
         internal: false,
         auto_comment: false,
@@ -255,12 +255,12 @@ fn reply_to_a_note_stays_a_note() {
     let mut m = msg(&["nobody@d1.test"]);
     m.in_reply_to = Some("<note@x>".into());
     let note = ThreadMessage {
-        id: 7,
-        record_id: Some(3),
+        id: MessageId(7),
+        record_id: Some(RecordId(3)),
         model: Some("crm.lead".into()),
         internal: true,
         auto_comment: false,
-        author_partner_id: Some(9),
+        author_partner_id: Some(PartnerId(9)),
     };
     let look = Lookups {
         reply_target: Some(note.clone()),
@@ -269,7 +269,7 @@ fn reply_to_a_note_stays_a_note() {
     };
     let d = run(&m, &look);
     assert_eq!(d.routes[0].subtype, "note");
-    assert_eq!(d.routes[0].partner_ids, vec![9]);
+    assert_eq!(d.routes[0].partner_ids, vec![PartnerId(9)]);
     let bot = ThreadMessage {
         auto_comment: true,
         ..note
@@ -285,30 +285,30 @@ fn reply_to_a_note_stays_a_note() {
 #[test]
 fn author_priority_follower_then_user_then_lowest_id() {
     let mut a = alias(1, "sales", "crm.lead");
-    a.force_thread_id = Some(5);
+    a.force_thread_id = Some(RecordId(5));
     let look = Lookups {
         aliases: vec![a],
-        existing_records: vec![5],
+        existing_records: vec![RecordId(5)],
         author_candidates: vec![
             PartnerCandidate {
-                id: 1,
+                id: PartnerId(1),
                 is_user: false,
             },
             PartnerCandidate {
-                id: 2,
+                id: PartnerId(2),
                 is_user: true,
             },
             PartnerCandidate {
-                id: 3,
+                id: PartnerId(3),
                 is_user: false,
             },
         ],
-        followers: vec![(5, vec![3])],
+        followers: vec![(RecordId(5), vec![PartnerId(3)])],
         ..Default::default()
     };
     assert_eq!(
         run(&msg(&["sales@d1.test"]), &look).routes[0].author_partner_id,
-        Some(3)
+        Some(PartnerId(3))
     );
     let look = Lookups {
         followers: vec![],
@@ -316,7 +316,7 @@ fn author_priority_follower_then_user_then_lowest_id() {
     };
     assert_eq!(
         run(&msg(&["sales@d1.test"]), &look).routes[0].author_partner_id,
-        Some(2)
+        Some(PartnerId(2))
     );
 }
 

@@ -260,7 +260,7 @@ mod tests {
     fn replies_to_gateway_errors() {
         let unparseable = Err(AcceptError::Unparseable {
             reason: "x".into(),
-            raw_message_id: 1,
+            raw_message_id: postern_model::RawMessageId(1),
         });
         assert!(
             delivery(&unparseable, true, "Q")

@@ -6,19 +6,23 @@
 use crate::chunks::Owner;
 use crate::read::{MESSAGE_SELECT, RECORD_SELECT};
 use crate::{AttachmentInfo, Message, MessageOrigin, Notification, Record, StoreError, Tx, on};
+use postern_model::{MessageId, PartnerId, RawMessageId, RecordId};
 use std::collections::HashMap;
 
 /// `1,2,3` — integers only, safe to format into a statement.
-fn id_list(ids: &[i64]) -> String {
-    ids.iter().map(i64::to_string).collect::<Vec<_>>().join(",")
+fn id_list<I: Copy + Into<i64>>(ids: &[I]) -> String {
+    ids.iter()
+        .map(|&i| i.into().to_string())
+        .collect::<Vec<_>>()
+        .join(",")
 }
 
 impl Tx {
     /// The records of `ids` that exist, by id.
     pub async fn records_by_ids(
         &mut self,
-        ids: &[i64],
-    ) -> Result<HashMap<i64, Record>, StoreError> {
+        ids: &[RecordId],
+    ) -> Result<HashMap<RecordId, Record>, StoreError> {
         if ids.is_empty() {
             return Ok(HashMap::new());
         }
@@ -34,8 +38,8 @@ impl Tx {
     /// The messages of `ids` that exist, with partners, attachments and notifications, by id.
     pub async fn messages_by_ids(
         &mut self,
-        ids: &[i64],
-    ) -> Result<HashMap<i64, Message>, StoreError> {
+        ids: &[MessageId],
+    ) -> Result<HashMap<MessageId, Message>, StoreError> {
         if ids.is_empty() {
             return Ok(HashMap::new());
         }
@@ -46,7 +50,7 @@ impl Tx {
         ))
         .fetch_all(c)
         .await)?;
-        let mut out: HashMap<i64, Message> = rows
+        let mut out: HashMap<MessageId, Message> = rows
             .into_iter()
             .map(|mut m| {
                 m.notifications = Some(vec![]);
@@ -57,7 +61,7 @@ impl Tx {
             "SELECT message_id, partner_id FROM message_partners WHERE message_id IN ({list}) \
              ORDER BY message_id, partner_id"
         );
-        let partners: Vec<(i64, i64)> =
+        let partners: Vec<(MessageId, PartnerId)> =
             on!(self, |c| sqlx::query_as(sqlx::AssertSqlSafe(sql.clone()))
                 .fetch_all(c)
                 .await)?;
@@ -102,16 +106,16 @@ impl Tx {
     /// by message id.
     pub async fn origins_by_message_ids(
         &mut self,
-        ids: &[i64],
-    ) -> Result<HashMap<i64, (MessageOrigin, Vec<u8>)>, StoreError> {
+        ids: &[MessageId],
+    ) -> Result<HashMap<MessageId, (MessageOrigin, Vec<u8>)>, StoreError> {
         if ids.is_empty() {
             return Ok(HashMap::new());
         }
         // message, raw id, source, envelope sender, recipients (JSON), outcome (JSON), content
         // head, size, encoding
         type Row = (
-            i64,
-            i64,
+            MessageId,
+            RawMessageId,
             String,
             Option<String>,
             String,
@@ -135,7 +139,7 @@ impl Tx {
                 None => {
                     let mut content = head;
                     if (content.len() as i64) < size {
-                        self.append_chunks(Owner::RawMessage, raw, &mut content)
+                        self.append_chunks(Owner::RawMessage, raw.get(), &mut content)
                             .await?;
                     }
                     content

@@ -97,6 +97,44 @@ macro_rules! int_values {
 }
 int_values!(i64, i32, i16, u8, u16, u32);
 
+/// The ids of `postern_model` bind and decode as their integer (as their `sqlx::Type` does).
+macro_rules! id_values {
+    ($($t:ident),*) => {$(
+        impl IntoValue for postern_model::$t {
+            fn into_value(self) -> Value {
+                Value::Integer(self.get())
+            }
+        }
+        impl IntoValue for &postern_model::$t {
+            fn into_value(self) -> Value {
+                Value::Integer(self.get())
+            }
+        }
+        impl FromValue for postern_model::$t {
+            fn from_value(v: ValueRef<'_>) -> Option<Self> {
+                i64::from_value(v).map(Self)
+            }
+        }
+    )*};
+}
+id_values!(
+    AliasDomainId,
+    CompanyId,
+    ModelId,
+    AliasId,
+    PartnerId,
+    RecordId,
+    MessageId,
+    AttachmentId,
+    NotificationId,
+    MailId,
+    OutgoingServerId,
+    IncomingServerId,
+    WebhookId,
+    WebhookDeliveryId,
+    RawMessageId
+);
+
 impl IntoValue for bool {
     fn into_value(self) -> Value {
         Value::Integer(self as i64)

@@ -190,7 +190,7 @@ impl FromDirectRow for ThreadMessageRow {
             record_id: r.try_get("record_id")?,
             model: r.try_get("model")?,
             subtype: r.try_get("subtype")?,
-            message_type: r.try_get("message_type")?,
+            message_type: r.try_get_from::<String, _>("message_type")?,
             author_partner_id: r.try_get("author_partner_id")?,
         })
     }
@@ -232,7 +232,7 @@ impl FromDirectRow for OutboxMail {
     fn from_row(r: &Row) -> Result<Self, Error> {
         Ok(OutboxMail {
             id: r.try_get("id")?,
-            stream: r.try_get("stream")?,
+            stream: r.try_get_from::<String, _>("stream")?,
             kind: r.try_get("kind")?,
             message_id: r.try_get("message_id")?,
             record_id: r.try_get("record_id")?,
@@ -318,8 +318,8 @@ impl FromDirectRow for Notification {
         Ok(Notification {
             message_id: r.try_get("message_id")?,
             partner_id: r.try_get("partner_id")?,
-            notification_type: r.try_get("notification_type")?,
-            status: r.try_get("status")?,
+            notification_type: r.try_get_from::<String, _>("notification_type")?,
+            status: r.try_get_from::<String, _>("status")?,
             failure_type: r.try_get("failure_type")?,
             failure_reason: r.try_get("failure_reason")?,
             mail_id: r.try_get("mail_id")?,
@@ -339,7 +339,7 @@ impl FromDirectRow for Message {
             email_from: r.try_get("email_from")?,
             author_partner_id: r.try_get("author_partner_id")?,
             subtype: r.try_get("subtype")?,
-            message_type: r.try_get("message_type")?,
+            message_type: r.try_get_from::<String, _>("message_type")?,
             date: r.try_get("date")?,
             incoming_email_to: r.try_get("incoming_email_to")?,
             incoming_email_cc: r.try_get("incoming_email_cc")?,
@@ -367,7 +367,7 @@ impl FromDirectRow for Mail {
             id: r.try_get("id")?,
             state: r.try_get("state")?,
             kind: r.try_get("kind")?,
-            stream: r.try_get("stream")?,
+            stream: r.try_get_from::<String, _>("stream")?,
             from: r.try_get("email_from")?,
             to: r.try_get_from::<String, _>("email_to")?,
             cc: r.try_get_from::<String, _>("email_cc")?,

@@ -17,7 +17,7 @@
 //! writes every try to `webhook_attempts`.
 
 use crate::{Page, PageRequest, StoreError, Tx, TxInner, now_ms, on, random_hex};
-use postern_model::WebhookId;
+use postern_model::{WebhookDeliveryId, WebhookId};
 use serde::Serialize;
 
 /// The answer body kept per try.
@@ -26,7 +26,7 @@ pub const MAX_RESPONSE_KEPT: usize = 4096;
 /// An active webhook and the event types it takes (all when empty).
 #[derive(Debug, Clone)]
 pub(crate) struct Subscription {
-    id: i64,
+    id: WebhookId,
     events: Vec<String>,
 }
 
@@ -40,9 +40,9 @@ impl Subscription {
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct DueDelivery {
     /// The delivery's id.
-    pub id: i64,
+    pub id: WebhookDeliveryId,
     /// The endpoint.
-    pub webhook_id: i64,
+    pub webhook_id: WebhookId,
     /// Its URL.
     pub url: String,
     /// Its signing secret (`whsec_…`), if any.
@@ -67,9 +67,9 @@ pub struct DueDelivery {
 #[derive(Debug, Clone)]
 pub struct DeliveryTry {
     /// The delivery.
-    pub delivery_id: i64,
+    pub delivery_id: WebhookDeliveryId,
     /// Its endpoint.
-    pub webhook_id: i64,
+    pub webhook_id: WebhookId,
     /// When the try began (epoch ms).
     pub attempted_at: i64,
     /// How long it took.
@@ -104,9 +104,9 @@ pub enum NextStep {
 #[derive(Debug, Clone, Serialize, sqlx::FromRow)]
 pub struct WebhookDelivery {
     /// Id (for `POST /api/v1/webhook-deliveries/{id}/retry`).
-    pub id: i64,
+    pub id: WebhookDeliveryId,
     /// The endpoint.
-    pub webhook_id: i64,
+    pub webhook_id: WebhookId,
     /// The `webhook-id` header sent.
     pub event_id: String,
     /// The event's type.
@@ -158,10 +158,11 @@ impl Tx {
     pub(crate) async fn emit(
         &mut self,
         event_type: &str,
-        subject: Option<i64>,
+        subject: Option<impl Into<i64>>,
         data: Option<serde_json::Value>,
     ) -> Result<(), StoreError> {
-        let endpoints: Vec<i64> = self
+        let subject: Option<i64> = subject.map(Into::into);
+        let endpoints: Vec<WebhookId> = self
             .subscriptions()
             .await?
             .iter()
@@ -201,7 +202,7 @@ impl Tx {
     /// The active webhooks, read once per transaction.
     async fn subscriptions(&mut self) -> Result<&[Subscription], StoreError> {
         if self.subscriptions.is_none() {
-            let rows: Vec<(i64, String)> = on!(self, |c| sqlx::query_as(
+            let rows: Vec<(WebhookId, String)> = on!(self, |c| sqlx::query_as(
                 "SELECT id, events FROM webhooks WHERE active = $1"
             )
             .bind(true)
@@ -250,7 +251,7 @@ impl Tx {
                  RETURNING id"
             ),
         };
-        let ids: Vec<i64> = on!(self, |c| sqlx::query_scalar(sqlx::AssertSqlSafe(
+        let ids: Vec<WebhookDeliveryId> = on!(self, |c| sqlx::query_scalar(sqlx::AssertSqlSafe(
             sql.clone()
         ))
         .bind(now)
@@ -264,7 +265,11 @@ impl Tx {
             return Ok(vec![]);
         }
         // Integers only: formatting them into the statement is safe.
-        let list = ids.iter().map(i64::to_string).collect::<Vec<_>>().join(",");
+        let list = ids
+            .iter()
+            .map(|i| i.get().to_string())
+            .collect::<Vec<_>>()
+            .join(",");
         Ok(on!(self, |c| sqlx::query_as::<_, DueDelivery>(
             sqlx::AssertSqlSafe(format!("{DUE_SELECT} WHERE d.id IN ({list}) ORDER BY d.id"))
         )
@@ -398,7 +403,7 @@ impl Tx {
         })?;
         if t.next == NextStep::Disable {
             tracing::warn!(
-                webhook = t.webhook_id,
+                webhook = t.webhook_id.get(),
                 "webhook endpoint answered 410 Gone: disabled"
             );
             on!(self, |c| sqlx::query(
@@ -451,7 +456,10 @@ impl Tx {
     }
 
     /// One delivery with its tries.
-    pub async fn get_webhook_delivery(&mut self, id: i64) -> Result<WebhookDelivery, StoreError> {
+    pub async fn get_webhook_delivery(
+        &mut self,
+        id: WebhookDeliveryId,
+    ) -> Result<WebhookDelivery, StoreError> {
         let mut d: WebhookDelivery = on!(self, |c| sqlx::query_as(sqlx::AssertSqlSafe(format!(
             "{DELIVERY_SELECT} WHERE d.id = $1"
         )))
@@ -463,7 +471,10 @@ impl Tx {
         Ok(d)
     }
 
-    async fn delivery_tries(&mut self, id: i64) -> Result<Vec<WebhookAttempt>, StoreError> {
+    async fn delivery_tries(
+        &mut self,
+        id: WebhookDeliveryId,
+    ) -> Result<Vec<WebhookAttempt>, StoreError> {
         Ok(on!(self, |c| sqlx::query_as(
             "SELECT attempted_at, duration_ms, status, response, error FROM webhook_attempts \
              WHERE delivery_id = $1 ORDER BY id"
@@ -476,7 +487,10 @@ impl Tx {
     /// Replays a delivery now, whatever its state (same event, same `webhook-id`, and the
     /// same body when one was frozen). Its tries keep counting: a replay of a delivery whose
     /// retries were used up is one more try.
-    pub async fn retry_webhook_delivery(&mut self, id: i64) -> Result<WebhookDelivery, StoreError> {
+    pub async fn retry_webhook_delivery(
+        &mut self,
+        id: WebhookDeliveryId,
+    ) -> Result<WebhookDelivery, StoreError> {
         self.get_webhook_delivery(id).await?;
         on!(self, |c| {
             sqlx::query(
@@ -537,11 +551,11 @@ mod tests {
     #[test]
     fn an_empty_subscription_takes_every_event() {
         let all = Subscription {
-            id: 1,
+            id: WebhookId(1),
             events: vec![],
         };
         let some = Subscription {
-            id: 2,
+            id: WebhookId(2),
             events: vec!["mail.sent".into()],
         };
         assert!(all.takes("record.created"));

@@ -4,64 +4,41 @@
 //! same with a thousand stored messages as with a million.
 
 use crate::chunks::{Owner, Packing, pack, split_head};
-use crate::{StoreError, Tx, now_ms, on};
-use serde::Serialize;
+use crate::{
+    NewMail, NewMessage, NewNotification, NewRawMessage, NewRecordRow, StoreError, Tx, now_ms, on,
+};
+use postern_model::{
+    AliasId, AttachmentId, MailId, MessageId, MessageType, NotificationId, PartnerId, RawMessageId,
+    RecordId,
+};
 
 /// At most this many addresses or ids are looked up for one message (the rest are ignored), so
 /// that a message with ten thousand recipients cannot make one lookup per recipient.
 pub const MAX_LOOKUPS: usize = 64;
 
-/// A raw inbound message as received, kept whatever happens to it.
-#[derive(Debug, Clone, Default)]
-pub struct NewRawMessage<'a> {
-    /// `smtp`, `lmtp`, `pipe`, `imap`, `pop3`, `http`.
-    pub source: &'a str,
-    /// Envelope sender.
-    pub envelope_sender: Option<&'a str>,
-    /// Envelope recipients (JSON list).
-    pub envelope_rcpts: String,
-    /// Peer address, HELO, TLS (network sources).
-    pub peer: Option<&'a str>,
-    /// HELO/EHLO name.
-    pub helo: Option<&'a str>,
-    /// The session used TLS.
-    pub tls: bool,
-    /// Message-Id header, when it has one.
-    pub header_message_id: Option<&'a str>,
-    /// The bytes.
-    pub content: &'a [u8],
-    /// Whether they were packed already (see [`Packing`]).
-    pub packing: Packing<'a>,
-    /// `processed`, `failed` (could not be parsed or applied), `ignored`.
-    pub status: &'a str,
-    /// Why it failed.
-    pub error: Option<&'a str>,
-    /// The outcome JSON.
-    pub outcome: Option<String>,
-}
-
 /// A stored message as routing sees it.
 #[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
 pub struct ThreadMessageRow {
     /// Id.
-    pub id: i64,
+    pub id: MessageId,
     /// Its record.
-    pub record_id: Option<i64>,
+    pub record_id: Option<RecordId>,
     /// The record's model.
     pub model: Option<String>,
     /// `comment`, `note`...
     pub subtype: Option<String>,
     /// `email`, `comment`, `auto_comment`...
-    pub message_type: String,
+    #[sqlx(try_from = "String")]
+    pub message_type: MessageType,
     /// Author.
-    pub author_partner_id: Option<i64>,
+    pub author_partner_id: Option<PartnerId>,
 }
 
 /// An alias as routing sees it.
 #[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
 pub struct AliasRouteRow {
     /// Id.
-    pub id: i64,
+    pub id: AliasId,
     /// Local part.
     pub alias_name: String,
     /// Domain name.
@@ -69,9 +46,9 @@ pub struct AliasRouteRow {
     /// Model.
     pub model: String,
     /// Forced record.
-    pub force_thread_id: Option<i64>,
+    pub force_thread_id: Option<RecordId>,
     /// Owner record.
-    pub parent_thread_id: Option<i64>,
+    pub parent_thread_id: Option<RecordId>,
     /// Contact policy.
     pub contact: String,
     /// Local-part matching.
@@ -82,75 +59,12 @@ pub struct AliasRouteRow {
     pub status: String,
 }
 
-/// A new message of a thread.
-#[derive(Debug, Clone, Default)]
-pub struct NewMessage<'a> {
-    /// RFC Message-ID (unique).
-    pub message_id: &'a str,
-    /// Record.
-    pub record_id: Option<i64>,
-    /// Parent message.
-    pub parent_id: Option<i64>,
-    /// `comment` / `note`.
-    pub subtype: &'a str,
-    /// `email`, `comment`, ...
-    pub message_type: &'a str,
-    /// Author.
-    pub author_partner_id: Option<i64>,
-    /// From as stored (formatted).
-    pub email_from: Option<&'a str>,
-    /// Subject.
-    pub subject: Option<&'a str>,
-    /// Body (HTML).
-    pub body_html: &'a str,
-    /// Date (epoch ms).
-    pub date: i64,
-    /// To as received.
-    pub incoming_email_to: Option<&'a str>,
-    /// Cc as received.
-    pub incoming_email_cc: Option<&'a str>,
-    /// The raw original.
-    pub raw_message_id: Option<i64>,
-}
-
-/// A mail to put in the outbox.
-#[derive(Debug, Clone, Default, Serialize)]
-pub struct NewMail {
-    /// `transactional` / `mass`.
-    pub stream: String,
-    /// Why it exists (`catchall_bounce`, `notification`, ...).
-    pub kind: Option<String>,
-    /// The message it notifies.
-    pub message_id: Option<i64>,
-    /// The record concerned.
-    pub record_id: Option<i64>,
-    /// Its Message-ID.
-    pub rfc_message_id: String,
-    /// From.
-    pub email_from: String,
-    /// To.
-    pub email_to: Vec<String>,
-    /// Cc.
-    pub email_cc: Vec<String>,
-    /// Reply-To.
-    pub reply_to: Option<String>,
-    /// Envelope sender / Return-Path.
-    pub return_path: Option<String>,
-    /// Subject.
-    pub subject: String,
-    /// HTML body.
-    pub body_html: Option<String>,
-    /// Text body.
-    pub body_text: Option<String>,
-    /// Extra headers (JSON object).
-    pub headers: serde_json::Value,
-    /// Send after this time (epoch ms).
-    pub scheduled_date: Option<i64>,
-}
-
 impl Tx {
     /// Stores a raw inbound message; returns its id.
-    pub async fn insert_raw_message(&mut self, raw: &NewRawMessage<'_>) -> Result<i64, StoreError> {
+    pub async fn insert_raw_message(
+        &mut self,
+        raw: &NewRawMessage<'_>,
+    ) -> Result<RawMessageId, StoreError> {
         // PostgreSQL compresses large values itself.
         let packed_here;
         let packed = match raw.packing {
@@ -195,13 +109,13 @@ impl Tx {
             self.emit("raw_message.unprocessable", Some(id), Some(data))
                 .await?;
         }
-        Ok(id)
+        Ok(RawMessageId(id))
     }
 
     /// Records the outcome of a raw message once known.
     pub async fn set_raw_message_outcome(
         &mut self,
-        id: i64,
+        id: RawMessageId,
         status: &str,
         outcome: &str,
     ) -> Result<(), StoreError> {
@@ -261,9 +175,12 @@ impl Tx {
     }
 
     /// Active partners whose normalised e-mail is `email`: (id, is user), by id.
-    pub async fn partners_by_email(&mut self, email: &str) -> Result<Vec<(i64, bool)>, StoreError> {
+    pub async fn partners_by_email(
+        &mut self,
+        email: &str,
+    ) -> Result<Vec<(PartnerId, bool)>, StoreError> {
         Ok(on!(self, |c| {
-            sqlx::query_as::<_, (i64, bool)>(
+            sqlx::query_as::<_, (PartnerId, bool)>(
             "SELECT id, is_user FROM partners WHERE email_normalized = $1 AND active ORDER BY id LIMIT 64"
         )
         .bind(email)
@@ -333,7 +250,10 @@ impl Tx {
     }
 
     /// Partner ids following a record.
-    pub async fn follower_ids(&mut self, record_id: i64) -> Result<Vec<i64>, StoreError> {
+    pub async fn follower_ids(
+        &mut self,
+        record_id: RecordId,
+    ) -> Result<Vec<PartnerId>, StoreError> {
         Ok(on!(self, |c| sqlx::query_scalar(
             "SELECT partner_id FROM followers WHERE record_id = $1 ORDER BY partner_id"
         )
@@ -343,7 +263,7 @@ impl Tx {
     }
 
     /// True when the record exists.
-    pub async fn record_exists(&mut self, record_id: i64) -> Result<bool, StoreError> {
+    pub async fn record_exists(&mut self, record_id: RecordId) -> Result<bool, StoreError> {
         let id: Option<i64> = on!(self, |c| sqlx::query_scalar(
             "SELECT id FROM records WHERE id = $1"
         )
@@ -354,34 +274,23 @@ impl Tx {
     }
 
     /// Creates a record; returns its id.
-    #[allow(clippy::too_many_arguments)]
-    pub async fn insert_record(
-        &mut self,
-        model: &str,
-        name: &str,
-        email_from: Option<&str>,
-        email_normalized: Option<&str>,
-        email_cc: Option<&str>,
-        company_id: Option<i64>,
-        alias_id: Option<i64>,
-        values_json: &str,
-    ) -> Result<i64, StoreError> {
+    pub async fn insert_record(&mut self, r: &NewRecordRow<'_>) -> Result<RecordId, StoreError> {
         // The model usually exists: insert in one statement, declaring it first only when not.
         for attempt in 0..2 {
-            let id: Option<i64> = on!(self, |c| {
+            let id: Option<RecordId> = on!(self, |c| {
                 sqlx::query_scalar(
                     "INSERT INTO records (model_id, name, email_from, email_normalized, email_cc, company_id, alias_id, \
                      values_json, created_at) SELECT id, $2, $3, $4, $5, $6, $7, $8, $9 FROM models WHERE name = $1 \
                      RETURNING id",
                 )
-                .bind(model)
-                .bind(name)
-                .bind(email_from)
-                .bind(email_normalized)
-                .bind(email_cc)
-                .bind(company_id)
-                .bind(alias_id)
-                .bind(values_json)
+                .bind(r.model)
+                .bind(r.name)
+                .bind(r.email_from)
+                .bind(r.email_normalized)
+                .bind(r.email_cc)
+                .bind(r.company_id)
+                .bind(r.alias_id)
+                .bind(r.values_json)
                 .bind(now_ms())
                 .fetch_optional(c)
                 .await
@@ -392,16 +301,19 @@ impl Tx {
                     return Ok(id);
                 }
                 None if attempt == 0 => {
-                    self.ensure_model("model", model).await?;
+                    self.ensure_model("model", r.model).await?;
                 }
                 None => break,
             }
         }
-        Err(StoreError::not_found("model", model))
+        Err(StoreError::not_found("model", r.model))
     }
 
     /// The `email_cc` of a record.
-    pub async fn record_email_cc(&mut self, record_id: i64) -> Result<Option<String>, StoreError> {
+    pub async fn record_email_cc(
+        &mut self,
+        record_id: RecordId,
+    ) -> Result<Option<String>, StoreError> {
         let v: Option<Option<String>> = on!(self, |c| sqlx::query_scalar(
             "SELECT email_cc FROM records WHERE id = $1"
         )
@@ -414,7 +326,7 @@ impl Tx {
     /// Replaces the `email_cc` of a record.
     pub async fn set_record_email_cc(
         &mut self,
-        record_id: i64,
+        record_id: RecordId,
         cc: &str,
     ) -> Result<(), StoreError> {
         on!(self, |c| sqlx::query(
@@ -429,7 +341,10 @@ impl Tx {
     }
 
     /// The first message of a record (the root of its flat thread).
-    pub async fn thread_root(&mut self, record_id: i64) -> Result<Option<i64>, StoreError> {
+    pub async fn thread_root(
+        &mut self,
+        record_id: RecordId,
+    ) -> Result<Option<MessageId>, StoreError> {
         Ok(on!(self, |c| {
             sqlx::query_scalar(
             "SELECT id FROM messages WHERE record_id = $1 AND message_type <> 'user_notification' ORDER BY id LIMIT 1"
@@ -442,7 +357,7 @@ impl Tx {
 
     /// Stores a message of a thread; returns its id. A Message-ID already stored is a
     /// `Conflict` (the unique index decides between concurrent writers).
-    pub async fn insert_message(&mut self, m: &NewMessage<'_>) -> Result<i64, StoreError> {
+    pub async fn insert_message(&mut self, m: &NewMessage<'_>) -> Result<MessageId, StoreError> {
         let id = on!(self, |c| sqlx::query_scalar(
             "INSERT INTO messages (message_id, record_id, parent_id, subtype, message_type, author_partner_id, email_from, \
              subject, body_html, date, incoming_email_to, incoming_email_cc, raw_message_id, created_at) \
@@ -452,7 +367,7 @@ impl Tx {
         .bind(m.record_id)
         .bind(m.parent_id)
         .bind(m.subtype)
-        .bind(m.message_type)
+        .bind(m.message_type.as_str())
         .bind(m.author_partner_id)
         .bind(m.email_from)
         .bind(m.subject)
@@ -465,18 +380,22 @@ impl Tx {
         .fetch_one(c)
         .await)
         .map_err(|e| StoreError::from_write(e, "message"))?;
-        if m.message_type != "user_notification" {
+        if m.message_type != MessageType::UserNotification {
             let event = match m.raw_message_id {
                 Some(_) => "message.received",
                 None => "message.posted",
             };
             self.emit(event, Some(id), None).await?;
         }
-        Ok(id)
+        Ok(MessageId(id))
     }
 
     /// Replaces the body of a message (its inline images pointed at their stored attachments).
-    pub async fn set_message_body(&mut self, id: i64, body_html: &str) -> Result<(), StoreError> {
+    pub async fn set_message_body(
+        &mut self,
+        id: MessageId,
+        body_html: &str,
+    ) -> Result<(), StoreError> {
         on!(self, |c| {
             sqlx::query("UPDATE messages SET body_html = $1 WHERE id = $2")
                 .bind(body_html)
@@ -491,13 +410,13 @@ impl Tx {
     /// Stores an attachment of a message; returns its id.
     pub async fn insert_attachment(
         &mut self,
-        message_id: i64,
-        record_id: Option<i64>,
+        message_id: MessageId,
+        record_id: Option<RecordId>,
         filename: &str,
         mimetype: &str,
         content_id: Option<&str>,
         content: &[u8],
-    ) -> Result<i64, StoreError> {
+    ) -> Result<AttachmentId, StoreError> {
         let (head, rest) = split_head(content);
         let id = on!(self, |c| {
             sqlx::query_scalar(
@@ -516,14 +435,14 @@ impl Tx {
         .await
         })?;
         self.insert_chunks(Owner::Attachment, id, rest).await?;
-        Ok(id)
+        Ok(AttachmentId(id))
     }
 
     /// Links recognised recipient partners to a message (`partner_ids`).
     pub async fn add_message_partners(
         &mut self,
-        message_id: i64,
-        partners: &[i64],
+        message_id: MessageId,
+        partners: &[PartnerId],
     ) -> Result<(), StoreError> {
         for p in partners {
             on!(self, |c| {
@@ -543,8 +462,8 @@ impl Tx {
     /// Subscribes a partner to a record (no change when already following).
     pub async fn add_follower(
         &mut self,
-        record_id: i64,
-        partner_id: i64,
+        record_id: RecordId,
+        partner_id: PartnerId,
         subtypes: &[String],
     ) -> Result<bool, StoreError> {
         let subtypes = serde_json::to_string(subtypes).unwrap_or_else(|_| "[]".into());
@@ -566,7 +485,7 @@ impl Tx {
     /// email, is user, notification preference, active).
     pub async fn followers_for_notification(
         &mut self,
-        record_id: i64,
+        record_id: RecordId,
     ) -> Result<Vec<FollowerRow>, StoreError> {
         Ok(on!(self, |c| {
             sqlx::query_as::<_, FollowerRow>(
@@ -582,7 +501,7 @@ impl Tx {
     /// One partner as notification needs it.
     pub async fn partner_for_notification(
         &mut self,
-        partner_id: i64,
+        partner_id: PartnerId,
     ) -> Result<Option<FollowerRow>, StoreError> {
         Ok(on!(self, |c| {
             sqlx::query_as::<_, FollowerRow>(
@@ -598,22 +517,18 @@ impl Tx {
     /// Creates a notification; returns its id.
     pub async fn insert_notification(
         &mut self,
-        message_id: i64,
-        partner_id: i64,
-        notification_type: &str,
-        status: &str,
-        mail_id: Option<i64>,
-    ) -> Result<i64, StoreError> {
+        n: &NewNotification,
+    ) -> Result<NotificationId, StoreError> {
         Ok(on!(self, |c| {
             sqlx::query_scalar(
             "INSERT INTO notifications (message_id, partner_id, notification_type, status, mail_id, created_at) \
              VALUES ($1, $2, $3, $4, $5, $6) RETURNING id"
         )
-        .bind(message_id)
-        .bind(partner_id)
-        .bind(notification_type)
-        .bind(status)
-        .bind(mail_id)
+        .bind(n.message_id)
+        .bind(n.partner_id)
+        .bind(n.notification_type.as_str())
+        .bind(n.status.as_str())
+        .bind(n.mail_id)
         .bind(now_ms())
         .fetch_one(c)
         .await
@@ -621,7 +536,7 @@ impl Tx {
     }
 
     /// Puts a mail in the outbox; returns its id.
-    pub async fn insert_mail(&mut self, m: &NewMail) -> Result<i64, StoreError> {
+    pub async fn insert_mail(&mut self, m: &NewMail) -> Result<MailId, StoreError> {
         let now = now_ms();
         Ok(on!(self, |c| {
             sqlx::query_scalar(
@@ -629,7 +544,7 @@ impl Tx {
              reply_to, return_path, subject, body_html, body_text, headers, scheduled_date, next_try_at, created_at) \
              VALUES ('outgoing', $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17) RETURNING id"
         )
-        .bind(&m.stream)
+        .bind(m.stream.as_str())
         .bind(&m.kind)
         .bind(m.message_id)
         .bind(m.record_id)
@@ -678,8 +593,8 @@ impl Tx {
     /// counted up to `cap`.
     pub async fn count_messages_by(
         &mut self,
-        record_id: i64,
-        author: Option<i64>,
+        record_id: RecordId,
+        author: Option<PartnerId>,
         email_from: &[String],
         since: i64,
         cap: i64,
@@ -768,8 +683,11 @@ impl Tx {
     }
 
     /// Bounce counting (§7 1b): +1 on partners and records with this e-mail; returns the partner ids.
-    pub async fn count_bounce(&mut self, email_normalized: &str) -> Result<Vec<i64>, StoreError> {
-        let partners: Vec<i64> = on!(self, |c| {
+    pub async fn count_bounce(
+        &mut self,
+        email_normalized: &str,
+    ) -> Result<Vec<PartnerId>, StoreError> {
+        let partners: Vec<PartnerId> = on!(self, |c| {
             sqlx::query_scalar(
             "UPDATE partners SET message_bounce = message_bounce + 1 WHERE email_normalized = $1 RETURNING id"
         )
@@ -788,7 +706,7 @@ impl Tx {
     }
 
     /// Bounce counting on the bounced message's record when not counted by address (§7 1c).
-    pub async fn count_bounce_on_record(&mut self, record_id: i64) -> Result<(), StoreError> {
+    pub async fn count_bounce_on_record(&mut self, record_id: RecordId) -> Result<(), StoreError> {
         on!(self, |c| sqlx::query(
             "UPDATE records SET message_bounce = message_bounce + 1 WHERE id = $1"
         )
@@ -802,10 +720,10 @@ impl Tx {
     /// Partners notified of a message.
     pub async fn notified_partners(
         &mut self,
-        message_id: i64,
-    ) -> Result<Vec<(i64, Option<String>)>, StoreError> {
+        message_id: MessageId,
+    ) -> Result<Vec<(PartnerId, Option<String>)>, StoreError> {
         Ok(on!(self, |c| {
-            sqlx::query_as::<_, (i64, Option<String>)>(
+            sqlx::query_as::<_, (PartnerId, Option<String>)>(
             "SELECT n.partner_id, p.email FROM notifications n JOIN partners p ON p.id = n.partner_id WHERE n.message_id = $1"
         )
         .bind(message_id)
@@ -817,8 +735,8 @@ impl Tx {
     /// Marks the notifications of `message_id` for `partners` bounced (the red envelope, §7 1d).
     pub async fn bounce_notifications(
         &mut self,
-        message_id: i64,
-        partners: &[i64],
+        message_id: MessageId,
+        partners: &[PartnerId],
         reason: &str,
     ) -> Result<(), StoreError> {
         for p in partners {
@@ -842,7 +760,7 @@ impl Tx {
     }
 
     /// The RFC Message-ID of a stored message.
-    pub async fn message_rfc_id(&mut self, id: i64) -> Result<Option<String>, StoreError> {
+    pub async fn message_rfc_id(&mut self, id: MessageId) -> Result<Option<String>, StoreError> {
         Ok(on!(self, |c| sqlx::query_scalar(
             "SELECT message_id FROM messages WHERE id = $1"
         )
@@ -852,7 +770,10 @@ impl Tx {
     }
 
     /// The normalised e-mail of a record.
-    pub async fn record_email_normalized(&mut self, id: i64) -> Result<Option<String>, StoreError> {
+    pub async fn record_email_normalized(
+        &mut self,
+        id: RecordId,
+    ) -> Result<Option<String>, StoreError> {
         let v: Option<Option<String>> = on!(self, |c| sqlx::query_scalar(
             "SELECT email_normalized FROM records WHERE id = $1"
         )
@@ -863,7 +784,10 @@ impl Tx {
     }
 
     /// The text an alias sends to refused senders.
-    pub async fn alias_bounced_content(&mut self, id: i64) -> Result<Option<String>, StoreError> {
+    pub async fn alias_bounced_content(
+        &mut self,
+        id: AliasId,
+    ) -> Result<Option<String>, StoreError> {
         let v: Option<Option<String>> = on!(self, |c| sqlx::query_scalar(
             "SELECT bounced_content FROM aliases WHERE id = $1"
         )
@@ -898,7 +822,7 @@ fn push_new(out: &mut Vec<AliasRouteRow>, rows: Vec<AliasRouteRow>) {
 #[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
 pub struct FollowerRow {
     /// Partner id.
-    pub partner_id: i64,
+    pub partner_id: PartnerId,
     /// Subscribed subtypes (JSON list).
     pub subtypes: String,
     /// Name.
@@ -920,7 +844,7 @@ impl Tx {
     /// record in one statement.
     pub async fn seed_messages_for_bench(
         &mut self,
-        record_id: i64,
+        record_id: RecordId,
         n: i64,
     ) -> Result<u64, StoreError> {
         let now = now_ms();

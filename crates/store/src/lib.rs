@@ -29,6 +29,7 @@ mod error;
 mod events;
 mod fetch;
 mod inbound;
+mod new_rows;
 mod outbox;
 mod read;
 mod writer;
@@ -42,6 +43,7 @@ pub use events::{
 };
 pub use fetch::*;
 pub use inbound::*;
+pub use new_rows::*;
 pub use outbox::*;
 pub use read::*;
 
@@ -497,9 +499,9 @@ impl PageRequest {
         }
     }
 
-    pub(crate) fn page<T>(self, items: Vec<T>, id: impl Fn(&T) -> i64) -> Page<T> {
+    pub(crate) fn page<T, I: Into<i64>>(self, items: Vec<T>, id: impl Fn(&T) -> I) -> Page<T> {
         let next_cursor = match items.last() {
-            Some(last) if items.len() as i64 == self.limit => Some(id(last).to_string()),
+            Some(last) if items.len() as i64 == self.limit => Some(id(last).into().to_string()),
             _ => None,
         };
         Page { items, next_cursor }

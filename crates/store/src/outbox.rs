@@ -11,21 +11,25 @@
 //! mass mail, then by due time.
 
 use crate::{StoreError, Tx, TxInner, now_ms, on};
-use postern_model::Secret;
+use postern_model::{
+    MailId, MailStream, MessageId, NotificationStatus, OutgoingServerId, PartnerId, RecordId,
+    Secret,
+};
 
 /// A mail as the runner needs it.
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct OutboxMail {
     /// Id.
-    pub id: i64,
+    pub id: MailId,
     /// `transactional` / `mass`.
-    pub stream: String,
+    #[sqlx(try_from = "String")]
+    pub stream: MailStream,
     /// Why it exists.
     pub kind: Option<String>,
     /// The thread message it carries (its attachments go with it).
-    pub message_id: Option<i64>,
+    pub message_id: Option<MessageId>,
     /// The record concerned.
-    pub record_id: Option<i64>,
+    pub record_id: Option<RecordId>,
     /// RFC Message-ID.
     pub rfc_message_id: String,
     /// From as stored.
@@ -47,7 +51,7 @@ pub struct OutboxMail {
     /// Extra headers (JSON object).
     pub headers: String,
     /// A forced server (mass mail's dedicated server, or chosen by the caller).
-    pub server_id: Option<i64>,
+    pub server_id: Option<OutgoingServerId>,
     /// Attempts made so far.
     pub attempts: i64,
     /// Creation time, or the last `queue retry` (epoch ms): retries stop when the mail has been
@@ -62,7 +66,7 @@ const OUTBOX_COLUMNS: &str = "id, stream, kind, message_id, record_id, rfc_messa
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct DeliveryServer {
     /// Id.
-    pub id: i64,
+    pub id: OutgoingServerId,
     /// Name.
     pub name: String,
     /// Host.
@@ -105,11 +109,11 @@ const SERVER_COLUMNS: &str = "id, name, host, port, encryption, username, passwo
 #[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
 pub struct MailRecipient {
     /// The mail.
-    pub mail_id: i64,
+    pub mail_id: MailId,
     /// SMTP address.
     pub address: String,
     /// Partner, when known.
-    pub partner_id: Option<i64>,
+    pub partner_id: Option<PartnerId>,
     /// `ready`, `retry` (temporary failure), `sent`, `exception`.
     pub status: String,
     /// The server's reply, or why it was not sent.
@@ -131,7 +135,7 @@ pub enum MailState {
 #[derive(Debug, Clone)]
 pub struct MailResult {
     /// The mail.
-    pub mail_id: i64,
+    pub mail_id: MailId,
     /// Its new state.
     pub state: MailState,
     /// `mail_smtp`, `mail_email_invalid`, `mail_from_invalid`, ...
@@ -139,7 +143,7 @@ pub struct MailResult {
     /// The server's words, or ours.
     pub failure_reason: Option<String>,
     /// The server used.
-    pub server_id: Option<i64>,
+    pub server_id: Option<OutgoingServerId>,
     /// Every recipient with its status (replaces what was stored).
     pub recipients: Vec<MailRecipient>,
 }
@@ -206,7 +210,7 @@ impl Tx {
                 .await
         })?;
         let mut rows = rows;
-        rows.sort_by_key(|m| (m.stream == "mass", m.id));
+        rows.sort_by_key(|m| (m.stream == MailStream::Mass, m.id));
         Ok(rows)
     }
 
@@ -225,7 +229,7 @@ impl Tx {
     /// The stored recipients of these mails (empty for mails never tried).
     pub async fn mail_recipients(
         &mut self,
-        mail_id: i64,
+        mail_id: MailId,
     ) -> Result<Vec<MailRecipient>, StoreError> {
         Ok(on!(self, |c| {
             sqlx::query_as::<_, MailRecipient>(
@@ -240,7 +244,7 @@ impl Tx {
     /// The files of the message a mail carries: (filename, mimetype, content).
     pub async fn mail_attachments(
         &mut self,
-        message_id: i64,
+        message_id: MessageId,
     ) -> Result<Vec<(String, String, Vec<u8>)>, StoreError> {
         Ok(on!(self, |c| {
             sqlx::query_as::<_, (String, String, Vec<u8>)>(
@@ -272,7 +276,7 @@ impl Tx {
     /// Sets how an outgoing server logs in (`password` or `xoauth2`).
     pub async fn set_outgoing_server_auth(
         &mut self,
-        id: i64,
+        id: OutgoingServerId,
         auth: &str,
     ) -> Result<(), StoreError> {
         if !matches!(auth, "password" | "xoauth2") {
@@ -445,14 +449,14 @@ impl Tx {
         match r.state {
             MailState::Retry(_) => Ok(()),
             MailState::Sent => {
-                self.set_notifications(r.mail_id, None, "sent", None, None)
+                self.set_notifications(r.mail_id, None, NotificationStatus::Sent, None, None)
                     .await?;
                 for rcpt in r.recipients.iter().filter(|x| x.status == "exception") {
                     let ft = r.failure_type.as_deref().unwrap_or("mail_smtp");
                     self.set_notifications(
                         r.mail_id,
                         Some(&rcpt.address),
-                        "exception",
+                        NotificationStatus::Exception,
                         Some(ft),
                         rcpt.reply.as_deref(),
                     )
@@ -464,7 +468,7 @@ impl Tx {
                 self.set_notifications(
                     r.mail_id,
                     None,
-                    "exception",
+                    NotificationStatus::Exception,
                     Some(r.failure_type.as_deref().unwrap_or("unknown")),
                     r.failure_reason.as_deref(),
                 )
@@ -477,13 +481,13 @@ impl Tx {
     /// that are not final yet (`sent`, `canceled`, `bounce` stay as they are).
     async fn set_notifications(
         &mut self,
-        mail_id: i64,
+        mail_id: MailId,
         address: Option<&str>,
-        status: &str,
+        status: NotificationStatus,
         failure_type: Option<&str>,
         failure_reason: Option<&str>,
     ) -> Result<(), StoreError> {
-        let protected = if status == "sent" {
+        let protected = if status == NotificationStatus::Sent {
             "('sent', 'canceled', 'bounce')"
         } else {
             "('canceled', 'bounce')"
@@ -496,7 +500,7 @@ impl Tx {
              AND ($5 IS NULL OR partner_id IN (SELECT id FROM partners WHERE email_normalized = $5))"
         )))
         .bind(mail_id)
-        .bind(status)
+        .bind(status.as_str())
         .bind(failure_type)
         .bind(failure_reason)
         .bind(address)
@@ -509,7 +513,7 @@ impl Tx {
 
     /// `postern queue retry`: an `exception` (or `cancel`) mail goes back to `outgoing`, due now,
     /// its failed recipients and notifications ready again. A sent mail is not sent twice.
-    pub async fn retry_mail(&mut self, id: i64) -> Result<(), StoreError> {
+    pub async fn retry_mail(&mut self, id: MailId) -> Result<(), StoreError> {
         let state = self.mail_state(id).await?;
         if state == "sent" {
             return Err(StoreError::Conflict(format!("mail {id} was sent already")));
@@ -544,7 +548,7 @@ impl Tx {
     }
 
     /// `postern queue cancel`: a mail not sent yet is cancelled, with its notifications.
-    pub async fn cancel_mail(&mut self, id: i64) -> Result<(), StoreError> {
+    pub async fn cancel_mail(&mut self, id: MailId) -> Result<(), StoreError> {
         let state = self.mail_state(id).await?;
         if state == "sent" {
             return Err(StoreError::Conflict(format!("mail {id} was sent already")));
@@ -570,7 +574,7 @@ impl Tx {
         Ok(())
     }
 
-    async fn mail_state(&mut self, id: i64) -> Result<String, StoreError> {
+    async fn mail_state(&mut self, id: MailId) -> Result<String, StoreError> {
         on!(self, |c| sqlx::query_scalar::<_, String>(
             "SELECT state FROM mails WHERE id = $1"
         )
@@ -593,7 +597,7 @@ impl Tx {
     pub async fn record_alias_email(
         &mut self,
         model: &str,
-        record_id: i64,
+        record_id: RecordId,
     ) -> Result<Option<String>, StoreError> {
         Ok(on!(self, |c| {
             sqlx::query_scalar::<_, String>(
@@ -611,8 +615,8 @@ impl Tx {
     /// address).
     pub async fn fail_notification(
         &mut self,
-        message_id: i64,
-        partner_id: i64,
+        message_id: MessageId,
+        partner_id: PartnerId,
         failure_type: &str,
         failure_reason: &str,
     ) -> Result<(), StoreError> {

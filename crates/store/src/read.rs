@@ -3,13 +3,17 @@
 
 use crate::chunks::Owner;
 use crate::{Json, Page, PageRequest, StoreError, Tx, on};
+use postern_model::{
+    AttachmentId, CompanyId, MailId, MailStream, MessageId, MessageType, NotificationStatus,
+    NotificationType, OutgoingServerId, PartnerId, RawMessageId, RecordId,
+};
 use serde::Serialize;
 
 /// A record of some model.
 #[derive(Debug, Clone, PartialEq, Serialize, sqlx::FromRow)]
 pub struct Record {
     /// Id.
-    pub id: i64,
+    pub id: RecordId,
     /// Model name.
     pub model: String,
     /// Name (from the Subject of the mail that created it).
@@ -19,7 +23,7 @@ pub struct Record {
     /// Cc collected from the mails posted on it.
     pub email_cc: Option<String>,
     /// Company.
-    pub company_id: Option<i64>,
+    pub company_id: Option<CompanyId>,
     /// Values (from alias defaults).
     #[sqlx(try_from = "String", rename = "values_json")]
     pub values: Json,
@@ -45,13 +49,13 @@ pub struct NewRecord {
     pub email_cc: Option<String>,
     /// Company (the gateway's own when absent).
     #[serde(default)]
-    pub company_id: Option<i64>,
+    pub company_id: Option<CompanyId>,
     /// Values (a JSON object), as an alias's defaults give them.
     #[serde(default)]
     pub values: Option<serde_json::Value>,
     /// Partners who follow the record from the start (comments and notes).
     #[serde(default)]
-    pub follower_partner_ids: Vec<i64>,
+    pub follower_partner_ids: Vec<PartnerId>,
 }
 
 /// A field that ends up in a header holds no line break (a CR or LF would add a header): the one
@@ -67,7 +71,7 @@ pub(crate) fn no_line_break(field: &str, value: &str) -> Result<(), StoreError> 
 }
 
 /// A reference to something that does not exist is an invalid field, not a missing route.
-fn as_invalid(e: StoreError, field: &str, id: i64) -> StoreError {
+fn as_invalid(e: StoreError, field: &str, id: impl std::fmt::Display) -> StoreError {
     match e {
         StoreError::NotFound { what, .. } => StoreError::invalid(field, format!("no {what} {id}")),
         e => e,
@@ -89,10 +93,10 @@ pub struct RecordFilter {
 #[derive(Debug, Clone, PartialEq, Serialize, sqlx::FromRow)]
 pub struct AttachmentInfo {
     /// Id.
-    pub id: i64,
+    pub id: AttachmentId,
     /// Message.
     #[serde(skip)]
-    pub message_id: Option<i64>,
+    pub message_id: Option<MessageId>,
     /// File name.
     pub filename: String,
     /// MIME type.
@@ -108,32 +112,34 @@ pub struct AttachmentInfo {
 pub struct Notification {
     /// Message.
     #[serde(skip)]
-    pub message_id: i64,
+    pub message_id: MessageId,
     /// Partner.
-    pub partner_id: i64,
+    pub partner_id: PartnerId,
     /// `email` or `inbox`.
-    pub notification_type: String,
+    #[sqlx(try_from = "String")]
+    pub notification_type: NotificationType,
     /// `ready`, `sent`, `bounce`, `exception`, `canceled`.
-    pub status: String,
+    #[sqlx(try_from = "String")]
+    pub status: NotificationStatus,
     /// Why it failed.
     pub failure_type: Option<String>,
     /// Details.
     pub failure_reason: Option<String>,
     /// The outbox mail that carries it.
-    pub mail_id: Option<i64>,
+    pub mail_id: Option<MailId>,
 }
 
 /// A message of a thread.
 #[derive(Debug, Clone, PartialEq, Serialize, sqlx::FromRow)]
 pub struct Message {
     /// Id.
-    pub id: i64,
+    pub id: MessageId,
     /// RFC Message-ID.
     pub message_id: String,
     /// Parent (the thread's first message, threads are flat).
-    pub parent_id: Option<i64>,
+    pub parent_id: Option<MessageId>,
     /// Record.
-    pub record_id: Option<i64>,
+    pub record_id: Option<RecordId>,
     /// Subject.
     pub subject: Option<String>,
     /// Body (HTML).
@@ -141,11 +147,12 @@ pub struct Message {
     /// From as received.
     pub email_from: Option<String>,
     /// Author.
-    pub author_partner_id: Option<i64>,
+    pub author_partner_id: Option<PartnerId>,
     /// `comment` / `note`.
     pub subtype: Option<String>,
     /// `email`, `comment`, ...
-    pub message_type: String,
+    #[sqlx(try_from = "String")]
+    pub message_type: MessageType,
     /// Date (epoch ms).
     pub date: i64,
     /// To as received (aliases removed).
@@ -154,7 +161,7 @@ pub struct Message {
     pub incoming_email_cc: Option<String>,
     /// Recognised recipient partners.
     #[sqlx(skip)]
-    pub partner_ids: Vec<i64>,
+    pub partner_ids: Vec<PartnerId>,
     /// Attachments.
     #[sqlx(skip)]
     pub attachments: Vec<AttachmentInfo>,
@@ -168,7 +175,7 @@ pub struct Message {
 #[derive(Debug, Clone, PartialEq, Serialize, sqlx::FromRow)]
 pub struct Follower {
     /// Partner.
-    pub partner_id: i64,
+    pub partner_id: PartnerId,
     /// Partner name.
     pub name: String,
     /// Partner e-mail.
@@ -182,13 +189,14 @@ pub struct Follower {
 #[derive(Debug, Clone, PartialEq, Serialize, sqlx::FromRow)]
 pub struct Mail {
     /// Id.
-    pub id: i64,
+    pub id: MailId,
     /// `outgoing`, `sent`, `exception`, `cancel`.
     pub state: String,
     /// Why it exists (`notification`, `catchall_bounce`, ...).
     pub kind: Option<String>,
     /// `transactional` / `mass`.
-    pub stream: String,
+    #[sqlx(try_from = "String")]
+    pub stream: MailStream,
     /// From.
     #[sqlx(rename = "email_from")]
     pub from: String,
@@ -209,12 +217,12 @@ pub struct Mail {
     pub message_id: String,
     /// The thread message it notifies.
     #[sqlx(rename = "message_id")]
-    pub thread_message_id: Option<i64>,
+    pub thread_message_id: Option<MessageId>,
     /// Record.
-    pub record_id: Option<i64>,
+    pub record_id: Option<RecordId>,
     /// Outgoing server used.
     #[sqlx(rename = "server_id")]
-    pub server: Option<i64>,
+    pub server: Option<OutgoingServerId>,
     /// Failure kind.
     pub failure_type: Option<String>,
     /// Failure details.
@@ -262,7 +270,7 @@ impl Tx {
     }
 
     /// One record.
-    pub async fn get_record(&mut self, id: i64) -> Result<Record, StoreError> {
+    pub async fn get_record(&mut self, id: RecordId) -> Result<Record, StoreError> {
         on!(self, |c| sqlx::query_as::<_, Record>(sqlx::AssertSqlSafe(
             format!("{RECORD_SELECT} WHERE r.id = $1")
         ))
@@ -277,7 +285,7 @@ impl Tx {
     /// created. Checked before anything is written: the model's name, a name and addresses
     /// without line breaks (they end up in headers), an `email_from` holding an address, an
     /// existing company and existing follower partners. Returns the record's id.
-    pub async fn create_record(&mut self, input: &NewRecord) -> Result<i64, StoreError> {
+    pub async fn create_record(&mut self, input: &NewRecord) -> Result<RecordId, StoreError> {
         let name = input.name.trim();
         no_line_break("name", name)?;
         let email_from = input
@@ -305,12 +313,12 @@ impl Tx {
             no_line_break("email_cc", cc)?;
         }
         if let Some(company) = input.company_id {
-            self.get_company(postern_model::CompanyId(company))
+            self.get_company(company)
                 .await
                 .map_err(|e| as_invalid(e, "company_id", company))?;
         }
         for (i, p) in input.follower_partner_ids.iter().enumerate() {
-            self.get_partner(postern_model::PartnerId(*p))
+            self.get_partner(*p)
                 .await
                 .map_err(|e| as_invalid(e, &format!("follower_partner_ids[{i}]"), *p))?;
         }
@@ -321,16 +329,16 @@ impl Tx {
         };
         self.ensure_model("model", &input.model).await?;
         let id = self
-            .insert_record(
-                input.model.trim(),
+            .insert_record(&crate::NewRecordRow {
+                model: input.model.trim(),
                 name,
                 email_from,
-                email_normalized.as_deref(),
+                email_normalized: email_normalized.as_deref(),
                 email_cc,
-                input.company_id,
-                None,
-                &values,
-            )
+                company_id: input.company_id,
+                alias_id: None,
+                values_json: &values,
+            })
             .await?;
         let subtypes: Vec<String> = postern_model::DEFAULT_SUBTYPES
             .iter()
@@ -346,7 +354,7 @@ impl Tx {
     /// are merged into the record's (a key set to `null` is removed).
     pub async fn update_record(
         &mut self,
-        id: i64,
+        id: RecordId,
         name: Option<&str>,
         values: Option<&serde_json::Value>,
     ) -> Result<Record, StoreError> {
@@ -390,7 +398,7 @@ impl Tx {
     /// The thread of a record, oldest first.
     pub async fn record_messages(
         &mut self,
-        record_id: i64,
+        record_id: RecordId,
         page: PageRequest,
     ) -> Result<Page<Message>, StoreError> {
         self.get_record(record_id).await?;
@@ -426,7 +434,10 @@ impl Tx {
         Ok(())
     }
 
-    async fn notifications_of(&mut self, message_id: i64) -> Result<Vec<Notification>, StoreError> {
+    async fn notifications_of(
+        &mut self,
+        message_id: MessageId,
+    ) -> Result<Vec<Notification>, StoreError> {
         Ok(on!(self, |c| {
             sqlx::query_as::<_, Notification>(
             "SELECT message_id, partner_id, notification_type, status, failure_type, failure_reason, mail_id \
@@ -440,9 +451,12 @@ impl Tx {
 
     /// Where a message that came by mail came from: its raw message's id, way in, envelope
     /// and routing outcome (JSON); `None` for a message posted through the API.
-    pub async fn message_origin(&mut self, id: i64) -> Result<Option<MessageOrigin>, StoreError> {
+    pub async fn message_origin(
+        &mut self,
+        id: MessageId,
+    ) -> Result<Option<MessageOrigin>, StoreError> {
         // id, source, envelope sender, envelope recipients (JSON), outcome (JSON)
-        type Row = (i64, String, Option<String>, String, Option<String>);
+        type Row = (RawMessageId, String, Option<String>, String, Option<String>);
         let row: Option<Row> = on!(self, |c| sqlx::query_as(
             "SELECT r.id, r.source, r.envelope_sender, r.envelope_rcpts, r.outcome \
                  FROM messages m JOIN raw_messages r ON r.id = m.raw_message_id WHERE m.id = $1"
@@ -456,7 +470,7 @@ impl Tx {
     }
 
     /// One message, with its notifications.
-    pub async fn get_message(&mut self, id: i64) -> Result<Message, StoreError> {
+    pub async fn get_message(&mut self, id: MessageId) -> Result<Message, StoreError> {
         let mut m = on!(self, |c| sqlx::query_as::<_, Message>(sqlx::AssertSqlSafe(
             format!("{MESSAGE_SELECT} WHERE id = $1")
         ))
@@ -476,7 +490,7 @@ impl Tx {
         } else {
             page.after
         };
-        let ids: Vec<i64> = on!(self, |c| {
+        let ids: Vec<MessageId> = on!(self, |c| {
             sqlx::query_scalar(
             "SELECT DISTINCT message_id FROM notifications WHERE status IN ('bounce', 'exception') AND message_id < $1 \
              ORDER BY message_id DESC LIMIT $2"
@@ -494,7 +508,10 @@ impl Tx {
     }
 
     /// Followers of a record.
-    pub async fn list_followers(&mut self, record_id: i64) -> Result<Vec<Follower>, StoreError> {
+    pub async fn list_followers(
+        &mut self,
+        record_id: RecordId,
+    ) -> Result<Vec<Follower>, StoreError> {
         self.get_record(record_id).await?;
         Ok(on!(self, |c| {
             sqlx::query_as::<_, Follower>(
@@ -510,13 +527,12 @@ impl Tx {
     /// Subscribes (or re-subscribes with other subtypes) a partner to a record.
     pub async fn set_follower(
         &mut self,
-        record_id: i64,
-        partner_id: i64,
+        record_id: RecordId,
+        partner_id: PartnerId,
         subtypes: &[String],
     ) -> Result<(), StoreError> {
         self.get_record(record_id).await?;
-        self.get_partner(postern_model::PartnerId(partner_id))
-            .await?;
+        self.get_partner(partner_id).await?;
         for (i, s) in subtypes.iter().enumerate() {
             if !postern_model::KNOWN_SUBTYPES.contains(&s.as_str()) {
                 return Err(StoreError::invalid(
@@ -545,8 +561,8 @@ impl Tx {
     /// Unsubscribes a partner; `NotFound` when not following.
     pub async fn remove_follower(
         &mut self,
-        record_id: i64,
-        partner_id: i64,
+        record_id: RecordId,
+        partner_id: PartnerId,
     ) -> Result<(), StoreError> {
         let n = on!(self, |c| sqlx::query(
             "DELETE FROM followers WHERE record_id = $1 AND partner_id = $2"
@@ -568,7 +584,7 @@ impl Tx {
     /// An attachment's metadata and content.
     pub async fn attachment_content(
         &mut self,
-        id: i64,
+        id: AttachmentId,
     ) -> Result<(AttachmentInfo, Vec<u8>), StoreError> {
         let info = on!(self, |c| sqlx::query_as::<_, AttachmentInfo>(
             "SELECT id, message_id, filename, mimetype, size, content_id FROM attachments WHERE id = $1"
@@ -584,7 +600,7 @@ impl Tx {
         .fetch_one(c)
         .await)?;
         let mut content = with_capacity_for(head, info.size);
-        self.append_chunks(Owner::Attachment, id, &mut content)
+        self.append_chunks(Owner::Attachment, id.get(), &mut content)
             .await?;
         Ok((info, content))
     }
@@ -609,7 +625,7 @@ impl Tx {
     }
 
     /// One mail of the outbox.
-    pub async fn get_mail(&mut self, id: i64) -> Result<Mail, StoreError> {
+    pub async fn get_mail(&mut self, id: MailId) -> Result<Mail, StoreError> {
         on!(self, |c| sqlx::query_as::<_, Mail>(sqlx::AssertSqlSafe(
             format!("{MAIL_SELECT} WHERE id = $1")
         ))
@@ -646,7 +662,7 @@ impl Tx {
     }
 
     /// The bytes of a raw inbound message.
-    pub async fn raw_message_content(&mut self, id: i64) -> Result<Vec<u8>, StoreError> {
+    pub async fn raw_message_content(&mut self, id: RawMessageId) -> Result<Vec<u8>, StoreError> {
         let (head, size, encoding): (Vec<u8>, i64, Option<String>) =
             on!(self, |c| sqlx::query_as(
                 "SELECT content, size, content_encoding FROM raw_messages WHERE id = $1"
@@ -665,7 +681,7 @@ impl Tx {
             }
         }
         let mut content = with_capacity_for(head, size);
-        self.append_chunks(Owner::RawMessage, id, &mut content)
+        self.append_chunks(Owner::RawMessage, id.get(), &mut content)
             .await?;
         Ok(content)
     }
@@ -675,7 +691,7 @@ impl Tx {
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct MessageOrigin {
     /// The raw message.
-    pub raw_message_id: i64,
+    pub raw_message_id: RawMessageId,
     /// The way in (`smtp`, `lmtp`, `pipe`, `http`, `imap`, `pop3`).
     pub source: String,
     /// The envelope sender (`MAIL FROM`), if given.
@@ -689,7 +705,7 @@ pub struct MessageOrigin {
 impl MessageOrigin {
     /// From the columns of its raw message (the recipients and the outcome as stored JSON).
     pub(crate) fn new(
-        raw_message_id: i64,
+        raw_message_id: RawMessageId,
         source: String,
         mail_from: Option<String>,
         rcpts: &str,
@@ -711,7 +727,7 @@ impl MessageOrigin {
 #[derive(Debug, Clone, PartialEq, Serialize, sqlx::FromRow)]
 pub struct RawMessageInfo {
     /// Id.
-    pub id: i64,
+    pub id: RawMessageId,
     /// When (epoch ms).
     pub received_at: i64,
     /// Way in.

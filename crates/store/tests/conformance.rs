@@ -4,7 +4,10 @@
 //! starts), each a `postern_testkit::TestDb`. A PostgreSQL that cannot be reached fails the
 //! tests: it is never skipped.
 
-use postern_model::{AliasContact, AliasStatus, Encryption, FetchProtocol, Secret};
+use postern_model::{
+    AliasContact, AliasStatus, Encryption, FetchProtocol, MailId, MailStream, MessageId,
+    MessageType, NotificationStatus, NotificationType, PartnerId, RecordId, Secret, WebhookId,
+};
 use postern_store::*;
 use postern_testkit::db::comment;
 
@@ -808,9 +811,14 @@ conformance!(fetch_leases_state_and_message_failures, |store| {
 // The outbox (delivery, issue 5)
 
 /// A record, a message on it, a partner, and a mail carrying the partner's notification.
-async fn outbox_fixture(tx: &mut Tx, n: usize) -> (i64, Vec<(i64, i64)>) {
+async fn outbox_fixture(tx: &mut Tx, n: usize) -> (MessageId, Vec<(MailId, PartnerId)>) {
     let record = tx
-        .insert_record("crm.lead", "Lead", None, None, None, None, None, "{}")
+        .insert_record(&NewRecordRow {
+            model: "crm.lead",
+            name: "Lead",
+            values_json: "{}",
+            ..Default::default()
+        })
         .await
         .unwrap();
     let message = tx
@@ -834,7 +842,11 @@ async fn outbox_fixture(tx: &mut Tx, n: usize) -> (i64, Vec<(i64, i64)>) {
             .unwrap();
         let mail = tx
             .insert_mail(&NewMail {
-                stream: if i == 0 { "mass" } else { "transactional" }.into(),
+                stream: if i == 0 {
+                    MailStream::Mass
+                } else {
+                    MailStream::Transactional
+                },
                 kind: Some("notification".into()),
                 message_id: Some(message),
                 record_id: Some(record),
@@ -846,15 +858,21 @@ async fn outbox_fixture(tx: &mut Tx, n: usize) -> (i64, Vec<(i64, i64)>) {
             })
             .await
             .unwrap();
-        tx.insert_notification(message, partner.id.get(), "email", "ready", Some(mail))
-            .await
-            .unwrap();
-        out.push((mail, partner.id.get()));
+        tx.insert_notification(&NewNotification {
+            message_id: message,
+            partner_id: partner.id,
+            notification_type: NotificationType::Email,
+            status: NotificationStatus::Ready,
+            mail_id: Some(mail),
+        })
+        .await
+        .unwrap();
+        out.push((mail, partner.id));
     }
     (message, out)
 }
 
-async fn notification_of(store: &Store, message: i64, partner: i64) -> Notification {
+async fn notification_of(store: &Store, message: MessageId, partner: PartnerId) -> Notification {
     let mut tx = store.read().await.unwrap();
     let m = tx.get_message(message).await.unwrap();
     m.notifications
@@ -874,7 +892,7 @@ conformance!(outbox_claim_lease_results_retry_cancel, |store| {
     let mut tx = store.begin().await.unwrap();
     let claimed = tx.claim_due_mails("node-a", now, 60_000, 10).await.unwrap();
     tx.commit().await.unwrap();
-    let ids: Vec<i64> = claimed.iter().map(|m| m.id).collect();
+    let ids: Vec<MailId> = claimed.iter().map(|m| m.id).collect();
     assert_eq!(ids, vec![mails[1].0, mails[2].0, mails[3].0, mails[0].0]);
 
     // Leased: nobody else gets them until the lease expires (a crashed runner).
@@ -890,7 +908,7 @@ conformance!(outbox_claim_lease_results_retry_cancel, |store| {
         .await
         .unwrap();
     assert_eq!(again.len(), 4, "an expired lease is claimed again");
-    let rcpt = |mail_id: i64, address: &str, status: &str| MailRecipient {
+    let rcpt = |mail_id: MailId, address: &str, status: &str| MailRecipient {
         mail_id,
         address: address.into(),
         partner_id: None,
@@ -961,7 +979,8 @@ conformance!(outbox_claim_lease_results_retry_cancel, |store| {
     );
     let n0 = notification_of(&store, message, mails[0].1).await;
     assert_eq!(
-        n0.status, "ready",
+        n0.status,
+        NotificationStatus::Ready,
         "a retried mail leaves its notification ready"
     );
 
@@ -994,17 +1013,17 @@ conformance!(outbox_claim_lease_results_retry_cancel, |store| {
         Err(StoreError::Conflict(_))
     ));
     assert!(matches!(
-        tx.cancel_mail(999_999).await,
+        tx.cancel_mail(MailId(999_999)).await,
         Err(StoreError::NotFound { .. })
     ));
     tx.commit().await.unwrap();
     assert_eq!(
         notification_of(&store, message, mails[3].1).await.status,
-        "ready"
+        NotificationStatus::Ready
     );
     assert_eq!(
         notification_of(&store, message, mails[0].1).await.status,
-        "canceled"
+        NotificationStatus::Canceled
     );
     let mut tx = store.read().await.unwrap();
     assert_eq!(tx.get_mail(mails[3].0).await.unwrap().state, "outgoing");
@@ -1055,14 +1074,8 @@ conformance!(outbox_servers_and_auth, |store| {
         })
         .await
         .unwrap();
-    tx.set_outgoing_server_auth(s.id.get(), "xoauth2")
-        .await
-        .unwrap();
-    assert!(
-        tx.set_outgoing_server_auth(s.id.get(), "magic")
-            .await
-            .is_err()
-    );
+    tx.set_outgoing_server_auth(s.id, "xoauth2").await.unwrap();
+    assert!(tx.set_outgoing_server_auth(s.id, "magic").await.is_err());
     let servers = tx.delivery_servers(false).await.unwrap();
     assert_eq!(servers.len(), 1);
     assert_eq!(servers[0].auth, "xoauth2");
@@ -1077,7 +1090,7 @@ conformance!(
     a_second_message_with_the_same_message_id_is_a_typed_duplicate,
     |store| {
         let message = |id: &'static str| NewMessage {
-            message_type: "email",
+            message_type: MessageType::Email,
             email_from: Some("a@example.com"),
             subject: Some("Hi"),
             ..comment(id, None, "<p>hi</p>")

@@ -175,13 +175,17 @@ pub async fn raw_messages(store: &Store, status: Option<&str>) -> Vec<(RawMessag
 
 /// A comment `message_id` on `record` with `body_html`, dated 1, without author, sender,
 /// subject or parent: what a test changes it from with `..comment(...)`.
-pub fn comment<'a>(message_id: &'a str, record: Option<i64>, body_html: &'a str) -> NewMessage<'a> {
+pub fn comment<'a>(
+    message_id: &'a str,
+    record: Option<postern_model::RecordId>,
+    body_html: &'a str,
+) -> NewMessage<'a> {
     NewMessage {
         message_id,
         record_id: record,
         parent_id: None,
         subtype: "comment",
-        message_type: "comment",
+        message_type: postern_model::MessageType::Comment,
         author_partner_id: None,
         email_from: None,
         subject: None,

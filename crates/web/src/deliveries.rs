@@ -8,7 +8,7 @@ use crate::openapi::{PageBody, object_schema};
 use crate::threads::dated;
 use axum::Json;
 use axum::extract::State;
-use postern_model::WebhookId;
+use postern_model::{WebhookDeliveryId, WebhookId};
 use postern_store::{PageRequest, WebhookDelivery};
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -91,7 +91,7 @@ async fn retry(
     ApiPath(id): ApiPath<i64>,
 ) -> Result<(axum::http::StatusCode, Json<Value>), ApiError> {
     let mut tx = s.store.begin().await?;
-    let d = tx.retry_webhook_delivery(id).await?;
+    let d = tx.retry_webhook_delivery(WebhookDeliveryId(id)).await?;
     tx.commit().await?;
     Ok((axum::http::StatusCode::ACCEPTED, Json(delivery_json(&d))))
 }

@@ -13,6 +13,7 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use base64::Engine;
 use postern_gateway::post::{self, FileInput, MailInput, PostInput};
+use postern_model::{MailId, OutgoingServerId, PartnerId, RecordId};
 use serde::Deserialize;
 use serde_json::Value;
 use std::collections::BTreeMap;
@@ -109,10 +110,12 @@ struct PostJson {
     subtype: Option<String>,
     /// The author, a partner.
     #[serde(default)]
-    author_partner_id: Option<i64>,
+    #[schema(value_type = Option<i64>)]
+    author_partner_id: Option<PartnerId>,
     /// Partners notified besides the followers.
     #[serde(default)]
-    partner_ids: Vec<i64>,
+    #[schema(value_type = Vec<i64>)]
+    partner_ids: Vec<PartnerId>,
     /// Attachments.
     #[serde(default)]
     attachments: Vec<FileJson>,
@@ -157,7 +160,7 @@ async fn post_message(
         partner_ids: body.partner_ids,
         attachments: files(body.attachments)?,
     };
-    let message = post::post_message(&s.store, s.gateway.hostname(), id, &input).await?;
+    let message = post::post_message(&s.store, s.gateway.hostname(), RecordId(id), &input).await?;
     let mut tx = s.store.read().await?;
     Ok((
         StatusCode::CREATED,
@@ -193,7 +196,8 @@ struct MailJson {
     stream: Option<String>,
     /// The record the mail is about.
     #[serde(default)]
-    record_id: Option<i64>,
+    #[schema(value_type = Option<i64>)]
+    record_id: Option<RecordId>,
     /// Attachments.
     #[serde(default)]
     attachments: Vec<FileJson>,
@@ -287,9 +291,9 @@ async fn mail_recipients(
     ApiPath(id): ApiPath<i64>,
 ) -> Result<Json<Value>, ApiError> {
     let mut tx = s.store.read().await?;
-    tx.get_mail(id).await?;
+    tx.get_mail(MailId(id)).await?;
     let items: Vec<Value> = tx
-        .mail_recipients(id)
+        .mail_recipients(MailId(id))
         .await?
         .into_iter()
         .map(|r| {
@@ -320,9 +324,13 @@ async fn test_server(
     State(s): State<AppState>,
     ApiPath(id): ApiPath<i64>,
 ) -> Result<Json<Value>, ApiError> {
-    let r =
-        postern_delivery::test_server(&s.store, id, s.gateway.hostname(), Duration::from_secs(30))
-            .await?;
+    let r = postern_delivery::test_server(
+        &s.store,
+        OutgoingServerId(id),
+        s.gateway.hostname(),
+        Duration::from_secs(30),
+    )
+    .await?;
     Ok(Json(serde_json::to_value(r).unwrap_or(Value::Null)))
 }
 

@@ -10,6 +10,7 @@
 
 use crate::threads::{dated, message_json};
 use postern_model::address::email_split_tuples;
+use postern_model::{MailId, MessageId, RecordId};
 use postern_store::{DueDelivery, Message, MessageOrigin, Record, StoreError, Tx};
 use serde_json::{Value, json};
 
@@ -89,10 +90,16 @@ pub(crate) async fn event_bodies(
             .filter_map(|d| d.subject_id)
             .collect()
     };
-    let received = subjects("message.received");
+    let received: Vec<MessageId> = subjects("message.received")
+        .into_iter()
+        .map(MessageId)
+        .collect();
     let messages = tx.messages_by_ids(&received).await?;
     let origins = tx.origins_by_message_ids(&received).await?;
-    let mut record_ids = subjects("record.created");
+    let mut record_ids: Vec<RecordId> = subjects("record.created")
+        .into_iter()
+        .map(RecordId)
+        .collect();
     record_ids.extend(messages.values().filter_map(|m| m.record_id));
     record_ids.sort_unstable();
     record_ids.dedup();
@@ -105,12 +112,12 @@ pub(crate) async fn event_bodies(
         }
         let subject = d.subject_id.unwrap_or(0);
         let data = match d.event_type.as_str() {
-            "message.received" => messages.get(&subject).map(|m| {
+            "message.received" => messages.get(&MessageId(subject)).map(|m| {
                 let record = m.record_id.and_then(|r| records.get(&r));
-                inbound_value(m, record, origins.get(&subject))
+                inbound_value(m, record, origins.get(&MessageId(subject)))
             }),
             "record.created" => records
-                .get(&subject)
+                .get(&RecordId(subject))
                 .map(|r| json!({"record": record_json(r.clone())})),
             _ => Some(event_data(tx, d).await?),
         };
@@ -138,11 +145,15 @@ fn envelope(o: &MessageOrigin) -> Value {
 
 /// The route of the outcome that found `record`, else the one that created a record of
 /// `model`, else the first.
-fn route_of<'a>(outcome: &'a Value, record: Option<i64>, model: Option<&str>) -> Option<&'a Value> {
+fn route_of<'a>(
+    outcome: &'a Value,
+    record: Option<RecordId>,
+    model: Option<&str>,
+) -> Option<&'a Value> {
     let routes = outcome["routes"].as_array()?;
     routes
         .iter()
-        .find(|r| record.is_some() && r["record_id"].as_i64() == record)
+        .find(|r| record.is_some() && r["record_id"].as_i64() == record.map(RecordId::get))
         .or_else(|| {
             routes.iter().find(|r| {
                 model.is_some() && r["model"].as_str() == model && r["action"] == "create"
@@ -192,12 +203,13 @@ async fn event_data(tx: &mut Tx, d: &DueDelivery) -> Result<Value, StoreError> {
         return Ok(extra);
     };
     let found = match d.event_type.as_str() {
-        "message.posted" | "notification.bounced" => match tx.get_message(subject).await {
+        "message.posted" | "notification.bounced" => match tx.get_message(MessageId(subject)).await
+        {
             Ok(m) => message_data(tx, &m, extra.clone()).await,
             Err(e) => Err(e),
         },
         "mail.sent" | "mail.failed" => tx
-            .get_mail(subject)
+            .get_mail(MailId(subject))
             .await
             .map(|m| json!({"mail": crate::threads::mail_json(&m)})),
         "incoming_server.failed" => tx
@@ -273,13 +285,16 @@ mod tests {
         let outcome = json!({"routes": [
             {"record_id": 1, "alias": "a@x", "via": "alias"},
             {"record_id": 2, "alias": "b@x", "via": "reply"}]});
-        assert_eq!(route_of(&outcome, Some(2), None).unwrap()["alias"], "b@x");
+        assert_eq!(
+            route_of(&outcome, Some(RecordId(2)), None).unwrap()["alias"],
+            "b@x"
+        );
         assert_eq!(route_of(&outcome, None, None).unwrap()["alias"], "a@x");
         let created = json!({"routes": [
             {"record_id": null, "model": "crm.lead", "action": "create", "alias": "a@x"},
             {"record_id": null, "model": "helpdesk.ticket", "action": "create", "alias": "b@x"}]});
         assert_eq!(
-            route_of(&created, Some(9), Some("helpdesk.ticket")).unwrap()["alias"],
+            route_of(&created, Some(RecordId(9)), Some("helpdesk.ticket")).unwrap()["alias"],
             "b@x"
         );
     }

@@ -8,6 +8,7 @@ use axum::Json;
 use axum::extract::State;
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use postern_model::{AttachmentId, MailId, MessageId, PartnerId, RawMessageId, RecordId};
 use postern_store::{PageRequest, RecordFilter};
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -160,7 +161,7 @@ async fn get_record(
     ApiPath(id): ApiPath<i64>,
 ) -> Result<Json<Value>, ApiError> {
     let mut tx = s.store.read().await?;
-    let r = tx.get_record(id).await?;
+    let r = tx.get_record(RecordId(id)).await?;
     Ok(Json(dated(serde_json::to_value(r)?)))
 }
 
@@ -221,7 +222,7 @@ async fn patch_record(
 ) -> Result<Json<Value>, ApiError> {
     let mut tx = s.store.begin().await?;
     let r = tx
-        .update_record(id, patch.name.as_deref(), patch.values.as_ref())
+        .update_record(RecordId(id), patch.name.as_deref(), patch.values.as_ref())
         .await?;
     tx.commit().await?;
     Ok(Json(dated(serde_json::to_value(r)?)))
@@ -257,7 +258,10 @@ async fn record_messages(
 ) -> Result<Json<Value>, ApiError> {
     let page = PageRequest::parse(q.limit, q.cursor.as_deref())?;
     let mut tx = s.store.read().await?;
-    Ok(page_json(tx.record_messages(id, page).await?, message_json))
+    Ok(page_json(
+        tx.record_messages(RecordId(id), page).await?,
+        message_json,
+    ))
 }
 
 /// Get a message
@@ -276,7 +280,7 @@ async fn get_message(
     ApiPath(id): ApiPath<i64>,
 ) -> Result<Json<Value>, ApiError> {
     let mut tx = s.store.read().await?;
-    let message = tx.get_message(id).await?;
+    let message = tx.get_message(MessageId(id)).await?;
     // The message's fields and notifications, and the inbound payload beside them.
     let mut v = message_json(&message);
     let payload = crate::payload::inbound_payload(&mut tx, &message).await?;
@@ -323,7 +327,7 @@ async fn list_followers(
     ApiPath(id): ApiPath<i64>,
 ) -> Result<Json<Value>, ApiError> {
     let mut tx = s.store.read().await?;
-    let items = tx.list_followers(id).await?;
+    let items = tx.list_followers(RecordId(id)).await?;
     Ok(Json(json!({"items": items, "next_cursor": null})))
 }
 
@@ -366,8 +370,9 @@ async fn add_follower(
             .collect()
     });
     let mut tx = s.store.begin().await?;
-    tx.set_follower(id, input.partner_id, &subtypes).await?;
-    let items = tx.list_followers(id).await?;
+    tx.set_follower(RecordId(id), PartnerId(input.partner_id), &subtypes)
+        .await?;
+    let items = tx.list_followers(RecordId(id)).await?;
     tx.commit().await?;
     Ok((
         StatusCode::CREATED,
@@ -401,7 +406,8 @@ async fn remove_follower(
     ApiQuery(q): ApiQuery<PartnerQuery>,
 ) -> Result<StatusCode, ApiError> {
     let mut tx = s.store.begin().await?;
-    tx.remove_follower(id, q.partner_id).await?;
+    tx.remove_follower(RecordId(id), PartnerId(q.partner_id))
+        .await?;
     tx.commit().await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -425,7 +431,7 @@ async fn attachment(
     ApiPath(id): ApiPath<i64>,
 ) -> Result<Response, ApiError> {
     let mut tx = s.store.read().await?;
-    let (info, content) = tx.attachment_content(id).await?;
+    let (info, content) = tx.attachment_content(AttachmentId(id)).await?;
     // Served as a download, never rendered in the API's origin.
     let disposition = format!(
         "attachment; filename=\"{}\"",
@@ -514,7 +520,7 @@ async fn get_mail(
     ApiPath(id): ApiPath<i64>,
 ) -> Result<Json<Value>, ApiError> {
     let mut tx = s.store.read().await?;
-    Ok(Json(mail_json(&tx.get_mail(id).await?)))
+    Ok(Json(mail_json(&tx.get_mail(MailId(id)).await?)))
 }
 
 #[derive(Deserialize, utoipa::IntoParams)]
@@ -568,7 +574,7 @@ async fn raw_content(
     ApiPath(id): ApiPath<i64>,
 ) -> Result<Response, ApiError> {
     let mut tx = s.store.read().await?;
-    let bytes = tx.raw_message_content(id).await?;
+    let bytes = tx.raw_message_content(RawMessageId(id)).await?;
     let mut r = bytes.into_response();
     r.headers_mut().insert(
         header::CONTENT_TYPE,

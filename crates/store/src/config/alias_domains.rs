@@ -183,11 +183,11 @@ impl Tx {
         &mut self,
         field: &str,
         name: &Option<String>,
-    ) -> Result<Option<i64>, StoreError> {
+    ) -> Result<Option<AliasDomainId>, StoreError> {
         match optional(name) {
             None => Ok(None),
             Some(n) => match self.find_alias_domain(&n).await? {
-                Some(id) => Ok(Some(id.get())),
+                Some(id) => Ok(Some(id)),
                 None => Err(StoreError::invalid(
                     field,
                     format!("no alias domain named `{n}`"),

@@ -4,7 +4,7 @@
 use super::{Change, Json, optional, sanitized_alias};
 use crate::{PageRequest, StoreError, Tx, now_ms, on};
 use postern_model::address::sanitize_alias_name;
-use postern_model::{AliasContact, AliasDomainId, AliasId, AliasStatus};
+use postern_model::{AliasContact, AliasDomainId, AliasId, AliasStatus, ModelId, RecordId};
 use serde::{Deserialize, Serialize};
 
 /// An alias: mail to `alias_name@alias_domain` creates records in `model` (or posts on
@@ -19,18 +19,18 @@ pub struct Alias {
     /// Domain name; `None` for an alias without domain (matches by local part only).
     pub alias_domain: Option<String>,
     /// Id of the domain.
-    pub alias_domain_id: Option<i64>,
+    pub alias_domain_id: Option<AliasDomainId>,
     /// Model records are created in.
     pub model: String,
     /// Values given to every record created (JSON object).
     #[sqlx(try_from = "String")]
     pub defaults: Json,
     /// Every message is posted on this record instead of creating one.
-    pub force_thread_id: Option<i64>,
+    pub force_thread_id: Option<RecordId>,
     /// Model of the owner record.
     pub parent_model: Option<String>,
     /// The owner record.
-    pub parent_thread_id: Option<i64>,
+    pub parent_thread_id: Option<RecordId>,
     /// Who may write.
     #[sqlx(try_from = "String")]
     pub contact: AliasContact,
@@ -87,13 +87,13 @@ pub struct AliasInput {
     pub defaults: Option<serde_json::Value>,
     /// Post every message on this record.
     #[serde(default)]
-    pub force_thread_id: Option<i64>,
+    pub force_thread_id: Option<RecordId>,
     /// Model of the owner record.
     #[serde(default)]
     pub parent_model: Option<String>,
     /// The owner record.
     #[serde(default)]
-    pub parent_thread_id: Option<i64>,
+    pub parent_thread_id: Option<RecordId>,
     /// Default `everyone`.
     #[serde(default)]
     pub contact: Option<AliasContact>,
@@ -107,12 +107,12 @@ pub struct AliasInput {
 
 struct AliasRow {
     alias_name: String,
-    alias_domain_id: Option<i64>,
-    model_id: i64,
+    alias_domain_id: Option<AliasDomainId>,
+    model_id: ModelId,
     defaults: Json,
-    force_thread_id: Option<i64>,
-    parent_model_id: Option<i64>,
-    parent_thread_id: Option<i64>,
+    force_thread_id: Option<RecordId>,
+    parent_model_id: Option<ModelId>,
+    parent_thread_id: Option<RecordId>,
     contact: AliasContact,
     incoming_local: bool,
     bounced_content: Option<String>,
@@ -185,7 +185,7 @@ impl Tx {
             .resolve_alias_domain("alias_domain", &input.alias_domain)
             .await?;
         if let Some(domain_id) = alias_domain_id {
-            let domain = self.get_alias_domain(AliasDomainId(domain_id)).await?;
+            let domain = self.get_alias_domain(domain_id).await?;
             if alias_name == domain.bounce_alias || alias_name == domain.catchall_alias {
                 let which = if alias_name == domain.bounce_alias {
                     "bounce"
@@ -222,9 +222,9 @@ impl Tx {
                 ));
             }
         };
-        let model_id = self.ensure_model("model", &input.model).await?.get();
+        let model_id = self.ensure_model("model", &input.model).await?;
         let parent_model_id = match optional(&input.parent_model) {
-            Some(m) => Some(self.ensure_model("parent_model", &m).await?.get()),
+            Some(m) => Some(self.ensure_model("parent_model", &m).await?),
             None => None,
         };
         if let Some(rid) = input.force_thread_id {

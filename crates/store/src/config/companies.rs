@@ -2,7 +2,7 @@
 
 use super::{Change, required, valid_email};
 use crate::{PageRequest, StoreError, Tx, now_ms, on};
-use postern_model::CompanyId;
+use postern_model::{AliasDomainId, CompanyId};
 use serde::{Deserialize, Serialize};
 
 /// A company: owns an alias domain, whose addresses the mail of its records uses.
@@ -18,7 +18,7 @@ pub struct Company {
     /// Name of its alias domain.
     pub alias_domain: Option<String>,
     /// Id of its alias domain.
-    pub alias_domain_id: Option<i64>,
+    pub alias_domain_id: Option<AliasDomainId>,
     /// Creation time (epoch ms).
     pub created_at: i64,
 }
@@ -106,7 +106,7 @@ impl Tx {
         &mut self,
         input: &CompanyInput,
         id: Option<CompanyId>,
-    ) -> Result<(String, Option<String>, Option<i64>), StoreError> {
+    ) -> Result<(String, Option<String>, Option<AliasDomainId>), StoreError> {
         let name = required("name", &input.name)?;
         if let Some(other) = self.find_company(&name).await?
             && Some(other) != id
@@ -122,7 +122,7 @@ impl Tx {
         {
             Some(d) => Some(d),
             None if input.alias_domain.is_none() => {
-                self.alias_domains().await?.first().map(|d| d.id.get())
+                self.alias_domains().await?.first().map(|d| d.id)
             }
             None => None,
         };

@@ -14,10 +14,15 @@ async fn webhook(tx: &mut Tx, name: &str, events: &[&str]) -> Webhook {
     .unwrap()
 }
 
-async fn record(tx: &mut Tx) -> i64 {
-    tx.insert_record("crm.lead", "Lead", None, None, None, None, None, "{}")
-        .await
-        .unwrap()
+async fn record(tx: &mut Tx) -> RecordId {
+    tx.insert_record(&NewRecordRow {
+        model: "crm.lead",
+        name: "Lead",
+        values_json: "{}",
+        ..Default::default()
+    })
+    .await
+    .unwrap()
 }
 
 async fn claim(store: &Store, owner: &str) -> Vec<DueDelivery> {
@@ -66,15 +71,15 @@ conformance!(events_are_written_for_subscribers_only, |store| {
     tx.commit().await.unwrap();
 
     let due = claim(&store, "a").await;
-    let mut seen: Vec<(i64, &str)> = due
+    let mut seen: Vec<(WebhookId, &str)> = due
         .iter()
         .map(|d| (d.webhook_id, d.event_type.as_str()))
         .collect();
     seen.sort();
     let mut expected = vec![
-        (w.id.get(), "record.created"),
-        (all.id.get(), "record.created"),
-        (all.id.get(), "message.posted"),
+        (w.id, "record.created"),
+        (all.id, "record.created"),
+        (all.id, "message.posted"),
     ];
     expected.sort();
     assert_eq!(seen, expected);
@@ -87,7 +92,7 @@ conformance!(events_are_written_for_subscribers_only, |store| {
         "one event, one webhook-id for every endpoint"
     );
     assert!(created[0].event_key.starts_with("evt_"));
-    assert_eq!(created[0].subject_id, Some(r));
+    assert_eq!(created[0].subject_id, Some(r.get()));
     assert_eq!(created[0].url, "http://127.0.0.1:9/crm");
     assert!(
         claim(&store, "b").await.is_empty(),
