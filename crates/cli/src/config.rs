@@ -491,25 +491,27 @@ pub(crate) fn store_message(e: &postern_store::StoreError) -> String {
 }
 
 /// Two items of one section with the same key would silently overwrite each other: refuse.
-fn check_duplicates(file: &ConfigFile, errors: &mut Vec<ConfigError>) {
-    fn dups<T>(
-        section: &str,
-        field: &str,
-        items: &[(usize, T)],
-        key: impl Fn(&T) -> String,
-        errors: &mut Vec<ConfigError>,
-    ) {
-        let mut seen = HashSet::new();
-        for (i, item) in items {
-            let k = key(item);
-            if !seen.insert(k.clone()) {
-                errors.push(ConfigError::new(
-                    format!("{section}[{i}].{field}"),
-                    format!("`{k}` is already defined earlier in {section}"),
-                ));
-            }
+/// An error for every item of `items` whose `key` an earlier item had.
+fn dups<T>(
+    section: &str,
+    field: &str,
+    items: &[(usize, T)],
+    key: impl Fn(&T) -> String,
+    errors: &mut Vec<ConfigError>,
+) {
+    let mut seen = HashSet::new();
+    for (i, item) in items {
+        let k = key(item);
+        if !seen.insert(k.clone()) {
+            errors.push(ConfigError::new(
+                format!("{section}[{i}].{field}"),
+                format!("`{k}` is already defined earlier in {section}"),
+            ));
         }
     }
+}
+
+fn check_duplicates(file: &ConfigFile, errors: &mut Vec<ConfigError>) {
     dups(
         "alias_domains",
         "name",
@@ -567,13 +569,12 @@ fn check_duplicates(file: &ConfigFile, errors: &mut Vec<ConfigError>) {
         |s| s.name.trim().to_owned(),
         errors,
     );
-    dups(
-        "webhooks",
-        "name",
-        &file.webhooks,
-        |s| s.name.trim().to_owned(),
-        errors,
-    );
+    // A webhook without a name is known by its URL (as `apply` upserts it).
+    let webhook_key = |w: &postern_store::WebhookInput| match w.name.trim() {
+        "" => w.url.trim().to_owned(),
+        name => name.to_owned(),
+    };
+    dups("webhooks", "name", &file.webhooks, webhook_key, errors);
 }
 
 #[cfg(test)]

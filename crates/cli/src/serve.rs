@@ -64,13 +64,7 @@ pub(crate) async fn serve(
         };
     // before the banner: whoever reads it may stop us at once
     let shutdown = shutdown_signal();
-    let fetch_stop = tokio_util::sync::CancellationToken::new();
-    let fetch_task = tokio::spawn(postern_fetch::schedule::run(
-        postern_fetch::Fetcher::new(gateway.clone(), postern_fetch::TlsSettings::system())
-            .with_max_message_size(max_size as u64),
-        FETCH_TICK,
-        fetch_stop.clone(),
-    ));
+    let (fetch_stop, fetch_task) = spawn_fetcher(&gateway, max_size);
     print_banner(
         cli,
         http,
@@ -90,12 +84,7 @@ pub(crate) async fn serve(
         crate::delivery::config(&settings.hostname),
         wait_for(stopped.clone()),
     ));
-    // POSTERN_WEBHOOK_SENDER=0: this node delivers no webhooks (another node does; events wait
-    // in the store).
-    let sender_on = std::env::var("POSTERN_WEBHOOK_SENDER").map_or(true, |v| v.trim() != "0");
-    let webhooks = sender_on
-        .then(|| spawn_webhook_sender(&gateway, &settings.hostname, stopped.clone()))
-        .transpose()?;
+    let webhooks = spawn_webhook_sender(&gateway, &settings.hostname, stopped.clone())?;
     shutdown.await;
     let _ = stop.send(true);
     fetch_stop.cancel();
@@ -116,11 +105,16 @@ pub(crate) async fn serve(
 /// The webhook sender, on a thread of its own at a lower CPU priority (nice 10), giving way to
 /// a busy intake for up to 10 s (`POSTERN_WEBHOOK_DEFER_SECONDS`): under a full load mail is
 /// accepted first and the events wait in their durable queue; on a calm machine nothing waits.
+/// None with `POSTERN_WEBHOOK_SENDER=0`: this node delivers no webhooks (another node does;
+/// events wait in the store).
 fn spawn_webhook_sender(
     gateway: &postern_gateway::Gateway,
     hostname: &str,
     stopped: tokio::sync::watch::Receiver<bool>,
-) -> anyhow::Result<std::thread::JoinHandle<()>> {
+) -> anyhow::Result<Option<std::thread::JoinHandle<()>>> {
+    if std::env::var("POSTERN_WEBHOOK_SENDER").is_ok_and(|v| v.trim() == "0") {
+        return Ok(None);
+    }
     let cfg = crate::delivery::webhook_config(hostname);
     let (store, intake) = (gateway.store().clone(), gateway.intake());
     let thread = std::thread::Builder::new()
@@ -139,7 +133,25 @@ fn spawn_webhook_sender(
                 postern_web::sender::run(store, cfg, client, Some(intake), wait_for(stopped)).await;
             });
         })?;
-    Ok(thread)
+    Ok(Some(thread))
+}
+
+/// The fetch scheduler (IMAP/POP3 polls), and the token that stops it.
+fn spawn_fetcher(
+    gateway: &postern_gateway::Gateway,
+    max_size: usize,
+) -> (
+    tokio_util::sync::CancellationToken,
+    tokio::task::JoinHandle<()>,
+) {
+    let stop = tokio_util::sync::CancellationToken::new();
+    let task = tokio::spawn(postern_fetch::schedule::run(
+        postern_fetch::Fetcher::new(gateway.clone(), postern_fetch::TlsSettings::system())
+            .with_max_message_size(max_size as u64),
+        FETCH_TICK,
+        stop.clone(),
+    ));
+    (stop, task)
 }
 
 /// How often the fetch scheduler looks for incoming servers due.

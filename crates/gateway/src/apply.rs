@@ -204,18 +204,7 @@ async fn apply_route(
         tx.add_follower(record, author, &["comment".to_owned()])
             .await?;
     }
-    let already_valid = |id: AliasId| {
-        setup
-            .aliases
-            .iter()
-            .any(|a| a.id == id && a.status == "valid")
-    };
-    if let Some(alias) = route.alias_id
-        && route.action == Action::Create
-        && !already_valid(alias)
-    {
-        tx.set_alias_status(alias, AliasStatus::Valid).await?;
-    }
+    mark_alias_valid(tx, route, setup).await?;
     crate::apply::notify(
         tx,
         msg,
@@ -229,6 +218,23 @@ async fn apply_route(
     )
     .await?;
     Ok((record, id))
+}
+
+/// An alias that created a record is valid (§4.8); said once.
+async fn mark_alias_valid(tx: &mut Tx, route: &Route, setup: &Setup<'_>) -> Result<(), StoreError> {
+    let already_valid = |id: AliasId| {
+        setup
+            .aliases
+            .iter()
+            .any(|a| a.id == id && a.status == "valid")
+    };
+    if let Some(alias) = route.alias_id
+        && route.action == Action::Create
+        && !already_valid(alias)
+    {
+        tx.set_alias_status(alias, AliasStatus::Valid).await?;
+    }
+    Ok(())
 }
 
 async fn create_record(

@@ -238,14 +238,7 @@ impl Gateway {
         let verdict = if !served && restricted {
             RcptVerdict::NotOurs
         } else {
-            // `sales+tag@` reaches the alias `sales` (routing's `plus_base`).
-            let mut names = vec![norm.clone()];
-            let mut locals = vec![local.to_owned()];
-            if let Some(base) = postern_routing::plus_base(&norm) {
-                locals.push(base.split_once('@').map_or("", |(l, _)| l).to_owned());
-                names.push(base);
-            }
-            let aliases = tx.aliases_for_routing(&names, &locals).await?;
+            let aliases = Self::aliases_taking(&mut tx, &norm, local).await?;
             let by_alias = aliases
                 .iter()
                 .any(|a| a.incoming_local || a.domain.as_deref().is_some_and(|d| d == domain));
@@ -286,6 +279,23 @@ impl Gateway {
             *cached = Some(fresh);
         }
         Ok(verdict)
+    }
+
+    /// The aliases that could take `norm` (local part `local`): by its whole address, by its
+    /// local part (`incoming_local`), and without its `+tag` (`sales+tag@` reaches the alias
+    /// `sales`, routing's `plus_base`).
+    async fn aliases_taking(
+        tx: &mut postern_store::Tx,
+        norm: &str,
+        local: &str,
+    ) -> Result<Vec<postern_store::AliasRouteRow>, StoreError> {
+        let mut names = vec![norm.to_owned()];
+        let mut locals = vec![local.to_owned()];
+        if let Some(base) = postern_routing::plus_base(norm) {
+            locals.push(base.split_once('@').map_or("", |(l, _)| l).to_owned());
+            names.push(base);
+        }
+        tx.aliases_for_routing(&names, &locals).await
     }
 
     /// What `RCPT TO:<Postmaster>` without a domain stands for (RFC 5321 §4.5.1: a server must

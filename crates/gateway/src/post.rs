@@ -159,15 +159,24 @@ pub async fn post_message(
         got_it: &[],
         created: false,
     };
-    let (companies, domains) = crate::notifications::read_directory(&mut tx).await?;
+    notify_posted(&mut tx, &posted).await?;
+    tx.commit().await?;
+    Ok(message)
+}
+
+/// Notifies the followers of a message posted through the API.
+async fn notify_posted(
+    tx: &mut postern_store::Tx,
+    posted: &crate::notifications::Posted<'_>,
+) -> Result<(), StoreError> {
+    let (companies, domains) = crate::notifications::read_directory(tx).await?;
     let directory = crate::notifications::Directory {
         companies: &companies,
         domains: &domains,
     };
-    let queued = crate::notifications::notify_followers(&mut tx, &posted, &directory).await?;
-    tx.commit().await?;
-    tracing::info!(message_id = %mid, record_id = record_id.get(), emails = queued.emails, inbox = queued.inbox, "message posted");
-    Ok(message)
+    let queued = crate::notifications::notify_followers(tx, posted, &directory).await?;
+    tracing::info!(message_id = %posted.rfc_id, record_id = posted.record_id.get(), emails = queued.emails, inbox = queued.inbox, "message posted");
+    Ok(())
 }
 
 /// Queues one email; returns the mail id. Its Message-ID names the record when one is given.
