@@ -758,3 +758,49 @@ async fn every_event_type_reaches_the_webhook() {
     );
     assert_eq!(of("message.received")["alias"], "sales@example.com");
 }
+
+/// A secret rotation: after the secret is changed, each delivery carries two signatures, one
+/// by the new secret and one by the replaced one (which signs for a day), space-separated.
+#[tokio::test]
+async fn a_rotated_secret_signs_beside_the_new_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = database(dir.path(), false).await;
+    let (receiver, url) = Receiver::start(&[], false).await;
+    let s = serve(dir.path(), &db, Way::Smtp, &[]).await;
+    let (old, new) = (
+        "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw",
+        "whsec_C2VjcmV0LXR3by1mb3ItdGhlLXJvdGF0aW9u",
+    );
+    let (status, hook) = s
+        .post(
+            "/api/v1/webhooks",
+            json!({"url": url, "events": ["record.created"], "secret": old}),
+        )
+        .await;
+    assert_eq!(status, 201, "{hook}");
+    assert!(
+        hook.get("secret").is_none(),
+        "a given secret is not echoed: {hook}"
+    );
+    let (status, changed) = s
+        .patch(
+            &format!("/api/v1/webhooks/{}", hook["id"]),
+            json!({"secret": new}),
+        )
+        .await;
+    assert_eq!(status, 200, "{changed}");
+    let (status, _) = s
+        .post(
+            "/api/v1/records",
+            json!({"model": "crm.lead", "name": "Rotated"}),
+        )
+        .await;
+    assert_eq!(status, 201);
+    let got = eventually(10, "the event", || async {
+        receiver.got().into_iter().next()
+    })
+    .await;
+    assert_eq!(got.signature.split(' ').count(), 2, "{}", got.signature);
+    assert!(verifies(new, &got), "signed by the new secret");
+    assert!(verifies(old, &got), "and by the replaced one");
+}

@@ -410,6 +410,7 @@ impl FromDirectRow for DueDelivery {
             webhook_id: r.try_get("webhook_id")?,
             url: r.try_get("url")?,
             secret: r.try_get("secret")?,
+            previous_secret: r.try_get("previous_secret")?,
             event_key: r.try_get("event_key")?,
             event_type: r.try_get("event_type")?,
             subject_id: r.try_get("subject_id")?,

@@ -47,6 +47,8 @@ pub struct DueDelivery {
     pub url: String,
     /// Its signing secret (`whsec_…`), if any.
     pub secret: Option<String>,
+    /// The secret it replaced, while that one still signs (a rotation).
+    pub previous_secret: Option<String>,
     /// The `webhook-id` header.
     pub event_key: String,
     /// `record.created`, …
@@ -148,7 +150,8 @@ pub struct WebhookAttempt {
 const DELIVERY_SELECT: &str = "SELECT d.id, d.webhook_id, d.event_key AS event_id, d.event_type, d.state, d.attempts, \
      d.next_try_at, d.last_status, d.last_error, d.created_at, d.delivered_at FROM webhook_deliveries d";
 
-const DUE_SELECT: &str = "SELECT d.id, d.webhook_id, w.url, w.secret, d.event_key, d.event_type, \
+const DUE_SELECT: &str = "SELECT d.id, d.webhook_id, w.url, w.secret, \
+     CASE WHEN w.previous_secret_until > $1 THEN w.previous_secret END AS previous_secret, d.event_key, d.event_type, \
      d.subject_id, d.data, d.payload, d.created_at, d.attempts \
      FROM webhook_deliveries d JOIN webhooks w ON w.id = d.webhook_id";
 
@@ -273,6 +276,7 @@ impl Tx {
         Ok(on!(self, |c| sqlx::query_as::<_, DueDelivery>(
             sqlx::AssertSqlSafe(format!("{DUE_SELECT} WHERE d.id IN ({list}) ORDER BY d.id"))
         )
+        .bind(now)
         .fetch_all(c)
         .await)?)
     }

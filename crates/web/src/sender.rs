@@ -263,11 +263,15 @@ async fn send(
         .header("content-type", "application/json")
         .header("webhook-id", &d.event_key)
         .header("webhook-timestamp", timestamp.to_string());
-    if let Some(secret) = d.secret.as_deref().filter(|s| !s.is_empty()) {
-        request = request.header(
-            "webhook-signature",
-            signature(secret, &d.event_key, timestamp, body),
-        );
+    // During a rotation the replaced secret signs too: one signature per secret.
+    let signatures: Vec<String> = [d.secret.as_deref(), d.previous_secret.as_deref()]
+        .into_iter()
+        .flatten()
+        .filter(|s| !s.is_empty())
+        .map(|secret| signature(secret, &d.event_key, timestamp, body))
+        .collect();
+    if !signatures.is_empty() {
+        request = request.header("webhook-signature", signatures.join(" "));
     }
     let started = Instant::now();
     let (status, response, error) = match request.body(body.to_owned()).send().await {

@@ -2,6 +2,9 @@
 -- reports (crates/store/src/events.rs). Keep in step with ../postgres/0007_webhook_events.sql.
 
 ALTER TABLE webhooks ADD COLUMN description TEXT NOT NULL DEFAULT '';
+-- A secret replaced by another keeps signing, beside the new one, for a day (a rotation).
+ALTER TABLE webhooks ADD COLUMN previous_secret TEXT;
+ALTER TABLE webhooks ADD COLUMN previous_secret_until INTEGER;
 
 -- One event for one endpoint: its type, what it is about, the body once frozen (at a failed
 -- try, so that every retry sends the same bytes); `event_key` is the `webhook-id` (the same for

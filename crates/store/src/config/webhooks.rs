@@ -82,6 +82,10 @@ pub struct WebhookInput {
     pub active: Option<bool>,
 }
 
+/// How long a replaced secret keeps signing beside the new one (DESIGN.md: several signatures
+/// during a rotation), so that a receiver can switch to the new one without losing events.
+pub const SECRET_OVERLAP_MS: i64 = 24 * 3600 * 1000;
+
 /// A new signing secret: `whsec_` and 24 random bytes in base64 (Standard Webhooks).
 pub fn new_signing_secret() -> String {
     use base64::Engine;
@@ -178,8 +182,10 @@ impl Tx {
         };
         let secret = match (id, &input.secret) {
             (None, None) => Some(new_signing_secret()),
-            _ => secret_update(&input.secret, old),
+            _ => secret_update(&input.secret, old.clone()),
         };
+        // A rotation: the replaced secret keeps signing beside the new one for a day.
+        let previous = old.filter(|o| secret.as_ref().is_some_and(|s| s != o));
         let q = match id {
             None => {
                 "INSERT INTO webhooks (name, url, events, secret, active, created_at, description) VALUES ($1, $2, $3, $4, $5, $6, $8) RETURNING id"
@@ -200,6 +206,17 @@ impl Tx {
             .fetch_one(c)
             .await)
         .map_err(|e| StoreError::from_write(e, "webhook"))?;
+        if let Some(previous) = previous {
+            on!(self, |c| sqlx::query(
+                "UPDATE webhooks SET previous_secret = $1, previous_secret_until = $2 WHERE id = $3"
+            )
+            .bind(&previous)
+            .bind(now_ms() + SECRET_OVERLAP_MS)
+            .bind(new_id)
+            .execute(c)
+            .await
+            .map(|r| r.rows_affected()))?;
+        }
         self.forget_subscriptions();
         Ok(WebhookId(new_id))
     }
