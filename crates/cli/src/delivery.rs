@@ -69,6 +69,7 @@ pub(crate) fn config(hostname: &str) -> DeliveryConfig {
 /// | `POSTERN_WEBHOOK_LEASE_SECONDS` | how long a claimed delivery is held | 60 |
 /// | `POSTERN_WEBHOOK_DEFER_SECONDS` | the longest a due delivery waits while the intake is busy (0: never) | 10 |
 /// | `POSTERN_WEBHOOK_BUSY_RATE` | accepted messages a second that make the intake busy | 100 |
+/// | `POSTERN_WEBHOOK_RETENTION_DAYS` | deliveries done are deleted, with their tries, after this many days | 30 |
 pub(crate) fn webhook_config(hostname: &str) -> postern_web::sender::WebhookConfig {
     let mut c = postern_web::sender::WebhookConfig::new(hostname);
     if let Some(n) = env_u64("POSTERN_WEBHOOK_TIMEOUT_SECONDS") {
@@ -88,6 +89,9 @@ pub(crate) fn webhook_config(hostname: &str) -> postern_web::sender::WebhookConf
     }
     if let Some(n) = env_u64("POSTERN_WEBHOOK_DEFER_SECONDS") {
         c.defer_while_busy = Duration::from_secs(n);
+    }
+    if let Some(n) = env_u64("POSTERN_WEBHOOK_RETENTION_DAYS") {
+        c.retention = Duration::from_secs(n.max(1) * 24 * 3600);
     }
     if let Some(n) = env_u64("POSTERN_WEBHOOK_BUSY_RATE") {
         c.busy_rate = n.max(1);

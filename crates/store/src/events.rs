@@ -510,6 +510,28 @@ impl Tx {
         self.get_webhook_delivery(id).await
     }
 
+    /// Deletes the deliveries that are done (delivered or given up) and older than `before`
+    /// (epoch ms), with their tries; returns how many. Pending ones are kept whatever their age.
+    pub async fn purge_webhook_deliveries(&mut self, before: i64) -> Result<u64, StoreError> {
+        on!(self, |c| sqlx::query(
+            "DELETE FROM webhook_attempts WHERE delivery_id IN (SELECT id FROM webhook_deliveries \
+             WHERE state IN ('delivered', 'failed') AND created_at < $1)"
+        )
+        .bind(before)
+        .execute(c)
+        .await
+        .map(|r| r.rows_affected()))?;
+        Ok(on!(self, |c| {
+            sqlx::query(
+            "DELETE FROM webhook_deliveries WHERE state IN ('delivered', 'failed') AND created_at < $1"
+        )
+        .bind(before)
+        .execute(c)
+        .await
+        .map(|r| r.rows_affected())
+        })?)
+    }
+
     /// Pending deliveries of active webhooks and the age of the oldest (ms), for `/metrics`.
     pub async fn webhook_queue(&mut self, now: i64) -> Result<(i64, i64), StoreError> {
         let (n, oldest): (i64, Option<i64>) = on!(self, |c| sqlx::query_as(

@@ -43,6 +43,8 @@ pub struct WebhookConfig {
     pub defer_while_busy: Duration,
     /// Messages a second that make the intake busy.
     pub busy_rate: u64,
+    /// Deliveries done (delivered or given up) are deleted, with their tries, after this long.
+    pub retention: Duration,
 }
 
 impl WebhookConfig {
@@ -62,6 +64,7 @@ impl WebhookConfig {
             schedule: default_schedule(),
             defer_while_busy: Duration::from_secs(10),
             busy_rate: 100,
+            retention: Duration::from_secs(30 * 24 * 3600),
         }
     }
 }
@@ -99,7 +102,12 @@ pub async fn run(
 ) {
     tokio::pin!(shutdown);
     let mut busy = Busy::new(intake, &cfg);
+    let mut purged_at: Option<Instant> = None;
     loop {
+        if purged_at.is_none_or(|t| t.elapsed() >= PURGE_EVERY) {
+            purge(&store, cfg.retention).await;
+            purged_at = Some(Instant::now());
+        }
         if busy.should_wait(&store).await {
             tokio::select! {
                 _ = &mut shutdown => break,
@@ -174,6 +182,25 @@ impl Busy {
             Err(_) => None,
         };
         due.is_some_and(|at| now_ms() - at < self.defer.as_millis() as i64)
+    }
+}
+
+/// How often done deliveries older than the retention are deleted.
+const PURGE_EVERY: Duration = Duration::from_secs(3600);
+
+async fn purge(store: &Store, retention: Duration) {
+    let before = now_ms() - retention.as_millis() as i64;
+    let result = async {
+        let mut tx = store.begin().await?;
+        let n = tx.purge_webhook_deliveries(before).await?;
+        tx.commit().await?;
+        Ok::<u64, StoreError>(n)
+    }
+    .await;
+    match result {
+        Ok(0) => {}
+        Ok(n) => tracing::info!(deliveries = n, "old webhook deliveries deleted"),
+        Err(e) => tracing::warn!(error = %e, "could not delete old webhook deliveries"),
     }
 }
 

@@ -221,3 +221,42 @@ conformance!(concurrent webhook_claims_are_disjoint, |store| {
     assert_eq!(b.len(), 3);
     assert!(a.iter().all(|x| b.iter().all(|y| x.id != y.id)));
 });
+
+conformance!(done_deliveries_are_purged_with_their_tries, |store| {
+    let mut tx = store.begin().await.unwrap();
+    let w = webhook(&mut tx, "crm", &["record.created"]).await;
+    record(&mut tx).await;
+    record(&mut tx).await;
+    tx.commit().await.unwrap();
+    let due = claim(&store, "a").await;
+    assert_eq!(due.len(), 2);
+    let mut tx = store.begin().await.unwrap();
+    // One delivered, one still pending (retried later).
+    tx.record_delivery_tries(&[
+        attempt(&due[0], Some(200), NextStep::Delivered),
+        attempt(&due[1], Some(500), NextStep::RetryAt(now_ms() + 3_600_000)),
+    ])
+    .await
+    .unwrap();
+    assert_eq!(
+        tx.purge_webhook_deliveries(now_ms() - 60_000)
+            .await
+            .unwrap(),
+        0,
+        "too recent"
+    );
+    assert_eq!(
+        tx.purge_webhook_deliveries(now_ms() + 60_000)
+            .await
+            .unwrap(),
+        1
+    );
+    let left = tx
+        .webhook_deliveries(w.id, PageRequest::all())
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+    assert_eq!(left.items.len(), 1, "the pending one is kept");
+    assert_eq!(left.items[0].state, "pending");
+    assert_eq!(left.items[0].tries.len(), 1);
+});
