@@ -82,6 +82,30 @@ pub struct WebhookInput {
     pub active: Option<bool>,
 }
 
+/// An `http(s)://` URL without white space, and events of [`WEBHOOK_EVENTS`].
+fn check_url_and_events(url: &str, events: &[String]) -> Result<(), StoreError> {
+    if !(url.starts_with("http://") || url.starts_with("https://"))
+        || url.contains(char::is_whitespace)
+    {
+        return Err(StoreError::invalid(
+            "url",
+            format!("`{url}` is not an http:// or https:// URL"),
+        ));
+    }
+    for (i, e) in events.iter().enumerate() {
+        if !WEBHOOK_EVENTS.contains(&e.as_str()) {
+            return Err(StoreError::invalid(
+                format!("events[{i}]"),
+                format!(
+                    "unknown event `{e}`, expected one of: {}",
+                    WEBHOOK_EVENTS.join(", ")
+                ),
+            ));
+        }
+    }
+    Ok(())
+}
+
 /// How long a replaced secret keeps signing beside the new one (DESIGN.md: several signatures
 /// during a rotation), so that a receiver can switch to the new one without losing events.
 pub const SECRET_OVERLAP_MS: i64 = 24 * 3600 * 1000;
@@ -151,25 +175,7 @@ impl Tx {
                 "webhook `{name}` already exists"
             )));
         }
-        if !(url.starts_with("http://") || url.starts_with("https://"))
-            || url.contains(char::is_whitespace)
-        {
-            return Err(StoreError::invalid(
-                "url",
-                format!("`{url}` is not an http:// or https:// URL"),
-            ));
-        }
-        for (i, e) in input.events.iter().enumerate() {
-            if !WEBHOOK_EVENTS.contains(&e.as_str()) {
-                return Err(StoreError::invalid(
-                    format!("events[{i}]"),
-                    format!(
-                        "unknown event `{e}`, expected one of: {}",
-                        WEBHOOK_EVENTS.join(", ")
-                    ),
-                ));
-            }
-        }
+        check_url_and_events(&url, &input.events)?;
         let events = serde_json::to_string(&input.events).unwrap_or_else(|_| "[]".into());
         let old: Option<String> = match id {
             Some(id) => on!(self, |c| sqlx::query_scalar(
