@@ -9,11 +9,13 @@ use postern_compose::gateway_mail::{self, GatewayMail, Incoming, Sender};
 use postern_mime::ParsedMessage;
 use postern_model::address::{email_normalize, email_split, email_split_tuples, formataddr};
 use postern_model::{
-    AliasId, AliasStatus, AttachmentId, CompanyId, MailStream, MessageId, MessageType, PartnerId,
-    RawMessageId, RecordId,
+    AliasId, AliasStatus, AttachmentId, CompanyId, MessageId, MessageType, PartnerId, RawMessageId,
+    RecordId,
 };
 use postern_routing::{Action, Decision, Outcome, Route, SendKind};
-use postern_store::{NewMail, NewMessage, NewRecordRow, Packing, StoreError, Tx, now_ms};
+use postern_store::{
+    MailCause, MailContent, NewMessage, NewRecordRow, Packing, StoreError, Tx, now_ms,
+};
 use sha2::Digest;
 
 /// The Message-ID of the stored message: the header's, else one derived from the content, so that
@@ -552,31 +554,29 @@ async fn send_back(
                 )
             }
         };
-        tx.insert_mail(&outbox_row(mail, s.kind)).await?;
+        let kind = serde_json::to_value(s.kind)
+            .ok()
+            .and_then(|v| v.as_str().map(str::to_owned))
+            .unwrap_or_default();
+        tx.enqueue(&MailCause::GatewayReply { kind }, content_of(mail))
+            .await?;
     }
     Ok(())
 }
 
-fn outbox_row(m: GatewayMail, kind: SendKind) -> NewMail {
-    let kind = serde_json::to_value(kind)
-        .ok()
-        .and_then(|v| v.as_str().map(str::to_owned));
-    NewMail {
-        stream: MailStream::Transactional,
-        kind,
-        message_id: None,
-        record_id: None,
+/// What a mail the gateway sends back says (its cause decides the rest).
+fn content_of(m: GatewayMail) -> MailContent {
+    let mut headers = serde_json::Map::new();
+    headers.insert("References".into(), m.references.into());
+    MailContent {
         rfc_message_id: m.message_id,
         email_from: m.from,
         email_to: vec![m.to],
-        email_cc: vec![],
         reply_to: m.reply_to,
-        return_path: Some(String::new()),
         subject: m.subject,
         body_html: Some(m.body_html),
-        body_text: None,
-        headers: serde_json::json!({"References": m.references, "Auto-Submitted": "auto-replied"}),
-        scheduled_date: None,
+        headers,
+        ..Default::default()
     }
 }
 

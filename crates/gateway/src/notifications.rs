@@ -8,10 +8,11 @@
 
 use postern_compose::notify::{self, Candidate};
 use postern_model::{
-    CompanyId, MailId, MailStream, MessageId, NotificationStatus, NotificationType, PartnerId,
-    RecordId,
+    CompanyId, MailId, MessageId, NotificationStatus, NotificationType, PartnerId, RecordId,
 };
-use postern_store::{AliasDomain, Company, NewMail, NewNotification, PageRequest, StoreError, Tx};
+use postern_store::{
+    AliasDomain, Company, MailCause, MailContent, NewNotification, PageRequest, StoreError, Tx,
+};
 
 /// A message just written on a record, as its notifications need it.
 pub(crate) struct Posted<'a> {
@@ -117,11 +118,13 @@ pub(crate) async fn notify_followers(
         let template = NotificationMail {
             posted,
             reply_to: reply_to.as_deref(),
-            return_path: domain.map(|d| d.bounce_email()),
-            headers: serde_json::Value::Object(headers),
+            headers,
+        };
+        let cause = MailCause::Notification {
+            bounce: domain.map(|d| d.bounce_email()),
         };
         for (partner, to) in &plan.emails {
-            let mail = tx.insert_mail(&template.to(to)).await?;
+            let mail = tx.enqueue(&cause, template.to(to)).await?;
             let ready = posted.notification(*partner, NotificationType::Email, Some(mail));
             tx.insert_notification(&ready).await?;
         }
@@ -146,33 +149,27 @@ pub(crate) async fn notify_followers(
     })
 }
 
-/// The outbox row of one notification: the same for every recipient but `To`.
+/// What one notification says: the same for every recipient but `To`.
 struct NotificationMail<'a> {
     posted: &'a Posted<'a>,
     reply_to: Option<&'a str>,
-    return_path: Option<String>,
-    headers: serde_json::Value,
+    headers: serde_json::Map<String, serde_json::Value>,
 }
 
 impl NotificationMail<'_> {
-    fn to(&self, to: &str) -> NewMail {
+    fn to(&self, to: &str) -> MailContent {
         let p = self.posted;
-        NewMail {
-            stream: MailStream::Transactional,
-            kind: Some("notification".into()),
+        MailContent {
             message_id: Some(p.id),
             record_id: Some(p.record_id),
             rfc_message_id: p.rfc_id.to_owned(),
             email_from: p.email_from.unwrap_or_default().to_owned(),
             email_to: vec![to.to_owned()],
-            email_cc: vec![],
             reply_to: self.reply_to.map(str::to_owned),
-            return_path: self.return_path.clone(),
             subject: p.subject.to_owned(),
             body_html: Some(p.body_html.to_owned()),
-            body_text: None,
             headers: self.headers.clone(),
-            scheduled_date: None,
+            ..Default::default()
         }
     }
 }

@@ -8,7 +8,7 @@ use postern_compose::message_id::{self, IdTag};
 use postern_compose::notify;
 use postern_model::address::{email_normalize, formataddr};
 use postern_model::{MailId, MailStream, MessageId, MessageType, PartnerId, RecordId};
-use postern_store::{NewMail, NewMessage, Store, StoreError, now_ms};
+use postern_store::{MailCause, MailContent, NewMessage, Store, StoreError, now_ms};
 
 /// A file given with a message or a mail.
 #[derive(Debug, Clone)]
@@ -224,25 +224,25 @@ pub async fn queue_mail(
     for (k, v) in &input.headers {
         headers.insert(k.clone(), serde_json::Value::String(v.clone()));
     }
-    let id = tx
-        .insert_mail(&NewMail {
-            stream,
-            kind: Some("api".into()),
-            message_id: message,
-            record_id: input.record_id,
-            rfc_message_id: mid,
-            email_from: from,
-            email_to: input.to.iter().map(|t| normalize_formatting(t)).collect(),
-            email_cc: input.cc.clone(),
-            reply_to: None,
-            return_path: domain.map(|d| d.bounce_email()),
-            subject: input.subject.clone(),
-            body_html: input.body_html.clone(),
-            body_text: input.body_text.clone(),
-            headers: serde_json::Value::Object(headers),
-            scheduled_date: input.scheduled_date,
-        })
-        .await?;
+    let cause = MailCause::Api {
+        stream,
+        bounce: domain.map(|d| d.bounce_email()),
+    };
+    let content = MailContent {
+        message_id: message,
+        record_id: input.record_id,
+        rfc_message_id: mid,
+        email_from: from,
+        email_to: input.to.iter().map(|t| normalize_formatting(t)).collect(),
+        email_cc: input.cc.clone(),
+        subject: input.subject.clone(),
+        body_html: input.body_html.clone(),
+        body_text: input.body_text.clone(),
+        headers,
+        scheduled_date: input.scheduled_date,
+        ..Default::default()
+    };
+    let id = tx.enqueue(&cause, content).await?;
     tx.commit().await?;
     Ok(id)
 }

@@ -4,6 +4,7 @@
 //! same with a thousand stored messages as with a million.
 
 use crate::chunks::{Owner, Packing, pack, split_head};
+use crate::{MailCause, MailContent};
 use crate::{
     NewMail, NewMessage, NewNotification, NewRawMessage, NewRecordRow, StoreError, Tx, now_ms, on,
 };
@@ -535,7 +536,18 @@ impl Tx {
         })?)
     }
 
-    /// Puts a mail in the outbox; returns its id.
+    /// Queues a mail for `cause` (which decides its stream, Return-Path and automatic
+    /// headers); returns its id. Every mail of the gateway and the API is queued here.
+    pub async fn enqueue(
+        &mut self,
+        cause: &MailCause,
+        content: MailContent,
+    ) -> Result<MailId, StoreError> {
+        self.insert_mail(&cause.row(content)).await
+    }
+
+    /// Puts a mail in the outbox as given; returns its id (the row of [`Tx::enqueue`], and
+    /// tests that need a row of their own).
     pub async fn insert_mail(&mut self, m: &NewMail) -> Result<MailId, StoreError> {
         let now = now_ms();
         Ok(on!(self, |c| {

@@ -138,3 +138,140 @@ pub struct NewMail {
     /// Send after this time (epoch ms).
     pub scheduled_date: Option<i64>,
 }
+
+/// Why a mail is queued. The cause decides what no caller should write by hand: the stream,
+/// the Return-Path (the envelope sender) and the headers that mark an automatic mail.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum MailCause {
+    /// A message notified to one partner: transactional; its bounces come back to the bounce
+    /// address of its domain (none without an alias domain).
+    Notification {
+        /// The domain's bounce address.
+        bounce: Option<String>,
+    },
+    /// What the gateway sends back to a sender (`catchall_bounce`, `alias_refusal`,
+    /// `alias_invalid`, `rate_limit`): transactional, a null Return-Path (`<>`: an answer to it
+    /// is never answered back) and `Auto-Submitted: auto-replied` (RFC 3834).
+    GatewayReply {
+        /// Which (the `sent[].kind` of the outcome).
+        kind: String,
+    },
+    /// A mail of `POST /api/v1/mail`, in the stream it asked for; its bounces come back to the
+    /// bounce address of its domain.
+    Api {
+        /// `transactional` or `mass`.
+        stream: MailStream,
+        /// The domain's bounce address.
+        bounce: Option<String>,
+    },
+}
+
+/// What a mail to queue says: everything its [`MailCause`] does not decide.
+#[derive(Debug, Clone, Default)]
+pub struct MailContent {
+    /// The message it carries or notifies.
+    pub message_id: Option<MessageId>,
+    /// The record concerned.
+    pub record_id: Option<RecordId>,
+    /// Its Message-ID.
+    pub rfc_message_id: String,
+    /// From.
+    pub email_from: String,
+    /// To.
+    pub email_to: Vec<String>,
+    /// Cc.
+    pub email_cc: Vec<String>,
+    /// Reply-To.
+    pub reply_to: Option<String>,
+    /// Subject.
+    pub subject: String,
+    /// HTML body.
+    pub body_html: Option<String>,
+    /// Text body.
+    pub body_text: Option<String>,
+    /// Other headers (`References`, the API's own, a notification's helpers).
+    pub headers: serde_json::Map<String, serde_json::Value>,
+    /// Send after this time (epoch ms).
+    pub scheduled_date: Option<i64>,
+}
+
+impl MailCause {
+    /// The outbox row of `content` sent for this cause.
+    pub fn row(&self, content: MailContent) -> NewMail {
+        let (stream, kind, return_path) = match self {
+            MailCause::Notification { bounce } => (
+                MailStream::Transactional,
+                "notification".to_owned(),
+                bounce.clone(),
+            ),
+            MailCause::GatewayReply { kind } => {
+                (MailStream::Transactional, kind.clone(), Some(String::new()))
+            }
+            MailCause::Api { stream, bounce } => (*stream, "api".to_owned(), bounce.clone()),
+        };
+        let mut headers = content.headers;
+        if matches!(self, MailCause::GatewayReply { .. }) {
+            headers.insert("Auto-Submitted".into(), "auto-replied".into());
+        }
+        NewMail {
+            stream,
+            kind: Some(kind),
+            message_id: content.message_id,
+            record_id: content.record_id,
+            rfc_message_id: content.rfc_message_id,
+            email_from: content.email_from,
+            email_to: content.email_to,
+            email_cc: content.email_cc,
+            reply_to: content.reply_to,
+            return_path,
+            subject: content.subject,
+            body_html: content.body_html,
+            body_text: content.body_text,
+            headers: serde_json::Value::Object(headers),
+            scheduled_date: content.scheduled_date,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_cause_decides_stream_return_path_and_automatic_headers() {
+        let content = || MailContent {
+            rfc_message_id: "<m@x>".into(),
+            email_to: vec!["a@x".into()],
+            ..Default::default()
+        };
+        let reply = MailCause::GatewayReply {
+            kind: "catchall_bounce".into(),
+        }
+        .row(content());
+        assert_eq!(
+            reply.return_path.as_deref(),
+            Some(""),
+            "a null reverse-path"
+        );
+        assert_eq!(reply.headers["Auto-Submitted"], "auto-replied");
+        assert_eq!(reply.kind.as_deref(), Some("catchall_bounce"));
+        let note = MailCause::Notification {
+            bounce: Some("bounce@x".into()),
+        }
+        .row(content());
+        assert_eq!(
+            (note.stream, note.return_path.as_deref()),
+            (MailStream::Transactional, Some("bounce@x"))
+        );
+        assert!(note.headers.get("Auto-Submitted").is_none());
+        let api = MailCause::Api {
+            stream: MailStream::Mass,
+            bounce: None,
+        }
+        .row(content());
+        assert_eq!(
+            (api.stream, api.kind.as_deref()),
+            (MailStream::Mass, Some("api"))
+        );
+    }
+}
