@@ -449,26 +449,6 @@ impl Tx {
         })?)
     }
 
-    /// Where a message that came by mail came from: its raw message's id, way in, envelope
-    /// and routing outcome (JSON); `None` for a message posted through the API.
-    pub async fn message_origin(
-        &mut self,
-        id: MessageId,
-    ) -> Result<Option<MessageOrigin>, StoreError> {
-        // id, source, envelope sender, envelope recipients (JSON), outcome (JSON)
-        type Row = (RawMessageId, String, Option<String>, String, Option<String>);
-        let row: Option<Row> = on!(self, |c| sqlx::query_as(
-            "SELECT r.id, r.source, r.envelope_sender, r.envelope_rcpts, r.outcome \
-                 FROM messages m JOIN raw_messages r ON r.id = m.raw_message_id WHERE m.id = $1"
-        )
-        .bind(id)
-        .fetch_optional(c)
-        .await)?;
-        Ok(row.map(|(raw, source, mail_from, rcpts, outcome)| {
-            MessageOrigin::new(raw, source, mail_from, &rcpts, outcome.as_deref())
-        }))
-    }
-
     /// One message, with its notifications.
     pub async fn get_message(&mut self, id: MessageId) -> Result<Message, StoreError> {
         let mut m = on!(self, |c| sqlx::query_as::<_, Message>(sqlx::AssertSqlSafe(
@@ -687,7 +667,7 @@ impl Tx {
     }
 }
 
-/// Where a message that came by mail came from ([`Tx::message_origin`]).
+/// Where a message that came by mail came from ([`Tx::origins_by_message_ids`]).
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct MessageOrigin {
     /// The raw message.

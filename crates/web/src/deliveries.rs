@@ -5,13 +5,12 @@
 use crate::AppState;
 use crate::error::{ApiError, ApiPath, ApiQuery, ErrorBody};
 use crate::openapi::{PageBody, object_schema};
-use crate::threads::dated;
+use crate::threads::{PageQuery, dated, page_json};
 use axum::Json;
 use axum::extract::State;
 use postern_model::{WebhookDeliveryId, WebhookId};
 use postern_store::{PageRequest, WebhookDelivery};
-use serde::Deserialize;
-use serde_json::{Value, json};
+use serde_json::Value;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
@@ -24,16 +23,6 @@ object_schema!(
      `last_status`, `last_error`, `created_at`, `delivered_at`, and `tries` (each \
      `attempted_at`, `duration_ms`, `status`, `response` (at most 4 KiB), `error`)"
 );
-
-#[derive(Deserialize, utoipa::IntoParams)]
-#[into_params(parameter_in = Query)]
-#[serde(deny_unknown_fields)]
-struct PageQuery {
-    /// At most this many items, 1 to 1000 (default 100).
-    limit: Option<i64>,
-    /// The `next_cursor` of the previous page.
-    cursor: Option<String>,
-}
 
 /// A delivery with its times in RFC 3339, the tries' too.
 fn delivery_json(d: &WebhookDelivery) -> Value {
@@ -66,10 +55,9 @@ async fn list(
 ) -> Result<Json<Value>, ApiError> {
     let page = PageRequest::parse(q.limit, q.cursor.as_deref())?;
     let mut tx = s.store.read().await?;
-    let page = tx.webhook_deliveries(WebhookId(id), page).await?;
-    let items: Vec<Value> = page.items.iter().map(delivery_json).collect();
-    Ok(Json(
-        json!({"items": items, "next_cursor": page.next_cursor}),
+    Ok(page_json(
+        tx.webhook_deliveries(WebhookId(id), page).await?,
+        delivery_json,
     ))
 }
 

@@ -95,7 +95,7 @@ pub(crate) fn message_json(m: &postern_store::Message) -> Value {
     v
 }
 
-fn page_json<T>(page: postern_store::Page<T>, f: impl Fn(&T) -> Value) -> Json<Value> {
+pub(crate) fn page_json<T>(page: postern_store::Page<T>, f: impl Fn(&T) -> Value) -> Json<Value> {
     let items: Vec<Value> = page.items.iter().map(f).collect();
     Json(json!({"items": items, "next_cursor": page.next_cursor}))
 }
@@ -231,11 +231,11 @@ async fn patch_record(
 #[derive(Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
-struct PageQuery {
+pub(crate) struct PageQuery {
     /// At most this many items, 1 to 1000 (default 100).
-    limit: Option<i64>,
+    pub(crate) limit: Option<i64>,
     /// The `next_cursor` of the previous page.
-    cursor: Option<String>,
+    pub(crate) cursor: Option<String>,
 }
 
 /// List a record's messages
