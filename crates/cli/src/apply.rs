@@ -4,7 +4,10 @@
 //! collected with its path; if there is any, the transaction is rolled back and nothing changes.
 
 use crate::config::{ConfigError, ConfigFile, store_message};
-use postern_store::{Change, Store, StoreError};
+use postern_store::{
+    Alias, AliasDomain, Change, Company, IncomingServer, Model, OutgoingServer, Partner, Store,
+    StoreError, Webhook,
+};
 use serde::Serialize;
 use std::collections::BTreeMap;
 
@@ -112,28 +115,28 @@ pub async fn apply(
         fatal: None,
     };
     for (i, d) in &file.alias_domains {
-        item!(a, "alias_domains", i, tx.upsert_alias_domain(d));
+        item!(a, "alias_domains", i, tx.upsert::<AliasDomain>(d));
     }
     for (i, c) in &file.companies {
-        item!(a, "companies", i, tx.upsert_company(c));
+        item!(a, "companies", i, tx.upsert::<Company>(c));
     }
     for (i, m) in &file.models {
-        item!(a, "models", i, tx.upsert_model(m));
+        item!(a, "models", i, tx.upsert::<Model>(m));
     }
     for (i, al) in &file.aliases {
-        item!(a, "aliases", i, tx.upsert_alias(al));
+        item!(a, "aliases", i, tx.upsert::<Alias>(al));
     }
     for (i, p) in &file.partners {
-        item!(a, "partners", i, tx.upsert_partner(p));
+        item!(a, "partners", i, tx.upsert::<Partner>(p));
     }
     for (i, s) in &file.outgoing_servers {
-        item!(a, "outgoing_servers", i, tx.upsert_outgoing_server(s));
+        item!(a, "outgoing_servers", i, tx.upsert::<OutgoingServer>(s));
     }
     for (i, s) in &file.incoming_servers {
-        item!(a, "incoming_servers", i, tx.upsert_incoming_server(s));
+        item!(a, "incoming_servers", i, tx.upsert::<IncomingServer>(s));
     }
     for (i, w) in &file.webhooks {
-        item!(a, "webhooks", i, tx.upsert_webhook(w));
+        item!(a, "webhooks", i, tx.upsert::<Webhook>(w));
     }
     for (i, email) in &file.gateway_allowed {
         if a.fatal.is_some() {

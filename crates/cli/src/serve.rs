@@ -10,7 +10,7 @@ use crate::config::{ConfigFile, ServerSettings};
 use crate::{Cli, apply, exit, load_config, open_store, print_config_errors, print_report};
 use anyhow::Context;
 use postern_model::Secret;
-use postern_store::{AliasDomainInput, CompanyInput, Store};
+use postern_store::{Alias, AliasDomain, AliasDomainInput, Company, CompanyInput, Store};
 use std::path::Path;
 use std::process::ExitCode;
 use tokio::net::TcpListener;
@@ -269,7 +269,7 @@ async fn start_mail_listeners(
 async fn first_start(store: &Store) -> anyhow::Result<()> {
     let mut tx = store.begin().await?;
     if tx.alias_domains().await?.is_empty() {
-        tx.create_alias_domain(&AliasDomainInput {
+        tx.create::<AliasDomain>(&AliasDomainInput {
             name: "localhost".into(),
             ..Default::default()
         })
@@ -277,7 +277,7 @@ async fn first_start(store: &Store) -> anyhow::Result<()> {
         tracing::info!("first start: created the alias domain localhost");
     }
     if tx.first_company().await?.is_none() {
-        tx.create_company(&CompanyInput {
+        tx.create::<Company>(&CompanyInput {
             name: "My Company".into(),
             email: None,
             alias_domain: None,
@@ -286,12 +286,12 @@ async fn first_start(store: &Store) -> anyhow::Result<()> {
         tracing::info!("first start: created the company \"My Company\"");
     }
     if tx
-        .list_aliases(postern_store::PageRequest::parse(Some(1), None)?)
+        .list::<postern_store::Alias>(postern_store::PageRequest::parse(Some(1), None)?)
         .await?
         .items
         .is_empty()
     {
-        tx.create_alias(&postern_store::AliasInput {
+        tx.create::<Alias>(&postern_store::AliasInput {
             alias_name: "sales".into(),
             alias_domain: Some("localhost".into()),
             model: "crm.lead".into(),
@@ -380,7 +380,7 @@ fn print_banner(
 async fn sample_alias(store: &Store) -> Option<String> {
     let mut tx = store.read().await.ok()?;
     let aliases = tx
-        .list_aliases(postern_store::PageRequest::parse(Some(50), None).ok()?)
+        .list::<postern_store::Alias>(postern_store::PageRequest::parse(Some(50), None).ok()?)
         .await
         .ok()?;
     aliases.items.into_iter().find_map(|a| {

@@ -270,7 +270,11 @@ async fn run_checks(store: &Store, check: &Check, label: &str) {
         );
     }
     for (full, status) in &check.alias_status {
-        let aliases = tx.list_aliases(PageRequest::all()).await.unwrap().items;
+        let aliases = tx
+            .list::<postern_store::Alias>(PageRequest::all())
+            .await
+            .unwrap()
+            .items;
         let a = aliases
             .iter()
             .find(|a| a.full_name() == *full)
@@ -278,7 +282,11 @@ async fn run_checks(store: &Store, check: &Check, label: &str) {
         assert_eq!(a.status.as_str(), status, "{label}: status of {full}");
     }
     for (email, count) in &check.partner_bounce {
-        let partners = tx.list_partners(PageRequest::all()).await.unwrap().items;
+        let partners = tx
+            .list::<postern_store::Partner>(PageRequest::all())
+            .await
+            .unwrap()
+            .items;
         let p = partners
             .iter()
             .find(|p| p.email_normalized.as_deref() == Some(email))

@@ -54,7 +54,7 @@ async fn setup(
     auth: Option<(&str, &str)>,
 ) -> OutgoingServerId {
     let mut tx = store.begin().await.unwrap();
-    tx.create_alias_domain(&AliasDomainInput {
+    tx.create::<AliasDomain>(&AliasDomainInput {
         name: "test.mycompany.com".into(),
         bounce_alias: Some("bounce.test".into()),
         catchall_alias: Some("catchall.test".into()),
@@ -63,7 +63,7 @@ async fn setup(
     })
     .await
     .unwrap();
-    tx.create_company(&CompanyInput {
+    tx.create::<Company>(&CompanyInput {
         name: "YourCompany".into(),
         email: None,
         alias_domain: None,
@@ -83,7 +83,7 @@ async fn add_server(
     enc: Encryption,
     auth: Option<(&str, &str)>,
 ) -> OutgoingServerId {
-    tx.create_outgoing_server(&OutgoingServerInput {
+    tx.create::<OutgoingServer>(&OutgoingServerInput {
         name: name.into(),
         host: "localhost".into(),
         port: Some(port.into()),
@@ -122,7 +122,7 @@ async fn notify(store: &Store, from: &str, to: &[&str]) -> (MessageId, Vec<(Mail
     let mut out = Vec::new();
     for a in to {
         let p = tx
-            .create_partner(&PartnerInput {
+            .create::<Partner>(&PartnerInput {
                 name: format!("P {a}"),
                 email: Some((*a).into()),
                 ..Default::default()

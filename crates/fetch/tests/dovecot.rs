@@ -130,7 +130,7 @@ impl World {
         };
         adjust(&mut input);
         let mut tx = self.store.begin().await.unwrap();
-        let s = tx.create_incoming_server(&input).await.unwrap();
+        let s = tx.create::<IncomingServer>(&input).await.unwrap();
         tx.commit().await.unwrap();
         s.id
     }
@@ -152,7 +152,7 @@ impl World {
 
     async fn state(&self, id: IncomingServerId) -> IncomingServer {
         let mut tx = self.store.read().await.unwrap();
-        tx.get_incoming_server(id).await.unwrap()
+        tx.get::<postern_store::IncomingServer>(id).await.unwrap()
     }
 
     async fn records(&self) -> Vec<Record> {
@@ -336,7 +336,7 @@ fetch_test!(
         let mut tx = w.store.begin().await.unwrap();
         let mut input = w.state(id).await.to_input();
         input.encryption = Some(Encryption::Ssl);
-        tx.update_incoming_server(id, &input).await.unwrap();
+        tx.update::<IncomingServer>(id, &input).await.unwrap();
         tx.commit().await.unwrap();
         let r = system.fetch_now(id).await.unwrap();
         assert_eq!((r.accepted, r.error.clone()), (1, None), "{r:?}");
@@ -536,7 +536,7 @@ fetch_test!(
             };
             assert_eq!(w.mailbox(), acknowledged, "the duplicate is acknowledged");
             let mut tx = w.store.begin().await.unwrap();
-            tx.delete_incoming_server(id).await.unwrap();
+            tx.delete::<IncomingServer>(id).await.unwrap();
             tx.commit().await.unwrap();
         }
     }
@@ -624,7 +624,7 @@ fetch_test!(
         let mut input = s.to_input();
         input.password = Some(Secret::new("secret"));
         let mut tx = w.store.begin().await.unwrap();
-        tx.update_incoming_server(id, &input).await.unwrap();
+        tx.update::<IncomingServer>(id, &input).await.unwrap();
         tx.commit().await.unwrap();
         let r = w.fetch(id).await;
         assert_eq!((r.accepted, r.error.clone()), (1, None), "{r:?}");
@@ -783,7 +783,7 @@ fetch_test!(
         input.keep_original = Some(true);
         input.attachments = Some(false);
         let mut tx = w.store.begin().await.unwrap();
-        tx.update_incoming_server(id, &input).await.unwrap();
+        tx.update::<IncomingServer>(id, &input).await.unwrap();
         tx.commit().await.unwrap();
         w.deliver_raw(&with_attachment("stripped"));
         assert_eq!(w.fetch(id).await.accepted, 1);

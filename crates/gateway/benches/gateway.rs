@@ -12,7 +12,7 @@ use postern_gateway::{Gateway, Received};
 use postern_routing::{
     AliasInfo, DomainInfo, Envelope, Lookups, RoutingConfig, decide, plan_lookups,
 };
-use postern_store::{AliasDomainInput, AliasInput, Store};
+use postern_store::{Alias, AliasDomain, AliasDomainInput, AliasInput, Store};
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -145,13 +145,13 @@ fn parse_and_decide(messages: &[Vec<u8>]) -> f64 {
 async fn prepare(store: &Store) {
     store.migrate().await.unwrap();
     let mut tx = store.begin().await.unwrap();
-    tx.upsert_alias_domain(&AliasDomainInput {
+    tx.upsert::<AliasDomain>(&AliasDomainInput {
         name: "bench.test".into(),
         ..Default::default()
     })
     .await
     .unwrap();
-    tx.upsert_alias(&AliasInput {
+    tx.upsert::<Alias>(&AliasInput {
         alias_name: "sales".into(),
         alias_domain: Some("bench.test".into()),
         model: "crm.lead".into(),

@@ -56,7 +56,7 @@ impl GatewayConfig {
     pub(crate) async fn load(tx: &mut Tx) -> Result<GatewayConfig, StoreError> {
         let domains = tx.alias_domains().await?;
         let companies = tx
-            .list_companies(postern_store::PageRequest::all())
+            .list::<postern_store::Company>(postern_store::PageRequest::all())
             .await?
             .items;
         let params = tx.list_params().await?;

@@ -244,7 +244,10 @@ impl Directory<'_> {
 pub(crate) async fn read_directory(
     tx: &mut Tx,
 ) -> Result<(Vec<Company>, Vec<AliasDomain>), StoreError> {
-    let companies = tx.list_companies(PageRequest::all()).await?.items;
+    let companies = tx
+        .list::<postern_store::Company>(PageRequest::all())
+        .await?
+        .items;
     let domains = tx.alias_domains().await?;
     Ok((companies, domains))
 }

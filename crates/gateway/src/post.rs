@@ -94,7 +94,7 @@ pub async fn post_message(
     let mut tx = store.begin().await?;
     let record = tx.get_record(record_id).await?;
     let author = match input.author_partner_id {
-        Some(id) => Some(tx.get_partner(id).await?),
+        Some(id) => Some(tx.get::<postern_store::Partner>(id).await?),
         None => None,
     };
     let author_from = author

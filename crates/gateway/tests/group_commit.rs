@@ -4,7 +4,7 @@
 
 use postern_gateway::{Gateway, Received};
 use postern_routing::Outcome;
-use postern_store::{PageRequest, RecordFilter, Store};
+use postern_store::{AliasDomain, PageRequest, RecordFilter, Store};
 use postern_testkit::TestDb;
 use postern_testkit::db::{raw_messages, seed};
 
@@ -101,7 +101,7 @@ async fn recipient_domains_follow_the_configuration() {
     assert!(gateway.accepts_recipient("B@Example.COM").await.unwrap());
     assert!(!gateway.accepts_recipient("a@elsewhere.test").await.unwrap());
     let mut tx = store.begin().await.unwrap();
-    tx.delete_alias_domain(domain.id).await.unwrap();
+    tx.delete::<AliasDomain>(domain.id).await.unwrap();
     tx.commit().await.unwrap();
     tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
     assert!(!gateway.accepts_recipient("a@example.com").await.unwrap());

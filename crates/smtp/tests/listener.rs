@@ -9,7 +9,7 @@ mod support;
 
 use postern_gateway::Gateway;
 use postern_smtp::{SmtpConfig, TlsConfig};
-use postern_store::{AliasInput, PageRequest};
+use postern_store::{Alias, AliasInput, PageRequest};
 use postern_testkit::clients::{self, stdout};
 use std::process::Output;
 use std::time::Duration;
@@ -290,7 +290,7 @@ s.quit()
 async fn postmaster_without_a_domain_is_accepted() {
     let mut server = Server::start(config()).await;
     let mut tx = server.store.begin().await.unwrap();
-    tx.upsert_alias(&AliasInput {
+    tx.upsert::<Alias>(&AliasInput {
         alias_name: "postmaster".into(),
         alias_domain: Some("example.com".into()),
         model: "helpdesk.ticket".into(),
@@ -430,7 +430,7 @@ async fn an_alias_created_is_accepted_at_rcpt_at_once() {
         "550 5.1.1"
     );
     let mut tx = server.store.begin().await.unwrap();
-    tx.upsert_alias(&AliasInput {
+    tx.upsert::<Alias>(&AliasInput {
         alias_name: "jobs".into(),
         alias_domain: Some("example.com".into()),
         model: "hr.applicant".into(),

@@ -441,7 +441,7 @@ impl Tx {
         webhook: WebhookId,
         page: PageRequest,
     ) -> Result<Page<WebhookDelivery>, StoreError> {
-        self.get_webhook(webhook).await?;
+        self.get::<crate::Webhook>(webhook).await?;
         let before = if page.after > 0 { page.after } else { i64::MAX };
         let mut rows: Vec<WebhookDelivery> = on!(self, |c| {
             sqlx::query_as(sqlx::AssertSqlSafe(

@@ -313,12 +313,12 @@ impl Tx {
             no_line_break("email_cc", cc)?;
         }
         if let Some(company) = input.company_id {
-            self.get_company(company)
+            self.get::<crate::Company>(company)
                 .await
                 .map_err(|e| as_invalid(e, "company_id", company))?;
         }
         for (i, p) in input.follower_partner_ids.iter().enumerate() {
-            self.get_partner(*p)
+            self.get::<crate::Partner>(*p)
                 .await
                 .map_err(|e| as_invalid(e, &format!("follower_partner_ids[{i}]"), *p))?;
         }
@@ -512,7 +512,7 @@ impl Tx {
         subtypes: &[String],
     ) -> Result<(), StoreError> {
         self.get_record(record_id).await?;
-        self.get_partner(partner_id).await?;
+        self.get::<crate::Partner>(partner_id).await?;
         for (i, s) in subtypes.iter().enumerate() {
             if !postern_model::KNOWN_SUBTYPES.contains(&s.as_str()) {
                 return Err(StoreError::invalid(

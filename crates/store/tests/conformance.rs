@@ -83,7 +83,7 @@ fn is_invalid(e: &StoreError, field: &str) -> bool {
 conformance!(alias_domain_defaults, |store| {
     let mut tx = store.begin().await.unwrap();
     let d = tx
-        .create_alias_domain(&domain("Example.COM"))
+        .create::<AliasDomain>(&domain("Example.COM"))
         .await
         .unwrap();
     assert_eq!(d.name, "example.com", "domain names are kept lower-case");
@@ -105,7 +105,7 @@ conformance!(alias_domain_defaults, |store| {
 conformance!(alias_domain_name_must_be_dot_atom, |store| {
     let mut tx = store.begin().await.unwrap();
     for bad in ["", "exa mple.com", "a,b.com", "éxample.com", "example..com"] {
-        let err = tx.create_alias_domain(&domain(bad)).await.unwrap_err();
+        let err = tx.create::<AliasDomain>(&domain(bad)).await.unwrap_err();
         assert!(is_invalid(&err, "name"), "{bad:?} gave {err}");
     }
 });
@@ -113,7 +113,7 @@ conformance!(alias_domain_name_must_be_dot_atom, |store| {
 conformance!(alias_domain_aliases_are_sanitised, |store| {
     let mut tx = store.begin().await.unwrap();
     let d = tx
-        .create_alias_domain(&AliasDomainInput {
+        .create::<AliasDomain>(&AliasDomainInput {
             name: "valid.complete.com".into(),
             bounce_alias: Some("bounce@wrong.complete.com".into()),
             catchall_alias: Some("Bouncâïde 😊".into()),
@@ -131,18 +131,20 @@ conformance!(alias_domain_aliases_are_sanitised, |store| {
 conformance!(first_alias_domain_goes_to_companies_without_one, |store| {
     let mut tx = store.begin().await.unwrap();
     let c = tx
-        .create_company(&CompanyInput {
+        .create::<Company>(&CompanyInput {
             name: "Acme".into(),
             ..Default::default()
         })
         .await
         .unwrap();
     assert_eq!(c.alias_domain, None);
-    tx.create_alias_domain(&domain("acme.test")).await.unwrap();
-    let c = tx.get_company(c.id).await.unwrap();
+    tx.create::<AliasDomain>(&domain("acme.test"))
+        .await
+        .unwrap();
+    let c = tx.get::<postern_store::Company>(c.id).await.unwrap();
     assert_eq!(c.alias_domain.as_deref(), Some("acme.test"));
     // A company created later gets the first domain by sequence.
-    tx.create_alias_domain(&AliasDomainInput {
+    tx.create::<AliasDomain>(&AliasDomainInput {
         name: "first.test".into(),
         sequence: Some(1),
         ..Default::default()
@@ -150,7 +152,7 @@ conformance!(first_alias_domain_goes_to_companies_without_one, |store| {
     .await
     .unwrap();
     let c2 = tx
-        .create_company(&CompanyInput {
+        .create::<Company>(&CompanyInput {
             name: "Beta".into(),
             ..Default::default()
         })
@@ -162,25 +164,25 @@ conformance!(first_alias_domain_goes_to_companies_without_one, |store| {
 
 conformance!(alias_name_unique_per_domain, |store| {
     let mut tx = store.begin().await.unwrap();
-    tx.create_alias_domain(&domain("d1.test")).await.unwrap();
-    tx.create_alias_domain(&domain("d2.test")).await.unwrap();
-    tx.create_alias(&alias("sales", Some("d1.test"), "crm.lead"))
+    tx.create::<AliasDomain>(&domain("d1.test")).await.unwrap();
+    tx.create::<AliasDomain>(&domain("d2.test")).await.unwrap();
+    tx.create::<Alias>(&alias("sales", Some("d1.test"), "crm.lead"))
         .await
         .unwrap();
     let err = tx
-        .create_alias(&alias("Sales", Some("d1.test"), "crm.lead"))
+        .create::<Alias>(&alias("Sales", Some("d1.test"), "crm.lead"))
         .await
         .unwrap_err();
     assert!(matches!(err, StoreError::Conflict(_)), "{err}");
     // Same name on another domain, and without domain, is fine; twice without domain is not.
-    tx.create_alias(&alias("sales", Some("d2.test"), "crm.lead"))
+    tx.create::<Alias>(&alias("sales", Some("d2.test"), "crm.lead"))
         .await
         .unwrap();
-    tx.create_alias(&alias("sales", None, "crm.lead"))
+    tx.create::<Alias>(&alias("sales", None, "crm.lead"))
         .await
         .unwrap();
     let err = tx
-        .create_alias(&alias("sales", None, "crm.lead"))
+        .create::<Alias>(&alias("sales", None, "crm.lead"))
         .await
         .unwrap_err();
     assert!(matches!(err, StoreError::Conflict(_)), "{err}");
@@ -191,8 +193,8 @@ conformance!(
     alias_may_not_take_bounce_or_catchall_of_its_domain,
     |store| {
         let mut tx = store.begin().await.unwrap();
-        tx.create_alias_domain(&domain("d1.test")).await.unwrap();
-        tx.create_alias_domain(&AliasDomainInput {
+        tx.create::<AliasDomain>(&domain("d1.test")).await.unwrap();
+        tx.create::<AliasDomain>(&AliasDomainInput {
             name: "d2.test".into(),
             bounce_alias: Some("bounce.c2".into()),
             catchall_alias: Some("catchall.c2".into()),
@@ -202,23 +204,27 @@ conformance!(
         .unwrap();
         for name in ["catchall", "bounce", "CatchAll"] {
             let err = tx
-                .create_alias(&alias(name, Some("d1.test"), "crm.lead"))
+                .create::<Alias>(&alias(name, Some("d1.test"), "crm.lead"))
                 .await
                 .unwrap_err();
             assert!(is_invalid(&err, "alias_name"), "{name}: {err}");
         }
         // d2's bounce/catchall names are fine on d1.
-        tx.create_alias(&alias("bounce.c2", Some("d1.test"), "crm.lead"))
+        tx.create::<Alias>(&alias("bounce.c2", Some("d1.test"), "crm.lead"))
             .await
             .unwrap();
         // And a domain may not be changed so that its bounce address becomes an existing alias.
-        tx.create_alias(&alias("returns", Some("d2.test"), "crm.lead"))
+        tx.create::<Alias>(&alias("returns", Some("d2.test"), "crm.lead"))
             .await
             .unwrap();
         let d2 = tx.find_alias_domain("d2.test").await.unwrap().unwrap();
-        let mut input = tx.get_alias_domain(d2).await.unwrap().to_input();
+        let mut input = tx
+            .get::<postern_store::AliasDomain>(d2)
+            .await
+            .unwrap()
+            .to_input();
         input.bounce_alias = Some("returns".into());
-        let err = tx.update_alias_domain(d2, &input).await.unwrap_err();
+        let err = tx.update::<AliasDomain>(d2, &input).await.unwrap_err();
         assert!(is_invalid(&err, "bounce_alias"), "{err}");
     }
 );
@@ -227,9 +233,9 @@ conformance!(
     alias_name_sanitised_and_model_declared_on_first_use,
     |store| {
         let mut tx = store.begin().await.unwrap();
-        tx.create_alias_domain(&domain("d1.test")).await.unwrap();
+        tx.create::<AliasDomain>(&domain("d1.test")).await.unwrap();
         let a = tx
-            .create_alias(&alias(
+            .create::<Alias>(&alias(
                 "Hélène Prôvâïder",
                 Some("d1.test"),
                 "helpdesk.ticket",
@@ -242,12 +248,12 @@ conformance!(
         assert_eq!(a.status, AliasStatus::NotTested);
         assert!(tx.find_model("helpdesk.ticket").await.unwrap().is_some());
         let err = tx
-            .create_alias(&alias("x", Some("nowhere.test"), "crm.lead"))
+            .create::<Alias>(&alias("x", Some("nowhere.test"), "crm.lead"))
             .await
             .unwrap_err();
         assert!(is_invalid(&err, "alias_domain"), "{err}");
         let err = tx
-            .create_alias(&alias("y", Some("d1.test"), "Not A Model"))
+            .create::<Alias>(&alias("y", Some("d1.test"), "Not A Model"))
             .await
             .unwrap_err();
         assert!(is_invalid(&err, "model"), "{err}");
@@ -256,37 +262,37 @@ conformance!(
 
 conformance!(alias_status_reset_when_routing_settings_change, |store| {
     let mut tx = store.begin().await.unwrap();
-    tx.create_alias_domain(&domain("d1.test")).await.unwrap();
+    tx.create::<AliasDomain>(&domain("d1.test")).await.unwrap();
     let a = tx
-        .create_alias(&alias("sales", Some("d1.test"), "crm.lead"))
+        .create::<Alias>(&alias("sales", Some("d1.test"), "crm.lead"))
         .await
         .unwrap();
     tx.set_alias_status(a.id, AliasStatus::Valid).await.unwrap();
     let mut input = a.to_input();
     input.bounced_content = Some("<p>Sorry</p>".into());
     assert_eq!(
-        tx.update_alias(a.id, &input).await.unwrap().status,
+        tx.update::<Alias>(a.id, &input).await.unwrap().status,
         AliasStatus::Valid
     );
     input.contact = Some(AliasContact::Partners);
     assert_eq!(
-        tx.update_alias(a.id, &input).await.unwrap().status,
+        tx.update::<Alias>(a.id, &input).await.unwrap().status,
         AliasStatus::NotTested
     );
 });
 
 conformance!(upsert_is_idempotent, |store| {
     let mut tx = store.begin().await.unwrap();
-    let (_, c) = tx.upsert_alias_domain(&domain("d1.test")).await.unwrap();
+    let (_, c) = tx.upsert::<AliasDomain>(&domain("d1.test")).await.unwrap();
     assert_eq!(c, Change::Created);
-    let (_, c) = tx.upsert_alias_domain(&domain("d1.test")).await.unwrap();
+    let (_, c) = tx.upsert::<AliasDomain>(&domain("d1.test")).await.unwrap();
     assert_eq!(c, Change::Unchanged);
     let mut a = alias("sales", Some("d1.test"), "crm.lead");
     a.defaults = Some(serde_json::json!({"team": "direct"}));
-    assert_eq!(tx.upsert_alias(&a).await.unwrap().1, Change::Created);
-    assert_eq!(tx.upsert_alias(&a).await.unwrap().1, Change::Unchanged);
+    assert_eq!(tx.upsert::<Alias>(&a).await.unwrap().1, Change::Created);
+    assert_eq!(tx.upsert::<Alias>(&a).await.unwrap().1, Change::Unchanged);
     a.defaults = Some(serde_json::json!({"team": "indirect"}));
-    let (row, c) = tx.upsert_alias(&a).await.unwrap();
+    let (row, c) = tx.upsert::<Alias>(&a).await.unwrap();
     assert_eq!(c, Change::Updated);
     assert_eq!(row.defaults.0["team"], "indirect");
     let p = PartnerInput {
@@ -295,8 +301,8 @@ conformance!(upsert_is_idempotent, |store| {
         user: Some(true),
         ..Default::default()
     };
-    assert_eq!(tx.upsert_partner(&p).await.unwrap().1, Change::Created);
-    let (row, c) = tx.upsert_partner(&p).await.unwrap();
+    assert_eq!(tx.upsert::<Partner>(&p).await.unwrap().1, Change::Created);
+    let (row, c) = tx.upsert::<Partner>(&p).await.unwrap();
     assert_eq!(c, Change::Unchanged);
     assert_eq!(row.email_normalized.as_deref(), Some("eva@example.com"));
     tx.commit().await.unwrap();
@@ -311,14 +317,14 @@ conformance!(server_passwords_are_write_only, |store| {
         password: Some(Secret::new("s3cret")),
         ..Default::default()
     };
-    let s = tx.create_outgoing_server(&input).await.unwrap();
+    let s = tx.create::<OutgoingServer>(&input).await.unwrap();
     assert!(s.has_password);
     assert_eq!(s.encryption, Encryption::None);
     let json = serde_json::to_string(&s).unwrap();
     assert!(!json.contains("s3cret"), "{json}");
     // Updating without a password keeps it; an empty one clears it.
     let s = tx
-        .update_outgoing_server(s.id, &s.to_input())
+        .update::<OutgoingServer>(s.id, &s.to_input())
         .await
         .unwrap();
     assert_eq!(
@@ -332,7 +338,7 @@ conformance!(server_passwords_are_write_only, |store| {
     let mut cleared = s.to_input();
     cleared.password = Some(Secret::new(""));
     assert!(
-        !tx.update_outgoing_server(s.id, &cleared)
+        !tx.update::<OutgoingServer>(s.id, &cleared)
             .await
             .unwrap()
             .has_password
@@ -343,15 +349,15 @@ conformance!(server_passwords_are_write_only, |store| {
         encryption: Some(Encryption::SslStrict),
         ..Default::default()
     };
-    assert_eq!(tx.create_outgoing_server(&ssl).await.unwrap().port, 465);
-    let dup = tx.create_outgoing_server(&ssl).await.unwrap_err();
+    assert_eq!(tx.create::<OutgoingServer>(&ssl).await.unwrap().port, 465);
+    let dup = tx.create::<OutgoingServer>(&ssl).await.unwrap_err();
     assert!(matches!(dup, StoreError::Conflict(_)), "{dup}");
 });
 
 conformance!(incoming_server_defaults, |store| {
     let mut tx = store.begin().await.unwrap();
     let s = tx
-        .create_incoming_server(&IncomingServerInput {
+        .create::<IncomingServer>(&IncomingServerInput {
             name: "support".into(),
             host: "imap.example.com".into(),
             username: "support@example.com".into(),
@@ -368,7 +374,7 @@ conformance!(incoming_server_defaults, |store| {
     assert_eq!(s.priority, 5);
     assert!(s.attachments && !s.keep_original && !s.has_password);
     let err = tx
-        .create_incoming_server(&IncomingServerInput {
+        .create::<IncomingServer>(&IncomingServerInput {
             name: "pop".into(),
             protocol: Some(FetchProtocol::Pop3),
             host: "pop.example.com".into(),
@@ -423,7 +429,9 @@ conformance!(params_are_sanitised_on_write, |store| {
 
 conformance!(rollback_leaves_nothing, |store| {
     let mut tx = store.begin().await.unwrap();
-    tx.create_alias_domain(&domain("gone.test")).await.unwrap();
+    tx.create::<AliasDomain>(&domain("gone.test"))
+        .await
+        .unwrap();
     tx.rollback().await.unwrap();
     let mut tx = store.read().await.unwrap();
     assert!(tx.find_alias_domain("gone.test").await.unwrap().is_none());
@@ -432,7 +440,7 @@ conformance!(rollback_leaves_nothing, |store| {
 conformance!(pages_follow_cursors, |store| {
     let mut tx = store.begin().await.unwrap();
     for i in 0..5 {
-        tx.create_model(&ModelInput {
+        tx.create::<Model>(&ModelInput {
             name: format!("m.n{i}"),
             description: None,
         })
@@ -445,7 +453,7 @@ conformance!(pages_follow_cursors, |store| {
     let mut cursor: Option<String> = None;
     loop {
         let req = PageRequest::parse(Some(2), cursor.as_deref()).unwrap();
-        let page = tx.list_models(req).await.unwrap();
+        let page = tx.list::<postern_store::Model>(req).await.unwrap();
         seen.extend(page.items.iter().map(|m| m.name.clone()));
         match page.next_cursor {
             Some(c) => cursor = Some(c),
@@ -457,25 +465,27 @@ conformance!(pages_follow_cursors, |store| {
 
 conformance!(delete_refused_while_in_use, |store| {
     let mut tx = store.begin().await.unwrap();
-    let d = tx.create_alias_domain(&domain("d1.test")).await.unwrap();
+    let d = tx.create::<AliasDomain>(&domain("d1.test")).await.unwrap();
     let a = tx
-        .create_alias(&alias("sales", Some("d1.test"), "crm.lead"))
+        .create::<Alias>(&alias("sales", Some("d1.test"), "crm.lead"))
         .await
         .unwrap();
     assert!(matches!(
-        tx.delete_alias_domain(d.id).await.unwrap_err(),
+        tx.delete::<AliasDomain>(d.id).await.unwrap_err(),
         StoreError::Conflict(_)
     ));
     let model = tx.find_model("crm.lead").await.unwrap().unwrap();
     assert!(matches!(
-        tx.delete_model(model).await.unwrap_err(),
+        tx.delete::<Model>(model).await.unwrap_err(),
         StoreError::Conflict(_)
     ));
-    tx.delete_alias(a.id).await.unwrap();
-    tx.delete_alias_domain(d.id).await.unwrap();
-    tx.delete_model(model).await.unwrap();
+    tx.delete::<Alias>(a.id).await.unwrap();
+    tx.delete::<AliasDomain>(d.id).await.unwrap();
+    tx.delete::<Model>(model).await.unwrap();
     assert!(matches!(
-        tx.get_alias_domain(d.id).await.unwrap_err(),
+        tx.get::<postern_store::AliasDomain>(d.id)
+            .await
+            .unwrap_err(),
         StoreError::NotFound { .. }
     ));
 });
@@ -483,7 +493,7 @@ conformance!(delete_refused_while_in_use, |store| {
 conformance!(webhooks_validate_events_and_hide_secret, |store| {
     let mut tx = store.begin().await.unwrap();
     let w = tx
-        .create_webhook(&WebhookInput {
+        .create::<Webhook>(&WebhookInput {
             name: "crm".into(),
             url: "https://crm.example.com/hook".into(),
             events: vec!["record.created".into()],
@@ -495,7 +505,7 @@ conformance!(webhooks_validate_events_and_hide_secret, |store| {
         .unwrap();
     assert!(w.has_secret && w.active);
     let err = tx
-        .create_webhook(&WebhookInput {
+        .create::<Webhook>(&WebhookInput {
             name: "bad".into(),
             url: "ftp://x".into(),
             ..Default::default()
@@ -504,7 +514,7 @@ conformance!(webhooks_validate_events_and_hide_secret, |store| {
         .unwrap_err();
     assert!(is_invalid(&err, "url"), "{err}");
     let err = tx
-        .create_webhook(&WebhookInput {
+        .create::<Webhook>(&WebhookInput {
             name: "bad".into(),
             url: "http://x.test/".into(),
             events: vec!["record.exploded".into()],
@@ -524,7 +534,7 @@ conformance!(webhooks_validate_events_and_hide_secret, |store| {
         "incoming_server.failed",
         "raw_message.unprocessable",
     ];
-    tx.create_webhook(&WebhookInput {
+    tx.create::<Webhook>(&WebhookInput {
         name: "all".into(),
         url: "http://x.test/all".into(),
         events: all.iter().map(|e| (*e).to_owned()).collect(),
@@ -543,21 +553,21 @@ conformance!(changing_only_a_secret_is_an_update, |store| {
         ..Default::default()
     };
     assert_eq!(
-        tx.upsert_outgoing_server(&input).await.unwrap().1,
+        tx.upsert::<OutgoingServer>(&input).await.unwrap().1,
         Change::Created
     );
     assert_eq!(
-        tx.upsert_outgoing_server(&input).await.unwrap().1,
+        tx.upsert::<OutgoingServer>(&input).await.unwrap().1,
         Change::Unchanged
     );
     input.password = Some(Secret::new("two"));
     assert_eq!(
-        tx.upsert_outgoing_server(&input).await.unwrap().1,
+        tx.upsert::<OutgoingServer>(&input).await.unwrap().1,
         Change::Updated
     );
     input.password = None;
     assert_eq!(
-        tx.upsert_outgoing_server(&input).await.unwrap().1,
+        tx.upsert::<OutgoingServer>(&input).await.unwrap().1,
         Change::Unchanged
     );
 });
@@ -666,7 +676,7 @@ conformance!(raw_messages_come_back_whole_however_packed, |store| {
 conformance!(fetch_leases_state_and_message_failures, |store| {
     let mut tx = store.begin().await.unwrap();
     let s = tx
-        .create_incoming_server(&IncomingServerInput {
+        .create::<IncomingServer>(&IncomingServerInput {
             name: "box".into(),
             host: "imap.example.com".into(),
             username: "u".into(),
@@ -684,7 +694,7 @@ conformance!(fetch_leases_state_and_message_failures, |store| {
     let target = tx.fetch_target(s.id).await.unwrap();
     assert_eq!(target.password.0.unwrap().expose(), "pw");
     assert!(
-        tx.create_incoming_server(&IncomingServerInput {
+        tx.create::<IncomingServer>(&IncomingServerInput {
             name: "zero".into(),
             host: "h".into(),
             username: "u".into(),
@@ -725,7 +735,7 @@ conformance!(fetch_leases_state_and_message_failures, |store| {
             .await
             .unwrap()
     );
-    let v = tx.get_incoming_server(s.id).await.unwrap();
+    let v = tx.get::<postern_store::IncomingServer>(s.id).await.unwrap();
     assert_eq!(
         (v.error_count, v.last_error.as_deref()),
         (2, Some("refused again"))
@@ -745,7 +755,7 @@ conformance!(fetch_leases_state_and_message_failures, |store| {
             .await
             .unwrap()
     );
-    let v = tx.get_incoming_server(s.id).await.unwrap();
+    let v = tx.get::<postern_store::IncomingServer>(s.id).await.unwrap();
     assert_eq!(v.disabled_at, Some(now + 6 * hour));
     assert_eq!(
         v.last_error.as_deref(),
@@ -758,7 +768,7 @@ conformance!(fetch_leases_state_and_message_failures, |store| {
             .is_empty()
     );
     tx.record_fetch_success(s.id, now + 7 * hour).await.unwrap();
-    let v = tx.get_incoming_server(s.id).await.unwrap();
+    let v = tx.get::<postern_store::IncomingServer>(s.id).await.unwrap();
     assert_eq!(
         (v.error_count, v.disabled_at, v.last_error),
         (0, None, None)
@@ -784,7 +794,10 @@ conformance!(fetch_leases_state_and_message_failures, |store| {
         1
     );
     assert_eq!(
-        tx.get_incoming_server(s.id).await.unwrap().failing_messages,
+        tx.get::<postern_store::IncomingServer>(s.id)
+            .await
+            .unwrap()
+            .failing_messages,
         2
     );
     tx.clear_message_failures(s.id, "imap:1:5").await.unwrap();
@@ -803,7 +816,7 @@ conformance!(fetch_leases_state_and_message_failures, |store| {
     let p = tx.fetch_params().await.unwrap();
     assert_eq!((p.max_failures, p.disable_after_ms), (5, hour));
     // deleting the server deletes its failures
-    tx.delete_incoming_server(s.id).await.unwrap();
+    tx.delete::<IncomingServer>(s.id).await.unwrap();
     tx.commit().await.unwrap();
 });
 
@@ -833,7 +846,7 @@ async fn outbox_fixture(tx: &mut Tx, n: usize) -> (MessageId, Vec<(MailId, Partn
     for i in 0..n {
         let email = format!("p{i}@example.com");
         let partner = tx
-            .create_partner(&PartnerInput {
+            .create::<Partner>(&PartnerInput {
                 name: format!("P{i}"),
                 email: Some(email.clone()),
                 ..Default::default()
@@ -1066,7 +1079,7 @@ conformance!(concurrent outbox_concurrent_claims_are_disjoint, |store| {
 conformance!(outbox_servers_and_auth, |store| {
     let mut tx = store.begin().await.unwrap();
     let s = tx
-        .create_outgoing_server(&OutgoingServerInput {
+        .create::<OutgoingServer>(&OutgoingServerInput {
             name: "relay".into(),
             host: "127.0.0.1".into(),
             password: Some(Secret::new("s3cret")),

@@ -6,8 +6,8 @@
 //! A PostgreSQL server that does not answer fails the test: it is never skipped.
 
 use postern_store::{
-    AliasDomain, AliasDomainInput, AliasInput, NewMessage, PageRequest, RawMessageInfo, Record,
-    RecordFilter, Store,
+    Alias, AliasDomain, AliasDomainInput, AliasInput, NewMessage, PageRequest, RawMessageInfo,
+    Record, RecordFilter, Store,
 };
 use std::path::{Path, PathBuf};
 
@@ -123,14 +123,14 @@ impl TestDb {
 pub async fn seed(store: &Store, domain: &str, aliases: &[(&str, &str)]) -> AliasDomain {
     let mut tx = store.begin().await.unwrap();
     let created = tx
-        .create_alias_domain(&AliasDomainInput {
+        .create::<AliasDomain>(&AliasDomainInput {
             name: domain.into(),
             ..Default::default()
         })
         .await
         .unwrap();
     for (name, model) in aliases {
-        tx.create_alias(&AliasInput {
+        tx.create::<Alias>(&AliasInput {
             alias_name: (*name).into(),
             alias_domain: Some(domain.into()),
             model: (*model).into(),

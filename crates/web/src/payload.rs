@@ -213,7 +213,7 @@ async fn event_data(tx: &mut Tx, d: &DueDelivery) -> Result<Value, StoreError> {
             .await
             .map(|m| json!({"mail": crate::threads::mail_json(&m)})),
         "incoming_server.failed" => tx
-            .get_incoming_server(postern_model::IncomingServerId(subject))
+            .get::<postern_store::IncomingServer>(postern_model::IncomingServerId(subject))
             .await
             .map(|s| {
                 merge(

@@ -20,30 +20,14 @@ use postern_store::*;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
-use std::future::Future;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-/// A table of the configuration that the API exposes with the same five verbs.
-pub(crate) trait Resource: Serialize + Send + Sized + 'static {
-    type Input: DeserializeOwned + Serialize + Send + Sync;
-    type Id: From<i64> + Copy + Send;
-
-    fn list(
-        tx: &mut Tx,
-        page: PageRequest,
-    ) -> impl Future<Output = Result<Page<Self>, StoreError>> + Send;
-    fn get(tx: &mut Tx, id: Self::Id) -> impl Future<Output = Result<Self, StoreError>> + Send;
-    fn create(
-        tx: &mut Tx,
-        input: &Self::Input,
-    ) -> impl Future<Output = Result<Self, StoreError>> + Send;
-    fn update(
-        tx: &mut Tx,
-        id: Self::Id,
-        input: &Self::Input,
-    ) -> impl Future<Output = Result<Self, StoreError>> + Send;
-    fn delete(tx: &mut Tx, id: Self::Id) -> impl Future<Output = Result<(), StoreError>> + Send;
+/// A table of the configuration that the API exposes with the same five verbs: the store's
+/// [`ConfigTable`] (list, create, read, update, delete), and the JSON of an item.
+pub(crate) trait Resource:
+    ConfigTable<Input: DeserializeOwned + Serialize + Send + Sync> + Serialize + 'static
+{
     fn to_input(&self) -> Self::Input;
 
     /// The JSON answered for one item (the row, plus computed fields for some).
@@ -53,26 +37,9 @@ pub(crate) trait Resource: Serialize + Send + Sized + 'static {
 }
 
 macro_rules! resource {
-    ($ty:ident, $input:ty, $id:ty, $list:ident, $get:ident, $create:ident, $update:ident, $delete:ident) => {
+    ($ty:ident) => {
         impl Resource for $ty {
-            type Input = $input;
-            type Id = $id;
-            async fn list(tx: &mut Tx, page: PageRequest) -> Result<Page<Self>, StoreError> {
-                tx.$list(page).await
-            }
-            async fn get(tx: &mut Tx, id: $id) -> Result<Self, StoreError> {
-                tx.$get(id).await
-            }
-            async fn create(tx: &mut Tx, input: &$input) -> Result<Self, StoreError> {
-                tx.$create(input).await
-            }
-            async fn update(tx: &mut Tx, id: $id, input: &$input) -> Result<Self, StoreError> {
-                tx.$update(id, input).await
-            }
-            async fn delete(tx: &mut Tx, id: $id) -> Result<(), StoreError> {
-                tx.$delete(id).await
-            }
-            fn to_input(&self) -> $input {
+            fn to_input(&self) -> <$ty as ConfigTable>::Input {
                 <$ty>::to_input(self)
             }
             resource!(@view $ty);
@@ -97,88 +64,14 @@ macro_rules! resource {
     (@view $other:ty) => {};
 }
 
-use postern_model::*;
-
-resource!(
-    AliasDomain,
-    AliasDomainInput,
-    AliasDomainId,
-    list_alias_domains,
-    get_alias_domain,
-    create_alias_domain,
-    update_alias_domain,
-    delete_alias_domain
-);
-resource!(
-    Company,
-    CompanyInput,
-    CompanyId,
-    list_companies,
-    get_company,
-    create_company,
-    update_company,
-    delete_company
-);
-resource!(
-    Model,
-    ModelInput,
-    ModelId,
-    list_models,
-    get_model,
-    create_model,
-    update_model,
-    delete_model
-);
-resource!(
-    Alias,
-    AliasInput,
-    AliasId,
-    list_aliases,
-    get_alias,
-    create_alias,
-    update_alias,
-    delete_alias
-);
-resource!(
-    Partner,
-    PartnerInput,
-    PartnerId,
-    list_partners,
-    get_partner,
-    create_partner,
-    update_partner,
-    delete_partner
-);
-resource!(
-    OutgoingServer,
-    OutgoingServerInput,
-    OutgoingServerId,
-    list_outgoing_servers,
-    get_outgoing_server,
-    create_outgoing_server,
-    update_outgoing_server,
-    delete_outgoing_server
-);
-resource!(
-    IncomingServer,
-    IncomingServerInput,
-    IncomingServerId,
-    list_incoming_servers,
-    get_incoming_server,
-    create_incoming_server,
-    update_incoming_server,
-    delete_incoming_server
-);
-resource!(
-    Webhook,
-    WebhookInput,
-    WebhookId,
-    list_webhooks,
-    get_webhook,
-    create_webhook,
-    update_webhook,
-    delete_webhook
-);
+resource!(AliasDomain);
+resource!(Company);
+resource!(Model);
+resource!(Alias);
+resource!(Partner);
+resource!(OutgoingServer);
+resource!(IncomingServer);
+resource!(Webhook);
 
 /// `?limit=&cursor=` of list endpoints.
 #[derive(Deserialize, utoipa::IntoParams)]
@@ -197,7 +90,7 @@ async fn list<R: Resource>(
 ) -> Result<Json<Value>, ApiError> {
     let page = PageRequest::parse(q.limit, q.cursor.as_deref())?;
     let mut tx = s.store.read().await?;
-    let page = R::list(&mut tx, page).await?;
+    let page = tx.list::<R>(page).await?;
     let items: Vec<Value> = page.items.iter().map(|i| dated(i.view())).collect();
     Ok(Json(
         serde_json::json!({"items": items, "next_cursor": page.next_cursor}),
@@ -209,7 +102,7 @@ async fn create<R: Resource>(
     ApiJson(input): ApiJson<R::Input>,
 ) -> Result<Response, ApiError> {
     let mut tx = s.store.begin().await?;
-    let item = R::create(&mut tx, &input).await?;
+    let item: R = tx.create(&input).await?;
     tx.commit().await?;
     Ok((StatusCode::CREATED, Json(dated(item.view()))).into_response())
 }
@@ -239,7 +132,7 @@ async fn patch<R: Resource>(
         merged[k] = v;
     }
     let input: R::Input = serde_json::from_value(merged)?;
-    let item = R::update(&mut tx, id.into(), &input).await?;
+    let item: R = tx.update(id.into(), &input).await?;
     tx.commit().await?;
     Ok(Json(dated(item.view())))
 }
@@ -249,7 +142,7 @@ async fn delete<R: Resource>(
     ApiPath(id): ApiPath<i64>,
 ) -> Result<StatusCode, ApiError> {
     let mut tx = s.store.begin().await?;
-    R::delete(&mut tx, id.into()).await?;
+    tx.delete::<R>(id.into()).await?;
     tx.commit().await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -315,7 +208,7 @@ macro_rules! crud_collection {
                 (status = 422, description = "A field is invalid", body = ErrorBody)))]
         pub(super) async fn create(
             s: State<AppState>,
-            b: ApiJson<<$ty as Resource>::Input>,
+            b: ApiJson<<$ty as ConfigTable>::Input>,
         ) -> Result<Response, ApiError> {
             super::create::<$ty>(s, b).await
         }

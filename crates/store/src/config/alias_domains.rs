@@ -1,8 +1,8 @@
 //! Alias domains: the mail domains with their bounce, catchall and default-from local parts
 //! ([`AliasDomain`], [`AliasDomainInput`]), their checks and their methods on [`Tx`].
 
-use super::{Change, optional, required, sanitized_alias};
-use crate::{PageRequest, StoreError, Tx, now_ms, on};
+use super::{ConfigTable, optional, required, sanitized_alias, unique};
+use crate::{StoreError, Tx, now_ms, on};
 use postern_model::AliasDomainId;
 use postern_model::address::{is_dot_atom, sanitize_alias_name};
 use serde::{Deserialize, Serialize};
@@ -124,43 +124,17 @@ fn prepare_alias_domain(input: &AliasDomainInput) -> Result<AliasDomainRow, Stor
     })
 }
 
-impl Tx {
-    /// Alias domains by id (the API's order; [`Tx::alias_domains`] gives them by sequence).
-    pub async fn list_alias_domains(
-        &mut self,
-        page: PageRequest,
-    ) -> Result<crate::Page<AliasDomain>, StoreError> {
-        let rows = on!(self, |c| sqlx::query_as::<_, AliasDomain>(
-            "SELECT id, name, bounce_alias, catchall_alias, default_from, sequence, created_at \
-             FROM alias_domains WHERE id > $1 ORDER BY id LIMIT $2"
-        )
-        .bind(page.after)
-        .bind(page.limit)
-        .fetch_all(c)
-        .await)?;
-        Ok(page.page(rows, |d| d.id.get()))
-    }
+const ALIAS_DOMAIN_SELECT: &str = "SELECT id, name, bounce_alias, catchall_alias, default_from, sequence, created_at FROM alias_domains";
 
+impl Tx {
     /// Every alias domain by (sequence, id).
     pub async fn alias_domains(&mut self) -> Result<Vec<AliasDomain>, StoreError> {
+        let sql = format!("{ALIAS_DOMAIN_SELECT} ORDER BY sequence, id");
         Ok(on!(self, |c| sqlx::query_as::<_, AliasDomain>(
-            "SELECT id, name, bounce_alias, catchall_alias, default_from, sequence, created_at \
-             FROM alias_domains ORDER BY sequence, id"
+            sqlx::AssertSqlSafe(sql)
         )
         .fetch_all(c)
         .await)?)
-    }
-
-    /// One alias domain.
-    pub async fn get_alias_domain(&mut self, id: AliasDomainId) -> Result<AliasDomain, StoreError> {
-        on!(self, |c| sqlx::query_as::<_, AliasDomain>(
-            "SELECT id, name, bounce_alias, catchall_alias, default_from, sequence, created_at \
-             FROM alias_domains WHERE id = $1"
-        )
-        .bind(id.get())
-        .fetch_optional(c)
-        .await)?
-        .ok_or_else(|| StoreError::not_found("alias domain", id))
     }
 
     /// The alias domain named `name` (case-insensitive), if any.
@@ -168,13 +142,9 @@ impl Tx {
         &mut self,
         name: &str,
     ) -> Result<Option<AliasDomainId>, StoreError> {
-        let id = self
-            .find_id(
-                "SELECT id FROM alias_domains WHERE name = $1",
-                &name.trim().to_lowercase(),
-            )
-            .await?;
-        Ok(id.map(AliasDomainId))
+        let name = name.to_lowercase();
+        self.find_id("SELECT id FROM alias_domains WHERE name = $1", &name)
+            .await
     }
 
     /// The id of the alias domain named `name` (none when `name` is empty); an unknown name is an
@@ -201,14 +171,12 @@ impl Tx {
         row: &AliasDomainRow,
         id: Option<AliasDomainId>,
     ) -> Result<(), StoreError> {
-        if let Some(other) = self.find_alias_domain(&row.name).await?
-            && Some(other) != id
-        {
-            return Err(StoreError::Conflict(format!(
-                "alias domain `{}` already exists",
-                row.name
-            )));
-        }
+        unique(
+            self.find_alias_domain(&row.name).await?,
+            id,
+            "alias domain",
+            &row.name,
+        )?;
         let Some(id) = id else { return Ok(()) };
         for (field, local) in [
             ("bounce_alias", &row.bounce_alias),
@@ -230,17 +198,34 @@ impl Tx {
         }
         Ok(())
     }
+}
 
-    /// Creates an alias domain. The first one ever created is given to every company that has
-    /// none (behaviour reference §1.1). Aliases without domain stay so: in Postern an alias
-    /// without domain is a deliberate configuration (it matches on the local part only).
-    pub async fn create_alias_domain(
-        &mut self,
+impl ConfigTable for AliasDomain {
+    type Input = AliasDomainInput;
+    type Id = AliasDomainId;
+    const WHAT: &str = "alias domain";
+    const DELETE: &str = "DELETE FROM alias_domains WHERE id = $1";
+    const SELECT: &str = ALIAS_DOMAIN_SELECT;
+    const KEY: &str = "id";
+
+    fn id(&self) -> AliasDomainId {
+        self.id
+    }
+
+    async fn existing(
+        tx: &mut Tx,
         input: &AliasDomainInput,
-    ) -> Result<AliasDomain, StoreError> {
+    ) -> Result<Option<AliasDomainId>, StoreError> {
+        tx.find_alias_domain(&input.name).await
+    }
+
+    /// The first alias domain ever created is given to every company that has none (behaviour
+    /// reference §1.1). Aliases without domain stay so: in Postern an alias without domain is a
+    /// deliberate configuration (it matches on the local part only).
+    async fn insert(tx: &mut Tx, input: &AliasDomainInput) -> Result<AliasDomainId, StoreError> {
         let row = prepare_alias_domain(input)?;
-        self.check_alias_domain(&row, None).await?;
-        let id: i64 = on!(self, |c| sqlx::query_scalar(
+        tx.check_alias_domain(&row, None).await?;
+        let id: i64 = on!(tx, |c| sqlx::query_scalar(
             "INSERT INTO alias_domains (name, bounce_alias, catchall_alias, default_from, sequence, created_at) \
              VALUES ($1, $2, $3, $4, $5, $6) RETURNING id"
         )
@@ -253,13 +238,13 @@ impl Tx {
         .fetch_one(c)
         .await)
         .map_err(|e| StoreError::from_write(e, "alias domain"))?;
-        let count: i64 = on!(self, |c| sqlx::query_scalar(
+        let count: i64 = on!(tx, |c| sqlx::query_scalar(
             "SELECT COUNT(*) FROM alias_domains"
         )
         .fetch_one(c)
         .await)?;
         if count == 1 {
-            on!(self, |c| sqlx::query(
+            on!(tx, |c| sqlx::query(
                 "UPDATE companies SET alias_domain_id = $1 WHERE alias_domain_id IS NULL"
             )
             .bind(id)
@@ -267,19 +252,17 @@ impl Tx {
             .await
             .map(|r| r.rows_affected()))?;
         }
-        self.get_alias_domain(AliasDomainId(id)).await
+        Ok(AliasDomainId(id))
     }
 
-    /// Replaces the values of an alias domain.
-    pub async fn update_alias_domain(
-        &mut self,
-        id: AliasDomainId,
+    async fn replace(
+        tx: &mut Tx,
+        before: &Self,
         input: &AliasDomainInput,
-    ) -> Result<AliasDomain, StoreError> {
-        self.get_alias_domain(id).await?;
+    ) -> Result<(), StoreError> {
         let row = prepare_alias_domain(input)?;
-        self.check_alias_domain(&row, Some(id)).await?;
-        on!(self, |c| sqlx::query(
+        tx.check_alias_domain(&row, Some(before.id)).await?;
+        on!(tx, |c| sqlx::query(
             "UPDATE alias_domains SET name = $1, bounce_alias = $2, catchall_alias = $3, default_from = $4, \
              sequence = $5 WHERE id = $6"
         )
@@ -288,17 +271,17 @@ impl Tx {
         .bind(&row.catchall_alias)
         .bind(&row.default_from)
         .bind(row.sequence)
-        .bind(id.get())
+        .bind(before.id.get())
         .execute(c)
         .await.map(|r| r.rows_affected()))
         .map_err(|e| StoreError::from_write(e, "alias domain"))?;
-        self.get_alias_domain(id).await
+        Ok(())
     }
 
-    /// Deletes an alias domain; refused while aliases use it. Companies using it lose it.
-    pub async fn delete_alias_domain(&mut self, id: AliasDomainId) -> Result<(), StoreError> {
-        self.get_alias_domain(id).await?;
-        let used: i64 = on!(self, |c| sqlx::query_scalar(
+    /// Refused while aliases use it. Companies using it lose it.
+    async fn remove(tx: &mut Tx, row: &Self) -> Result<(), StoreError> {
+        let id = row.id;
+        let used: i64 = on!(tx, |c| sqlx::query_scalar(
             "SELECT COUNT(*) FROM aliases WHERE alias_domain_id = $1"
         )
         .bind(id.get())
@@ -309,27 +292,6 @@ impl Tx {
                 "alias domain {id} is used by {used} alias(es): move or delete them first"
             )));
         }
-        self.delete_row(
-            "DELETE FROM alias_domains WHERE id = $1",
-            id.get(),
-            "alias domain",
-        )
-        .await
-    }
-
-    /// Creates or updates the alias domain of the same name.
-    pub async fn upsert_alias_domain(
-        &mut self,
-        input: &AliasDomainInput,
-    ) -> Result<(AliasDomain, Change), StoreError> {
-        let existing = self.find_alias_domain(&input.name).await?;
-        upsert!(
-            self,
-            existing,
-            input,
-            create_alias_domain,
-            update_alias_domain,
-            get_alias_domain
-        )
+        tx.delete_row(Self::DELETE, id.get(), Self::WHAT).await
     }
 }

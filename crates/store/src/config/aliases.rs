@@ -1,8 +1,8 @@
 //! Aliases ([`Alias`], [`AliasInput`]): the addresses that create records or post on one, their
 //! checks against their domain and their methods on [`Tx`].
 
-use super::{Change, Json, optional, sanitized_alias};
-use crate::{PageRequest, StoreError, Tx, now_ms, on};
+use super::{ConfigTable, Json, optional, sanitized_alias};
+use crate::{StoreError, Tx, now_ms, on};
 use postern_model::address::sanitize_alias_name;
 use postern_model::{AliasContact, AliasDomainId, AliasId, AliasStatus, ModelId, RecordId};
 use serde::{Deserialize, Serialize};
@@ -125,32 +125,6 @@ const ALIAS_SELECT: &str = "SELECT a.id, a.alias_name, d.name AS alias_domain, a
      LEFT JOIN alias_domains d ON d.id = a.alias_domain_id LEFT JOIN models pm ON pm.id = a.parent_model_id";
 
 impl Tx {
-    /// Aliases by id.
-    pub async fn list_aliases(
-        &mut self,
-        page: PageRequest,
-    ) -> Result<crate::Page<Alias>, StoreError> {
-        let rows = on!(self, |c| sqlx::query_as::<_, Alias>(sqlx::AssertSqlSafe(
-            format!("{ALIAS_SELECT} WHERE a.id > $1 ORDER BY a.id LIMIT $2")
-        ))
-        .bind(page.after)
-        .bind(page.limit)
-        .fetch_all(c)
-        .await)?;
-        Ok(page.page(rows, |r| r.id.get()))
-    }
-
-    /// One alias.
-    pub async fn get_alias(&mut self, id: AliasId) -> Result<Alias, StoreError> {
-        on!(self, |c| sqlx::query_as::<_, Alias>(sqlx::AssertSqlSafe(
-            format!("{ALIAS_SELECT} WHERE a.id = $1")
-        ))
-        .bind(id.get())
-        .fetch_optional(c)
-        .await)?
-        .ok_or_else(|| StoreError::not_found("alias", id))
-    }
-
     /// The alias `name` on domain `domain` (None: the alias without domain).
     pub async fn find_alias(
         &mut self,
@@ -185,7 +159,7 @@ impl Tx {
             .resolve_alias_domain("alias_domain", &input.alias_domain)
             .await?;
         if let Some(domain_id) = alias_domain_id {
-            let domain = self.get_alias_domain(domain_id).await?;
+            let domain = self.get::<crate::AliasDomain>(domain_id).await?;
             if alias_name == domain.bounce_alias || alias_name == domain.catchall_alias {
                 let which = if alias_name == domain.bounce_alias {
                     "bounce"
@@ -255,10 +229,45 @@ impl Tx {
         })
     }
 
-    /// Creates an alias.
-    pub async fn create_alias(&mut self, input: &AliasInput) -> Result<Alias, StoreError> {
-        let r = self.prepare_alias(input, None).await?;
-        let id: i64 = on!(self, |c| sqlx::query_scalar(
+    /// Sets the status of an alias (the gateway does, after routing through it).
+    pub async fn set_alias_status(
+        &mut self,
+        id: AliasId,
+        status: AliasStatus,
+    ) -> Result<(), StoreError> {
+        on!(self, |c| sqlx::query(
+            "UPDATE aliases SET status = $1 WHERE id = $2"
+        )
+        .bind(status.as_str())
+        .bind(id.get())
+        .execute(c)
+        .await
+        .map(|r| r.rows_affected()))?;
+        Ok(())
+    }
+}
+
+impl ConfigTable for Alias {
+    type Input = AliasInput;
+    type Id = AliasId;
+    const WHAT: &str = "alias";
+    const DELETE: &str = "DELETE FROM aliases WHERE id = $1";
+    const SELECT: &str = ALIAS_SELECT;
+    const KEY: &str = "a.id";
+
+    fn id(&self) -> AliasId {
+        self.id
+    }
+
+    /// The alias with the same name and domain.
+    async fn existing(tx: &mut Tx, input: &AliasInput) -> Result<Option<AliasId>, StoreError> {
+        tx.find_alias(&input.alias_name, input.alias_domain.as_deref())
+            .await
+    }
+
+    async fn insert(tx: &mut Tx, input: &AliasInput) -> Result<AliasId, StoreError> {
+        let r = tx.prepare_alias(input, None).await?;
+        let id: i64 = on!(tx, |c| sqlx::query_scalar(
             "INSERT INTO aliases (alias_name, alias_domain_id, model_id, defaults, force_thread_id, parent_model_id, \
              parent_thread_id, contact, incoming_local, bounced_content, status, created_at) \
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, 'not_tested', $11) RETURNING id"
@@ -277,18 +286,13 @@ impl Tx {
         .fetch_one(c)
         .await)
         .map_err(|e| StoreError::from_write(e, "alias"))?;
-        self.get_alias(AliasId(id)).await
+        Ok(AliasId(id))
     }
 
-    /// Replaces the values of an alias. Its status goes back to `not_tested` when its model,
-    /// defaults or contact policy change (behaviour reference §1.3).
-    pub async fn update_alias(
-        &mut self,
-        id: AliasId,
-        input: &AliasInput,
-    ) -> Result<Alias, StoreError> {
-        let before = self.get_alias(id).await?;
-        let r = self.prepare_alias(input, Some(id)).await?;
+    /// The status goes back to `not_tested` when the model, defaults or contact policy change
+    /// (behaviour reference §1.3).
+    async fn replace(tx: &mut Tx, before: &Self, input: &AliasInput) -> Result<(), StoreError> {
+        let r = tx.prepare_alias(input, Some(before.id)).await?;
         let retest = before.model != input.model.trim()
             || before.defaults != r.defaults
             || before.contact != r.contact;
@@ -297,7 +301,7 @@ impl Tx {
         } else {
             before.status
         };
-        on!(self, |c| sqlx::query(
+        on!(tx, |c| sqlx::query(
             "UPDATE aliases SET alias_name = $1, alias_domain_id = $2, model_id = $3, defaults = $4, \
              force_thread_id = $5, parent_model_id = $6, parent_thread_id = $7, contact = $8, incoming_local = $9, \
              bounced_content = $10, status = $11 WHERE id = $12"
@@ -313,45 +317,10 @@ impl Tx {
         .bind(r.incoming_local)
         .bind(&r.bounced_content)
         .bind(status.as_str())
-        .bind(id.get())
+        .bind(before.id.get())
         .execute(c)
         .await.map(|r| r.rows_affected()))
         .map_err(|e| StoreError::from_write(e, "alias"))?;
-        self.get_alias(id).await
-    }
-
-    /// Sets the status of an alias (the gateway does, after routing through it).
-    pub async fn set_alias_status(
-        &mut self,
-        id: AliasId,
-        status: AliasStatus,
-    ) -> Result<(), StoreError> {
-        on!(self, |c| sqlx::query(
-            "UPDATE aliases SET status = $1 WHERE id = $2"
-        )
-        .bind(status.as_str())
-        .bind(id.get())
-        .execute(c)
-        .await
-        .map(|r| r.rows_affected()))?;
         Ok(())
-    }
-
-    /// Deletes an alias.
-    pub async fn delete_alias(&mut self, id: AliasId) -> Result<(), StoreError> {
-        self.get_alias(id).await?;
-        self.delete_row("DELETE FROM aliases WHERE id = $1", id.get(), "alias")
-            .await
-    }
-
-    /// Creates or updates the alias with the same name and domain.
-    pub async fn upsert_alias(
-        &mut self,
-        input: &AliasInput,
-    ) -> Result<(Alias, Change), StoreError> {
-        let existing = self
-            .find_alias(&input.alias_name, input.alias_domain.as_deref())
-            .await?;
-        upsert!(self, existing, input, create_alias, update_alias, get_alias)
     }
 }

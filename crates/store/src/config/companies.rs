@@ -1,7 +1,7 @@
 //! Companies ([`Company`], [`CompanyInput`]) and their methods on [`Tx`].
 
-use super::{Change, required, valid_email};
-use crate::{PageRequest, StoreError, Tx, now_ms, on};
+use super::{ConfigTable, valid_email};
+use crate::{StoreError, Tx, now_ms, on};
 use postern_model::{AliasDomainId, CompanyId};
 use serde::{Deserialize, Serialize};
 
@@ -49,44 +49,15 @@ pub struct CompanyInput {
     pub alias_domain: Option<String>,
 }
 
+const COMPANY_SELECT: &str = "SELECT c.id, c.name, c.email, d.name AS alias_domain, c.alias_domain_id, c.created_at \
+     FROM companies c LEFT JOIN alias_domains d ON d.id = c.alias_domain_id";
+
+const COMPANIE_BY_NAME: &str = "SELECT id FROM companies WHERE name = $1";
+
 impl Tx {
-    /// Companies by id.
-    pub async fn list_companies(
-        &mut self,
-        page: PageRequest,
-    ) -> Result<crate::Page<Company>, StoreError> {
-        let rows = on!(self, |c| {
-            sqlx::query_as::<_, Company>(
-            "SELECT c.id, c.name, c.email, d.name AS alias_domain, c.alias_domain_id, c.created_at \
-             FROM companies c LEFT JOIN alias_domains d ON d.id = c.alias_domain_id \
-             WHERE c.id > $1 ORDER BY c.id LIMIT $2"
-        )
-        .bind(page.after)
-        .bind(page.limit)
-        .fetch_all(c)
-        .await
-        })?;
-        Ok(page.page(rows, |r| r.id.get()))
-    }
-
-    /// One company.
-    pub async fn get_company(&mut self, id: CompanyId) -> Result<Company, StoreError> {
-        on!(self, |c| sqlx::query_as::<_, Company>(
-            "SELECT c.id, c.name, c.email, d.name AS alias_domain, c.alias_domain_id, c.created_at \
-             FROM companies c LEFT JOIN alias_domains d ON d.id = c.alias_domain_id WHERE c.id = $1"
-        )
-        .bind(id.get())
-        .fetch_optional(c)
-        .await)?
-        .ok_or_else(|| StoreError::not_found("company", id))
-    }
-
     /// The company named `name`, if any.
     pub async fn find_company(&mut self, name: &str) -> Result<Option<CompanyId>, StoreError> {
-        let id = self
-            .find_id("SELECT id FROM companies WHERE name = $1", name.trim())
-            .await?;
-        Ok(id.map(CompanyId))
+        self.find_id(COMPANIE_BY_NAME, name).await
     }
 
     /// The gateway's own company: the first one (lowest id).
@@ -97,7 +68,7 @@ impl Tx {
         .fetch_one(c)
         .await)?;
         match id {
-            Some(id) => Ok(Some(self.get_company(CompanyId(id)).await?)),
+            Some(id) => Ok(Some(self.get::<Company>(CompanyId(id)).await?)),
             None => Ok(None),
         }
     }
@@ -107,14 +78,9 @@ impl Tx {
         input: &CompanyInput,
         id: Option<CompanyId>,
     ) -> Result<(String, Option<String>, Option<AliasDomainId>), StoreError> {
-        let name = required("name", &input.name)?;
-        if let Some(other) = self.find_company(&name).await?
-            && Some(other) != id
-        {
-            return Err(StoreError::Conflict(format!(
-                "company `{name}` already exists"
-            )));
-        }
+        let name = self
+            .unique_name(COMPANIE_BY_NAME, "company", &input.name, id)
+            .await?;
         let email = valid_email("email", &input.email)?;
         let domain = match self
             .resolve_alias_domain("alias_domain", &input.alias_domain)
@@ -128,11 +94,29 @@ impl Tx {
         };
         Ok((name, email, domain))
     }
+}
 
-    /// Creates a company; without `alias_domain` it gets the first alias domain.
-    pub async fn create_company(&mut self, input: &CompanyInput) -> Result<Company, StoreError> {
-        let (name, email, domain) = self.prepare_company(input, None).await?;
-        let id: i64 = on!(self, |c| sqlx::query_scalar(
+/// Deleting a company leaves its records and partners, without company.
+impl ConfigTable for Company {
+    type Input = CompanyInput;
+    type Id = CompanyId;
+    const WHAT: &str = "company";
+    const DELETE: &str = "DELETE FROM companies WHERE id = $1";
+    const SELECT: &str = COMPANY_SELECT;
+    const KEY: &str = "c.id";
+
+    fn id(&self) -> CompanyId {
+        self.id
+    }
+
+    async fn existing(tx: &mut Tx, input: &CompanyInput) -> Result<Option<CompanyId>, StoreError> {
+        tx.find_company(&input.name).await
+    }
+
+    /// Without `alias_domain`, the company gets the first alias domain.
+    async fn insert(tx: &mut Tx, input: &CompanyInput) -> Result<CompanyId, StoreError> {
+        let (name, email, domain) = tx.prepare_company(input, None).await?;
+        let id: i64 = on!(tx, |c| sqlx::query_scalar(
             "INSERT INTO companies (name, email, alias_domain_id, created_at) VALUES ($1, $2, $3, $4) RETURNING id"
         )
         .bind(&name)
@@ -142,51 +126,22 @@ impl Tx {
         .fetch_one(c)
         .await)
         .map_err(|e| StoreError::from_write(e, "company"))?;
-        self.get_company(CompanyId(id)).await
+        Ok(CompanyId(id))
     }
 
-    /// Replaces the values of a company.
-    pub async fn update_company(
-        &mut self,
-        id: CompanyId,
-        input: &CompanyInput,
-    ) -> Result<Company, StoreError> {
-        self.get_company(id).await?;
-        let (name, email, domain) = self.prepare_company(input, Some(id)).await?;
-        on!(self, |c| sqlx::query(
+    async fn replace(tx: &mut Tx, before: &Self, input: &CompanyInput) -> Result<(), StoreError> {
+        let (name, email, domain) = tx.prepare_company(input, Some(before.id)).await?;
+        on!(tx, |c| sqlx::query(
             "UPDATE companies SET name = $1, email = $2, alias_domain_id = $3 WHERE id = $4"
         )
         .bind(&name)
         .bind(&email)
         .bind(domain)
-        .bind(id.get())
+        .bind(before.id.get())
         .execute(c)
         .await
         .map(|r| r.rows_affected()))
         .map_err(|e| StoreError::from_write(e, "company"))?;
-        self.get_company(id).await
-    }
-
-    /// Deletes a company (its records and partners keep existing, without company).
-    pub async fn delete_company(&mut self, id: CompanyId) -> Result<(), StoreError> {
-        self.get_company(id).await?;
-        self.delete_row("DELETE FROM companies WHERE id = $1", id.get(), "company")
-            .await
-    }
-
-    /// Creates or updates the company of the same name.
-    pub async fn upsert_company(
-        &mut self,
-        input: &CompanyInput,
-    ) -> Result<(Company, Change), StoreError> {
-        let existing = self.find_company(&input.name).await?;
-        upsert!(
-            self,
-            existing,
-            input,
-            create_company,
-            update_company,
-            get_company
-        )
+        Ok(())
     }
 }

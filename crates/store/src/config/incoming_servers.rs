@@ -2,8 +2,8 @@
 //! [`IncomingServerInput`], the polling [`Interval`]), their write-only password and their methods
 //! on [`Tx`].
 
-use super::{Change, optional, port, required, secret_update, valid_env_name, valid_host};
-use crate::{PageRequest, StoreError, Tx, now_ms, on};
+use super::{optional, port, required, secret_update, valid_env_name, valid_host};
+use crate::{StoreError, Tx, now_ms, on};
 use postern_model::{Encryption, FetchAuth, FetchProtocol, IncomingServerId, Secret};
 use serde::{Deserialize, Serialize};
 
@@ -207,50 +207,15 @@ const INCOMING_SELECT: &str = "SELECT s.id, s.name, s.protocol, s.host, s.port, 
      (SELECT COUNT(*) FROM fetch_failures f WHERE f.server_id = s.id) AS failing_messages \
      FROM incoming_servers s LEFT JOIN models m ON m.id = s.model_id";
 
+const INCOMING_SERVER_BY_NAME: &str = "SELECT id FROM incoming_servers WHERE name = $1";
+
 impl Tx {
-    /// Incoming servers by id.
-    pub async fn list_incoming_servers(
-        &mut self,
-        page: PageRequest,
-    ) -> Result<crate::Page<IncomingServer>, StoreError> {
-        let rows = on!(self, |c| sqlx::query_as::<_, IncomingServer>(
-            sqlx::AssertSqlSafe(format!(
-                "{INCOMING_SELECT} WHERE s.id > $1 ORDER BY s.id LIMIT $2"
-            ))
-        )
-        .bind(page.after)
-        .bind(page.limit)
-        .fetch_all(c)
-        .await)?;
-        Ok(page.page(rows, |r| r.id.get()))
-    }
-
-    /// One incoming server.
-    pub async fn get_incoming_server(
-        &mut self,
-        id: IncomingServerId,
-    ) -> Result<IncomingServer, StoreError> {
-        on!(self, |c| sqlx::query_as::<_, IncomingServer>(
-            sqlx::AssertSqlSafe(format!("{INCOMING_SELECT} WHERE s.id = $1"))
-        )
-        .bind(id.get())
-        .fetch_optional(c)
-        .await)?
-        .ok_or_else(|| StoreError::not_found("incoming server", id))
-    }
-
     /// The incoming server named `name`, if any.
     pub async fn find_incoming_server(
         &mut self,
         name: &str,
     ) -> Result<Option<IncomingServerId>, StoreError> {
-        let id = self
-            .find_id(
-                "SELECT id FROM incoming_servers WHERE name = $1",
-                name.trim(),
-            )
-            .await?;
-        Ok(id.map(IncomingServerId))
+        self.find_id(INCOMING_SERVER_BY_NAME, name).await
     }
 
     /// Checks an input (the name unique among the other servers) and declares its model; the
@@ -260,14 +225,9 @@ impl Tx {
         input: &IncomingServerInput,
         id: Option<IncomingServerId>,
     ) -> Result<IncomingServerRow, StoreError> {
-        let name = required("name", &input.name)?;
-        if let Some(other) = self.find_incoming_server(&name).await?
-            && Some(other) != id
-        {
-            return Err(StoreError::Conflict(format!(
-                "incoming server `{name}` already exists"
-            )));
-        }
+        let name = self
+            .unique_name(INCOMING_SERVER_BY_NAME, "incoming server", &input.name, id)
+            .await?;
         let host = valid_host(&input.host)?;
         let protocol = input.protocol.unwrap_or_default();
         let encryption = input.encryption.unwrap_or(Encryption::SslStrict);
@@ -365,55 +325,18 @@ impl Tx {
         .map_err(|e| StoreError::from_write(e, "incoming server"))?;
         Ok(IncomingServerId(new_id))
     }
-
-    /// Creates an incoming server.
-    pub async fn create_incoming_server(
-        &mut self,
-        input: &IncomingServerInput,
-    ) -> Result<IncomingServer, StoreError> {
-        let id = self.write_incoming_server(input, None).await?;
-        self.get_incoming_server(id).await
-    }
-
-    /// Replaces the values of an incoming server (the password only when one is given).
-    pub async fn update_incoming_server(
-        &mut self,
-        id: IncomingServerId,
-        input: &IncomingServerInput,
-    ) -> Result<IncomingServer, StoreError> {
-        self.get_incoming_server(id).await?;
-        self.write_incoming_server(input, Some(id)).await?;
-        self.get_incoming_server(id).await
-    }
-
-    /// Deletes an incoming server.
-    pub async fn delete_incoming_server(&mut self, id: IncomingServerId) -> Result<(), StoreError> {
-        self.get_incoming_server(id).await?;
-        self.delete_row(
-            "DELETE FROM incoming_servers WHERE id = $1",
-            id.get(),
-            "incoming server",
-        )
-        .await
-    }
-
-    /// Creates or updates the incoming server of the same name.
-    pub async fn upsert_incoming_server(
-        &mut self,
-        input: &IncomingServerInput,
-    ) -> Result<(IncomingServer, Change), StoreError> {
-        let existing = self.find_incoming_server(&input.name).await?;
-        upsert!(
-            self,
-            existing,
-            input,
-            create_incoming_server,
-            update_incoming_server,
-            get_incoming_server,
-            Some((
-                "SELECT password FROM incoming_servers WHERE id = $1",
-                &input.password
-            ))
-        )
-    }
 }
+
+// The password is write-only: an update without one keeps it.
+super::config_table!(
+    IncomingServer,
+    IncomingServerInput,
+    IncomingServerId,
+    "incoming server",
+    "incoming_servers",
+    INCOMING_SELECT,
+    "s.id",
+    write_incoming_server,
+    |tx, input| tx.find_incoming_server(&input.name).await,
+    secret "password" password
+);

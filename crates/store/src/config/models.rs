@@ -1,8 +1,8 @@
 //! Models, the kinds of record ([`Model`], [`ModelInput`]), declared on first use, and their
 //! methods on [`Tx`].
 
-use super::{Change, optional, required};
-use crate::{PageRequest, StoreError, Tx, now_ms, on};
+use super::{ConfigTable, optional, required, unique};
+use crate::{StoreError, Tx, now_ms, on};
 use postern_model::ModelId;
 use serde::{Deserialize, Serialize};
 
@@ -61,41 +61,13 @@ fn valid_model_name(field: &str, name: &str) -> Result<String, StoreError> {
     }
 }
 
+const MODEL_SELECT: &str = "SELECT id, name, description, created_at FROM models";
+
 impl Tx {
-    /// Models by id.
-    pub async fn list_models(
-        &mut self,
-        page: PageRequest,
-    ) -> Result<crate::Page<Model>, StoreError> {
-        let rows = on!(self, |c| {
-            sqlx::query_as::<_, Model>(
-            "SELECT id, name, description, created_at FROM models WHERE id > $1 ORDER BY id LIMIT $2"
-        )
-        .bind(page.after)
-        .bind(page.limit)
-        .fetch_all(c)
-        .await
-        })?;
-        Ok(page.page(rows, |r| r.id.get()))
-    }
-
-    /// One model.
-    pub async fn get_model(&mut self, id: ModelId) -> Result<Model, StoreError> {
-        on!(self, |c| sqlx::query_as::<_, Model>(
-            "SELECT id, name, description, created_at FROM models WHERE id = $1"
-        )
-        .bind(id.get())
-        .fetch_optional(c)
-        .await)?
-        .ok_or_else(|| StoreError::not_found("model", id))
-    }
-
     /// The model named `name`, if any.
     pub async fn find_model(&mut self, name: &str) -> Result<Option<ModelId>, StoreError> {
-        let id = self
-            .find_id("SELECT id FROM models WHERE name = $1", name.trim())
-            .await?;
-        Ok(id.map(ModelId))
+        self.find_id("SELECT id FROM models WHERE name = $1", name)
+            .await
     }
 
     /// The model named `name`, declared now if it does not exist yet ("declared on first use").
@@ -103,65 +75,14 @@ impl Tx {
         let name = valid_model_name(field, name)?;
         match self.find_model(&name).await? {
             Some(id) => Ok(id),
-            None => Ok(self
-                .create_model(&ModelInput {
+            None => {
+                let input = ModelInput {
                     name,
                     description: None,
-                })
-                .await?
-                .id),
-        }
-    }
-
-    /// Declares a model.
-    pub async fn create_model(&mut self, input: &ModelInput) -> Result<Model, StoreError> {
-        let name = valid_model_name("name", &input.name)?;
-        if self.find_model(&name).await?.is_some() {
-            return Err(StoreError::Conflict(format!(
-                "model `{name}` already exists"
-            )));
-        }
-        let id: i64 = on!(self, |c| {
-            sqlx::query_scalar(
-            "INSERT INTO models (name, description, created_at) VALUES ($1, $2, $3) RETURNING id"
-        )
-        .bind(&name)
-        .bind(optional(&input.description))
-        .bind(now_ms())
-        .fetch_one(c)
-        .await
-        })
-        .map_err(|e| StoreError::from_write(e, "model"))?;
-        self.get_model(ModelId(id)).await
-    }
-
-    /// Changes a model's description; its name cannot change while records or aliases use it.
-    pub async fn update_model(
-        &mut self,
-        id: ModelId,
-        input: &ModelInput,
-    ) -> Result<Model, StoreError> {
-        let current = self.get_model(id).await?;
-        let name = valid_model_name("name", &input.name)?;
-        if name != current.name {
-            if self.find_model(&name).await?.is_some() {
-                return Err(StoreError::Conflict(format!(
-                    "model `{name}` already exists"
-                )));
+                };
+                Model::insert(self, &input).await
             }
-            self.check_model_unused(id).await?;
         }
-        on!(self, |c| sqlx::query(
-            "UPDATE models SET name = $1, description = $2 WHERE id = $3"
-        )
-        .bind(&name)
-        .bind(optional(&input.description))
-        .bind(id.get())
-        .execute(c)
-        .await
-        .map(|r| r.rows_affected()))
-        .map_err(|e| StoreError::from_write(e, "model"))?;
-        self.get_model(id).await
     }
 
     async fn check_model_unused(&mut self, id: ModelId) -> Result<(), StoreError> {
@@ -180,21 +101,64 @@ impl Tx {
         }
         Ok(())
     }
+}
 
-    /// Deletes a model that nothing uses.
-    pub async fn delete_model(&mut self, id: ModelId) -> Result<(), StoreError> {
-        self.get_model(id).await?;
-        self.check_model_unused(id).await?;
-        self.delete_row("DELETE FROM models WHERE id = $1", id.get(), "model")
-            .await
+impl ConfigTable for Model {
+    type Input = ModelInput;
+    type Id = ModelId;
+    const WHAT: &str = "model";
+    const DELETE: &str = "DELETE FROM models WHERE id = $1";
+    const SELECT: &str = MODEL_SELECT;
+    const KEY: &str = "id";
+
+    fn id(&self) -> ModelId {
+        self.id
     }
 
-    /// Creates or updates the model of the same name.
-    pub async fn upsert_model(
-        &mut self,
-        input: &ModelInput,
-    ) -> Result<(Model, Change), StoreError> {
-        let existing = self.find_model(&input.name).await?;
-        upsert!(self, existing, input, create_model, update_model, get_model)
+    async fn existing(tx: &mut Tx, input: &ModelInput) -> Result<Option<ModelId>, StoreError> {
+        tx.find_model(&input.name).await
+    }
+
+    async fn insert(tx: &mut Tx, input: &ModelInput) -> Result<ModelId, StoreError> {
+        let name = valid_model_name("name", &input.name)?;
+        unique(tx.find_model(&name).await?, None, "model", &name)?;
+        let id: i64 = on!(tx, |c| {
+            sqlx::query_scalar(
+            "INSERT INTO models (name, description, created_at) VALUES ($1, $2, $3) RETURNING id"
+        )
+        .bind(&name)
+        .bind(optional(&input.description))
+        .bind(now_ms())
+        .fetch_one(c)
+        .await
+        })
+        .map_err(|e| StoreError::from_write(e, "model"))?;
+        Ok(ModelId(id))
+    }
+
+    /// Changes a model's description; its name cannot change while records or aliases use it.
+    async fn replace(tx: &mut Tx, before: &Self, input: &ModelInput) -> Result<(), StoreError> {
+        let name = valid_model_name("name", &input.name)?;
+        if name != before.name {
+            unique(tx.find_model(&name).await?, None, "model", &name)?;
+            tx.check_model_unused(before.id).await?;
+        }
+        on!(tx, |c| sqlx::query(
+            "UPDATE models SET name = $1, description = $2 WHERE id = $3"
+        )
+        .bind(&name)
+        .bind(optional(&input.description))
+        .bind(before.id.get())
+        .execute(c)
+        .await
+        .map(|r| r.rows_affected()))
+        .map_err(|e| StoreError::from_write(e, "model"))?;
+        Ok(())
+    }
+
+    /// Refused while aliases, records or incoming servers use the model.
+    async fn remove(tx: &mut Tx, row: &Self) -> Result<(), StoreError> {
+        tx.check_model_unused(row.id).await?;
+        tx.delete_row(Self::DELETE, row.id.get(), Self::WHAT).await
     }
 }

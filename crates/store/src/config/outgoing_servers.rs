@@ -1,8 +1,8 @@
 //! Outgoing servers, the SMTP relays Postern sends through ([`OutgoingServer`],
 //! [`OutgoingServerInput`]), their write-only password and their methods on [`Tx`].
 
-use super::{Change, optional, port, required, secret_update, valid_env_name, valid_host};
-use crate::{PageRequest, StoreError, Tx, now_ms, on};
+use super::{optional, port, secret_update, valid_env_name, valid_host};
+use crate::{StoreError, Tx, now_ms, on};
 use postern_model::address::{email_normalize, is_dot_atom};
 use postern_model::{Encryption, OutgoingServerId, Secret};
 use serde::{Deserialize, Serialize};
@@ -114,38 +114,9 @@ fn normalize_from_filter(value: &Option<String>) -> Result<Option<String>, Store
 const OUTGOING_SELECT: &str = "SELECT id, name, host, port, encryption, username, password_env, \
      (password IS NOT NULL) AS has_password, from_filter, sequence, active, created_at FROM outgoing_servers";
 
+const OUTGOING_SERVER_BY_NAME: &str = "SELECT id FROM outgoing_servers WHERE name = $1";
+
 impl Tx {
-    /// Outgoing servers by id.
-    pub async fn list_outgoing_servers(
-        &mut self,
-        page: PageRequest,
-    ) -> Result<crate::Page<OutgoingServer>, StoreError> {
-        let rows = on!(self, |c| sqlx::query_as::<_, OutgoingServer>(
-            sqlx::AssertSqlSafe(format!(
-                "{OUTGOING_SELECT} WHERE id > $1 ORDER BY id LIMIT $2"
-            ))
-        )
-        .bind(page.after)
-        .bind(page.limit)
-        .fetch_all(c)
-        .await)?;
-        Ok(page.page(rows, |r| r.id.get()))
-    }
-
-    /// One outgoing server.
-    pub async fn get_outgoing_server(
-        &mut self,
-        id: OutgoingServerId,
-    ) -> Result<OutgoingServer, StoreError> {
-        on!(self, |c| sqlx::query_as::<_, OutgoingServer>(
-            sqlx::AssertSqlSafe(format!("{OUTGOING_SELECT} WHERE id = $1"))
-        )
-        .bind(id.get())
-        .fetch_optional(c)
-        .await)?
-        .ok_or_else(|| StoreError::not_found("outgoing server", id))
-    }
-
     /// The password stored for a server (for the SMTP client only; never for display).
     pub async fn outgoing_server_password(
         &mut self,
@@ -165,13 +136,7 @@ impl Tx {
         &mut self,
         name: &str,
     ) -> Result<Option<OutgoingServerId>, StoreError> {
-        let id = self
-            .find_id(
-                "SELECT id FROM outgoing_servers WHERE name = $1",
-                name.trim(),
-            )
-            .await?;
-        Ok(id.map(OutgoingServerId))
+        self.find_id(OUTGOING_SERVER_BY_NAME, name).await
     }
 
     async fn write_outgoing_server(
@@ -179,14 +144,9 @@ impl Tx {
         input: &OutgoingServerInput,
         id: Option<OutgoingServerId>,
     ) -> Result<OutgoingServerId, StoreError> {
-        let name = required("name", &input.name)?;
-        if let Some(other) = self.find_outgoing_server(&name).await?
-            && Some(other) != id
-        {
-            return Err(StoreError::Conflict(format!(
-                "outgoing server `{name}` already exists"
-            )));
-        }
+        let name = self
+            .unique_name(OUTGOING_SERVER_BY_NAME, "outgoing server", &input.name, id)
+            .await?;
         let host = valid_host(&input.host)?;
         let encryption = input.encryption.unwrap_or_default();
         let default_port = if matches!(encryption, Encryption::Ssl | Encryption::SslStrict) {
@@ -237,55 +197,18 @@ impl Tx {
         }
         Ok(OutgoingServerId(new_id))
     }
-
-    /// Creates an outgoing server.
-    pub async fn create_outgoing_server(
-        &mut self,
-        input: &OutgoingServerInput,
-    ) -> Result<OutgoingServer, StoreError> {
-        let id = self.write_outgoing_server(input, None).await?;
-        self.get_outgoing_server(id).await
-    }
-
-    /// Replaces the values of an outgoing server (the password only when one is given).
-    pub async fn update_outgoing_server(
-        &mut self,
-        id: OutgoingServerId,
-        input: &OutgoingServerInput,
-    ) -> Result<OutgoingServer, StoreError> {
-        self.get_outgoing_server(id).await?;
-        self.write_outgoing_server(input, Some(id)).await?;
-        self.get_outgoing_server(id).await
-    }
-
-    /// Deletes an outgoing server.
-    pub async fn delete_outgoing_server(&mut self, id: OutgoingServerId) -> Result<(), StoreError> {
-        self.get_outgoing_server(id).await?;
-        self.delete_row(
-            "DELETE FROM outgoing_servers WHERE id = $1",
-            id.get(),
-            "outgoing server",
-        )
-        .await
-    }
-
-    /// Creates or updates the outgoing server of the same name.
-    pub async fn upsert_outgoing_server(
-        &mut self,
-        input: &OutgoingServerInput,
-    ) -> Result<(OutgoingServer, Change), StoreError> {
-        let existing = self.find_outgoing_server(&input.name).await?;
-        upsert!(
-            self,
-            existing,
-            input,
-            create_outgoing_server,
-            update_outgoing_server,
-            get_outgoing_server,
-            Some((
-                "SELECT password FROM outgoing_servers WHERE id = $1",
-                &input.password
-            ))
-        )
-    }
 }
+
+// The password is write-only: an update without one keeps it.
+super::config_table!(
+    OutgoingServer,
+    OutgoingServerInput,
+    OutgoingServerId,
+    "outgoing server",
+    "outgoing_servers",
+    OUTGOING_SELECT,
+    "id",
+    write_outgoing_server,
+    |tx, input| tx.find_outgoing_server(&input.name).await,
+    secret "password" password
+);

@@ -1,7 +1,7 @@
 //! Partners, the contacts and users ([`Partner`], [`PartnerInput`]), and their methods on [`Tx`].
 
-use super::{Change, optional, required};
-use crate::{PageRequest, StoreError, Tx, now_ms, on};
+use super::{optional, required};
+use crate::{StoreError, Tx, now_ms, on};
 use postern_model::address::{email_normalize_first, email_split};
 use postern_model::{NotificationPreference, PartnerId};
 use serde::{Deserialize, Serialize};
@@ -75,32 +75,6 @@ const PARTNER_SELECT: &str = "SELECT p.id, p.name, p.email, p.email_normalized, 
      c.name AS company, p.message_bounce, p.created_at FROM partners p LEFT JOIN companies c ON c.id = p.company_id";
 
 impl Tx {
-    /// Partners by id.
-    pub async fn list_partners(
-        &mut self,
-        page: PageRequest,
-    ) -> Result<crate::Page<Partner>, StoreError> {
-        let rows = on!(self, |c| sqlx::query_as::<_, Partner>(sqlx::AssertSqlSafe(
-            format!("{PARTNER_SELECT} WHERE p.id > $1 ORDER BY p.id LIMIT $2")
-        ))
-        .bind(page.after)
-        .bind(page.limit)
-        .fetch_all(c)
-        .await)?;
-        Ok(page.page(rows, |r| r.id.get()))
-    }
-
-    /// One partner.
-    pub async fn get_partner(&mut self, id: PartnerId) -> Result<Partner, StoreError> {
-        on!(self, |c| sqlx::query_as::<_, Partner>(sqlx::AssertSqlSafe(
-            format!("{PARTNER_SELECT} WHERE p.id = $1")
-        ))
-        .bind(id.get())
-        .fetch_optional(c)
-        .await)?
-        .ok_or_else(|| StoreError::not_found("partner", id))
-    }
-
     /// The key `apply` upserts partners by: the normalised e-mail when there is one, else the
     /// name among partners without e-mail.
     pub async fn find_partner(
@@ -199,44 +173,18 @@ impl Tx {
             .map(PartnerId)
             .map_err(|e| StoreError::from_write(e, "partner"))
     }
-
-    /// Creates a partner.
-    pub async fn create_partner(&mut self, input: &PartnerInput) -> Result<Partner, StoreError> {
-        let id = self.write_partner(input, None).await?;
-        self.get_partner(id).await
-    }
-
-    /// Replaces the values of a partner.
-    pub async fn update_partner(
-        &mut self,
-        id: PartnerId,
-        input: &PartnerInput,
-    ) -> Result<Partner, StoreError> {
-        self.get_partner(id).await?;
-        self.write_partner(input, Some(id)).await?;
-        self.get_partner(id).await
-    }
-
-    /// Deletes a partner (their follower subscriptions and notifications go with them).
-    pub async fn delete_partner(&mut self, id: PartnerId) -> Result<(), StoreError> {
-        self.get_partner(id).await?;
-        self.delete_row("DELETE FROM partners WHERE id = $1", id.get(), "partner")
-            .await
-    }
-
-    /// Creates or updates the partner with the same e-mail (or name, without e-mail).
-    pub async fn upsert_partner(
-        &mut self,
-        input: &PartnerInput,
-    ) -> Result<(Partner, Change), StoreError> {
-        let existing = self.find_partner(input).await?;
-        upsert!(
-            self,
-            existing,
-            input,
-            create_partner,
-            update_partner,
-            get_partner
-        )
-    }
 }
+
+// An upsert finds the partner with the same e-mail (or name, without e-mail). Deleting a partner
+// deletes their follower subscriptions and notifications.
+super::config_table!(
+    Partner,
+    PartnerInput,
+    PartnerId,
+    "partner",
+    "partners",
+    PARTNER_SELECT,
+    "p.id",
+    write_partner,
+    |tx, input| tx.find_partner(input).await
+);

@@ -1,8 +1,8 @@
 //! Webhooks, the HTTP endpoints called on events ([`Webhook`], [`WebhookInput`],
 //! [`WEBHOOK_EVENTS`]), their write-only signing secret and their methods on [`Tx`].
 
-use super::{Change, Json, required, secret_update};
-use crate::{PageRequest, StoreError, Tx, now_ms, on};
+use super::{Json, required, secret_update, unique};
+use crate::{StoreError, Tx, now_ms, on};
 use postern_model::{Secret, WebhookId};
 use serde::{Deserialize, Serialize};
 
@@ -122,39 +122,12 @@ pub fn new_signing_secret() -> String {
 
 const WEBHOOK_SELECT: &str = "SELECT id, name, url, description, events, (secret IS NOT NULL) AS has_secret, active, created_at FROM webhooks";
 
+const WEBHOOK_BY_NAME: &str = "SELECT id FROM webhooks WHERE name = $1";
+
 impl Tx {
-    /// Webhooks by id.
-    pub async fn list_webhooks(
-        &mut self,
-        page: PageRequest,
-    ) -> Result<crate::Page<Webhook>, StoreError> {
-        let rows = on!(self, |c| sqlx::query_as::<_, Webhook>(sqlx::AssertSqlSafe(
-            format!("{WEBHOOK_SELECT} WHERE id > $1 ORDER BY id LIMIT $2")
-        ))
-        .bind(page.after)
-        .bind(page.limit)
-        .fetch_all(c)
-        .await)?;
-        Ok(page.page(rows, |r| r.id.get()))
-    }
-
-    /// One webhook.
-    pub async fn get_webhook(&mut self, id: WebhookId) -> Result<Webhook, StoreError> {
-        on!(self, |c| sqlx::query_as::<_, Webhook>(sqlx::AssertSqlSafe(
-            format!("{WEBHOOK_SELECT} WHERE id = $1")
-        ))
-        .bind(id.get())
-        .fetch_optional(c)
-        .await)?
-        .ok_or_else(|| StoreError::not_found("webhook", id))
-    }
-
     /// The webhook named `name`, if any.
     pub async fn find_webhook(&mut self, name: &str) -> Result<Option<WebhookId>, StoreError> {
-        let id = self
-            .find_id("SELECT id FROM webhooks WHERE name = $1", name.trim())
-            .await?;
-        Ok(id.map(WebhookId))
+        self.find_id(WEBHOOK_BY_NAME, name).await
     }
 
     async fn write_webhook(
@@ -168,13 +141,7 @@ impl Tx {
             _ => required("name", &input.name)?,
         };
         let description = input.description.as_deref().unwrap_or("").trim().to_owned();
-        if let Some(other) = self.find_webhook(&name).await?
-            && Some(other) != id
-        {
-            return Err(StoreError::Conflict(format!(
-                "webhook `{name}` already exists"
-            )));
-        }
+        unique(self.find_webhook(&name).await?, id, "webhook", &name)?;
         check_url_and_events(&url, &input.events)?;
         let events = serde_json::to_string(&input.events).unwrap_or_else(|_| "[]".into());
         let old: Option<String> = match id {
@@ -226,60 +193,45 @@ impl Tx {
         self.forget_subscriptions();
         Ok(WebhookId(new_id))
     }
+}
 
-    /// Creates a webhook.
-    pub async fn create_webhook(&mut self, input: &WebhookInput) -> Result<Webhook, StoreError> {
-        let id = self.write_webhook(input, None).await?;
-        let mut created = self.get_webhook(id).await?;
-        if input.secret.is_none() {
-            created.secret = on!(self, |c| sqlx::query_scalar(
-                "SELECT secret FROM webhooks WHERE id = $1"
-            )
-            .bind(id.get())
-            .fetch_one(c)
-            .await)?;
-        }
-        Ok(created)
-    }
-
-    /// Replaces the values of a webhook (the secret only when one is given).
-    pub async fn update_webhook(
-        &mut self,
-        id: WebhookId,
-        input: &WebhookInput,
-    ) -> Result<Webhook, StoreError> {
-        self.get_webhook(id).await?;
-        self.write_webhook(input, Some(id)).await?;
-        self.get_webhook(id).await
-    }
-
-    /// Deletes a webhook.
-    pub async fn delete_webhook(&mut self, id: WebhookId) -> Result<(), StoreError> {
-        self.get_webhook(id).await?;
-        self.forget_subscriptions();
-        self.delete_row("DELETE FROM webhooks WHERE id = $1", id.get(), "webhook")
-            .await
-    }
-
-    /// Creates or updates the webhook of the same name.
-    pub async fn upsert_webhook(
-        &mut self,
-        input: &WebhookInput,
-    ) -> Result<(Webhook, Change), StoreError> {
+// An upsert finds the webhook of the same name (or URL, without name). The secret is write-only.
+super::config_table!(
+    Webhook,
+    WebhookInput,
+    WebhookId,
+    "webhook",
+    "webhooks",
+    WEBHOOK_SELECT,
+    "id",
+    write_webhook,
+    |tx, input| {
         let key = if input.name.trim().is_empty() {
             &input.url
         } else {
             &input.name
         };
-        let existing = self.find_webhook(key).await?;
-        upsert!(
-            self,
-            existing,
-            input,
-            create_webhook,
-            update_webhook,
-            get_webhook,
-            Some(("SELECT secret FROM webhooks WHERE id = $1", &input.secret))
-        )
+        tx.find_webhook(key).await
+    },
+    secret "secret" secret,
+    {
+        /// A secret generated on create is answered this once.
+        async fn created(tx: &mut Tx, id: WebhookId, input: &WebhookInput) -> Result<Self, StoreError> {
+            let mut created = tx.get::<Webhook>(id).await?;
+            if input.secret.is_none() {
+                created.secret = on!(tx, |c| sqlx::query_scalar(
+                    "SELECT secret FROM webhooks WHERE id = $1"
+                )
+                .bind(id.get())
+                .fetch_one(c)
+                .await)?;
+            }
+            Ok(created)
+        }
+
+        async fn remove(tx: &mut Tx, row: &Self) -> Result<(), StoreError> {
+            tx.forget_subscriptions();
+            tx.delete_row(Self::DELETE, row.id.get(), Self::WHAT).await
+        }
     }
-}
+);

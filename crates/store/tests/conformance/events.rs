@@ -4,7 +4,7 @@
 use super::*;
 
 async fn webhook(tx: &mut Tx, name: &str, events: &[&str]) -> Webhook {
-    tx.create_webhook(&WebhookInput {
+    tx.create::<Webhook>(&WebhookInput {
         name: name.into(),
         url: format!("http://127.0.0.1:9/{name}"),
         events: events.iter().map(|e| (*e).to_owned()).collect(),
@@ -63,7 +63,13 @@ conformance!(events_are_written_for_subscribers_only, |store| {
         "a secret is generated on create and shown once: {:?}",
         w.secret
     );
-    assert!(tx.get_webhook(w.id).await.unwrap().secret.is_none());
+    assert!(
+        tx.get::<postern_store::Webhook>(w.id)
+            .await
+            .unwrap()
+            .secret
+            .is_none()
+    );
     let r = record(&mut tx).await;
     tx.insert_message(&comment("<posted@test>", Some(r), "<p>hi</p>"))
         .await
@@ -182,7 +188,7 @@ conformance!(tries_retries_and_gone_endpoints, |store| {
     record(&mut tx).await;
     tx.commit().await.unwrap();
     let mut tx = store.begin().await.unwrap();
-    assert!(!tx.get_webhook(w.id).await.unwrap().active);
+    assert!(!tx.get::<postern_store::Webhook>(w.id).await.unwrap().active);
     let d = tx.get_webhook_delivery(shown.id).await.unwrap();
     assert_eq!(d.state, "failed");
     assert!(d.last_error.unwrap().contains("410"));
