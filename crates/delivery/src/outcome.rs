@@ -5,9 +5,9 @@
 //!
 //! Pure: the time, the attempt count and the random jitter are given.
 
-use postern_model::{MailId, OutgoingServerId};
+use postern_model::{MailId, OutgoingServerId, RecipientStatus};
 use postern_smtp::client::{RcptOutcome, Reply};
-use postern_store::{MailRecipient, MailResult, MailState};
+use postern_store::{AttemptState, MailRecipient, MailResult};
 use std::time::Duration;
 
 /// Retry schedule: `base · 2^attempt`, at most `max`, ±25 % jitter; given up after `max_age`.
@@ -141,18 +141,24 @@ impl Statuses {
         };
         for a in &attempt.invalid {
             s.note("mail_email_invalid", &format!("invalid address: {a}"));
-            s.push(a, "exception", Some("invalid address".into()));
+            s.push(
+                a,
+                RecipientStatus::Exception,
+                Some("invalid address".into()),
+            );
         }
         for (address, outcome) in &attempt.outcomes {
             match outcome {
-                RcptOutcome::Delivered(r) => s.push(address, "sent", Some(r.to_string())),
+                RcptOutcome::Delivered(r) => {
+                    s.push(address, RecipientStatus::Sent, Some(r.to_string()))
+                }
                 RcptOutcome::Refused(r) if r.is_permanent() => {
                     s.note(failure_type_of(r), &r.to_string());
-                    s.push(address, "exception", Some(r.to_string()));
+                    s.push(address, RecipientStatus::Exception, Some(r.to_string()));
                 }
                 RcptOutcome::Refused(r) => {
                     s.temporary.get_or_insert_with(|| r.to_string());
-                    s.push(address, "retry", Some(r.to_string()));
+                    s.push(address, RecipientStatus::Retry, Some(r.to_string()));
                 }
             }
         }
@@ -162,18 +168,18 @@ impl Statuses {
                 .clone()
                 .unwrap_or_else(|| "not tried".into());
             s.temporary.get_or_insert_with(|| reason.clone());
-            s.push(address, "retry", Some(reason));
+            s.push(address, RecipientStatus::Retry, Some(reason));
         }
         s
     }
 
     /// Adds a recipient with its status and the reply that explains it.
-    fn push(&mut self, address: &str, status: &str, reply: Option<String>) {
+    fn push(&mut self, address: &str, status: RecipientStatus, reply: Option<String>) {
         self.recipients.push(MailRecipient {
             mail_id: self.mail_id,
             address: address.to_owned(),
             partner_id: None,
-            status: status.to_owned(),
+            status,
             reply,
         });
     }
@@ -191,8 +197,12 @@ impl Statuses {
             return;
         };
         let reason = format!("gave up after {} attempts: {reason}", attempts_before + 1);
-        for r in self.recipients.iter_mut().filter(|r| r.status == "retry") {
-            r.status = "exception".into();
+        for r in self
+            .recipients
+            .iter_mut()
+            .filter(|r| r.status == RecipientStatus::Retry)
+        {
+            r.status = RecipientStatus::Exception;
             r.reply = Some(reason.clone());
         }
         self.note("mail_smtp", &reason);
@@ -203,16 +213,25 @@ impl Statuses {
     fn mail_state(
         &self,
         retry_at: impl FnOnce() -> i64,
-    ) -> (MailState, Option<String>, Option<String>) {
-        let any_sent = self.recipients.iter().any(|r| r.status == "sent");
+    ) -> (AttemptState, Option<String>, Option<String>) {
+        let any_sent = self
+            .recipients
+            .iter()
+            .any(|r| r.status == RecipientStatus::Sent);
         match (&self.temporary, any_sent, &self.first_failure) {
-            (Some(reason), _, _) => (MailState::Retry(retry_at()), None, Some(reason.clone())),
-            (None, true, failure) => (MailState::Sent, failure.as_ref().map(|f| f.0.clone()), None),
-            (None, false, Some((ft, reason))) => {
-                (MailState::Exception, Some(ft.clone()), Some(reason.clone()))
-            }
+            (Some(reason), _, _) => (AttemptState::Retry(retry_at()), None, Some(reason.clone())),
+            (None, true, failure) => (
+                AttemptState::Sent,
+                failure.as_ref().map(|f| f.0.clone()),
+                None,
+            ),
+            (None, false, Some((ft, reason))) => (
+                AttemptState::Exception,
+                Some(ft.clone()),
+                Some(reason.clone()),
+            ),
             (None, false, None) => (
-                MailState::Exception,
+                AttemptState::Exception,
                 Some("mail_email_missing".into()),
                 Some("no recipient".into()),
             ),
@@ -268,7 +287,7 @@ mod tests {
             },
             9_000_000,
         );
-        assert_eq!(r.state, MailState::Sent);
+        assert_eq!(r.state, AttemptState::Sent);
         assert_eq!(r.failure_type.as_deref(), Some("mail_email_invalid"));
         let statuses: Vec<&str> = r.recipients.iter().map(|x| x.status.as_str()).collect();
         assert_eq!(statuses, vec!["sent", "exception"]);
@@ -284,11 +303,11 @@ mod tests {
             ..Default::default()
         };
         let r = run(a.clone(), 9_000_000);
-        assert!(matches!(r.state, MailState::Retry(t) if t > 10_000_000));
-        assert_eq!(r.recipients[0].status, "retry");
+        assert!(matches!(r.state, AttemptState::Retry(t) if t > 10_000_000));
+        assert_eq!(r.recipients[0].status, RecipientStatus::Retry);
         let old = 10_000_000 - Backoff::default().max_age.as_millis() as i64;
         let r = run(a, old);
-        assert_eq!(r.state, MailState::Exception);
+        assert_eq!(r.state, AttemptState::Exception);
         assert_eq!(r.failure_type.as_deref(), Some("mail_smtp"));
         assert!(
             r.failure_reason
@@ -316,7 +335,7 @@ mod tests {
             },
             old,
         );
-        assert_eq!(r.state, MailState::Exception);
+        assert_eq!(r.state, AttemptState::Exception);
         assert_eq!(r.failure_type.as_deref(), Some("mail_email_invalid"));
         assert!(r.failure_reason.unwrap().starts_with("550"));
         let statuses: Vec<&str> = r.recipients.iter().map(|x| x.status.as_str()).collect();
@@ -338,7 +357,7 @@ mod tests {
                     mail_id: MailId(7),
                     address: "done@x".into(),
                     partner_id: None,
-                    status: "sent".into(),
+                    status: RecipientStatus::Sent,
                     reply: None,
                 }],
                 untried: vec!["a@x".into()],
@@ -347,7 +366,7 @@ mod tests {
             },
             9_000_000,
         );
-        assert!(matches!(r.state, MailState::Retry(_)));
+        assert!(matches!(r.state, AttemptState::Retry(_)));
         assert_eq!(r.failure_reason.as_deref(), Some("connection refused"));
         assert_eq!(r.recipients.len(), 2);
     }
@@ -363,7 +382,7 @@ mod tests {
         );
         assert_eq!(
             (r.state, r.failure_type.as_deref()),
-            (MailState::Exception, Some("mail_email_invalid"))
+            (AttemptState::Exception, Some("mail_email_invalid"))
         );
         let r = run(Attempt::default(), 9_000_000);
         assert_eq!(r.failure_type.as_deref(), Some("mail_email_missing"));

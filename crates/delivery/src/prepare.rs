@@ -7,9 +7,9 @@
 use crate::outcome::{self, Attempt, Backoff};
 use postern_compose::build::{self, Attachment, Outgoing};
 use postern_compose::server::{self, ServerRef};
-use postern_model::{MailId, MailStream, MessageId, OutgoingServerId};
+use postern_model::{MailId, MailStream, MessageId, OutgoingServerId, RecipientStatus};
 use postern_store::{
-    AliasDomain, DeliveryServer, MailRecipient, MailResult, MailState, OutboxMail,
+    AliasDomain, AttemptState, DeliveryServer, MailRecipient, MailResult, OutboxMail,
 };
 
 /// What every mail of a batch is prepared with.
@@ -113,7 +113,7 @@ fn json_headers(text: &str) -> Vec<(String, String)> {
     }
 }
 
-fn done(mail: &OutboxMail, state: MailState, failure_type: &str, reason: String) -> Preparation {
+fn done(mail: &OutboxMail, state: AttemptState, failure_type: &str, reason: String) -> Preparation {
     Preparation::Done(MailResult {
         mail_id: mail.id,
         state,
@@ -159,7 +159,7 @@ pub fn prepare(
         filter.as_deref(),
     ) {
         Ok(s) => s,
-        Err(e) => return done(mail, MailState::Exception, e.failure_type(), e.reason()),
+        Err(e) => return done(mail, AttemptState::Exception, e.failure_type(), e.reason()),
     };
     let (rcpts, attempt) = recipients(&to, &cc, &headers, stored);
     if rcpts.is_empty() {
@@ -225,11 +225,11 @@ fn choose_server(
 fn no_server(mail: &OutboxMail, now_ms: i64, backoff: &Backoff) -> Preparation {
     let reason = postern_store::NO_SERVER_REASON.to_owned();
     if backoff.expired(mail.age_from, now_ms) {
-        done(mail, MailState::Exception, "mail_smtp", reason)
+        done(mail, AttemptState::Exception, "mail_smtp", reason)
     } else {
         done(
             mail,
-            MailState::Retry(backoff.next_try(now_ms, mail.attempts, 0.5)),
+            AttemptState::Retry(backoff.next_try(now_ms, mail.attempts, 0.5)),
             "mail_smtp",
             reason,
         )
@@ -306,7 +306,7 @@ fn recipients(
     if !stored.is_empty() {
         let mut rcpts = Vec::new();
         for r in stored {
-            if r.status == "ready" || r.status == "retry" {
+            if matches!(r.status, RecipientStatus::Ready | RecipientStatus::Retry) {
                 rcpts.push(r.address.clone());
             } else {
                 attempt.done.push(r.clone());
@@ -461,7 +461,7 @@ mod tests {
         assert!(matches!(
             p,
             Preparation::Done(MailResult {
-                state: MailState::Retry(_),
+                state: AttemptState::Retry(_),
                 ..
             })
         ));
@@ -478,7 +478,7 @@ mod tests {
         let Preparation::Done(r) = p else { panic!() };
         assert_eq!(
             (r.state, r.failure_type.as_deref()),
-            (MailState::Exception, Some("mail_from_invalid"))
+            (AttemptState::Exception, Some("mail_from_invalid"))
         );
     }
 
@@ -510,14 +510,14 @@ mod tests {
                 mail_id: MailId(1),
                 address: "a@x.com".into(),
                 partner_id: None,
-                status: "sent".into(),
+                status: RecipientStatus::Sent,
                 reply: None,
             },
             MailRecipient {
                 mail_id: MailId(1),
                 address: "b@x.com".into(),
                 partner_id: None,
-                status: "retry".into(),
+                status: RecipientStatus::Retry,
                 reply: None,
             },
         ];

@@ -13,7 +13,7 @@ use crate::{DeliveryConfig, DeliveryError, server_settings};
 use postern_compose::build::Attachment;
 use postern_model::{MessageId, OutgoingServerId};
 use postern_smtp::client::{ClientError, ClientSettings, Connection};
-use postern_store::{DeliveryServer, MailResult, MailState, Store, now_ms};
+use postern_store::{AttemptState, DeliveryServer, MailResult, Store, now_ms};
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
 use tokio::sync::mpsc;
@@ -142,17 +142,17 @@ async fn record(
     tx.commit().await?;
     for r in pending.drain(..) {
         match r.state {
-            MailState::Sent => {
+            AttemptState::Sent => {
                 stats.sent += 1;
                 metrics::counter!("postern_mails_total", "result" => "sent").increment(1);
                 tracing::info!(mail_id = r.mail_id.get(), server_id = ?r.server_id, "mail sent");
             }
-            MailState::Retry(at) => {
+            AttemptState::Retry(at) => {
                 stats.retried += 1;
                 metrics::counter!("postern_mails_total", "result" => "deferred").increment(1);
                 tracing::info!(mail_id = r.mail_id.get(), next_try_at = at, reason = ?r.failure_reason, "mail deferred");
             }
-            MailState::Exception => {
+            AttemptState::Exception => {
                 stats.failed += 1;
                 metrics::counter!("postern_mails_total", "result" => "failed").increment(1);
                 tracing::info!(mail_id = r.mail_id.get(), failure_type = ?r.failure_type, reason = ?r.failure_reason, "mail failed");

@@ -3,7 +3,7 @@
 
 use postern_delivery::{Backoff, DeliveryConfig, run_once, test_server};
 use postern_model::{
-    Encryption, MailId, MailStream, MessageId, NotificationStatus, NotificationType,
+    Encryption, MailId, MailState, MailStream, MessageId, NotificationStatus, NotificationType,
     OutgoingServerId, PartnerId, Secret,
 };
 use postern_store::*;
@@ -278,13 +278,13 @@ both!(
             "one connection per (server, sender) group"
         );
         for (m, p) in &mails {
-            assert_eq!(mail(&store, *m).await.state, "sent");
+            assert_eq!(mail(&store, *m).await.state, MailState::Sent);
             assert_eq!(
                 notification(&store, message, *p).await.status,
                 NotificationStatus::Sent
             );
         }
-        assert_eq!(mail(&store, refusal).await.state, "sent");
+        assert_eq!(mail(&store, refusal).await.state, MailState::Sent);
         assert_eq!(
             run_once(&store, &config()).await.unwrap().claimed,
             0,
@@ -342,9 +342,9 @@ both!(a_refused_recipient_fails_alone, |store| {
         "the red envelope on the refused partner"
     );
     assert!(n_bad.failure_reason.unwrap().contains("550 5.1.1"));
-    assert_eq!(mail(&store, mails[1].0).await.state, "exception");
+    assert_eq!(mail(&store, mails[1].0).await.state, MailState::Exception);
     let m = mail(&store, both).await;
-    assert_eq!(m.state, "sent", "someone got it");
+    assert_eq!(m.state, MailState::Sent, "someone got it");
     let mut tx = store.read().await.unwrap();
     let rcpts = tx.mail_recipients(both).await.unwrap();
     let st: Vec<(&str, &str)> = rcpts
@@ -372,7 +372,7 @@ both!(temporary_failures_are_retried_until_delivered, |store| {
     let first = run_once(&store, &cfg).await.unwrap();
     assert_eq!(first.retried, 1, "a dropped connection is temporary");
     let m = mail(&store, mails[0].0).await;
-    assert_eq!(m.state, "outgoing");
+    assert_eq!(m.state, MailState::Outgoing);
     assert!(m.failure_reason.unwrap().contains("closed the connection"));
     assert_eq!(
         notification(&store, message, mails[0].1).await.status,
@@ -380,7 +380,7 @@ both!(temporary_failures_are_retried_until_delivered, |store| {
     );
     drain(&store, &cfg).await;
     assert_eq!(sink.messages().len(), 1, "delivered exactly once");
-    assert_eq!(mail(&store, mails[0].0).await.state, "sent");
+    assert_eq!(mail(&store, mails[0].0).await.state, MailState::Sent);
     assert_eq!(
         notification(&store, message, mails[0].1).await.status,
         NotificationStatus::Sent
@@ -422,7 +422,7 @@ both!(size_is_honoured_before_sending, |store| {
     run_once(&store, &config()).await.unwrap();
     assert!(sink.messages().is_empty());
     let m = mail(&store, mails[0].0).await;
-    assert_eq!(m.state, "exception");
+    assert_eq!(m.state, MailState::Exception);
     assert!(m.failure_reason.unwrap().contains("SIZE 500"));
 });
 
@@ -609,7 +609,7 @@ both!(scheduled_mail_waits_for_its_date, |store| {
     );
     tokio::time::sleep(Duration::from_millis(450)).await;
     assert_eq!(run_once(&store, &config()).await.unwrap().sent, 1);
-    assert_eq!(mail(&store, later).await.state, "sent");
+    assert_eq!(mail(&store, later).await.state, MailState::Sent);
     assert_eq!(sink.messages().len(), 1);
 });
 

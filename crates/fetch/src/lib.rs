@@ -557,7 +557,7 @@ impl Fetcher {
             peer: received.peer.as_deref(),
             tls: received.tls,
             content: raw,
-            status: "unprocessable",
+            status: postern_model::RawStatus::Unprocessable,
             error: Some(&why),
             ..Default::default()
         })

@@ -101,9 +101,9 @@ pub(crate) async fn apply(
     }
     let mid = effective_message_id(msg, raw, hostname);
     let status = if decision.outcome == Outcome::Routed {
-        "processed"
+        postern_model::RawStatus::Processed
     } else {
-        "ignored"
+        postern_model::RawStatus::Ignored
     };
     let mut row = raw_row(raw, packing, received, Some(&mid), status, None);
     // A routed message keeps its routes (alias, via) from the start, for the inbound payload;

@@ -31,7 +31,7 @@ pub use outcome::{AcceptOutcome, BounceSummary, RouteOutcome};
 pub use postern_routing::{Envelope, Outcome};
 
 use postern_mime::ParsedMessage;
-use postern_model::{RawMessageId, Source};
+use postern_model::{RawMessageId, RawStatus, Source};
 use postern_store::{NewRawMessage, Packing, Store, StoreError};
 use std::sync::Arc;
 
@@ -471,7 +471,7 @@ impl Gateway {
     async fn keep_unparseable(&self, raw: &[u8], received: &Received, reason: &str) -> AcceptError {
         tracing::warn!(reason, size = raw.len(), "unparseable message kept raw");
         let id = self
-            .store_raw(raw, received, None, "failed", reason)
+            .store_raw(raw, received, None, RawStatus::Failed, reason)
             .await
             .unwrap_or(RawMessageId(0));
         AcceptError::Unparseable {
@@ -488,7 +488,7 @@ impl Gateway {
         error: &str,
     ) {
         if let Err(e) = self
-            .store_raw(raw, received, message_id, "failed", error)
+            .store_raw(raw, received, message_id, RawStatus::Failed, error)
             .await
         {
             tracing::error!(error = %e, "could not keep the raw message either; the sender must retry");
@@ -500,7 +500,7 @@ impl Gateway {
         raw: &[u8],
         received: &Received,
         message_id: Option<&str>,
-        status: &str,
+        status: RawStatus,
         error: &str,
     ) -> Result<RawMessageId, StoreError> {
         let mut tx = self.store.begin().await?;
@@ -524,7 +524,7 @@ pub(crate) fn raw_row<'a>(
     packing: Packing<'a>,
     received: &'a Received,
     message_id: Option<&'a str>,
-    status: &'a str,
+    status: RawStatus,
     error: Option<&'a str>,
 ) -> NewRawMessage<'a> {
     NewRawMessage {

@@ -192,6 +192,43 @@ vocab_enum!(
 });
 
 vocab_enum!(
+    /// Where one recipient of a mail of the outbox stands.
+    RecipientStatus, "recipient status", default = Ready, {
+    /// Not tried yet.
+    Ready => "ready",
+    /// Refused for now (a temporary failure): tried again.
+    Retry => "retry",
+    /// Accepted by the outgoing server.
+    Sent => "sent",
+    /// Refused for good, or given up.
+    Exception => "exception",
+});
+
+vocab_enum!(
+    /// What became of a raw inbound message.
+    RawStatus, "raw message status", default = Processed, {
+    /// Accepted and applied (or deliberately ignored, as a duplicate or a loop).
+    Processed => "processed",
+    /// Could not be parsed or applied: kept, and reported.
+    Failed => "failed",
+    /// Deliberately not applied.
+    Ignored => "ignored",
+    /// Fetched from a mailbox, failed on every try: kept and acknowledged (a poison message).
+    Unprocessable => "unprocessable",
+});
+
+vocab_enum!(
+    /// Where one webhook delivery (one event to one endpoint) stands.
+    DeliveryState, "webhook delivery state", default = Pending, {
+    /// Not delivered yet: tried (again) when due.
+    Pending => "pending",
+    /// The endpoint answered 2xx.
+    Delivered => "delivered",
+    /// Given up (retries spent, or the endpoint answered 410).
+    Failed => "failed",
+});
+
+vocab_enum!(
     /// The stream of an outgoing mail, which may choose a dedicated server.
     MailStream, "stream", default = Transactional, {
     /// Notifications, replies, single mails: sent first.

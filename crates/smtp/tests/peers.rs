@@ -107,7 +107,7 @@ s.quit()
     let raw = server.raw_messages().await;
     assert_eq!(raw.len(), 1);
     let (info, content) = &raw[0];
-    assert_eq!(info.status, "processed", "{:?}", info.error);
+    assert_eq!(info.status.as_str(), "processed", "{:?}", info.error);
     assert_eq!(usize::try_from(info.size).unwrap(), content.len());
     assert!(content.starts_with(b"Return-Path: <alice@example.org>\r\nReceived: "));
     assert!(

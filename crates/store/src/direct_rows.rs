@@ -278,7 +278,7 @@ impl FromDirectRow for MailRecipient {
             mail_id: r.try_get("mail_id")?,
             address: r.try_get("address")?,
             partner_id: r.try_get("partner_id")?,
-            status: r.try_get("status")?,
+            status: r.try_get_from::<String, _>("status")?,
             reply: r.try_get("reply")?,
         })
     }
@@ -365,7 +365,7 @@ impl FromDirectRow for Mail {
     fn from_row(r: &Row) -> Result<Self, Error> {
         Ok(Mail {
             id: r.try_get("id")?,
-            state: r.try_get("state")?,
+            state: r.try_get_from::<String, _>("state")?,
             kind: r.try_get("kind")?,
             stream: r.try_get_from::<String, _>("stream")?,
             from: r.try_get("email_from")?,
@@ -397,7 +397,7 @@ impl FromDirectRow for RawMessageInfo {
             envelope_sender: r.try_get("envelope_sender")?,
             header_message_id: r.try_get("header_message_id")?,
             size: r.try_get("size")?,
-            status: r.try_get("status")?,
+            status: r.try_get_from::<String, _>("status")?,
             error: r.try_get("error")?,
         })
     }
@@ -429,7 +429,7 @@ impl FromDirectRow for WebhookDelivery {
             webhook_id: r.try_get("webhook_id")?,
             event_id: r.try_get("event_id")?,
             event_type: r.try_get("event_type")?,
-            state: r.try_get("state")?,
+            state: r.try_get_from::<String, _>("state")?,
             attempts: r.try_get("attempts")?,
             next_try_at: r.try_get("next_try_at")?,
             last_status: r.try_get("last_status")?,

@@ -114,7 +114,8 @@ pub struct WebhookDelivery {
     /// The event's type.
     pub event_type: String,
     /// `pending`, `delivered` or `failed`.
-    pub state: String,
+    #[sqlx(try_from = "String")]
+    pub state: postern_model::DeliveryState,
     /// Tries so far.
     pub attempts: i64,
     /// When the next try is due (epoch ms), while pending.

@@ -97,7 +97,7 @@ impl Tx {
         .bind(raw.header_message_id)
         .bind(raw.content.len() as i64)
         .bind(head)
-        .bind(raw.status)
+        .bind(raw.status.as_str())
         .bind(raw.error)
         .bind(&raw.outcome)
         .bind(encoding)
@@ -105,7 +105,10 @@ impl Tx {
         .await
         })?;
         self.insert_chunks(Owner::RawMessage, id, rest).await?;
-        if matches!(raw.status, "failed" | "unprocessable") {
+        if matches!(
+            raw.status,
+            postern_model::RawStatus::Failed | postern_model::RawStatus::Unprocessable
+        ) {
             let data = serde_json::json!({"error": raw.error});
             self.emit("raw_message.unprocessable", Some(id), Some(data))
                 .await?;
@@ -117,13 +120,13 @@ impl Tx {
     pub async fn set_raw_message_outcome(
         &mut self,
         id: RawMessageId,
-        status: &str,
+        status: postern_model::RawStatus,
         outcome: &str,
     ) -> Result<(), StoreError> {
         on!(self, |c| sqlx::query(
             "UPDATE raw_messages SET status = $1, outcome = $2 WHERE id = $3"
         )
-        .bind(status)
+        .bind(status.as_str())
         .bind(outcome)
         .bind(id)
         .execute(c)

@@ -30,7 +30,7 @@ pub struct NewRawMessage<'a> {
     /// Whether they were packed already (see [`Packing`]).
     pub packing: Packing<'a>,
     /// `processed`, `failed` (could not be parsed or applied), `ignored`.
-    pub status: &'a str,
+    pub status: postern_model::RawStatus,
     /// Why it failed.
     pub error: Option<&'a str>,
     /// The outcome JSON.

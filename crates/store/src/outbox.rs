@@ -115,14 +115,15 @@ pub struct MailRecipient {
     /// Partner, when known.
     pub partner_id: Option<PartnerId>,
     /// `ready`, `retry` (temporary failure), `sent`, `exception`.
-    pub status: String,
+    #[sqlx(try_from = "String")]
+    pub status: postern_model::RecipientStatus,
     /// The server's reply, or why it was not sent.
     pub reply: Option<String>,
 }
 
 /// Where a mail stands after an attempt.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum MailState {
+pub enum AttemptState {
     /// At least one recipient accepted it and none is left to retry.
     Sent,
     /// Failed for good.
@@ -137,7 +138,7 @@ pub struct MailResult {
     /// The mail.
     pub mail_id: MailId,
     /// Its new state.
-    pub state: MailState,
+    pub state: AttemptState,
     /// `mail_smtp`, `mail_email_invalid`, `mail_from_invalid`, ...
     pub failure_type: Option<String>,
     /// The server's words, or ours.
@@ -306,9 +307,11 @@ impl Tx {
         let now = now_ms();
         // The common case (sent to everyone) in a few statements for the whole batch.
         let (plain, other): (Vec<&MailResult>, Vec<&MailResult>) = results.iter().partition(|r| {
-            r.state == MailState::Sent
+            r.state == AttemptState::Sent
                 && r.failure_type.is_none()
-                && r.recipients.iter().all(|x| x.status == "sent")
+                && r.recipients
+                    .iter()
+                    .all(|x| x.status == postern_model::RecipientStatus::Sent)
         });
         for chunk in plain.chunks(500) {
             self.record_sent(chunk, now).await?;
@@ -388,7 +391,7 @@ impl Tx {
                         .bind(r.mail_id)
                         .bind(&r.address)
                         .bind(r.partner_id)
-                        .bind(&r.status)
+                        .bind(r.status.as_str())
                         .bind(&r.reply);
                 }
                 q.execute(c).await.map(|x| x.rows_affected())
@@ -399,9 +402,9 @@ impl Tx {
 
     async fn record_one(&mut self, r: &MailResult, now: i64) -> Result<(), StoreError> {
         let (state, next_try, sent_at) = match r.state {
-            MailState::Sent => ("sent", now, Some(now)),
-            MailState::Exception => ("exception", now, None),
-            MailState::Retry(at) => ("outgoing", at, None),
+            AttemptState::Sent => ("sent", now, Some(now)),
+            AttemptState::Exception => ("exception", now, None),
+            AttemptState::Retry(at) => ("outgoing", at, None),
         };
         on!(self, |c| {
             sqlx::query(
@@ -420,9 +423,9 @@ impl Tx {
         .map(|x| x.rows_affected())
         })?;
         match r.state {
-            MailState::Sent => self.emit("mail.sent", Some(r.mail_id), None).await?,
-            MailState::Exception => self.emit("mail.failed", Some(r.mail_id), None).await?,
-            MailState::Retry(_) => {}
+            AttemptState::Sent => self.emit("mail.sent", Some(r.mail_id), None).await?,
+            AttemptState::Exception => self.emit("mail.failed", Some(r.mail_id), None).await?,
+            AttemptState::Retry(_) => {}
         }
         on!(self, |c| sqlx::query(
             "DELETE FROM mail_recipients WHERE mail_id = $1"
@@ -439,7 +442,7 @@ impl Tx {
             .bind(r.mail_id)
             .bind(&rcpt.address)
             .bind(rcpt.partner_id)
-            .bind(&rcpt.status)
+            .bind(rcpt.status.as_str())
             .bind(&rcpt.reply)
             .execute(c)
             .await
@@ -447,11 +450,15 @@ impl Tx {
             })?;
         }
         match r.state {
-            MailState::Retry(_) => Ok(()),
-            MailState::Sent => {
+            AttemptState::Retry(_) => Ok(()),
+            AttemptState::Sent => {
                 self.set_notifications(r.mail_id, None, NotificationStatus::Sent, None, None)
                     .await?;
-                for rcpt in r.recipients.iter().filter(|x| x.status == "exception") {
+                for rcpt in r
+                    .recipients
+                    .iter()
+                    .filter(|x| x.status == postern_model::RecipientStatus::Exception)
+                {
                     let ft = r.failure_type.as_deref().unwrap_or("mail_smtp");
                     self.set_notifications(
                         r.mail_id,
@@ -464,7 +471,7 @@ impl Tx {
                 }
                 Ok(())
             }
-            MailState::Exception => {
+            AttemptState::Exception => {
                 self.set_notifications(
                     r.mail_id,
                     None,

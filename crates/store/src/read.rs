@@ -191,7 +191,8 @@ pub struct Mail {
     /// Id.
     pub id: MailId,
     /// `outgoing`, `sent`, `exception`, `cancel`.
-    pub state: String,
+    #[sqlx(try_from = "String")]
+    pub state: postern_model::MailState,
     /// Why it exists (`notification`, `catchall_bounce`, ...).
     pub kind: Option<String>,
     /// `transactional` / `mass`.
@@ -719,7 +720,8 @@ pub struct RawMessageInfo {
     /// Bytes.
     pub size: i64,
     /// `processed`, `ignored`, `failed`.
-    pub status: String,
+    #[sqlx(try_from = "String")]
+    pub status: postern_model::RawStatus,
     /// Why it failed.
     pub error: Option<String>,
 }

@@ -5,8 +5,9 @@
 //! tests: it is never skipped.
 
 use postern_model::{
-    AliasContact, AliasStatus, Encryption, FetchProtocol, MailId, MailStream, MessageId,
-    MessageType, NotificationStatus, NotificationType, PartnerId, RecordId, Secret, WebhookId,
+    AliasContact, AliasStatus, DeliveryState, Encryption, FetchProtocol, MailId, MailState,
+    MailStream, MessageId, MessageType, NotificationStatus, NotificationType, PartnerId, RawStatus,
+    RecipientStatus, RecordId, Secret, WebhookId,
 };
 use postern_store::*;
 use postern_testkit::db::comment;
@@ -610,7 +611,7 @@ conformance!(large_raw_messages_come_back_whole, |store| {
                 header_message_id: None,
                 content: &content,
                 packing: Packing::Later,
-                status: "processed",
+                status: RawStatus::Processed,
                 error: None,
                 outcome: None,
             })
@@ -660,7 +661,7 @@ conformance!(raw_messages_come_back_whole_however_packed, |store| {
                     envelope_rcpts: "[]".into(),
                     content,
                     packing,
-                    status: "processed",
+                    status: RawStatus::Processed,
                     ..Default::default()
                 })
                 .await
@@ -925,13 +926,13 @@ conformance!(outbox_claim_lease_results_retry_cancel, |store| {
         mail_id,
         address: address.into(),
         partner_id: None,
-        status: status.into(),
+        status: status.parse().unwrap(),
         reply: Some(format!("{status} reply")),
     };
     tx.record_mail_results(&[
         MailResult {
             mail_id: mails[1].0,
-            state: MailState::Sent,
+            state: AttemptState::Sent,
             failure_type: None,
             failure_reason: None,
             server_id: None,
@@ -939,7 +940,7 @@ conformance!(outbox_claim_lease_results_retry_cancel, |store| {
         },
         MailResult {
             mail_id: mails[2].0,
-            state: MailState::Sent,
+            state: AttemptState::Sent,
             failure_type: Some("mail_email_invalid".into()),
             failure_reason: None,
             server_id: None,
@@ -950,7 +951,7 @@ conformance!(outbox_claim_lease_results_retry_cancel, |store| {
         },
         MailResult {
             mail_id: mails[3].0,
-            state: MailState::Exception,
+            state: AttemptState::Exception,
             failure_type: Some("mail_smtp".into()),
             failure_reason: Some("connection refused".into()),
             server_id: None,
@@ -958,7 +959,7 @@ conformance!(outbox_claim_lease_results_retry_cancel, |store| {
         },
         MailResult {
             mail_id: mails[0].0,
-            state: MailState::Retry(now + 5_000),
+            state: AttemptState::Retry(now + 5_000),
             failure_type: None,
             failure_reason: Some("421 try later".into()),
             server_id: None,
@@ -1014,7 +1015,7 @@ conformance!(outbox_claim_lease_results_retry_cancel, |store| {
     );
     assert_eq!(
         tx.mail_recipients(mails[0].0).await.unwrap()[0].status,
-        "retry"
+        RecipientStatus::Retry
     );
     assert!(tx.next_due_time().await.unwrap().is_some());
 
@@ -1039,8 +1040,14 @@ conformance!(outbox_claim_lease_results_retry_cancel, |store| {
         NotificationStatus::Canceled
     );
     let mut tx = store.read().await.unwrap();
-    assert_eq!(tx.get_mail(mails[3].0).await.unwrap().state, "outgoing");
-    assert_eq!(tx.get_mail(mails[0].0).await.unwrap().state, "cancel");
+    assert_eq!(
+        tx.get_mail(mails[3].0).await.unwrap().state,
+        MailState::Outgoing
+    );
+    assert_eq!(
+        tx.get_mail(mails[0].0).await.unwrap().state,
+        MailState::Cancel
+    );
     let counts = tx.mail_counts().await.unwrap();
     assert!(counts.contains(&("sent".to_owned(), 2)), "{counts:?}");
 });

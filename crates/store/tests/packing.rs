@@ -41,7 +41,7 @@ async fn text_is_stored_packed_and_noise_as_received() {
             envelope_rcpts: "[]".into(),
             content,
             packing: Packing::Later,
-            status: "processed",
+            status: postern_model::RawStatus::Processed,
             ..Default::default()
         })
         .await

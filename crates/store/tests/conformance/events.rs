@@ -156,7 +156,7 @@ conformance!(tries_retries_and_gone_endpoints, |store| {
         .unwrap();
     tx.commit().await.unwrap();
     let shown = &page.items[0];
-    assert_eq!(shown.state, "delivered");
+    assert_eq!(shown.state, DeliveryState::Delivered);
     assert_eq!(shown.attempts, 3);
     assert_eq!(shown.last_status, Some(200));
     assert_eq!(shown.event_id, d.event_key);
@@ -175,7 +175,7 @@ conformance!(tries_retries_and_gone_endpoints, |store| {
     let mut tx = store.begin().await.unwrap();
     let replay = tx.retry_webhook_delivery(shown.id).await.unwrap();
     tx.commit().await.unwrap();
-    assert_eq!(replay.state, "pending");
+    assert_eq!(replay.state, DeliveryState::Pending);
     let due = claim(&store, "a").await;
     assert_eq!(due.len(), 1);
     assert_eq!(due[0].event_key, d.event_key);
@@ -190,7 +190,7 @@ conformance!(tries_retries_and_gone_endpoints, |store| {
     let mut tx = store.begin().await.unwrap();
     assert!(!tx.get::<postern_store::Webhook>(w.id).await.unwrap().active);
     let d = tx.get_webhook_delivery(shown.id).await.unwrap();
-    assert_eq!(d.state, "failed");
+    assert_eq!(d.state, DeliveryState::Failed);
     assert!(d.last_error.unwrap().contains("410"));
     tx.commit().await.unwrap();
     assert!(
@@ -263,6 +263,6 @@ conformance!(done_deliveries_are_purged_with_their_tries, |store| {
         .unwrap();
     tx.commit().await.unwrap();
     assert_eq!(left.items.len(), 1, "the pending one is kept");
-    assert_eq!(left.items[0].state, "pending");
+    assert_eq!(left.items[0].state, DeliveryState::Pending);
     assert_eq!(left.items[0].tries.len(), 1);
 });
