@@ -12,6 +12,7 @@ mod fetch;
 mod ingest;
 mod queue;
 mod serve;
+mod suppression;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
@@ -133,6 +134,11 @@ enum Command {
     Server {
         #[command(subcommand)]
         command: queue::ServerCommand,
+    },
+    /// The suppression list: addresses Postern does not send to.
+    Suppression {
+        #[command(subcommand)]
+        command: suppression::SuppressionCommand,
     },
     /// Bounce analysis.
     Bounce {
@@ -332,6 +338,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Command::Queue { command } => queue::queue(&cli, command).await,
         Command::Server { command } => queue::server(&cli, command).await,
+        Command::Suppression { command } => suppression::suppression(&cli, command).await,
         Command::Bounce {
             command: BounceCommand::Parse { file, json },
         } => Ok(bounce::parse(file.as_deref(), *json)),

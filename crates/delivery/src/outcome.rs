@@ -73,6 +73,8 @@ pub struct Attempt {
     pub untried: Vec<String>,
     /// Why they were not tried.
     pub untried_reason: Option<String>,
+    /// Recipients on the suppression list, not tried, with why (`suppressed since ...`).
+    pub suppressed: Vec<(String, String)>,
 }
 
 /// Which mail was tried, through which server, after how many attempts since when.
@@ -139,6 +141,10 @@ impl Statuses {
             first_failure: None,
             temporary: None,
         };
+        for (a, why) in &attempt.suppressed {
+            s.note("suppressed", why);
+            s.push(a, RecipientStatus::Suppressed, Some(why.clone()));
+        }
         for a in &attempt.invalid {
             s.note("mail_email_invalid", &format!("invalid address: {a}"));
             s.push(

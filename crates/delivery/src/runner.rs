@@ -11,6 +11,7 @@ use crate::outcome::{self, Attempt, Backoff};
 use crate::prepare::{self, Context, Preparation, Prepared};
 use crate::{DeliveryConfig, DeliveryError, server_settings};
 use postern_compose::build::Attachment;
+use postern_model::address::email_normalize;
 use postern_model::{MessageId, OutgoingServerId};
 use postern_smtp::client::{ClientError, ClientSettings, Connection};
 use postern_store::{AttemptState, DeliveryServer, MailResult, Store, now_ms};
@@ -96,6 +97,7 @@ pub async fn run_once(store: &Store, cfg: &DeliveryConfig) -> Result<BatchStats,
                 Preparation::Done(r) => results.push(r),
             }
         }
+        ready = skip_suppressed(&mut tx, ready, &cfg.backoff, &mut results).await?;
         tx.rollback().await?;
     }
     let (sender, mut receiver) = mpsc::channel::<MailResult>(1024);
@@ -340,6 +342,40 @@ async fn attachments(
             content,
         })
         .collect())
+}
+
+/// Takes the addresses on the suppression list out of the recipients to try (a mass mail also
+/// skips those suppressed for mass mail only); a mail left with none is done without a
+/// connection.
+async fn skip_suppressed(
+    tx: &mut postern_store::Tx,
+    ready: Vec<Prepared>,
+    backoff: &Backoff,
+    done: &mut Vec<MailResult>,
+) -> Result<Vec<Prepared>, DeliveryError> {
+    let addresses: Vec<String> = ready.iter().flat_map(|p| p.rcpts.clone()).collect();
+    let found = tx.suppressions_of(&addresses).await?;
+    if found.is_empty() {
+        return Ok(ready);
+    }
+    let mut kept = Vec::with_capacity(ready.len());
+    for mut p in ready {
+        let mut send = Vec::new();
+        for a in std::mem::take(&mut p.rcpts) {
+            let norm = email_normalize(&a).unwrap_or_default();
+            match found.iter().find(|s| s.address == norm && s.stops(p.mass)) {
+                Some(s) => p.attempt.suppressed.push((a, s.describe())),
+                None => send.push(a),
+            }
+        }
+        p.rcpts = send;
+        if p.rcpts.is_empty() {
+            done.push(decide(p, Vec::new(), backoff));
+        } else {
+            kept.push(p);
+        }
+    }
+    Ok(kept)
 }
 
 fn decide(

@@ -10,11 +10,12 @@ use postern_mime::ParsedMessage;
 use postern_model::address::{email_normalize, email_split, email_split_tuples, formataddr};
 use postern_model::{
     AliasId, AliasStatus, AttachmentId, CompanyId, MessageId, MessageType, PartnerId, RawMessageId,
-    RecordId,
+    RecordId, SuppressionCause, SuppressionScope,
 };
 use postern_routing::{Action, Decision, Outcome, Route, SendKind};
 use postern_store::{
-    MailCause, MailContent, NewMessage, NewRecordRow, Packing, StoreError, Tx, now_ms,
+    AddressBounce, BounceCause, MailCause, MailContent, NewMessage, NewRecordRow, Packing,
+    StoreError, Suppression, SuppressionInput, Tx, now_ms,
 };
 use sha2::Digest;
 
@@ -418,18 +419,26 @@ async fn apply_bounce(tx: &mut Tx, msg: &ParsedMessage) -> Result<BounceSummary,
         original = tx.newest_message_by_ids(&parent_ids).await?;
         ids.extend(parent_ids);
     }
-    let reason = if dsn.human_text.is_empty() {
+    let notice = if dsn.human_text.is_empty() {
         "bounced".to_owned()
     } else {
         dsn.human_text.chars().take(2000).collect()
     };
     let mut pinned = Vec::new();
     let mut counted_records = false;
-    let mut recipients: Vec<(String, bool)> = dsn
+    // (address, whether it counts as a bounce — a delay does not — and what to pin on its
+    // notifications)
+    let mut recipients: Vec<(String, bool, BounceCause)> = dsn
         .recipients
         .iter()
         .filter(|r| !r.address.is_empty())
-        .map(|r| (r.address.clone(), !r.status.starts_with('4')))
+        .map(|r| {
+            (
+                r.address.clone(),
+                !r.status.starts_with('4'),
+                cause_of(r, &notice),
+            )
+        })
         .collect();
     if recipients.is_empty()
         && let Some(o) = &original
@@ -439,10 +448,21 @@ async fn apply_bounce(tx: &mut Tx, msg: &ParsedMessage) -> Result<BounceSummary,
         if let [(_, Some(email))] = notified.as_slice()
             && let Some(norm) = email_normalize(email)
         {
-            recipients.push((norm, true));
+            let cause = BounceCause {
+                diagnostic: notice.clone(),
+                ..Default::default()
+            };
+            recipients.push((norm, true, cause));
         }
     }
-    for (address, counts) in &recipients {
+    let complaint = dsn.kind == Some(postern_mime::ReportKind::Feedback);
+    let mut suppressed = Vec::new();
+    for (address, counts, cause) in &recipients {
+        if complaint {
+            // An ARF complaint: the recipient called the mail spam; no more mass mail to them.
+            suppressed.push(complain(tx, address, dsn.feedback_type.as_deref()).await?);
+            continue;
+        }
         let partners = if *counts {
             tx.count_bounce(address).await?
         } else {
@@ -452,9 +472,18 @@ async fn apply_bounce(tx: &mut Tx, msg: &ParsedMessage) -> Result<BounceSummary,
                 .map(|(id, _)| id)
                 .collect()
         };
+        if *counts && let Some(hard) = cause.hard {
+            let bounce = AddressBounce {
+                address,
+                hard,
+                reason: cause.reason.as_deref().unwrap_or(""),
+                diagnostic: &cause.diagnostic,
+            };
+            suppressed.extend(tx.record_address_bounce(&bounce).await?);
+        }
         counted_records |= *counts;
         if let Some(o) = &original {
-            tx.bounce_notifications(o.id, &partners, &reason).await?;
+            tx.bounce_notifications(o.id, &partners, cause).await?;
             pinned.extend(partners);
         }
     }
@@ -470,16 +499,62 @@ async fn apply_bounce(tx: &mut Tx, msg: &ParsedMessage) -> Result<BounceSummary,
         original_message_ids: ids,
         message_id: original.map(|o| o.id),
         partner_ids: pinned,
+        suppressed: suppressed.into_iter().map(|s| s.address).collect(),
     })
+}
+
+/// Suppresses `address` for mass mail after a complaint (ARF `Feedback-Type`, RFC 5965).
+async fn complain(
+    tx: &mut Tx,
+    address: &str,
+    feedback_type: Option<&str>,
+) -> Result<Suppression, StoreError> {
+    let input = SuppressionInput {
+        address: address.to_owned(),
+        scope: Some(SuppressionScope::Mass),
+        cause: Some(SuppressionCause::Complaint),
+        detail: Some(format!(
+            "feedback report: {}",
+            feedback_type.unwrap_or("abuse")
+        )),
+    };
+    tx.suppress(&input).await
+}
+
+/// What a bounce pins on a recipient's notifications: the diagnostic (with its reply code and
+/// status when its text does not hold them), else the notice's text; the reason and hardness
+/// of the analysis.
+fn cause_of(r: &postern_mime::BouncedRecipient, notice: &str) -> BounceCause {
+    let text = r.reason.trim();
+    if text.is_empty() {
+        return BounceCause {
+            diagnostic: notice.to_owned(),
+            reason: Some(r.category.as_str().to_owned()),
+            hard: Some(r.hard),
+        };
+    }
+    let mut diagnostic = String::new();
+    for part in [&r.reply_code, &r.status] {
+        if !part.is_empty() && !text.contains(part.as_str()) {
+            diagnostic.push_str(part);
+            diagnostic.push(' ');
+        }
+    }
+    diagnostic.push_str(text);
+    BounceCause {
+        diagnostic,
+        reason: Some(r.category.as_str().to_owned()),
+        hard: Some(r.hard),
+    }
 }
 
 async fn record_has_address(
     tx: &mut Tx,
     record: RecordId,
-    recipients: &[(String, bool)],
+    recipients: &[(String, bool, BounceCause)],
 ) -> Result<bool, StoreError> {
     let rec_email = tx.record_email_normalized(record).await?;
-    Ok(rec_email.is_some_and(|e| recipients.iter().any(|(a, _)| *a == e)))
+    Ok(rec_email.is_some_and(|e| recipients.iter().any(|(a, _, _)| *a == e)))
 }
 
 /// The mails the decision sends back, in the outbox.

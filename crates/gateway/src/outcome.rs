@@ -32,6 +32,8 @@ pub struct BounceSummary {
     pub message_id: Option<MessageId>,
     /// Partners whose notifications were marked bounced.
     pub partner_ids: Vec<PartnerId>,
+    /// Addresses this bounce put on the suppression list.
+    pub suppressed: Vec<String>,
 }
 
 /// The outcome of one message.

@@ -73,4 +73,6 @@ id_type!(
     WebhookDeliveryId,
     /// The raw original of an inbound message as received.
     RawMessageId,
+    /// An address on the suppression list.
+    SuppressionId,
 );

@@ -202,6 +202,8 @@ vocab_enum!(
     Sent => "sent",
     /// Refused for good, or given up.
     Exception => "exception",
+    /// Not tried: the address is on the suppression list.
+    Suppressed => "suppressed",
 });
 
 vocab_enum!(
@@ -226,6 +228,30 @@ vocab_enum!(
     Delivered => "delivered",
     /// Given up (retries spent, or the endpoint answered 410).
     Failed => "failed",
+});
+
+vocab_enum!(
+    /// Which mail a suppressed address no longer gets.
+    SuppressionScope, "suppression scope", default = All, {
+    /// No mail at all (a hard bounce, repeated soft bounces, an operator).
+    All => "all",
+    /// No mass mail (a complaint, an unsubscribe): transactional mail still goes.
+    Mass => "mass",
+});
+
+vocab_enum!(
+    /// Why an address is suppressed.
+    SuppressionCause, "suppression cause", default = Manual, {
+    /// A bounce said the address cannot receive mail (`userunknown`, `hostunknown`...).
+    HardBounce => "hard_bounce",
+    /// Soft bounces, as many as `postern.bounce.soft_limit` within the window.
+    SoftBounces => "soft_bounces",
+    /// A feedback report (ARF, RFC 5965): the recipient called it spam.
+    Complaint => "complaint",
+    /// A one-click unsubscribe (RFC 8058).
+    Unsubscribe => "unsubscribe",
+    /// An operator (API or CLI).
+    Manual => "manual",
 });
 
 vocab_enum!(

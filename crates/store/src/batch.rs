@@ -84,7 +84,8 @@ impl Tx {
         }
         let sql = format!(
             "SELECT message_id, partner_id, notification_type, status, failure_type, failure_reason, \
-             mail_id FROM notifications WHERE message_id IN ({list}) ORDER BY message_id, partner_id"
+             mail_id, bounce_reason, bounce_hard FROM notifications WHERE message_id IN ({list}) \
+             ORDER BY message_id, partner_id"
         );
         let notes: Vec<Notification> = on!(self, |c| sqlx::query_as::<_, Notification>(
             sqlx::AssertSqlSafe(sql.clone())

@@ -323,6 +323,8 @@ impl FromDirectRow for Notification {
             failure_type: r.try_get("failure_type")?,
             failure_reason: r.try_get("failure_reason")?,
             mail_id: r.try_get("mail_id")?,
+            bounce_reason: r.try_get("bounce_reason")?,
+            bounce_hard: r.try_get("bounce_hard")?,
         })
     }
 }
@@ -449,6 +451,19 @@ impl FromDirectRow for WebhookAttempt {
             status: r.try_get("status")?,
             response: r.try_get("response")?,
             error: r.try_get("error")?,
+        })
+    }
+}
+
+impl FromDirectRow for Suppression {
+    fn from_row(r: &Row) -> Result<Self, Error> {
+        Ok(Suppression {
+            id: r.try_get("id")?,
+            address: r.try_get("address")?,
+            scope: r.try_get_from::<String, _>("scope")?,
+            cause: r.try_get_from::<String, _>("cause")?,
+            detail: r.try_get("detail")?,
+            created_at: r.try_get("created_at")?,
         })
     }
 }

@@ -60,6 +60,18 @@ pub struct AliasRouteRow {
     pub status: String,
 }
 
+/// What a bounce says of one recipient, pinned on its notifications.
+#[derive(Debug, Clone, Default)]
+pub struct BounceCause {
+    /// The diagnostic (`550 5.1.1 <a@x>: User unknown`), or the notice's text when the report
+    /// names none: the notification's `failure_reason`.
+    pub diagnostic: String,
+    /// The reason word (`userunknown`...), when the report was analysed.
+    pub reason: Option<String>,
+    /// Whether the bounce is hard.
+    pub hard: Option<bool>,
+}
+
 impl Tx {
     /// Stores a raw inbound message; returns its id.
     pub async fn insert_raw_message(
@@ -752,22 +764,25 @@ impl Tx {
         &mut self,
         message_id: MessageId,
         partners: &[PartnerId],
-        reason: &str,
+        cause: &BounceCause,
     ) -> Result<(), StoreError> {
         for p in partners {
             on!(self, |c| {
                 sqlx::query(
-                "UPDATE notifications SET status = 'bounce', failure_type = 'mail_bounce', failure_reason = $1 \
-                 WHERE message_id = $2 AND partner_id = $3"
+                "UPDATE notifications SET status = 'bounce', failure_type = 'mail_bounce', failure_reason = $1, \
+                 bounce_reason = $4, bounce_hard = $5 WHERE message_id = $2 AND partner_id = $3"
             )
-            .bind(reason)
+            .bind(&cause.diagnostic)
             .bind(message_id)
             .bind(p)
+            .bind(&cause.reason)
+            .bind(cause.hard)
             .execute(c)
             .await
             .map(|r| r.rows_affected())
             })?;
-            let data = serde_json::json!({"partner_id": p, "failure_type": "mail_bounce", "failure_reason": reason});
+            let data = serde_json::json!({"partner_id": p, "failure_type": "mail_bounce",
+                "failure_reason": cause.diagnostic, "bounce_reason": cause.reason, "bounce_hard": cause.hard});
             self.emit("notification.bounced", Some(message_id), Some(data))
                 .await?;
         }

@@ -32,6 +32,7 @@ mod inbound;
 mod new_rows;
 mod outbox;
 mod read;
+mod suppressions;
 mod writer;
 
 pub use chunks::{PACK_MAX, Packed, Packing, pack};
@@ -46,6 +47,7 @@ pub use inbound::*;
 pub use new_rows::*;
 pub use outbox::*;
 pub use read::*;
+pub use suppressions::*;
 
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 use sqlx::sqlite::{

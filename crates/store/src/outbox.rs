@@ -12,8 +12,8 @@
 
 use crate::{StoreError, Tx, TxInner, now_ms, on};
 use postern_model::{
-    MailId, MailStream, MessageId, NotificationStatus, OutgoingServerId, PartnerId, RecordId,
-    Secret,
+    MailId, MailStream, MessageId, NotificationStatus, OutgoingServerId, PartnerId,
+    RecipientStatus, RecordId, Secret,
 };
 
 /// A mail as the runner needs it.
@@ -311,7 +311,7 @@ impl Tx {
                 && r.failure_type.is_none()
                 && r.recipients
                     .iter()
-                    .all(|x| x.status == postern_model::RecipientStatus::Sent)
+                    .all(|x| x.status == RecipientStatus::Sent)
         });
         for chunk in plain.chunks(500) {
             self.record_sent(chunk, now).await?;
@@ -454,12 +454,14 @@ impl Tx {
             AttemptState::Sent => {
                 self.set_notifications(r.mail_id, None, NotificationStatus::Sent, None, None)
                     .await?;
-                for rcpt in r
-                    .recipients
-                    .iter()
-                    .filter(|x| x.status == postern_model::RecipientStatus::Exception)
-                {
-                    let ft = r.failure_type.as_deref().unwrap_or("mail_smtp");
+                for rcpt in &r.recipients {
+                    let ft = match rcpt.status {
+                        RecipientStatus::Exception => {
+                            r.failure_type.as_deref().unwrap_or("mail_smtp")
+                        }
+                        RecipientStatus::Suppressed => "suppressed",
+                        _ => continue,
+                    };
                     self.set_notifications(
                         r.mail_id,
                         Some(&rcpt.address),

@@ -127,6 +127,10 @@ pub struct Notification {
     pub failure_reason: Option<String>,
     /// The outbox mail that carries it.
     pub mail_id: Option<MailId>,
+    /// For a bounce: its reason, in the vocabulary of `postern bounce parse` (`userunknown`...).
+    pub bounce_reason: Option<String>,
+    /// For a bounce: whether it is hard (sending again cannot succeed).
+    pub bounce_hard: Option<bool>,
 }
 
 /// A message of a thread.
@@ -403,17 +407,18 @@ impl Tx {
         page: PageRequest,
     ) -> Result<Page<Message>, StoreError> {
         self.get_record(record_id).await?;
-        let mut rows = on!(self, |c| sqlx::query_as::<_, Message>(sqlx::AssertSqlSafe(
-            format!("{MESSAGE_SELECT} WHERE record_id = $1 AND id > $2 ORDER BY id LIMIT $3")
-        ))
+        let ids: Vec<MessageId> = on!(self, |c| sqlx::query_scalar(
+            "SELECT id FROM messages WHERE record_id = $1 AND id > $2 ORDER BY id LIMIT $3"
+        )
         .bind(record_id)
         .bind(page.after)
         .bind(page.limit)
         .fetch_all(c)
         .await)?;
-        for m in &mut rows {
-            self.fill_message(m).await?;
-        }
+        // A page's messages with their partners, attachments and notifications, a statement
+        // each for the whole page.
+        let mut found = self.messages_by_ids(&ids).await?;
+        let rows = ids.iter().filter_map(|id| found.remove(id)).collect();
         Ok(page.page(rows, |m| m.id))
     }
 
@@ -441,8 +446,8 @@ impl Tx {
     ) -> Result<Vec<Notification>, StoreError> {
         Ok(on!(self, |c| {
             sqlx::query_as::<_, Notification>(
-            "SELECT message_id, partner_id, notification_type, status, failure_type, failure_reason, mail_id \
-             FROM notifications WHERE message_id = $1 ORDER BY partner_id"
+            "SELECT message_id, partner_id, notification_type, status, failure_type, failure_reason, mail_id, \
+             bounce_reason, bounce_hard FROM notifications WHERE message_id = $1 ORDER BY partner_id"
         )
         .bind(message_id)
         .fetch_all(c)

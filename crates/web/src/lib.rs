@@ -22,6 +22,7 @@ mod outbound;
 mod payload;
 mod resources;
 pub mod sender;
+mod suppressions;
 mod threads;
 
 pub use error::ApiError;
@@ -210,6 +211,7 @@ fn routes(state: &AppState) -> OpenApiRouter<AppState> {
         .merge(fetch::routes())
         .merge(outbound::routes())
         .merge(deliveries::routes())
+        .merge(suppressions::routes())
         .layer(DefaultBodyLimit::max(MAX_JSON_BODY))
         .merge(messages);
     // The token guards the routes declared so far (a layer wraps the routes it is given), and

@@ -1,0 +1,301 @@
+//! Bounces that name their cause, and the suppression list, end to end: the real binary, mail
+//! relayed to Postfix's `smtp-sink`, a delivery report fed back through `/api/v1/ingest`, on
+//! SQLite and PostgreSQL.
+//!
+//! A hard bounce (`550 5.1.1`) marks the notification with the diagnostic, `userunknown` and
+//! hard; it puts the address on the suppression list; the next mail to it is not sent (the sink
+//! sees no RCPT for it) and its notification fails as `suppressed`; once removed from the list,
+//! mail goes again. A complaint (ARF) stops mass mail only.
+
+use postern_testkit::postfix::{SmtpSink, header};
+use postern_testkit::{Serve, database, drop_database, eventually};
+use serde_json::{Value, json};
+use std::path::Path;
+
+const BIN: &str = env!("CARGO_BIN_EXE_postern");
+const TOKEN: &str = "suppression-test-token-0123456789";
+
+fn config(dir: &Path, port: u16) -> std::path::PathBuf {
+    let cfg = dir.join("postern.toml");
+    std::fs::write(
+        &cfg,
+        format!(
+            r#"
+[[alias_domains]]
+name = "example.com"
+[[companies]]
+name = "Example"
+email = "info@example.com"
+alias_domain = "example.com"
+[[partners]]
+name = "Alice Author"
+email = "alice@example.com"
+user = true
+[[partners]]
+name = "Robert Customer"
+email = "robert@customer.example"
+[[partners]]
+name = "Carla Customer"
+email = "carla@customer.example"
+[[outgoing_servers]]
+name = "sink"
+host = "127.0.0.1"
+port = {port}
+"#
+        ),
+    )
+    .unwrap();
+    cfg
+}
+
+/// A delivery report (RFC 3464) for `rcpt` about the message `original`.
+fn dsn(rcpt: &str, original: &str) -> String {
+    format!(
+        "From: MAILER-DAEMON@mx.customer.example\r\nTo: bounce@example.com\r\n\
+         Subject: Undelivered Mail Returned to Sender\r\nMessage-ID: <dsn-{n}@mx.customer.example>\r\n\
+         MIME-Version: 1.0\r\n\
+         Content-Type: multipart/report; report-type=delivery-status; boundary=\"b\"\r\n\r\n\
+         --b\r\nContent-Type: text/plain\r\n\r\nI'm sorry to have to inform you that your message \
+         could not be delivered.\r\n\r\n\
+         --b\r\nContent-Type: message/delivery-status\r\n\r\nReporting-MTA: dns; mx.customer.example\r\n\r\n\
+         Final-Recipient: rfc822; {rcpt}\r\nAction: failed\r\nStatus: 5.1.1\r\n\
+         Diagnostic-Code: smtp; 550 5.1.1 <{rcpt}>: Recipient address rejected: User unknown in \
+         local recipient table\r\n\r\n\
+         --b\r\nContent-Type: text/rfc822-headers\r\n\r\nMessage-ID: {original}\r\n\
+         From: alice@example.com\r\nTo: {rcpt}\r\nSubject: Our offer\r\n\r\n--b--\r\n",
+        n = original.trim_matches(['<', '>']).replace('@', "-"),
+    )
+}
+
+/// Posts `text` on `record`, notifying its followers; answers the message.
+async fn post(s: &Serve, record: i64, alice: i64, subject: &str) -> Value {
+    let (st, posted) = s
+        .post(
+            &format!("/api/v1/records/{record}/messages"),
+            json!({"author_partner_id": alice, "subject": subject, "body_html": "<p>Hello</p>"}),
+        )
+        .await;
+    assert_eq!(st, 201, "{posted}");
+    posted
+}
+
+/// The notification of `partner` on message `id`, once it is no longer `ready`.
+async fn notification(s: &Serve, record: i64, id: i64, partner: i64) -> Value {
+    eventually(20, "the notification is final", || async {
+        let (_, page) = s.get(&format!("/api/v1/records/{record}/messages")).await;
+        let m = page["items"].as_array()?.iter().find(|m| m["id"] == id)?;
+        let n = m["notifications"]
+            .as_array()?
+            .iter()
+            .find(|n| n["partner_id"] == partner)?
+            .clone();
+        (n["status"] != "ready").then_some(n)
+    })
+    .await
+}
+
+fn rcpts(sink: &SmtpSink, addr: &str) -> usize {
+    sink.messages()
+        .iter()
+        .filter(|m| header(m, "X-Rcpt-Args").is_some_and(|r| r.contains(addr)))
+        .count()
+}
+
+async fn hard_bounce_suppresses(postgres: bool) {
+    let sink = SmtpSink::start();
+    let dir = tempfile::tempdir().unwrap();
+    let db = database(dir.path(), postgres).await;
+    let cfg = config(dir.path(), sink.port);
+    let envs = [
+        ("POSTERN_DATABASE_URL", db.as_str()),
+        ("POSTERN_DELIVERY_POLL_MS", "50"),
+    ];
+    let s = Serve::start(
+        BIN,
+        dir.path(),
+        TOKEN,
+        &envs,
+        &["--config", cfg.to_str().unwrap()],
+    );
+    let (_, partners) = s.get("/api/v1/partners").await;
+    let id_of = |email: &str| {
+        partners["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|p| p["email"] == email)
+            .unwrap()["id"]
+            .as_i64()
+            .unwrap()
+    };
+    let (alice, robert) = (id_of("alice@example.com"), id_of("robert@customer.example"));
+    let (st, rec) = s
+        .post(
+            "/api/v1/records",
+            json!({"model": "crm.lead", "name": "Quote"}),
+        )
+        .await;
+    assert_eq!(st, 201, "{rec}");
+    let record = rec["id"].as_i64().unwrap();
+    let (st, body) = s
+        .post(
+            &format!("/api/v1/records/{record}/followers"),
+            json!({"partner_id": robert}),
+        )
+        .await;
+    assert!(st == 200 || st == 201, "{st} {body}");
+
+    // 1. A first mail reaches Robert; his server bounces it: 550 5.1.1.
+    let first = post(&s, record, alice, "Our offer").await;
+    let sent = notification(&s, record, first["id"].as_i64().unwrap(), robert).await;
+    assert_eq!(sent["status"], "sent", "{sent}");
+    assert_eq!(rcpts(&sink, "robert@customer.example"), 1);
+    let report = dsn(
+        "robert@customer.example",
+        first["message_id"].as_str().unwrap(),
+    );
+    let resp = s
+        .request(
+            reqwest::Method::POST,
+            "/api/v1/ingest?rcpt=bounce@example.com",
+        )
+        .header("Content-Type", "message/rfc822")
+        .body(report)
+        .send()
+        .await
+        .unwrap();
+    let outcome: Value = resp.json().await.unwrap();
+    assert_eq!(outcome["outcome"], "bounce_processed", "{outcome}");
+
+    // 2. The notification names the cause: the diagnostic, its reason, hard.
+    let bounced = notification(&s, record, first["id"].as_i64().unwrap(), robert).await;
+    assert_eq!(bounced["status"], "bounce", "{bounced}");
+    let reason = bounced["failure_reason"].as_str().unwrap();
+    assert!(
+        reason.starts_with("550 5.1.1") && reason.contains("User unknown"),
+        "{bounced}"
+    );
+    assert_eq!(bounced["bounce_reason"], "userunknown", "{bounced}");
+    assert_eq!(bounced["bounce_hard"], true, "{bounced}");
+
+    // 3. Robert is suppressed, for all mail.
+    let (_, list) = s
+        .get("/api/v1/suppressions?address=Robert@Customer.example")
+        .await;
+    let items = list["items"].as_array().unwrap();
+    assert_eq!(items.len(), 1, "{list}");
+    assert_eq!(items[0]["scope"], "all");
+    assert_eq!(items[0]["cause"], "hard_bounce");
+    assert!(
+        items[0]["created_at"]
+            .as_str()
+            .is_some_and(|t| t.ends_with('Z')),
+        "{list}"
+    );
+
+    // 4. The next mail is not sent to him: no RCPT at the sink; the notification says why.
+    let second = post(&s, record, alice, "Our offer, again").await;
+    let failed = notification(&s, record, second["id"].as_i64().unwrap(), robert).await;
+    assert_eq!(failed["status"], "exception", "{failed}");
+    assert_eq!(failed["failure_type"], "suppressed", "{failed}");
+    assert!(
+        failed["failure_reason"]
+            .as_str()
+            .unwrap()
+            .starts_with("suppressed since "),
+        "{failed}"
+    );
+    assert_eq!(
+        rcpts(&sink, "robert@customer.example"),
+        1,
+        "no RCPT for a suppressed address"
+    );
+
+    // 5. Removed from the list, he gets mail again.
+    let id = items[0]["id"].as_i64().unwrap();
+    let (st, _) = s
+        .call(
+            reqwest::Method::DELETE,
+            &format!("/api/v1/suppressions/{id}"),
+            None,
+        )
+        .await;
+    assert_eq!(st, 204);
+    let (st, _) = s.get(&format!("/api/v1/suppressions/{id}")).await;
+    assert_eq!(st, 404);
+    let third = post(&s, record, alice, "Our offer, third").await;
+    let sent = notification(&s, record, third["id"].as_i64().unwrap(), robert).await;
+    assert_eq!(sent["status"], "sent", "{sent}");
+    assert_eq!(rcpts(&sink, "robert@customer.example"), 2);
+    drop(s);
+    drop_database(&db).await;
+}
+
+#[tokio::test]
+async fn a_hard_bounce_suppresses_the_next_mail_sqlite() {
+    hard_bounce_suppresses(false).await;
+}
+
+#[tokio::test]
+async fn a_hard_bounce_suppresses_the_next_mail_postgres() {
+    hard_bounce_suppresses(true).await;
+}
+
+/// `postern suppression add|list|remove`, and the API's checks.
+#[tokio::test]
+async fn the_list_from_the_command_line_and_the_api() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().to_str().unwrap();
+    let run = |args: &[&str]| {
+        let out = std::process::Command::new(BIN)
+            .args(args)
+            .args(["--data-dir", data])
+            .env_remove("POSTERN_DATABASE_URL")
+            .output()
+            .unwrap();
+        (
+            out.status.code().unwrap_or(-1),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    let (code, _, err) = run(&["migrate"]);
+    assert_eq!(code, 0, "{err}");
+    let (code, out, err) = run(&["suppression", "add", "Eve@Example.org", "--scope", "mass"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("eve@example.org (mass)"), "{out}");
+    let (code, out, _) = run(&["suppression", "list", "--json"]);
+    assert_eq!(code, 0);
+    let rows: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(rows[0]["address"], "eve@example.org");
+    assert_eq!(rows[0]["cause"], "manual");
+    let (code, _, err) = run(&["suppression", "add", "not an address"]);
+    assert_eq!(code, 64, "{err}");
+    assert!(err.contains("address"), "{err}");
+    let id = rows[0]["id"].as_i64().unwrap().to_string();
+    let (code, _, _) = run(&["suppression", "remove", &id]);
+    assert_eq!(code, 0);
+    let (code, _, err) = run(&["suppression", "remove", &id]);
+    assert_eq!(code, 66, "{err}");
+
+    let s = Serve::start(BIN, dir.path(), TOKEN, &[], &[]);
+    let mut body = Value::Null;
+    for (input, want) in [
+        (json!({"address": "x"}), 422),
+        (json!({"address": "a@b.example", "colour": "red"}), 422),
+        (json!({"address": "A@b.example", "scope": "mass"}), 201),
+    ] {
+        let (st, answer) = s.post("/api/v1/suppressions", input).await;
+        assert_eq!(st, want, "{answer}");
+        body = answer;
+    }
+    assert_eq!(body["address"], "a@b.example");
+    let (st, _) = s
+        .http()
+        .get(s.url("/api/v1/suppressions"))
+        .send()
+        .await
+        .map(|r| (r.status().as_u16(), ()))
+        .unwrap();
+    assert_eq!(st, 401, "the list needs the token");
+}

@@ -1,0 +1,31 @@
+-- Bounces that name their cause, and the suppression list (issue 16). Keep in step with
+-- ../postgres/0010_bounces_and_suppressions.sql.
+
+-- A bounced notification keeps the analysis of the report beside `failure_reason` (which holds
+-- the diagnostic, `550 5.1.1 ... User unknown`): the reason, in the vocabulary of
+-- `postern bounce parse` (`userunknown`, `mailboxfull`...), and whether it is hard.
+ALTER TABLE notifications ADD COLUMN bounce_reason TEXT;
+ALTER TABLE notifications ADD COLUMN bounce_hard INTEGER;
+
+-- Every bounce of an address, for the soft-bounce window (`mail.bounce.soft_limit` soft bounces
+-- within `mail.bounce.soft_window_days` suppress the address).
+CREATE TABLE address_bounces (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    address TEXT NOT NULL,
+    hard INTEGER NOT NULL,
+    reason TEXT,
+    created_at INTEGER NOT NULL
+);
+CREATE INDEX address_bounces_address ON address_bounces (address, created_at);
+
+-- Addresses Postern does not send to. `scope` is `all` (a hard bounce, repeated soft bounces,
+-- an operator) or `mass` (a complaint or an unsubscribe: transactional mail still goes).
+CREATE TABLE suppressions (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    address TEXT NOT NULL,
+    scope TEXT NOT NULL,
+    cause TEXT NOT NULL,
+    detail TEXT,
+    created_at INTEGER NOT NULL,
+    UNIQUE (address, scope)
+);
