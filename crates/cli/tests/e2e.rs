@@ -785,6 +785,15 @@ from_filter = "example.com"
     )
 }
 
+/// The envelope sender is a VERP return path of the bounce address: `bounce+<token>@`.
+fn assert_verp(m: &str) {
+    let from = header(m, "X-Mail-Args").unwrap_or_default();
+    assert!(
+        from.starts_with("<bounce+") && from.ends_with("@example.com>") && from.len() < 50,
+        "envelope: a VERP return path of the bounce address\n{m}"
+    );
+}
+
 async fn wait_outbox_empty(s: &Serve, seconds: u64) {
     let deadline = Instant::now() + Duration::from_secs(seconds);
     loop {
@@ -867,11 +876,7 @@ async fn three_followers_get_what_the_reference_says_and_a_reply_threads_back() 
     };
     let (eva, robert) = (to("eva@example.com"), to("robert@customer.example"));
     for m in [eva, robert] {
-        assert_eq!(
-            header(m, "X-Mail-Args").as_deref(),
-            Some("<bounce@example.com>"),
-            "envelope: the bounce address\n{m}"
-        );
+        assert_verp(m);
         assert_eq!(
             header(m, "From").as_deref(),
             Some("\"Alice Author\" <alice@example.com>"),
@@ -976,11 +981,7 @@ async fn three_followers_get_what_the_reference_says_and_a_reply_threads_back() 
         Some("\"Robert Customer\" <notifications@example.com>"),
         "a customer's From is sent as the notifications address (§9.5)\n{eva}"
     );
-    assert_eq!(
-        header(eva, "X-Mail-Args").as_deref(),
-        Some("<bounce@example.com>"),
-        "{eva}"
-    );
+    assert_verp(eva);
     assert_eq!(
         header(eva, "Message-ID").as_deref(),
         Some("<r1@customer.example>"),

@@ -5,7 +5,9 @@
 //! A hard bounce (`550 5.1.1`) marks the notification with the diagnostic, `userunknown` and
 //! hard; it puts the address on the suppression list; the next mail to it is not sent (the sink
 //! sees no RCPT for it) and its notification fails as `suppressed`; once removed from the list,
-//! mail goes again. A complaint (ARF) stops mass mail only.
+//! mail goes again. A bounce with no report at all that reaches a VERP return path
+//! (`bounce+<token>@`) marks the notification of the recipient it names, and a forged token is
+//! said so in the trace.
 
 use postern_testkit::postfix::{SmtpSink, header};
 use postern_testkit::{Serve, database, drop_database, eventually};
@@ -101,22 +103,33 @@ fn rcpts(sink: &SmtpSink, addr: &str) -> usize {
         .count()
 }
 
-async fn hard_bounce_suppresses(postgres: bool) {
-    let sink = SmtpSink::start();
-    let dir = tempfile::tempdir().unwrap();
-    let db = database(dir.path(), postgres).await;
-    let cfg = config(dir.path(), sink.port);
+fn start(dir: &Path, db: &str, sink: &SmtpSink) -> Serve {
+    let cfg = config(dir, sink.port);
     let envs = [
-        ("POSTERN_DATABASE_URL", db.as_str()),
+        ("POSTERN_DATABASE_URL", db),
         ("POSTERN_DELIVERY_POLL_MS", "50"),
     ];
-    let s = Serve::start(
-        BIN,
-        dir.path(),
-        TOKEN,
-        &envs,
-        &["--config", cfg.to_str().unwrap()],
-    );
+    Serve::start(BIN, dir, TOKEN, &envs, &["--config", cfg.to_str().unwrap()])
+}
+
+/// Feeds `raw` to `/api/v1/ingest` for `rcpt`; answers the outcome.
+async fn ingest(s: &Serve, rcpt: &str, raw: String) -> Value {
+    let resp = s
+        .request(
+            reqwest::Method::POST,
+            &format!("/api/v1/ingest?rcpt={rcpt}"),
+        )
+        .header("Content-Type", "message/rfc822")
+        .body(raw)
+        .send()
+        .await
+        .unwrap();
+    resp.json().await.unwrap()
+}
+
+/// A record followed by the partners of `emails`; answers it, Alice's id (the author) and
+/// theirs.
+async fn record_followed_by(s: &Serve, emails: &[&str]) -> (i64, i64, Vec<i64>) {
     let (_, partners) = s.get("/api/v1/partners").await;
     let id_of = |email: &str| {
         partners["items"]
@@ -128,7 +141,6 @@ async fn hard_bounce_suppresses(postgres: bool) {
             .as_i64()
             .unwrap()
     };
-    let (alice, robert) = (id_of("alice@example.com"), id_of("robert@customer.example"));
     let (st, rec) = s
         .post(
             "/api/v1/records",
@@ -137,13 +149,113 @@ async fn hard_bounce_suppresses(postgres: bool) {
         .await;
     assert_eq!(st, 201, "{rec}");
     let record = rec["id"].as_i64().unwrap();
-    let (st, body) = s
-        .post(
-            &format!("/api/v1/records/{record}/followers"),
-            json!({"partner_id": robert}),
+    let mut ids = Vec::new();
+    for email in emails {
+        let id = id_of(email);
+        let (st, body) = s
+            .post(
+                &format!("/api/v1/records/{record}/followers"),
+                json!({"partner_id": id}),
+            )
+            .await;
+        assert!(st == 200 || st == 201, "{st} {body}");
+        ids.push(id);
+    }
+    (record, id_of("alice@example.com"), ids)
+}
+
+/// The envelope sender of the mail the sink got for `addr`.
+fn mail_from_to(sink: &SmtpSink, addr: &str) -> String {
+    let got = sink.messages();
+    let m = got
+        .iter()
+        .find(|m| header(m, "X-Rcpt-Args").is_some_and(|r| r.contains(addr)))
+        .unwrap_or_else(|| panic!("no mail to {addr}: {got:#?}"));
+    let from = header(m, "X-Mail-Args").unwrap();
+    from.trim_matches(['<', '>']).to_owned()
+}
+
+async fn verp_names_the_recipient(postgres: bool) {
+    let sink = SmtpSink::start();
+    let dir = tempfile::tempdir().unwrap();
+    let db = database(dir.path(), postgres).await;
+    let s = start(dir.path(), &db, &sink);
+    let followers = ["robert@customer.example", "carla@customer.example"];
+    let (record, alice, ids) = record_followed_by(&s, &followers).await;
+    let posted = post(&s, record, alice, "Our offer").await;
+    let message = posted["id"].as_i64().unwrap();
+    for id in &ids {
+        assert_eq!(
+            notification(&s, record, message, *id).await["status"],
+            "sent"
+        );
+    }
+    let (robert_path, carla_path) = (
+        mail_from_to(&sink, "robert@customer.example"),
+        mail_from_to(&sink, "carla@customer.example"),
+    );
+    assert!(carla_path.starts_with("bounce+") && carla_path.ends_with("@example.com"));
+    assert_ne!(robert_path, carla_path, "one return path per recipient");
+
+    // A forged token: said so, and nothing is pinned (the notice names nothing else).
+    let mut forged = carla_path.clone();
+    let last = forged.find('@').unwrap() - 1;
+    let flip = if &forged[last..=last] == "0" {
+        "1"
+    } else {
+        "0"
+    };
+    forged.replace_range(last..=last, flip);
+    let notice = |to: &str, n: u8| {
+        format!(
+            "From: postmaster@customer.example\r\nTo: {to}\r\nSubject: failure notice\r\n\
+             Message-ID: <n-{}@customer.example>\r\n\r\nSorry, your message could not be \
+             delivered.\r\n",
+            n
         )
-        .await;
-    assert!(st == 200 || st == 201, "{st} {body}");
+    };
+    let outcome = ingest(&s, &forged, notice(&forged, 1)).await;
+    assert_eq!(outcome["outcome"], "bounce_processed", "{outcome}");
+    let trace = outcome["trace"].to_string();
+    assert!(trace.contains("forged"), "{outcome}");
+    assert_eq!(
+        notification(&s, record, message, ids[1]).await["status"],
+        "sent"
+    );
+
+    // The genuine one: no report, no headers of the original, no Message-ID cited; the return
+    // path alone names Carla's mail.
+    let outcome = ingest(&s, &carla_path, notice(&carla_path, 2)).await;
+    assert_eq!(outcome["outcome"], "bounce_processed", "{outcome}");
+    assert!(outcome["trace"].to_string().contains("VERP: "), "{outcome}");
+    let carla = notification(&s, record, message, ids[1]).await;
+    assert_eq!(carla["status"], "bounce", "{carla}");
+    let robert = notification(&s, record, message, ids[0]).await;
+    assert_eq!(
+        robert["status"], "sent",
+        "Robert's mail did not bounce: {robert}"
+    );
+    drop(s);
+    drop_database(&db).await;
+}
+
+#[tokio::test]
+async fn a_bounce_to_a_verp_address_marks_the_right_notification_sqlite() {
+    verp_names_the_recipient(false).await;
+}
+
+#[tokio::test]
+async fn a_bounce_to_a_verp_address_marks_the_right_notification_postgres() {
+    verp_names_the_recipient(true).await;
+}
+
+async fn hard_bounce_suppresses(postgres: bool) {
+    let sink = SmtpSink::start();
+    let dir = tempfile::tempdir().unwrap();
+    let db = database(dir.path(), postgres).await;
+    let s = start(dir.path(), &db, &sink);
+    let (record, alice, ids) = record_followed_by(&s, &["robert@customer.example"]).await;
+    let robert = ids[0];
 
     // 1. A first mail reaches Robert; his server bounces it: 550 5.1.1.
     let first = post(&s, record, alice, "Our offer").await;
@@ -154,17 +266,7 @@ async fn hard_bounce_suppresses(postgres: bool) {
         "robert@customer.example",
         first["message_id"].as_str().unwrap(),
     );
-    let resp = s
-        .request(
-            reqwest::Method::POST,
-            "/api/v1/ingest?rcpt=bounce@example.com",
-        )
-        .header("Content-Type", "message/rfc822")
-        .body(report)
-        .send()
-        .await
-        .unwrap();
-    let outcome: Value = resp.json().await.unwrap();
+    let outcome = ingest(&s, "bounce@example.com", report).await;
     assert_eq!(outcome["outcome"], "bounce_processed", "{outcome}");
 
     // 2. The notification names the cause: the diagnostic, its reason, hard.

@@ -298,6 +298,7 @@ mod tests {
             catchall_alias: "catchall".into(),
             default_from: default_from.into(),
             sequence: 1,
+            verp: false,
             created_at: 0,
         }
     }

@@ -25,6 +25,8 @@ pub struct Context {
     pub mass_server: Option<OutgoingServerId>,
     /// `mail.default.from_filter`, used when there is no server at all.
     pub default_filter: Option<String>,
+    /// The key of VERP tokens (`None`: no VERP).
+    pub verp_key: Option<std::sync::Arc<[u8]>>,
 }
 
 impl Context {
@@ -77,6 +79,43 @@ pub struct Prepared {
     pub age_from: i64,
     /// `mass` mails yield to transactional ones.
     pub mass: bool,
+    /// Sent with a VERP return path per recipient (`bounce+<token>@domain`): the bounce address
+    /// and the key. `None`: `mail_from` for every recipient.
+    pub verp: Option<Verp>,
+}
+
+/// What a VERP return path is made of.
+#[derive(Debug, Clone)]
+pub struct Verp {
+    /// The bounce address the return path extends (`bounce@domain`).
+    pub bounce: String,
+    /// The key of the tokens.
+    pub key: std::sync::Arc<[u8]>,
+}
+
+impl Prepared {
+    /// The MAIL FROM of the transaction to `rcpt`.
+    pub fn mail_from_for(&self, rcpt: &str) -> String {
+        match &self.verp {
+            Some(v) => {
+                postern_model::token::verp_address(&v.key, &v.bounce, self.mail_id.get(), rcpt)
+            }
+            None => self.mail_from.clone(),
+        }
+    }
+}
+
+/// VERP for a mail whose return path is the bounce address of an alias domain that has VERP on,
+/// when the store has a key.
+fn verp_of(ctx: &Context, mail_from: &str) -> Option<Verp> {
+    let key = ctx.verp_key.clone()?;
+    ctx.domains
+        .iter()
+        .find(|d| d.verp && d.bounce_email().eq_ignore_ascii_case(mail_from))
+        .map(|d| Verp {
+            bounce: d.bounce_email(),
+            key,
+        })
 }
 
 /// Either ready to send, or already decided (no server, bad From, no valid recipient).
@@ -178,6 +217,7 @@ pub fn prepare(
         headers,
         date_ms: now_ms,
     };
+    let verp = verp_of(ctx, &sending.mail_from);
     Preparation::Send(Prepared {
         mail_id: mail.id,
         server_id,
@@ -189,6 +229,7 @@ pub fn prepare(
         attempts: mail.attempts,
         age_from: mail.age_from,
         mass: mail.stream == MailStream::Mass,
+        verp,
     })
 }
 
@@ -337,6 +378,7 @@ mod tests {
             catchall_alias: "catchall.test".into(),
             default_from: "notifications.test".into(),
             sequence: 1,
+            verp: false,
             created_at: 0,
         }
     }

@@ -52,13 +52,24 @@ async fn load_context(store: &Store) -> Result<Context, DeliveryError> {
             .map(|s| s.id)
     });
     let default_filter = tx.get_param("mail.default.from_filter").await?;
+    let key = tx.gateway_key("verp").await?;
     tx.rollback().await?;
+    let verp_key = match key {
+        Some(k) => k,
+        None => {
+            let mut tx = store.begin().await?;
+            let k = tx.ensure_gateway_key("verp").await?;
+            tx.commit().await?;
+            k
+        }
+    };
     Ok(Context {
         servers,
         domains,
         default_domain,
         mass_server,
         default_filter,
+        verp_key: Some(verp_key.into()),
     })
 }
 
@@ -305,12 +316,12 @@ async fn send_one(
     let Some(c) = conn.as_mut() else {
         return Err(ClientError::Closed("connecting"));
     };
-    match c.send(&p.mail_from, &p.rcpts, &bytes).await {
+    match transactions(c, p, &bytes).await {
         Ok(o) => Ok(o),
         Err(_) if reused => {
             *conn = None;
             let mut fresh = Connection::open(s).await?;
-            let r = fresh.send(&p.mail_from, &p.rcpts, &bytes).await;
+            let r = transactions(&mut fresh, p, &bytes).await;
             if r.is_ok() {
                 *conn = Some(fresh);
             }
@@ -321,6 +332,42 @@ async fn send_one(
             Err(e)
         }
     }
+}
+
+/// One SMTP transaction for every recipient of the mail, or, with VERP, one per recipient,
+/// each with its own return path.
+async fn transactions(
+    c: &mut Connection,
+    p: &Prepared,
+    bytes: &[u8],
+) -> Result<Vec<(String, postern_smtp::client::RcptOutcome)>, ClientError> {
+    if p.verp.is_none() {
+        return c.send(&p.mail_from, &p.rcpts, bytes).await;
+    }
+    let mut outcomes = Vec::with_capacity(p.rcpts.len());
+    for (i, rcpt) in p.rcpts.iter().enumerate() {
+        let one = std::slice::from_ref(rcpt);
+        match c.send(&p.mail_from_for(rcpt), one, bytes).await {
+            Ok(o) => outcomes.extend(o),
+            // Nothing delivered yet: the whole mail is retried (on a fresh connection first).
+            Err(e) if i == 0 => return Err(e),
+            // Some recipients got it: they stay delivered, the rest is tried again later.
+            Err(e) => {
+                let reply = postern_smtp::client::Reply {
+                    code: 451,
+                    text: format!("4.4.2 not tried: {e}"),
+                };
+                for r in &p.rcpts[i..] {
+                    outcomes.push((
+                        r.clone(),
+                        postern_smtp::client::RcptOutcome::Refused(reply.clone()),
+                    ));
+                }
+                break;
+            }
+        }
+    }
+    Ok(outcomes)
 }
 
 /// The files of the thread message a mail carries.

@@ -60,6 +60,9 @@ async fn setup(
         catchall_alias: Some("catchall.test".into()),
         default_from: Some("notifications.test".into()),
         sequence: Some(1),
+        // The reference's Return-Path (`bounce.test@...`): these cases are its own. VERP has
+        // tests of its own.
+        verp: Some(false),
     })
     .await
     .unwrap();

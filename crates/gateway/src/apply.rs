@@ -9,13 +9,13 @@ use postern_compose::gateway_mail::{self, GatewayMail, Incoming, Sender};
 use postern_mime::ParsedMessage;
 use postern_model::address::{email_normalize, email_split, email_split_tuples, formataddr};
 use postern_model::{
-    AliasId, AliasStatus, AttachmentId, CompanyId, MessageId, MessageType, PartnerId, RawMessageId,
-    RecordId, SuppressionCause, SuppressionScope,
+    AliasId, AliasStatus, AttachmentId, CompanyId, MailId, MessageId, MessageType, PartnerId,
+    RawMessageId, RecordId, SuppressionCause, SuppressionScope, token,
 };
 use postern_routing::{Action, Decision, Outcome, Route, SendKind};
 use postern_store::{
     AddressBounce, BounceCause, MailCause, MailContent, NewMessage, NewRecordRow, Packing,
-    StoreError, Suppression, SuppressionInput, Tx, now_ms,
+    StoreError, Suppression, SuppressionInput, ThreadMessageRow, Tx, now_ms,
 };
 use sha2::Digest;
 
@@ -119,10 +119,13 @@ pub(crate) async fn apply(
     let (record_ids, message_ids) =
         apply_routes(tx, msg, raw, received, &mid, raw_id, &decision, setup).await?;
     let bounce = match decision.outcome {
-        Outcome::BounceProcessed => Some(apply_bounce(tx, msg).await?),
+        Outcome::BounceProcessed => Some(apply_bounce(tx, msg, received).await?),
         _ => None,
     };
     let mut decision = decision;
+    if let Some(note) = bounce.as_ref().and_then(|b| b.verp.clone()) {
+        decision.trace.push(note);
+    }
     let mut in_session_reason = None;
     if received.refuse_in_session && decision.outcome.is_refusal() {
         tracing::info!(outcome = ?decision.outcome, "refused in session: no mail sent back");
@@ -404,28 +407,22 @@ pub(crate) async fn notify(
     Ok(())
 }
 
-/// §7: counts the bounce on the address, pins it on the original message's notifications.
-async fn apply_bounce(tx: &mut Tx, msg: &ParsedMessage) -> Result<BounceSummary, StoreError> {
+/// §7: counts the bounce on the address, pins it on the original message's notifications. A
+/// VERP return path (`bounce+<token>@domain`) names the mail and the recipient when the report
+/// does not.
+async fn apply_bounce(
+    tx: &mut Tx,
+    msg: &ParsedMessage,
+    received: &Received,
+) -> Result<BounceSummary, StoreError> {
     let dsn = &msg.dsn;
-    let mut ids = dsn.original_message_ids.clone();
-    let mut original = tx.newest_message_by_ids(&ids).await?;
-    if original.is_none() {
-        let parent_ids: Vec<String> = msg
-            .in_reply_to
-            .iter()
-            .chain(&msg.references)
-            .cloned()
-            .collect();
-        original = tx.newest_message_by_ids(&parent_ids).await?;
-        ids.extend(parent_ids);
-    }
+    let verp = verp_hit(tx, msg, received).await?;
+    let (mut original, ids) = original_of(tx, msg, verp.as_ref()).await?;
     let notice = if dsn.human_text.is_empty() {
         "bounced".to_owned()
     } else {
         dsn.human_text.chars().take(2000).collect()
     };
-    let mut pinned = Vec::new();
-    let mut counted_records = false;
     // (address, whether it counts as a bounce — a delay does not — and what to pin on its
     // notifications)
     let mut recipients: Vec<(String, bool, BounceCause)> = dsn
@@ -440,27 +437,127 @@ async fn apply_bounce(tx: &mut Tx, msg: &ParsedMessage) -> Result<BounceSummary,
             )
         })
         .collect();
-    if recipients.is_empty()
-        && let Some(o) = &original
-    {
-        // No Final-Recipient: the one partner the original was sent to, if there is exactly one.
-        let notified = tx.notified_partners(o.id).await?;
-        if let [(_, Some(email))] = notified.as_slice()
-            && let Some(norm) = email_normalize(email)
-        {
-            let cause = BounceCause {
-                diagnostic: notice.clone(),
-                ..Default::default()
-            };
-            recipients.push((norm, true, cause));
+    if recipients.is_empty() {
+        let unsaid = BounceCause {
+            diagnostic: notice.clone(),
+            ..Default::default()
+        };
+        if let Some((_, address)) = verp.as_ref().and_then(|v| v.found.as_ref()) {
+            // No Final-Recipient: the one the VERP return path names.
+            recipients.push((address.clone(), true, unsaid));
+        } else if let Some(o) = &original {
+            // Else the one partner the original was sent to, if there is exactly one.
+            let notified = tx.notified_partners(o.id).await?;
+            if let [(_, Some(email))] = notified.as_slice()
+                && let Some(norm) = email_normalize(email)
+            {
+                recipients.push((norm, true, unsaid));
+            }
         }
     }
+    let (pinned, suppressed) = pin_bounce(tx, dsn, original.as_ref(), &recipients).await?;
+    Ok(BounceSummary {
+        recipients: dsn.recipients.clone(),
+        original_message_ids: ids,
+        message_id: original.take().map(|o| o.id),
+        partner_ids: pinned,
+        suppressed,
+        verp: verp.map(|v| v.note),
+    })
+}
+
+/// The original message a bounce is about: the one its VERP return path names, else by the ids
+/// the report quotes, else by its own In-Reply-To and References; with every id tried.
+async fn original_of(
+    tx: &mut Tx,
+    msg: &ParsedMessage,
+    verp: Option<&VerpHit>,
+) -> Result<(Option<ThreadMessageRow>, Vec<String>), StoreError> {
+    let mut ids = msg.dsn.original_message_ids.clone();
+    if let Some((rfc, _)) = verp.and_then(|v| v.found.as_ref()) {
+        let found = tx.newest_message_by_ids(std::slice::from_ref(rfc)).await?;
+        if found.is_some() {
+            ids.insert(0, rfc.clone());
+            return Ok((found, ids));
+        }
+    }
+    let mut original = tx.newest_message_by_ids(&ids).await?;
+    if original.is_none() {
+        let parent_ids: Vec<String> = msg
+            .in_reply_to
+            .iter()
+            .chain(&msg.references)
+            .cloned()
+            .collect();
+        original = tx.newest_message_by_ids(&parent_ids).await?;
+        ids.extend(parent_ids);
+    }
+    Ok((original, ids))
+}
+
+/// What a VERP return path of a bounce says: the note for the trace, and the mail's RFC
+/// Message-ID and the recipient it names when its token is genuine.
+struct VerpHit {
+    note: String,
+    found: Option<(String, String)>,
+}
+
+/// The VERP return path among the bounce's envelope recipients and To, checked against the
+/// store's key and the mail's recipients. A forged or unknown token is said so, and the bounce
+/// is processed as an ordinary one.
+async fn verp_hit(
+    tx: &mut Tx,
+    msg: &ParsedMessage,
+    received: &Received,
+) -> Result<Option<VerpHit>, StoreError> {
+    let domains = tx.alias_domains().await?;
+    let candidates = received.envelope.rcpt_to.iter().chain(&msg.to_addresses);
+    for addr in candidates {
+        let Some(token) = domains
+            .iter()
+            .find_map(|d| token::verp_token(addr, &d.bounce_email()))
+        else {
+            continue;
+        };
+        let key = tx.gateway_key("verp").await?.unwrap_or_default();
+        let mail = match token::id_of(token) {
+            Some(id) => tx.mail_for_verp(MailId(id)).await?,
+            None => None,
+        };
+        let named = mail.and_then(|(rfc, rcpts)| {
+            rcpts
+                .into_iter()
+                .find(|a| !key.is_empty() && token::verify(&key, "verp", token, &a.to_lowercase()))
+                .map(|a| (rfc, a))
+        });
+        let note = match &named {
+            Some((rfc, a)) => format!("VERP: {addr} names the mail {rfc} to {a}"),
+            None => format!(
+                "VERP: the token of {addr} is forged or names no mail sent: an ordinary bounce"
+            ),
+        };
+        return Ok(Some(VerpHit { note, found: named }));
+    }
+    Ok(None)
+}
+
+/// Counts the bounce on each recipient's address and pins it on the original message's
+/// notifications; a hard one (or too many soft ones) suppresses the address, a complaint
+/// suppresses it for mass mail. Answers the partners pinned and the addresses suppressed.
+async fn pin_bounce(
+    tx: &mut Tx,
+    dsn: &postern_mime::Dsn,
+    original: Option<&ThreadMessageRow>,
+    recipients: &[(String, bool, BounceCause)],
+) -> Result<(Vec<PartnerId>, Vec<String>), StoreError> {
     let complaint = dsn.kind == Some(postern_mime::ReportKind::Feedback);
-    let mut suppressed = Vec::new();
-    for (address, counts, cause) in &recipients {
+    let (mut pinned, mut suppressed) = (Vec::new(), Vec::new());
+    let mut counted_records = false;
+    for (address, counts, cause) in recipients {
         if complaint {
             // An ARF complaint: the recipient called the mail spam; no more mass mail to them.
-            suppressed.push(complain(tx, address, dsn.feedback_type.as_deref()).await?);
+            let s = complain(tx, address, dsn.feedback_type.as_deref()).await?;
+            suppressed.push(s.address);
             continue;
         }
         let partners = if *counts {
@@ -479,28 +576,23 @@ async fn apply_bounce(tx: &mut Tx, msg: &ParsedMessage) -> Result<BounceSummary,
                 reason: cause.reason.as_deref().unwrap_or(""),
                 diagnostic: &cause.diagnostic,
             };
-            suppressed.extend(tx.record_address_bounce(&bounce).await?);
+            let new = tx.record_address_bounce(&bounce).await?;
+            suppressed.extend(new.map(|s| s.address));
         }
         counted_records |= *counts;
-        if let Some(o) = &original {
+        if let Some(o) = original {
             tx.bounce_notifications(o.id, &partners, cause).await?;
             pinned.extend(partners);
         }
     }
-    if let Some(o) = &original
+    if let Some(o) = original
         && let Some(record) = o.record_id
         && counted_records
-        && !record_has_address(tx, record, &recipients).await?
+        && !record_has_address(tx, record, recipients).await?
     {
         tx.count_bounce_on_record(record).await?;
     }
-    Ok(BounceSummary {
-        recipients: dsn.recipients.clone(),
-        original_message_ids: ids,
-        message_id: original.map(|o| o.id),
-        partner_ids: pinned,
-        suppressed: suppressed.into_iter().map(|s| s.address).collect(),
-    })
+    Ok((pinned, suppressed))
 }
 
 /// Suppresses `address` for mass mail after a complaint (ARF `Feedback-Type`, RFC 5965).

@@ -34,6 +34,8 @@ pub struct BounceSummary {
     pub partner_ids: Vec<PartnerId>,
     /// Addresses this bounce put on the suppression list.
     pub suppressed: Vec<String>,
+    /// What its VERP return path said, if it came to one (also in the trace).
+    pub verp: Option<String>,
 }
 
 /// The outcome of one message.

@@ -9,6 +9,7 @@
 pub mod address;
 pub mod ids;
 pub mod secret;
+pub mod token;
 pub mod vocab;
 
 pub use address::{AddressError, EmailAddress};

@@ -234,6 +234,17 @@ fn bounce_reason(cx: &Ctx) -> Option<String> {
         if cx.cfg.domains.iter().any(|d| d.bounce_email == *to) {
             return Some(format!("sent to the bounce address {to}"));
         }
+        let base = plus_base(to);
+        if cx
+            .cfg
+            .domains
+            .iter()
+            .any(|d| base.as_deref() == Some(d.bounce_email.as_str()))
+        {
+            return Some(format!(
+                "sent to {to}, a VERP return path of the bounce address"
+            ));
+        }
     }
     let signs = &cx.msg.bounce_signs;
     if signs.from_mailer_daemon {

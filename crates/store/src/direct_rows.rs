@@ -14,6 +14,7 @@ impl FromDirectRow for AliasDomain {
             catchall_alias: r.try_get("catchall_alias")?,
             default_from: r.try_get("default_from")?,
             sequence: r.try_get("sequence")?,
+            verp: r.try_get("verp")?,
             created_at: r.try_get("created_at")?,
         })
     }

@@ -291,3 +291,59 @@ impl Tx {
         Ok(found)
     }
 }
+
+impl Tx {
+    /// The key of the signed tokens for `purpose` (`verp`), if made already.
+    pub async fn gateway_key(&mut self, purpose: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        let hex: Option<String> = on!(self, |c| sqlx::query_scalar(
+            "SELECT secret FROM gateway_keys WHERE name = $1"
+        )
+        .bind(purpose)
+        .fetch_optional(c)
+        .await)?;
+        Ok(hex.map(String::into_bytes))
+    }
+
+    /// The key for `purpose`, made now (256 random bits) when there is none yet; in a write
+    /// transaction. Two nodes making it at once keep the first one written.
+    pub async fn ensure_gateway_key(&mut self, purpose: &str) -> Result<Vec<u8>, StoreError> {
+        if let Some(key) = self.gateway_key(purpose).await? {
+            return Ok(key);
+        }
+        on!(self, |c| sqlx::query(
+            "INSERT INTO gateway_keys (name, secret, created_at) VALUES ($1, $2, $3) \
+             ON CONFLICT (name) DO NOTHING"
+        )
+        .bind(purpose)
+        .bind(crate::random_hex(32))
+        .bind(now_ms())
+        .execute(c)
+        .await
+        .map(|r| r.rows_affected()))?;
+        Ok(self.gateway_key(purpose).await?.unwrap_or_default())
+    }
+}
+
+impl Tx {
+    /// What a VERP token names: the RFC Message-ID of mail `id` and the addresses it was sent
+    /// to (its recipients as the runner recorded them); `None` when there is no such mail.
+    pub async fn mail_for_verp(
+        &mut self,
+        id: postern_model::MailId,
+    ) -> Result<Option<(String, Vec<String>)>, StoreError> {
+        let rfc: Option<String> = on!(self, |c| sqlx::query_scalar(
+            "SELECT rfc_message_id FROM mails WHERE id = $1"
+        )
+        .bind(id)
+        .fetch_optional(c)
+        .await)?;
+        let Some(rfc) = rfc else { return Ok(None) };
+        let rcpts: Vec<String> = on!(self, |c| sqlx::query_scalar(
+            "SELECT address FROM mail_recipients WHERE mail_id = $1 ORDER BY address"
+        )
+        .bind(id)
+        .fetch_all(c)
+        .await)?;
+        Ok(Some((rfc, rcpts)))
+    }
+}

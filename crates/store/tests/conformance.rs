@@ -120,6 +120,7 @@ conformance!(alias_domain_aliases_are_sanitised, |store| {
             catchall_alias: Some("Bouncâïde 😊".into()),
             default_from: Some("notifications@valid.complete.com".into()),
             sequence: None,
+            verp: None,
         })
         .await
         .unwrap();

@@ -29,3 +29,16 @@ CREATE TABLE suppressions (
     created_at BIGINT NOT NULL,
     UNIQUE (address, scope)
 );
+
+-- VERP: mail goes out with the return path `bounce+<token>@domain`, the token naming the mail
+-- and the recipient (signed with a key of `gateway_keys`); off per domain for relays that refuse
+-- a `+` in MAIL FROM.
+ALTER TABLE alias_domains ADD COLUMN verp BOOLEAN NOT NULL DEFAULT TRUE;
+
+-- The keys of the signed tokens Postern puts in addresses, one per purpose (`verp`), made on
+-- first use; never shown.
+CREATE TABLE gateway_keys (
+    name TEXT PRIMARY KEY,
+    secret TEXT NOT NULL,
+    created_at BIGINT NOT NULL
+);

@@ -23,6 +23,9 @@ pub struct AliasDomain {
     pub default_from: String,
     /// Order among domains (lowest first).
     pub sequence: i64,
+    /// Whether mail from this domain goes out with a VERP return path
+    /// (`bounce+<token>@domain`); off for relays that refuse a `+` in MAIL FROM.
+    pub verp: bool,
     /// Creation time (epoch ms).
     pub created_at: i64,
 }
@@ -52,6 +55,7 @@ impl AliasDomain {
             catchall_alias: Some(self.catchall_alias.clone()),
             default_from: Some(self.default_from.clone()),
             sequence: Some(self.sequence),
+            verp: Some(self.verp),
         }
     }
 }
@@ -74,6 +78,9 @@ pub struct AliasDomainInput {
     /// Default 10.
     #[serde(default)]
     pub sequence: Option<i64>,
+    /// VERP return paths (`bounce+<token>@domain`), default true.
+    #[serde(default)]
+    pub verp: Option<bool>,
 }
 
 struct AliasDomainRow {
@@ -82,6 +89,7 @@ struct AliasDomainRow {
     catchall_alias: String,
     default_from: String,
     sequence: i64,
+    verp: bool,
 }
 
 fn prepare_alias_domain(input: &AliasDomainInput) -> Result<AliasDomainRow, StoreError> {
@@ -121,10 +129,11 @@ fn prepare_alias_domain(input: &AliasDomainInput) -> Result<AliasDomainRow, Stor
         catchall_alias,
         default_from,
         sequence: input.sequence.unwrap_or(10),
+        verp: input.verp.unwrap_or(true),
     })
 }
 
-const ALIAS_DOMAIN_SELECT: &str = "SELECT id, name, bounce_alias, catchall_alias, default_from, sequence, created_at FROM alias_domains";
+const ALIAS_DOMAIN_SELECT: &str = "SELECT id, name, bounce_alias, catchall_alias, default_from, sequence, verp, created_at FROM alias_domains";
 
 impl Tx {
     /// Every alias domain by (sequence, id).
@@ -226,8 +235,8 @@ impl ConfigTable for AliasDomain {
         let row = prepare_alias_domain(input)?;
         tx.check_alias_domain(&row, None).await?;
         let id: i64 = on!(tx, |c| sqlx::query_scalar(
-            "INSERT INTO alias_domains (name, bounce_alias, catchall_alias, default_from, sequence, created_at) \
-             VALUES ($1, $2, $3, $4, $5, $6) RETURNING id"
+            "INSERT INTO alias_domains (name, bounce_alias, catchall_alias, default_from, sequence, created_at, verp) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id"
         )
         .bind(&row.name)
         .bind(&row.bounce_alias)
@@ -235,6 +244,7 @@ impl ConfigTable for AliasDomain {
         .bind(&row.default_from)
         .bind(row.sequence)
         .bind(now_ms())
+        .bind(row.verp)
         .fetch_one(c)
         .await)
         .map_err(|e| StoreError::from_write(e, "alias domain"))?;
@@ -264,7 +274,7 @@ impl ConfigTable for AliasDomain {
         tx.check_alias_domain(&row, Some(before.id)).await?;
         on!(tx, |c| sqlx::query(
             "UPDATE alias_domains SET name = $1, bounce_alias = $2, catchall_alias = $3, default_from = $4, \
-             sequence = $5 WHERE id = $6"
+             sequence = $5, verp = $7 WHERE id = $6"
         )
         .bind(&row.name)
         .bind(&row.bounce_alias)
@@ -272,6 +282,7 @@ impl ConfigTable for AliasDomain {
         .bind(&row.default_from)
         .bind(row.sequence)
         .bind(before.id.get())
+        .bind(row.verp)
         .execute(c)
         .await.map(|r| r.rows_affected()))
         .map_err(|e| StoreError::from_write(e, "alias domain"))?;
