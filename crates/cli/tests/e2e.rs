@@ -882,10 +882,11 @@ async fn three_followers_get_what_the_reference_says_and_a_reply_threads_back() 
             Some("\"Alice Author\" <alice@example.com>"),
             "{m}"
         );
-        assert_eq!(
-            header(m, "Reply-To").as_deref(),
-            Some("\"Example Need a quote\" <catchall@example.com>"),
-            "{m}"
+        let reply_to = header(m, "Reply-To").unwrap_or_default();
+        assert!(
+            reply_to.starts_with("\"Example Need a quote\" <catchall+")
+                && reply_to.ends_with("@example.com>"),
+            "the catchall with a reply token: {m}"
         );
         assert_eq!(
             header(m, "Return-Path").as_deref(),

@@ -3,7 +3,7 @@
 
 use postern_mime::ParsedMessage;
 use postern_model::address::email_normalize;
-use postern_model::{MessageType, RecordId};
+use postern_model::{MessageId, MessageType, RecordId, token};
 use postern_routing::{
     AliasInfo, Decision, DomainInfo, Envelope, Lookups, LoopCounts, Outcome, PartnerCandidate,
     RoutingConfig, ThreadMessage, decide, plan_lookups, rate_limit,
@@ -137,10 +137,13 @@ async fn fill_threads(
     plan: &postern_routing::LookupPlan,
     look: &mut Lookups,
 ) -> Result<(), StoreError> {
-    look.reply_target = tx
-        .newest_message_by_ids(&plan.thread_ids)
-        .await?
-        .map(thread_message);
+    look.reply_target = match token_target(tx, plan, look).await? {
+        Some(t) => Some(t),
+        None => tx
+            .newest_message_by_ids(&plan.thread_ids)
+            .await?
+            .map(thread_message),
+    };
     let by_in_reply_to = match &plan.in_reply_to {
         Some(id) => tx.newest_message_by_ids(std::slice::from_ref(id)).await?,
         None => None,
@@ -152,7 +155,43 @@ async fn fill_threads(
             .await?
             .map(thread_message),
     };
+    if look.parent.is_none() && look.by_token {
+        look.parent = look.reply_target.clone();
+    }
     Ok(())
+}
+
+/// The message the first genuine reply token of a recipient names (`catchall+<token>@`, the
+/// Reply-To of notifications); a token that does not verify, or names no message, is ignored
+/// and said so.
+async fn token_target(
+    tx: &mut Tx,
+    plan: &postern_routing::LookupPlan,
+    look: &mut Lookups,
+) -> Result<Option<postern_routing::ThreadMessage>, StoreError> {
+    if plan.reply_tokens.is_empty() {
+        return Ok(None);
+    }
+    let key = tx.gateway_key("reply").await?.unwrap_or_default();
+    for (address, tag) in &plan.reply_tokens {
+        let genuine = !key.is_empty() && token::verify(&key, "reply", tag, "");
+        let found = match token::id_of(tag) {
+            Some(id) if genuine => tx.thread_message_by_id(MessageId(id)).await?,
+            _ => None,
+        };
+        match found {
+            Some(row) => {
+                look.by_token = true;
+                look.token_notes
+                    .push(format!("reply_token: {address} names message {}", row.id));
+                return Ok(Some(thread_message(row)));
+            }
+            None => look.token_notes.push(format!(
+                "reply_token: the token of {address} is forged or names no message: ignored"
+            )),
+        }
+    }
+    Ok(None)
 }
 
 async fn fill_people(

@@ -103,13 +103,15 @@ pub(crate) async fn notify_followers(
         let record = tx.get_record(posted.record_id).await?;
         let (company, domain) = directory.company_domain(record.company_id)?;
         let alias = tx.record_alias_email(&record.model, record.id).await?;
+        let catchall = domain.map(|d| d.catchall_email());
         let reply_to = notify::reply_to(
             alias.as_deref(),
-            domain.map(|d| d.catchall_email()).as_deref(),
+            catchall.as_deref(),
             company.map_or("", |c| c.name.as_str()),
             &record.name,
             posted.email_from,
         );
+        let reply_to = with_reply_token(tx, reply_to, alias.or(catchall), posted.id).await?;
         let headers: serde_json::Map<String, serde_json::Value> =
             notify::notification_headers(&plan, posted.rfc_id)
                 .into_iter()
@@ -250,4 +252,28 @@ pub(crate) async fn read_directory(
         .items;
     let domains = tx.alias_domains().await?;
     Ok((companies, domains))
+}
+
+/// The Reply-To with a signed token of the message in its address (`catchall+<token>@`), so
+/// that a reply from a client that drops every header still finds its thread. The name was
+/// chosen on the bare address, as the reference does; an author's own From stays as it is.
+async fn with_reply_token(
+    tx: &mut Tx,
+    reply_to: Option<String>,
+    address: Option<String>,
+    message: MessageId,
+) -> Result<Option<String>, StoreError> {
+    match (reply_to, address) {
+        (Some(r), Some(address)) if r.contains(&address) => {
+            let key = tx.ensure_gateway_key("reply").await?;
+            let t = postern_model::token::sign(&key, "reply", message.get(), "");
+            let (local, domain) = address.rsplit_once('@').unwrap_or((&address, ""));
+            Ok(Some(r.replacen(
+                &address,
+                &format!("{local}+{t}@{domain}"),
+                1,
+            )))
+        }
+        (r, _) => Ok(r),
+    }
 }

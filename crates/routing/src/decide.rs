@@ -112,6 +112,15 @@ pub fn plan_lookups(msg: &ParsedMessage, env: &Envelope, cfg: &RoutingConfig) ->
         author_email: msg.email_from.as_deref().and_then(email_normalize),
         alias_full_names: full_names,
         alias_local_parts: local_parts,
+        reply_tokens: a
+            .rcpt
+            .iter()
+            .filter_map(|r| {
+                let (local, _) = r.rsplit_once('@')?;
+                let (_, tag) = local.split_once('+')?;
+                postern_model::token::id_of(tag).map(|_| (r.clone(), tag.to_owned()))
+            })
+            .collect(),
     }
 }
 
@@ -258,9 +267,12 @@ fn bounce_reason(cx: &Ctx) -> Option<String> {
 
 /// §4.2: a reply to a message of a thread. `Some` when decided here.
 fn route_reply(cx: &mut Ctx) -> Option<Decision> {
+    for note in &cx.look.token_notes {
+        cx.note(note.clone());
+    }
     let ids = thread_ids(cx.msg);
     let target = cx.look.reply_target.clone();
-    let (Some(t), false) = (target, ids.is_empty()) else {
+    let (Some(t), false) = (target, ids.is_empty() && !cx.look.by_token) else {
         if !ids.is_empty() {
             cx.note(format!(
                 "reply: none of the {} referenced ids is a stored message",
@@ -329,7 +341,11 @@ fn route_reply(cx: &mut Ctx) -> Option<Decision> {
         record_id: Some(record),
         alias: alias.as_ref().map(AliasInfo::full_name),
         alias_id: alias.as_ref().map(|a| a.id),
-        via: Via::Reply,
+        via: if cx.look.by_token {
+            Via::ReplyToken
+        } else {
+            Via::Reply
+        },
         author_partner_id: author,
         parent_id: cx.look.parent.as_ref().map(|p| p.id),
         subtype,

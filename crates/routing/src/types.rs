@@ -51,6 +51,10 @@ pub struct LookupPlan {
     pub alias_full_names: Vec<String>,
     /// ... or whose name is one of these and that match on the local part alone.
     pub alias_local_parts: Vec<String>,
+    /// The `+tags` of the recipients that have the shape of a reply token
+    /// (`catchall+<token>@`), with their address: the shell checks their signature and finds
+    /// the message each names, before the headers are looked at.
+    pub reply_tokens: Vec<(String, String)>,
 }
 
 /// A stored message found by a lookup.
@@ -115,8 +119,14 @@ pub struct PartnerCandidate {
 pub struct Lookups {
     /// A message with one of `dedup_ids` exists.
     pub duplicate: bool,
-    /// The newest message with one of `thread_ids`.
+    /// The newest message with one of `thread_ids`, or the message a genuine reply token
+    /// names (then `by_token`).
     pub reply_target: Option<ThreadMessage>,
+    /// `reply_target` is the message a genuine reply token of a recipient names.
+    pub by_token: bool,
+    /// What the reply tokens said (`reply token of ... names message 12`, `... is forged:
+    /// ignored`), for the trace.
+    pub token_notes: Vec<String>,
     /// The parent by §3.2.
     pub parent: Option<ThreadMessage>,
     /// Active partners with the author's e-mail, by id (archived ones are never authors).
@@ -215,6 +225,9 @@ pub enum Via {
     ForcedThread,
     /// The fallback model.
     FallbackModel,
+    /// A reply found by the signed token of its Reply-To (`catchall+<token>@`), whatever its
+    /// headers say.
+    ReplyToken,
 }
 
 /// One destination of a message.

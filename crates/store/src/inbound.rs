@@ -60,6 +60,11 @@ pub struct AliasRouteRow {
     pub status: String,
 }
 
+/// A message as a reply target: its record's model, subtype, type and author.
+const THREAD_MESSAGE_SELECT: &str = "SELECT m.id, m.record_id, md.name AS model, m.subtype, m.message_type, \
+     m.author_partner_id FROM messages m LEFT JOIN records r ON r.id = m.record_id \
+     LEFT JOIN models md ON md.id = r.model_id";
+
 /// What a bounce says of one recipient, pinned on its notifications.
 #[derive(Debug, Clone, Default)]
 pub struct BounceCause {
@@ -163,6 +168,21 @@ impl Tx {
         Ok(false)
     }
 
+    /// The stored message `id`, as a reply target.
+    pub async fn thread_message_by_id(
+        &mut self,
+        id: MessageId,
+    ) -> Result<Option<ThreadMessageRow>, StoreError> {
+        Ok(on!(self, |c| {
+            sqlx::query_as::<_, ThreadMessageRow>(sqlx::AssertSqlSafe(format!(
+                "{THREAD_MESSAGE_SELECT} WHERE m.id = $1"
+            )))
+            .bind(id)
+            .fetch_optional(c)
+            .await
+        })?)
+    }
+
     /// The newest stored message (highest id) whose RFC id is one of `ids`.
     pub async fn newest_message_by_ids(
         &mut self,
@@ -172,14 +192,12 @@ impl Tx {
         let start = ids.len().saturating_sub(MAX_LOOKUPS);
         for id in &ids[start..] {
             let row = on!(self, |c| {
-                sqlx::query_as::<_, ThreadMessageRow>(
-                "SELECT m.id, m.record_id, md.name AS model, m.subtype, m.message_type, m.author_partner_id \
-                 FROM messages m LEFT JOIN records r ON r.id = m.record_id LEFT JOIN models md ON md.id = r.model_id \
-                 WHERE m.message_id = $1"
-            )
-            .bind(id)
-            .fetch_optional(c)
-            .await
+                sqlx::query_as::<_, ThreadMessageRow>(sqlx::AssertSqlSafe(format!(
+                    "{THREAD_MESSAGE_SELECT} WHERE m.message_id = $1"
+                )))
+                .bind(id)
+                .fetch_optional(c)
+                .await
             })?;
             if let Some(r) = row
                 && best.as_ref().is_none_or(|b| r.id > b.id)

@@ -7,7 +7,8 @@
 //! sees no RCPT for it) and its notification fails as `suppressed`; once removed from the list,
 //! mail goes again. A bounce with no report at all that reaches a VERP return path
 //! (`bounce+<token>@`) marks the notification of the recipient it names, and a forged token is
-//! said so in the trace.
+//! said so in the trace. A reply whose client dropped every header but kept the Reply-To
+//! (`catchall+<token>@`) threads by its token (`via` `reply_token`); a forged token does not.
 
 use postern_testkit::postfix::{SmtpSink, header};
 use postern_testkit::{Serve, database, drop_database, eventually};
@@ -247,6 +248,62 @@ async fn a_bounce_to_a_verp_address_marks_the_right_notification_sqlite() {
 #[tokio::test]
 async fn a_bounce_to_a_verp_address_marks_the_right_notification_postgres() {
     verp_names_the_recipient(true).await;
+}
+
+async fn reply_token_threads(postgres: bool) {
+    let sink = SmtpSink::start();
+    let dir = tempfile::tempdir().unwrap();
+    let db = database(dir.path(), postgres).await;
+    let s = start(dir.path(), &db, &sink);
+    let (record, alice, ids) = record_followed_by(&s, &["robert@customer.example"]).await;
+    let posted = post(&s, record, alice, "Our offer").await;
+    let message = posted["id"].as_i64().unwrap();
+    assert_eq!(
+        notification(&s, record, message, ids[0]).await["status"],
+        "sent"
+    );
+    let got = sink.messages();
+    let reply_to = header(&got[0], "Reply-To").unwrap();
+    let address = reply_to
+        .rsplit_once('<')
+        .map_or(reply_to.as_str(), |(_, a)| a)
+        .trim_end_matches('>')
+        .to_owned();
+    assert!(address.starts_with("catchall+"), "{reply_to}");
+
+    // The client kept nothing of the original but the Reply-To: no In-Reply-To, no References,
+    // another subject.
+    let reply = |to: &str, n: u8| {
+        format!(
+            "From: Robert Customer <robert@customer.example>\r\nTo: {to}\r\n\
+             Subject: my answer\r\nMessage-ID: <answer-{n}@customer.example>\r\n\r\n\
+             Yes, thank you.\r\n"
+        )
+    };
+    let outcome = ingest(&s, &address, reply(&address, 1)).await;
+    assert_eq!(outcome["outcome"], "routed", "{outcome}");
+    assert_eq!(outcome["routes"][0]["via"], "reply_token", "{outcome}");
+    assert_eq!(outcome["routes"][0]["record_id"], record, "{outcome}");
+
+    // A forged token: said so, and the mail does not join the thread.
+    let forged = address.replacen("catchall+", "catchall+1", 1);
+    let outcome = ingest(&s, &forged, reply(&forged, 2)).await;
+    assert!(outcome["trace"].to_string().contains("forged"), "{outcome}");
+    assert_ne!(outcome["routes"][0]["record_id"], record, "{outcome}");
+    let (_, thread) = s.get(&format!("/api/v1/records/{record}/messages")).await;
+    assert_eq!(thread["items"].as_array().unwrap().len(), 2, "{thread}");
+    drop(s);
+    drop_database(&db).await;
+}
+
+#[tokio::test]
+async fn a_reply_with_only_the_reply_to_threads_sqlite() {
+    reply_token_threads(false).await;
+}
+
+#[tokio::test]
+async fn a_reply_with_only_the_reply_to_threads_postgres() {
+    reply_token_threads(true).await;
 }
 
 async fn hard_bounce_suppresses(postgres: bool) {
