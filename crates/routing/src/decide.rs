@@ -288,31 +288,7 @@ fn route_reply(cx: &mut Ctx) -> Option<Decision> {
         ));
         return None;
     };
-    let forward: Vec<&AliasInfo> = cx
-        .look
-        .aliases
-        .iter()
-        .filter(|a| a.model != model && cx.alias_matches(a, &cx.addr.to))
-        .collect();
-    if !forward.is_empty() {
-        let names: Vec<String> = forward.iter().map(|a| a.full_name()).collect();
-        cx.note(format!(
-            "forward: replies to message {} on {model} #{record}, but To holds the alias(es) {} of another model: routed as new mail",
-            t.id,
-            names.join(", ")
-        ));
-        let keep: Vec<String> = cx
-            .addr
-            .rcpt
-            .iter()
-            .filter(|r| {
-                forward
-                    .iter()
-                    .any(|a| cx.alias_matches(a, std::slice::from_ref(r)))
-            })
-            .cloned()
-            .collect();
-        cx.addr.rcpt = keep;
+    if is_forward(cx, &t, &model, record) {
         return None;
     }
     cx.note(format!("reply: to message {} on {model} #{record}", t.id));
@@ -352,6 +328,39 @@ fn route_reply(cx: &mut Ctx) -> Option<Decision> {
         partner_ids,
     };
     Some(cx.finish(Outcome::Routed, vec![route], vec![], vec![]))
+}
+
+/// §4.2 step 3: a forward, when To holds an alias of another model than the target's: the
+/// recipients are narrowed to those aliases' addresses, for §4.3.
+fn is_forward(cx: &mut Ctx, t: &ThreadMessage, model: &str, record: RecordId) -> bool {
+    let forward: Vec<&AliasInfo> = cx
+        .look
+        .aliases
+        .iter()
+        .filter(|a| a.model != model && cx.alias_matches(a, &cx.addr.to))
+        .collect();
+    if !forward.is_empty() {
+        let names: Vec<String> = forward.iter().map(|a| a.full_name()).collect();
+        cx.note(format!(
+            "forward: replies to message {} on {model} #{record}, but To holds the alias(es) {} of another model: routed as new mail",
+            t.id,
+            names.join(", ")
+        ));
+        let keep: Vec<String> = cx
+            .addr
+            .rcpt
+            .iter()
+            .filter(|r| {
+                forward
+                    .iter()
+                    .any(|a| cx.alias_matches(a, std::slice::from_ref(r)))
+            })
+            .cloned()
+            .collect();
+        cx.addr.rcpt = keep;
+        return true;
+    }
+    false
 }
 
 /// §5 step 4: a reply to an internal note stays a note and notifies the note's author; replies

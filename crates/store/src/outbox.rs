@@ -449,6 +449,12 @@ impl Tx {
             .map(|x| x.rows_affected())
             })?;
         }
+        self.notifications_after(r).await
+    }
+
+    /// The notifications of a mail after an attempt: sent, or failed with the mail's failure,
+    /// or, for a recipient alone, with its own (`suppressed`).
+    async fn notifications_after(&mut self, r: &MailResult) -> Result<(), StoreError> {
         match r.state {
             AttemptState::Retry(_) => Ok(()),
             AttemptState::Sent => {
