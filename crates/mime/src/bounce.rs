@@ -26,9 +26,9 @@
 use std::borrow::Cow;
 
 use crate::addresses::{Addresses, email_normalize, email_normalize_all, email_split};
-use crate::bounce_reason::classify_in;
+use crate::bounce_reason::{Notice, classify_in};
 use crate::bounce_text::{self, TextRecipient, collapse, find_reply_code, find_status};
-use crate::entity::{Body, Entity, is_embedded_message};
+use crate::entity::{Body, Entity, decode_text, is_embedded_message};
 use crate::headers::{Headers, unfold_references};
 use crate::{BounceSigns, BouncedRecipient, Dsn, RecipientSource};
 
@@ -180,18 +180,8 @@ pub(crate) fn analyse(root: &Entity, signs: BounceSigns, addresses: &Addresses<'
 /// notice's own addresses (its author side, and the original sender among the others).
 fn recipients_in_text(human: &str, addresses: &Addresses<'_>) -> Vec<TextRecipient> {
     let author = addresses_of(addresses, &["from", "sender", "reply-to", "return-path"]);
-    let own = addresses_of(
-        addresses,
-        &[
-            "from",
-            "sender",
-            "reply-to",
-            "return-path",
-            "to",
-            "cc",
-            "delivered-to",
-        ],
-    );
+    let mut own = author.clone();
+    own.extend(addresses_of(addresses, &["to", "cc", "delivered-to"]));
     bounce_text::find_recipients_in(human, &author, &own)
 }
 
@@ -238,6 +228,7 @@ fn fill_from_text(recipients: &mut [BouncedRecipient], from_text: &[TextRecipien
 /// completes every recipient ([`finish`], against the whole `notice` text) and drops the
 /// success reports.
 fn complete(recipients: &mut Vec<BouncedRecipient>, orphans: Vec<Orphan>, notice: &str) {
+    let notice = Notice::new(notice);
     let mut orphans = orphans.into_iter();
     for r in recipients.iter_mut() {
         if r.status.is_empty()
@@ -247,7 +238,7 @@ fn complete(recipients: &mut Vec<BouncedRecipient>, orphans: Vec<Orphan>, notice
             fill(r, &o.status, &o.reply_code, &o.reason);
             r.action.clone_from(&o.action);
         }
-        finish(r, notice);
+        finish(r, &notice);
     }
     recipients.retain(|r| !is_success(r));
 }
@@ -267,7 +258,7 @@ fn fill(r: &mut BouncedRecipient, status: &str, reply_code: &str, reason: &str) 
 /// Completes a recipient: a status inferred when none is written (from the reply code class,
 /// else from the action, else from the wording of the notice), its reason (from its own
 /// text, else from the notice's) and `hard`.
-fn finish(r: &mut BouncedRecipient, notice: &str) {
+fn finish(r: &mut BouncedRecipient, notice: &Notice<'_>) {
     if r.status.is_empty() {
         r.status = inferred_status(r, notice).unwrap_or_default();
     }
@@ -275,23 +266,23 @@ fn finish(r: &mut BouncedRecipient, notice: &str) {
     r.hard = r.category.is_hard(&r.status);
 }
 
-fn inferred_status(r: &BouncedRecipient, notice: &str) -> Option<String> {
+fn inferred_status(r: &BouncedRecipient, notice: &Notice<'_>) -> Option<String> {
     let class = match r.reply_code.as_bytes().first() {
         Some(c @ (b'2' | b'4' | b'5')) => Some(*c as char),
         _ => match r.action.as_str() {
             "failed" => Some('5'),
             "delayed" => Some('4'),
             "delivered" | "relayed" | "expanded" => Some('2'),
-            _ => wording_class(&format!("{} {notice}", r.reason)),
+            _ => wording_class(&r.reason, notice),
         },
     };
     class.map(|c| format!("{c}.0.0"))
 }
 
-/// `4` when the notice says the failure is temporary (a delay warning), else `5`: a notice
-/// that returns a message reports that it was not delivered.
-fn wording_class(text: &str) -> Option<char> {
-    let lower = collapse(text).to_lowercase();
+/// `4` when the recipient's text (`reason`) or the notice says the failure is temporary (a
+/// delay warning), else `5`: a notice that returns a message reports that it was not
+/// delivered.
+fn wording_class(reason: &str, notice: &Notice<'_>) -> Option<char> {
     let temporary = [
         "temporar",
         "delayed",
@@ -300,7 +291,8 @@ fn wording_class(text: &str) -> Option<char> {
         "still trying",
         "not yet been delivered",
     ];
-    if bounce_text::contains_any(&lower, &temporary) {
+    let said = |lower: &str| bounce_text::contains_any(lower, &temporary);
+    if said(&collapse(reason).to_lowercase()) || said(notice.lower()) {
         Some('4')
     } else {
         Some('5')
@@ -555,10 +547,16 @@ fn recipient_address(value: &str) -> Option<String> {
         })
 }
 
-/// `smtp; 550 5.1.1 <x@y>... User unknown` → `550 5.1.1 <x@y>... User unknown`.
+/// `smtp; 550 5.1.1 <x@y>... User unknown` → `550 5.1.1 <x@y>... User unknown`. Text in
+/// 7-bit ISO-2022-JP (RFC 1468; its escape sequences name it: Lotus Notes / Domino write
+/// Japanese so in a delivery-status part that declares no charset) is decoded.
 fn diagnostic_text(value: &str) -> String {
     let text = value.split_once(';').map_or(value, |(_, t)| t);
-    collapse(text)
+    if text.contains("\u{1b}$") {
+        collapse(&decode_text(text.as_bytes(), Some("iso-2022-jp")))
+    } else {
+        collapse(text)
+    }
 }
 
 /// Splits DSN text into blocks (separated by blank lines) of `(name, unfolded value)` fields;
@@ -818,6 +816,16 @@ mod tests {
             diagnostic_text("smtp; 550 5.1.1\n   unknown"),
             "550 5.1.1 unknown"
         );
+    }
+
+    #[test]
+    fn iso_2022_jp_diagnostics_are_decoded() {
+        // "ユーザー" in 7-bit ISO-2022-JP, as Lotus Domino writes it in a Diagnostic-Code.
+        assert_eq!(
+            diagnostic_text("X-Notes; \u{1b}$B%f!<%6!<\u{1b}(B Neko"),
+            "ユーザー Neko"
+        );
+        assert_eq!(diagnostic_text("smtp; 550 plain"), "550 plain");
     }
 
     #[test]

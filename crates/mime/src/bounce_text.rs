@@ -222,15 +222,29 @@ pub(crate) fn find_recipients_in(
         .iter()
         .any(|r| r.status.is_empty() && r.reply_code.is_empty())
     {
-        let whole = details(&lines);
+        let (status, reply_code) = codes(&lines);
         for r in &mut found {
             if r.status.is_empty() && r.reply_code.is_empty() {
-                r.status.clone_from(&whole.status);
-                r.reply_code.clone_from(&whole.reply_code);
+                r.status.clone_from(&status);
+                r.reply_code.clone_from(&reply_code);
             }
         }
     }
     found
+}
+
+/// The first failure status and the first failure reply code of `lines` (each may be empty).
+fn codes(lines: &[&str]) -> (String, String) {
+    (
+        lines
+            .iter()
+            .find_map(|l| find_failure_status(l))
+            .unwrap_or_default(),
+        lines
+            .iter()
+            .find_map(|l| find_reply_code(l))
+            .unwrap_or_default(),
+    )
 }
 
 fn merge(known: &mut TextRecipient, more: TextRecipient) {
@@ -252,34 +266,48 @@ fn merge(known: &mut TextRecipient, more: TextRecipient) {
 
 /// Status, reply code and reason of the lines describing one recipient.
 fn details(block: &[&str]) -> TextRecipient {
-    let reason = collapse(&block.join(" "));
-    let reason = reason
+    let mut words = String::new();
+    for line in block {
+        push_words(&mut words, line);
+    }
+    let reason = words
         .trim_matches(|c: char| c.is_whitespace() || ":>()-".contains(c))
         .chars()
         .take(MAX_REASON)
         .collect();
+    let (status, reply_code) = codes(block);
     TextRecipient {
         address: String::new(),
-        status: block
-            .iter()
-            .find_map(|l| find_failure_status(l))
-            .unwrap_or_default(),
-        reply_code: block
-            .iter()
-            .find_map(|l| find_reply_code(l))
-            .unwrap_or_default(),
+        status,
+        reply_code,
         reason,
     }
 }
 
 /// White space runs become one space.
 pub(crate) fn collapse(text: &str) -> String {
-    text.split_whitespace().collect::<Vec<_>>().join(" ")
+    let mut out = String::with_capacity(text.len());
+    push_words(&mut out, text);
+    out
+}
+
+/// Appends the words of `text` to `out`, one space between words (and before the first one
+/// when `out` is not empty).
+fn push_words(out: &mut String, text: &str) {
+    for word in text.split_whitespace() {
+        if !out.is_empty() {
+            out.push(' ');
+        }
+        out.push_str(word);
+    }
 }
 
 /// If `line` names a failed recipient: the address, the byte offset where the rest of the
 /// line (its details) starts, and how it was found.
 fn recipient_on_line(line: &str) -> Option<(String, usize, Found)> {
+    // Every way below finds an address (`address_at`), which holds an `@`: most lines of a
+    // notice have none and stop here, with one vector search.
+    memchr::memchr(b'@', line.as_bytes())?;
     let trimmed = strip_bullet(line.trim_start());
     let indent = line.len() - trimmed.len();
     let after_code = skip_reply_code(trimmed);

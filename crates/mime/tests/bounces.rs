@@ -169,8 +169,8 @@ fn supplementary_corpus_is_measured() {
 /// Detected share (at least one recipient), hard/soft and reason agreement per expected row
 /// (the row's recipient taken by its index, else the first), on the dev corpus.
 const DETECTED_FLOOR: f64 = 100.0;
-const HARD_FLOOR: f64 = 92.5;
-const REASON_FLOOR: f64 = 85.0;
+const HARD_FLOOR: f64 = 95.0;
+const REASON_FLOOR: f64 = 90.5;
 
 /// `lhost-postfix-05.eml` → `lhost-postfix` (for reporting misses by family only).
 fn family(file: &str) -> &str {
