@@ -316,7 +316,10 @@ fn refine(reason: Reason, worded: bool, status: &str, texts: &Texts<'_>) -> Reas
 /// their host (a link's path is not wording: `.../reason/#filtered`; its host may be, such
 /// as a block list's).
 fn lower_text(text: &str) -> String {
-    let lower = text.to_lowercase().replace('\u{2019}', "'");
+    let mut lower = text.to_lowercase();
+    if lower.contains('\u{2019}') {
+        lower = lower.replace('\u{2019}', "'");
+    }
     let mut out = String::with_capacity(lower.len());
     let mut rest = lower.as_str();
     while let Some(at) = rest.find("http") {
