@@ -24,6 +24,7 @@
 //! `relayed`, `expanded`, status 2.x.x) are not bounces and are left out.
 
 use std::borrow::Cow;
+use std::cell::OnceCell;
 
 use crate::addresses::{Addresses, email_normalize, email_normalize_all, email_split};
 use crate::bounce_reason::{Notice, classify_in};
@@ -155,10 +156,12 @@ pub(crate) fn analyse(root: &Entity, signs: BounceSigns, addresses: &Addresses<'
     let original = original_headers(&walk);
     // A message that only embeds another one (a forward) is read for its report parts and
     // ids, not for recipients guessed from its text.
-    let from_text = if notice {
-        recipients_in_text(all_human, addresses)
-    } else {
-        Vec::new()
+    let from_text = || {
+        if notice {
+            recipients_in_text(all_human, addresses)
+        } else {
+            Vec::new()
+        }
     };
     let (mut recipients, orphans) = found_recipients(report_blocks, &root.headers, from_text);
     if recipients.is_empty() && notice {
@@ -187,32 +190,42 @@ fn recipients_in_text(human: &str, addresses: &Addresses<'_>) -> Vec<TextRecipie
 
 /// The bounced recipients from the first source that names any: the report's blocks (with
 /// the statuses of its blocks without an address, as orphans), else `X-Failed-Recipients`,
-/// else the text (`from_text`), which also completes what the first two leave empty.
+/// else the text (`from_text`), which also completes what the first two leave empty. The
+/// text is read only when it is needed: a report whose every recipient has its status, reply
+/// code and diagnostic needs nothing from it.
 fn found_recipients(
     report_blocks: Option<&[Block]>,
     headers: &Headers,
-    from_text: Vec<TextRecipient>,
+    from_text: impl Fn() -> Vec<TextRecipient>,
 ) -> (Vec<BouncedRecipient>, Vec<Orphan>) {
+    let text = OnceCell::new();
+    let text = || text.get_or_init(&from_text);
     let (mut recipients, orphans) = report_recipients(report_blocks);
-    fill_from_text(&mut recipients, &from_text);
     if recipients.is_empty() {
         recipients = failed_recipients_header(headers);
-        fill_from_text(&mut recipients, &from_text);
+    }
+    if recipients.iter().any(is_incomplete) {
+        fill_from_text(&mut recipients, text());
     }
     if recipients.is_empty() {
-        recipients = from_text
-            .into_iter()
+        recipients = text()
+            .iter()
             .map(|t| BouncedRecipient {
-                address: t.address,
-                status: t.status,
-                reply_code: t.reply_code,
-                reason: t.reason,
+                address: t.address.clone(),
+                status: t.status.clone(),
+                reply_code: t.reply_code.clone(),
+                reason: t.reason.clone(),
                 source: RecipientSource::Text,
                 ..BouncedRecipient::default()
             })
             .collect();
     }
     (recipients, orphans)
+}
+
+/// Whether the text could add to a recipient: its status, reply code or diagnostic is empty.
+fn is_incomplete(r: &BouncedRecipient) -> bool {
+    r.status.is_empty() || r.reply_code.is_empty() || r.reason.is_empty()
 }
 
 /// Completes each recipient with what the text says about the same address.
