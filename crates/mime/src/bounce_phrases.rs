@@ -127,7 +127,7 @@ pub(crate) const PHRASES: &[(Reason, &[&str])] = &[
             "configured to relay",
             "not our customer",
             // Amazon SES: the sending identity is not verified for relaying.
-            "address is not verified",
+            "email address is not verified",
             "identities failed the check",
         ],
     ),

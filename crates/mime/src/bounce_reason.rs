@@ -396,32 +396,40 @@ fn gave_up_after_attempts(lower: &str) -> bool {
     })
 }
 
-/// Whether the text names a host or domain (a dotted name with an alphabetic top label, no
-/// `@`) as the thing not found or not existing: `553 neko.example.com does not exist`,
-/// `host mx.example.org not found`.
+/// Whether the text names a host or domain as the thing not found or not existing: a dotted
+/// name (no `@`, an alphabetic top label) after the word `host` or `domain`, or of three
+/// labels or more (`553 neko.example.com does not exist`, `host mx.example.org not found`).
+/// A name of two labels alone may be a local part (`mailbox john.smith does not exist`), and
+/// a name after `mailbox`, `user`, `account`... is one.
 fn names_missing_domain(lower: &str) -> bool {
     [" does not exist", " doesn't exist", " not found"]
         .iter()
         .any(|needle| {
             lower.match_indices(needle).any(|(at, _)| {
-                let word = lower[..at]
-                    .split_whitespace()
-                    .next_back()
-                    .unwrap_or_default();
-                is_host_name(word.trim_matches(|c: char| "<>()[]\"'".contains(c)))
+                let mut before = lower[..at].split_whitespace().rev();
+                let name = before.next().unwrap_or_default();
+                let labels = host_labels(name.trim_matches(|c: char| "<>()[]\"'".contains(c)));
+                let named_as = before.next().unwrap_or_default();
+                match named_as {
+                    "host" | "domain" | "hostname" => labels >= 2,
+                    "mailbox" | "user" | "account" | "address" | "recipient" | "alias" => false,
+                    _ => labels >= 3,
+                }
             })
         })
 }
 
-fn is_host_name(word: &str) -> bool {
+/// The number of labels of `word` when it reads as a host name (letters, digits and `-`
+/// between dots, an alphabetic top label), else 0.
+fn host_labels(word: &str) -> usize {
     let labels: Vec<&str> = word.split('.').collect();
-    labels.len() >= 2
-        && labels
-            .iter()
-            .all(|l| !l.is_empty() && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-'))
+    let valid = labels
+        .iter()
+        .all(|l| !l.is_empty() && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-'))
         && labels
             .last()
-            .is_some_and(|tld| tld.bytes().all(|b| b.is_ascii_alphabetic()))
+            .is_some_and(|tld| tld.bytes().all(|b| b.is_ascii_alphabetic()));
+    if valid { labels.len() } else { 0 }
 }
 
 /// The statuses precise enough to be certain whatever the text adds (which then mostly
@@ -621,6 +629,12 @@ mod tests {
             Reason::UserUnknown
         );
         assert!(!names_missing_domain("192.0.2.1 not found"));
+        assert!(!names_missing_domain("mailbox john.smith does not exist"));
+        assert!(!names_missing_domain("john.smith does not exist"));
+        assert!(names_missing_domain("domain example.com not found"));
+        assert!(!names_missing_domain(
+            "mailbox first.middle.last does not exist"
+        ));
     }
 
     #[test]
