@@ -254,6 +254,19 @@ pub(crate) const PHRASES: &[(Reason, &[&str])] = &[
             "content is spam",
         ],
     ),
+    // Before the block lists: a listed *address* is the sender's, refused as such; a listed
+    // host or IP address is `blocked`.
+    (
+        Reason::Rejected,
+        &[
+            "an address that has been blacklisted",
+            "sender address has been blacklisted",
+            "sender address is blacklisted",
+            "email address has been blacklisted",
+            "email address is blacklisted",
+            "sender is blacklisted",
+        ],
+    ),
     (
         Reason::Blocked,
         &[

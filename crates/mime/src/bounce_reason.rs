@@ -6,7 +6,11 @@
 //! The text comes first because the codes are often generic (`5.7.1`, `550`, `5.0.0`) while
 //! the text says what happened ("mailbox full", "listed at zen.spamhaus.org"). A precise
 //! status that names the address itself (`x.1.1` bad mailbox, `x.1.2` bad host) wins over
-//! the text, which then often only repeats it in the receiving system's own words.
+//! the text, which then often only repeats it in the receiving system's own words, except
+//! for a few wordings that name their cause beyond doubt where the status is borrowed (a local
+//! delivery program's output, a provider's catch-all `5.1.1` for a rate limit). Last, what
+//! the text says about the stage of the refusal refines the reason (`refine`: "user unknown"
+//! after the data is a filter's, a generic refusal of the greeting blocks the host...).
 //!
 //! **Hard or soft** follows the reason: an address that does not exist or moved
 //! (`userunknown`, `hostunknown`, `hasmoved`), or a domain that accepts no mail at all
@@ -753,6 +757,18 @@ mod tests {
             Reason::SpamDetected
         );
         assert_eq!(classify("", "", "a garbled line"), Reason::Undefined);
+        assert_eq!(
+            classify(
+                "",
+                "550",
+                "you are sending from an address that has been blacklisted"
+            ),
+            Reason::Rejected
+        );
+        assert_eq!(
+            classify("", "554", "your IP address has been blacklisted"),
+            Reason::Blocked
+        );
     }
 
     #[test]
