@@ -24,11 +24,12 @@
 //! `relayed`, `expanded`, status 2.x.x) are not bounces and are left out.
 
 use std::borrow::Cow;
+use std::cell::OnceCell;
 
 use crate::addresses::{Addresses, email_normalize, email_normalize_all, email_split};
-use crate::bounce_reason::classify_in;
+use crate::bounce_reason::{Notice, classify_in};
 use crate::bounce_text::{self, TextRecipient, collapse, find_reply_code, find_status};
-use crate::entity::{Body, Entity, is_embedded_message};
+use crate::entity::{Body, Entity, decode_text, is_embedded_message};
 use crate::headers::{Headers, unfold_references};
 use crate::{BounceSigns, BouncedRecipient, Dsn, RecipientSource};
 
@@ -155,10 +156,12 @@ pub(crate) fn analyse(root: &Entity, signs: BounceSigns, addresses: &Addresses<'
     let original = original_headers(&walk);
     // A message that only embeds another one (a forward) is read for its report parts and
     // ids, not for recipients guessed from its text.
-    let from_text = if notice {
-        recipients_in_text(all_human, addresses)
-    } else {
-        Vec::new()
+    let from_text = || {
+        if notice {
+            recipients_in_text(all_human, addresses)
+        } else {
+            Vec::new()
+        }
     };
     let (mut recipients, orphans) = found_recipients(report_blocks, &root.headers, from_text);
     if recipients.is_empty() && notice {
@@ -180,49 +183,49 @@ pub(crate) fn analyse(root: &Entity, signs: BounceSigns, addresses: &Addresses<'
 /// notice's own addresses (its author side, and the original sender among the others).
 fn recipients_in_text(human: &str, addresses: &Addresses<'_>) -> Vec<TextRecipient> {
     let author = addresses_of(addresses, &["from", "sender", "reply-to", "return-path"]);
-    let own = addresses_of(
-        addresses,
-        &[
-            "from",
-            "sender",
-            "reply-to",
-            "return-path",
-            "to",
-            "cc",
-            "delivered-to",
-        ],
-    );
+    let mut own = author.clone();
+    own.extend(addresses_of(addresses, &["to", "cc", "delivered-to"]));
     bounce_text::find_recipients_in(human, &author, &own)
 }
 
 /// The bounced recipients from the first source that names any: the report's blocks (with
 /// the statuses of its blocks without an address, as orphans), else `X-Failed-Recipients`,
-/// else the text (`from_text`), which also completes what the first two leave empty.
+/// else the text (`from_text`), which also completes what the first two leave empty. The
+/// text is read only when it is needed: a report whose every recipient has its status, reply
+/// code and diagnostic needs nothing from it.
 fn found_recipients(
     report_blocks: Option<&[Block]>,
     headers: &Headers,
-    from_text: Vec<TextRecipient>,
+    from_text: impl Fn() -> Vec<TextRecipient>,
 ) -> (Vec<BouncedRecipient>, Vec<Orphan>) {
+    let text = OnceCell::new();
+    let text = || text.get_or_init(&from_text);
     let (mut recipients, orphans) = report_recipients(report_blocks);
-    fill_from_text(&mut recipients, &from_text);
     if recipients.is_empty() {
         recipients = failed_recipients_header(headers);
-        fill_from_text(&mut recipients, &from_text);
+    }
+    if recipients.iter().any(is_incomplete) {
+        fill_from_text(&mut recipients, text());
     }
     if recipients.is_empty() {
-        recipients = from_text
-            .into_iter()
+        recipients = text()
+            .iter()
             .map(|t| BouncedRecipient {
-                address: t.address,
-                status: t.status,
-                reply_code: t.reply_code,
-                reason: t.reason,
+                address: t.address.clone(),
+                status: t.status.clone(),
+                reply_code: t.reply_code.clone(),
+                reason: t.reason.clone(),
                 source: RecipientSource::Text,
                 ..BouncedRecipient::default()
             })
             .collect();
     }
     (recipients, orphans)
+}
+
+/// Whether the text could add to a recipient: its status, reply code or diagnostic is empty.
+fn is_incomplete(r: &BouncedRecipient) -> bool {
+    r.status.is_empty() || r.reply_code.is_empty() || r.reason.is_empty()
 }
 
 /// Completes each recipient with what the text says about the same address.
@@ -238,6 +241,7 @@ fn fill_from_text(recipients: &mut [BouncedRecipient], from_text: &[TextRecipien
 /// completes every recipient ([`finish`], against the whole `notice` text) and drops the
 /// success reports.
 fn complete(recipients: &mut Vec<BouncedRecipient>, orphans: Vec<Orphan>, notice: &str) {
+    let notice = Notice::new(notice);
     let mut orphans = orphans.into_iter();
     for r in recipients.iter_mut() {
         if r.status.is_empty()
@@ -247,7 +251,7 @@ fn complete(recipients: &mut Vec<BouncedRecipient>, orphans: Vec<Orphan>, notice
             fill(r, &o.status, &o.reply_code, &o.reason);
             r.action.clone_from(&o.action);
         }
-        finish(r, notice);
+        finish(r, &notice);
     }
     recipients.retain(|r| !is_success(r));
 }
@@ -267,7 +271,7 @@ fn fill(r: &mut BouncedRecipient, status: &str, reply_code: &str, reason: &str) 
 /// Completes a recipient: a status inferred when none is written (from the reply code class,
 /// else from the action, else from the wording of the notice), its reason (from its own
 /// text, else from the notice's) and `hard`.
-fn finish(r: &mut BouncedRecipient, notice: &str) {
+fn finish(r: &mut BouncedRecipient, notice: &Notice<'_>) {
     if r.status.is_empty() {
         r.status = inferred_status(r, notice).unwrap_or_default();
     }
@@ -275,23 +279,23 @@ fn finish(r: &mut BouncedRecipient, notice: &str) {
     r.hard = r.category.is_hard(&r.status);
 }
 
-fn inferred_status(r: &BouncedRecipient, notice: &str) -> Option<String> {
+fn inferred_status(r: &BouncedRecipient, notice: &Notice<'_>) -> Option<String> {
     let class = match r.reply_code.as_bytes().first() {
         Some(c @ (b'2' | b'4' | b'5')) => Some(*c as char),
         _ => match r.action.as_str() {
             "failed" => Some('5'),
             "delayed" => Some('4'),
             "delivered" | "relayed" | "expanded" => Some('2'),
-            _ => wording_class(&format!("{} {notice}", r.reason)),
+            _ => wording_class(&r.reason, notice),
         },
     };
     class.map(|c| format!("{c}.0.0"))
 }
 
-/// `4` when the notice says the failure is temporary (a delay warning), else `5`: a notice
-/// that returns a message reports that it was not delivered.
-fn wording_class(text: &str) -> Option<char> {
-    let lower = collapse(text).to_lowercase();
+/// `4` when the recipient's text (`reason`) or the notice says the failure is temporary (a
+/// delay warning), else `5`: a notice that returns a message reports that it was not
+/// delivered.
+fn wording_class(reason: &str, notice: &Notice<'_>) -> Option<char> {
     let temporary = [
         "temporar",
         "delayed",
@@ -300,7 +304,8 @@ fn wording_class(text: &str) -> Option<char> {
         "still trying",
         "not yet been delivered",
     ];
-    if bounce_text::contains_any(&lower, &temporary) {
+    let said = |lower: &str| bounce_text::contains_any(lower, &temporary);
+    if said(&collapse(reason).to_lowercase()) || said(notice.lower()) {
         Some('4')
     } else {
         Some('5')
@@ -555,10 +560,16 @@ fn recipient_address(value: &str) -> Option<String> {
         })
 }
 
-/// `smtp; 550 5.1.1 <x@y>... User unknown` → `550 5.1.1 <x@y>... User unknown`.
+/// `smtp; 550 5.1.1 <x@y>... User unknown` → `550 5.1.1 <x@y>... User unknown`. Text in
+/// 7-bit ISO-2022-JP (RFC 1468; its escape sequences name it: Lotus Notes / Domino write
+/// Japanese so in a delivery-status part that declares no charset) is decoded.
 fn diagnostic_text(value: &str) -> String {
     let text = value.split_once(';').map_or(value, |(_, t)| t);
-    collapse(text)
+    if text.contains("\u{1b}$") {
+        collapse(&decode_text(text.as_bytes(), Some("iso-2022-jp")))
+    } else {
+        collapse(text)
+    }
 }
 
 /// Splits DSN text into blocks (separated by blank lines) of `(name, unfolded value)` fields;
@@ -818,6 +829,16 @@ mod tests {
             diagnostic_text("smtp; 550 5.1.1\n   unknown"),
             "550 5.1.1 unknown"
         );
+    }
+
+    #[test]
+    fn iso_2022_jp_diagnostics_are_decoded() {
+        // "ユーザー" in 7-bit ISO-2022-JP, as Lotus Domino writes it in a Diagnostic-Code.
+        assert_eq!(
+            diagnostic_text("X-Notes; \u{1b}$B%f!<%6!<\u{1b}(B Neko"),
+            "ユーザー Neko"
+        );
+        assert_eq!(diagnostic_text("smtp; 550 plain"), "550 plain");
     }
 
     #[test]

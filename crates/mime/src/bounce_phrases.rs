@@ -1,11 +1,36 @@
 //! The wording of MTAs for each bounce reason (`bounce_reason`), in the order it is tried.
+//! English first, then the languages of notices seen in the wild (Japanese notices of Lotus
+//! Notes / Domino and Japanese ISPs, as mail-parser decodes their ISO-2022-JP text).
 
 use crate::bounce_reason::Reason;
+
+/// How many groups at the head of [`PHRASES`] win over even a precise status: wording that
+/// names its cause beyond doubt where the status is borrowed (a local delivery program's
+/// exit code mapped to `5.1.1` by the MTA, a provider's catch-all `5.1.1` for a rate limit or
+/// a recipient's own choice).
+pub(crate) const OVERRIDING: usize = 3;
 
 /// Wording that MTAs use, most specific first: `(reason, phrases)`, the first reason with a
 /// phrase in the text wins. Phrases are lower-case. A reason may appear twice: its specific
 /// phrases early, its generic ones late.
 pub(crate) const PHRASES: &[(Reason, &[&str])] = &[
+    (
+        Reason::MailerError,
+        &["procmail:", "command died with status", "pipe to |"],
+    ),
+    (
+        Reason::Filtered,
+        &["recipient preferences", "recipient's preferences"],
+    ),
+    (
+        Reason::Speeding,
+        &[
+            "recipients this hour",
+            "messages this hour",
+            "recipients per hour",
+            "messages per hour",
+        ],
+    ),
     (
         Reason::VirusDetected,
         &["virus", "malware", "infected", "trojan"],
@@ -61,6 +86,9 @@ pub(crate) const PHRASES: &[(Reason, &[&str])] = &[
             "unverifiable sending ip",
         ],
     ),
+    // Before `dkim`: a header that the receiver refuses twice is a content rule (Amazon SES:
+    // "Duplicate header 'DKIM-Signature'"), not a failed signature.
+    (Reason::ContentError, &["duplicate header"]),
     (
         Reason::AuthFailure,
         &[
@@ -98,6 +126,9 @@ pub(crate) const PHRASES: &[(Reason, &[&str])] = &[
             "relay prohibited",
             "configured to relay",
             "not our customer",
+            // Amazon SES: the sending identity is not verified for relaying.
+            "email address is not verified",
+            "identities failed the check",
         ],
     ),
     (
@@ -170,6 +201,10 @@ pub(crate) const PHRASES: &[(Reason, &[&str])] = &[
             "messages in recipient's mailbox exceeded",
             "mailbox exceeds",
             "user's mailbox is full",
+            // Japanese: "the mailbox is full", "over its capacity".
+            "メールボックスがいっぱい",
+            "容量を超え",
+            "容量オーバー",
         ],
     ),
     (
@@ -210,11 +245,26 @@ pub(crate) const PHRASES: &[(Reason, &[&str])] = &[
     (
         Reason::SpamDetected,
         &[
+            // Orange (France Télécom) numbered refusal 506: judged spam or a virus.
+            "ofr_506",
             "blacklisted url",
             "uribl",
             "surbl",
             "spam content",
             "content is spam",
+        ],
+    ),
+    // Before the block lists: a listed *address* is the sender's, refused as such; a listed
+    // host or IP address is `blocked`.
+    (
+        Reason::Rejected,
+        &[
+            "an address that has been blacklisted",
+            "sender address has been blacklisted",
+            "sender address is blacklisted",
+            "email address has been blacklisted",
+            "email address is blacklisted",
+            "sender is blacklisted",
         ],
     ),
     (
@@ -223,6 +273,11 @@ pub(crate) const PHRASES: &[(Reason, &[&str])] = &[
             "spamhaus",
             "spamcop",
             "dnsbl",
+            // A real-time block list: "listed in RBL", Cox's "AUP#CDRBL".
+            " rbl",
+            "rbl ",
+            "rbl:",
+            "cdrbl",
             "blocked using",
             "listed at",
             "listed on",
@@ -370,6 +425,9 @@ pub(crate) const PHRASES: &[(Reason, &[&str])] = &[
             "could not find any host",
             "illegal host",
             "domain is not reachable",
+            // Japanese: "host / domain cannot be found".
+            "ホストが見つかりません",
+            "ドメインが見つかりません",
         ],
     ),
     (
@@ -428,6 +486,12 @@ pub(crate) const PHRASES: &[(Reason, &[&str])] = &[
             "could not be found",
             "wasn't found",
             "not found",
+            // Japanese (Lotus Notes / Domino, ISPs): "not in the directory list", "cannot be
+            // found", "does not exist", "unknown address".
+            "ディレクトリのリストにありません",
+            "見つかりません",
+            "存在しません",
+            "宛先不明",
         ],
     ),
     (

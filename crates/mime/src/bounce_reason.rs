@@ -6,19 +6,25 @@
 //! The text comes first because the codes are often generic (`5.7.1`, `550`, `5.0.0`) while
 //! the text says what happened ("mailbox full", "listed at zen.spamhaus.org"). A precise
 //! status that names the address itself (`x.1.1` bad mailbox, `x.1.2` bad host) wins over
-//! the text, which then often only repeats it in the receiving system's own words.
+//! the text, which then often only repeats it in the receiving system's own words, except
+//! for a few wordings that name their cause beyond doubt where the status is borrowed (a local
+//! delivery program's output, a provider's catch-all `5.1.1` for a rate limit). Last, what
+//! the text says about the stage of the refusal refines the reason (`refine`: "user unknown"
+//! after the data is a filter's, a generic refusal of the greeting blocks the host...).
 //!
 //! **Hard or soft** follows the reason: an address that does not exist or moved
 //! (`userunknown`, `hostunknown`, `hasmoved`), or a domain that accepts no mail at all
 //! (`notaccept`, RFC 7505 null MX) with a permanent status, is hard: sending again cannot
 //! succeed. Everything else (a full mailbox, a policy or reputation block, a delay) is soft.
 
+use std::cell::OnceCell;
 use std::sync::OnceLock;
 
 use aho_corasick::AhoCorasick;
 use serde::Serialize;
 
-use crate::bounce_phrases::PHRASES;
+use crate::bounce_phrases::{OVERRIDING, PHRASES};
+use crate::bounce_text::contains_any;
 
 /// The reason a recipient bounced.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize)]
@@ -171,7 +177,29 @@ impl ReportKind {
 /// The reason for one recipient: its `status` (`5.1.1`, may be empty), `reply_code` (`550`,
 /// may be empty) and `diagnostic` (its Diagnostic-Code or the lines of the notice about it).
 pub fn classify(status: &str, reply_code: &str, diagnostic: &str) -> Reason {
-    classify_in(status, reply_code, diagnostic, "", "")
+    classify_in(status, reply_code, diagnostic, &Notice::new(""), "")
+}
+
+/// The whole text of a notice, lower-cased (with white space collapsed, see [`lower_text`])
+/// on first use and then kept: every recipient of the notice reads the same text.
+pub(crate) struct Notice<'a> {
+    text: &'a str,
+    lower: OnceCell<String>,
+}
+
+impl<'a> Notice<'a> {
+    pub(crate) fn new(text: &'a str) -> Self {
+        Notice {
+            text,
+            lower: OnceCell::new(),
+        }
+    }
+
+    /// The text lower-cased, white space runs as one space, URLs cut to their host.
+    pub(crate) fn lower(&self) -> &str {
+        self.lower
+            .get_or_init(|| lower_text(&crate::bounce_text::collapse(self.text)))
+    }
 }
 
 /// [`classify`], reading the whole `notice` when the recipient's own text names no cause,
@@ -181,29 +209,109 @@ pub(crate) fn classify_in(
     status: &str,
     reply_code: &str,
     diagnostic: &str,
-    notice: &str,
+    notice: &Notice<'_>,
     action: &str,
 ) -> Reason {
     let diagnostic = lower_text(diagnostic);
     let certain = certain_status(status);
-    let from_diagnostic = certain.or_else(|| from_text(&diagnostic));
+    let own = from_text(&diagnostic);
+    // A few wordings are precise enough to win over any status (the status is then borrowed:
+    // a local delivery program's exit code, a provider's catch-all `5.1.1`).
+    let from_diagnostic = match own {
+        Some((reason, true)) => Some(reason),
+        _ => certain.or(own.map(|(reason, _)| reason)),
+    };
     // The notice is read (lower-cased) only when the recipient's own text says nothing, or
-    // says user unknown (the notice may tell after which command).
+    // says something that the stage of the refusal changes (the notice may tell which
+    // command it answered).
     let notice = match (from_diagnostic, certain) {
-        (None, _) | (Some(Reason::UserUnknown), None) => Some(lower_text(notice)),
+        (None, _) => Some(notice.lower()),
+        (Some(reason), None) if stage_matters(reason) => Some(notice.lower()),
         _ => None,
     };
+    let from_notice = match from_diagnostic {
+        None => notice.and_then(from_text).map(|(r, _)| r),
+        Some(_) => None,
+    };
+    // Whether the reason comes from wording rather than from a code.
+    let worded = match own {
+        Some((_, true)) => true,
+        Some(_) => certain.is_none(),
+        None => certain.is_none() && from_notice.is_some(),
+    };
     let reason = from_diagnostic
-        .or_else(|| notice.as_deref().and_then(from_text))
+        .or(from_notice)
         .or_else(|| from_status(status))
         .or_else(|| from_reply_code(reply_code))
         .unwrap_or_default();
-    let given_up = status.starts_with('4') && action == "failed";
-    let data_stage = || after_data(&diagnostic) || notice.as_deref().is_some_and(after_data);
+    let texts = Texts {
+        diagnostic: &diagnostic,
+        notice: notice.unwrap_or_default(),
+        action,
+    };
+    refine(reason, worded, status, &texts)
+}
+
+/// The recipient's own text and the notice's, lower-cased (the notice empty when not read),
+/// and the recipient's `Action`.
+struct Texts<'t> {
+    diagnostic: &'t str,
+    notice: &'t str,
+    action: &'t str,
+}
+
+impl Texts<'_> {
+    fn any(&self, test: impl Fn(&str) -> bool) -> bool {
+        test(self.diagnostic) || test(self.notice)
+    }
+}
+
+/// The reasons that the stage of the refusal (which SMTP command it answered) or the thing
+/// named missing can change ([`refine`]).
+fn stage_matters(reason: Reason) -> bool {
+    matches!(
+        reason,
+        Reason::UserUnknown
+            | Reason::Rejected
+            | Reason::Filtered
+            | Reason::PolicyViolation
+            | Reason::Undefined
+    )
+}
+
+/// What the text says about the refusal beyond its words for the cause:
+///
+/// * a temporary failure given up (`Action: failed` with a 4.x.x status) for a network cause
+///   or none has `expired`;
+/// * a host or domain named as missing (`neko.example.com does not exist`, `host mx.example
+///   not found`) is `hostunknown`, not an unknown user;
+/// * a notice that names no cause but the number of attempts it made (`Delivery failed 20
+///   attempts`) gave up after its retry time: `expired`;
+/// * "user unknown" is a filter's words (content filters and per-recipient rules often answer
+///   so, to hide which addresses exist), `filtered` and soft, when the refusal came after the
+///   message data (the address had been accepted at `RCPT TO`), or when the status is a
+///   security or policy one (x.7.x: RFC 3463 says x.7.1 "can be the result of per-host or
+///   per-recipient filtering") and nothing says it answered `RCPT TO`, where the address
+///   itself is judged. A precise x.1.1 was decided before and stays;
+/// * a refusal with no precise cause that answered the connection or `EHLO`/`HELO` (before
+///   any sender or recipient was named) refuses the sending host: `blocked`.
+fn refine(reason: Reason, worded: bool, status: &str, texts: &Texts<'_>) -> Reason {
+    let given_up = |action: &str| status.starts_with('4') && action == "failed";
+    let policy_status = split_status(status).is_some_and(|(_, subject, _)| subject == 7);
     match reason {
-        Reason::NetworkError | Reason::Undefined if given_up => Reason::Expired,
-        // The address was accepted at RCPT TO: what refuses it after the data is a filter.
-        Reason::UserUnknown if certain.is_none() && data_stage() => Reason::Filtered,
+        Reason::NetworkError | Reason::Undefined if given_up(texts.action) => Reason::Expired,
+        Reason::Undefined if texts.any(gave_up_after_attempts) => Reason::Expired,
+        Reason::UserUnknown if worded && texts.any(names_missing_domain) => Reason::HostUnknown,
+        Reason::UserUnknown
+            if worded && (texts.any(after_data) || policy_status && !texts.any(answered_rcpt)) =>
+        {
+            Reason::Filtered
+        }
+        Reason::Rejected | Reason::Filtered | Reason::PolicyViolation | Reason::Undefined
+            if texts.any(answered_greeting) =>
+        {
+            Reason::Blocked
+        }
         reason => reason,
     }
 }
@@ -212,7 +320,10 @@ pub(crate) fn classify_in(
 /// their host (a link's path is not wording: `.../reason/#filtered`; its host may be, such
 /// as a block list's).
 fn lower_text(text: &str) -> String {
-    let lower = text.to_lowercase().replace('\u{2019}', "'");
+    let mut lower = text.to_lowercase();
+    if lower.contains('\u{2019}') {
+        lower = lower.replace('\u{2019}', "'");
+    }
     let mut out = String::with_capacity(lower.len());
     let mut rest = lower.as_str();
     while let Some(at) = rest.find("http") {
@@ -237,20 +348,92 @@ fn lower_text(text: &str) -> String {
     out
 }
 
+/// Whether the text says the refusal answered `RCPT TO` (Exim `after RCPT TO`, Postfix `in
+/// reply to RCPT TO command`, Sendmail `>>> RCPT To`; Postfix's and Exchange Online's
+/// `Recipient address rejected`, which their RCPT TO restrictions write), not the message
+/// data after it.
+fn answered_rcpt(lower: &str) -> bool {
+    (lower.contains("rcpt") || lower.contains("recipient address rejected")) && !after_data(lower)
+}
+
 /// Whether the text says the reply came after the message data (Postfix `in reply to end of
 /// DATA command`, Exim `after end of data`, `SMTP command DATA`).
 fn after_data(lower: &str) -> bool {
-    [
-        "in reply to end of data",
-        "in reply to data",
-        "after end of data",
-        "after data",
-        "smtp command data",
-        "command data",
-        ">>> data",
-    ]
-    .iter()
-    .any(|p| lower.contains(p))
+    contains_any(
+        lower,
+        &[
+            "in reply to end of data",
+            "in reply to data",
+            "after end of data",
+            "after data",
+            "smtp command data",
+            "command data",
+            ">>> data",
+        ],
+    )
+}
+
+/// Whether the text says the refusal answered the connection or the greeting (Exim `after
+/// initial connection`, `after EHLO`; Postfix `in reply to EHLO command`).
+fn answered_greeting(lower: &str) -> bool {
+    contains_any(
+        lower,
+        &[
+            "after initial connection",
+            "after connection",
+            "after ehlo",
+            "after helo",
+            "in reply to ehlo",
+            "in reply to helo",
+            "in reply to the initial",
+        ],
+    )
+}
+
+/// Whether the text counts the attempts made (`failed 20 attempts`, `after 5 attempts`).
+fn gave_up_after_attempts(lower: &str) -> bool {
+    lower.match_indices(" attempts").any(|(at, _)| {
+        lower[..at]
+            .split_whitespace()
+            .next_back()
+            .is_some_and(|word| !word.is_empty() && word.bytes().all(|b| b.is_ascii_digit()))
+    })
+}
+
+/// Whether the text names a host or domain as the thing not found or not existing: a dotted
+/// name (no `@`, an alphabetic top label) after the word `host` or `domain`, or of three
+/// labels or more (`553 neko.example.com does not exist`, `host mx.example.org not found`).
+/// A name of two labels alone may be a local part (`mailbox john.smith does not exist`), and
+/// a name after `mailbox`, `user`, `account`... is one.
+fn names_missing_domain(lower: &str) -> bool {
+    [" does not exist", " doesn't exist", " not found"]
+        .iter()
+        .any(|needle| {
+            lower.match_indices(needle).any(|(at, _)| {
+                let mut before = lower[..at].split_whitespace().rev();
+                let name = before.next().unwrap_or_default();
+                let labels = host_labels(name.trim_matches(|c: char| "<>()[]\"'".contains(c)));
+                let named_as = before.next().unwrap_or_default();
+                match named_as {
+                    "host" | "domain" | "hostname" => labels >= 2,
+                    "mailbox" | "user" | "account" | "address" | "recipient" | "alias" => false,
+                    _ => labels >= 3,
+                }
+            })
+        })
+}
+
+/// The number of labels of `word` when it reads as a host name (letters, digits and `-`
+/// between dots, an alphabetic top label), else 0.
+fn host_labels(word: &str) -> usize {
+    let labels: Vec<&str> = word.split('.').collect();
+    let valid = labels
+        .iter()
+        .all(|l| !l.is_empty() && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-'))
+        && labels
+            .last()
+            .is_some_and(|tld| tld.bytes().all(|b| b.is_ascii_alphabetic()));
+    if valid { labels.len() } else { 0 }
 }
 
 /// The statuses precise enough to be certain whatever the text adds (which then mostly
@@ -282,9 +465,10 @@ fn split_status(status: &str) -> Option<(u16, u16, u16)> {
     }
 }
 
-/// The first group of [`PHRASES`] (in table order) with a phrase in `lower`: every phrase is
-/// searched in one pass (Aho-Corasick, overlapping matches), the lowest group wins.
-fn from_text(lower: &str) -> Option<Reason> {
+/// The first group of [`PHRASES`] (in table order) with a phrase in `lower`, and whether it
+/// is one of the [`OVERRIDING`] groups: every phrase is searched in one pass (Aho-Corasick,
+/// overlapping matches), the lowest group wins.
+fn from_text(lower: &str) -> Option<(Reason, bool)> {
     if lower.trim().is_empty() {
         return None;
     }
@@ -293,7 +477,7 @@ fn from_text(lower: &str) -> Option<Reason> {
         .find_overlapping_iter(lower)
         .map(|m| groups[m.pattern().as_usize()])
         .min()
-        .map(|group| PHRASES[group].0)
+        .map(|group| (PHRASES[group].0, group < OVERRIDING))
 }
 
 /// The automaton of every phrase, and the group of each pattern, built once.
@@ -367,6 +551,10 @@ fn from_reply_code(code: &str) -> Option<Reason> {
 mod tests {
     use super::*;
 
+    fn in_notice(status: &str, reply_code: &str, diagnostic: &str, notice: &str) -> Reason {
+        classify_in(status, reply_code, diagnostic, &Notice::new(notice), "")
+    }
+
     #[test]
     fn status_naming_the_address_wins() {
         assert_eq!(
@@ -395,6 +583,216 @@ mod tests {
         assert_eq!(classify("5.2.2", "", "over"), Reason::MailboxFull);
         assert_eq!(classify("", "552", ""), Reason::MailboxFull);
         assert_eq!(classify("", "", ""), Reason::Undefined);
+    }
+
+    #[test]
+    fn overriding_wording_wins_over_a_borrowed_status() {
+        assert_eq!(
+            classify(
+                "5.1.1",
+                "",
+                "procmail: Couldn't create \"/var/spool/mail/x\""
+            ),
+            Reason::MailerError
+        );
+        assert_eq!(
+            classify(
+                "5.1.1",
+                "550",
+                "550 5.1.1 Refused due to recipient preferences"
+            ),
+            Reason::Filtered
+        );
+        assert_eq!(
+            classify(
+                "5.1.1",
+                "550",
+                "550 5.1.1 192.0.2.1 has sent to too many recipients this hour"
+            ),
+            Reason::Speeding
+        );
+    }
+
+    #[test]
+    fn a_missing_host_is_not_an_unknown_user() {
+        assert_eq!(
+            classify("", "553", "553 mx.example.com does not exist"),
+            Reason::HostUnknown
+        );
+        assert_eq!(
+            in_notice(
+                "5.0.0",
+                "",
+                "",
+                "DNS lookup failure: host mx.example.org not found"
+            ),
+            Reason::HostUnknown
+        );
+        assert_eq!(
+            classify("", "550", "550 user@example.com does not exist"),
+            Reason::UserUnknown
+        );
+        assert!(!names_missing_domain("192.0.2.1 not found"));
+        assert!(!names_missing_domain("mailbox john.smith does not exist"));
+        assert!(!names_missing_domain("john.smith does not exist"));
+        assert!(names_missing_domain("domain example.com not found"));
+        assert!(!names_missing_domain(
+            "mailbox first.middle.last does not exist"
+        ));
+    }
+
+    #[test]
+    fn user_unknown_under_a_policy_status_or_after_data_is_a_filter() {
+        assert_eq!(
+            classify("5.7.1", "550", "550 5.7.1 550 User Unknown"),
+            Reason::Filtered
+        );
+        let rcpt = "SMTP error from remote mail server after RCPT TO:<a@example.ch>";
+        assert_eq!(
+            in_notice(
+                "5.7.1",
+                "554",
+                "Recipient address rejected: Access denied",
+                rcpt
+            ),
+            Reason::UserUnknown
+        );
+        assert_eq!(
+            in_notice("", "550", "550 User unknown", "after end of data"),
+            Reason::Filtered
+        );
+        assert_eq!(
+            classify("5.7.1", "554", "Recipient address rejected: Access denied"),
+            Reason::UserUnknown
+        );
+        assert_eq!(classify("", "550", "550 User unknown"), Reason::UserUnknown);
+    }
+
+    #[test]
+    fn a_generic_refusal_of_the_greeting_blocks_the_host() {
+        let notice = "SMTP error from remote mail server after EHLO mx.example.com:\n550 Rejected";
+        assert_eq!(
+            classify_in(
+                "5.0.0",
+                "550",
+                "550 Rejected",
+                &Notice::new(notice),
+                "failed"
+            ),
+            Reason::Blocked
+        );
+        assert_eq!(
+            in_notice("", "550", "after initial connection: 550 Access denied", ""),
+            Reason::Blocked
+        );
+        assert_eq!(
+            in_notice("", "550", "after initial connection: 550 Mailbox full", ""),
+            Reason::MailboxFull
+        );
+    }
+
+    #[test]
+    fn attempts_counted_and_given_up_expire() {
+        assert_eq!(
+            in_notice(
+                "5.0.0",
+                "",
+                "",
+                "Delivery failed 20 attempts: a@example.com"
+            ),
+            Reason::Expired
+        );
+        assert_eq!(
+            in_notice("5.0.0", "", "", "many attempts"),
+            Reason::Undefined
+        );
+        assert_eq!(
+            classify_in(
+                "4.4.1",
+                "",
+                "connection timed out",
+                &Notice::new(""),
+                "failed"
+            ),
+            Reason::Expired
+        );
+    }
+
+    #[test]
+    fn provider_and_relay_wording() {
+        assert_eq!(
+            classify(
+                "",
+                "554",
+                "554 Transaction failed: Duplicate header 'DKIM-Signature'."
+            ),
+            Reason::ContentError
+        );
+        assert_eq!(
+            classify(
+                "",
+                "554",
+                "554 Message rejected: Email address is not verified."
+            ),
+            Reason::NoRelaying
+        );
+        assert_eq!(
+            classify(
+                "5.1.0",
+                "550",
+                "550 5.1.0 <a@example.com> sender rejected. AUP#CDRBL"
+            ),
+            Reason::Blocked
+        );
+        assert_eq!(
+            classify("", "550", "Client host 192.0.2.1 listed in RBL"),
+            Reason::Blocked
+        );
+        assert_eq!(
+            classify(
+                "5.2.0",
+                "550",
+                "550 5.2.0 Mail rejete. Mail rejected. ofr_506 [506]"
+            ),
+            Reason::SpamDetected
+        );
+        assert_eq!(classify("", "", "a garbled line"), Reason::Undefined);
+        assert_eq!(
+            classify(
+                "",
+                "550",
+                "you are sending from an address that has been blacklisted"
+            ),
+            Reason::Rejected
+        );
+        assert_eq!(
+            classify("", "554", "your IP address has been blacklisted"),
+            Reason::Blocked
+        );
+    }
+
+    #[test]
+    fn japanese_wording() {
+        assert_eq!(
+            classify(
+                "5.0.0",
+                "",
+                "ユーザー Neko は Domino ディレクトリには見つかりません。"
+            ),
+            Reason::UserUnknown
+        );
+        assert_eq!(
+            classify("", "", "ディレクトリのリストにありません"),
+            Reason::UserUnknown
+        );
+        assert_eq!(
+            classify("", "", "メールボックスがいっぱいです"),
+            Reason::MailboxFull
+        );
+        assert_eq!(
+            classify("", "", "ホストが見つかりません"),
+            Reason::HostUnknown
+        );
     }
 
     #[test]

@@ -15,6 +15,10 @@
 //!
 //! Trusts nothing, never panics; pure string scanning.
 
+use std::sync::OnceLock;
+
+use aho_corasick::AhoCorasick;
+
 use crate::addresses::email_normalize;
 
 /// How many lines after a recipient line still describe it.
@@ -37,16 +41,47 @@ pub(crate) struct TextRecipient {
 
 /// Splits a notice into the part written for humans and the returned message after it.
 pub(crate) fn split_original(text: &str) -> (&str, &str) {
+    // The lines that may announce the original hold one of its words: they are found in one
+    // search of the whole text, and only they are read further.
+    let mut words = announcing_words()
+        .find_iter(text)
+        .map(|m| m.start())
+        .peekable();
     let mut offset = 0;
     let mut previous_blank = true;
     for line in text.split_inclusive('\n') {
-        if announces_original(line) || (previous_blank && starts_header_block(line)) {
+        let end = offset + line.len();
+        while words.next_if(|&at| at < offset).is_some() {}
+        let may_announce = words.peek().is_some_and(|&at| at < end);
+        if (may_announce && announces_original(line))
+            || (previous_blank && starts_header_block(line))
+        {
             return text.split_at(offset);
         }
         previous_blank = line.trim().is_empty();
-        offset += line.len();
+        offset = end;
     }
     (text, "")
+}
+
+/// Every phrase of [`announces_original`] holds one of these words (any ASCII case).
+const ANNOUNCING_WORDS: &[&str] = &[
+    "origina",
+    "returned",
+    "undelivered",
+    "unsent",
+    "copy",
+    "follow",
+];
+
+fn announcing_words() -> &'static AhoCorasick {
+    static WORDS: OnceLock<AhoCorasick> = OnceLock::new();
+    WORDS.get_or_init(|| {
+        AhoCorasick::builder()
+            .ascii_case_insensitive(true)
+            .build(ANNOUNCING_WORDS)
+            .expect("the words build an automaton")
+    })
 }
 
 /// A short line such as `------ This is a copy of the message, including all the headers.`,
@@ -79,17 +114,7 @@ fn announces_original(line: &str) -> bool {
     // Every phrase holds one of these words; lower-casing never makes one appear (the only
     // characters outside ASCII that lower-case into ASCII give `k` and `i` + U+0307), so a
     // line without any of them (any ASCII case) cannot announce anything: most lines stop here.
-    if !contains_any_ascii_ci(
-        line.as_bytes(),
-        &[
-            b"origina",
-            b"returned",
-            b"undelivered",
-            b"unsent",
-            b"copy",
-            b"follow",
-        ],
-    ) {
+    if !announcing_words().is_match(line) {
         return false;
     }
     let decorated = line.starts_with(['-', '=', '_', '*', '#']);
@@ -138,27 +163,6 @@ pub(crate) fn contains_any(haystack: &str, needles: &[&str]) -> bool {
     (0..bytes.len()).any(|i| {
         firsts[usize::from(bytes[i])]
             && needles.iter().any(|n| bytes[i..].starts_with(n.as_bytes()))
-    })
-}
-
-/// Whether `haystack` holds one of `needles` (lower-case ASCII), in any ASCII case.
-fn contains_any_ascii_ci(haystack: &[u8], needles: &[&[u8]]) -> bool {
-    // The first letters of the needles, to skip most bytes with one test.
-    let mut firsts = [false; 256];
-    for n in needles {
-        if let Some(&f) = n.first() {
-            firsts[usize::from(f)] = true;
-        }
-    }
-    (0..haystack.len()).any(|i| {
-        let first = haystack[i].to_ascii_lowercase();
-        firsts[usize::from(first)]
-            && needles.iter().any(|n| {
-                n.first() == Some(&first)
-                    && haystack
-                        .get(i..i + n.len())
-                        .is_some_and(|w| w.eq_ignore_ascii_case(n))
-            })
     })
 }
 
@@ -222,15 +226,29 @@ pub(crate) fn find_recipients_in(
         .iter()
         .any(|r| r.status.is_empty() && r.reply_code.is_empty())
     {
-        let whole = details(&lines);
+        let (status, reply_code) = codes(&lines);
         for r in &mut found {
             if r.status.is_empty() && r.reply_code.is_empty() {
-                r.status.clone_from(&whole.status);
-                r.reply_code.clone_from(&whole.reply_code);
+                r.status.clone_from(&status);
+                r.reply_code.clone_from(&reply_code);
             }
         }
     }
     found
+}
+
+/// The first failure status and the first failure reply code of `lines` (each may be empty).
+fn codes(lines: &[&str]) -> (String, String) {
+    (
+        lines
+            .iter()
+            .find_map(|l| find_failure_status(l))
+            .unwrap_or_default(),
+        lines
+            .iter()
+            .find_map(|l| find_reply_code(l))
+            .unwrap_or_default(),
+    )
 }
 
 fn merge(known: &mut TextRecipient, more: TextRecipient) {
@@ -252,34 +270,48 @@ fn merge(known: &mut TextRecipient, more: TextRecipient) {
 
 /// Status, reply code and reason of the lines describing one recipient.
 fn details(block: &[&str]) -> TextRecipient {
-    let reason = collapse(&block.join(" "));
-    let reason = reason
+    let mut words = String::new();
+    for line in block {
+        push_words(&mut words, line);
+    }
+    let reason = words
         .trim_matches(|c: char| c.is_whitespace() || ":>()-".contains(c))
         .chars()
         .take(MAX_REASON)
         .collect();
+    let (status, reply_code) = codes(block);
     TextRecipient {
         address: String::new(),
-        status: block
-            .iter()
-            .find_map(|l| find_failure_status(l))
-            .unwrap_or_default(),
-        reply_code: block
-            .iter()
-            .find_map(|l| find_reply_code(l))
-            .unwrap_or_default(),
+        status,
+        reply_code,
         reason,
     }
 }
 
 /// White space runs become one space.
 pub(crate) fn collapse(text: &str) -> String {
-    text.split_whitespace().collect::<Vec<_>>().join(" ")
+    let mut out = String::with_capacity(text.len());
+    push_words(&mut out, text);
+    out
+}
+
+/// Appends the words of `text` to `out`, one space between words (and before the first one
+/// when `out` is not empty).
+fn push_words(out: &mut String, text: &str) {
+    for word in text.split_whitespace() {
+        if !out.is_empty() {
+            out.push(' ');
+        }
+        out.push_str(word);
+    }
 }
 
 /// If `line` names a failed recipient: the address, the byte offset where the rest of the
 /// line (its details) starts, and how it was found.
 fn recipient_on_line(line: &str) -> Option<(String, usize, Found)> {
+    // Every way below finds an address (`address_at`), which holds an `@`: most lines of a
+    // notice have none and stop here, with one vector search.
+    memchr::memchr(b'@', line.as_bytes())?;
     let trimmed = strip_bullet(line.trim_start());
     let indent = line.len() - trimmed.len();
     let after_code = skip_reply_code(trimmed);
