@@ -72,6 +72,9 @@ pub struct ServerSettings {
     pub tls_certificate: String,
     /// PEM private key of `tls_certificate`.
     pub tls_private_key: String,
+    /// The HTTP server's address as recipients reach it (`https://mail.example.com`), for the
+    /// one-click unsubscribe links of mass mail; empty: `http://<http_listen>`.
+    pub public_url: String,
 }
 
 impl Default for ServerSettings {
@@ -88,6 +91,7 @@ impl Default for ServerSettings {
             odoo_bounce_mails: false,
             tls_certificate: String::new(),
             tls_private_key: String::new(),
+            public_url: String::new(),
         }
     }
 }
@@ -291,6 +295,13 @@ fn check_server(s: &ServerSettings, errors: &mut Vec<ConfigError>) {
         errors.push(ConfigError::new(
             "server.lmtp_listen",
             format!("`{lmtp}` is neither address:port nor unix:/path"),
+        ));
+    }
+    let url = &s.public_url;
+    if !(url.is_empty() || url.starts_with("http://") || url.starts_with("https://")) {
+        errors.push(ConfigError::new(
+            "server.public_url",
+            format!("`{}` is not an http(s) URL", s.public_url),
         ));
     }
     if s.tls_certificate.is_empty() != s.tls_private_key.is_empty() {

@@ -27,9 +27,17 @@ pub(crate) fn env_u64(name: &str) -> Option<u64> {
     }
 }
 
-/// The runner's settings for this process.
-pub(crate) fn config(hostname: &str) -> DeliveryConfig {
-    let mut c = DeliveryConfig::new(hostname);
+/// The runner's settings for this process; `http` is where the HTTP server listens (the
+/// unsubscribe links go under `public_url`, else under it).
+pub(crate) fn config(
+    settings: &crate::config::ServerSettings,
+    http: std::net::SocketAddr,
+) -> DeliveryConfig {
+    let mut c = DeliveryConfig::new(&settings.hostname);
+    c.public_url = Some(match settings.public_url.trim_end_matches('/') {
+        "" => format!("http://{http}"),
+        url => url.to_owned(),
+    });
     if let Some(n) = env_u64("POSTERN_DELIVERY_LEASE_SECONDS") {
         c.lease = Duration::from_secs(n.max(1));
     }

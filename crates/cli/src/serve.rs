@@ -81,7 +81,7 @@ pub(crate) async fn serve(
     let http_task = tokio::spawn(postern_web::run(listener, state, wait_for(stopped.clone())));
     let delivery = tokio::spawn(postern_delivery::run(
         store.clone(),
-        crate::delivery::config(&settings.hostname),
+        crate::delivery::config(&settings, http),
         wait_for(stopped.clone()),
     ));
     let webhooks = spawn_webhook_sender(&gateway, &settings.hostname, stopped.clone())?;

@@ -306,6 +306,100 @@ async fn a_reply_with_only_the_reply_to_threads_postgres() {
     reply_token_threads(true).await;
 }
 
+/// Sends a mail of `stream` to `to` through `/api/v1/mail`.
+async fn send(s: &Serve, to: &str, subject: &str, stream: &str) {
+    let (st, body) = s
+        .post(
+            "/api/v1/mail",
+            json!({"to": [to], "subject": subject, "body_html": "<p>News</p>", "stream": stream}),
+        )
+        .await;
+    assert!(st == 201 || st == 202, "{st} {body}");
+}
+
+async fn one_click_unsubscribe(postgres: bool) {
+    let sink = SmtpSink::start();
+    let dir = tempfile::tempdir().unwrap();
+    let db = database(dir.path(), postgres).await;
+    let s = start(dir.path(), &db, &sink);
+    let carla = "carla@customer.example";
+    send(&s, carla, "Newsletter 1", "mass").await;
+    let first = eventually(20, "the newsletter reaches the sink", || async {
+        sink.messages()
+            .into_iter()
+            .find(|m| header(m, "Subject").as_deref() == Some("Newsletter 1"))
+    })
+    .await;
+    assert_eq!(
+        header(&first, "List-Unsubscribe-Post").as_deref(),
+        Some("List-Unsubscribe=One-Click"),
+        "{first}"
+    );
+    let link = header(&first, "List-Unsubscribe").unwrap();
+    let url = link.trim_matches(['<', '>']);
+    assert!(url.starts_with(&s.url("/unsubscribe/")), "{link}");
+    // GET shows a button and changes nothing; a forged link is 404; the POST unsubscribes.
+    let page = s.http().get(url).send().await.unwrap();
+    assert_eq!(page.status().as_u16(), 200);
+    let (_, none) = s.get("/api/v1/suppressions").await;
+    assert_eq!(none["items"].as_array().unwrap().len(), 0, "{none}");
+    let forged = format!("{}0", &url[..url.len() - 1]).replace("/unsubscribe/", "/unsubscribe/1");
+    let one_click = |u: String| {
+        s.http()
+            .post(u)
+            .header("Content-Type", "application/x-www-form-urlencoded")
+            .body("List-Unsubscribe=One-Click")
+            .send()
+    };
+    assert_eq!(one_click(forged).await.unwrap().status().as_u16(), 404);
+    assert_eq!(
+        one_click(url.to_owned()).await.unwrap().status().as_u16(),
+        200
+    );
+    let (_, list) = s.get("/api/v1/suppressions").await;
+    assert_eq!(list["items"][0]["scope"], "mass", "{list}");
+    assert_eq!(list["items"][0]["cause"], "unsubscribe", "{list}");
+
+    // The next newsletter does not go to Carla; a transactional mail does.
+    send(&s, carla, "Newsletter 2", "mass").await;
+    send(&s, carla, "Your invoice", "transactional").await;
+    eventually(20, "the invoice reaches the sink", || async {
+        sink.messages()
+            .iter()
+            .any(|m| header(m, "Subject").as_deref() == Some("Your invoice"))
+            .then_some(())
+    })
+    .await;
+    eventually(20, "the second newsletter is done", || async {
+        let (_, out) = s.get("/api/v1/mail?state=exception").await;
+        let failed = out["items"]
+            .as_array()?
+            .iter()
+            .any(|m| m["subject"] == "Newsletter 2");
+        failed.then_some(())
+    })
+    .await;
+    assert!(
+        !sink
+            .messages()
+            .iter()
+            .any(|m| header(m, "Subject").as_deref() == Some("Newsletter 2")),
+        "no second newsletter at the sink"
+    );
+    drop(s);
+    drop_database(&db).await;
+}
+
+#[tokio::test]
+async fn a_one_click_unsubscribe_stops_mass_mail_only_sqlite() {
+    one_click_unsubscribe(false).await;
+}
+
+#[tokio::test]
+async fn a_one_click_unsubscribe_stops_mass_mail_only_postgres() {
+    one_click_unsubscribe(true).await;
+}
+
 async fn hard_bounce_suppresses(postgres: bool) {
     let sink = SmtpSink::start();
     let dir = tempfile::tempdir().unwrap();

@@ -57,6 +57,9 @@ pub struct DeliveryConfig {
     pub commit_every: usize,
     /// Retry schedule and maximum age.
     pub backoff: Backoff,
+    /// The HTTP server's address as recipients reach it: mass mail carries a one-click
+    /// unsubscribe link under it (RFC 8058). `None`: no link.
+    pub public_url: Option<String>,
 }
 
 impl DeliveryConfig {
@@ -74,6 +77,7 @@ impl DeliveryConfig {
             timeout: Duration::from_secs(60),
             commit_every: 200,
             backoff: Backoff::default(),
+            public_url: None,
         }
     }
 }

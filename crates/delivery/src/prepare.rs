@@ -27,6 +27,9 @@ pub struct Context {
     pub default_filter: Option<String>,
     /// The key of VERP tokens (`None`: no VERP).
     pub verp_key: Option<std::sync::Arc<[u8]>>,
+    /// The key of unsubscribe tokens and the public URL they go under (`None`: mass mail
+    /// carries no unsubscribe link).
+    pub unsubscribe: Option<(std::sync::Arc<[u8]>, String)>,
 }
 
 impl Context {
@@ -103,6 +106,29 @@ impl Prepared {
             None => self.mail_from.clone(),
         }
     }
+}
+
+/// `List-Unsubscribe` and `List-Unsubscribe-Post` (RFC 2369, RFC 8058) of a mass mail: a
+/// one-click `POST` to a signed URL of the HTTP server suppresses `rcpt` for mass mail. A mass
+/// mail goes to one recipient (the link names the first).
+pub fn unsubscribe_headers(
+    key: &[u8],
+    base: &str,
+    mail: MailId,
+    rcpt: &str,
+) -> [(String, String); 2] {
+    let token =
+        postern_model::token::sign(key, "unsubscribe", mail.get(), &rcpt.to_ascii_lowercase());
+    [
+        (
+            "List-Unsubscribe".into(),
+            format!("<{base}/unsubscribe/{token}>"),
+        ),
+        (
+            "List-Unsubscribe-Post".into(),
+            "List-Unsubscribe=One-Click".into(),
+        ),
+    ]
 }
 
 /// VERP for a mail whose return path is the bounce address of an alias domain that has VERP on,
@@ -203,6 +229,12 @@ pub fn prepare(
     let (rcpts, attempt) = recipients(&to, &cc, &headers, stored);
     if rcpts.is_empty() {
         return no_recipient(mail, server_id, attempt, now_ms, backoff);
+    }
+    let mut headers = headers;
+    if mail.stream == MailStream::Mass
+        && let (Some((key, base)), Some(first)) = (&ctx.unsubscribe, rcpts.first())
+    {
+        headers.extend(unsubscribe_headers(key, base, mail.id, first));
     }
     let parts = Parts {
         from: sending.header_from,

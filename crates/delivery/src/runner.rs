@@ -36,7 +36,7 @@ pub struct BatchStats {
 }
 
 /// Reads what preparing needs: servers, alias domains, the gateway company's domain, params.
-async fn load_context(store: &Store) -> Result<Context, DeliveryError> {
+async fn load_context(store: &Store, cfg: &DeliveryConfig) -> Result<Context, DeliveryError> {
     let mut tx = store.read().await?;
     let servers = tx.delivery_servers(false).await?;
     let domains = tx.alias_domains().await?;
@@ -52,16 +52,11 @@ async fn load_context(store: &Store) -> Result<Context, DeliveryError> {
             .map(|s| s.id)
     });
     let default_filter = tx.get_param("mail.default.from_filter").await?;
-    let key = tx.gateway_key("verp").await?;
     tx.rollback().await?;
-    let verp_key = match key {
-        Some(k) => k,
-        None => {
-            let mut tx = store.begin().await?;
-            let k = tx.ensure_gateway_key("verp").await?;
-            tx.commit().await?;
-            k
-        }
+    let verp_key = gateway_key(store, "verp").await?;
+    let unsubscribe = match &cfg.public_url {
+        Some(base) => Some((gateway_key(store, "unsubscribe").await?, base.clone())),
+        None => None,
     };
     Ok(Context {
         servers,
@@ -69,8 +64,23 @@ async fn load_context(store: &Store) -> Result<Context, DeliveryError> {
         default_domain,
         mass_server,
         default_filter,
-        verp_key: Some(verp_key.into()),
+        verp_key: Some(verp_key),
+        unsubscribe,
     })
+}
+
+/// The store's key for `purpose`, made on first use.
+async fn gateway_key(store: &Store, purpose: &str) -> Result<Arc<[u8]>, DeliveryError> {
+    let mut tx = store.read().await?;
+    let key = tx.gateway_key(purpose).await?;
+    tx.rollback().await?;
+    if let Some(k) = key {
+        return Ok(k.into());
+    }
+    let mut tx = store.begin().await?;
+    let k = tx.ensure_gateway_key(purpose).await?;
+    tx.commit().await?;
+    Ok(k.into())
 }
 
 fn jitter() -> f64 {
@@ -92,7 +102,7 @@ pub async fn run_once(store: &Store, cfg: &DeliveryConfig) -> Result<BatchStats,
     if claimed.is_empty() {
         return Ok(stats);
     }
-    let ctx = load_context(store).await?;
+    let ctx = load_context(store, cfg).await?;
     let mut results = Vec::new();
     let mut ready = Vec::new();
     {

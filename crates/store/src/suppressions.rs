@@ -347,3 +347,32 @@ impl Tx {
         Ok(Some((rfc, rcpts)))
     }
 }
+
+impl Tx {
+    /// A one-click unsubscribe (RFC 8058): the recipient that `token` (of a mass mail's
+    /// `List-Unsubscribe`) names is suppressed for mass mail. `None` when the token is forged or
+    /// names no mail sent.
+    pub async fn unsubscribe(&mut self, token: &str) -> Result<Option<Suppression>, StoreError> {
+        let Some(key) = self.gateway_key("unsubscribe").await? else {
+            return Ok(None);
+        };
+        let Some(id) = postern_model::token::id_of(token) else {
+            return Ok(None);
+        };
+        let Some((_, rcpts)) = self.mail_for_verp(postern_model::MailId(id)).await? else {
+            return Ok(None);
+        };
+        let Some(address) = rcpts.into_iter().find(|a| {
+            postern_model::token::verify(&key, "unsubscribe", token, &a.to_ascii_lowercase())
+        }) else {
+            return Ok(None);
+        };
+        let input = SuppressionInput {
+            address,
+            scope: Some(SuppressionScope::Mass),
+            cause: Some(SuppressionCause::Unsubscribe),
+            detail: Some(format!("one-click unsubscribe from mail {id}")),
+        };
+        self.suppress(&input).await.map(Some)
+    }
+}

@@ -24,6 +24,7 @@ mod resources;
 pub mod sender;
 mod suppressions;
 mod threads;
+mod unsubscribe;
 
 pub use error::ApiError;
 pub use threads::mail_json;
@@ -195,6 +196,7 @@ pub fn router(state: AppState) -> Router {
     let (router, api) = routes(&state).split_for_parts();
     let document = openapi::Document::new(&openapi::finish(api));
     router
+        .merge(unsubscribe::routes())
         .layer(Extension(document))
         .fallback(|| async {
             ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such endpoint")

@@ -52,6 +52,7 @@ fn json(s: &Suppression) -> Value {
 
 /// List the suppressed addresses
 #[utoipa::path(get, path = "/suppressions", tag = "suppressions", params(ListQuery),
+    operation_id = "list_suppressions",
     responses((status = 200, description = "A page, by id", body = PageBody<SuppressionBody>)))]
 async fn list(
     State(s): State<AppState>,
@@ -67,6 +68,7 @@ async fn list(
 ///
 /// An address already suppressed for that scope keeps its first cause (answered 200).
 #[utoipa::path(post, path = "/suppressions", tag = "suppressions",
+    operation_id = "create_suppression",
     request_body = SuppressionInputBody,
     responses((status = 201, description = "Suppressed", body = SuppressionBody),
         (status = 422, description = "Not an address", body = ErrorBody)))]
@@ -82,6 +84,7 @@ async fn create(
 
 /// Get a suppression
 #[utoipa::path(get, path = "/suppressions/{id}", tag = "suppressions",
+    operation_id = "get_suppression",
     params(("id" = i64, Path, description = "Id")),
     responses((status = 200, description = "The suppression", body = SuppressionBody),
         (status = 404, description = "No such suppression", body = ErrorBody)))]
@@ -97,6 +100,7 @@ async fn read(
 ///
 /// Mail goes to the address again.
 #[utoipa::path(delete, path = "/suppressions/{id}", tag = "suppressions",
+    operation_id = "delete_suppression",
     params(("id" = i64, Path, description = "Id")),
     responses((status = 204, description = "Removed"),
         (status = 404, description = "No such suppression", body = ErrorBody)))]
