@@ -400,6 +400,62 @@ async fn a_one_click_unsubscribe_stops_mass_mail_only_postgres() {
     one_click_unsubscribe(true).await;
 }
 
+/// A relay that rewrites Message-IDs (Amazon SES: `250 Ok <id>`, the mail leaves as
+/// `<id@email.amazonses.com>`): a reply that cites only the rewritten id threads.
+async fn rewritten_id_threads(postgres: bool) {
+    const SES_ID: &str = "0100018c1f2b3c4d-5e6f7a8b-1c2d-4e5f-9a0b-1c2d3e4f5a6b-000000";
+    let relay = postern_testkit::sink::start(postern_testkit::sink::Behaviour {
+        data_reply: Some(format!("250 Ok {SES_ID}")),
+        ..Default::default()
+    })
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    let db = database(dir.path(), postgres).await;
+    let cfg = config(dir.path(), relay.port);
+    let envs = [
+        ("POSTERN_DATABASE_URL", db.as_str()),
+        ("POSTERN_DELIVERY_POLL_MS", "50"),
+    ];
+    let s = Serve::start(
+        BIN,
+        dir.path(),
+        TOKEN,
+        &envs,
+        &["--config", cfg.to_str().unwrap()],
+    );
+    let (record, alice, ids) = record_followed_by(&s, &["robert@customer.example"]).await;
+    let posted = post(&s, record, alice, "Our offer").await;
+    let message = posted["id"].as_i64().unwrap();
+    assert_eq!(
+        notification(&s, record, message, ids[0]).await["status"],
+        "sent"
+    );
+    assert_eq!(relay.messages().len(), 1);
+    // Robert's client answers the id it got, SES's, and nothing else of ours.
+    let reply = format!(
+        "From: Robert Customer <robert@customer.example>\r\nTo: someone@customer.example\r\n\
+         Subject: Re: Our offer\r\nMessage-ID: <r1@customer.example>\r\n\
+         In-Reply-To: <{SES_ID}@email.amazonses.com>\r\n\
+         References: <{SES_ID}@email.amazonses.com>\r\n\r\nYes.\r\n"
+    );
+    let outcome = ingest(&s, "catchall@example.com", reply).await;
+    assert_eq!(outcome["outcome"], "routed", "{outcome}");
+    assert_eq!(outcome["routes"][0]["via"], "reply", "{outcome}");
+    assert_eq!(outcome["routes"][0]["record_id"], record, "{outcome}");
+    drop(s);
+    drop_database(&db).await;
+}
+
+#[tokio::test]
+async fn a_reply_citing_only_the_relays_rewritten_id_threads_sqlite() {
+    rewritten_id_threads(false).await;
+}
+
+#[tokio::test]
+async fn a_reply_citing_only_the_relays_rewritten_id_threads_postgres() {
+    rewritten_id_threads(true).await;
+}
+
 async fn hard_bounce_suppresses(postgres: bool) {
     let sink = SmtpSink::start();
     let dir = tempfile::tempdir().unwrap();

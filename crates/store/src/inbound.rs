@@ -183,14 +183,30 @@ impl Tx {
         })?)
     }
 
-    /// The newest stored message (highest id) whose RFC id is one of `ids`.
+    /// The newest stored message (highest id) whose RFC id is one of `ids`, else whose RFC id a
+    /// relay rewrote into one of them.
     pub async fn newest_message_by_ids(
         &mut self,
         ids: &[String],
     ) -> Result<Option<ThreadMessageRow>, StoreError> {
-        let mut best: Option<ThreadMessageRow> = None;
         let start = ids.len().saturating_sub(MAX_LOOKUPS);
-        for id in &ids[start..] {
+        let found = self.newest_by_own_ids(&ids[start..]).await?;
+        if found.is_some() {
+            return Ok(found);
+        }
+        let ours = self.ids_before_rewriting(&ids[start..]).await?;
+        if ours.is_empty() {
+            return Ok(None);
+        }
+        self.newest_by_own_ids(&ours).await
+    }
+
+    async fn newest_by_own_ids(
+        &mut self,
+        ids: &[String],
+    ) -> Result<Option<ThreadMessageRow>, StoreError> {
+        let mut best: Option<ThreadMessageRow> = None;
+        for id in ids {
             let row = on!(self, |c| {
                 sqlx::query_as::<_, ThreadMessageRow>(sqlx::AssertSqlSafe(format!(
                     "{THREAD_MESSAGE_SELECT} WHERE m.message_id = $1"
@@ -206,6 +222,25 @@ impl Tx {
             }
         }
         Ok(best)
+    }
+
+    /// Our Message-IDs that a relay rewrote into one of `ids` (only their local parts are
+    /// compared: the relay's host part varies, `email.amazonses.com`, `eu-west-1.amazonses.com`).
+    async fn ids_before_rewriting(&mut self, ids: &[String]) -> Result<Vec<String>, StoreError> {
+        let mut ours = Vec::new();
+        for id in ids {
+            let Some((local, _)) = id.trim_matches(['<', '>']).split_once('@') else {
+                continue;
+            };
+            let found: Option<String> = on!(self, |c| sqlx::query_scalar(
+                "SELECT rfc_message_id FROM message_id_aliases WHERE alias = $1"
+            )
+            .bind(local)
+            .fetch_optional(c)
+            .await)?;
+            ours.extend(found);
+        }
+        Ok(ours)
     }
 
     /// Active partners whose normalised e-mail is `email`: (id, is user), by id.

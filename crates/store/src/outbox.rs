@@ -149,6 +149,32 @@ pub struct MailResult {
     pub recipients: Vec<MailRecipient>,
 }
 
+/// The Message-ID a relay gave the mail, from its answer to the data (the local part, the key of
+/// `message_id_aliases`): a bracketed `<id@host>` (other than ours), or the token after `Ok`
+/// when it is long enough to be an id (Amazon SES: `250 Ok 0100018c...-000000`, sent on as
+/// `<0100018c...-000000@email.amazonses.com>`). A queue id (`queued as 4ABC123`) is none.
+pub fn rewritten_message_id(reply: &str, ours: &str) -> Option<String> {
+    let ours = ours.trim_matches(['<', '>']);
+    if let Some(start) = reply.find('<')
+        && let Some(len) = reply[start..].find('>')
+    {
+        let id = &reply[start + 1..start + len];
+        return match id.split_once('@') {
+            Some((local, _)) if id != ours && local.len() >= 8 => Some(local.to_owned()),
+            _ => None,
+        };
+    }
+    let mut words = reply.split_whitespace();
+    words.find(|w| w.eq_ignore_ascii_case("ok") || w.eq_ignore_ascii_case("ok:"))?;
+    let token = words.next()?;
+    let id_like = token.len() >= 20
+        && token
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-')
+        && token.bytes().any(|b| b.is_ascii_digit());
+    id_like.then(|| token.to_owned())
+}
+
 /// The failure reason of a mail that waits because no outgoing server exists (not the mail's
 /// fault): such mails are due again as soon as a server is added or activated.
 pub const NO_SERVER_REASON: &str = "no outgoing server is configured";
@@ -316,6 +342,16 @@ impl Tx {
         for chunk in plain.chunks(500) {
             self.record_sent(chunk, now).await?;
         }
+        for r in results {
+            for rcpt in r
+                .recipients
+                .iter()
+                .filter(|x| x.status == RecipientStatus::Sent)
+            {
+                self.keep_rewritten_id(r.mail_id, rcpt.reply.as_deref())
+                    .await?;
+            }
+        }
         for r in other {
             self.record_one(r, now).await?;
         }
@@ -450,6 +486,41 @@ impl Tx {
             })?;
         }
         self.notifications_after(r).await
+    }
+
+    /// Keeps the Message-ID a relay gave mail `id` (see [`rewritten_message_id`]).
+    async fn keep_rewritten_id(
+        &mut self,
+        id: MailId,
+        reply: Option<&str>,
+    ) -> Result<(), StoreError> {
+        // Most answers name no id: nothing to read then.
+        let Some(reply) = reply.filter(|r| rewritten_message_id(r, "").is_some()) else {
+            return Ok(());
+        };
+        let ours: Option<String> = on!(self, |c| sqlx::query_scalar(
+            "SELECT rfc_message_id FROM mails WHERE id = $1"
+        )
+        .bind(id)
+        .fetch_optional(c)
+        .await)?;
+        let Some(ours) = ours else { return Ok(()) };
+        let Some(alias) = rewritten_message_id(reply, &ours) else {
+            return Ok(());
+        };
+        on!(self, |c| {
+            sqlx::query(
+            "INSERT INTO message_id_aliases (alias, rfc_message_id, created_at) VALUES ($1, $2, $3) \
+             ON CONFLICT (alias) DO NOTHING"
+        )
+        .bind(&alias)
+        .bind(&ours)
+        .bind(now_ms())
+        .execute(c)
+        .await
+        .map(|x| x.rows_affected())
+        })?;
+        Ok(())
     }
 
     /// The notifications of a mail after an attempt: sent, or failed with the mail's failure,
@@ -647,5 +718,37 @@ impl Tx {
         .await
         .map(|x| x.rows_affected()))?;
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::rewritten_message_id;
+
+    #[test]
+    fn the_id_a_relay_gave() {
+        let ours = "<abc.123-postern-1-crm.lead@example.com>";
+        let ses = "250 Ok 0100018c1f2b3c4d-5e6f7a8b-1c2d-4e5f-9a0b-1c2d3e4f5a6b-000000";
+        assert_eq!(
+            rewritten_message_id(ses, ours).as_deref(),
+            Some("0100018c1f2b3c4d-5e6f7a8b-1c2d-4e5f-9a0b-1c2d3e4f5a6b-000000")
+        );
+        assert_eq!(
+            rewritten_message_id("250 2.0.0 <x1y2z3w4v5@mx.relay.example> queued", ours).as_deref(),
+            Some("x1y2z3w4v5")
+        );
+        // Our own id answered back, a Postfix queue id, Gmail's answer: none.
+        assert_eq!(
+            rewritten_message_id(&format!("250 2.6.0 {ours} Queued"), ours),
+            None
+        );
+        assert_eq!(
+            rewritten_message_id("250 2.0.0 Ok: queued as 4ABC123DEF", ours),
+            None
+        );
+        assert_eq!(
+            rewritten_message_id("250 2.0.0 OK  1701234567 a1b2c3d4e5f6.123 - gsmtp", ours),
+            None
+        );
     }
 }

@@ -28,6 +28,8 @@ pub struct Behaviour {
     pub auth: Option<(String, String)>,
     /// SIZE announced.
     pub size: Option<usize>,
+    /// The answer to the data (default `250 2.0.0 queued`), e.g. Amazon SES's `250 Ok <id>`.
+    pub data_reply: Option<String>,
 }
 
 /// One message received.
@@ -191,7 +193,10 @@ async fn session<S: AsyncRead + AsyncWrite + Unpin>(
                 }
                 st.capture(&mut t, &body[2..]);
                 data = None;
-                out.extend(b"250 2.0.0 queued\r\n");
+                match &st.b.data_reply {
+                    Some(r) => out.extend(format!("{r}\r\n").into_bytes()),
+                    None => out.extend(b"250 2.0.0 queued\r\n"),
+                }
                 continue;
             }
             if t.login.is_some() {

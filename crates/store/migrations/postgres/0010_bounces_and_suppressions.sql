@@ -42,3 +42,12 @@ CREATE TABLE gateway_keys (
     secret TEXT NOT NULL,
     created_at BIGINT NOT NULL
 );
+
+-- Message-IDs that a relay gave our mail instead of ours (Amazon SES answers `250 Ok <id>` and
+-- sends the mail as `<id@...amazonses.com>`): the id's local part, and the Message-ID it
+-- stands for. A reply or a bounce that cites only the rewritten id still finds its thread.
+CREATE TABLE message_id_aliases (
+    alias TEXT PRIMARY KEY,
+    rfc_message_id TEXT NOT NULL,
+    created_at BIGINT NOT NULL
+);
