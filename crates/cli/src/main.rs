@@ -8,6 +8,8 @@ mod apply;
 mod bounce;
 mod config;
 mod delivery;
+mod dkim;
+mod dns;
 mod fetch;
 mod ingest;
 mod queue;
@@ -138,6 +140,16 @@ enum Command {
     Bounce {
         #[command(subcommand)]
         command: BounceCommand,
+    },
+    /// DKIM keys of the alias domains.
+    Dkim {
+        #[command(subcommand)]
+        command: dkim::DkimCommand,
+    },
+    /// The DNS records of the alias domains.
+    Dns {
+        #[command(subcommand)]
+        command: dns::DnsCommand,
     },
 }
 
@@ -335,6 +347,8 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Bounce {
             command: BounceCommand::Parse { file, json },
         } => Ok(bounce::parse(file.as_deref(), *json)),
+        Command::Dkim { command } => dkim::dkim(&cli, command).await,
+        Command::Dns { command } => dns::dns(&cli, command).await,
     }
 }
 

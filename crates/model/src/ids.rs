@@ -73,4 +73,6 @@ id_type!(
     WebhookDeliveryId,
     /// The raw original of an inbound message as received.
     RawMessageId,
+    /// A DKIM key of an alias domain.
+    DkimKeyId,
 );

@@ -132,7 +132,8 @@ id_values!(
     IncomingServerId,
     WebhookId,
     WebhookDeliveryId,
-    RawMessageId
+    RawMessageId,
+    DkimKeyId
 );
 
 impl IntoValue for bool {

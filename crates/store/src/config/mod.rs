@@ -91,6 +91,7 @@ macro_rules! upsert {
 mod alias_domains;
 mod aliases;
 mod companies;
+mod dkim_keys;
 mod incoming_servers;
 mod models;
 mod outgoing_servers;
@@ -101,6 +102,7 @@ mod webhooks;
 pub use alias_domains::{AliasDomain, AliasDomainInput};
 pub use aliases::{Alias, AliasInput};
 pub use companies::{Company, CompanyInput};
+pub use dkim_keys::{DKIM_KEYS_KEPT, DkimKey, DkimSigningKey, NewDkimKey};
 pub use incoming_servers::{IncomingServer, IncomingServerInput, Interval, parse_duration_secs};
 pub use models::{Model, ModelInput};
 pub use outgoing_servers::{OutgoingServer, OutgoingServerInput};

@@ -1,0 +1,143 @@
+//! `postern dkim generate` and `postern dns check` through the real binary, against a real DNS
+//! server on loopback (`postern_testkit::dns`, hickory-server) serving the test's zone: the
+//! record printed by `dkim generate` is the one `dns check` expects; a missing DKIM record and
+//! an SPF record that does not allow the outgoing server are found (exit 1), and once the
+//! records printed are published the check passes (exit 0).
+
+use postern_testkit::dns::{DnsServer, Zone};
+use std::path::Path;
+use std::process::Command;
+
+const BIN: &str = env!("CARGO_BIN_EXE_postern");
+
+fn postern(dir: &Path, args: &[&str]) -> (i32, String, String) {
+    postern_testkit::run(
+        Command::new(BIN)
+            .args(["--data-dir", "data", "--config", "postern.toml"])
+            .args(args)
+            .current_dir(dir)
+            .env_remove("POSTERN_DATABASE_URL")
+            .env_remove("POSTERN_HOSTNAME"),
+        None,
+    )
+}
+
+/// A data directory with example.com and an outgoing server on 127.0.0.1, asking `dns`.
+fn setup(dir: &Path, dns: &DnsServer) {
+    let config = format!(
+        "[server]\nhostname = \"mail.example.com\"\n{}\ndns_timeout = \"2s\"\n\n\
+         [[alias_domains]]\nname = \"example.com\"\n\n\
+         [[outgoing_servers]]\nname = \"relay\"\nhost = \"127.0.0.1\"\nport = 2526\n",
+        dns.config_line()
+    );
+    std::fs::write(dir.join("postern.toml"), config).unwrap();
+    let (code, _, err) = postern(dir, &["apply", "postern.toml"]);
+    assert_eq!(code, 0, "{err}");
+}
+
+fn check(dir: &Path) -> (i32, serde_json::Value) {
+    let (code, out, err) = postern(dir, &["dns", "check", "example.com", "--json"]);
+    let report = serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out} {err}"));
+    (code, report)
+}
+
+fn status<'a>(report: &'a serde_json::Value, record: &str) -> (&'a str, &'a serde_json::Value) {
+    let c = report["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["record"] == record)
+        .unwrap_or_else(|| panic!("no {record} in {report}"));
+    (c["status"].as_str().unwrap(), &c["publish"])
+}
+
+#[test]
+fn dns_check_finds_a_missing_dkim_record_and_a_wrong_spf_then_passes() {
+    let dir = tempfile::tempdir().unwrap();
+    let base = "@ IN MX 10 mail\nmail IN A 127.0.0.1\n_dmarc IN TXT \"v=DMARC1; p=reject\"\n";
+    let wrong = DnsServer::start(&[Zone::new(
+        "example.com",
+        &format!("{base}@ IN TXT \"v=spf1 ip4:192.0.2.1 -all\"\n"),
+    )]);
+    setup(dir.path(), &wrong);
+
+    let (code, out, err) = postern(
+        dir.path(),
+        &[
+            "dkim",
+            "generate",
+            "example.com",
+            "--selector",
+            "s1",
+            "--json",
+        ],
+    );
+    assert_eq!(code, 0, "{err}");
+    let key: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(key["name"], "s1._domainkey.example.com");
+    let txt = key["txt"].as_str().unwrap().to_owned();
+    assert!(txt.starts_with("v=DKIM1; k=rsa; p=MII"), "{txt}");
+    assert!(!out.contains("PRIVATE") && !err.contains("PRIVATE"));
+
+    let (code, report) = check(dir.path());
+    assert_eq!(code, 1, "{report:#}");
+    assert_eq!(status(&report, "mx").0, "present");
+    assert_eq!(status(&report, "dmarc").0, "present");
+    let (spf, spf_record) = status(&report, "spf");
+    assert_eq!(spf, "wrong", "{report:#}");
+    assert_eq!(
+        spf_record,
+        "example.com. IN TXT \"v=spf1 ip4:192.0.2.1 ip4:127.0.0.1 -all\""
+    );
+    let (dkim, dkim_record) = status(&report, "dkim");
+    assert_eq!(dkim, "missing", "{report:#}");
+    let dkim_record = dkim_record.as_str().unwrap().to_owned();
+    assert!(dkim_record.starts_with("s1._domainkey.example.com. IN TXT \"v=DKIM1; k=rsa; p="));
+    assert_eq!(status(&report, "mta_sts").0, "missing");
+    drop(wrong);
+
+    // The records the check asked for, published as printed: the check passes (MTA-STS and
+    // TLS-RPT are advice).
+    let right = DnsServer::start(&[Zone::new(
+        "example.com",
+        &format!("{base}{}\n{}\n", spf_record.as_str().unwrap(), dkim_record),
+    )]);
+    setup(dir.path(), &right);
+    let (code, report) = check(dir.path());
+    assert_eq!(code, 0, "{report:#}");
+    assert_eq!(status(&report, "spf").0, "present");
+    assert_eq!(status(&report, "dkim").0, "present");
+    assert_eq!(status(&report, "tls_rpt").0, "missing");
+
+    // Human output names each record.
+    let (code, out, _) = postern(dir.path(), &["dns", "check", "example.com"]);
+    assert_eq!(code, 0);
+    assert!(
+        out.contains("dkim     present  s1._domainkey.example.com"),
+        "{out}"
+    );
+}
+
+#[test]
+fn dns_check_of_an_unknown_domain_or_a_silent_server() {
+    let dir = tempfile::tempdir().unwrap();
+    let dns = DnsServer::start(&[Zone::new("other.example", "")]);
+    setup(dir.path(), &dns);
+    let (code, _, err) = postern(dir.path(), &["dns", "check", "nope.example"]);
+    assert_eq!(code, 66, "{err}");
+    let (code, _, err) = postern(dir.path(), &["dkim", "generate", "example.com"]);
+    assert_eq!(code, 0, "{err}");
+    // A DNS server that does not answer: unknown, exit 75 (never "missing").
+    let silent = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    let config = std::fs::read_to_string(dir.path().join("postern.toml"))
+        .unwrap()
+        .replace(
+            &dns.addr.to_string(),
+            &silent.local_addr().unwrap().to_string(),
+        )
+        .replace("dns_timeout = \"2s\"", "dns_timeout = \"1s\"");
+    std::fs::write(dir.path().join("postern.toml"), config).unwrap();
+    let (code, report) = check(dir.path());
+    assert_eq!(code, 75, "{report:#}");
+    assert_eq!(status(&report, "mx").0, "unknown");
+}
