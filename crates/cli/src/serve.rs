@@ -74,7 +74,8 @@ pub(crate) async fn serve(
         file.as_ref().map(|(_, f, _)| f),
     );
     tracing::info!(%http, "postern started");
-    let mut state = postern_web::AppState::new(gateway.clone(), token, max_size);
+    let mut state =
+        postern_web::AppState::new(gateway.clone(), token, max_size).with_dns(settings.dns());
     if let Some(handle) = metrics {
         state = state.with_metrics(handle);
     }

@@ -41,7 +41,7 @@ fn check(dir: &Path) -> (i32, serde_json::Value) {
     (code, report)
 }
 
-fn status<'a>(report: &'a serde_json::Value, record: &str) -> (&'a str, &'a serde_json::Value) {
+fn status_of<'a>(report: &'a serde_json::Value, record: &str) -> (&'a str, &'a serde_json::Value) {
     let c = report["checks"]
         .as_array()
         .unwrap()
@@ -81,19 +81,19 @@ fn dns_check_finds_a_missing_dkim_record_and_a_wrong_spf_then_passes() {
 
     let (code, report) = check(dir.path());
     assert_eq!(code, 1, "{report:#}");
-    assert_eq!(status(&report, "mx").0, "present");
-    assert_eq!(status(&report, "dmarc").0, "present");
-    let (spf, spf_record) = status(&report, "spf");
+    assert_eq!(status_of(&report, "mx").0, "present");
+    assert_eq!(status_of(&report, "dmarc").0, "present");
+    let (spf, spf_record) = status_of(&report, "spf");
     assert_eq!(spf, "wrong", "{report:#}");
     assert_eq!(
         spf_record,
         "example.com. IN TXT \"v=spf1 ip4:192.0.2.1 ip4:127.0.0.1 -all\""
     );
-    let (dkim, dkim_record) = status(&report, "dkim");
+    let (dkim, dkim_record) = status_of(&report, "dkim");
     assert_eq!(dkim, "missing", "{report:#}");
     let dkim_record = dkim_record.as_str().unwrap().to_owned();
     assert!(dkim_record.starts_with("s1._domainkey.example.com. IN TXT \"v=DKIM1; k=rsa; p="));
-    assert_eq!(status(&report, "mta_sts").0, "missing");
+    assert_eq!(status_of(&report, "mta_sts").0, "missing");
     drop(wrong);
 
     // The records the check asked for, published as printed: the check passes (MTA-STS and
@@ -105,9 +105,9 @@ fn dns_check_finds_a_missing_dkim_record_and_a_wrong_spf_then_passes() {
     setup(dir.path(), &right);
     let (code, report) = check(dir.path());
     assert_eq!(code, 0, "{report:#}");
-    assert_eq!(status(&report, "spf").0, "present");
-    assert_eq!(status(&report, "dkim").0, "present");
-    assert_eq!(status(&report, "tls_rpt").0, "missing");
+    assert_eq!(status_of(&report, "spf").0, "present");
+    assert_eq!(status_of(&report, "dkim").0, "present");
+    assert_eq!(status_of(&report, "tls_rpt").0, "missing");
 
     // Human output names each record.
     let (code, out, _) = postern(dir.path(), &["dns", "check", "example.com"]);
@@ -139,5 +139,40 @@ fn dns_check_of_an_unknown_domain_or_a_silent_server() {
     std::fs::write(dir.path().join("postern.toml"), config).unwrap();
     let (code, report) = check(dir.path());
     assert_eq!(code, 75, "{report:#}");
-    assert_eq!(status(&report, "mx").0, "unknown");
+    assert_eq!(status_of(&report, "mx").0, "unknown");
+}
+
+#[tokio::test]
+async fn the_api_answers_the_same_report() {
+    let dir = tempfile::tempdir().unwrap();
+    let dns = DnsServer::start(&[Zone::new(
+        "example.com",
+        "@ IN MX 10 mail\n@ IN TXT \"v=spf1 ip4:127.0.0.1 -all\"\n",
+    )]);
+    setup(dir.path(), &dns);
+    let config = dir.path().join("postern.toml");
+    let data = dir.path().join("data");
+    let serve = postern_testkit::Serve::start(
+        BIN,
+        &data,
+        "dns-test-token",
+        &[],
+        &["--config", config.to_str().unwrap()],
+    );
+    let (status, domains) = serve.get("/api/v1/alias-domains").await;
+    assert_eq!(status, 200, "{domains}");
+    let id = domains["items"][0]["id"].as_i64().unwrap();
+    let (status, report) = serve.get(&format!("/api/v1/alias-domains/{id}/dns")).await;
+    assert_eq!(status, 200, "{report}");
+    assert_eq!(report["domain"], "example.com");
+    assert_eq!(status_of(&report, "spf").0, "present", "{report:#}");
+    assert_eq!(status_of(&report, "dmarc").0, "missing", "{report:#}");
+    assert_eq!(
+        status_of(&report, "dmarc").1,
+        "_dmarc.example.com. IN TXT \"v=DMARC1; p=none\""
+    );
+    // No key yet: DKIM is missing, and generating one is proposed.
+    assert_eq!(status_of(&report, "dkim").0, "missing");
+    let (status, _) = serve.get("/api/v1/alias-domains/999/dns").await;
+    assert_eq!(status, 404);
 }
