@@ -1,6 +1,7 @@
 //! postern-auth — sender authentication and deliverability, on mail-auth: DKIM keys
 //! ([`keys`]: made, encoded, published), DKIM signing of outgoing mail ([`sign`]), the DNS
-//! resolver of `[server] dns` ([`resolver`]), the DNS check of an alias domain ([`check`]).
+//! resolver of `[server] dns` ([`resolver`]), the DNS check of an alias domain ([`check`]), SPF/DKIM/DMARC verification of
+//! mail arriving over SMTP and LMTP ([`verify`]).
 //!
 //! Owns: the cryptography and the DNS questions of mail authentication. Must not: store keys
 //! (the store does), send mail (the delivery runner signs with [`sign::Signers`] and sends).
@@ -11,6 +12,7 @@ pub mod check;
 pub mod keys;
 pub mod resolver;
 pub mod sign;
+pub mod verify;
 
 pub use resolver::DnsSettings;
 pub use sign::{Signers, SigningKey};

@@ -77,6 +77,9 @@ pub struct ServerSettings {
     pub dns: Vec<String>,
     /// Longest wait for one DNS answer (`"5s"`; 1 s to 60 s); a query is tried twice.
     pub dns_timeout: String,
+    /// Verify SPF, DKIM and DMARC of mail arriving over SMTP: a From that fails DMARC is not
+    /// trusted to name a known partner.
+    pub verify_senders: bool,
 }
 
 impl Default for ServerSettings {
@@ -95,6 +98,7 @@ impl Default for ServerSettings {
             tls_private_key: String::new(),
             dns: Vec::new(),
             dns_timeout: "5s".into(),
+            verify_senders: false,
         }
     }
 }

@@ -100,6 +100,7 @@ impl MessageArgs {
             mail_from: self.sender.clone(),
             rcpt_to: self.rcpt.clone(),
             model: self.model.clone(),
+            ..Default::default()
         }
     }
 }

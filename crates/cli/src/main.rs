@@ -290,10 +290,14 @@ fn init_logging(cli: &Cli) {
         EnvFilter::try_from_env("POSTERN_LOG").unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn"));
     // async-imap traces every command and answer, the LOGIN password and message bodies
     // included: never below info, whatever POSTERN_LOG says.
-    let filter = match "async_imap=info".parse() {
-        Ok(directive) => filter.add_directive(directive),
-        Err(_) => filter,
-    };
+    // rustls (with its `logging`, which hickory's DNS-over-TLS turns on) traces each handshake's
+    // messages and key schedule: never below info either.
+    let filter = ["async_imap=info", "rustls=info"]
+        .into_iter()
+        .fold(filter, |f, d| match d.parse() {
+            Ok(directive) => f.add_directive(directive),
+            Err(_) => f,
+        });
     let terminal = std::io::stderr().is_terminal();
     let pipe = matches!(cli.command, Command::Ingest { .. });
     let (writer, ansi) = match &cli.log_file {

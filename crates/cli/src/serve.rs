@@ -422,6 +422,10 @@ async fn start_mail_listener(
         lmtp,
         tls,
         spool_dir: Some(spool_dir.to_owned()),
+        sender_auth: match settings.verify_senders && !lmtp {
+            true => Some(postern_auth::verify::Verifier::new(&settings.dns())?),
+            false => None,
+        },
         ..Default::default()
     };
     let proto = if lmtp { "LMTP" } else { "SMTP" };

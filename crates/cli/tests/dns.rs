@@ -176,3 +176,96 @@ async fn the_api_answers_the_same_report() {
     let (status, _) = serve.get("/api/v1/alias-domains/999/dns").await;
     assert_eq!(status, 404);
 }
+
+/// `serve` verifying senders (`verify_senders`), asking `dns`: an alias for partners only, and
+/// a partner at each of the two domains of the zone.
+fn serve_verifying(dir: &Path, dns: &DnsServer) -> postern_testkit::Serve {
+    let config = format!(
+        "[server]\nhostname = \"mx.example.com\"\n{}\ndns_timeout = \"2s\"\nverify_senders = true\n\n\
+         [[alias_domains]]\nname = \"example.com\"\n\n\
+         [[aliases]]\nalias_name = \"vip\"\nalias_domain = \"example.com\"\nmodel = \"crm.lead\"\n\
+         contact = \"partners\"\n\n\
+         [[partners]]\nname = \"Forged Boss\"\nemail = \"boss@forged.example\"\n\n\
+         [[partners]]\nname = \"Honest Boss\"\nemail = \"boss@honest.example\"\n",
+        dns.config_line()
+    );
+    let path = dir.join("postern.toml");
+    std::fs::write(&path, config).unwrap();
+    postern_testkit::Serve::start(
+        BIN,
+        &dir.join("data"),
+        "auth-test-token",
+        &[],
+        &[
+            "--config",
+            path.to_str().unwrap(),
+            "--log-file",
+            dir.join("serve.log").to_str().unwrap(),
+        ],
+    )
+}
+
+/// swaks sends `vip@example.com` a mail from `boss@DOMAIN` (envelope and From), its subject
+/// the domain's first label; returns the transcript.
+async fn send_as_boss(serve: &postern_testkit::Serve, domain: &str) -> String {
+    let subject = domain.split('.').next().unwrap_or(domain);
+    let raw = format!(
+        "From: Boss <boss@{domain}>\r\nTo: vip@example.com\r\nSubject: {subject}\r\n\
+         Message-ID: <{subject}@{domain}>\r\n\r\nPlease call me.\r\n"
+    );
+    let (smtp, from) = (serve.smtp.clone(), format!("boss@{domain}"));
+    tokio::task::spawn_blocking(move || {
+        postern_testkit::swaks(&smtp, &from, "vip@example.com", &raw)
+    })
+    .await
+    .unwrap()
+}
+
+#[tokio::test]
+async fn a_forged_from_of_a_p_reject_domain_is_not_trusted() {
+    let dir = tempfile::tempdir().unwrap();
+    // Both domains publish p=reject; only honest.example allows 127.0.0.1, where the test's
+    // mail comes from.
+    let dns = DnsServer::start(&[
+        Zone::new(
+            "forged.example",
+            "@ IN TXT \"v=spf1 ip4:192.0.2.1 -all\"\n_dmarc IN TXT \"v=DMARC1; p=reject\"\n",
+        ),
+        Zone::new(
+            "honest.example",
+            "@ IN TXT \"v=spf1 ip4:127.0.0.1 -all\"\n_dmarc IN TXT \"v=DMARC1; p=reject\"\n",
+        ),
+    ]);
+    let serve = serve_verifying(dir.path(), &dns);
+    let forged = send_as_boss(&serve, "forged.example").await;
+    // Not trusted: not recognised as the partner, so the partners-only alias refuses it in the
+    // session.
+    let log = || std::fs::read_to_string(dir.path().join("serve.log")).unwrap_or_default();
+    assert!(forged.contains("<** 550 5.7.1"), "{forged}\n{}", log());
+    let honest = send_as_boss(&serve, "honest.example").await;
+    assert!(!honest.contains("<** "), "{honest}");
+    let (status, records) = serve.get("/api/v1/records?model=crm.lead").await;
+    assert_eq!(status, 200);
+    let names: Vec<&str> = records["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["honest"], "{records}");
+    // The honest boss is recognised: the author of the record's message.
+    let record = records["items"][0]["id"].as_i64().unwrap();
+    let (_, thread) = serve
+        .get(&format!("/api/v1/records/{record}/messages"))
+        .await;
+    let message = thread["items"][0]["id"].as_i64().unwrap();
+    let (_, payload) = serve.get(&format!("/api/v1/messages/{message}")).await;
+    assert!(
+        !payload["message"]["author_partner_id"].is_null(),
+        "{payload:#}"
+    );
+    // The trace of each message says what DMARC found.
+    let log = log();
+    assert!(log.contains("DMARC fails for forged.example"), "{log}");
+    assert!(log.contains("DMARC pass for honest.example"), "{log}");
+}

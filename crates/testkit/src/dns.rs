@@ -50,13 +50,15 @@ impl DnsServer {
     /// when a zone does not parse (a test's mistake).
     pub fn start(zones: &[Zone]) -> DnsServer {
         let mut catalog = Catalog::new();
-        for zone in zones {
+        // The root too, empty: a name outside the test's zones does not exist (NXDOMAIN), as
+        // on the Internet, instead of being refused (which resolvers take for a DNS failure).
+        let root = Zone::new("", "");
+        for zone in std::iter::once(&root).chain(zones) {
             let (origin, handler) = zone_handler(zone);
             catalog.upsert(LowerName::new(&origin), vec![Arc::new(handler)]);
         }
-        let udp = std::net::UdpSocket::bind("127.0.0.1:0").expect("bind DNS UDP");
+        let (udp, tcp) = bind_udp_and_tcp();
         let addr = udp.local_addr().unwrap();
-        let tcp = std::net::TcpListener::bind(addr).expect("bind DNS TCP on the UDP port");
         udp.set_nonblocking(true).unwrap();
         tcp.set_nonblocking(true).unwrap();
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
@@ -101,12 +103,27 @@ impl Drop for DnsServer {
     }
 }
 
+/// A UDP socket and a TCP listener on the same free port of 127.0.0.1 (a free UDP port may be
+/// taken for TCP: another is tried).
+fn bind_udp_and_tcp() -> (std::net::UdpSocket, std::net::TcpListener) {
+    for _ in 0..50 {
+        let udp = std::net::UdpSocket::bind("127.0.0.1:0").expect("bind DNS UDP");
+        if let Ok(tcp) = std::net::TcpListener::bind(udp.local_addr().unwrap()) {
+            return (udp, tcp);
+        }
+    }
+    panic!("no port of 127.0.0.1 free for both UDP and TCP");
+}
+
 fn zone_handler(zone: &Zone) -> (Name, InMemoryZoneHandler) {
     let origin = Name::from_str(&format!("{}.", zone.origin)).expect("zone origin");
+    let ns = match zone.origin.as_str() {
+        "" => "ns.test-root.invalid.".to_owned(),
+        o => format!("ns.{o}."),
+    };
     let text = format!(
-        "$ORIGIN {o}.\n$TTL 60\n@ IN SOA ns.{o}. hostmaster.{o}. 1 3600 600 86400 60\n\
-         @ IN NS ns.{o}.\nns IN A 127.0.0.1\n{records}\n",
-        o = zone.origin,
+        "$ORIGIN {origin}\n$TTL 60\n@ IN SOA {ns} hostmaster.{ns} 1 3600 600 86400 60\n\
+         @ IN NS {ns}\n{ns} IN A 127.0.0.1\n{records}\n",
         records = zone.records
     );
     let (origin, records) = Parser::new(text.as_str(), None, Some(origin))
