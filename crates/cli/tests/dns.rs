@@ -185,6 +185,8 @@ fn serve_verifying(dir: &Path, dns: &DnsServer) -> postern_testkit::Serve {
          [[alias_domains]]\nname = \"example.com\"\n\n\
          [[aliases]]\nalias_name = \"vip\"\nalias_domain = \"example.com\"\nmodel = \"crm.lead\"\n\
          contact = \"partners\"\n\n\
+         [[aliases]]\nalias_name = \"strict\"\nalias_domain = \"example.com\"\nmodel = \"crm.lead\"\n\
+         refuse_untrusted = true\n\n\
          [[partners]]\nname = \"Forged Boss\"\nemail = \"boss@forged.example\"\n\n\
          [[partners]]\nname = \"Honest Boss\"\nemail = \"boss@honest.example\"\n",
         dns.config_line()
@@ -205,20 +207,22 @@ fn serve_verifying(dir: &Path, dns: &DnsServer) -> postern_testkit::Serve {
     )
 }
 
-/// swaks sends `vip@example.com` a mail from `boss@DOMAIN` (envelope and From), its subject
-/// the domain's first label; returns the transcript.
-async fn send_as_boss(serve: &postern_testkit::Serve, domain: &str) -> String {
-    let subject = domain.split('.').next().unwrap_or(domain);
+/// swaks sends `to@example.com` a mail from `boss@DOMAIN` (envelope and From), its subject
+/// the domain's first label and `to`; returns the transcript.
+async fn send_as_boss(serve: &postern_testkit::Serve, domain: &str, to: &str) -> String {
+    let subject = format!("{}-{to}", domain.split('.').next().unwrap_or(domain));
     let raw = format!(
-        "From: Boss <boss@{domain}>\r\nTo: vip@example.com\r\nSubject: {subject}\r\n\
+        "From: Boss <boss@{domain}>\r\nTo: {to}@example.com\r\nSubject: {subject}\r\n\
          Message-ID: <{subject}@{domain}>\r\n\r\nPlease call me.\r\n"
     );
-    let (smtp, from) = (serve.smtp.clone(), format!("boss@{domain}"));
-    tokio::task::spawn_blocking(move || {
-        postern_testkit::swaks(&smtp, &from, "vip@example.com", &raw)
-    })
-    .await
-    .unwrap()
+    let (smtp, from, to) = (
+        serve.smtp.clone(),
+        format!("boss@{domain}"),
+        format!("{to}@example.com"),
+    );
+    tokio::task::spawn_blocking(move || postern_testkit::swaks(&smtp, &from, &to, &raw))
+        .await
+        .unwrap()
 }
 
 #[tokio::test]
@@ -237,12 +241,12 @@ async fn a_forged_from_of_a_p_reject_domain_is_not_trusted() {
         ),
     ]);
     let serve = serve_verifying(dir.path(), &dns);
-    let forged = send_as_boss(&serve, "forged.example").await;
+    let forged = send_as_boss(&serve, "forged.example", "vip").await;
     // Not trusted: not recognised as the partner, so the partners-only alias refuses it in the
     // session.
     let log = || std::fs::read_to_string(dir.path().join("serve.log")).unwrap_or_default();
     assert!(forged.contains("<** 550 5.7.1"), "{forged}\n{}", log());
-    let honest = send_as_boss(&serve, "honest.example").await;
+    let honest = send_as_boss(&serve, "honest.example", "vip").await;
     assert!(!honest.contains("<** "), "{honest}");
     let (status, records) = serve.get("/api/v1/records?model=crm.lead").await;
     assert_eq!(status, 200);
@@ -252,7 +256,7 @@ async fn a_forged_from_of_a_p_reject_domain_is_not_trusted() {
         .iter()
         .map(|r| r["name"].as_str().unwrap())
         .collect();
-    assert_eq!(names, ["honest"], "{records}");
+    assert_eq!(names, ["honest-vip"], "{records}");
     // The honest boss is recognised: the author of the record's message.
     let record = records["items"][0]["id"].as_i64().unwrap();
     let (_, thread) = serve
@@ -264,6 +268,11 @@ async fn a_forged_from_of_a_p_reject_domain_is_not_trusted() {
         !payload["message"]["author_partner_id"].is_null(),
         "{payload:#}"
     );
+    // An alias that refuses untrusted senders outright: 550 5.7.26, whoever may write to it.
+    let forged = send_as_boss(&serve, "forged.example", "strict").await;
+    assert!(forged.contains("<** 550 5.7.26"), "{forged}");
+    let honest = send_as_boss(&serve, "honest.example", "strict").await;
+    assert!(!honest.contains("<** "), "{honest}");
     // The trace of each message says what DMARC found.
     let log = log();
     assert!(log.contains("DMARC fails for forged.example"), "{log}");

@@ -131,6 +131,16 @@ pub(crate) async fn apply(
             .trace
             .push("refused in the session: no mail sent back".into());
     } else {
+        // An untrusted sender's From is likely forged: a refusal would go to someone else.
+        let before = decision.sent.len();
+        decision
+            .sent
+            .retain(|s| s.reason != postern_routing::UNTRUSTED_REFUSAL);
+        if decision.sent.len() < before {
+            decision
+                .trace
+                .push("the sender is not authenticated: no refusal mailed back".into());
+        }
         send_back(tx, hostname, msg, &mid, &decision, setup).await?;
     }
     for alias in &decision.invalid_aliases {

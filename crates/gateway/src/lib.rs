@@ -28,7 +28,7 @@ pub mod post;
 pub use outcome::{AcceptOutcome, BounceSummary, RouteOutcome};
 /// The envelope and the outcome words, as the ways in use them (they need not reach into
 /// `postern-routing`).
-pub use postern_routing::{Envelope, Outcome};
+pub use postern_routing::{Envelope, Outcome, UNTRUSTED_REFUSAL};
 
 use postern_mime::ParsedMessage;
 use postern_model::{RawMessageId, Source};

@@ -504,6 +504,9 @@ fn check_contact(
     record: Option<RecordId>,
     author: Option<PartnerId>,
 ) -> ContactCheck {
+    if alias.refuse_untrusted && cx.env.from_untrusted {
+        return ContactCheck::Refused(crate::UNTRUSTED_REFUSAL.into());
+    }
     match alias.contact {
         AliasContact::Everyone => ContactCheck::Ok,
         AliasContact::Partners if author.is_some() => ContactCheck::Ok,

@@ -95,6 +95,8 @@ pub struct AliasInfo {
     pub contact: AliasContact,
     /// Match on the local part alone.
     pub incoming_local: bool,
+    /// Refuse mail whose From is not trusted (sender authentication).
+    pub refuse_untrusted: bool,
 }
 
 impl AliasInfo {

@@ -49,6 +49,7 @@ fn alias(id: i64, name: &str, model: &str) -> AliasInfo {
         parent_thread_id: None,
         contact: AliasContact::Everyone,
         incoming_local: false,
+        refuse_untrusted: false,
     }
 }
 

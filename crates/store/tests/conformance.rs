@@ -158,6 +158,49 @@ conformance!(dkim_keys_rotate_two_at_a_time, |store| {
     assert!(!shown.contains("private"), "{shown}");
 });
 
+conformance!(alias_refuse_untrusted_round_trip, |store| {
+    let mut tx = store.begin().await.unwrap();
+    tx.create_alias_domain(&domain("example.com"))
+        .await
+        .unwrap();
+    let plain = tx
+        .create_alias(&alias("sales", Some("example.com"), "crm.lead"))
+        .await
+        .unwrap();
+    assert!(!plain.refuse_untrusted, "off by default");
+    let strict = AliasInput {
+        refuse_untrusted: Some(true),
+        ..alias("strict", Some("example.com"), "crm.lead")
+    };
+    let created = tx.create_alias(&strict).await.unwrap();
+    assert!(created.refuse_untrusted);
+    assert_eq!(created.to_input().refuse_untrusted, Some(true));
+    let routing = tx
+        .aliases_for_routing(
+            &["strict@example.com".into(), "sales@example.com".into()],
+            &[],
+        )
+        .await
+        .unwrap();
+    let flags: Vec<(String, bool)> = routing
+        .iter()
+        .map(|a| (a.alias_name.clone(), a.refuse_untrusted))
+        .collect();
+    assert!(flags.contains(&("strict".into(), true)), "{flags:?}");
+    assert!(flags.contains(&("sales".into(), false)), "{flags:?}");
+    let relaxed = AliasInput {
+        refuse_untrusted: Some(false),
+        ..strict
+    };
+    assert!(
+        !tx.update_alias(created.id, &relaxed)
+            .await
+            .unwrap()
+            .refuse_untrusted
+    );
+    tx.commit().await.unwrap();
+});
+
 conformance!(alias_domain_name_must_be_dot_atom, |store| {
     let mut tx = store.begin().await.unwrap();
     for bad in ["", "exa mple.com", "a,b.com", "éxample.com", "example..com"] {

@@ -1,4 +1,5 @@
--- DKIM keys of the alias domains (crates/store/src/config/dkim_keys.rs). Keep in step with
+-- Trust and deliverability (issue 17): DKIM keys of the alias domains
+-- (crates/store/src/config/dkim_keys.rs), and the aliases that refuse untrusted senders. Keep in step with
 -- ../sqlite/0009_dkim.sql.
 --
 -- The private key (PKCS#8 DER, base64) is written once by `postern dkim generate` and read only
@@ -14,3 +15,7 @@ CREATE TABLE dkim_keys (
     created_at BIGINT NOT NULL,
     UNIQUE (alias_domain_id, selector)
 );
+
+-- An alias may refuse mail whose From sender authentication does not trust (DMARC fails):
+-- over SMTP `550 5.7.26` in the session, nothing mailed back.
+ALTER TABLE aliases ADD COLUMN refuse_untrusted BOOLEAN NOT NULL DEFAULT FALSE;
