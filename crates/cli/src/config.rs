@@ -80,6 +80,9 @@ pub struct ServerSettings {
     /// Verify SPF, DKIM and DMARC of mail arriving over SMTP: a From that fails DMARC is not
     /// trusted to name a known partner.
     pub verify_senders: bool,
+    /// The authserv-ids whose `Authentication-Results` fields are trusted for mail Postern
+    /// does not verify itself (LMTP, pipe, HTTP, IMAP, POP3): an MTA in front that verifies.
+    pub trusted_authserv_ids: Vec<String>,
 }
 
 impl Default for ServerSettings {
@@ -99,6 +102,7 @@ impl Default for ServerSettings {
             dns: Vec::new(),
             dns_timeout: "5s".into(),
             verify_senders: false,
+            trusted_authserv_ids: Vec::new(),
         }
     }
 }

@@ -51,7 +51,8 @@ pub(crate) async fn serve(
     };
     let http = listener.local_addr()?;
     let max_size = settings.max_message_size.bytes() as usize;
-    let gateway = postern_gateway::Gateway::new(store.clone(), settings.hostname.clone());
+    let gateway = postern_gateway::Gateway::new(store.clone(), settings.hostname.clone())
+        .with_trusted_authserv_ids(&settings.trusted_authserv_ids);
     let (stop, stopped) = tokio::sync::watch::channel(false);
     let (mail_lines, tasks) =
         match start_mail_listeners(cli, &settings, &gateway, stopped.clone()).await {

@@ -278,3 +278,69 @@ async fn a_forged_from_of_a_p_reject_domain_is_not_trusted() {
     assert!(log.contains("DMARC fails for forged.example"), "{log}");
     assert!(log.contains("DMARC pass for honest.example"), "{log}");
 }
+
+/// `route explain --json` of a mail from the partner with one `Authentication-Results` field.
+fn explain_with_results(dir: &Path, authserv_id: &str, dmarc: &str) -> serde_json::Value {
+    let raw = format!(
+        "Authentication-Results: {authserv_id}; spf=fail smtp.mailfrom=partner.example;\r\n \
+         dmarc={dmarc} (p=reject) header.from=partner.example\r\n\
+         From: Boss <boss@partner.example>\r\nTo: vip@example.com\r\nSubject: s\r\n\
+         Message-ID: <{authserv_id}.{dmarc}@partner.example>\r\n\r\nhi\r\n"
+    );
+    std::fs::write(dir.join("mail.eml"), raw).unwrap();
+    let (_, out, err) = postern(
+        dir,
+        &[
+            "route",
+            "explain",
+            "mail.eml",
+            "--rcpt",
+            "vip@example.com",
+            "--json",
+        ],
+    );
+    serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out} {err}"))
+}
+
+#[test]
+fn authentication_results_count_only_from_a_trusted_host() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = "[server]\nhostname = \"postern.example.com\"\n\
+        trusted_authserv_ids = [\"mx.example.com\"]\n\n\
+        [[alias_domains]]\nname = \"example.com\"\n\n\
+        [[aliases]]\nalias_name = \"vip\"\nalias_domain = \"example.com\"\nmodel = \"crm.lead\"\n\
+        contact = \"partners\"\n\n\
+        [[partners]]\nname = \"Boss\"\nemail = \"boss@partner.example\"\n";
+    std::fs::write(dir.path().join("postern.toml"), config).unwrap();
+    let (code, _, err) = postern(dir.path(), &["apply", "postern.toml"]);
+    assert_eq!(code, 0, "{err}");
+    let has = |o: &serde_json::Value, line: &str| {
+        o["trace"].as_array().unwrap().iter().any(|l| l == line)
+    };
+    // The trusted MTA says DMARC fails: not the partner, refused by the partners-only alias.
+    let o = explain_with_results(dir.path(), "mx.example.com", "fail");
+    assert_eq!(o["outcome"], "alias_refused", "{o:#}");
+    assert!(
+        has(
+            &o,
+            "sender authentication by mx.example.com: DMARC fail: the From is not trusted"
+        ),
+        "{o:#}"
+    );
+    // Anybody else's field is ignored: the partner is recognised.
+    let o = explain_with_results(dir.path(), "mx.forger.example", "fail");
+    assert_eq!(o["outcome"], "routed", "{o:#}");
+    assert!(
+        has(
+            &o,
+            "sender authentication: no Authentication-Results of a trusted host (mx.example.com)"
+        ),
+        "{o:#}"
+    );
+    let o = explain_with_results(dir.path(), "mx.example.com", "pass");
+    assert_eq!(o["outcome"], "routed", "{o:#}");
+    assert!(
+        has(&o, "sender authentication by mx.example.com: DMARC pass"),
+        "{o:#}"
+    );
+}
