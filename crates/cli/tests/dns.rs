@@ -268,6 +268,13 @@ async fn a_forged_from_of_a_p_reject_domain_is_not_trusted() {
         !payload["message"]["author_partner_id"].is_null(),
         "{payload:#}"
     );
+    // What sender authentication found is in the inbound payload (and the webhooks).
+    assert_eq!(
+        payload["auth"],
+        serde_json::json!({"from_trusted": true,
+            "result": "sender authentication: DMARC pass for honest.example"}),
+        "{payload:#}"
+    );
     // An alias that refuses untrusted senders outright: 550 5.7.26, whoever may write to it.
     let forged = send_as_boss(&serve, "forged.example", "strict").await;
     assert!(forged.contains("<** 550 5.7.26"), "{forged}");
@@ -320,6 +327,7 @@ fn authentication_results_count_only_from_a_trusted_host() {
     // The trusted MTA says DMARC fails: not the partner, refused by the partners-only alias.
     let o = explain_with_results(dir.path(), "mx.example.com", "fail");
     assert_eq!(o["outcome"], "alias_refused", "{o:#}");
+    assert_eq!(o["auth"]["from_trusted"], false, "{o:#}");
     assert!(
         has(
             &o,

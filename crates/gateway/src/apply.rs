@@ -106,11 +106,12 @@ pub(crate) async fn apply(
         "ignored"
     };
     let mut row = raw_row(raw, packing, received, Some(&mid), status, None);
-    // A routed message keeps its routes (alias, via) from the start, for the inbound payload;
-    // the others get their whole outcome below.
+    // A routed message keeps its routes (alias, via) and its sender authentication from the
+    // start, for the inbound payload; the others get their whole outcome below.
     if decision.outcome == Outcome::Routed {
         row.outcome = serde_json::to_string(
-            &serde_json::json!({"outcome": "routed", "routes": decision.routes}),
+            &serde_json::json!({"outcome": "routed", "routes": decision.routes,
+                "auth": crate::SenderAuth::of(&received.envelope)}),
         )
         .ok();
     }
@@ -147,6 +148,7 @@ pub(crate) async fn apply(
         tx.set_alias_status(*alias, AliasStatus::Invalid).await?;
     }
     let mut outcome = AcceptOutcome::from_decision(&decision, record_ids, message_ids, bounce);
+    outcome.auth = crate::SenderAuth::of(&received.envelope);
     if in_session_reason.is_some() {
         outcome.refusal = in_session_reason;
     }

@@ -25,7 +25,7 @@ mod notifications;
 mod outcome;
 pub mod post;
 
-pub use outcome::{AcceptOutcome, BounceSummary, RouteOutcome};
+pub use outcome::{AcceptOutcome, BounceSummary, RouteOutcome, SenderAuth};
 /// The envelope and the outcome words, as the ways in use them (they need not reach into
 /// `postern-routing`).
 pub use postern_routing::{Envelope, Outcome, UNTRUSTED_REFUSAL};
@@ -455,12 +455,9 @@ impl Gateway {
         let config = lookups::GatewayConfig::load(&mut tx).await?;
         let (decision, _) = lookups::decide_in(&mut tx, &config, &msg, &received.envelope).await?;
         tx.rollback().await?;
-        Ok(AcceptOutcome::from_decision(
-            &decision,
-            vec![],
-            vec![],
-            None,
-        ))
+        let mut outcome = AcceptOutcome::from_decision(&decision, vec![], vec![], None);
+        outcome.auth = SenderAuth::of(&received.envelope);
+        Ok(outcome)
     }
 
     async fn accept_batched(

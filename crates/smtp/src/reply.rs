@@ -159,6 +159,7 @@ mod tests {
             message_ids: vec![],
             refusal: refusal.map(str::to_owned),
             trace: vec![],
+            auth: None,
         }
     }
 
