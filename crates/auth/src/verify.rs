@@ -1,5 +1,5 @@
-//! Sender authentication of mail arriving over SMTP or LMTP (mail-auth): SPF of the HELO name
-//! and of `MAIL FROM`, every DKIM signature, DMARC of the From domain. The verdict is an
+//! Sender authentication of mail arriving over SMTP (mail-auth): SPF of the HELO name and of
+//! `MAIL FROM`, every DKIM signature, the ARC chain, DMARC of the From domain. The verdict is an
 //! `Authentication-Results` header of our own (RFC 8601, with `[server] hostname` as authserv-id)
 //! and whether the From can be trusted to name a known partner.
 //!
@@ -95,6 +95,8 @@ pub async fn verify(auth: &MessageAuthenticator, m: &Inbound<'_>) -> Verdict {
         ))
         .await;
     let dkim = auth.verify_dkim(&message).await;
+    // ARC (RFC 8617): reported in the header, for whoever reads it; trust is DMARC's alone.
+    let arc = auth.verify_arc(&message).await;
     let mail_from_domain = m
         .mail_from
         .rsplit_once('@')
@@ -112,6 +114,7 @@ pub async fn verify(auth: &MessageAuthenticator, m: &Inbound<'_>) -> Verdict {
         .with_dkim_results(&dkim, message.from())
         .with_spf_ehlo_result(&spf_helo, m.ip, helo)
         .with_spf_mailfrom_result(&spf, m.ip, m.mail_from, helo)
+        .with_arc_result(&arc, m.ip)
         .with_dmarc_result(&dmarc)
         .to_header();
     let (untrusted_from, note) = trust(dmarc.result(), dmarc.policy(), dmarc.domain());
