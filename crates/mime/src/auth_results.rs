@@ -3,6 +3,9 @@
 //! configuration names (an MTA in front of Postern that verifies, e.g. with OpenDMARC), and
 //! ignores every other one: anybody can write such a field.
 //!
+//! [`without_auth_results`] removes the fields that claim a given authserv-id (ours, before we
+//! add our own verdict).
+//!
 //! Only what the trust decision needs is read: the authserv-id, the `dmarc=` result and its
 //! `header.from`. Comments (nested ones too) are dropped; a field that does not parse gives an
 //! empty authserv-id, which no configuration names.
@@ -63,6 +66,58 @@ pub fn parse_auth_results(value: &str) -> AuthResults {
     out
 }
 
+/// `raw` without the `Authentication-Results` fields of its header section that bear
+/// `authserv_id` (any case): a receiving host removes the fields that claim to be its own
+/// before adding its verdict (RFC 8601 §5), or a forger could write it. `None` when there is
+/// none (nothing is copied).
+pub fn without_auth_results(raw: &[u8], authserv_id: &str) -> Option<Vec<u8>> {
+    let fields = header_fields(raw);
+    let claims = |f: &std::ops::Range<usize>| {
+        let field = String::from_utf8_lossy(&raw[f.clone()]);
+        let Some((name, value)) = field.split_once(':') else {
+            return false;
+        };
+        name.trim().eq_ignore_ascii_case("authentication-results")
+            && parse_auth_results(&value.replace(['\r', '\n'], ""))
+                .authserv_id
+                .eq_ignore_ascii_case(authserv_id)
+    };
+    if !fields.iter().any(claims) {
+        return None;
+    }
+    let mut out = Vec::with_capacity(raw.len());
+    let mut at = 0;
+    for f in fields.iter().filter(|f| claims(f)) {
+        out.extend_from_slice(&raw[at..f.start]);
+        at = f.end;
+    }
+    out.extend_from_slice(&raw[at..]);
+    Some(out)
+}
+
+/// The byte ranges of the fields of the header section (each with its continuation lines and
+/// line ends), up to the blank line.
+fn header_fields(raw: &[u8]) -> Vec<std::ops::Range<usize>> {
+    let mut fields: Vec<std::ops::Range<usize>> = Vec::new();
+    let mut at = 0;
+    while at < raw.len() {
+        let end = raw[at..]
+            .iter()
+            .position(|&b| b == b'\n')
+            .map_or(raw.len(), |i| at + i + 1);
+        let line = &raw[at..end];
+        if line == b"\r\n" || line == b"\n" {
+            break;
+        }
+        match (line.first(), fields.last_mut()) {
+            (Some(b' ' | b'\t'), Some(last)) => last.end = end,
+            _ => fields.push(at..end),
+        }
+        at = end;
+    }
+    fields
+}
+
 /// The value without its comments (`(...)`, nested, `\` quoting).
 fn without_comments(value: &str) -> String {
     let mut out = String::with_capacity(value.len());
@@ -107,6 +162,21 @@ mod tests {
                 },
             ]
         );
+    }
+
+    #[test]
+    fn fields_claiming_our_id_are_removed() {
+        let raw = b"Received: from x\r\nAuthentication-Results: MX.example.com;\r\n \
+            dmarc=pass header.from=a.example\r\nAuthentication-Results: other.example; dmarc=fail\r\n\
+            Subject: x\r\n\r\nAuthentication-Results: mx.example.com; body line\r\n";
+        let out = without_auth_results(raw, "mx.example.com").unwrap();
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            "Received: from x\r\nAuthentication-Results: other.example; dmarc=fail\r\n\
+             Subject: x\r\n\r\nAuthentication-Results: mx.example.com; body line\r\n"
+        );
+        assert_eq!(without_auth_results(raw, "nobody.example"), None);
+        assert_eq!(without_auth_results(b"", "mx.example.com"), None);
     }
 
     #[test]

@@ -884,6 +884,8 @@ impl<'a> Session<'a> {
             })
             .await;
         tracing::info!(note = %verdict.note, "sender authentication");
+        // Fields that claim our name come from the sender (RFC 8601 §5): they go.
+        let raw = postern_mime::without_auth_results(&raw, &self.config.hostname).unwrap_or(raw);
         let raw = [verdict.header.as_bytes(), &raw].concat();
         (raw, Some(verdict))
     }
