@@ -157,6 +157,12 @@ ensure_packages() {
     need_pkg /usr/sbin/dovecot dovecot-imapd
     need_pkg /usr/lib/dovecot/pop3 dovecot-pop3d
     need_pkg openssl openssl
+    # DKIM signatures made by the delivery runner are checked by an independent verifier too:
+    # Python's dkimpy (Ed25519 through PyNaCl), asking the tests' DNS server through dnspython,
+    # run by Debian's /usr/bin/python3 (crates/delivery/tests/delivery.rs).
+    need_pkg /usr/lib/python3/dist-packages/dkim/__init__.py python3-dkim
+    need_pkg /usr/lib/python3/dist-packages/dns/resolver.py python3-dnspython
+    need_pkg /usr/lib/python3/dist-packages/nacl/__init__.py python3-nacl
     # scripts/doctest.py runs the documentation's commands, which use these, and checks the unit
     # in dist/ with systemd-analyze (the package systemd; nothing is started).
     need_pkg curl curl

@@ -75,6 +75,17 @@ pub struct ServerSettings {
     /// The HTTP server's address as recipients reach it (`https://mail.example.com`), for the
     /// one-click unsubscribe links of mass mail; empty: `http://<http_listen>`.
     pub public_url: String,
+    /// DNS servers asked by `postern dns check` (and sender authentication): `"ip:port"`, or
+    /// an IP for port 53; empty: those of `/etc/resolv.conf`.
+    pub dns: Vec<String>,
+    /// Longest wait for one DNS answer (`"5s"`; 1 s to 60 s); a query is tried twice.
+    pub dns_timeout: String,
+    /// Verify SPF, DKIM and DMARC of mail arriving over SMTP: a From that fails DMARC is not
+    /// trusted to name a known partner.
+    pub verify_senders: bool,
+    /// The authserv-ids whose `Authentication-Results` fields are trusted for mail Postern
+    /// does not verify itself (LMTP, pipe, HTTP, IMAP, POP3): an MTA in front that verifies.
+    pub trusted_authserv_ids: Vec<String>,
 }
 
 impl Default for ServerSettings {
@@ -92,6 +103,10 @@ impl Default for ServerSettings {
             tls_certificate: String::new(),
             tls_private_key: String::new(),
             public_url: String::new(),
+            dns: Vec::new(),
+            dns_timeout: "5s".into(),
+            verify_senders: false,
+            trusted_authserv_ids: Vec::new(),
         }
     }
 }
@@ -145,10 +160,40 @@ impl ServerSettings {
         }
     }
 
+    /// The resolver's settings (checked when the file was read).
+    pub fn dns(&self) -> postern_auth::DnsSettings {
+        postern_auth::DnsSettings {
+            servers: self
+                .dns
+                .iter()
+                .filter_map(|d| parse_dns_server(d))
+                .collect(),
+            timeout: std::time::Duration::from_secs(
+                dns_timeout_secs(&self.dns_timeout).unwrap_or(5),
+            ),
+            ..Default::default()
+        }
+    }
+
     /// `lmtp_socket_mode` as a number (checked when the file was read).
     pub fn lmtp_socket_mode(&self) -> u32 {
         u32::from_str_radix(self.lmtp_socket_mode.trim(), 8).unwrap_or(0o660)
     }
+}
+
+/// A DNS server: `ip:port` (`[v6]:port`), or an IP for port 53.
+fn parse_dns_server(text: &str) -> Option<std::net::SocketAddr> {
+    let t = text.trim();
+    t.parse()
+        .ok()
+        .or_else(|| t.parse::<std::net::IpAddr>().ok().map(|ip| (ip, 53).into()))
+}
+
+/// `dns_timeout` in seconds, when between 1 and 60.
+fn dns_timeout_secs(text: &str) -> Option<u64> {
+    postern_store::parse_duration_secs(text)
+        .filter(|s| (1..=60).contains(s))
+        .map(|s| s as u64)
 }
 
 /// Parses `25MB`, `512KB`, `1GB` or a number of bytes (units are powers of 1024).
@@ -302,6 +347,20 @@ fn check_server(s: &ServerSettings, errors: &mut Vec<ConfigError>) {
         errors.push(ConfigError::new(
             "server.public_url",
             format!("`{}` is not an http(s) URL", s.public_url),
+        ));
+    }
+    for (i, d) in s.dns.iter().enumerate() {
+        if parse_dns_server(d).is_none() {
+            errors.push(ConfigError::new(
+                format!("server.dns[{i}]"),
+                format!("`{d}` is not a DNS server such as 127.0.0.1:53 or 192.0.2.1"),
+            ));
+        }
+    }
+    if dns_timeout_secs(&s.dns_timeout).is_none() {
+        errors.push(ConfigError::new(
+            "server.dns_timeout",
+            format!("`{}` is not a duration from 1s to 60s", s.dns_timeout),
         ));
     }
     if s.tls_certificate.is_empty() != s.tls_private_key.is_empty() {
@@ -706,6 +765,36 @@ x = 1
         assert_eq!(parse_size("512 kb"), Some(512 << 10));
         assert_eq!(parse_size("1000"), Some(1000));
         assert_eq!(parse_size("lots"), None);
+    }
+
+    #[test]
+    fn server_dns_settings() {
+        let f = ConfigFile::parse(
+            "[server]\ndns = [\"127.0.0.1:5353\", \"192.0.2.1\"]\ndns_timeout = \"2s\"\n",
+        )
+        .unwrap();
+        let dns = f.server.dns();
+        let servers: Vec<String> = dns.servers.iter().map(|s| s.to_string()).collect();
+        assert_eq!(servers, ["127.0.0.1:5353", "192.0.2.1:53"]);
+        assert_eq!(dns.timeout, std::time::Duration::from_secs(2));
+        assert!(
+            ConfigFile::parse("")
+                .unwrap()
+                .server
+                .dns()
+                .servers
+                .is_empty()
+        );
+        let errors = ConfigFile::parse("[server]\ndns = [\"ns.example\"]\ndns_timeout = \"2h\"\n")
+            .unwrap_err();
+        let errors: Vec<String> = errors.iter().map(|e| e.to_string()).collect();
+        assert_eq!(
+            errors,
+            [
+                "server.dns[0]: `ns.example` is not a DNS server such as 127.0.0.1:53 or 192.0.2.1",
+                "server.dns_timeout: `2h` is not a duration from 1s to 60s",
+            ]
+        );
     }
 
     #[test]

@@ -21,7 +21,8 @@ pub(crate) async fn fetch(
 ) -> anyhow::Result<ExitCode> {
     let settings = crate::ingest::server_settings(cli);
     let store = open_store(cli).await?;
-    let gateway = Gateway::new(store.clone(), settings.hostname);
+    let gateway = Gateway::new(store.clone(), settings.hostname)
+        .with_trusted_authserv_ids(&settings.trusted_authserv_ids);
     let fetcher = Fetcher::new(gateway, TlsSettings::system())
         .with_max_message_size(settings.max_message_size.bytes());
     if !once {

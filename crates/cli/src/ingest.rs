@@ -100,6 +100,7 @@ impl MessageArgs {
             mail_from: self.sender.clone(),
             rcpt_to: self.rcpt.clone(),
             model: self.model.clone(),
+            ..Default::default()
         }
     }
 }
@@ -207,7 +208,8 @@ pub(crate) async fn ingest(
             return failure.report(&format_args!("{e:#}"));
         }
     };
-    let gateway = Gateway::new(store.clone(), settings.hostname);
+    let gateway = Gateway::new(store.clone(), settings.hostname)
+        .with_trusted_authserv_ids(&settings.trusted_authserv_ids);
     let received = Received {
         envelope: args.envelope(),
         source: Source::Pipe,
@@ -255,7 +257,9 @@ pub(crate) async fn explain(cli: &Cli, args: &MessageArgs, json: bool) -> anyhow
         }
     };
     let store = open_store(cli).await?;
-    let gateway = Gateway::new(store.clone(), server_settings(cli).hostname);
+    let settings = server_settings(cli);
+    let gateway = Gateway::new(store.clone(), settings.hostname)
+        .with_trusted_authserv_ids(&settings.trusted_authserv_ids);
     let received = Received {
         envelope: args.envelope(),
         source: Source::Pipe,

@@ -8,6 +8,8 @@ mod apply;
 mod bounce;
 mod config;
 mod delivery;
+mod dkim;
+mod dns;
 mod fetch;
 mod ingest;
 mod queue;
@@ -144,6 +146,16 @@ enum Command {
     Bounce {
         #[command(subcommand)]
         command: BounceCommand,
+    },
+    /// DKIM keys of the alias domains.
+    Dkim {
+        #[command(subcommand)]
+        command: dkim::DkimCommand,
+    },
+    /// The DNS records of the alias domains.
+    Dns {
+        #[command(subcommand)]
+        command: dns::DnsCommand,
     },
 }
 
@@ -284,10 +296,14 @@ fn init_logging(cli: &Cli) {
         EnvFilter::try_from_env("POSTERN_LOG").unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn"));
     // async-imap traces every command and answer, the LOGIN password and message bodies
     // included: never below info, whatever POSTERN_LOG says.
-    let filter = match "async_imap=info".parse() {
-        Ok(directive) => filter.add_directive(directive),
-        Err(_) => filter,
-    };
+    // rustls (with its `logging`, which hickory's DNS-over-TLS turns on) traces each handshake's
+    // messages and key schedule: never below info either.
+    let filter = ["async_imap=info", "rustls=info"]
+        .into_iter()
+        .fold(filter, |f, d| match d.parse() {
+            Ok(directive) => f.add_directive(directive),
+            Err(_) => f,
+        });
     let terminal = std::io::stderr().is_terminal();
     let pipe = matches!(cli.command, Command::Ingest { .. });
     let (writer, ansi) = match &cli.log_file {
@@ -342,6 +358,8 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Bounce {
             command: BounceCommand::Parse { file, json },
         } => Ok(bounce::parse(file.as_deref(), *json)),
+        Command::Dkim { command } => dkim::dkim(&cli, command).await,
+        Command::Dns { command } => dns::dns(&cli, command).await,
     }
 }
 

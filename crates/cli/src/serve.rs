@@ -51,7 +51,8 @@ pub(crate) async fn serve(
     };
     let http = listener.local_addr()?;
     let max_size = settings.max_message_size.bytes() as usize;
-    let gateway = postern_gateway::Gateway::new(store.clone(), settings.hostname.clone());
+    let gateway = postern_gateway::Gateway::new(store.clone(), settings.hostname.clone())
+        .with_trusted_authserv_ids(&settings.trusted_authserv_ids);
     let (stop, stopped) = tokio::sync::watch::channel(false);
     let (mail_lines, tasks) =
         match start_mail_listeners(cli, &settings, &gateway, stopped.clone()).await {
@@ -74,7 +75,8 @@ pub(crate) async fn serve(
         file.as_ref().map(|(_, f, _)| f),
     );
     tracing::info!(%http, "postern started");
-    let mut state = postern_web::AppState::new(gateway.clone(), token, max_size);
+    let mut state =
+        postern_web::AppState::new(gateway.clone(), token, max_size).with_dns(settings.dns());
     if let Some(handle) = metrics {
         state = state.with_metrics(handle);
     }
@@ -421,6 +423,10 @@ async fn start_mail_listener(
         lmtp,
         tls,
         spool_dir: Some(spool_dir.to_owned()),
+        sender_auth: match settings.verify_senders && !lmtp {
+            true => Some(postern_auth::verify::Verifier::new(&settings.dns())?),
+            false => None,
+        },
         ..Default::default()
     };
     let proto = if lmtp { "LMTP" } else { "SMTP" };

@@ -7,18 +7,22 @@
 //!
 //! Actors: [`run`] loops until its shutdown future completes (the caller owns it, so tests
 //! stop it at will); [`run_once`] is one batch; [`test_server`] is the connection test of
-//! `postern server test` and `POST /api/v1/outgoing-servers/{id}/test`.
+//! `postern server test` and `POST /api/v1/outgoing-servers/{id}/test`; [`check_dns`] is the
+//! DNS check of an alias domain (`postern dns check`). Mail whose From domain has a DKIM key
+//! is signed just before it is sent (postern-auth).
 //!
 //! Settings read: `mass_mailing.mail_server` (name or id of the dedicated server of the `mass`
 //! stream), `mail.default.from_filter`; the [`DeliveryConfig`] (lease, batch size, parallel
 //! connections, timeout, backoff and maximum age) comes from the binary.
 #![warn(missing_docs)]
 
+mod dns;
 pub mod outcome;
 
 pub mod prepare;
 mod runner;
 
+pub use dns::check_dns;
 pub use outcome::Backoff;
 pub use runner::{BatchStats, run_once};
 
@@ -34,6 +38,9 @@ pub enum DeliveryError {
     /// The database failed; the claimed mails come back when their lease runs out.
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// The DNS resolver could not be set up (the DNS check).
+    #[error(transparent)]
+    Auth(#[from] postern_auth::AuthError),
 }
 
 /// How the runner works.

@@ -7,6 +7,7 @@
 use crate::outcome::{self, Attempt, Backoff};
 use postern_compose::build::{self, Attachment, Outgoing};
 use postern_compose::server::{self, ServerRef};
+use postern_model::address::{email_domain_extract, email_normalize_first};
 use postern_model::{MailId, MailStream, MessageId, OutgoingServerId, RecipientStatus};
 use postern_store::{
     AliasDomain, AttemptState, DeliveryServer, MailRecipient, MailResult, OutboxMail,
@@ -348,6 +349,11 @@ pub struct Parts {
 }
 
 impl Parts {
+    /// The domain of the From address (lower-case), which DKIM signs for.
+    pub fn from_domain(&self) -> Option<String> {
+        email_normalize_first(&self.from).and_then(|e| email_domain_extract(&e))
+    }
+
     /// The RFC 5322 bytes, with these files attached.
     pub fn bytes(&self, attachments: &[Attachment]) -> Vec<u8> {
         build::build(&Outgoing {

@@ -10,6 +10,7 @@
 use crate::outcome::{self, Attempt, Backoff};
 use crate::prepare::{self, Context, Preparation, Prepared};
 use crate::{DeliveryConfig, DeliveryError, server_settings};
+use postern_auth::Signers;
 use postern_compose::build::Attachment;
 use postern_model::address::email_normalize;
 use postern_model::{MessageId, OutgoingServerId};
@@ -103,6 +104,7 @@ pub async fn run_once(store: &Store, cfg: &DeliveryConfig) -> Result<BatchStats,
         return Ok(stats);
     }
     let ctx = load_context(store, cfg).await?;
+    let signers = Arc::new(load_signers(store).await?);
     let mut results = Vec::new();
     let mut ready = Vec::new();
     {
@@ -124,6 +126,7 @@ pub async fn run_once(store: &Store, cfg: &DeliveryConfig) -> Result<BatchStats,
     let (sender, mut receiver) = mpsc::channel::<MailResult>(1024);
     let workers = spawn_workers(
         store,
+        signers,
         group(ready, cfg.connections),
         &ctx.servers,
         cfg,
@@ -222,6 +225,7 @@ fn group(ready: Vec<Prepared>, connections: usize) -> VecDeque<Chunk> {
 
 fn spawn_workers(
     store: &Store,
+    signers: Arc<Signers>,
     chunks: VecDeque<Chunk>,
     servers: &[DeliveryServer],
     cfg: &DeliveryConfig,
@@ -239,6 +243,7 @@ fn spawn_workers(
         .map(|_| {
             let queue = queue.clone();
             let store = store.clone();
+            let signers = signers.clone();
             let settings = settings.clone();
             let sender = sender.clone();
             let backoff = cfg.backoff;
@@ -259,7 +264,8 @@ fn spawn_workers(
                         }
                         None => None,
                     };
-                    let conn = send_chunk(&store, chunk, s, conn, &sender, &backoff).await;
+                    let conn =
+                        send_chunk((&store, &signers), chunk, s, conn, &sender, &backoff).await;
                     current = conn;
                 }
                 if let Some((_, c)) = current {
@@ -273,7 +279,7 @@ fn spawn_workers(
 /// Sends the mails of a chunk over one connection (reopened once if it breaks); returns the
 /// connection, still open, for the worker's next chunk.
 async fn send_chunk(
-    store: &Store,
+    (store, signers): (&Store, &Signers),
     chunk: Chunk,
     settings: Result<ClientSettings, String>,
     mut conn: Option<Connection>,
@@ -286,7 +292,7 @@ async fn send_chunk(
         let result = match (&settings, &broken) {
             (Err(e), _) => untried(&p, e.clone(), backoff),
             (_, Some(reason)) => untried(&p, reason.clone(), backoff),
-            (Ok(s), None) => match send_one(store, s, &mut conn, &p).await {
+            (Ok(s), None) => match send_one((store, signers), s, &mut conn, &p).await {
                 Ok(outcomes) => decide(p, outcomes, backoff),
                 Err(e) => {
                     let reason = e.to_string();
@@ -305,13 +311,13 @@ async fn send_chunk(
 
 /// Sends one mail; a connection that broke after earlier use is reopened once.
 async fn send_one(
-    store: &Store,
+    (store, signers): (&Store, &Signers),
     s: &ClientSettings,
     conn: &mut Option<Connection>,
     p: &Prepared,
 ) -> Result<Vec<(String, postern_smtp::client::RcptOutcome)>, ClientError> {
     let bytes = match attachments(store, p.attachments_of).await {
-        Ok(files) => p.parts.bytes(&files),
+        Ok(files) => signed(signers, p, p.parts.bytes(&files)),
         Err(e) => {
             return Err(ClientError::Protocol(
                 "reading the attachments",
@@ -378,6 +384,40 @@ async fn transactions(
         }
     }
     Ok(outcomes)
+}
+
+/// The DKIM signers of every alias domain with a key; a key that cannot be read is logged and
+/// left out (its domain's mail goes out unsigned rather than not at all).
+async fn load_signers(store: &Store) -> Result<Signers, DeliveryError> {
+    let mut tx = store.read().await?;
+    let keys = tx.dkim_signing_keys().await?;
+    tx.rollback().await?;
+    let (signers, errors) = Signers::new(keys.into_iter().map(|k| postern_auth::SigningKey {
+        domain: k.domain,
+        selector: k.selector,
+        algorithm: k.algorithm,
+        private_key: k.private_key,
+    }));
+    for e in errors {
+        tracing::error!(error = %e, "DKIM key left out");
+    }
+    Ok(signers)
+}
+
+/// The message with the DKIM signatures of its From domain in front, made on the final bytes,
+/// after every header change. A failed signature is logged and the mail goes out unsigned.
+fn signed(signers: &Signers, p: &Prepared, bytes: Vec<u8>) -> Vec<u8> {
+    let Some(domain) = p.parts.from_domain().filter(|_| !signers.is_empty()) else {
+        return bytes;
+    };
+    match signers.sign(&domain, &bytes) {
+        Ok(headers) if headers.is_empty() => bytes,
+        Ok(headers) => [headers.into_bytes(), bytes].concat(),
+        Err(e) => {
+            tracing::error!(mail_id = p.mail_id.get(), error = %e, "mail sent unsigned");
+            bytes
+        }
+    }
 }
 
 /// The files of the thread message a mail carries.

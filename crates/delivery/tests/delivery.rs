@@ -658,3 +658,146 @@ both!(two_nodes_share_the_outbox_without_sending_twice, |store| {
     let got = sink.messages();
     assert_eq!(got.len(), 300, "each mail sent once");
 });
+
+/// The TXT record of a key, as a zone file writes it (strings of at most 255 bytes).
+fn dkim_zone_record(selector: &str, key: &postern_auth::keys::GeneratedKey) -> String {
+    let txt = postern_auth::keys::txt_record(key.algorithm, &key.public_key);
+    let line = postern_auth::keys::zone_line(selector, "test.mycompany.com", &txt);
+    line.replace(". IN TXT", ". 60 IN TXT")
+}
+
+/// Verifies every DKIM signature of `message` with Python's dkimpy, asking `dns` for the keys
+/// (dnspython); the verdict of each signature, in order.
+fn dkimpy_verdicts(message: &str, dns: std::net::SocketAddr) -> Vec<bool> {
+    let script = format!(
+        r#"
+import sys, dkim, dns.resolver
+r = dns.resolver.Resolver(configure=False)
+r.nameservers = ["{ip}"]
+r.port = {port}
+def txt(name, timeout=5):
+    answer = r.resolve(name.decode().rstrip("."), "TXT", lifetime=timeout)
+    return b"".join(b"".join(rr.strings) for rr in answer)
+message = sys.stdin.buffer.read()
+d = dkim.DKIM(message)
+n = sum(1 for h in dkim.rfc822_parse(message)[0] if h[0].lower() == b"dkim-signature")
+print(" ".join(str(d.verify(idx=i, dnsfunc=txt)) for i in range(n)))
+"#,
+        ip = dns.ip(),
+        port = dns.port()
+    );
+    let (code, out, err) = postern_testkit::run(
+        std::process::Command::new("/usr/bin/python3").args(["-c", &script]),
+        Some(message.as_bytes()),
+    );
+    assert_eq!(code, 0, "dkimpy failed: {err}");
+    out.split_whitespace().map(|v| v == "True").collect()
+}
+
+both!(
+    dkim_signed_mail_verifies_with_mail_auth_and_dkimpy,
+    |store| {
+        use postern_auth::keys::generate;
+        use postern_model::DkimAlgorithm;
+        use postern_testkit::dns::{DnsServer, Zone};
+        let sink = sink::start(Behaviour::default()).await;
+        setup(
+            &store,
+            sink.port,
+            Some("test.mycompany.com,nokey.example"),
+            Encryption::None,
+            None,
+        )
+        .await;
+        // A rotation: the old RSA key and the new Ed25519 one live at once; both sign.
+        let old = generate(DkimAlgorithm::Rsa2048).unwrap();
+        let new = generate(DkimAlgorithm::Ed25519).unwrap();
+        let mut tx = store.begin().await.unwrap();
+        let domain = tx
+            .find_alias_domain("test.mycompany.com")
+            .await
+            .unwrap()
+            .unwrap();
+        for (selector, key) in [("old", &old), ("new", &new)] {
+            let stored = NewDkimKey {
+                selector: selector.into(),
+                algorithm: key.algorithm,
+                private_key: key.private_key.clone(),
+                public_key: key.public_key.clone(),
+            };
+            tx.add_dkim_key(domain, &stored).await.unwrap();
+        }
+        tx.commit().await.unwrap();
+        notify(
+            &store,
+            "\"Eva\" <eva@test.mycompany.com>",
+            &["bob@customer.example"],
+        )
+        .await;
+        // From an alias domain without a key: sent unsigned.
+        let mut tx = store.begin().await.unwrap();
+        let input = AliasDomainInput {
+            name: "nokey.example".into(),
+            ..Default::default()
+        };
+        tx.create::<postern_store::AliasDomain>(&input)
+            .await
+            .unwrap();
+        tx.commit().await.unwrap();
+        notify(
+            &store,
+            "\"Eva\" <eva@nokey.example>",
+            &["carl@customer.example"],
+        )
+        .await;
+        drain(&store, &config()).await;
+        let captured = sink.messages();
+        let signed = captured
+            .iter()
+            .find(|m| m.rcpts == ["bob@customer.example"])
+            .unwrap();
+        let unsigned = captured
+            .iter()
+            .find(|m| m.rcpts == ["carl@customer.example"])
+            .unwrap();
+        assert!(
+            !unsigned.data.contains("DKIM-Signature"),
+            "{}",
+            unsigned.data
+        );
+        assert!(
+            signed.data.starts_with("DKIM-Signature:"),
+            "{}",
+            signed.data
+        );
+
+        let dns = DnsServer::start(&[Zone::new(
+            "test.mycompany.com",
+            &format!(
+                "{}\n{}",
+                dkim_zone_record("old", &old),
+                dkim_zone_record("new", &new)
+            ),
+        )]);
+        let settings = postern_auth::DnsSettings {
+            servers: vec![dns.addr],
+            ..Default::default()
+        };
+        let authenticator = settings.authenticator().unwrap();
+        let parsed = mail_auth::AuthenticatedMessage::parse(signed.data.as_bytes()).unwrap();
+        let results = authenticator.verify_dkim(&parsed).await;
+        let verdicts: Vec<_> = results.iter().map(|r| r.result().clone()).collect();
+        assert_eq!(
+            verdicts,
+            [mail_auth::DkimResult::Pass, mail_auth::DkimResult::Pass],
+            "{}",
+            signed.data
+        );
+        assert_eq!(
+            dkimpy_verdicts(&signed.data, dns.addr),
+            [true, true],
+            "{}",
+            signed.data
+        );
+    }
+);

@@ -586,6 +586,7 @@ fn received_from(target: &FetchTarget) -> Received {
             mail_from: None,
             rcpt_to: vec![],
             model: target.model.clone(),
+            ..Default::default()
         },
         source,
         peer: Some(format!("{}:{}", target.host, target.port)),

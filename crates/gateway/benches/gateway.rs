@@ -111,6 +111,7 @@ fn parse_and_decide(messages: &[Vec<u8>]) -> f64 {
             parent_thread_id: None,
             contact: Default::default(),
             incoming_local: false,
+            refuse_untrusted: false,
         }],
         ..Default::default()
     };

@@ -107,11 +107,12 @@ pub(crate) async fn apply(
         postern_model::RawStatus::Ignored
     };
     let mut row = raw_row(raw, packing, received, Some(&mid), status, None);
-    // A routed message keeps its routes (alias, via) from the start, for the inbound payload;
-    // the others get their whole outcome below.
+    // A routed message keeps its routes (alias, via) and its sender authentication from the
+    // start, for the inbound payload; the others get their whole outcome below.
     if decision.outcome == Outcome::Routed {
         row.outcome = serde_json::to_string(
-            &serde_json::json!({"outcome": "routed", "routes": decision.routes}),
+            &serde_json::json!({"outcome": "routed", "routes": decision.routes,
+                "auth": crate::SenderAuth::of(&received.envelope)}),
         )
         .ok();
     }
@@ -135,12 +136,23 @@ pub(crate) async fn apply(
             .trace
             .push("refused in the session: no mail sent back".into());
     } else {
+        // An untrusted sender's From is likely forged: a refusal would go to someone else.
+        let before = decision.sent.len();
+        decision
+            .sent
+            .retain(|s| s.reason != postern_routing::UNTRUSTED_REFUSAL);
+        if decision.sent.len() < before {
+            decision
+                .trace
+                .push("the sender is not authenticated: no refusal mailed back".into());
+        }
         send_back(tx, hostname, msg, &mid, &decision, setup).await?;
     }
     for alias in &decision.invalid_aliases {
         tx.set_alias_status(*alias, AliasStatus::Invalid).await?;
     }
     let mut outcome = AcceptOutcome::from_decision(&decision, record_ids, message_ids, bounce);
+    outcome.auth = crate::SenderAuth::of(&received.envelope);
     if in_session_reason.is_some() {
         outcome.refusal = in_session_reason;
     }

@@ -25,14 +25,15 @@ mod notifications;
 mod outcome;
 pub mod post;
 
-pub use outcome::{AcceptOutcome, BounceSummary, RouteOutcome};
+pub use outcome::{AcceptOutcome, BounceSummary, RouteOutcome, SenderAuth};
 /// The envelope and the outcome words, as the ways in use them (they need not reach into
 /// `postern-routing`).
-pub use postern_routing::{Envelope, Outcome};
+pub use postern_routing::{Envelope, Outcome, UNTRUSTED_REFUSAL};
 
 use postern_mime::ParsedMessage;
 use postern_model::{RawMessageId, RawStatus, Source};
 use postern_store::{NewRawMessage, Packing, Store, StoreError};
+use std::borrow::Cow;
 use std::sync::Arc;
 
 /// Why a message was not accepted.
@@ -87,6 +88,8 @@ pub struct Gateway {
     rcpt_domains: Arc<std::sync::Mutex<Option<RcptDomains>>>,
     /// Messages this process has accepted (see [`Gateway::intake`]).
     intake: Intake,
+    /// The authserv-ids whose `Authentication-Results` are trusted (lower-case).
+    trusted_authserv_ids: Arc<Vec<String>>,
 }
 
 /// How many messages a process's gateway has accepted: a counter that background work (the
@@ -165,7 +168,52 @@ impl Gateway {
             committer,
             rcpt_domains: Arc::default(),
             intake: Intake::default(),
+            trusted_authserv_ids: Arc::default(),
         }
+    }
+
+    /// Trusts the `Authentication-Results` of these hosts (their authserv-ids, e.g. the MTA in
+    /// front of Postern that verifies SPF, DKIM and DMARC) for mail that Postern did not verify
+    /// itself; every other host's fields are ignored.
+    pub fn with_trusted_authserv_ids(mut self, ids: &[String]) -> Gateway {
+        self.trusted_authserv_ids =
+            Arc::new(ids.iter().map(|i| i.trim().to_ascii_lowercase()).collect());
+        self
+    }
+
+    /// `received` with the verdict of the first `Authentication-Results` of a trusted host, for
+    /// mail that Postern did not verify itself (it has no note of sender authentication).
+    fn with_trusted_verdict<'r>(&self, raw: &[u8], received: &'r Received) -> Cow<'r, Received> {
+        if self.trusted_authserv_ids.is_empty() || received.envelope.auth_note.is_some() {
+            return Cow::Borrowed(received);
+        }
+        let found = postern_mime::authentication_results(raw);
+        let trusted = found
+            .iter()
+            .find(|r| self.trusted_authserv_ids.contains(&r.authserv_id));
+        let mut received = received.clone();
+        let env = &mut received.envelope;
+        match trusted {
+            Some(r) => {
+                let dmarc = r.dmarc.as_deref().unwrap_or("none");
+                env.from_untrusted = dmarc == "fail";
+                let meaning = match env.from_untrusted {
+                    true => ": the From is not trusted",
+                    false => "",
+                };
+                env.auth_note = Some(format!(
+                    "sender authentication by {}: DMARC {dmarc}{meaning}",
+                    r.authserv_id
+                ));
+            }
+            None => {
+                env.auth_note = Some(format!(
+                    "sender authentication: no Authentication-Results of a trusted host ({})",
+                    self.trusted_authserv_ids.join(", ")
+                ));
+            }
+        }
+        Cow::Owned(received)
     }
 
     /// The host name in the Message-IDs it makes.
@@ -365,6 +413,8 @@ impl Gateway {
         if received.strip_attachments {
             msg.attachments.clear();
         }
+        let verdict = self.with_trusted_verdict(&raw, received);
+        let received = &*verdict;
         let message_id = msg.message_id.clone();
         let raw = Arc::new(raw);
         let result = match &self.committer {
@@ -399,16 +449,15 @@ impl Gateway {
             reason: e.to_string(),
             raw_message_id: RawMessageId(0),
         })?;
+        let verdict = self.with_trusted_verdict(raw, received);
+        let received = &*verdict;
         let mut tx = self.store.read().await?;
         let config = lookups::GatewayConfig::load(&mut tx).await?;
         let (decision, _) = lookups::decide_in(&mut tx, &config, &msg, &received.envelope).await?;
         tx.rollback().await?;
-        Ok(AcceptOutcome::from_decision(
-            &decision,
-            vec![],
-            vec![],
-            None,
-        ))
+        let mut outcome = AcceptOutcome::from_decision(&decision, vec![], vec![], None);
+        outcome.auth = SenderAuth::of(&received.envelope);
+        Ok(outcome)
     }
 
     async fn accept_batched(

@@ -37,6 +37,7 @@ fn alias_info(row: &AliasRouteRow) -> AliasInfo {
         parent_thread_id: row.parent_thread_id,
         contact: row.contact.parse().unwrap_or_default(),
         incoming_local: row.incoming_local,
+        refuse_untrusted: row.refuse_untrusted,
     }
 }
 

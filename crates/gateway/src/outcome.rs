@@ -57,6 +57,29 @@ pub struct AcceptOutcome {
     pub refusal: Option<String>,
     /// Every step of the decision.
     pub trace: Vec<String>,
+    /// Sender authentication, when the message was verified (by Postern, or by a trusted host).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub auth: Option<SenderAuth>,
+}
+
+/// What sender authentication said of a message (the `auth` of the outcome and of the inbound
+/// payload).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct SenderAuth {
+    /// Whether the From may be recognised as a known partner (false: DMARC fails).
+    pub from_trusted: bool,
+    /// What was found, as the trace says it.
+    pub result: String,
+}
+
+impl SenderAuth {
+    /// The verdict the envelope carries, if the message was verified.
+    pub fn of(envelope: &postern_routing::Envelope) -> Option<SenderAuth> {
+        envelope.auth_note.as_ref().map(|note| SenderAuth {
+            from_trusted: !envelope.from_untrusted,
+            result: note.clone(),
+        })
+    }
 }
 
 impl AcceptOutcome {
@@ -91,6 +114,7 @@ impl AcceptOutcome {
             message_ids,
             refusal,
             trace: d.trace.clone(),
+            auth: None,
         }
     }
 
@@ -107,6 +131,7 @@ impl AcceptOutcome {
                 "duplicate: {} was stored by a concurrent delivery; ignored",
                 message_id.unwrap_or("the message")
             )],
+            auth: None,
         }
     }
 }

@@ -24,6 +24,10 @@
 #![warn(missing_docs)]
 
 mod addresses;
+mod auth_results;
+pub use auth_results::{
+    AuthResults, authentication_results, parse_auth_results, without_auth_results,
+};
 mod autoreply;
 mod body;
 pub use body::MAX_BODY;

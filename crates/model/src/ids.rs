@@ -75,4 +75,6 @@ id_type!(
     RawMessageId,
     /// An address on the suppression list.
     SuppressionId,
+    /// A DKIM key of an alias domain.
+    DkimKeyId,
 );

@@ -118,6 +118,15 @@ vocab_enum!(
 });
 
 vocab_enum!(
+    /// The key algorithm of a DKIM key (`postern dkim generate --algorithm`).
+    DkimAlgorithm, "DKIM algorithm", default = Rsa2048, {
+    /// RSA, 2048 bits, signed with SHA-256 (`a=rsa-sha256`): every verifier knows it.
+    Rsa2048 => "rsa2048",
+    /// Ed25519 (`a=ed25519-sha256`, RFC 8463): short keys, not known to every verifier yet.
+    Ed25519 => "ed25519",
+});
+
+vocab_enum!(
     /// Protocol of an incoming server.
     FetchProtocol, "protocol", default = Imap, {
     /// IMAP4rev1.

@@ -109,7 +109,11 @@ pub fn plan_lookups(msg: &ParsedMessage, env: &Envelope, cfg: &RoutingConfig) ->
         thread_ids: thread_ids(msg),
         in_reply_to: msg.in_reply_to.clone(),
         parent_ids: msg.references[start..].to_vec(),
-        author_email: msg.email_from.as_deref().and_then(email_normalize),
+        // An untrusted From (sender authentication) is nobody we know.
+        author_email: match env.from_untrusted {
+            true => None,
+            false => msg.email_from.as_deref().and_then(email_normalize),
+        },
         alias_full_names: full_names,
         alias_local_parts: local_parts,
         reply_tokens: a
@@ -206,6 +210,9 @@ pub fn decide(
         msg.email_from.as_deref().unwrap_or("(no From)"),
         cx.addr.rcpt.join(", ")
     ));
+    if let Some(note) = &env.auth_note {
+        cx.note(note.clone());
+    }
     if look.duplicate {
         cx.note("duplicate: a message with this Message-Id (or X-Postern/X-Odoo-Message-Id) is already stored; ignored");
         return cx.finish(Outcome::Duplicate, vec![], vec![], vec![]);
@@ -533,6 +540,9 @@ fn check_contact(
     record: Option<RecordId>,
     author: Option<PartnerId>,
 ) -> ContactCheck {
+    if alias.refuse_untrusted && cx.env.from_untrusted {
+        return ContactCheck::Refused(crate::UNTRUSTED_REFUSAL.into());
+    }
     match alias.contact {
         AliasContact::Everyone => ContactCheck::Ok,
         AliasContact::Partners if author.is_some() => ContactCheck::Ok,

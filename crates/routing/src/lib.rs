@@ -31,3 +31,9 @@ pub const REPLY_TO_TAG: &str = "reply_to";
 
 /// How many trailing references reply detection considers (§4.2).
 pub const MAX_REFERENCES: usize = 32;
+
+/// The reason of a refusal by an alias that refuses untrusted senders (`refuse_untrusted`):
+/// SMTP answers it `550 5.7.26` (RFC 7372: multiple authentication checks failed), and nothing
+/// is mailed back.
+pub const UNTRUSTED_REFUSAL: &str =
+    "the sender is not authenticated: DMARC fails for the domain of its From";

@@ -32,6 +32,12 @@ pub struct Envelope {
     pub rcpt_to: Vec<String>,
     /// Fallback model (`--model`, or an incoming server's model).
     pub model: Option<String>,
+    /// Sender authentication (SMTP): the From is not trusted (DMARC fails), so its author is
+    /// not recognised as a partner: no `partners`/`followers` alias lets it in, it authors
+    /// nothing, and its notifications go out as from an unknown sender.
+    pub from_untrusted: bool,
+    /// Sender authentication's line for the trace (what DMARC said), when the mail was verified.
+    pub auth_note: Option<String>,
 }
 
 /// What the shell must fetch before [`crate::decide`].
@@ -93,6 +99,8 @@ pub struct AliasInfo {
     pub contact: AliasContact,
     /// Match on the local part alone.
     pub incoming_local: bool,
+    /// Refuse mail whose From is not trusted (sender authentication).
+    pub refuse_untrusted: bool,
 }
 
 impl AliasInfo {

@@ -49,6 +49,7 @@ fn alias(id: i64, name: &str, model: &str) -> AliasInfo {
         parent_thread_id: None,
         contact: AliasContact::Everyone,
         incoming_local: false,
+        refuse_untrusted: false,
     }
 }
 
@@ -414,4 +415,26 @@ fn outcome_words_are_the_serialised_ones() {
     ] {
         assert_eq!(serde_json::to_value(o).unwrap(), o.as_str());
     }
+}
+
+#[test]
+fn an_untrusted_from_is_nobody_we_know_and_the_trace_says_why() {
+    let mut m = msg(&["sales@d1.test"]);
+    m.email_from = Some("boss@partner.test".into());
+    let trusted = plan_lookups(&m, &Envelope::default(), &cfg());
+    assert_eq!(trusted.author_email.as_deref(), Some("boss@partner.test"));
+    let env = Envelope {
+        from_untrusted: true,
+        auth_note: Some("sender authentication: DMARC fails for partner.test".into()),
+        ..Default::default()
+    };
+    assert_eq!(plan_lookups(&m, &env, &cfg()).author_email, None);
+    let d = decide(&m, &env, &cfg(), &Lookups::default());
+    assert!(
+        d.trace
+            .iter()
+            .any(|l| l == "sender authentication: DMARC fails for partner.test"),
+        "{:?}",
+        d.trace
+    );
 }

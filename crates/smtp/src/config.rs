@@ -43,6 +43,9 @@ pub struct SmtpConfig {
     /// waits for the others and goes alone. Processing takes a few times a message's size in
     /// memory, so this bounds the server's memory whatever the senders do.
     pub processing_budget: usize,
+    /// Sender authentication (SPF, DKIM, DMARC) of mail arriving over SMTP (not LMTP: its
+    /// client is the MTA in front, whose address says nothing of the sender); `None`: off.
+    pub sender_auth: Option<postern_auth::verify::Verifier>,
 }
 
 impl SmtpConfig {
@@ -68,6 +71,7 @@ impl Default for SmtpConfig {
             tls: Some(TlsConfig::SelfSigned),
             spool_dir: None,
             processing_budget: 32 * 1024 * 1024,
+            sender_auth: None,
         }
     }
 }

@@ -95,14 +95,15 @@ pub(crate) fn delivery(
 ) -> Reply {
     match result {
         Ok(o) if refuse_in_session && o.outcome.is_refusal() => {
-            let status = match o.outcome {
-                Outcome::NoRoute => (5, 1, 1),
-                _ => (5, 7, 1),
-            };
             let why = o
                 .refusal
                 .as_deref()
                 .unwrap_or("the message is refused by the gateway");
+            let status = match o.outcome {
+                Outcome::NoRoute => (5, 1, 1),
+                _ if why == postern_gateway::UNTRUSTED_REFUSAL => (5, 7, 26),
+                _ => (5, 7, 1),
+            };
             Reply::new(550, status, why)
         }
         Ok(o) => Reply::new(
@@ -158,6 +159,7 @@ mod tests {
             message_ids: vec![],
             refusal: refusal.map(str::to_owned),
             trace: vec![],
+            auth: None,
         }
     }
 
@@ -224,6 +226,12 @@ mod tests {
                 "550 5.7.1 followers",
             ),
             (Outcome::AliasInvalid, Some("bad"), true, "550 5.7.1 bad"),
+            (
+                Outcome::AliasRefused,
+                Some(postern_gateway::UNTRUSTED_REFUSAL),
+                true,
+                "550 5.7.26 the sender is not authenticated: DMARC fails for the domain of its From",
+            ),
             (
                 Outcome::RateLimited,
                 Some("too many"),

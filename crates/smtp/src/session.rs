@@ -820,11 +820,14 @@ impl<'a> Session<'a> {
                 return;
             }
         };
+        let (raw, verdict) = self.authenticate(raw, &mail_from).await;
         let received = Received {
             envelope: Envelope {
                 mail_from: Some(mail_from),
                 rcpt_to,
                 model: None,
+                from_untrusted: verdict.as_ref().is_some_and(|v| v.untrusted_from.is_some()),
+                auth_note: verdict.map(|v| v.note),
             },
             source: if self.config.lmtp {
                 Source::Lmtp
@@ -857,6 +860,34 @@ impl<'a> Session<'a> {
             Err(e) => tracing::warn!(size, error = %e, reply = reply.code, "message not accepted"),
         });
         message_reply(&reply, self.config.lmtp, tx.rcpt_to.len(), out);
+    }
+
+    /// Sender authentication, when on (SMTP only): the verdict, and the message with our
+    /// `Authentication-Results:` on top.
+    async fn authenticate(
+        &self,
+        raw: Vec<u8>,
+        mail_from: &str,
+    ) -> (Vec<u8>, Option<postern_auth::verify::Verdict>) {
+        let (Some(verifier), Some(ip), false) =
+            (&self.config.sender_auth, self.peer.ip, self.config.lmtp)
+        else {
+            return (raw, None);
+        };
+        let verdict = verifier
+            .verify(&postern_auth::verify::Inbound {
+                raw: &raw,
+                ip,
+                helo: self.helo.as_deref().unwrap_or(""),
+                mail_from,
+                hostname: &self.config.hostname,
+            })
+            .await;
+        tracing::info!(note = %verdict.note, "sender authentication");
+        // Fields that claim our name come from the sender (RFC 8601 §5): they go.
+        let raw = postern_mime::without_auth_results(&raw, &self.config.hostname).unwrap_or(raw);
+        let raw = [verdict.header.as_bytes(), &raw].concat();
+        (raw, Some(verdict))
     }
 
     /// What goes on top of what the client sent: `Return-Path:` and `Received:`.

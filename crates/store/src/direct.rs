@@ -133,7 +133,8 @@ id_values!(
     WebhookId,
     WebhookDeliveryId,
     RawMessageId,
-    SuppressionId
+    SuppressionId,
+    DkimKeyId
 );
 
 impl IntoValue for bool {

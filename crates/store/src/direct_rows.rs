@@ -58,6 +58,7 @@ impl FromDirectRow for Alias {
             parent_thread_id: r.try_get("parent_thread_id")?,
             contact: r.try_get_from::<String, _>("contact")?,
             incoming_local: r.try_get("incoming_local")?,
+            refuse_untrusted: r.try_get("refuse_untrusted")?,
             bounced_content: r.try_get("bounced_content")?,
             status: r.try_get_from::<String, _>("status")?,
             created_at: r.try_get("created_at")?,
@@ -208,6 +209,7 @@ impl FromDirectRow for AliasRouteRow {
             parent_thread_id: r.try_get("parent_thread_id")?,
             contact: r.try_get("contact")?,
             incoming_local: r.try_get("incoming_local")?,
+            refuse_untrusted: r.try_get("refuse_untrusted")?,
             defaults: r.try_get("defaults")?,
             status: r.try_get("status")?,
         })

@@ -54,6 +54,8 @@ pub struct AliasRouteRow {
     pub contact: String,
     /// Local-part matching.
     pub incoming_local: bool,
+    /// Refuse mail whose From is not trusted (sender authentication).
+    pub refuse_untrusted: bool,
     /// Defaults (JSON).
     pub defaults: String,
     /// `not_tested`, `valid`, `invalid`.
@@ -267,7 +269,7 @@ impl Tx {
     ) -> Result<Vec<AliasRouteRow>, StoreError> {
         let mut out: Vec<AliasRouteRow> = Vec::new();
         const SELECT: &str = "SELECT a.id, a.alias_name, d.name AS domain, m.name AS model, a.force_thread_id, \
-             a.parent_thread_id, a.contact, a.incoming_local, a.defaults, a.status \
+             a.parent_thread_id, a.contact, a.incoming_local, a.refuse_untrusted, a.defaults, a.status \
              FROM aliases a JOIN models m ON m.id = a.model_id LEFT JOIN alias_domains d ON d.id = a.alias_domain_id";
         // One query per recipient: its full name, or (when its local part may be matched alone)
         // an alias with `incoming_local` of that name on any domain.

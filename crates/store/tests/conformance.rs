@@ -103,6 +103,105 @@ conformance!(alias_domain_defaults, |store| {
     tx.commit().await.unwrap();
 });
 
+fn dkim(selector: &str) -> NewDkimKey {
+    NewDkimKey {
+        selector: selector.into(),
+        algorithm: postern_model::DkimAlgorithm::Ed25519,
+        private_key: Secret::new(format!("private-{selector}")),
+        public_key: format!("public-{selector}"),
+    }
+}
+
+conformance!(dkim_keys_rotate_two_at_a_time, |store| {
+    let mut tx = store.begin().await.unwrap();
+    let d = tx
+        .create::<AliasDomain>(&domain("example.com"))
+        .await
+        .unwrap();
+    let other = tx
+        .create::<AliasDomain>(&domain("other.example"))
+        .await
+        .unwrap();
+    let (first, retired) = tx.add_dkim_key(d.id, &dkim("s1")).await.unwrap();
+    assert!(retired.is_empty());
+    assert_eq!(
+        (first.selector.as_str(), first.public_key.as_str()),
+        ("s1", "public-s1")
+    );
+    let err = tx.add_dkim_key(d.id, &dkim("s1")).await.unwrap_err();
+    assert!(matches!(err, StoreError::Conflict(_)), "{err}");
+    tx.add_dkim_key(d.id, &dkim("s2")).await.unwrap();
+    tx.add_dkim_key(other.id, &dkim("s1")).await.unwrap();
+    let selectors = |keys: Vec<DkimKey>| keys.into_iter().map(|k| k.selector).collect::<Vec<_>>();
+    assert_eq!(selectors(tx.dkim_keys(d.id).await.unwrap()), ["s2", "s1"]);
+    // A third key retires the oldest: two live at once.
+    let (_, retired) = tx.add_dkim_key(d.id, &dkim("s3")).await.unwrap();
+    assert_eq!(selectors(retired), ["s1"]);
+    assert_eq!(selectors(tx.dkim_keys(d.id).await.unwrap()), ["s3", "s2"]);
+    tx.commit().await.unwrap();
+    let mut tx = store.read().await.unwrap();
+    let signing: Vec<(String, String, String)> = tx
+        .dkim_signing_keys()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|k| (k.domain, k.selector, k.private_key.expose().to_owned()))
+        .collect();
+    let expected = [
+        ("example.com", "s3", "private-s3"),
+        ("example.com", "s2", "private-s2"),
+        ("other.example", "s1", "private-s1"),
+    ]
+    .map(|(a, b, c)| (a.to_owned(), b.to_owned(), c.to_owned()));
+    assert_eq!(signing, expected);
+    // The view shown to users has no private half.
+    let shown = serde_json::to_string(&tx.dkim_keys(d.id).await.unwrap()).unwrap();
+    assert!(!shown.contains("private"), "{shown}");
+});
+
+conformance!(alias_refuse_untrusted_round_trip, |store| {
+    let mut tx = store.begin().await.unwrap();
+    tx.create::<AliasDomain>(&domain("example.com"))
+        .await
+        .unwrap();
+    let plain = tx
+        .create::<Alias>(&alias("sales", Some("example.com"), "crm.lead"))
+        .await
+        .unwrap();
+    assert!(!plain.refuse_untrusted, "off by default");
+    let strict = AliasInput {
+        refuse_untrusted: Some(true),
+        ..alias("strict", Some("example.com"), "crm.lead")
+    };
+    let created = tx.create::<Alias>(&strict).await.unwrap();
+    assert!(created.refuse_untrusted);
+    assert_eq!(created.to_input().refuse_untrusted, Some(true));
+    let routing = tx
+        .aliases_for_routing(
+            &["strict@example.com".into(), "sales@example.com".into()],
+            &[],
+        )
+        .await
+        .unwrap();
+    let flags: Vec<(String, bool)> = routing
+        .iter()
+        .map(|a| (a.alias_name.clone(), a.refuse_untrusted))
+        .collect();
+    assert!(flags.contains(&("strict".into(), true)), "{flags:?}");
+    assert!(flags.contains(&("sales".into(), false)), "{flags:?}");
+    let relaxed = AliasInput {
+        refuse_untrusted: Some(false),
+        ..strict
+    };
+    assert!(
+        !tx.update::<Alias>(created.id, &relaxed)
+            .await
+            .unwrap()
+            .refuse_untrusted
+    );
+    tx.commit().await.unwrap();
+});
+
 conformance!(alias_domain_name_must_be_dot_atom, |store| {
     let mut tx = store.begin().await.unwrap();
     for bad in ["", "exa mple.com", "a,b.com", "éxample.com", "example..com"] {

@@ -16,6 +16,7 @@
 //! - `postfix` (default): Postfix's `smtp-sink`, and a private Postfix instance relaying to
 //!   LMTP;
 //! - `sink`: a capture SMTP server (TLS, AUTH, refusals on demand);
+//! - `dns`: an authoritative DNS server on loopback serving the test's zones;
 //! - `async` (with `db`, `serve` and `sink`): `eventually`, `clients::python` (tokio).
 //!
 //! Nothing here stands in for a server the product talks to: these start or drive the real
@@ -25,6 +26,8 @@
 pub mod clients;
 #[cfg(feature = "db")]
 pub mod db;
+#[cfg(feature = "dns")]
+pub mod dns;
 pub mod dovecot;
 #[cfg(feature = "postfix")]
 pub mod postfix;

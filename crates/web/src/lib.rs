@@ -55,6 +55,8 @@ pub struct AppState {
     token: Arc<Secret>,
     max_message_size: usize,
     metrics: Option<metrics_exporter_prometheus::PrometheusHandle>,
+    /// The DNS servers of the DNS check (`[server] dns`).
+    dns: Arc<postern_auth::DnsSettings>,
 }
 
 impl AppState {
@@ -68,7 +70,14 @@ impl AppState {
             token: Arc::new(token),
             max_message_size,
             metrics: None,
+            dns: Arc::default(),
         }
+    }
+
+    /// Asks these DNS servers for the DNS check (default: those of `/etc/resolv.conf`).
+    pub fn with_dns(mut self, dns: postern_auth::DnsSettings) -> Self {
+        self.dns = Arc::new(dns);
+        self
     }
 
     /// Serves `/metrics` from the process's Prometheus recorder (see [`install_metrics`]).

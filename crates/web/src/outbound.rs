@@ -1,8 +1,9 @@
 //! The outbound side of the API: posting a message on a record (`POST /records/{id}/messages`,
 //! which notifies the followers), sending one email (`POST /mail`), what became of each of its
 //! recipients (`GET /mail/{id}/recipients`), and the connection test of an outgoing server
-//! (`POST /outgoing-servers/{id}/test`). Validation and storage are the
-//! delivery shell's; this module maps JSON in and out.
+//! (`POST /outgoing-servers/{id}/test`), the DNS check of an alias domain (`GET
+//! /alias-domains/{id}/dns`). Validation and storage are the delivery shell's; this module maps
+//! JSON in and out.
 
 use crate::AppState;
 use crate::error::{ApiError, ApiJson, ApiPath, ErrorBody};
@@ -13,7 +14,7 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use base64::Engine;
 use postern_gateway::post::{self, FileInput, MailInput, PostInput};
-use postern_model::{MailId, OutgoingServerId, PartnerId, RecordId};
+use postern_model::{AliasDomainId, MailId, OutgoingServerId, PartnerId, RecordId};
 use serde::Deserialize;
 use serde_json::Value;
 use std::collections::BTreeMap;
@@ -27,6 +28,17 @@ object_schema!(
     "ServerTestResult",
     "`ok` (the server would take mail from `test_from`), `message`, `test_from`, `warnings` \
      (a list), `max_size` (the server's SIZE limit, or null)"
+);
+
+object_schema!(
+    /// The DNS check of an alias domain.
+    DnsReportBody,
+    "DnsReport",
+    "`domain` and `checks`, in the order MX, SPF, DKIM (one per stored key), DMARC, MTA-STS, \
+     TLS-RPT; each `{record, name, required, status, found, publish, detail}`: `record` one of \
+     `mx`, `spf`, `dkim`, `dmarc`, `mta_sts`, `tls_rpt`; `status` one of `present`, `missing`, \
+     `wrong`, `unknown` (DNS did not answer); `found` the records found; `publish` the zone-file \
+     line to publish when something must change, else null; `required` false for advice"
 );
 
 object_schema!(
@@ -334,6 +346,43 @@ async fn test_server(
     Ok(Json(serde_json::to_value(r).unwrap_or(Value::Null)))
 }
 
+/// Check the DNS records of an alias domain
+///
+/// Which records are present, missing or wrong, each with the record to publish: MX, SPF
+/// (allowing the active outgoing servers that send for the domain), the DKIM record of each
+/// stored key, DMARC; MTA-STS and TLS-RPT as advice. Asks the DNS servers of `[server] dns`.
+#[utoipa::path(
+    get,
+    path = "/alias-domains/{id}/dns",
+    tag = "alias domains",
+    params(("id" = i64, Path, description = "Alias domain id")),
+    responses(
+        (status = 200, description = "The report (also when records are missing)",
+            body = DnsReportBody),
+        (status = 404, description = "No such alias domain", body = ErrorBody),
+    )
+)]
+async fn check_dns(
+    State(s): State<AppState>,
+    ApiPath(id): ApiPath<i64>,
+) -> Result<Json<Value>, ApiError> {
+    let report =
+        postern_delivery::check_dns(&s.store, AliasDomainId(id), &s.dns, s.gateway.hostname())
+            .await
+            .map_err(|e| match e {
+                postern_delivery::DeliveryError::Store(e) => ApiError::from(e),
+                postern_delivery::DeliveryError::Auth(e) => {
+                    tracing::error!(error = %e, "DNS check");
+                    ApiError::new(
+                        StatusCode::SERVICE_UNAVAILABLE,
+                        "unavailable",
+                        "the DNS resolver cannot be used; see the server's log",
+                    )
+                }
+            })?;
+    Ok(Json(serde_json::to_value(report)?))
+}
+
 /// `2026-12-01T09:00:00Z`, `2026-12-01T10:00:00.5+01:00`, `2026-12-01 09:00:00` (naive = UTC,
 /// as the reference reads `scheduled_date`) → epoch milliseconds.
 pub(crate) fn parse_rfc3339(text: &str) -> Option<i64> {
@@ -366,6 +415,7 @@ pub(crate) fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(send_mail))
         .routes(routes!(mail_recipients))
         .routes(routes!(test_server))
+        .routes(routes!(check_dns))
 }
 
 #[cfg(test)]

@@ -73,7 +73,7 @@ fn inbound_value(
         "via": route.and_then(|r| r["via"].as_str()),
         "alias": alias,
         "mailbox_hash": mailbox_hash,
-        "auth": Value::Null,
+        "auth": origin.map(|o| o.outcome["auth"].clone()).unwrap_or(Value::Null),
     })
 }
 

@@ -36,6 +36,9 @@ pub struct Alias {
     pub contact: AliasContact,
     /// Also match the local part on any domain.
     pub incoming_local: bool,
+    /// Refuse mail whose From sender authentication does not trust (DMARC fails): over SMTP
+    /// `550 5.7.26` in the session, and nothing is mailed back.
+    pub refuse_untrusted: bool,
     /// HTML sent to refused senders.
     pub bounced_content: Option<String>,
     /// Whether it has been seen to work.
@@ -66,6 +69,7 @@ impl Alias {
             parent_thread_id: self.parent_thread_id,
             contact: Some(self.contact),
             incoming_local: Some(self.incoming_local),
+            refuse_untrusted: Some(self.refuse_untrusted),
             bounced_content: self.bounced_content.clone(),
         }
     }
@@ -100,6 +104,9 @@ pub struct AliasInput {
     /// Default false.
     #[serde(default)]
     pub incoming_local: Option<bool>,
+    /// Refuse mail whose From is not trusted (sender authentication). Default false.
+    #[serde(default)]
+    pub refuse_untrusted: Option<bool>,
     /// HTML sent to refused senders.
     #[serde(default)]
     pub bounced_content: Option<String>,
@@ -115,12 +122,13 @@ struct AliasRow {
     parent_thread_id: Option<RecordId>,
     contact: AliasContact,
     incoming_local: bool,
+    refuse_untrusted: bool,
     bounced_content: Option<String>,
 }
 
 const ALIAS_SELECT: &str = "SELECT a.id, a.alias_name, d.name AS alias_domain, a.alias_domain_id, m.name AS model, \
      a.defaults, a.force_thread_id, pm.name AS parent_model, a.parent_thread_id, a.contact, a.incoming_local, \
-     a.bounced_content, a.status, a.created_at \
+     a.refuse_untrusted, a.bounced_content, a.status, a.created_at \
      FROM aliases a JOIN models m ON m.id = a.model_id \
      LEFT JOIN alias_domains d ON d.id = a.alias_domain_id LEFT JOIN models pm ON pm.id = a.parent_model_id";
 
@@ -225,6 +233,7 @@ impl Tx {
             parent_thread_id: input.parent_thread_id,
             contact: input.contact.unwrap_or_default(),
             incoming_local: input.incoming_local.unwrap_or(false),
+            refuse_untrusted: input.refuse_untrusted.unwrap_or(false),
             bounced_content: optional(&input.bounced_content),
         })
     }
@@ -269,8 +278,8 @@ impl ConfigTable for Alias {
         let r = tx.prepare_alias(input, None).await?;
         let id: i64 = on!(tx, |c| sqlx::query_scalar(
             "INSERT INTO aliases (alias_name, alias_domain_id, model_id, defaults, force_thread_id, parent_model_id, \
-             parent_thread_id, contact, incoming_local, bounced_content, status, created_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, 'not_tested', $11) RETURNING id"
+             parent_thread_id, contact, incoming_local, bounced_content, status, created_at, refuse_untrusted) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, 'not_tested', $11, $12) RETURNING id"
         )
         .bind(&r.alias_name)
         .bind(r.alias_domain_id)
@@ -283,6 +292,7 @@ impl ConfigTable for Alias {
         .bind(r.incoming_local)
         .bind(&r.bounced_content)
         .bind(now_ms())
+        .bind(r.refuse_untrusted)
         .fetch_one(c)
         .await)
         .map_err(|e| StoreError::from_write(e, "alias"))?;
@@ -304,7 +314,7 @@ impl ConfigTable for Alias {
         on!(tx, |c| sqlx::query(
             "UPDATE aliases SET alias_name = $1, alias_domain_id = $2, model_id = $3, defaults = $4, \
              force_thread_id = $5, parent_model_id = $6, parent_thread_id = $7, contact = $8, incoming_local = $9, \
-             bounced_content = $10, status = $11 WHERE id = $12"
+             bounced_content = $10, status = $11, refuse_untrusted = $12 WHERE id = $13"
         )
         .bind(&r.alias_name)
         .bind(r.alias_domain_id)
@@ -317,6 +327,7 @@ impl ConfigTable for Alias {
         .bind(r.incoming_local)
         .bind(&r.bounced_content)
         .bind(status.as_str())
+        .bind(r.refuse_untrusted)
         .bind(before.id.get())
         .execute(c)
         .await.map(|r| r.rows_affected()))

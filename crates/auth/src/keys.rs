@@ -1,0 +1,141 @@
+//! DKIM keys: generated here (aws-lc-rs, the crypto library mail-auth signs with), kept by the
+//! store as base64 DER, published as a TXT record at `SELECTOR._domainkey.DOMAIN`.
+//!
+//! Encodings: the private key is PKCS#8 DER for both algorithms; the public key in `p=` is the
+//! SubjectPublicKeyInfo DER for RSA (what `openssl` prints and every verifier reads) and the raw
+//! 32 bytes for Ed25519 (RFC 8463 §4.2).
+
+use crate::AuthError;
+use aws_lc_rs::encoding::AsDer;
+use aws_lc_rs::rsa::KeySize;
+use aws_lc_rs::signature::{Ed25519KeyPair, KeyPair};
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD as B64;
+use postern_model::{DkimAlgorithm, Secret};
+
+/// A key pair just made: the private half goes to the store and is never shown.
+pub struct GeneratedKey {
+    /// The algorithm.
+    pub algorithm: DkimAlgorithm,
+    /// PKCS#8 DER, base64.
+    pub private_key: Secret,
+    /// What `p=` publishes, base64.
+    pub public_key: String,
+}
+
+/// Makes a new key pair.
+pub fn generate(algorithm: DkimAlgorithm) -> Result<GeneratedKey, AuthError> {
+    let crypto = |what: &str| AuthError::Key(format!("generating the {what} key failed"));
+    let (private, public) = match algorithm {
+        DkimAlgorithm::Rsa2048 => {
+            let pair =
+                aws_lc_rs::rsa::KeyPair::generate(KeySize::Rsa2048).map_err(|_| crypto("RSA"))?;
+            let private = pair.as_der().map_err(|_| crypto("RSA"))?;
+            let public = pair.public_key().as_der().map_err(|_| crypto("RSA"))?;
+            (private.as_ref().to_vec(), public.as_ref().to_vec())
+        }
+        DkimAlgorithm::Ed25519 => {
+            let rng = aws_lc_rs::rand::SystemRandom::new();
+            let pkcs8 = Ed25519KeyPair::generate_pkcs8(&rng).map_err(|_| crypto("Ed25519"))?;
+            let pair = Ed25519KeyPair::from_pkcs8(pkcs8.as_ref()).map_err(|_| crypto("Ed25519"))?;
+            (pkcs8.as_ref().to_vec(), pair.public_key().as_ref().to_vec())
+        }
+    };
+    Ok(GeneratedKey {
+        algorithm,
+        private_key: Secret::new(B64.encode(private)),
+        public_key: B64.encode(public),
+    })
+}
+
+/// The name the TXT record of `selector` is published at.
+pub fn record_name(selector: &str, domain: &str) -> String {
+    format!("{selector}._domainkey.{domain}")
+}
+
+/// The TXT record to publish for a public key: `v=DKIM1; k=rsa; p=...`.
+pub fn txt_record(algorithm: DkimAlgorithm, public_key: &str) -> String {
+    let k = match algorithm {
+        DkimAlgorithm::Rsa2048 => "rsa",
+        DkimAlgorithm::Ed25519 => "ed25519",
+    };
+    format!("v=DKIM1; k={k}; p={public_key}")
+}
+
+/// The record in zone-file form (see [`txt_line`]).
+pub fn zone_line(selector: &str, domain: &str, txt: &str) -> String {
+    txt_line(&record_name(selector, domain), txt)
+}
+
+/// A zone-file TXT line for `name`, its text split in strings of at most 255 bytes (a TXT
+/// string's limit; an RSA 2048 record is longer).
+pub fn txt_line(name: &str, text: &str) -> String {
+    let strings: Vec<String> = text
+        .as_bytes()
+        .chunks(255)
+        .map(|c| format!("\"{}\"", String::from_utf8_lossy(c)))
+        .collect();
+    format!("{name}. IN TXT {}", strings.join(" "))
+}
+
+/// A valid selector: a dot-separated list of LDH labels (RFC 6376 §3.1).
+pub fn valid_selector(selector: &str) -> bool {
+    !selector.is_empty()
+        && selector.len() <= 63
+        && selector.split('.').all(|label| {
+            !label.is_empty()
+                && !label.starts_with('-')
+                && !label.ends_with('-')
+                && label
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        })
+}
+
+/// The default selector of a new key: `postern` and the year and month (`postern202612`), so
+/// that the next rotation gets another name.
+pub fn default_selector(year: i32, month: u32) -> String {
+    format!("postern{year:04}{month:02}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn records_are_split_in_255_byte_strings() {
+        let key = generate(DkimAlgorithm::Rsa2048).unwrap();
+        let txt = txt_record(key.algorithm, &key.public_key);
+        assert!(txt.starts_with("v=DKIM1; k=rsa; p=MIIBIjAN"), "{txt}");
+        let line = zone_line("s1", "example.com", &txt);
+        assert!(line.starts_with("s1._domainkey.example.com. IN TXT \""));
+        let joined: String = line
+            .split('"')
+            .skip(1)
+            .step_by(2)
+            .inspect(|s| assert!(s.len() <= 255))
+            .collect();
+        assert_eq!(joined, txt);
+    }
+
+    #[test]
+    fn ed25519_public_keys_are_32_bytes() {
+        let key = generate(DkimAlgorithm::Ed25519).unwrap();
+        assert_eq!(B64.decode(&key.public_key).unwrap().len(), 32);
+        assert_eq!(
+            txt_record(key.algorithm, &key.public_key),
+            format!("v=DKIM1; k=ed25519; p={}", key.public_key)
+        );
+    }
+
+    #[test]
+    fn selectors() {
+        for ok in ["s1", "postern202612", "a-b.c_d"] {
+            assert!(valid_selector(ok), "{ok}");
+        }
+        for bad in ["", "-a", "a..b", "a b", "a;b", "é"] {
+            assert!(!valid_selector(bad), "{bad}");
+        }
+        assert_eq!(default_selector(2026, 3), "postern202603");
+    }
+}
