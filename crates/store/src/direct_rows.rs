@@ -452,3 +452,24 @@ impl FromDirectRow for WebhookAttempt {
         })
     }
 }
+
+impl FromDirectRow for AdminUser {
+    fn from_row(r: &Row) -> Result<Self, Error> {
+        Ok(AdminUser {
+            id: r.try_get("id")?,
+            login: r.try_get("login")?,
+            password_hash: r.try_get("password_hash")?,
+        })
+    }
+}
+
+impl FromDirectRow for AdminSession {
+    fn from_row(r: &Row) -> Result<Self, Error> {
+        Ok(AdminSession {
+            user_id: r.try_get("user_id")?,
+            login: r.try_get("login")?,
+            csrf: r.try_get("csrf")?,
+            expires_at: r.try_get("expires_at")?,
+        })
+    }
+}

@@ -20,6 +20,7 @@
 //! two (`BEGIN IMMEDIATE`, 10 s busy timeout).
 #![warn(missing_docs)]
 
+mod admin;
 mod batch;
 mod chunks;
 mod config;
@@ -34,6 +35,7 @@ mod outbox;
 mod read;
 mod writer;
 
+pub use admin::{AdminSession, AdminUser};
 pub use chunks::{PACK_MAX, Packed, Packing, pack};
 pub use config::*;
 pub use direct::DirectWriter;

@@ -1112,3 +1112,60 @@ conformance!(
 
 #[path = "conformance/events.rs"]
 mod events;
+
+conformance!(admin_users_and_sessions, |store| {
+    let mut tx = store.begin().await.unwrap();
+    assert!(
+        tx.create_admin_user("admin", "$argon2id$one")
+            .await
+            .unwrap()
+    );
+    assert!(
+        !tx.create_admin_user("admin", "$argon2id$two")
+            .await
+            .unwrap(),
+        "an existing user keeps its password"
+    );
+    let user = tx.admin_user("admin").await.unwrap().unwrap();
+    assert_eq!(user.password_hash, "$argon2id$one");
+    assert!(tx.admin_user("nobody").await.unwrap().is_none());
+    let now = now_ms();
+    tx.create_admin_session("h1", user.id, "csrf1", now + 60_000)
+        .await
+        .unwrap();
+    tx.create_admin_session("h2", user.id, "csrf2", now + 60_000)
+        .await
+        .unwrap();
+    tx.create_admin_session("old", user.id, "csrf0", now - 1)
+        .await
+        .unwrap();
+    let s = tx.admin_session("h1", now).await.unwrap().unwrap();
+    assert_eq!((s.login.as_str(), s.csrf.as_str()), ("admin", "csrf1"));
+    assert!(
+        tx.admin_session("old", now).await.unwrap().is_none(),
+        "expired"
+    );
+    assert!(
+        tx.admin_session("h1", now + 60_000)
+            .await
+            .unwrap()
+            .is_none(),
+        "expired at its time"
+    );
+    // A new password ends the other sessions, keeps this one.
+    tx.set_admin_password(user.id, "$argon2id$new", "h1")
+        .await
+        .unwrap();
+    assert!(tx.admin_session("h1", now).await.unwrap().is_some());
+    assert!(tx.admin_session("h2", now).await.unwrap().is_none());
+    assert_eq!(
+        tx.admin_user("admin").await.unwrap().unwrap().password_hash,
+        "$argon2id$new"
+    );
+    tx.delete_admin_session("h1").await.unwrap();
+    assert!(
+        tx.admin_session("h1", now).await.unwrap().is_none(),
+        "signed out"
+    );
+    tx.commit().await.unwrap();
+});

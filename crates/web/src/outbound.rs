@@ -26,7 +26,8 @@ object_schema!(
     TestResultBody,
     "ServerTestResult",
     "`ok` (the server would take mail from `test_from`), `message`, `test_from`, `warnings` \
-     (a list), `max_size` (the server's SIZE limit, or null)"
+     (a list), `max_size` (the server's SIZE limit, or null), `steps` (each step in order: \
+     `step`, `ok`, `answer`; the last one failed when `ok` is false)"
 );
 
 object_schema!(
@@ -360,8 +361,64 @@ pub(crate) fn parse_rfc3339(text: &str) -> Option<i64> {
     .map(|d| d.and_utc().timestamp_millis())
 }
 
+/// Retry a mail
+///
+/// Queues a failed (or cancelled) mail again, due now (`postern queue retry ID`).
+#[utoipa::path(
+    post,
+    path = "/mail/{id}/retry",
+    tag = "mail",
+    params(("id" = i64, Path, description = "Mail id")),
+    responses(
+        (status = 200, description = "The mail, queued again", body = MailBody),
+        (status = 404, description = "No such mail", body = ErrorBody),
+        (status = 409, description = "The mail was sent already", body = ErrorBody),
+    )
+)]
+async fn retry_mail(
+    State(s): State<AppState>,
+    ApiPath(id): ApiPath<i64>,
+) -> Result<Json<Value>, ApiError> {
+    change_mail(&s, MailId(id), true).await
+}
+
+/// Cancel a mail
+///
+/// A mail not sent yet is not sent (`postern queue cancel ID`).
+#[utoipa::path(
+    post,
+    path = "/mail/{id}/cancel",
+    tag = "mail",
+    params(("id" = i64, Path, description = "Mail id")),
+    responses(
+        (status = 200, description = "The mail, cancelled", body = MailBody),
+        (status = 404, description = "No such mail", body = ErrorBody),
+        (status = 409, description = "The mail was sent already", body = ErrorBody),
+    )
+)]
+async fn cancel_mail(
+    State(s): State<AppState>,
+    ApiPath(id): ApiPath<i64>,
+) -> Result<Json<Value>, ApiError> {
+    change_mail(&s, MailId(id), false).await
+}
+
+async fn change_mail(s: &AppState, id: MailId, retry: bool) -> Result<Json<Value>, ApiError> {
+    let mut tx = s.store.begin().await?;
+    if retry {
+        tx.retry_mail(id).await?;
+    } else {
+        tx.cancel_mail(id).await?;
+    }
+    let mail = tx.get_mail(id).await?;
+    tx.commit().await?;
+    Ok(Json(mail_json(&mail)))
+}
+
 pub(crate) fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
+        .routes(routes!(retry_mail))
+        .routes(routes!(cancel_mail))
         .routes(routes!(post_message))
         .routes(routes!(send_mail))
         .routes(routes!(mail_recipients))
