@@ -165,7 +165,7 @@ pub struct Message {
     /// Attachments.
     #[sqlx(skip)]
     pub attachments: Vec<AttachmentInfo>,
-    /// Notifications (only on `GET /messages/{id}` and in failures).
+    /// Notifications (on `GET /messages/{id}`, in a record's thread and in failures).
     #[sqlx(skip)]
     #[serde(skip_serializing_if = "Option::is_none")]
     pub notifications: Option<Vec<Notification>>,
@@ -395,7 +395,7 @@ impl Tx {
         self.get_record(id).await
     }
 
-    /// The thread of a record, oldest first.
+    /// The thread of a record, oldest first, each message with its notifications.
     pub async fn record_messages(
         &mut self,
         record_id: RecordId,
@@ -412,6 +412,7 @@ impl Tx {
         .await)?;
         for m in &mut rows {
             self.fill_message(m).await?;
+            m.notifications = Some(self.notifications_of(m.id).await?);
         }
         Ok(page.page(rows, |m| m.id))
     }

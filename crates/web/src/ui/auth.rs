@@ -268,9 +268,13 @@ async fn login_page(
     login_form(&headers, local_path(q.next.as_deref()), "", StatusCode::OK)
 }
 
-/// The sign-in form with a new CSRF token, and its cookie.
+/// The sign-in form with its CSRF token, and its cookie: the browser's token when it has one
+/// (another tab, or the browser's own request for `/favicon.ico`, must not invalidate the form
+/// on screen), else a new one.
 fn login_form(headers: &HeaderMap, next: String, error: &str, status: StatusCode) -> Response {
-    let csrf = postern_store::random_hex(16);
+    let csrf = cookie(headers, LOGIN_COOKIE)
+        .filter(|c| c.len() == 32 && c.bytes().all(|b| b.is_ascii_hexdigit()))
+        .unwrap_or_else(|| postern_store::random_hex(16));
     let set = format!(
         "{LOGIN_COOKIE}={csrf}; {}",
         cookie_attributes(headers, 3600)
