@@ -347,14 +347,39 @@ fn names(spec: &Spec) -> Vec<&'static str> {
     spec.fields.iter().map(|f| f.name).collect()
 }
 
+/// The pages of every resource at their own paths (a `/{kind}` route would also catch the
+/// API's unknown paths, which must answer the API's 404).
 pub(crate) fn routes() -> Router<Ui> {
-    Router::new()
+    let mut r = Router::new()
         .route("/", get(dashboard))
-        .route("/params", get(params).post(set_param))
-        .route("/{kind}", get(list).post(create))
-        .route("/{kind}/{id}", get(item).post(update))
-        .route("/{kind}/{id}/delete", post(delete))
-        .route("/{kind}/{id}/{action}", post(action))
+        .route("/params", get(params).post(set_param));
+    for s in SPECS {
+        let k = s.kind;
+        r = r
+            .route(&format!("/{k}"), get(list).post(create))
+            .route(&format!("/{k}/{{id}}"), get(item).post(update))
+            .route(&format!("/{k}/{{id}}/delete"), post(delete))
+            .route(&format!("/{k}/{{id}}/{{action}}"), post(action));
+    }
+    r
+}
+
+/// The resource of a request's path (its first segment).
+struct KindOf(&'static Spec);
+
+impl<S: Send + Sync> axum::extract::FromRequestParts<S> for KindOf {
+    type Rejection = StatusCode;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        _: &S,
+    ) -> Result<Self, StatusCode> {
+        let first = parts.uri.path().trim_start_matches('/').split('/').next();
+        first
+            .and_then(spec)
+            .map(KindOf)
+            .ok_or(StatusCode::NOT_FOUND)
+    }
 }
 
 /// A row of a list: the item's id and its cells.
@@ -404,12 +429,9 @@ pub(crate) fn rows(answer: &Value, columns: &[(&str, &str)], q: &str) -> (Vec<Ro
 async fn list(
     State(ui): State<Ui>,
     session: Session,
-    Path(kind): Path<String>,
+    KindOf(spec): KindOf,
     Query(q): Query<ListQuery>,
 ) -> Response {
-    let Some(spec) = spec(&kind) else {
-        return not_found(&ui, &session).await;
-    };
     list_page(
         &ui,
         &session,
@@ -452,10 +474,8 @@ async fn list_page(
     (status, render(&page)).into_response()
 }
 
-async fn create(State(ui): State<Ui>, Path(kind): Path<String>, form: CsrfForm) -> Response {
-    let Some(spec) = spec(&kind) else {
-        return not_found(&ui, &form.session).await;
-    };
+async fn create(State(ui): State<Ui>, KindOf(spec): KindOf, form: CsrfForm) -> Response {
+    let kind = spec.kind;
     let q = ListQuery::default();
     let body = match to_json(spec.fields, &form, false) {
         Ok(b) => b,
@@ -531,11 +551,9 @@ pub(crate) struct ActionResult {
 async fn item(
     State(ui): State<Ui>,
     session: Session,
-    Path((kind, id)): Path<(String, i64)>,
+    KindOf(spec): KindOf,
+    Path(id): Path<i64>,
 ) -> Response {
-    let Some(spec) = spec(&kind) else {
-        return not_found(&ui, &session).await;
-    };
     item_page(
         &ui,
         &session,
@@ -611,12 +629,11 @@ fn dns_records(spec: &Spec, item: &Value) -> Vec<(String, String, String)> {
 
 async fn update(
     State(ui): State<Ui>,
-    Path((kind, id)): Path<(String, i64)>,
+    KindOf(spec): KindOf,
+    Path(id): Path<i64>,
     form: CsrfForm,
 ) -> Response {
-    let Some(spec) = spec(&kind) else {
-        return not_found(&ui, &form.session).await;
-    };
+    let kind = spec.kind;
     let body = match to_json(spec.fields, &form, true) {
         Ok(b) => b,
         Err(errors) => {
@@ -640,12 +657,11 @@ async fn update(
 
 async fn delete(
     State(ui): State<Ui>,
-    Path((kind, id)): Path<(String, i64)>,
+    KindOf(spec): KindOf,
+    Path(id): Path<i64>,
     form: CsrfForm,
 ) -> Response {
-    let Some(spec) = spec(&kind) else {
-        return not_found(&ui, &form.session).await;
-    };
+    let kind = spec.kind;
     let answer = ui.api(Method::DELETE, &format!("/{kind}/{id}"), None).await;
     match answer.error() {
         None => see_other(&format!("/{kind}")),
@@ -660,12 +676,14 @@ async fn delete(
 /// Test Connection, Fetch now: the API's answer on the item's page.
 async fn action(
     State(ui): State<Ui>,
-    Path((kind, id, name)): Path<(String, i64, String)>,
+    KindOf(spec): KindOf,
+    Path((id, name)): Path<(i64, String)>,
     form: CsrfForm,
 ) -> Response {
-    let Some(spec) = spec(&kind).filter(|s| s.actions.iter().any(|(a, _)| *a == name)) else {
+    let kind = spec.kind;
+    if !spec.actions.iter().any(|(a, _)| *a == name) {
         return not_found(&ui, &form.session).await;
-    };
+    }
     let answer = ui
         .api(Method::POST, &format!("/{kind}/{id}/{name}"), None)
         .await;
