@@ -321,6 +321,20 @@ async fn alias_and_record(b: &mut Browser, server: &Serve, csrf: &str) {
     let p = b.post("/aliases", &good).await;
     assert_eq!(p.status, StatusCode::OK, "{}", p.body);
     assert!(p.body.contains("support@localhost"));
+    let hook = [
+        ("csrf", csrf),
+        ("name", "app"),
+        ("url", "http://127.0.0.1:9/hook"),
+        ("events", "record.created"),
+        ("active", "on"),
+    ];
+    let p = b.post("/webhooks", &hook).await;
+    assert_eq!(p.status, StatusCode::OK, "{}", p.body);
+    assert!(
+        p.body.contains("whsec_"),
+        "the secret is shown once: {}",
+        p.body
+    );
     let out = swaks_with(&[
         "--server",
         &server.smtp,
@@ -354,6 +368,7 @@ async fn alias_and_record(b: &mut Browser, server: &Serve, csrf: &str) {
     let record = b.get(&format!("/records/{id}")).await;
     assert_eq!(record.status, StatusCode::OK, "{}", record.body);
     assert!(record.body.contains("carl@example.org"), "{}", record.body);
+    webhook_delivery_retried(b, csrf).await;
     // A note posted from the chatter appears in the thread.
     let note = [
         ("csrf", csrf),
@@ -364,6 +379,31 @@ async fn alias_and_record(b: &mut Browser, server: &Serve, csrf: &str) {
     assert_eq!(p.status, StatusCode::SEE_OTHER, "{}", p.body);
     let record = b.get(&format!("/records/{id}")).await;
     assert!(record.body.contains("Called the customer back."));
+}
+
+/// The record made a `record.created` delivery to the webhook (whose endpoint does not answer);
+/// the webhook's page lists it, and Retry makes it due again.
+async fn webhook_delivery_retried(b: &mut Browser, csrf: &str) {
+    let list = b.get("/webhooks").await;
+    let link = "href=\"/webhooks/";
+    let at = list.body.find(link).unwrap() + link.len();
+    let id: String = list.body[at..]
+        .chars()
+        .take_while(char::is_ascii_digit)
+        .collect();
+    let page = b.get(&format!("/webhooks/{id}")).await;
+    assert!(page.body.contains("record.created"), "{}", page.body);
+    let retry = format!("/webhooks/{id}/deliveries/");
+    let at = page.body.find(&retry).unwrap() + retry.len();
+    let delivery: String = page.body[at..]
+        .chars()
+        .take_while(char::is_ascii_digit)
+        .collect();
+    let p = b
+        .post(&format!("{retry}{delivery}/retry"), &[("csrf", csrf)])
+        .await;
+    assert_eq!(p.status, StatusCode::OK, "{}", p.body);
+    assert!(p.body.contains("The delivery is due again."), "{}", p.body);
 }
 
 /// The password page: a wrong current password is refused next to its field; then the new

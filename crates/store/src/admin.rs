@@ -152,3 +152,48 @@ impl Tx {
         Ok(())
     }
 }
+
+/// What the dashboard shows: mail in and out over the last hour and day, and the queue's age.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Activity {
+    /// Messages received (raw messages) in the last hour.
+    pub received_hour: i64,
+    /// ... in the last 24 hours.
+    pub received_day: i64,
+    /// Mails sent in the last hour.
+    pub sent_hour: i64,
+    /// ... in the last 24 hours.
+    pub sent_day: i64,
+    /// When the oldest mail still `outgoing` was queued (epoch milliseconds), if any.
+    pub oldest_outgoing_at: Option<i64>,
+}
+
+impl Tx {
+    /// The dashboard's [`Activity`] as of `now`.
+    pub async fn activity(&mut self, now: i64) -> Result<Activity, StoreError> {
+        let (hour, day) = (now - 3_600_000, now - 86_400_000);
+        let mut count = async |sql: &'static str, since: i64| -> Result<i64, StoreError> {
+            Ok(on!(self, |c| sqlx::query_scalar::<_, i64>(sql)
+                .bind(since)
+                .fetch_one(c)
+                .await)?)
+        };
+        let received = "SELECT COUNT(*) FROM raw_messages WHERE received_at >= $1";
+        let sent = "SELECT COUNT(*) FROM mails WHERE sent_at >= $1";
+        let (received_hour, received_day) =
+            (count(received, hour).await?, count(received, day).await?);
+        let (sent_hour, sent_day) = (count(sent, hour).await?, count(sent, day).await?);
+        let oldest_outgoing_at = on!(self, |c| sqlx::query_scalar::<_, Option<i64>>(
+            "SELECT MIN(created_at) FROM mails WHERE state = 'outgoing'"
+        )
+        .fetch_one(c)
+        .await)?;
+        Ok(Activity {
+            received_hour,
+            received_day,
+            sent_hour,
+            sent_day,
+            oldest_outgoing_at,
+        })
+    }
+}

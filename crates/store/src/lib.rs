@@ -35,7 +35,7 @@ mod outbox;
 mod read;
 mod writer;
 
-pub use admin::{AdminSession, AdminUser};
+pub use admin::{Activity, AdminSession, AdminUser};
 pub use chunks::{PACK_MAX, Packed, Packing, pack};
 pub use config::*;
 pub use direct::DirectWriter;

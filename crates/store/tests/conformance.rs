@@ -1169,3 +1169,17 @@ conformance!(admin_users_and_sessions, |store| {
     );
     tx.commit().await.unwrap();
 });
+
+conformance!(dashboard_activity, |store| {
+    let now = now_ms();
+    let mut tx = store.begin().await.unwrap();
+    assert_eq!(tx.activity(now).await.unwrap(), Activity::default());
+    outbox_fixture(&mut tx, 2).await;
+    let a = tx.activity(now_ms()).await.unwrap();
+    assert!(
+        a.oldest_outgoing_at.is_some_and(|t| t >= now - 1000),
+        "{a:?}"
+    );
+    assert_eq!((a.sent_hour, a.sent_day), (0, 0));
+    tx.commit().await.unwrap();
+});

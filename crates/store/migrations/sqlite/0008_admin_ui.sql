@@ -18,3 +18,7 @@ CREATE TABLE admin_sessions (
     expires_at INTEGER NOT NULL
 );
 CREATE INDEX admin_sessions_expiry ON admin_sessions (expires_at);
+
+-- The dashboard counts what came in and went out in the last hour and day.
+CREATE INDEX raw_messages_received ON raw_messages (received_at);
+CREATE INDEX mails_sent ON mails (sent_at);

@@ -352,7 +352,11 @@ fn names(spec: &Spec) -> Vec<&'static str> {
 pub(crate) fn routes() -> Router<Ui> {
     let mut r = Router::new()
         .route("/", get(dashboard))
-        .route("/params", get(params).post(set_param));
+        .route("/params", get(params).post(set_param))
+        .route(
+            "/webhooks/{id}/deliveries/{delivery}/retry",
+            post(retry_delivery),
+        );
     for s in SPECS {
         let k = s.kind;
         r = r
@@ -539,6 +543,7 @@ struct ItemPage {
     facts: Vec<(String, String)>,
     dns: Vec<(String, String, String)>,
     result: Option<ActionResult>,
+    deliveries: Vec<Row>,
 }
 
 /// What a button (Test Connection, Fetch now) answered.
@@ -610,8 +615,48 @@ async fn item_page(
         facts,
         dns: dns_records(spec, &item),
         result,
+        deliveries: deliveries(ui, spec, id).await,
     };
     (status, render(&page)).into_response()
+}
+
+/// A webhook's last deliveries (none for other resources).
+async fn deliveries(ui: &Ui, spec: &Spec, id: i64) -> Vec<Row> {
+    if spec.kind != "webhooks" {
+        return Vec::new();
+    }
+    let path = format!("/webhooks/{id}/deliveries?limit=50");
+    let answer = ui.api(Method::GET, &path, None).await;
+    let columns = [
+        ("created_at", ""),
+        ("event_type", ""),
+        ("state", ""),
+        ("attempts", ""),
+        ("last_status", ""),
+        ("last_error", ""),
+        ("next_try_at", ""),
+    ];
+    rows(&answer.body, &columns, "").0
+}
+
+/// Retry of a webhook delivery: due now, the same event (the API's replay).
+async fn retry_delivery(
+    State(ui): State<Ui>,
+    Path((id, delivery)): Path<(i64, i64)>,
+    form: CsrfForm,
+) -> Response {
+    let path = format!("/webhook-deliveries/{delivery}/retry");
+    let answer = ui.api(Method::POST, &path, None).await;
+    let spec = spec("webhooks").expect("the webhooks spec");
+    let mut errors = FieldErrors::default();
+    let notice = match answer.error() {
+        None => "The delivery is due again.",
+        Some(e) => {
+            errors.add("", e);
+            ""
+        }
+    };
+    item_page(&ui, &form.session, spec, id, None, errors, notice, None).await
 }
 
 /// The DNS records to publish for an alias domain: SPF (DKIM once Postern signs).

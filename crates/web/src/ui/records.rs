@@ -572,15 +572,29 @@ fn links(text: &str) -> Vec<(String, bool)> {
     out
 }
 
-/// The dashboard's figures: the outbox by state, the red envelopes, the raw messages that
-/// failed.
+/// The dashboard's figures: mail in and out over the last hour and day, the queue's age, the
+/// outbox by state, the raw messages that failed.
 pub(crate) async fn dashboard_counts(ui: &Ui) -> Vec<(String, String)> {
     let mut out = Vec::new();
-    if let Ok(mut tx) = ui.app.store.read().await
-        && let Ok(counts) = tx.mail_counts().await
-    {
-        for (state, n) in counts {
-            out.push((format!("mails {state}"), n.to_string()));
+    let now = postern_store::now_ms();
+    if let Ok(mut tx) = ui.app.store.read().await {
+        if let Ok(a) = tx.activity(now).await {
+            out.push((
+                "received in the last hour".into(),
+                a.received_hour.to_string(),
+            ));
+            out.push(("received today (24 h)".into(), a.received_day.to_string()));
+            out.push(("sent in the last hour".into(), a.sent_hour.to_string()));
+            out.push(("sent today (24 h)".into(), a.sent_day.to_string()));
+            let age = a.oldest_outgoing_at.map_or("none".into(), |t| {
+                format!("{} min", (now - t).max(0) / 60_000)
+            });
+            out.push(("oldest mail waiting".into(), age));
+        }
+        if let Ok(counts) = tx.mail_counts().await {
+            for (state, n) in counts {
+                out.push((format!("mails {state}"), n.to_string()));
+            }
         }
     }
     let failed = ui
