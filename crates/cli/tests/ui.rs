@@ -164,6 +164,18 @@ fn input_value(html: &str, name: &str) -> String {
     rest[..rest.find('"').unwrap()].to_owned()
 }
 
+/// The number that follows `prefix` (its first occurrence) in `html`.
+fn id_after(html: &str, prefix: &str) -> String {
+    let at = html
+        .find(prefix)
+        .unwrap_or_else(|| panic!("no {prefix} in {html}"))
+        + prefix.len();
+    html[at..]
+        .chars()
+        .take_while(char::is_ascii_digit)
+        .collect()
+}
+
 fn redirects_to_login(p: &Page) -> bool {
     p.status == StatusCode::SEE_OTHER
         && p.location
@@ -359,16 +371,12 @@ async fn alias_and_record(b: &mut Browser, server: &Serve, csrf: &str) {
         tokio::time::sleep(Duration::from_millis(200)).await;
     };
     assert!(records.body.contains("Printer on fire"), "{}", records.body);
-    let link = "href=\"/records/";
-    let at = records.body.find(link).unwrap() + link.len();
-    let id: String = records.body[at..]
-        .chars()
-        .take_while(char::is_ascii_digit)
-        .collect();
+    let id = id_after(&records.body, "href=\"/records/");
     let record = b.get(&format!("/records/{id}")).await;
     assert_eq!(record.status, StatusCode::OK, "{}", record.body);
     assert!(record.body.contains("carl@example.org"), "{}", record.body);
     webhook_delivery_retried(b, csrf).await;
+    unclaimed_mail_with_its_link(b, server).await;
     // A note posted from the chatter appears in the thread.
     let note = [
         ("csrf", csrf),
@@ -385,25 +393,50 @@ async fn alias_and_record(b: &mut Browser, server: &Serve, csrf: &str) {
 /// the webhook's page lists it, and Retry makes it due again.
 async fn webhook_delivery_retried(b: &mut Browser, csrf: &str) {
     let list = b.get("/webhooks").await;
-    let link = "href=\"/webhooks/";
-    let at = list.body.find(link).unwrap() + link.len();
-    let id: String = list.body[at..]
-        .chars()
-        .take_while(char::is_ascii_digit)
-        .collect();
+    let id = id_after(&list.body, "href=\"/webhooks/");
     let page = b.get(&format!("/webhooks/{id}")).await;
     assert!(page.body.contains("record.created"), "{}", page.body);
     let retry = format!("/webhooks/{id}/deliveries/");
-    let at = page.body.find(&retry).unwrap() + retry.len();
-    let delivery: String = page.body[at..]
-        .chars()
-        .take_while(char::is_ascii_digit)
-        .collect();
+    let delivery = id_after(&page.body, &retry);
     let p = b
         .post(&format!("{retry}{delivery}/retry"), &[("csrf", csrf)])
         .await;
     assert_eq!(p.status, StatusCode::OK, "{}", p.body);
     assert!(p.body.contains("The delivery is due again."), "{}", p.body);
+}
+
+/// A provider's confirmation mail sent to the bounce address is neither a reply nor a bounce:
+/// it is listed as `unclaimed`, and its source shows its link, clickable.
+async fn unclaimed_mail_with_its_link(b: &mut Browser, server: &Serve) {
+    let out = swaks_with(&[
+        "--server",
+        &server.smtp,
+        "--from",
+        "forwarding-noreply@provider.example",
+        "--to",
+        "bounce@localhost",
+        "--header",
+        "Subject: Confirm your forwarding address",
+        "--body",
+        "Click https://provider.example/confirm?code=123 to confirm.",
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    let list = b.get("/raw-messages?status=unclaimed").await;
+    let link = "href=\"/raw-messages/";
+    let id = id_after(&list.body, link);
+    let raw = b.get(&format!("/raw-messages/{id}")).await;
+    assert!(
+        raw.body
+            .contains("<a href=\"https://provider.example/confirm?code=123\""),
+        "{}",
+        raw.body
+    );
+    // The mail that became a record is not unclaimed.
+    assert_eq!(list.body.matches(link).count(), 1, "{}", list.body);
 }
 
 /// The password page: a wrong current password is refused next to its field; then the new

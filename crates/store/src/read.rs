@@ -617,7 +617,10 @@ impl Tx {
     }
 
     /// Raw inbound messages, newest first, optionally in one status (`failed` lists the
-    /// messages that could not be parsed or applied: kept, with their error).
+    /// messages that could not be parsed or applied: kept, with their error). `unclaimed` is
+    /// not a status but the mail to the bounce or catchall address that was neither a reply nor
+    /// a bounce of ours (a bounce pinned on nothing, a catchall refusal, no route): a provider's
+    /// "confirm this forwarding address" mail lands there.
     pub async fn list_raw_messages(
         &mut self,
         status: Option<&str>,
@@ -631,7 +634,12 @@ impl Tx {
         let rows = on!(self, |c| {
             sqlx::query_as::<_, RawMessageInfo>(
             "SELECT id, received_at, source, envelope_sender, header_message_id, size, status, error FROM raw_messages \
-             WHERE id < $1 AND ($2 IS NULL OR status = $2) ORDER BY id DESC LIMIT $3"
+             WHERE id < $1 AND ($2 IS NULL OR status = $2 OR ($2 = 'unclaimed' AND (\
+               (outcome LIKE '{\"outcome\":\"bounce_processed\"%' \
+                AND (outcome LIKE '%\"bounce\":null%' OR outcome LIKE '%\"message_id\":null%')) \
+               OR outcome LIKE '{\"outcome\":\"catchall_refused\"%' \
+               OR outcome LIKE '{\"outcome\":\"no_route\"%'))) \
+             ORDER BY id DESC LIMIT $3"
         )
         .bind(before)
         .bind(status)

@@ -1183,3 +1183,46 @@ conformance!(dashboard_activity, |store| {
     assert_eq!((a.sent_hour, a.sent_day), (0, 0));
     tx.commit().await.unwrap();
 });
+
+conformance!(unclaimed_raw_messages, |store| {
+    let mut tx = store.begin().await.unwrap();
+    let outcomes = [
+        r#"{"outcome":"bounce_processed","routes":[],"sent":[],"bounce":null}"#,
+        r#"{"outcome":"bounce_processed","routes":[],"sent":[],"bounce":{"recipients":[],"original_message_ids":[],"message_id":null,"partner_ids":[]}}"#,
+        r#"{"outcome":"bounce_processed","routes":[],"sent":[],"bounce":{"recipients":[],"original_message_ids":["<a@b>"],"message_id":7,"partner_ids":[3]}}"#,
+        r#"{"outcome":"catchall_refused","routes":[],"sent":[],"bounce":null}"#,
+        r#"{"outcome":"duplicate","routes":[],"sent":[],"bounce":null}"#,
+    ];
+    let mut ids = Vec::new();
+    for outcome in outcomes {
+        let id = tx
+            .insert_raw_message(&NewRawMessage {
+                source: "smtp",
+                envelope_sender: None,
+                envelope_rcpts: "[]".into(),
+                peer: None,
+                helo: None,
+                tls: false,
+                header_message_id: None,
+                content: b"Subject: x\r\n\r\nx\r\n",
+                packing: Packing::Later,
+                status: "processed",
+                error: None,
+                outcome: Some(outcome.to_owned()),
+            })
+            .await
+            .unwrap();
+        ids.push(id);
+    }
+    let page = tx
+        .list_raw_messages(Some("unclaimed"), PageRequest::all())
+        .await
+        .unwrap();
+    let found: Vec<_> = page.items.iter().map(|r| r.id).collect();
+    assert_eq!(
+        found,
+        [ids[3], ids[1], ids[0]],
+        "newest first; not the pinned bounce"
+    );
+    tx.commit().await.unwrap();
+});
