@@ -57,6 +57,8 @@ const FORMS: &[&str] = &[
     "/records/1/followers/1/remove",
     "/outbox/1/retry",
     "/explain",
+    "/raw-messages/1/retry",
+    "/webhooks/1/deliveries/1/retry",
 ];
 
 /// A browser without JavaScript: no redirects followed, its cookies kept.
@@ -437,6 +439,18 @@ async fn unclaimed_mail_with_its_link(b: &mut Browser, server: &Serve) {
     );
     // The mail that became a record is not unclaimed.
     assert_eq!(list.body.matches(link).count(), 1, "{}", list.body);
+    // Retry takes it through the gateway again (a new raw message; this one is `retried`).
+    let csrf = input_value(&raw.body, "csrf");
+    let p = b
+        .post(&format!("/raw-messages/{id}/retry"), &[("csrf", &csrf)])
+        .await;
+    assert!(
+        p.body.contains("taken again: bounce_processed"),
+        "{}",
+        p.body
+    );
+    let retried = b.get("/raw-messages?status=retried").await;
+    assert!(retried.body.contains(&format!("/raw-messages/{id}\"")));
 }
 
 /// The password page: a wrong current password is refused next to its field; then the new

@@ -650,6 +650,42 @@ impl Tx {
         Ok(page.page(rows, |r| r.id))
     }
 
+    /// How a raw inbound message came (its way in, envelope sender and recipients), to take it
+    /// again ([`Tx::set_raw_message_status`] then marks the old row).
+    pub async fn raw_message_envelope(
+        &mut self,
+        id: RawMessageId,
+    ) -> Result<(String, Option<String>, Vec<String>), StoreError> {
+        let (source, sender, rcpts): (String, Option<String>, String) = on!(self, |c| {
+            sqlx::query_as(
+                "SELECT source, envelope_sender, envelope_rcpts FROM raw_messages WHERE id = $1",
+            )
+            .bind(id)
+            .fetch_optional(c)
+            .await
+        })?
+        .ok_or_else(|| StoreError::not_found("raw message", id))?;
+        let rcpts = serde_json::from_str(&rcpts).unwrap_or_default();
+        Ok((source, sender, rcpts))
+    }
+
+    /// Sets the status of a raw inbound message (`retried`: it was taken again as a new one).
+    pub async fn set_raw_message_status(
+        &mut self,
+        id: RawMessageId,
+        status: &str,
+    ) -> Result<(), StoreError> {
+        on!(self, |c| sqlx::query(
+            "UPDATE raw_messages SET status = $1 WHERE id = $2"
+        )
+        .bind(status)
+        .bind(id)
+        .execute(c)
+        .await
+        .map(|r| r.rows_affected()))?;
+        Ok(())
+    }
+
     /// The bytes of a raw inbound message.
     pub async fn raw_message_content(&mut self, id: RawMessageId) -> Result<Vec<u8>, StoreError> {
         let (head, size, encoding): (Vec<u8>, i64, Option<String>) =

@@ -33,6 +33,7 @@ pub(crate) fn routes() -> Router<Ui> {
         .route("/explain", get(explain_page).post(explain))
         .route("/raw-messages", get(raw_messages))
         .route("/raw-messages/{id}", get(raw_message))
+        .route("/raw-messages/{id}/retry", post(retry_raw))
 }
 
 #[derive(Template)]
@@ -529,24 +530,55 @@ struct RawOne {
     nav: Nav,
     id: i64,
     pieces: Vec<(String, bool)>,
+    outcome: String,
+    trace: Vec<String>,
 }
 
 /// A raw message's source, its links clickable (a provider's "confirm this forwarding
 /// address" mail).
 async fn raw_message(State(ui): State<Ui>, session: Session, Path(id): Path<i64>) -> Response {
+    raw_page(&ui, &session, id, String::new(), Vec::new()).await
+}
+
+/// Retry: the raw message taken again through the gateway (the API's); its outcome and trace.
+async fn retry_raw(State(ui): State<Ui>, Path(id): Path<i64>, form: CsrfForm) -> Response {
+    let path = format!("/raw-messages/{id}/retry");
+    let answer = ui.api(Method::POST, &path, None).await;
+    let outcome = match answer.body["outcome"].as_str() {
+        Some(o) => format!("taken again: {o}"),
+        None => answer.error().unwrap_or_default(),
+    };
+    let trace = answer.body["trace"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(cell)
+        .collect();
+    raw_page(&ui, &form.session, id, outcome, trace).await
+}
+
+async fn raw_page(
+    ui: &Ui,
+    session: &Session,
+    id: i64,
+    outcome: String,
+    trace: Vec<String>,
+) -> Response {
     let r = ui
         .api_response(Method::GET, &format!("/raw-messages/{id}/content"), None)
         .await;
     if r.status() == StatusCode::NOT_FOUND {
-        return not_found(&ui, &session).await;
+        return not_found(ui, session).await;
     }
     let bytes = axum::body::to_bytes(r.into_body(), 64 * 1024 * 1024)
         .await
         .unwrap_or_default();
     let page = RawOne {
-        nav: session.nav(&ui).await,
+        nav: session.nav(ui).await,
         id,
         pieces: links(&String::from_utf8_lossy(&bytes)),
+        outcome,
+        trace,
     };
     render(&page)
 }
