@@ -200,6 +200,7 @@ async fn the_issue_flow_in_chromium() {
     sign_in(&ui).await;
     configure(&ui, sink.port).await;
     test_connection(&ui).await;
+    explain(&ui).await;
     let record = mail_becomes_a_record(&ui, &server).await;
     reply_and_bounce(&ui, &server, &sink, &record).await;
     ui.c.close().await.unwrap();
@@ -280,6 +281,44 @@ async fn test_connection(ui: &Ui) {
     }
     assert!(result.contains("Connection Test Successful"), "{result}");
     ui.shot("test-connection").await;
+}
+
+/// Route explain, pasted then uploaded: the decision and its trace; nothing is stored.
+async fn explain(ui: &Ui) {
+    ui.open("/explain").await;
+    ui.fill("input[name=rcpt]", "support@example.test").await;
+    let message =
+        "From: dora@example.org\nTo: support@example.test\nSubject: Explain me\n\nHello\n";
+    ui.fill("textarea[name=message]", message).await;
+    ui.click("form.card button[type=submit]").await;
+    let result = ui.text("#result").await;
+    assert!(
+        result.contains("routed") && result.contains("helpdesk.ticket"),
+        "{result}"
+    );
+    ui.shot("explain").await;
+    let file = std::env::temp_dir().join(format!("{}.eml", postern_testkit::unique("ui_explain")));
+    std::fs::write(
+        &file,
+        "From: eve@example.org\r\nTo: nobody@example.test\r\nSubject: x\r\n\r\nx\r\n",
+    )
+    .unwrap();
+    ui.open("/explain").await;
+    ui.fill("input[name=rcpt]", "nobody@example.test").await;
+    let input = ui.c.find(Locator::Css("input[type=file]")).await.unwrap();
+    input.send_keys(file.to_str().unwrap()).await.unwrap();
+    ui.click("form.card button[type=submit]").await;
+    let result = ui.text("#result").await;
+    let _ = std::fs::remove_file(&file);
+    assert!(
+        result.contains("no_route") || result.contains("catchall"),
+        "{result}"
+    );
+    ui.open("/records").await;
+    assert!(
+        !ui.c.source().await.unwrap().contains("Explain me"),
+        "nothing stored"
+    );
 }
 
 /// A mail to the alias over SMTP (swaks) becomes a record with its message; the record's path.
@@ -383,6 +422,11 @@ async fn reply_and_bounce(ui: &Ui, server: &Serve, sink: &SmtpSink, record: &str
         "the failure type and reason: {failed}\n{source}"
     );
     ui.shot("chatter-red-envelope").await;
+    // On a phone: the same page, one column.
+    ui.c.set_window_size(390, 844).await.unwrap();
+    ui.open(record).await;
+    ui.shot("phone-chatter").await;
+    ui.c.set_window_size(1280, 1000).await.unwrap();
     assert!(ui.text("#failures .envelope").await.contains('1'));
     ui.open("/failures").await;
     assert!(

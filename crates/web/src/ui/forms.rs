@@ -50,15 +50,20 @@ impl<S: Send + Sync> FromRequest<S> for CsrfForm {
         let fields = parse(&body);
         let given = field(&fields, "csrf").unwrap_or_default();
         if !crate::constant_time_eq(given.as_bytes(), session.csrf.as_bytes()) {
-            tracing::warn!("admin UI: a form without its CSRF token was refused");
-            return Err((
-                StatusCode::FORBIDDEN,
-                "This form has no valid CSRF token (reload the page and send it again).",
-            )
-                .into_response());
+            return Err(csrf_refused());
         }
         Ok(CsrfForm { session, fields })
     }
+}
+
+/// The answer to a form without its session's CSRF token.
+pub(crate) fn csrf_refused() -> Response {
+    tracing::warn!("admin UI: a form without its CSRF token was refused");
+    (
+        StatusCode::FORBIDDEN,
+        "This form has no valid CSRF token (reload the page and send it again).",
+    )
+        .into_response()
 }
 
 /// Errors of a form, by field (`""`: the form as a whole).

@@ -123,13 +123,14 @@ pub(crate) struct Nav {
 
 /// The UI's routes (the API's router is given: the UI calls it).
 pub(crate) fn routes(app: AppState, api: Router) -> Router {
+    let max = app.max_message_size;
     let ui = Ui {
         app,
         api,
         limiter: Arc::new(auth::LoginLimiter::new()),
     };
     let private = pages::routes()
-        .merge(records::routes())
+        .merge(records::routes(max))
         .merge(auth::private_routes())
         .layer(axum::middleware::from_fn_with_state(
             ui.clone(),

@@ -16,7 +16,13 @@ use axum::routing::{get, post};
 use serde_json::Value;
 use std::collections::HashMap;
 
-pub(crate) fn routes() -> Router<Ui> {
+/// The routes; a message to explain may be as large as a message the gateway takes.
+pub(crate) fn routes(max_message_size: usize) -> Router<Ui> {
+    let explain = get(explain_page)
+        .post(explain)
+        .layer(axum::extract::DefaultBodyLimit::max(
+            max_message_size + 64 * 1024,
+        ));
     Router::new()
         .route("/records", get(records))
         .route("/records/{id}", get(record))
@@ -30,7 +36,7 @@ pub(crate) fn routes() -> Router<Ui> {
         .route("/failures", get(failures))
         .route("/outbox", get(outbox))
         .route("/outbox/{id}/{action}", post(outbox_action))
-        .route("/explain", get(explain_page).post(explain))
+        .route("/explain", explain)
         .route("/raw-messages", get(raw_messages))
         .route("/raw-messages/{id}", get(raw_message))
         .route("/raw-messages/{id}/retry", post(retry_raw))
@@ -436,32 +442,56 @@ async fn explain_page(State(ui): State<Ui>, session: Session) -> Response {
     render(&page)
 }
 
-/// Route explain of a pasted message: the API's decision and trace; nothing is stored.
-async fn explain(State(ui): State<Ui>, form: CsrfForm) -> Response {
-    let message = form
-        .get("message")
+/// Route explain of a pasted or uploaded message (a multipart form: `csrf`, `rcpt`, `message`,
+/// `file`): the API's decision and trace; nothing is stored.
+async fn explain(
+    State(ui): State<Ui>,
+    session: Session,
+    mut form: axum::extract::Multipart,
+) -> Response {
+    let (mut fields, mut file) = (Vec::new(), Vec::new());
+    while let Ok(Some(part)) = form.next_field().await {
+        let name = part.name().unwrap_or_default().to_owned();
+        let Ok(bytes) = part.bytes().await else {
+            break;
+        };
+        match name.as_str() {
+            "file" => file = bytes.to_vec(),
+            _ => fields.push((name, String::from_utf8_lossy(&bytes).into_owned())),
+        }
+    }
+    let given = super::forms::field(&fields, "csrf").unwrap_or_default();
+    if !crate::constant_time_eq(given.as_bytes(), session.csrf.as_bytes()) {
+        return super::forms::csrf_refused();
+    }
+    let pasted = super::forms::field(&fields, "message").unwrap_or_default();
+    let message = match file.is_empty() {
+        true => pasted.replace("\r\n", "\n").replace('\n', "\r\n"),
+        false => String::from_utf8_lossy(&file).into_owned(),
+    };
+    let rcpt = super::forms::field(&fields, "rcpt")
         .unwrap_or_default()
-        .replace("\r\n", "\n");
-    let rcpt = form.get("rcpt").unwrap_or_default().trim().to_owned();
+        .trim()
+        .to_owned();
     let mut path = "/route/explain".to_owned();
     let rcpts: Vec<&str> = rcpt.split([',', ' ']).filter(|r| !r.is_empty()).collect();
     for (i, r) in rcpts.iter().enumerate() {
         path += if i == 0 { "?" } else { "&" };
         path += &format!("rcpt={}", query_value(r));
     }
-    let raw = message.replace('\n', "\r\n");
     let answer = ui
-        .api_raw(Method::POST, &path, Some((raw, "message/rfc822")))
+        .api_raw(
+            Method::POST,
+            &path,
+            Some((message.clone(), "message/rfc822")),
+        )
         .await;
     let lines = |key: &str| -> Vec<String> {
         answer.body[key]
             .as_array()
             .into_iter()
             .flatten()
-            .map(|v| match v {
-                Value::String(s) => s.clone(),
-                other => other.to_string(),
-            })
+            .map(cell)
             .collect()
     };
     let error = match answer.body["outcome"].is_string() {
@@ -469,11 +499,16 @@ async fn explain(State(ui): State<Ui>, form: CsrfForm) -> Response {
         false => answer.error().unwrap_or_default(),
     };
     let page = ExplainPage {
-        nav: form.session.nav(&ui).await,
+        nav: session.nav(&ui).await,
         outcome: cell(&answer.body["outcome"]),
-        routes: lines("routes"),
+        routes: answer.body["routes"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(Value::to_string)
+            .collect(),
         trace: lines("trace"),
-        message,
+        message: message.replace("\r\n", "\n"),
         rcpt,
         error,
     };
