@@ -384,6 +384,8 @@ impl FromDirectRow for Mail {
             headers: r.try_get_from::<String, _>("headers")?,
             body_html: r.try_get("body_html")?,
             created_at: r.try_get("created_at")?,
+            next_try_at: r.try_get("next_try_at")?,
+            attempts: r.try_get("attempts")?,
         })
     }
 }

@@ -236,6 +236,10 @@ pub struct Mail {
     pub body_html: Option<String>,
     /// Creation time (epoch ms).
     pub created_at: i64,
+    /// When the delivery runner tries it next, while `outgoing` (epoch ms).
+    pub next_try_at: i64,
+    /// Tries so far.
+    pub attempts: i64,
 }
 
 pub(crate) const RECORD_SELECT: &str = "SELECT r.id, m.name AS model, r.name, r.email_from, r.email_cc, r.company_id, r.values_json, \
@@ -244,7 +248,7 @@ pub(crate) const MESSAGE_SELECT: &str = "SELECT id, message_id, parent_id, recor
      subtype, message_type, date, incoming_email_to, incoming_email_cc FROM messages";
 const MAIL_SELECT: &str = "SELECT id, state, kind, stream, email_from, email_to, email_cc, reply_to, return_path, subject, \
      rfc_message_id, message_id, record_id, server_id, failure_type, failure_reason, scheduled_date, headers, body_html, \
-     created_at FROM mails";
+     created_at, next_try_at, attempts FROM mails";
 
 impl Tx {
     /// Records matching `filter`, by id.
@@ -462,6 +466,18 @@ impl Tx {
         self.fill_message(&mut m).await?;
         m.notifications = Some(self.notifications_of(id).await?);
         Ok(m)
+    }
+
+    /// How many messages have a notification in `bounce` or `exception`, counted up to `max`
+    /// (the navbar's red-envelope count).
+    pub async fn failure_count(&mut self, max: i64) -> Result<i64, StoreError> {
+        Ok(on!(self, |c| sqlx::query_scalar::<_, i64>(
+            "SELECT COUNT(*) FROM (SELECT DISTINCT message_id FROM notifications \
+             WHERE status IN ('bounce', 'exception') LIMIT $1) AS failed"
+        )
+        .bind(max)
+        .fetch_one(c)
+        .await)?)
     }
 
     /// Messages with a notification in `bounce` or `exception` (the red envelopes), newest first.

@@ -1174,7 +1174,27 @@ conformance!(dashboard_activity, |store| {
     let now = now_ms();
     let mut tx = store.begin().await.unwrap();
     assert_eq!(tx.activity(now).await.unwrap(), Activity::default());
-    outbox_fixture(&mut tx, 2).await;
+    assert_eq!(tx.failure_count(100).await.unwrap(), 0);
+    let (message, mails) = outbox_fixture(&mut tx, 2).await;
+    let partner = tx
+        .create_partner(&PartnerInput {
+            name: "Bounced".into(),
+            email: Some("bounced@example.com".into()),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    tx.insert_notification(&NewNotification {
+        message_id: message,
+        partner_id: partner.id,
+        notification_type: NotificationType::Email,
+        status: NotificationStatus::Bounce,
+        mail_id: None,
+    })
+    .await
+    .unwrap();
+    assert_eq!(tx.failure_count(100).await.unwrap(), 1, "one message");
+    assert_eq!(mails.len(), 2);
     let a = tx.activity(now_ms()).await.unwrap();
     assert!(
         a.oldest_outgoing_at.is_some_and(|t| t >= now - 1000),

@@ -164,13 +164,14 @@ async fn record_page(ui: &Ui, session: &Session, id: i64, cursor: &str, error: S
     let followers = ui
         .api(Method::GET, &format!("/records/{id}/followers"), None)
         .await;
-    let all = ui.api(Method::GET, "/partners?limit=1000", None).await;
-    let names: HashMap<String, String> = all.body["items"]
+    let all = ui.api(Method::GET, "/partners?limit=200", None).await;
+    let partners: Vec<(String, String)> = all.body["items"]
         .as_array()
         .into_iter()
         .flatten()
         .map(|p| (cell(&p["id"]), partner_label(p)))
         .collect();
+    let names = notified_names(ui, &messages.body, &partners).await;
     let chats = messages.body["items"]
         .as_array()
         .into_iter()
@@ -207,10 +208,35 @@ async fn record_page(ui: &Ui, session: &Session, id: i64, cursor: &str, error: S
         chats,
         next: cell(&messages.body["next_cursor"]),
         followers,
-        partners: names.into_iter().collect(),
+        partners,
         error,
     };
     render(&page)
+}
+
+/// The names of the partners notified of the messages of `page`: from `known`, else asked of
+/// the API one by one (a page holds a few).
+async fn notified_names(
+    ui: &Ui,
+    page: &Value,
+    known: &[(String, String)],
+) -> HashMap<String, String> {
+    let mut names: HashMap<String, String> = known.iter().cloned().collect();
+    let ids: std::collections::BTreeSet<String> = page["items"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .flat_map(|m| m["notifications"].as_array().cloned().unwrap_or_default())
+        .map(|n| cell(&n["partner_id"]))
+        .filter(|id| !names.contains_key(id))
+        .collect();
+    for id in ids {
+        let p = ui.api(Method::GET, &format!("/partners/{id}"), None).await;
+        if p.status.is_success() {
+            names.insert(id, partner_label(&p.body));
+        }
+    }
+    names
 }
 
 fn partner_label(p: &Value) -> String {
@@ -387,7 +413,8 @@ async fn outbox_page(ui: &Ui, session: &Session, q: OutboxQuery, error: String) 
         ("to", ""),
         ("subject", ""),
         ("server", ""),
-        ("scheduled_date", ""),
+        ("next_try_at", ""),
+        ("attempts", ""),
         ("failure_reason", ""),
     ];
     let page = OutboxPage {
