@@ -57,6 +57,7 @@ const FORMS: &[&str] = &[
     "/records/1/followers/1/remove",
     "/outbox/1/retry",
     "/explain",
+    "/explain/outgoing",
     "/raw-messages/1/retry",
     "/webhooks/1/deliveries/1/retry",
 ];

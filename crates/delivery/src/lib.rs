@@ -316,6 +316,17 @@ pub fn test_sender(from_filter: Option<&str>, domains: &[postern_store::AliasDom
         .unwrap_or_else(|| "postern@localhost".to_owned())
 }
 
+/// Which server and which From a mail from `from` would go out with now, and why (route explain
+/// for outgoing mail): [`prepare::explain_outgoing`] on the servers and alias domains stored.
+pub async fn explain_outgoing(
+    store: &Store,
+    from: &str,
+    stream: postern_model::MailStream,
+) -> Result<prepare::OutgoingExplained, DeliveryError> {
+    let ctx = runner::load_context(store).await?;
+    Ok(prepare::explain_outgoing(from, stream, &ctx))
+}
+
 /// Test Connection of the outgoing server `id` (archived servers too): connect, EHLO,
 /// TLS, AUTH, MAIL FROM the test sender, RCPT TO its domain's postmaster, DATA → 354; nothing
 /// is sent.

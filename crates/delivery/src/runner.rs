@@ -35,7 +35,7 @@ pub struct BatchStats {
 }
 
 /// Reads what preparing needs: servers, alias domains, the gateway company's domain, params.
-async fn load_context(store: &Store) -> Result<Context, DeliveryError> {
+pub(crate) async fn load_context(store: &Store) -> Result<Context, DeliveryError> {
     let mut tx = store.read().await?;
     let servers = tx.delivery_servers(false).await?;
     let domains = tx.alias_domains().await?;

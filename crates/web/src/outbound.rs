@@ -415,8 +415,57 @@ async fn change_mail(s: &AppState, id: MailId, retry: bool) -> Result<Json<Value
     Ok(Json(mail_json(&mail)))
 }
 
+/// What `POST /mail/explain` takes.
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+struct ExplainMail {
+    /// The From of the mail.
+    from: String,
+    /// `transactional` (default) or `mass`.
+    #[serde(default)]
+    stream: Option<String>,
+}
+
+object_schema!(
+    /// Which server and From an outgoing mail would use.
+    OutgoingBody,
+    "OutgoingExplained",
+    "`server` (its name, or null), `why`, `header_from`, `mail_from` (the envelope sender), \
+     `error` (why it could not be sent, or null)"
+);
+
+/// Explain an outgoing mail
+///
+/// Which outgoing server and which From (header and envelope) a mail from `from` would go out
+/// with now, and why; nothing is queued.
+#[utoipa::path(
+    post,
+    path = "/mail/explain",
+    tag = "mail",
+    request_body = ExplainMail,
+    responses(
+        (status = 200, description = "The choice", body = OutgoingBody),
+        (status = 422, description = "Not a stream", body = ErrorBody),
+    )
+)]
+async fn explain_mail(
+    State(s): State<AppState>,
+    ApiJson(body): ApiJson<ExplainMail>,
+) -> Result<Json<Value>, ApiError> {
+    one_line([("from".to_owned(), body.from.as_str())])?;
+    let stream = match body.stream.as_deref() {
+        None | Some("") => postern_model::MailStream::Transactional,
+        Some(t) => t.parse().map_err(|e| invalid(&format!("stream: {e}")))?,
+    };
+    let e = postern_delivery::explain_outgoing(&s.store, &body.from, stream)
+        .await
+        .map_err(|postern_delivery::DeliveryError::Store(e)| ApiError::from(e))?;
+    Ok(Json(serde_json::to_value(e)?))
+}
+
 pub(crate) fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
+        .routes(routes!(explain_mail))
         .routes(routes!(retry_mail))
         .routes(routes!(cancel_mail))
         .routes(routes!(post_message))

@@ -37,6 +37,7 @@ pub(crate) fn routes(max_message_size: usize) -> Router<Ui> {
         .route("/outbox", get(outbox))
         .route("/outbox/{id}/{action}", post(outbox_action))
         .route("/explain", explain)
+        .route("/explain/outgoing", post(explain_outgoing))
         .route("/raw-messages", get(raw_messages))
         .route("/raw-messages/{id}", get(raw_message))
         .route("/raw-messages/{id}/retry", post(retry_raw))
@@ -454,18 +455,46 @@ struct ExplainPage {
     routes: Vec<String>,
     trace: Vec<String>,
     error: String,
+    from: String,
+    outgoing: Vec<(&'static str, String)>,
+}
+
+impl ExplainPage {
+    fn empty(nav: Nav) -> ExplainPage {
+        ExplainPage {
+            nav,
+            message: String::new(),
+            rcpt: String::new(),
+            outcome: String::new(),
+            routes: Vec::new(),
+            trace: Vec::new(),
+            error: String::new(),
+            from: String::new(),
+            outgoing: Vec::new(),
+        }
+    }
 }
 
 async fn explain_page(State(ui): State<Ui>, session: Session) -> Response {
-    let page = ExplainPage {
-        nav: session.nav(&ui).await,
-        message: String::new(),
-        rcpt: String::new(),
-        outcome: String::new(),
-        routes: Vec::new(),
-        trace: Vec::new(),
-        error: String::new(),
+    render(&ExplainPage::empty(session.nav(&ui).await))
+}
+
+/// An outgoing mail from the form's `from`: which server and From it would use, and why.
+async fn explain_outgoing(State(ui): State<Ui>, form: CsrfForm) -> Response {
+    let from = form.get("from").unwrap_or_default().trim().to_owned();
+    let stream = form.get("stream").unwrap_or("transactional");
+    let body = serde_json::json!({ "from": from, "stream": stream });
+    let answer = ui.api(Method::POST, "/mail/explain", Some(&body)).await;
+    let mut page = ExplainPage::empty(form.session.nav(&ui).await);
+    page.outgoing = match answer.error() {
+        Some(e) => vec![("error", e)],
+        None => ["server", "why", "header_from", "mail_from", "error"]
+            .into_iter()
+            .map(|k| (k, cell(&answer.body[k])))
+            .filter(|(_, v)| !v.is_empty())
+            .collect(),
     };
+    page.from = from;
     render(&page)
 }
 
@@ -525,20 +554,18 @@ async fn explain(
         true => String::new(),
         false => answer.error().unwrap_or_default(),
     };
-    let page = ExplainPage {
-        nav: session.nav(&ui).await,
-        outcome: cell(&answer.body["outcome"]),
-        routes: answer.body["routes"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .map(Value::to_string)
-            .collect(),
-        trace: lines("trace"),
-        message: message.replace("\r\n", "\n"),
-        rcpt,
-        error,
-    };
+    let mut page = ExplainPage::empty(session.nav(&ui).await);
+    page.outcome = cell(&answer.body["outcome"]);
+    page.routes = answer.body["routes"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(Value::to_string)
+        .collect();
+    page.trace = lines("trace");
+    page.message = message.replace("\r\n", "\n");
+    page.rcpt = rcpt;
+    page.error = error;
     render(&page)
 }
 
