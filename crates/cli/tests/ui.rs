@@ -263,6 +263,15 @@ async fn sign_in_forms_and_a_mail_that_becomes_a_record() {
     let home = b.get("/").await;
     assert_eq!(home.status, StatusCode::OK);
     assert!(home.body.contains("Dashboard"));
+    let csp = b
+        .http
+        .get(format!("{}/", b.base))
+        .header(COOKIE, b.cookie_header())
+        .send()
+        .await
+        .unwrap();
+    let policy = csp.headers()["content-security-policy"].to_str().unwrap();
+    assert!(policy.contains("script-src 'self'") && policy.contains("frame-ancestors 'none'"));
     // With a session but no token, the API still answers 401.
     assert_eq!(
         b.get("/api/v1/aliases").await.status,

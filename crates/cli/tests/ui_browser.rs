@@ -125,20 +125,32 @@ impl Ui {
             .unwrap();
     }
 
-    /// The text of the first element matching `css`, waiting up to 10 s for it.
+    /// The text of the first element matching `css`, waiting up to 10 s for it (found again
+    /// when htmx or a navigation replaced it meanwhile).
     async fn text(&self, css: &str) -> String {
-        let found = self
-            .c
-            .wait()
-            .at_most(Duration::from_secs(10))
-            .for_element(Locator::Css(css))
-            .await;
-        match found {
-            Ok(e) => e.text().await.unwrap(),
-            Err(e) => {
-                let url = self.c.current_url().await.unwrap();
-                let source = self.c.source().await.unwrap_or_default();
-                panic!("no {css} on {url}: {e}\n{source}")
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let found = self
+                .c
+                .wait()
+                .at_most(Duration::from_secs(10))
+                .for_element(Locator::Css(css))
+                .await;
+            let e = match found {
+                Ok(e) => e,
+                Err(e) => {
+                    let url = self.c.current_url().await.unwrap();
+                    let source = self.c.source().await.unwrap_or_default();
+                    panic!("no {css} on {url}: {e}\n{source}")
+                }
+            };
+            match e.text().await {
+                Ok(t) => return t,
+                Err(e) if Instant::now() < deadline => {
+                    eprintln!("{css}: {e}; again");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+                Err(e) => panic!("{css}: {e}"),
             }
         }
     }
