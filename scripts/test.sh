@@ -170,6 +170,9 @@ ensure_packages() {
     need_pkg sqlite3 sqlite3
     need_pkg runuser util-linux
     need_pkg systemd-analyze systemd
+    # crates/cli/tests/ui_browser.rs drives the admin UI in a headless Chromium over WebDriver.
+    need_pkg chromium chromium
+    need_pkg chromedriver chromium-driver
     # Later:
     # need_pkg chromium chromium
     if [[ ${POSTERN_TEST_MOLD:-0} == 1 ]]; then

@@ -1,6 +1,7 @@
 //! `postern serve`: opens (and migrates) the store, applies `--config` if given, or on a first
 //! start without configuration creates the alias domain `localhost` and a company; finds the API
-//! token; starts the HTTP API, the mail listeners and the delivery runner; prints where to point a browser; stops cleanly on SIGINT/SIGTERM.
+//! token; starts the HTTP API and the admin UI (creating the UI's user `admin` on first start), the mail
+//! listeners and the delivery runner; prints where to point a browser and the admin password; stops cleanly on SIGINT/SIGTERM.
 //!
 //! The token comes from `POSTERN_API_TOKEN`, else from `DATA_DIR/api-token`, else it is
 //! generated there (mode 0600) on first start. It is printed on the terminal at start (it is the
@@ -43,6 +44,10 @@ pub(crate) async fn serve(
     settings.http_listen = http_listen.map_or(settings.http_listen, str::to_owned);
     settings.smtp_listen = smtp_listen.map_or(settings.smtp_listen, str::to_owned);
     let (token, source) = api_token(&cli.data_dir)?;
+    let env_password = std::env::var("POSTERN_ADMIN_PASSWORD").ok();
+    let admin = postern_web::ensure_admin(&store, env_password.as_deref())
+        .await
+        .context("creating the admin user of the UI failed")?;
     // Before anything is counted: the recorder of /metrics.
     let metrics = postern_web::install_metrics();
     let Some(listener) = bind_http(&settings.http_listen).await else {
@@ -69,8 +74,7 @@ pub(crate) async fn serve(
     print_banner(
         cli,
         http,
-        &token,
-        &source,
+        (&token, &source, &admin),
         &mail_lines,
         file.as_ref().map(|(_, f, _)| f),
     );
@@ -339,8 +343,7 @@ fn write_private(path: &Path, content: &str) -> std::io::Result<()> {
 fn print_banner(
     cli: &Cli,
     http: std::net::SocketAddr,
-    token: &Secret,
-    source: &TokenSource,
+    (token, source, admin): (&Secret, &TokenSource, &postern_web::AdminPassword),
     mail: &[String],
     file: Option<&ConfigFile>,
 ) {
@@ -354,7 +357,8 @@ fn print_banner(
     };
     println!("Postern {} is running", env!("CARGO_PKG_VERSION"));
     println!("  database   {db}");
-    println!("  browser    http://{http}/healthz  and the API at http://{http}/api/v1/");
+    println!("  browser    http://{http}/  (the admin UI; the API at http://{http}/api/v1/)");
+    println!("  admin      {}", admin_line(admin));
     println!("  API token  {token_line}");
     println!(
         "             curl -H 'Authorization: Bearer <token>' http://{http}/api/v1/alias-domains"
@@ -375,6 +379,21 @@ fn print_banner(
         println!("  {line}");
     }
     println!("Stop with Ctrl-C.");
+}
+
+/// The banner's line about the UI's user: a generated password is shown this once.
+fn admin_line(admin: &postern_web::AdminPassword) -> String {
+    match admin {
+        postern_web::AdminPassword::Generated(p) => {
+            format!("user admin, password {p}  (generated: shown once; change it in the UI)")
+        }
+        postern_web::AdminPassword::FromEnv => {
+            "user admin, password from POSTERN_ADMIN_PASSWORD".to_owned()
+        }
+        postern_web::AdminPassword::Existing => {
+            "user admin  (its password was set at the first start)".to_owned()
+        }
+    }
 }
 
 /// An alias address to suggest in the banner: the first alias that has a domain (none: no hint,

@@ -206,6 +206,100 @@ pub struct TestResult {
     pub warnings: Vec<String>,
     /// The server's SIZE limit, if it says.
     pub max_size: Option<usize>,
+    /// Each step of the test in order, with its answer; the last one failed when `ok` is false.
+    pub steps: Vec<TestStep>,
+}
+
+/// One step of a connection test (connect, TLS, EHLO, AUTH, MAIL FROM, RCPT TO, DATA).
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct TestStep {
+    /// What was done (`MAIL FROM:<x@example.com>`).
+    pub step: String,
+    /// Whether it worked.
+    pub ok: bool,
+    /// The server's answer, or what went wrong.
+    pub answer: String,
+}
+
+impl TestStep {
+    fn new(step: impl Into<String>, ok: bool, answer: impl Into<String>) -> TestStep {
+        TestStep {
+            step: step.into(),
+            ok,
+            answer: answer.into(),
+        }
+    }
+}
+
+/// The steps of a connection test from its outcome: those of the session up to `AUTH` (a
+/// failure there is one failed step whose text names the stage), then the server's replies to
+/// `MAIL FROM`, `RCPT TO` and `DATA`.
+fn test_steps(
+    settings: &ClientSettings,
+    test_from: &str,
+    rcpt: &str,
+    outcome: &Result<client::TestReport, client::TestFailure>,
+) -> Vec<TestStep> {
+    use client::TestFailure;
+    let session = || {
+        let mut v = vec![TestStep::new(
+            format!("connect to {}:{}", settings.host, settings.port),
+            true,
+            "connected",
+        )];
+        let tls = match settings.encryption {
+            Encryption::Ssl | Encryption::SslStrict => Some("TLS (implicit)"),
+            Encryption::Starttls | Encryption::StarttlsStrict => Some("STARTTLS"),
+            Encryption::None => None,
+        };
+        v.extend(tls.map(|t| TestStep::new(t, true, "secured")));
+        v.push(TestStep::new(
+            format!("EHLO {}", settings.helo),
+            true,
+            "250",
+        ));
+        if settings.credentials.is_some() {
+            v.push(TestStep::new("AUTH", true, "235 logged in"));
+        }
+        v
+    };
+    let mail = format!("MAIL FROM:<{test_from}>");
+    let rcpt_step = format!("RCPT TO:<{rcpt}>");
+    match outcome {
+        Ok(report) => {
+            let mut v = session();
+            for (step, reply) in [mail, rcpt_step, "DATA".into()]
+                .into_iter()
+                .zip(&report.replies)
+            {
+                v.push(TestStep::new(step, true, reply.to_string()));
+            }
+            v
+        }
+        Err(TestFailure::Client(e)) => vec![TestStep::new(
+            "connect, TLS, EHLO, AUTH",
+            false,
+            e.to_string(),
+        )],
+        Err(TestFailure::SenderRefused(_, r)) => {
+            let mut v = session();
+            v.push(TestStep::new(mail, false, r.to_string()));
+            v
+        }
+        Err(TestFailure::RecipientRefused(_, r)) => {
+            let mut v = session();
+            v.push(TestStep::new(mail, true, "250"));
+            v.push(TestStep::new(rcpt_step, false, r.to_string()));
+            v
+        }
+        Err(TestFailure::DataRefused(r)) => {
+            let mut v = session();
+            v.push(TestStep::new(mail, true, "250"));
+            v.push(TestStep::new(rcpt_step, true, "250"));
+            v.push(TestStep::new("DATA", false, r.to_string()));
+            v
+        }
+    }
 }
 
 /// The sender of a connection test (§9.6): the first full address of the filter; else the
@@ -231,6 +325,17 @@ pub fn test_sender(from_filter: Option<&str>, domains: &[postern_store::AliasDom
         .first()
         .map(|d| d.default_from_email())
         .unwrap_or_else(|| "postern@localhost".to_owned())
+}
+
+/// Which server and which From a mail from `from` would go out with now, and why (route explain
+/// for outgoing mail): [`prepare::explain_outgoing`] on the servers and alias domains stored.
+pub async fn explain_outgoing(
+    store: &Store,
+    from: &str,
+    stream: postern_model::MailStream,
+) -> Result<prepare::OutgoingExplained, DeliveryError> {
+    let ctx = runner::load_context(store, &DeliveryConfig::new("localhost")).await?;
+    Ok(prepare::explain_outgoing(from, stream, &ctx))
 }
 
 /// Test Connection of the outgoing server `id` (archived servers too): connect, EHLO,
@@ -262,6 +367,11 @@ pub async fn test_server(
         Err(e) => {
             return Ok(TestResult {
                 ok: false,
+                steps: vec![TestStep::new(
+                    "read the server's settings",
+                    false,
+                    e.clone(),
+                )],
                 message: e,
                 test_from,
                 warnings,
@@ -272,27 +382,29 @@ pub async fn test_server(
     if matches!(settings.encryption, Encryption::None) && settings.credentials.is_some() {
         warnings.push("the password is sent in clear text (encryption `none`)".into());
     }
-    Ok(
-        match client::test_connection(&settings, &test_from, &rcpt).await {
-            Ok(report) => TestResult {
-                ok: true,
-                message: format!(
-                    "Connection Test Successful! {}:{} accepts mail from <{test_from}>",
-                    server.host, server.port
-                ),
-                test_from,
-                warnings,
-                max_size: report.max_size,
-            },
-            Err(e) => TestResult {
-                ok: false,
-                message: e.to_string(),
-                test_from,
-                warnings,
-                max_size: None,
-            },
+    let outcome = client::test_connection(&settings, &test_from, &rcpt).await;
+    let steps = test_steps(&settings, &test_from, &rcpt, &outcome);
+    Ok(match outcome {
+        Ok(report) => TestResult {
+            steps,
+            ok: true,
+            message: format!(
+                "Connection Test Successful! {}:{} accepts mail from <{test_from}>",
+                server.host, server.port
+            ),
+            test_from,
+            warnings,
+            max_size: report.max_size,
         },
-    )
+        Err(e) => TestResult {
+            steps,
+            ok: false,
+            message: e.to_string(),
+            test_from,
+            warnings,
+            max_size: None,
+        },
+    })
 }
 
 #[cfg(test)]

@@ -208,7 +208,13 @@ pub fn prepare(
         None => domain.map(|d| d.bounce_email()),
     };
     let from = Some(mail.email_from.as_str()).filter(|f| !f.trim().is_empty());
-    let (server_id, choice_from) = choose_server(mail, ctx, from, notifications.as_deref());
+    let (server_id, choice_from, _) = choose_server(
+        mail.server_id,
+        mail.stream,
+        ctx,
+        from,
+        notifications.as_deref(),
+    );
     let Some(server_id) = server_id else {
         return no_server(mail, now_ms, backoff);
     };
@@ -266,23 +272,28 @@ pub fn prepare(
     })
 }
 
-/// The mail's server, if any (forced, the `mass` one, else by `from_filter`), and its From.
+/// The mail's server, if any (`forced` on the mail, the `mass` one, else by `from_filter`), its
+/// From, and why (the pass of §9.5 that chose, `None` for a forced server).
 fn choose_server(
-    mail: &OutboxMail,
+    forced: Option<OutgoingServerId>,
+    stream: MailStream,
     ctx: &Context,
     from: Option<&str>,
     notifications: Option<&str>,
-) -> (Option<OutgoingServerId>, Option<String>) {
-    let forced = mail
-        .server_id
+) -> (
+    Option<OutgoingServerId>,
+    Option<String>,
+    Option<server::Pass>,
+) {
+    let forced = forced
         .or_else(|| {
-            (mail.stream == MailStream::Mass)
+            (stream == MailStream::Mass)
                 .then_some(ctx.mass_server)
                 .flatten()
         })
         .filter(|id| ctx.servers.iter().any(|s| s.id == *id));
     match forced {
-        Some(id) => (Some(id), from.map(str::to_owned)),
+        Some(id) => (Some(id), from.map(str::to_owned), None),
         None => {
             let c = server::find_mail_server(
                 from,
@@ -290,8 +301,79 @@ fn choose_server(
                 notifications,
                 ctx.default_filter.as_deref(),
             );
-            (c.server, c.smtp_from)
+            (c.server, c.smtp_from, Some(c.pass))
         }
+    }
+}
+
+/// Which server and which From a mail from `from` in `stream` would go out with, and why:
+/// route explain for outgoing mail (the admin UI). The same steps as [`prepare`], for a mail
+/// that does not exist.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct OutgoingExplained {
+    /// The server chosen (its name), none when there is none.
+    pub server: Option<String>,
+    /// Why that server, in words.
+    pub why: String,
+    /// The From header it would carry (rewritten when the server may not send as the author).
+    pub header_from: Option<String>,
+    /// The envelope sender (`MAIL FROM`).
+    pub mail_from: Option<String>,
+    /// Why it could not be sent, when it could not.
+    pub error: Option<String>,
+}
+
+/// See [`OutgoingExplained`].
+pub fn explain_outgoing(from: &str, stream: MailStream, ctx: &Context) -> OutgoingExplained {
+    let domain = ctx.domain_of(None);
+    let notifications = domain.map(|d| d.default_from_email());
+    let bounce = domain.map(|d| d.bounce_email());
+    let from = Some(from).filter(|f| !f.trim().is_empty());
+    let (id, choice_from, pass) = choose_server(None, stream, ctx, from, notifications.as_deref());
+    let server = id.and_then(|id| ctx.servers.iter().find(|s| s.id == id));
+    let why = match pass {
+        None => "the server of the mass stream (mass_mailing.mail_server)".to_owned(),
+        Some(p) => pass_words(p).to_owned(),
+    };
+    let filter = server.and_then(|s| s.from_filter.clone());
+    let sending = server::prepare_sending(
+        from,
+        bounce.as_deref(),
+        choice_from.as_deref(),
+        notifications.as_deref(),
+        filter.as_deref().or(ctx.default_filter.as_deref()),
+    );
+    let (header_from, mail_from, error) = match (server, sending) {
+        (None, _) => (None, None, Some(postern_store::NO_SERVER_REASON.to_owned())),
+        (Some(_), Ok(s)) => (Some(s.header_from), Some(s.mail_from), None),
+        (Some(_), Err(e)) => (None, None, Some(e.reason())),
+    };
+    OutgoingExplained {
+        server: server.map(|s| s.name.clone()),
+        why,
+        header_from,
+        mail_from,
+        error,
+    }
+}
+
+/// A pass of the server choice (§9.5), in words.
+fn pass_words(pass: server::Pass) -> &'static str {
+    use server::Pass;
+    match pass {
+        Pass::ExactFrom => "its from_filter names the From address",
+        Pass::FromDomain => "its from_filter names the From's domain",
+        Pass::ExactNotifications => {
+            "no filter takes the From; its from_filter names the default From, which is used"
+        }
+        Pass::NotificationsDomain => {
+            "no filter takes the From; its from_filter names the default From's domain, which is used"
+        }
+        Pass::NoFilter => "no filter takes the From: the first server without a from_filter",
+        Pass::First => {
+            "no filter takes the From and every server has one: the first server (the From may be refused)"
+        }
+        Pass::NoServer => "there is no active outgoing server",
     }
 }
 
@@ -495,6 +577,35 @@ mod tests {
             text.contains("From: \"Eva\" <notifications.test@test.mycompany.com>"),
             "{text}"
         );
+    }
+
+    #[test]
+    fn outgoing_explained_as_prepare_would_send_it() {
+        let c = ctx(vec![server(1, Some("test.mycompany.com")), server(2, None)]);
+        let e = explain_outgoing(
+            "\"Eva\" <eva@elsewhere.example>",
+            MailStream::Transactional,
+            &c,
+        );
+        assert_eq!(e.server.as_deref(), Some("s1"));
+        assert!(e.why.contains("default From's domain"), "{}", e.why);
+        assert_eq!(
+            e.header_from.as_deref(),
+            Some("\"Eva\" <notifications.test@test.mycompany.com>")
+        );
+        assert_eq!(
+            e.mail_from.as_deref(),
+            Some("bounce.test@test.mycompany.com")
+        );
+        let own = explain_outgoing("sam@test.mycompany.com", MailStream::Transactional, &c);
+        assert!(own.why.contains("From's domain"), "{}", own.why);
+        assert_eq!(own.header_from.as_deref(), Some("sam@test.mycompany.com"));
+        let none = explain_outgoing(
+            "sam@test.mycompany.com",
+            MailStream::Transactional,
+            &ctx(vec![]),
+        );
+        assert_eq!((none.server, none.error.is_some()), (None, true));
     }
 
     #[test]

@@ -37,7 +37,10 @@ pub struct BatchStats {
 }
 
 /// Reads what preparing needs: servers, alias domains, the gateway company's domain, params.
-async fn load_context(store: &Store, cfg: &DeliveryConfig) -> Result<Context, DeliveryError> {
+pub(crate) async fn load_context(
+    store: &Store,
+    cfg: &DeliveryConfig,
+) -> Result<Context, DeliveryError> {
     let mut tx = store.read().await?;
     let servers = tx.delivery_servers(false).await?;
     let domains = tx.alias_domains().await?;

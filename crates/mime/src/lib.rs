@@ -42,6 +42,12 @@ mod headers;
 mod reply;
 pub use reply::stripped_text;
 mod sanitize;
+
+/// `html` cleaned as an incoming mail's body is (the reference's `html_sanitize`), with no
+/// `cid:` image kept: for showing stored HTML again (the admin UI's chatter).
+pub fn sanitize_html(html: &str) -> String {
+    sanitize::html(html, &[])
+}
 mod texts;
 pub use texts::{Texts, texts};
 

@@ -418,7 +418,7 @@ impl Connection {
         &mut self,
         mail_from: &str,
         rcpt: &str,
-    ) -> Result<(), TestFailure> {
+    ) -> Result<[Reply; 3], TestFailure> {
         let mail = self
             .client
             .cmd(format!("MAIL FROM:<{}>\r\n", clean(mail_from)).as_bytes())
@@ -449,7 +449,11 @@ impl Connection {
         if d.code != 354 {
             return Err(TestFailure::DataRefused(Reply::from_response(&d)));
         }
-        Ok(())
+        Ok([
+            Reply::from_response(&mail),
+            Reply::from_response(&r),
+            Reply::from_response(&d),
+        ])
     }
 
     /// Says QUIT (best effort) and closes.
@@ -631,7 +635,7 @@ pub async fn test_connection(
     let result = c.test_transaction(test_from, rcpt).await;
     // After 354 the server waits for data: closing is the only clean way out (as Odoo does).
     drop(c);
-    result.map(|()| TestReport { max_size })
+    result.map(|replies| TestReport { max_size, replies })
 }
 
 /// What a successful connection test learned.
@@ -639,6 +643,8 @@ pub async fn test_connection(
 pub struct TestReport {
     /// The server's SIZE, if it says.
     pub max_size: Option<usize>,
+    /// The server's replies to `MAIL FROM`, `RCPT TO` and `DATA`.
+    pub replies: [Reply; 3],
 }
 
 /// Ports people usually mean, and a word about port 25.

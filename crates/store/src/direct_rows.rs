@@ -389,6 +389,8 @@ impl FromDirectRow for Mail {
             headers: r.try_get_from::<String, _>("headers")?,
             body_html: r.try_get("body_html")?,
             created_at: r.try_get("created_at")?,
+            next_try_at: r.try_get("next_try_at")?,
+            attempts: r.try_get("attempts")?,
         })
     }
 }
@@ -467,6 +469,27 @@ impl FromDirectRow for Suppression {
             cause: r.try_get_from::<String, _>("cause")?,
             detail: r.try_get("detail")?,
             created_at: r.try_get("created_at")?,
+        })
+    }
+}
+
+impl FromDirectRow for AdminUser {
+    fn from_row(r: &Row) -> Result<Self, Error> {
+        Ok(AdminUser {
+            id: r.try_get("id")?,
+            login: r.try_get("login")?,
+            password_hash: r.try_get("password_hash")?,
+        })
+    }
+}
+
+impl FromDirectRow for AdminSession {
+    fn from_row(r: &Row) -> Result<Self, Error> {
+        Ok(AdminSession {
+            user_id: r.try_get("user_id")?,
+            login: r.try_get("login")?,
+            csrf: r.try_get("csrf")?,
+            expires_at: r.try_get("expires_at")?,
         })
     }
 }

@@ -20,6 +20,7 @@
 //! two (`BEGIN IMMEDIATE`, 10 s busy timeout).
 #![warn(missing_docs)]
 
+mod admin;
 mod batch;
 mod chunks;
 mod config;
@@ -35,6 +36,7 @@ mod read;
 mod suppressions;
 mod writer;
 
+pub use admin::{Activity, AdminSession, AdminUser};
 pub use chunks::{PACK_MAX, Packed, Packing, pack};
 pub use config::*;
 pub use direct::DirectWriter;

@@ -169,7 +169,7 @@ pub struct Message {
     /// Attachments.
     #[sqlx(skip)]
     pub attachments: Vec<AttachmentInfo>,
-    /// Notifications (only on `GET /messages/{id}` and in failures).
+    /// Notifications (on `GET /messages/{id}`, in a record's thread and in failures).
     #[sqlx(skip)]
     #[serde(skip_serializing_if = "Option::is_none")]
     pub notifications: Option<Vec<Notification>>,
@@ -241,6 +241,10 @@ pub struct Mail {
     pub body_html: Option<String>,
     /// Creation time (epoch ms).
     pub created_at: i64,
+    /// When the delivery runner tries it next, while `outgoing` (epoch ms).
+    pub next_try_at: i64,
+    /// Tries so far.
+    pub attempts: i64,
 }
 
 pub(crate) const RECORD_SELECT: &str = "SELECT r.id, m.name AS model, r.name, r.email_from, r.email_cc, r.company_id, r.values_json, \
@@ -249,7 +253,7 @@ pub(crate) const MESSAGE_SELECT: &str = "SELECT id, message_id, parent_id, recor
      subtype, message_type, date, incoming_email_to, incoming_email_cc FROM messages";
 const MAIL_SELECT: &str = "SELECT id, state, kind, stream, email_from, email_to, email_cc, reply_to, return_path, subject, \
      rfc_message_id, message_id, record_id, server_id, failure_type, failure_reason, scheduled_date, headers, body_html, \
-     created_at FROM mails";
+     created_at, next_try_at, attempts FROM mails";
 
 impl Tx {
     /// Records matching `filter`, by id.
@@ -400,7 +404,7 @@ impl Tx {
         self.get_record(id).await
     }
 
-    /// The thread of a record, oldest first.
+    /// The thread of a record, oldest first, each message with its notifications.
     pub async fn record_messages(
         &mut self,
         record_id: RecordId,
@@ -467,6 +471,18 @@ impl Tx {
         self.fill_message(&mut m).await?;
         m.notifications = Some(self.notifications_of(id).await?);
         Ok(m)
+    }
+
+    /// How many messages have a notification in `bounce` or `exception`, counted up to `max`
+    /// (the navbar's red-envelope count).
+    pub async fn failure_count(&mut self, max: i64) -> Result<i64, StoreError> {
+        Ok(on!(self, |c| sqlx::query_scalar::<_, i64>(
+            "SELECT COUNT(*) FROM (SELECT DISTINCT message_id FROM notifications \
+             WHERE status IN ('bounce', 'exception') LIMIT $1) AS failed"
+        )
+        .bind(max)
+        .fetch_one(c)
+        .await)?)
     }
 
     /// Messages with a notification in `bounce` or `exception` (the red envelopes), newest first.
@@ -622,7 +638,10 @@ impl Tx {
     }
 
     /// Raw inbound messages, newest first, optionally in one status (`failed` lists the
-    /// messages that could not be parsed or applied: kept, with their error).
+    /// messages that could not be parsed or applied: kept, with their error). `unclaimed` is
+    /// not a status but the mail to the bounce or catchall address that was neither a reply nor
+    /// a bounce of ours (a bounce pinned on nothing, a catchall refusal, no route): a provider's
+    /// "confirm this forwarding address" mail lands there.
     pub async fn list_raw_messages(
         &mut self,
         status: Option<&str>,
@@ -636,7 +655,12 @@ impl Tx {
         let rows = on!(self, |c| {
             sqlx::query_as::<_, RawMessageInfo>(
             "SELECT id, received_at, source, envelope_sender, header_message_id, size, status, error FROM raw_messages \
-             WHERE id < $1 AND ($2 IS NULL OR status = $2) ORDER BY id DESC LIMIT $3"
+             WHERE id < $1 AND ($2 IS NULL OR status = $2 OR ($2 = 'unclaimed' AND (\
+               (outcome LIKE '{\"outcome\":\"bounce_processed\"%' \
+                AND (outcome LIKE '%\"bounce\":null%' OR outcome LIKE '%\"message_id\":null%')) \
+               OR outcome LIKE '{\"outcome\":\"catchall_refused\"%' \
+               OR outcome LIKE '{\"outcome\":\"no_route\"%'))) \
+             ORDER BY id DESC LIMIT $3"
         )
         .bind(before)
         .bind(status)
@@ -645,6 +669,42 @@ impl Tx {
         .await
         })?;
         Ok(page.page(rows, |r| r.id))
+    }
+
+    /// How a raw inbound message came (its way in, envelope sender and recipients), to take it
+    /// again ([`Tx::set_raw_message_status`] then marks the old row).
+    pub async fn raw_message_envelope(
+        &mut self,
+        id: RawMessageId,
+    ) -> Result<(String, Option<String>, Vec<String>), StoreError> {
+        let (source, sender, rcpts): (String, Option<String>, String) = on!(self, |c| {
+            sqlx::query_as(
+                "SELECT source, envelope_sender, envelope_rcpts FROM raw_messages WHERE id = $1",
+            )
+            .bind(id)
+            .fetch_optional(c)
+            .await
+        })?
+        .ok_or_else(|| StoreError::not_found("raw message", id))?;
+        let rcpts = serde_json::from_str(&rcpts).unwrap_or_default();
+        Ok((source, sender, rcpts))
+    }
+
+    /// Sets the status of a raw inbound message (`retried`: it was taken again as a new one).
+    pub async fn set_raw_message_status(
+        &mut self,
+        id: RawMessageId,
+        status: &str,
+    ) -> Result<(), StoreError> {
+        on!(self, |c| sqlx::query(
+            "UPDATE raw_messages SET status = $1 WHERE id = $2"
+        )
+        .bind(status)
+        .bind(id)
+        .execute(c)
+        .await
+        .map(|r| r.rows_affected()))?;
+        Ok(())
     }
 
     /// The bytes of a raw inbound message.

@@ -1232,3 +1232,137 @@ conformance!(
 
 #[path = "conformance/events.rs"]
 mod events;
+
+conformance!(admin_users_and_sessions, |store| {
+    let mut tx = store.begin().await.unwrap();
+    assert!(
+        tx.create_admin_user("admin", "$argon2id$one")
+            .await
+            .unwrap()
+    );
+    assert!(
+        !tx.create_admin_user("admin", "$argon2id$two")
+            .await
+            .unwrap(),
+        "an existing user keeps its password"
+    );
+    let user = tx.admin_user("admin").await.unwrap().unwrap();
+    assert_eq!(user.password_hash, "$argon2id$one");
+    assert!(tx.admin_user("nobody").await.unwrap().is_none());
+    let now = now_ms();
+    tx.create_admin_session("h1", user.id, "csrf1", now + 60_000)
+        .await
+        .unwrap();
+    tx.create_admin_session("h2", user.id, "csrf2", now + 60_000)
+        .await
+        .unwrap();
+    tx.create_admin_session("old", user.id, "csrf0", now - 1)
+        .await
+        .unwrap();
+    let s = tx.admin_session("h1", now).await.unwrap().unwrap();
+    assert_eq!((s.login.as_str(), s.csrf.as_str()), ("admin", "csrf1"));
+    assert!(
+        tx.admin_session("old", now).await.unwrap().is_none(),
+        "expired"
+    );
+    assert!(
+        tx.admin_session("h1", now + 60_000)
+            .await
+            .unwrap()
+            .is_none(),
+        "expired at its time"
+    );
+    // A new password ends the other sessions, keeps this one.
+    tx.set_admin_password(user.id, "$argon2id$new", "h1")
+        .await
+        .unwrap();
+    assert!(tx.admin_session("h1", now).await.unwrap().is_some());
+    assert!(tx.admin_session("h2", now).await.unwrap().is_none());
+    assert_eq!(
+        tx.admin_user("admin").await.unwrap().unwrap().password_hash,
+        "$argon2id$new"
+    );
+    tx.delete_admin_session("h1").await.unwrap();
+    assert!(
+        tx.admin_session("h1", now).await.unwrap().is_none(),
+        "signed out"
+    );
+    tx.commit().await.unwrap();
+});
+
+conformance!(dashboard_activity, |store| {
+    let now = now_ms();
+    let mut tx = store.begin().await.unwrap();
+    assert_eq!(tx.activity(now).await.unwrap(), Activity::default());
+    assert_eq!(tx.failure_count(100).await.unwrap(), 0);
+    let (message, mails) = outbox_fixture(&mut tx, 2).await;
+    let partner = tx
+        .create::<Partner>(&PartnerInput {
+            name: "Bounced".into(),
+            email: Some("bounced@example.com".into()),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    tx.insert_notification(&NewNotification {
+        message_id: message,
+        partner_id: partner.id,
+        notification_type: NotificationType::Email,
+        status: NotificationStatus::Bounce,
+        mail_id: None,
+    })
+    .await
+    .unwrap();
+    assert_eq!(tx.failure_count(100).await.unwrap(), 1, "one message");
+    assert_eq!(mails.len(), 2);
+    let a = tx.activity(now_ms()).await.unwrap();
+    assert!(
+        a.oldest_outgoing_at.is_some_and(|t| t >= now - 1000),
+        "{a:?}"
+    );
+    assert_eq!((a.sent_hour, a.sent_day), (0, 0));
+    tx.commit().await.unwrap();
+});
+
+conformance!(unclaimed_raw_messages, |store| {
+    let mut tx = store.begin().await.unwrap();
+    let outcomes = [
+        r#"{"outcome":"bounce_processed","routes":[],"sent":[],"bounce":null}"#,
+        r#"{"outcome":"bounce_processed","routes":[],"sent":[],"bounce":{"recipients":[],"original_message_ids":[],"message_id":null,"partner_ids":[]}}"#,
+        r#"{"outcome":"bounce_processed","routes":[],"sent":[],"bounce":{"recipients":[],"original_message_ids":["<a@b>"],"message_id":7,"partner_ids":[3]}}"#,
+        r#"{"outcome":"catchall_refused","routes":[],"sent":[],"bounce":null}"#,
+        r#"{"outcome":"duplicate","routes":[],"sent":[],"bounce":null}"#,
+    ];
+    let mut ids = Vec::new();
+    for outcome in outcomes {
+        let id = tx
+            .insert_raw_message(&NewRawMessage {
+                source: "smtp",
+                envelope_sender: None,
+                envelope_rcpts: "[]".into(),
+                peer: None,
+                helo: None,
+                tls: false,
+                header_message_id: None,
+                content: b"Subject: x\r\n\r\nx\r\n",
+                packing: Packing::Later,
+                status: RawStatus::Processed,
+                error: None,
+                outcome: Some(outcome.to_owned()),
+            })
+            .await
+            .unwrap();
+        ids.push(id);
+    }
+    let page = tx
+        .list_raw_messages(Some("unclaimed"), PageRequest::all())
+        .await
+        .unwrap();
+    let found: Vec<_> = page.items.iter().map(|r| r.id).collect();
+    assert_eq!(
+        found,
+        [ids[3], ids[1], ids[0]],
+        "newest first; not the pinned bounce"
+    );
+    tx.commit().await.unwrap();
+});

@@ -28,7 +28,11 @@ fn read_banner(stdout: ChildStdout) -> (Vec<String>, Option<String>, Option<Stri
         let line = line.expect("read the banner");
         if let Some(rest) = line.trim_start().strip_prefix("browser") {
             let url = rest.split_whitespace().next().unwrap();
-            base = Some(url.trim_end_matches("/healthz").to_owned());
+            base = Some(
+                url.trim_end_matches("/healthz")
+                    .trim_end_matches('/')
+                    .to_owned(),
+            );
         }
         if let Some(rest) = line.trim_start().strip_prefix("smtp") {
             smtp = rest.split_whitespace().next().map(str::to_owned);

@@ -104,6 +104,51 @@ async fn ingest(
     Ok(answer(s.gateway.accept_owned(body.into(), &received).await))
 }
 
+/// Retry a raw message
+///
+/// Takes a stored raw message again through the gateway, with its envelope and way in, as a
+/// new raw message (the outcome is that of `/ingest`); the old one gets the status `retried`
+/// unless the message is still unparseable. For messages that failed or were given up.
+#[utoipa::path(
+    post,
+    path = "/raw-messages/{id}/retry",
+    tag = "raw messages",
+    params(("id" = i64, Path, description = "Raw message id")),
+    responses(
+        (status = 200, description = "Stored or deliberately ignored", body = OutcomeBody),
+        (status = 400, description = "Still not an e-mail message", body = ErrorBody),
+        (status = 404, description = "No such raw message", body = ErrorBody),
+        (status = 422, description = "No route for any recipient", body = OutcomeBody),
+        (status = 503, description = "Temporary failure; retry", body = ErrorBody),
+    )
+)]
+async fn retry_raw(
+    State(s): State<AppState>,
+    crate::error::ApiPath(id): crate::error::ApiPath<i64>,
+) -> Result<Response, ApiError> {
+    let id = postern_model::RawMessageId(id);
+    let mut tx = s.store.read().await?;
+    let (source, sender, rcpts) = tx.raw_message_envelope(id).await?;
+    let raw = tx.raw_message_content(id).await?;
+    drop(tx);
+    let received = Received {
+        envelope: Envelope {
+            mail_from: sender,
+            rcpt_to: rcpts,
+            ..Default::default()
+        },
+        source: source.parse().unwrap_or(Source::Http),
+        ..Default::default()
+    };
+    let result = s.gateway.accept_owned(raw, &received).await;
+    if result.is_ok() {
+        let mut tx = s.store.begin().await?;
+        tx.set_raw_message_status(id, "retried").await?;
+        tx.commit().await?;
+    }
+    Ok(answer(result))
+}
+
 /// Explain the routing of a message
 ///
 /// What `/ingest` would do with it, without storing anything.
@@ -155,4 +200,5 @@ pub(crate) fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(ingest))
         .routes(routes!(explain))
+        .routes(routes!(retry_raw))
 }

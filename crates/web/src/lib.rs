@@ -1,6 +1,6 @@
 //! The HTTP side of Postern: the JSON API of DESIGN.md (`/api/v1/...`, bearer token), `/healthz`,
-//! the webhook sender ([`sender`]: events of the store's queue, signed, retried) and later the
-//! admin UI.
+//! the webhook sender ([`sender`]: events of the store's queue, signed, retried) and the admin
+//! UI (module `ui`, at `/`).
 //!
 //! It owns HTTP concerns only: authentication, JSON in and out, status codes, pagination
 //! parameters. What is valid and what is stored is the store's business; this crate maps the
@@ -24,11 +24,13 @@ mod resources;
 pub mod sender;
 mod suppressions;
 mod threads;
+mod ui;
 mod unsubscribe;
 
 pub use error::ApiError;
 pub use threads::mail_json;
 pub(crate) use threads::rfc3339;
+pub use ui::{AdminPassword, ensure_admin, hash_password};
 
 use axum::extract::{DefaultBodyLimit, Request, State};
 use axum::http::{StatusCode, header};
@@ -200,18 +202,20 @@ async fn metrics_text(State(state): State<AppState>) -> Response {
 /// The largest JSON body the configuration API accepts.
 const MAX_JSON_BODY: usize = 1024 * 1024;
 
-/// The whole HTTP application.
+/// The whole HTTP application: the API, and the admin UI at `/` (a client of the API, in
+/// process; its answers are HTML, so the API's JSON error layer does not wrap them).
 pub fn router(state: AppState) -> Router {
     let (router, api) = routes(&state).split_for_parts();
     let document = openapi::Document::new(&openapi::finish(api));
-    router
+    let api = router
         .merge(unsubscribe::routes())
         .layer(Extension(document))
         .fallback(|| async {
             ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such endpoint")
         })
         .layer(middleware::map_response(error::json_errors))
-        .with_state(state)
+        .with_state(state.clone());
+    api.clone().merge(ui::routes(state, api))
 }
 
 /// Every route, with its OpenAPI operation.
@@ -244,7 +248,9 @@ pub async fn run(
     state: AppState,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(listener, router(state))
+    // The peer's address: the admin UI limits sign-in attempts per IP.
+    let app = router(state).into_make_service_with_connect_info::<std::net::SocketAddr>();
+    axum::serve(listener, app)
         .with_graceful_shutdown(shutdown)
         .await
 }

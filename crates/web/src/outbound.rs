@@ -27,7 +27,8 @@ object_schema!(
     TestResultBody,
     "ServerTestResult",
     "`ok` (the server would take mail from `test_from`), `message`, `test_from`, `warnings` \
-     (a list), `max_size` (the server's SIZE limit, or null)"
+     (a list), `max_size` (the server's SIZE limit, or null), `steps` (each step in order: \
+     `step`, `ok`, `answer`; the last one failed when `ok` is false)"
 );
 
 object_schema!(
@@ -369,17 +370,7 @@ async fn check_dns(
     let report =
         postern_delivery::check_dns(&s.store, AliasDomainId(id), &s.dns, s.gateway.hostname())
             .await
-            .map_err(|e| match e {
-                postern_delivery::DeliveryError::Store(e) => ApiError::from(e),
-                postern_delivery::DeliveryError::Auth(e) => {
-                    tracing::error!(error = %e, "DNS check");
-                    ApiError::new(
-                        StatusCode::SERVICE_UNAVAILABLE,
-                        "unavailable",
-                        "the DNS resolver cannot be used; see the server's log",
-                    )
-                }
-            })?;
+            .map_err(delivery_error)?;
     Ok(Json(serde_json::to_value(report)?))
 }
 
@@ -409,8 +400,128 @@ pub(crate) fn parse_rfc3339(text: &str) -> Option<i64> {
     .map(|d| d.and_utc().timestamp_millis())
 }
 
+/// Retry a mail
+///
+/// Queues a failed (or cancelled) mail again, due now (`postern queue retry ID`).
+#[utoipa::path(
+    post,
+    path = "/mail/{id}/retry",
+    tag = "mail",
+    params(("id" = i64, Path, description = "Mail id")),
+    responses(
+        (status = 200, description = "The mail, queued again", body = MailBody),
+        (status = 404, description = "No such mail", body = ErrorBody),
+        (status = 409, description = "The mail was sent already", body = ErrorBody),
+    )
+)]
+async fn retry_mail(
+    State(s): State<AppState>,
+    ApiPath(id): ApiPath<i64>,
+) -> Result<Json<Value>, ApiError> {
+    change_mail(&s, MailId(id), true).await
+}
+
+/// Cancel a mail
+///
+/// A mail not sent yet is not sent (`postern queue cancel ID`).
+#[utoipa::path(
+    post,
+    path = "/mail/{id}/cancel",
+    tag = "mail",
+    params(("id" = i64, Path, description = "Mail id")),
+    responses(
+        (status = 200, description = "The mail, cancelled", body = MailBody),
+        (status = 404, description = "No such mail", body = ErrorBody),
+        (status = 409, description = "The mail was sent already", body = ErrorBody),
+    )
+)]
+async fn cancel_mail(
+    State(s): State<AppState>,
+    ApiPath(id): ApiPath<i64>,
+) -> Result<Json<Value>, ApiError> {
+    change_mail(&s, MailId(id), false).await
+}
+
+async fn change_mail(s: &AppState, id: MailId, retry: bool) -> Result<Json<Value>, ApiError> {
+    let mut tx = s.store.begin().await?;
+    if retry {
+        tx.retry_mail(id).await?;
+    } else {
+        tx.cancel_mail(id).await?;
+    }
+    let mail = tx.get_mail(id).await?;
+    tx.commit().await?;
+    Ok(Json(mail_json(&mail)))
+}
+
+/// What `POST /mail/explain` takes.
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+struct ExplainMail {
+    /// The From of the mail.
+    from: String,
+    /// `transactional` (default) or `mass`.
+    #[serde(default)]
+    stream: Option<String>,
+}
+
+object_schema!(
+    /// Which server and From an outgoing mail would use.
+    OutgoingBody,
+    "OutgoingExplained",
+    "`server` (its name, or null), `why`, `header_from`, `mail_from` (the envelope sender), \
+     `error` (why it could not be sent, or null)"
+);
+
+/// Explain an outgoing mail
+///
+/// Which outgoing server and which From (header and envelope) a mail from `from` would go out
+/// with now, and why; nothing is queued.
+#[utoipa::path(
+    post,
+    path = "/mail/explain",
+    tag = "mail",
+    request_body = ExplainMail,
+    responses(
+        (status = 200, description = "The choice", body = OutgoingBody),
+        (status = 422, description = "Not a stream", body = ErrorBody),
+    )
+)]
+async fn explain_mail(
+    State(s): State<AppState>,
+    ApiJson(body): ApiJson<ExplainMail>,
+) -> Result<Json<Value>, ApiError> {
+    one_line([("from".to_owned(), body.from.as_str())])?;
+    let stream = match body.stream.as_deref() {
+        None | Some("") => postern_model::MailStream::Transactional,
+        Some(t) => t.parse().map_err(|e| invalid(&format!("stream: {e}")))?,
+    };
+    let e = postern_delivery::explain_outgoing(&s.store, &body.from, stream)
+        .await
+        .map_err(delivery_error)?;
+    Ok(Json(serde_json::to_value(e)?))
+}
+
+/// The API's answer to a failure of the delivery side (the store, or the DNS resolver).
+fn delivery_error(e: postern_delivery::DeliveryError) -> ApiError {
+    match e {
+        postern_delivery::DeliveryError::Store(e) => ApiError::from(e),
+        postern_delivery::DeliveryError::Auth(e) => {
+            tracing::error!(error = %e, "DNS resolver");
+            ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "unavailable",
+                "the DNS resolver cannot be used; see the server's log",
+            )
+        }
+    }
+}
+
 pub(crate) fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
+        .routes(routes!(explain_mail))
+        .routes(routes!(retry_mail))
+        .routes(routes!(cancel_mail))
         .routes(routes!(post_message))
         .routes(routes!(send_mail))
         .routes(routes!(mail_recipients))

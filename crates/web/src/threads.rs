@@ -527,7 +527,8 @@ async fn get_mail(
 #[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 struct RawQuery {
-    /// Only raw messages in this status (`failed`: those that could not be parsed or applied).
+    /// Only raw messages in this status (`failed`: those that could not be parsed or applied;
+    /// `unclaimed`: mail to the bounce or catchall address that was neither a reply nor a bounce).
     status: Option<String>,
     /// At most this many items, 1 to 1000 (default 100).
     limit: Option<i64>,

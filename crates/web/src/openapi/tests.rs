@@ -59,6 +59,7 @@ fn router_paths(router: &Router) -> BTreeSet<String> {
         };
         if id.chars().all(|c| c.is_ascii_digit())
             && let Some((path, _)) = rest.split_once('"')
+            && !is_ui(path)
         {
             paths.insert(path.to_owned());
         }
@@ -70,6 +71,12 @@ fn router_paths(router: &Router) -> BTreeSet<String> {
         );
     }
     paths
+}
+
+/// A page of the admin UI (HTML for a browser with a session, not part of the API's document):
+/// everything but `/api/`, `/healthz` and `/metrics`.
+fn is_ui(path: &str) -> bool {
+    !(path.starts_with("/api/") || path == "/healthz" || path == "/metrics")
 }
 
 /// `path` with each `{parameter}` replaced by `1`.
