@@ -226,6 +226,9 @@ vocab_enum!(
     Ignored => "ignored",
     /// Fetched from a mailbox, failed on every try: kept and acknowledged (a poison message).
     Unprocessable => "unprocessable",
+    /// Taken through the gateway again by hand (`POST /api/v1/raw-messages/{id}/retry`), which
+    /// stored the attempt as a new raw message.
+    Retried => "retried",
 });
 
 vocab_enum!(

@@ -694,12 +694,12 @@ impl Tx {
     pub async fn set_raw_message_status(
         &mut self,
         id: RawMessageId,
-        status: &str,
+        status: postern_model::RawStatus,
     ) -> Result<(), StoreError> {
         on!(self, |c| sqlx::query(
             "UPDATE raw_messages SET status = $1 WHERE id = $2"
         )
-        .bind(status)
+        .bind(status.as_str())
         .bind(id)
         .execute(c)
         .await

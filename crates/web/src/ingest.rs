@@ -143,7 +143,8 @@ async fn retry_raw(
     let result = s.gateway.accept_owned(raw, &received).await;
     if result.is_ok() {
         let mut tx = s.store.begin().await?;
-        tx.set_raw_message_status(id, "retried").await?;
+        tx.set_raw_message_status(id, postern_model::RawStatus::Retried)
+            .await?;
         tx.commit().await?;
     }
     Ok(answer(result))
