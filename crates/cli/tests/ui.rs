@@ -489,3 +489,94 @@ async fn password_change(b: &mut Browser, csrf: &str) {
     assert_eq!(other.login(PASSWORD).await.status, StatusCode::UNAUTHORIZED);
     assert_eq!(other.login(new).await.status, StatusCode::SEE_OTHER);
 }
+
+/// An alias domain's page: a DKIM key made with its button shows its TXT record among the
+/// records to publish; Check DNS asks the (loopback) DNS and says what is missing, with the
+/// record to publish.
+#[tokio::test]
+async fn alias_domain_page_makes_a_dkim_key_and_checks_dns() {
+    use postern_testkit::dns::{DnsServer, Zone};
+    let dns = DnsServer::start(&[Zone::new(
+        "mail.example",
+        "@ IN MX 10 mx.mail.example.\nmx IN A 127.0.0.1\n@ IN TXT \"v=spf1 -all\"\n",
+    )]);
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("postern.toml");
+    std::fs::write(&config, format!("[server]\n{}\n", dns.config_line())).unwrap();
+    let config = config.to_str().unwrap().to_owned();
+    let data = dir.path().join("data");
+    let server = Serve::start(
+        BIN,
+        &data,
+        TOKEN,
+        &[("POSTERN_ADMIN_PASSWORD", PASSWORD)],
+        &["--config", &config],
+    );
+    let mut b = Browser::new(&server.base);
+    assert_eq!(b.login(PASSWORD).await.status, StatusCode::SEE_OTHER);
+    let csrf = input_value(&b.get("/").await.body, "csrf");
+    let p = b
+        .post(
+            "/alias-domains",
+            &[("csrf", &csrf), ("name", "mail.example"), ("verp", "on")],
+        )
+        .await;
+    assert_eq!(p.status, StatusCode::OK, "{}", p.body);
+    let list = b.get("/alias-domains?q=mail.example").await;
+    let id = id_after(&list.body, "href=\"/alias-domains/");
+    let page = b.get(&format!("/alias-domains/{id}")).await;
+    assert!(page.body.contains("_dmarc.mail.example."), "{}", page.body);
+    assert!(
+        !page.body.contains("_domainkey"),
+        "no key yet: {}",
+        page.body
+    );
+    let made = b
+        .post(
+            &format!("/alias-domains/{id}/dkim-keys"),
+            &[("csrf", &csrf)],
+        )
+        .await;
+    assert_eq!(made.status, StatusCode::OK, "{}", made.body);
+    assert!(
+        made.body.contains("made: publish its TXT record"),
+        "{}",
+        made.body
+    );
+    let selector = made.body.split("DKIM key `").nth(1).unwrap();
+    let selector = &selector[..selector.find('`').unwrap()];
+    assert!(
+        made.body
+            .contains(&format!("{selector}._domainkey.mail.example.")),
+        "{}",
+        made.body
+    );
+    assert!(made.body.contains("v=DKIM1; k=rsa; p="), "{}", made.body);
+    assert!(
+        !made.body.contains("PRIVATE"),
+        "the private key stays in the store"
+    );
+    let checked = b
+        .post(&format!("/alias-domains/{id}/dns"), &[("csrf", &csrf)])
+        .await;
+    assert_eq!(checked.status, StatusCode::OK, "{}", checked.body);
+    assert!(
+        checked
+            .body
+            .contains("Some required records are missing or wrong."),
+        "{}",
+        checked.body
+    );
+    let dkim_line = checked
+        .body
+        .lines()
+        .find(|l| l.contains(&format!("dkim {selector}._domainkey.mail.example")))
+        .unwrap_or_else(|| panic!("{}", checked.body));
+    assert!(dkim_line.contains("missing"), "{dkim_line}");
+    assert!(dkim_line.contains("publish:"), "{dkim_line}");
+    assert!(
+        checked.body.contains("mx mail.example") && checked.body.contains("present"),
+        "{}",
+        checked.body
+    );
+}

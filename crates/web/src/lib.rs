@@ -14,6 +14,7 @@
 #![warn(missing_docs)]
 
 mod deliveries;
+mod dkim;
 mod error;
 mod fetch;
 mod ingest;
@@ -227,6 +228,7 @@ fn routes(state: &AppState) -> OpenApiRouter<AppState> {
         .merge(outbound::routes())
         .merge(deliveries::routes())
         .merge(suppressions::routes())
+        .merge(dkim::routes())
         .layer(DefaultBodyLimit::max(MAX_JSON_BODY))
         .merge(messages);
     // The token guards the routes declared so far (a layer wraps the routes it is given), and

@@ -81,6 +81,12 @@ pub(crate) const SPECS: &[Spec] = &[
                 Kind::Number,
                 "lowest first; default 10",
             ),
+            f(
+                "verp",
+                "VERP return path",
+                Kind::Bool(true),
+                "bounce+<token>@: a bounce names its mail and recipient; off for relays that refuse +",
+            ),
         ],
         columns: &[
             ("name", "Domain"),
@@ -89,7 +95,7 @@ pub(crate) const SPECS: &[Spec] = &[
             ("default_from_email", "Default from"),
             ("sequence", "Sequence"),
         ],
-        actions: &[],
+        actions: &[("dns", "Check DNS"), ("dkim-keys", "Make a DKIM key")],
     },
     Spec {
         kind: "companies",
@@ -161,6 +167,12 @@ pub(crate) const SPECS: &[Spec] = &[
                 "Refusal text",
                 Kind::Area,
                 "sent back to refused senders",
+            ),
+            f(
+                "refuse_untrusted",
+                "Refuse untrusted senders",
+                Kind::Bool(false),
+                "a From that fails DMARC is refused (550 5.7.26 over SMTP)",
             ),
         ],
         columns: &[
@@ -613,7 +625,7 @@ async fn item_page(
         form_error: errors.of(""),
         notice: notice.to_owned(),
         facts,
-        dns: dns_records(spec, &item),
+        dns: dns_records(ui, spec, id, &item).await,
         result,
         deliveries: deliveries(ui, spec, id).await,
     };
@@ -660,16 +672,34 @@ async fn retry_delivery(
 }
 
 /// The DNS records to publish for an alias domain: SPF (DKIM once Postern signs).
-fn dns_records(spec: &Spec, item: &Value) -> Vec<(String, String, String)> {
+/// The records an alias domain publishes: SPF, the TXT record of each DKIM key, DMARC (what
+/// `Check DNS` finds is the check's own answer).
+async fn dns_records(ui: &Ui, spec: &Spec, id: i64, item: &Value) -> Vec<(String, String, String)> {
     if spec.kind != "alias-domains" {
         return Vec::new();
     }
     let name = cell(&item["name"]);
-    vec![(
+    let mut records = vec![(
         format!("{name}."),
         "TXT".into(),
         "\"v=spf1 mx a ~all\" — add `include:` for each relay of your outgoing servers".into(),
-    )]
+    )];
+    let keys = ui
+        .api(Method::GET, &format!("/alias-domains/{id}/dkim-keys"), None)
+        .await;
+    for k in keys.body["items"].as_array().into_iter().flatten() {
+        records.push((
+            format!("{}.", cell(&k["name"])),
+            "TXT".into(),
+            cell(&k["txt"]),
+        ));
+    }
+    records.push((
+        format!("_dmarc.{name}."),
+        "TXT".into(),
+        "\"v=DMARC1; p=none\" — then quarantine or reject once reports are clean".into(),
+    ));
+    records
 }
 
 async fn update(
@@ -729,12 +759,65 @@ async fn action(
     if !spec.actions.iter().any(|(a, _)| *a == name) {
         return not_found(&ui, &form.session).await;
     }
-    let answer = ui
-        .api(Method::POST, &format!("/{kind}/{id}/{name}"), None)
-        .await;
-    let result = action_result(&answer.body, answer.status);
+    let result = match name.as_str() {
+        "dns" => {
+            let answer = ui
+                .api(Method::GET, &format!("/{kind}/{id}/dns"), None)
+                .await;
+            dns_result(&answer.body, answer.status)
+        }
+        _ => {
+            let answer = ui
+                .api(Method::POST, &format!("/{kind}/{id}/{name}"), None)
+                .await;
+            let mut result = action_result(&answer.body, answer.status);
+            if let Some(selector) = answer.body["selector"].as_str() {
+                result.message = format!(
+                    "DKIM key `{selector}` made: publish its TXT record (below). Mail from the \
+                     domain is signed with it from now on."
+                );
+                for r in answer.body["retired"].as_array().into_iter().flatten() {
+                    let text = format!("`{}`: remove its record in a few days", cell(r));
+                    result.steps.push(("retired".into(), text));
+                }
+            }
+            result
+        }
+    };
     let errors = FieldErrors::default();
     item_page(&ui, &form.session, spec, id, None, errors, "", Some(result)).await
+}
+
+/// The answer of Check DNS: each record's verdict, and what to publish when it must change.
+fn dns_result(body: &Value, status: StatusCode) -> ActionResult {
+    let Some(checks) = body["checks"].as_array() else {
+        return action_result(body, status);
+    };
+    let steps = checks
+        .iter()
+        .map(|c| {
+            let mut answer = format!("{}: {}", cell(&c["status"]), cell(&c["detail"]));
+            if let Some(p) = c["publish"].as_str() {
+                answer.push_str(&format!(" — publish: {p}"));
+            }
+            (
+                format!("{} {}", cell(&c["record"]), cell(&c["name"])),
+                answer,
+            )
+        })
+        .collect();
+    let failed = checks.iter().any(|c| {
+        c["required"].as_bool() == Some(true)
+            && matches!(c["status"].as_str(), Some("missing" | "wrong"))
+    });
+    ActionResult {
+        ok: !failed,
+        message: match failed {
+            true => "Some required records are missing or wrong.".into(),
+            false => "The required records are published.".into(),
+        },
+        steps,
+    }
 }
 
 /// The answer of Test Connection (`ok`, `message`, `steps`, `warnings`) or Fetch now (a report,
