@@ -124,11 +124,18 @@ pub(crate) async fn decide_in<'c>(
     }
     let decision = decide(msg, env, cfg, &look);
     let mut decision = limit(tx, config, msg, env, decision).await?;
-    if msg.auto_reply && !decision.sent.is_empty() {
-        decision.sent.clear();
-        decision
-            .trace
-            .push("auto-reply: nothing is sent back to it".into());
+    if !decision.sent.is_empty() {
+        let why = match (&msg.no_answer, msg.auto_reply) {
+            (_, true) => Some("auto-reply".to_owned()),
+            (Some(why), false) => Some(why.clone()),
+            (None, false) => None,
+        };
+        if let Some(why) = why {
+            decision.sent.clear();
+            decision
+                .trace
+                .push(format!("{why}: nothing automatic is sent back to it"));
+        }
     }
     Ok((decision, Setup { aliases, config }))
 }

@@ -25,6 +25,7 @@ fn msg(to: &[&str]) -> ParsedMessage {
         bounce_signs: BounceSigns::default(),
         dsn: Dsn::default(),
         auto_reply: false,
+        no_answer: None,
     }
 }
 

@@ -151,7 +151,8 @@ pub enum MailCause {
     },
     /// What the gateway sends back to a sender (`catchall_bounce`, `alias_refusal`,
     /// `alias_invalid`, `rate_limit`): transactional, a null Return-Path (`<>`: an answer to it
-    /// is never answered back) and `Auto-Submitted: auto-replied` (RFC 3834).
+    /// is never answered back), `Auto-Submitted: auto-replied` (RFC 3834) and
+    /// `X-Auto-Response-Suppress: All` (Exchange's: no out-of-office to it).
     GatewayReply {
         /// Which (the `sent[].kind` of the outcome).
         kind: String,
@@ -212,6 +213,8 @@ impl MailCause {
         let mut headers = content.headers;
         if matches!(self, MailCause::GatewayReply { .. }) {
             headers.insert("Auto-Submitted".into(), "auto-replied".into());
+            // Exchange and Outlook answer nothing automatic (no out-of-office) to it.
+            headers.insert("X-Auto-Response-Suppress".into(), "All".into());
         }
         NewMail {
             stream,
@@ -254,6 +257,7 @@ mod tests {
             "a null reverse-path"
         );
         assert_eq!(reply.headers["Auto-Submitted"], "auto-replied");
+        assert_eq!(reply.headers["X-Auto-Response-Suppress"], "All");
         assert_eq!(reply.kind.as_deref(), Some("catchall_bounce"));
         let note = MailCause::Notification {
             bounce: Some("bounce@x".into()),
