@@ -306,6 +306,79 @@ async fn a_reply_with_only_the_reply_to_threads_postgres() {
     reply_token_threads(true).await;
 }
 
+async fn subject_token_threads(postgres: bool) {
+    let sink = SmtpSink::start();
+    let dir = tempfile::tempdir().unwrap();
+    let db = database(dir.path(), postgres).await;
+    let s = start(dir.path(), &db, &sink);
+    let put = |value: Value| {
+        s.request(reqwest::Method::PUT, "/api/v1/params/postern.subject_token")
+            .json(&json!({ "value": value }))
+            .send()
+    };
+    assert_eq!(put(json!("maybe")).await.unwrap().status(), 422);
+    assert_eq!(put(json!("on")).await.unwrap().status(), 200);
+    let (_, stored) = s.get("/api/v1/params/postern.subject_token").await;
+    assert_eq!(stored["value"], "true", "{stored}");
+    let (record, alice, ids) = record_followed_by(&s, &["robert@customer.example"]).await;
+    let posted = post(&s, record, alice, "Our offer").await;
+    let message = posted["id"].as_i64().unwrap();
+    assert_eq!(
+        notification(&s, record, message, ids[0]).await["status"],
+        "sent"
+    );
+    let subject = header(&sink.messages()[0], "Subject").unwrap();
+    let tag = subject
+        .strip_prefix("Our offer ")
+        .unwrap_or_else(|| panic!("{subject}"));
+    assert!(
+        tag.starts_with("[#") && tag.ends_with(']') && tag.len() <= 22,
+        "{subject}"
+    );
+
+    // The client dropped every header and wrote to the plain catchall; the subject kept the tag.
+    let reply = |subject: &str, n: u8| {
+        format!(
+            "From: Robert Customer <robert@customer.example>\r\nTo: catchall@example.com\r\n\
+             Subject: {subject}\r\nMessage-ID: <tagged-{n}@customer.example>\r\n\r\nYes.\r\n"
+        )
+    };
+    let outcome = ingest(
+        &s,
+        "catchall@example.com",
+        reply(&format!("AW: {subject}"), 1),
+    )
+    .await;
+    assert_eq!(outcome["outcome"], "routed", "{outcome}");
+    assert_eq!(outcome["routes"][0]["via"], "subject_token", "{outcome}");
+    assert_eq!(outcome["routes"][0]["record_id"], record, "{outcome}");
+
+    // A forged tag is said so, and threads nothing.
+    let forged = subject.replace("[#", "[#1");
+    let outcome = ingest(
+        &s,
+        "catchall@example.com",
+        reply(&format!("Re: {forged}"), 2),
+    )
+    .await;
+    assert!(outcome["trace"].to_string().contains("forged"), "{outcome}");
+    assert_ne!(outcome["routes"][0]["via"], "subject_token", "{outcome}");
+    let (_, thread) = s.get(&format!("/api/v1/records/{record}/messages")).await;
+    assert_eq!(thread["items"].as_array().unwrap().len(), 2, "{thread}");
+    drop(s);
+    drop_database(&db).await;
+}
+
+#[tokio::test]
+async fn a_reply_with_only_the_subject_tag_threads_sqlite() {
+    subject_token_threads(false).await;
+}
+
+#[tokio::test]
+async fn a_reply_with_only_the_subject_tag_threads_postgres() {
+    subject_token_threads(true).await;
+}
+
 /// Sends a mail of `stream` to `to` through `/api/v1/mail`.
 async fn send(s: &Serve, to: &str, subject: &str, stream: &str) {
     let (st, body) = s

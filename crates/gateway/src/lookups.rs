@@ -152,6 +152,9 @@ async fn fill_threads(
             .await?
             .map(thread_message),
     };
+    if look.reply_target.is_none() {
+        look.reply_target = subject_target(tx, plan, look).await?;
+    }
     let by_in_reply_to = match &plan.in_reply_to {
         Some(id) => tx.newest_message_by_ids(std::slice::from_ref(id)).await?,
         None => None,
@@ -196,6 +199,41 @@ async fn token_target(
             }
             None => look.token_notes.push(format!(
                 "reply_token: the token of {address} is forged or names no message: ignored"
+            )),
+        }
+    }
+    Ok(None)
+}
+
+/// The message the last genuine tag of the subject names (`[#<id>-<mac>]`), for a reply that
+/// lost every header and its Reply-To's token; a tag that does not verify is said so.
+async fn subject_target(
+    tx: &mut Tx,
+    plan: &postern_routing::LookupPlan,
+    look: &mut Lookups,
+) -> Result<Option<postern_routing::ThreadMessage>, StoreError> {
+    if plan.subject_tokens.is_empty() {
+        return Ok(None);
+    }
+    let key = tx.gateway_key("subject").await?.unwrap_or_default();
+    for tag in &plan.subject_tokens {
+        let id = match key.is_empty() {
+            true => None,
+            false => token::verify_subject_tag(&key, tag),
+        };
+        let found = match id {
+            Some(id) => tx.thread_message_by_id(MessageId(id)).await?,
+            None => None,
+        };
+        match found {
+            Some(row) => {
+                look.by_subject_token = true;
+                look.token_notes
+                    .push(format!("subject_token: [#{tag}] names message {}", row.id));
+                return Ok(Some(thread_message(row)));
+            }
+            None => look.token_notes.push(format!(
+                "subject_token: [#{tag}] is forged or names no message: ignored"
             )),
         }
     }

@@ -120,6 +120,7 @@ pub(crate) async fn notify_followers(
         let template = NotificationMail {
             posted,
             reply_to: reply_to.as_deref(),
+            subject: tagged_subject(tx, posted.subject, posted.id).await?,
             headers,
         };
         let cause = MailCause::Notification {
@@ -155,6 +156,7 @@ pub(crate) async fn notify_followers(
 struct NotificationMail<'a> {
     posted: &'a Posted<'a>,
     reply_to: Option<&'a str>,
+    subject: String,
     headers: serde_json::Map<String, serde_json::Value>,
 }
 
@@ -168,7 +170,7 @@ impl NotificationMail<'_> {
             email_from: p.email_from.unwrap_or_default().to_owned(),
             email_to: vec![to.to_owned()],
             reply_to: self.reply_to.map(str::to_owned),
-            subject: p.subject.to_owned(),
+            subject: self.subject.clone(),
             body_html: Some(p.body_html.to_owned()),
             headers: self.headers.clone(),
             ..Default::default()
@@ -252,6 +254,33 @@ pub(crate) async fn read_directory(
         .items;
     let domains = tx.alias_domains().await?;
     Ok((companies, domains))
+}
+
+/// The subject of a notification: with `postern.subject_token` on, the message's signed tag at
+/// its end (`Our offer [#3mv-1f3a9c0b]`), the tags of earlier messages taken out.
+async fn tagged_subject(
+    tx: &mut Tx,
+    subject: &str,
+    message: MessageId,
+) -> Result<String, StoreError> {
+    let on = tx.get_param(postern_store::PARAM_SUBJECT_TOKEN).await?;
+    if on.as_deref() != Some("true") {
+        return Ok(subject.to_owned());
+    }
+    let key = tx.ensure_gateway_key("subject").await?;
+    let old = postern_model::token::subject_tags(subject);
+    let mut bare = subject.trim().to_owned();
+    if !old.is_empty() {
+        for t in old {
+            bare = bare.replace(&format!("[#{t}]"), "");
+        }
+        bare = bare.split_whitespace().collect::<Vec<_>>().join(" ");
+    }
+    let tag = postern_model::token::subject_tag(&key, message.get());
+    Ok(match bare.is_empty() {
+        true => tag,
+        false => format!("{bare} {tag}"),
+    })
 }
 
 /// The Reply-To with a signed token of the message in its address (`catchall+<token>@`), so

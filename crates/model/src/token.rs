@@ -79,6 +79,59 @@ pub fn verify(key: &[u8], purpose: &str, token: &str, subject: &str) -> bool {
             == 0
 }
 
+/// Hex digits of the MAC of a subject tag (32 bits): short enough to sit in a subject, and a
+/// guess is still one in four billion. A tag only threads a reply that nothing else threads.
+const SUBJECT_MAC_HEX: usize = 8;
+
+/// The subject tag of message `id`: `[#<id>-<mac>]`, the id in base 36 and a 32-bit MAC (the
+/// purpose is `subject`).
+pub fn subject_tag(key: &[u8], id: i64) -> String {
+    let id = id.max(0);
+    let full = mac(key, "subject", id, "");
+    format!(
+        "[#{}-{}]",
+        base36(id.unsigned_abs()),
+        &full[..SUBJECT_MAC_HEX]
+    )
+}
+
+/// The tokens of every subject tag in `subject` (`<id>-<mac>`, without `[#` and `]`), last
+/// first (a reply to a reply keeps the newest at the end).
+pub fn subject_tags(subject: &str) -> Vec<&str> {
+    let mut out: Vec<&str> = subject
+        .split("[#")
+        .skip(1)
+        .filter_map(|rest| {
+            let token = &rest[..rest.find(']')?];
+            let (id, mac) = token.split_once('-')?;
+            (mac.len() == SUBJECT_MAC_HEX
+                && mac.bytes().all(|b| b.is_ascii_hexdigit())
+                && !id.is_empty()
+                && id.len() <= 13
+                && id.bytes().all(|b| b.is_ascii_alphanumeric()))
+            .then_some(token)
+        })
+        .collect();
+    out.reverse();
+    out
+}
+
+/// The message a subject tag's token names, when its MAC is right (constant time).
+pub fn verify_subject_tag(key: &[u8], token: &str) -> Option<i64> {
+    let (id, _) = token.split_once('-')?;
+    let id = i64::from_str_radix(&id.to_ascii_lowercase(), 36).ok()?;
+    let want = subject_tag(key, id);
+    let want = want.trim_start_matches("[#").trim_end_matches(']');
+    let token = token.to_ascii_lowercase();
+    let same = want.len() == token.len()
+        && want
+            .bytes()
+            .zip(token.bytes())
+            .fold(0u8, |acc, (a, b)| acc | (a ^ b))
+            == 0;
+    same.then_some(id)
+}
+
 /// The VERP return path of mail `mail` to `rcpt`: `<local>+<token>@<domain>` for the bounce
 /// address `local@domain`.
 pub fn verp_address(key: &[u8], bounce: &str, mail: i64, rcpt: &str) -> String {
@@ -100,6 +153,32 @@ pub fn verp_token<'a>(address: &'a str, bounce: &str) -> Option<&'a str> {
 mod tests {
     use super::*;
     use proptest::prelude::*;
+
+    #[test]
+    fn a_subject_tag_round_trips() {
+        let tag = subject_tag(b"key", 4711);
+        assert!(tag.starts_with("[#3mv-") && tag.len() == 15, "{tag}");
+        let subject = format!("RE: AW: Our offer {tag}");
+        let found = subject_tags(&subject);
+        assert_eq!(found.len(), 1);
+        assert_eq!(verify_subject_tag(b"key", found[0]), Some(4711));
+        assert_eq!(verify_subject_tag(b"other", found[0]), None, "another key");
+        let forged = found[0].replace("3mv", "3mw");
+        assert_eq!(verify_subject_tag(b"key", &forged), None, "another id");
+        assert_eq!(
+            verify_subject_tag(b"key", &found[0].to_ascii_uppercase()),
+            Some(4711),
+            "a client that upper-cases the subject"
+        );
+        assert!(subject_tags("[#] [#ab] [#x-123] [#a b-12345678]").is_empty());
+        let two = format!("{} {}", subject_tag(b"key", 1), subject_tag(b"key", 2));
+        let tags = subject_tags(&two);
+        assert_eq!(
+            verify_subject_tag(b"key", tags[0]),
+            Some(2),
+            "the last first"
+        );
+    }
 
     #[test]
     fn a_verp_address_round_trips() {

@@ -125,6 +125,10 @@ pub fn plan_lookups(msg: &ParsedMessage, env: &Envelope, cfg: &RoutingConfig) ->
                 postern_model::token::id_of(tag).map(|_| (r.clone(), tag.to_owned()))
             })
             .collect(),
+        subject_tokens: postern_model::token::subject_tags(msg.subject.as_deref().unwrap_or(""))
+            .into_iter()
+            .map(str::to_owned)
+            .collect(),
     }
 }
 
@@ -279,7 +283,8 @@ fn route_reply(cx: &mut Ctx) -> Option<Decision> {
     }
     let ids = thread_ids(cx.msg);
     let target = cx.look.reply_target.clone();
-    let (Some(t), false) = (target, ids.is_empty() && !cx.look.by_token) else {
+    let by_token = cx.look.by_token || cx.look.by_subject_token;
+    let (Some(t), false) = (target, ids.is_empty() && !by_token) else {
         if !ids.is_empty() {
             cx.note(format!(
                 "reply: none of the {} referenced ids is a stored message",
@@ -324,10 +329,10 @@ fn route_reply(cx: &mut Ctx) -> Option<Decision> {
         record_id: Some(record),
         alias: alias.as_ref().map(AliasInfo::full_name),
         alias_id: alias.as_ref().map(|a| a.id),
-        via: if cx.look.by_token {
-            Via::ReplyToken
-        } else {
-            Via::Reply
+        via: match (cx.look.by_token, cx.look.by_subject_token) {
+            (true, _) => Via::ReplyToken,
+            (false, true) => Via::SubjectToken,
+            (false, false) => Via::Reply,
         },
         author_partner_id: author,
         parent_id: cx.look.parent.as_ref().map(|p| p.id),

@@ -61,6 +61,9 @@ pub struct LookupPlan {
     /// (`catchall+<token>@`), with their address: the shell checks their signature and finds
     /// the message each names, before the headers are looked at.
     pub reply_tokens: Vec<(String, String)>,
+    /// The tokens of the subject's tags (`[#<id>-<mac>]`, `postern.subject_token`), the last
+    /// first: the shell checks them when neither a reply token nor the headers found a thread.
+    pub subject_tokens: Vec<String>,
 }
 
 /// A stored message found by a lookup.
@@ -132,6 +135,9 @@ pub struct Lookups {
     pub reply_target: Option<ThreadMessage>,
     /// `reply_target` is the message a genuine reply token of a recipient names.
     pub by_token: bool,
+    /// `reply_target` is the message a genuine tag of the subject names (and nothing else
+    /// found one).
+    pub by_subject_token: bool,
     /// What the reply tokens said (`reply token of ... names message 12`, `... is forged:
     /// ignored`), for the trace.
     pub token_notes: Vec<String>,
@@ -236,6 +242,9 @@ pub enum Via {
     /// A reply found by the signed token of its Reply-To (`catchall+<token>@`), whatever its
     /// headers say.
     ReplyToken,
+    /// A reply found by the signed tag of its subject (`[#<id>-<mac>]`,
+    /// `postern.subject_token`), when neither its Reply-To's token nor its headers found one.
+    SubjectToken,
 }
 
 /// One destination of a message.

@@ -257,7 +257,7 @@ pub use dkim_keys::{DKIM_KEYS_KEPT, DkimKey, DkimSigningKey, NewDkimKey};
 pub use incoming_servers::{IncomingServer, IncomingServerInput, Interval, parse_duration_secs};
 pub use models::{Model, ModelInput};
 pub use outgoing_servers::{OutgoingServer, OutgoingServerInput};
-pub use params::{Param, sanitize_param};
+pub use params::{PARAM_SUBJECT_TOKEN, Param, sanitize_param};
 pub use partners::{Partner, PartnerInput};
 pub use webhooks::{WEBHOOK_EVENTS, Webhook, WebhookInput};
 

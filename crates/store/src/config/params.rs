@@ -13,7 +13,18 @@ const POSITIVE_PARAMS: &[&str] = &[
     "mail.gateway.loop.threshold",
     crate::fetch::PARAM_MAX_FAILURES,
     crate::fetch::PARAM_DISABLE_AFTER_HOURS,
+    crate::suppressions::PARAM_SOFT_LIMIT,
+    crate::suppressions::PARAM_SOFT_WINDOW_DAYS,
 ];
+
+/// Parameters whose value is a boolean (`true`/`false`, `1`/`0`, `yes`/`no`, `on`/`off`),
+/// stored as `true` or `false`.
+const BOOLEAN_PARAMS: &[&str] = &[PARAM_SUBJECT_TOKEN];
+
+/// Parameter: notifications carry a short signed `[#ref]` of their message at the end of the
+/// subject, and a reply whose subject keeps it threads by it when every header was lost (off by
+/// default: it changes what people read).
+pub const PARAM_SUBJECT_TOKEN: &str = "postern.subject_token";
 
 /// Parameters whose value must be a non-negative integer.
 const INTEGER_PARAMS: &[&str] = &[
@@ -26,6 +37,8 @@ const INTEGER_PARAMS: &[&str] = &[
     "base.default_max_email_size",
     crate::fetch::PARAM_MAX_FAILURES,
     crate::fetch::PARAM_DISABLE_AFTER_HOURS,
+    crate::suppressions::PARAM_SOFT_LIMIT,
+    crate::suppressions::PARAM_SOFT_WINDOW_DAYS,
 ];
 
 /// Checks and normalises a parameter value as the reference does on write. `Ok(None)` means
@@ -40,6 +53,17 @@ pub fn sanitize_param(key: &str, value: &str) -> Result<Option<String>, StoreErr
     }
     if key == "mail.catchall.domain.allowed" {
         return sanitize_catchall_domain_allowed(value).map_err(|e| StoreError::invalid(key, e));
+    }
+    if BOOLEAN_PARAMS.contains(&key) {
+        return match value.trim().to_ascii_lowercase().as_str() {
+            "" => Ok(None),
+            "true" | "1" | "yes" | "on" => Ok(Some("true".into())),
+            "false" | "0" | "no" | "off" => Ok(Some("false".into())),
+            v => Err(StoreError::invalid(
+                key,
+                format!("`{v}` is not a boolean (true or false)"),
+            )),
+        };
     }
     if INTEGER_PARAMS.contains(&key) {
         let v = value.trim();

@@ -899,6 +899,21 @@ const PARAMS: &[(&str, &str, &str)] = &[
         "hours of failures in a row before an incoming server is disabled",
         "120",
     ),
+    (
+        "postern.bounce.soft_limit",
+        "soft bounces of an address within the window that suppress it",
+        "5",
+    ),
+    (
+        "postern.bounce.soft_window_days",
+        "the window of those soft bounces, in days",
+        "7",
+    ),
+    (
+        "postern.subject_token",
+        "notifications end their subject with a signed [#ref], which threads replies that lost every header",
+        "false",
+    ),
 ];
 
 async fn params(State(ui): State<Ui>, session: Session) -> Response {
