@@ -3,9 +3,10 @@
 //! a refusal would be mailed); list mail and mail that asks for no automatic answer get no
 //! refusal; an ordinary mail to the same closed alias gets one, marked as automatic
 //! (`Auto-Submitted`, `X-Auto-Response-Suppress: All`, null Return-Path), and it is the only
-//! mail that reaches the relay (Postfix's `smtp-sink`).
+//! mail that reaches the relay (Postfix's `smtp-sink`). A client that asks for a "delivered"
+//! report (DSN, RFC 3461: `NOTIFY=SUCCESS`, `ORCPT`, `ENVID`) gets one (RFC 3464).
 
-use postern_testkit::clients::swaks;
+use postern_testkit::clients::{python, stdout, swaks};
 use postern_testkit::postfix::{SmtpSink, header};
 use postern_testkit::{Serve, database, drop_database, eventually};
 use serde_json::Value;
@@ -28,6 +29,10 @@ email = "info@example.com"
 alias_domain = "example.com"
 [[aliases]]
 alias_name = "sales"
+alias_domain = "example.com"
+model = "crm.lead"
+[[aliases]]
+alias_name = "support"
 alias_domain = "example.com"
 model = "crm.lead"
 [[aliases]]
@@ -184,4 +189,88 @@ async fn an_out_of_office_creates_nothing_and_sends_nothing_sqlite() {
 #[tokio::test]
 async fn an_out_of_office_creates_nothing_and_sends_nothing_postgres() {
     auto_replies(true).await;
+}
+
+/// Python's smtplib: EHLO's `DSN`, then a mail to `sales@` asking for SUCCESS and one to
+/// `support@` asking for FAILURE only.
+const DSN_CLIENT: &str = r#"
+import smtplib, sys
+host, port = sys.argv[1].rsplit(":", 1)
+s = smtplib.SMTP(host, int(port), timeout=20)
+s.ehlo("client.example.org")
+print("dsn" if s.has_extn("dsn") else "no dsn")
+s.mail("sender@example.org", ["ENVID=QQ42", "RET=HDRS"])
+print(s.rcpt("sales@example.com", ["NOTIFY=SUCCESS,FAILURE", "ORCPT=rfc822;Sales+2Bx@example.com"])[0])
+print(s.rcpt("support@example.com", ["NOTIFY=FAILURE"])[0])
+print(s.data(b"From: sender@example.org\r\nTo: sales@example.com\r\nSubject: Order 12\r\nMessage-ID: <order-12@example.org>\r\n\r\nPlease.\r\n")[0])
+s.quit()
+"#;
+
+async fn delivered_report(postgres: bool) {
+    let sink = SmtpSink::start();
+    let dir = tempfile::tempdir().unwrap();
+    let db = database(dir.path(), postgres).await;
+    let s = start(dir.path(), &db, &sink);
+    let out = python(
+        DSN_CLIENT,
+        vec![s.smtp.clone()],
+        std::time::Duration::from_secs(30),
+    )
+    .await;
+    let said = stdout(&out);
+    assert_eq!(
+        said.lines().collect::<Vec<_>>(),
+        ["dsn", "250", "250", "250"],
+        "{said}"
+    );
+    let got = eventually(20, "the report reaches the relay", || async {
+        let got = sink.messages();
+        (!got.is_empty()).then_some(got)
+    })
+    .await;
+    let report = &got[0];
+    assert_eq!(
+        header(report, "X-Mail-Args").as_deref(),
+        Some("<>"),
+        "{report}"
+    );
+    assert!(
+        header(report, "X-Rcpt-Args").is_some_and(|r| r.contains("sender@example.org")),
+        "{report}"
+    );
+    assert!(
+        header(report, "Subject").is_some_and(|v| v == "Delivered: Order 12"),
+        "{report}"
+    );
+    for line in [
+        "report-type=\"delivery-status\"",
+        "Content-Type: message/delivery-status",
+        "Original-Envelope-Id: QQ42",
+        "Original-Recipient: rfc822;Sales+2Bx@example.com",
+        "Final-Recipient: rfc822;sales@example.com",
+        "Action: delivered",
+        "Status: 2.0.0",
+    ] {
+        assert!(report.contains(line), "{line}: {report}");
+    }
+    assert!(
+        !report.contains("vip@example.com"),
+        "NOTIFY=FAILURE only: {report}"
+    );
+    assert!(!report.contains("X-Postern-Delivery-Status"), "{report}");
+    // The message itself became a record of each alias.
+    assert_eq!(records(&s).await, 2);
+    assert_eq!(sink.messages().len(), 1, "one report");
+    drop(s);
+    drop_database(&db).await;
+}
+
+#[tokio::test]
+async fn a_client_that_asks_for_success_gets_a_delivered_report_sqlite() {
+    delivered_report(false).await;
+}
+
+#[tokio::test]
+async fn a_client_that_asks_for_success_gets_a_delivered_report_postgres() {
+    delivered_report(true).await;
 }

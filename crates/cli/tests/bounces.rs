@@ -172,8 +172,9 @@ fn mail_from_to(sink: &SmtpSink, addr: &str) -> String {
         .iter()
         .find(|m| header(m, "X-Rcpt-Args").is_some_and(|r| r.contains(addr)))
         .unwrap_or_else(|| panic!("no mail to {addr}: {got:#?}"));
+    // `<address>` and the parameters (`RET=HDRS`: the relay offers DSN).
     let from = header(m, "X-Mail-Args").unwrap();
-    from.trim_matches(['<', '>']).to_owned()
+    from.split(['<', '>']).nth(1).unwrap_or_default().to_owned()
 }
 
 async fn verp_names_the_recipient(postgres: bool) {

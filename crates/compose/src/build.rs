@@ -13,6 +13,7 @@ use crate::html::html_to_text;
 use mail_builder::MessageBuilder;
 use mail_builder::headers::HeaderType;
 use mail_builder::headers::address::Address;
+use mail_builder::headers::content_type::ContentType;
 use mail_builder::headers::date::Date;
 use mail_builder::headers::raw::Raw;
 use mail_builder::headers::text::Text;
@@ -63,8 +64,19 @@ pub struct Outgoing<'a> {
 
 /// Headers written by hand, never folded.
 const ID_HEADERS: &[&str] = &["message-id", "in-reply-to", "references", "resent-msg-id"];
-/// Helper headers consumed at send time (§9.3).
-const HELPERS: &[&str] = &["x-msg-to-add", "x-forge-to", "x-msg-to-consolidate", "bcc"];
+/// Helper headers consumed at send time (§9.3, and [`DELIVERY_STATUS`]).
+const HELPERS: &[&str] = &[
+    "x-msg-to-add",
+    "x-forge-to",
+    "x-msg-to-consolidate",
+    "bcc",
+    "x-postern-delivery-status",
+];
+
+/// The helper header that carries the report of a delivery status notification (RFC 3464):
+/// the mail is then a `multipart/report; report-type=delivery-status` of its text and this
+/// `message/delivery-status` part. Never written as a header.
+pub const DELIVERY_STATUS: &str = "X-Postern-Delivery-Status";
 
 fn safe(value: &str) -> String {
     value
@@ -129,6 +141,21 @@ fn body(mail: &Outgoing) -> MimePart<'static> {
         (None, None) => String::new(),
     };
     let text_part = MimePart::new("text/plain", BodyPart::Text(text.into()));
+    let report = mail
+        .headers
+        .iter()
+        .find(|(name, _)| name.eq_ignore_ascii_case(DELIVERY_STATUS));
+    if let Some((_, report)) = report {
+        let status = MimePart::new(
+            "message/delivery-status",
+            BodyPart::Text(report.clone().into()),
+        )
+        .transfer_encoding("7bit");
+        return MimePart::new(
+            ContentType::new("multipart/report").attribute("report-type", "delivery-status"),
+            vec![text_part, status],
+        );
+    }
     let main = match html {
         Some(h) => MimePart::new(
             "multipart/alternative",
@@ -303,6 +330,25 @@ mod tests {
 
     fn text(bytes: &[u8]) -> String {
         String::from_utf8_lossy(bytes).into_owned()
+    }
+
+    #[test]
+    fn a_delivery_status_notification_is_a_multipart_report() {
+        let to = vec!["sender@example.org".to_owned()];
+        let report = "Reporting-MTA: dns; mx.example.com\r\n\r\nFinal-Recipient: rfc822; \
+                      sales@example.com\r\nAction: delivered\r\nStatus: 2.0.0\r\n";
+        let headers = vec![(DELIVERY_STATUS.to_owned(), report.to_owned())];
+        let m = text(&build(&sample(&to, &headers)));
+        assert!(m.contains("multipart/report"), "{m}");
+        assert!(m.contains("report-type=\"delivery-status\""), "{m}");
+        assert!(m.contains("Content-Type: message/delivery-status"), "{m}");
+        assert!(m.contains("Action: delivered\r\nStatus: 2.0.0"), "{m}");
+        assert!(!m.contains("X-Postern-Delivery-Status:"), "a helper: {m}");
+        assert_eq!(
+            m.matches("Content-Type: ").count(),
+            3,
+            "the report, its text, its status"
+        );
     }
 
     fn sample<'a>(to: &'a [String], headers: &'a [(String, String)]) -> Outgoing<'a> {

@@ -147,6 +147,10 @@ pub(crate) async fn apply(
                 .push("the sender is not authenticated: no refusal mailed back".into());
         }
         send_back(tx, hostname, msg, &mid, &decision, setup).await?;
+        if !decision.outcome.is_refusal() {
+            crate::dsn::report_delivered(tx, hostname, msg, &mid, &received.envelope, setup)
+                .await?;
+        }
     }
     for alias in &decision.invalid_aliases {
         tx.set_alias_status(*alias, AliasStatus::Invalid).await?;

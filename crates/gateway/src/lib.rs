@@ -20,6 +20,7 @@
 
 mod apply;
 mod commit;
+mod dsn;
 mod lookups;
 mod notifications;
 mod outcome;
@@ -28,7 +29,7 @@ pub mod post;
 pub use outcome::{AcceptOutcome, BounceSummary, RouteOutcome, SenderAuth};
 /// The envelope and the outcome words, as the ways in use them (they need not reach into
 /// `postern-routing`).
-pub use postern_routing::{Envelope, Outcome, UNTRUSTED_REFUSAL};
+pub use postern_routing::{DsnRequest, Envelope, Outcome, UNTRUSTED_REFUSAL};
 
 use postern_mime::ParsedMessage;
 use postern_model::{RawMessageId, RawStatus, Source};

@@ -38,6 +38,18 @@ pub struct Envelope {
     pub from_untrusted: bool,
     /// Sender authentication's line for the trace (what DMARC said), when the mail was verified.
     pub auth_note: Option<String>,
+    /// What the SMTP/LMTP client asked of delivery status notifications (RFC 3461).
+    pub dsn: DsnRequest,
+}
+
+/// The DSN parameters of one mail transaction (RFC 3461): `ENVID` and `RET` of `MAIL`, and the
+/// recipients whose `NOTIFY` asks for `SUCCESS`, each with its `ORCPT`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DsnRequest {
+    /// `ENVID`, decoded from xtext.
+    pub env_id: Option<String>,
+    /// The recipients whose `NOTIFY` holds `SUCCESS`, with their `ORCPT` (`rfc822;addr`).
+    pub success: Vec<(String, Option<String>)>,
 }
 
 /// What the shell must fetch before [`crate::decide`].

@@ -19,7 +19,7 @@
 
 use mail_send::SmtpClient;
 use postern_model::{Encryption, Secret};
-use smtp_proto::{EXT_PIPELINING, EXT_SIZE, EXT_START_TLS, EhloResponse, Response};
+use smtp_proto::{EXT_DSN, EXT_PIPELINING, EXT_SIZE, EXT_START_TLS, EhloResponse, Response};
 use std::fmt;
 use std::sync::OnceLock;
 use std::time::Duration;
@@ -342,8 +342,22 @@ impl Connection {
         } else {
             String::new()
         };
-        let mut cmds = vec![format!("MAIL FROM:<{}>{size}\r\n", clean(mail_from))];
-        cmds.extend(rcpts.iter().map(|r| format!("RCPT TO:<{}>\r\n", clean(r))));
+        // DSN (RFC 3461), when offered: a failure report names each recipient as we gave it
+        // (ORCPT) and returns only the headers (RET=HDRS), and a delay is reported too; none
+        // for the null sender, to which no report goes.
+        let dsn = self.caps.has_capability(EXT_DSN) && !mail_from.is_empty();
+        let ret = if dsn { " RET=HDRS" } else { "" };
+        let mut cmds = vec![format!("MAIL FROM:<{}>{size}{ret}\r\n", clean(mail_from))];
+        cmds.extend(rcpts.iter().map(|r| {
+            let r = clean(r);
+            match dsn && r.is_ascii() {
+                true => format!(
+                    "RCPT TO:<{r}> NOTIFY=FAILURE,DELAY ORCPT=rfc822;{}\r\n",
+                    postern_model::address::xtext(&r)
+                ),
+                false => format!("RCPT TO:<{r}>\r\n"),
+            }
+        }));
         let replies = if self.caps.has_capability(EXT_PIPELINING) {
             self.client
                 .cmds(cmds.iter())

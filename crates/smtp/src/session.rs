@@ -18,7 +18,7 @@ use crate::config::SmtpConfig;
 use crate::reply::{self, Reply};
 use crate::spool::Spool;
 use crate::trace;
-use postern_gateway::Envelope;
+use postern_gateway::{DsnRequest, Envelope};
 use postern_gateway::{Gateway, RcptVerdict, Received};
 use postern_model::Source;
 use smtp_proto::request::receiver::{
@@ -121,6 +121,8 @@ struct Transaction {
     bdat_end: usize,
     /// A BDAT chunk was refused: the reply every later chunk of this message gets.
     bdat_failed: Option<Reply>,
+    /// What the client asked of delivery status notifications (RFC 3461).
+    dsn: DsnRequest,
 }
 
 struct Session<'a> {
@@ -537,7 +539,17 @@ impl<'a> Session<'a> {
                 Flow::Continue
             }
             Request::Mail { from } => self.mail(from, out),
-            Request::Rcpt { to } => self.rcpt(to.address, out).await,
+            Request::Rcpt { to } => {
+                let success = to.flags & smtp_proto::RCPT_NOTIFY_SUCCESS != 0;
+                let orcpt = to.orcpt.map(|o| format!("rfc822;{o}"));
+                let accepted = self.tx.rcpt_to.len();
+                let flow = self.rcpt(to.address, out).await;
+                if success && self.tx.rcpt_to.len() > accepted {
+                    let rcpt = self.tx.rcpt_to[accepted].clone();
+                    self.tx.dsn.success.push((rcpt, orcpt));
+                }
+                flow
+            }
             Request::Data => self.data(out),
             Request::Bdat {
                 chunk_size,
@@ -598,6 +610,9 @@ impl<'a> Session<'a> {
             "SMTPUTF8".to_owned(),
             "ENHANCEDSTATUSCODES".to_owned(),
             "CHUNKING".to_owned(),
+            // RFC 3461: NOTIFY, ORCPT, ENVID and RET are taken; a recipient that asks for
+            // SUCCESS gets a "delivered" report once the message is stored.
+            "DSN".to_owned(),
         ];
         if self.shared.tls.is_some() && !self.tls {
             lines.push("STARTTLS".to_owned());
@@ -653,6 +668,10 @@ impl<'a> Session<'a> {
         self.tx = Transaction {
             mail_from: Some(from.address),
             smtputf8,
+            dsn: DsnRequest {
+                env_id: from.env_id,
+                success: Vec::new(),
+            },
             ..Transaction::default()
         };
         Reply::new(250, (2, 1, 0), "sender OK").write_to(out);
@@ -828,6 +847,7 @@ impl<'a> Session<'a> {
                 model: None,
                 from_untrusted: verdict.as_ref().is_some_and(|v| v.untrusted_from.is_some()),
                 auth_note: verdict.map(|v| v.note),
+                dsn: tx.dsn,
             },
             source: if self.config.lmtp {
                 Source::Lmtp

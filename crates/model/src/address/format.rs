@@ -114,3 +114,14 @@ pub fn encapsulate_email(old: &str, new: &str) -> Option<String> {
     };
     Some(formataddr(name, &new_email))
 }
+
+/// xtext (RFC 3461 §4), as `ENVID`, `ORCPT` and the fields of a delivery status carry
+/// addresses and ids: `+`, `=`, controls, space and non-ASCII bytes as `+XX`.
+pub fn xtext(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'!'..=b'~' if b != b'+' && b != b'=' => (b as char).to_string(),
+            _ => format!("+{b:02X}"),
+        })
+        .collect()
+}

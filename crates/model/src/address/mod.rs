@@ -41,6 +41,7 @@ use serde::{Deserialize, Serialize};
 pub use alias::{is_dot_atom, sanitize_alias_name, sanitize_catchall_domain_allowed};
 pub use format::{
     email_ascii_domain, encapsulate_email, extract_rfc2822_addresses, formataddr, formataddr_ascii,
+    xtext,
 };
 pub use normalize::{
     email_domain_extract, email_domain_normalize, email_normalize, email_normalize_all,
