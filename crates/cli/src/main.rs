@@ -157,6 +157,17 @@ enum Command {
         #[command(subcommand)]
         command: dns::DnsCommand,
     },
+    /// Retention: removes what the `postern.retention.*` params say has been kept long enough
+    /// (raw bytes, sent and cancelled mails, fetch failures, unprocessable messages), as
+    /// `serve` does every 10 minutes.
+    Prune {
+        /// Only count what is due.
+        #[arg(long)]
+        dry_run: bool,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Subcommand, Debug)]
@@ -360,6 +371,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         } => Ok(bounce::parse(file.as_deref(), *json)),
         Command::Dkim { command } => dkim::dkim(&cli, command).await,
         Command::Dns { command } => dns::dns(&cli, command).await,
+        Command::Prune { dry_run, json } => prune(&cli, *dry_run, *json).await,
     }
 }
 
@@ -545,6 +557,31 @@ fn print_report(path: &Path, report: &apply::ApplyReport) {
             c.created, c.updated, c.unchanged
         );
     }
+}
+
+/// `postern prune [--dry-run] [--json]`.
+async fn prune(cli: &Cli, dry_run: bool, json: bool) -> anyhow::Result<ExitCode> {
+    let store = open_store(cli).await?;
+    let report = store
+        .prune_all(postern_store::now_ms(), serve::PRUNE_BATCH, dry_run)
+        .await?;
+    store.close().await;
+    if json {
+        let kinds: serde_json::Map<String, serde_json::Value> = report
+            .removed
+            .iter()
+            .map(|(k, n)| (k.name().to_owned(), (*n).into()))
+            .collect();
+        let out = serde_json::json!({"dry_run": dry_run, "removed": kinds,
+            "vacuumed_pages": report.vacuumed_pages});
+        println!("{}", serde_json::to_string_pretty(&out)?);
+        return Ok(ExitCode::SUCCESS);
+    }
+    let verb = if dry_run { "due" } else { "removed" };
+    for (kind, n) in &report.removed {
+        println!("{:<20} {n} {verb}", kind.name());
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 #[cfg(test)]

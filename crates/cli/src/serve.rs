@@ -14,6 +14,7 @@ use postern_model::Secret;
 use postern_store::{Alias, AliasDomain, AliasDomainInput, Company, CompanyInput, Store};
 use std::path::Path;
 use std::process::ExitCode;
+use std::time::Duration;
 use tokio::net::TcpListener;
 
 /// Where the API token came from, for the start banner.
@@ -91,12 +92,14 @@ pub(crate) async fn serve(
         wait_for(stopped.clone()),
     ));
     let webhooks = spawn_webhook_sender(&gateway, &settings.hostname, stopped.clone())?;
+    let pruner = tokio::spawn(prune_now_and_then(store.clone(), wait_for(stopped.clone())));
     shutdown.await;
     let _ = stop.send(true);
     fetch_stop.cancel();
     fetch_task.await?;
     http_task.await??;
     delivery.await?;
+    pruner.await?;
     if let Some(webhooks) = webhooks {
         tokio::task::spawn_blocking(move || webhooks.join())
             .await?
@@ -140,6 +143,40 @@ fn spawn_webhook_sender(
             });
         })?;
     Ok(Some(thread))
+}
+
+/// Rows removed per transaction by retention: small enough never to hold the writer long.
+pub(crate) const PRUNE_BATCH: i64 = 500;
+
+/// Retention, a minute after the start and then every 10 minutes
+/// (`POSTERN_PRUNE_INTERVAL_SECONDS`), until `stop`; a failure is logged once per pass.
+async fn prune_now_and_then(store: postern_store::Store, stop: impl Future<Output = ()>) {
+    let every = std::env::var("POSTERN_PRUNE_INTERVAL_SECONDS")
+        .ok()
+        .and_then(|v| v.trim().parse::<u64>().ok())
+        .filter(|s| *s > 0)
+        .unwrap_or(600);
+    let first = Duration::from_secs(every.min(60));
+    let passes = async {
+        tokio::time::sleep(first).await;
+        loop {
+            match store
+                .prune_all(postern_store::now_ms(), PRUNE_BATCH, false)
+                .await
+            {
+                Ok(r) if r.total() > 0 => {
+                    tracing::info!(removed = r.total(), vacuumed_pages = r.vacuumed_pages, report = ?r.removed, "retention")
+                }
+                Ok(_) => {}
+                Err(e) => tracing::warn!(error = %e, "retention pass failed; tried again later"),
+            }
+            tokio::time::sleep(Duration::from_secs(every)).await;
+        }
+    };
+    tokio::select! {
+        () = passes => {}
+        () = stop => {}
+    }
 }
 
 /// The fetch scheduler (IMAP/POP3 polls), and the token that stops it.

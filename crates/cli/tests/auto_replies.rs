@@ -65,20 +65,6 @@ fn mail(to: &str, subject: &str, id: &str, extra: &str) -> String {
     )
 }
 
-async fn ingest(s: &Serve, rcpt: &str, raw: String) -> Value {
-    let resp = s
-        .request(
-            reqwest::Method::POST,
-            &format!("/api/v1/ingest?rcpt={rcpt}"),
-        )
-        .header("Content-Type", "message/rfc822")
-        .body(raw)
-        .send()
-        .await
-        .unwrap();
-    resp.json().await.unwrap()
-}
-
 async fn records(s: &Serve) -> usize {
     let (st, page) = s.get("/api/v1/records?model=crm.lead").await;
     assert_eq!(st, 200, "{page}");
@@ -133,7 +119,7 @@ async fn auto_replies(postgres: bool) {
     // 2. Over HTTP, to the closed alias (which mails a refusal to strangers): an out-of-office
     //    gets nothing, nor does list mail, nor mail that asks for no automatic answer.
     let oof = mail("vip@example.com", "Out of Office: Quote", "oof-3", "");
-    let out = ingest(&s, "vip@example.com", oof).await;
+    let out = s.ingest("vip@example.com", oof).await;
     assert_eq!(out["outcome"], "loop_ignored", "{out}");
     assert_eq!(out["sent"], serde_json::json!([]), "{out}");
     for (id, extra, why) in [
@@ -145,7 +131,7 @@ async fn auto_replies(postgres: bool) {
         ),
     ] {
         let m = mail("vip@example.com", "A question", id, extra);
-        let out = ingest(&s, "vip@example.com", m).await;
+        let out = s.ingest("vip@example.com", m).await;
         assert_eq!(out["sent"], serde_json::json!([]), "{out}");
         assert!(trace(&out).contains(why), "{out}");
         assert!(
@@ -158,7 +144,7 @@ async fn auto_replies(postgres: bool) {
     // 3. The same question without those headers gets the refusal; it is the only mail the
     //    relay ever sees, and it is marked as automatic.
     let m = mail("vip@example.com", "A question", "plain-1", "");
-    let out = ingest(&s, "vip@example.com", m).await;
+    let out = s.ingest("vip@example.com", m).await;
     assert_eq!(out["sent"][0]["kind"], "alias_refusal", "{out}");
     let got = eventually(20, "the refusal reaches the relay", || async {
         let got = sink.messages();

@@ -113,21 +113,6 @@ fn start(dir: &Path, db: &str, sink: &SmtpSink) -> Serve {
     Serve::start(BIN, dir, TOKEN, &envs, &["--config", cfg.to_str().unwrap()])
 }
 
-/// Feeds `raw` to `/api/v1/ingest` for `rcpt`; answers the outcome.
-async fn ingest(s: &Serve, rcpt: &str, raw: String) -> Value {
-    let resp = s
-        .request(
-            reqwest::Method::POST,
-            &format!("/api/v1/ingest?rcpt={rcpt}"),
-        )
-        .header("Content-Type", "message/rfc822")
-        .body(raw)
-        .send()
-        .await
-        .unwrap();
-    resp.json().await.unwrap()
-}
-
 /// A record followed by the partners of `emails`; answers it, Alice's id (the author) and
 /// theirs.
 async fn record_followed_by(s: &Serve, emails: &[&str]) -> (i64, i64, Vec<i64>) {
@@ -216,7 +201,7 @@ async fn verp_names_the_recipient(postgres: bool) {
             n
         )
     };
-    let outcome = ingest(&s, &forged, notice(&forged, 1)).await;
+    let outcome = s.ingest(&forged, notice(&forged, 1)).await;
     assert_eq!(outcome["outcome"], "bounce_processed", "{outcome}");
     let trace = outcome["trace"].to_string();
     assert!(trace.contains("forged"), "{outcome}");
@@ -227,7 +212,7 @@ async fn verp_names_the_recipient(postgres: bool) {
 
     // The genuine one: no report, no headers of the original, no Message-ID cited; the return
     // path alone names Carla's mail.
-    let outcome = ingest(&s, &carla_path, notice(&carla_path, 2)).await;
+    let outcome = s.ingest(&carla_path, notice(&carla_path, 2)).await;
     assert_eq!(outcome["outcome"], "bounce_processed", "{outcome}");
     assert!(outcome["trace"].to_string().contains("VERP: "), "{outcome}");
     let carla = notification(&s, record, message, ids[1]).await;
@@ -281,14 +266,14 @@ async fn reply_token_threads(postgres: bool) {
              Yes, thank you.\r\n"
         )
     };
-    let outcome = ingest(&s, &address, reply(&address, 1)).await;
+    let outcome = s.ingest(&address, reply(&address, 1)).await;
     assert_eq!(outcome["outcome"], "routed", "{outcome}");
     assert_eq!(outcome["routes"][0]["via"], "reply_token", "{outcome}");
     assert_eq!(outcome["routes"][0]["record_id"], record, "{outcome}");
 
     // A forged token: said so, and the mail does not join the thread.
     let forged = address.replacen("catchall+", "catchall+1", 1);
-    let outcome = ingest(&s, &forged, reply(&forged, 2)).await;
+    let outcome = s.ingest(&forged, reply(&forged, 2)).await;
     assert!(outcome["trace"].to_string().contains("forged"), "{outcome}");
     assert_ne!(outcome["routes"][0]["record_id"], record, "{outcome}");
     let (_, thread) = s.get(&format!("/api/v1/records/{record}/messages")).await;
@@ -344,24 +329,18 @@ async fn subject_token_threads(postgres: bool) {
              Subject: {subject}\r\nMessage-ID: <tagged-{n}@customer.example>\r\n\r\nYes.\r\n"
         )
     };
-    let outcome = ingest(
-        &s,
-        "catchall@example.com",
-        reply(&format!("AW: {subject}"), 1),
-    )
-    .await;
+    let outcome = s
+        .ingest("catchall@example.com", reply(&format!("AW: {subject}"), 1))
+        .await;
     assert_eq!(outcome["outcome"], "routed", "{outcome}");
     assert_eq!(outcome["routes"][0]["via"], "subject_token", "{outcome}");
     assert_eq!(outcome["routes"][0]["record_id"], record, "{outcome}");
 
     // A forged tag is said so, and threads nothing.
     let forged = subject.replace("[#", "[#1");
-    let outcome = ingest(
-        &s,
-        "catchall@example.com",
-        reply(&format!("Re: {forged}"), 2),
-    )
-    .await;
+    let outcome = s
+        .ingest("catchall@example.com", reply(&format!("Re: {forged}"), 2))
+        .await;
     assert!(outcome["trace"].to_string().contains("forged"), "{outcome}");
     assert_ne!(outcome["routes"][0]["via"], "subject_token", "{outcome}");
     let (_, thread) = s.get(&format!("/api/v1/records/{record}/messages")).await;
@@ -512,7 +491,7 @@ async fn rewritten_id_threads(postgres: bool) {
          In-Reply-To: <{SES_ID}@email.amazonses.com>\r\n\
          References: <{SES_ID}@email.amazonses.com>\r\n\r\nYes.\r\n"
     );
-    let outcome = ingest(&s, "catchall@example.com", reply).await;
+    let outcome = s.ingest("catchall@example.com", reply).await;
     assert_eq!(outcome["outcome"], "routed", "{outcome}");
     assert_eq!(outcome["routes"][0]["via"], "reply", "{outcome}");
     assert_eq!(outcome["routes"][0]["record_id"], record, "{outcome}");
@@ -547,7 +526,7 @@ async fn hard_bounce_suppresses(postgres: bool) {
         "robert@customer.example",
         first["message_id"].as_str().unwrap(),
     );
-    let outcome = ingest(&s, "bounce@example.com", report).await;
+    let outcome = s.ingest("bounce@example.com", report).await;
     assert_eq!(outcome["outcome"], "bounce_processed", "{outcome}");
 
     // 2. The notification names the cause: the diagnostic, its reason, hard.

@@ -29,6 +29,9 @@ pub enum StoreError {
         /// Its id or name.
         id: String,
     },
+    /// The data was there, and retention removed it (the bytes of an old raw original).
+    #[error("{0}")]
+    Gone(String),
     /// The database URL or options are wrong.
     #[error("database configuration: {0}")]
     Config(String),

@@ -33,6 +33,7 @@ mod inbound;
 mod new_rows;
 mod outbox;
 mod read;
+mod retention;
 mod suppressions;
 mod writer;
 
@@ -49,6 +50,7 @@ pub use inbound::*;
 pub use new_rows::*;
 pub use outbox::*;
 pub use read::*;
+pub use retention::{PRUNED, PruneKind};
 pub use suppressions::*;
 
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
@@ -165,9 +167,16 @@ impl Store {
         // slower (accept: 711 against 1,000–1,065 msg/s with one caller, same machine, same
         // hour): its checkpoints and fsyncs of the database file competed with the writer.
         let path = options.get_filename().to_owned();
+        // Incremental vacuum (retention gives freed pages back): it takes effect on a new
+        // database, whose first connection is this one; an older database keeps its mode
+        // until a `VACUUM` (docs/operations: retention).
         let write = SqlitePoolOptions::new()
             .max_connections(1)
-            .connect_with(options.clone())
+            .connect_with(
+                options
+                    .clone()
+                    .auto_vacuum(sqlx::sqlite::SqliteAutoVacuum::Incremental),
+            )
             .await?;
         let read = SqlitePoolOptions::new()
             .max_connections(4)

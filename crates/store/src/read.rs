@@ -720,6 +720,12 @@ impl Tx {
         match encoding.as_deref() {
             None => {}
             Some("lz4") => return crate::chunks::unpack(&head, size),
+            Some(crate::PRUNED) => {
+                return Err(StoreError::Gone(format!(
+                    "raw message {id}: its bytes were removed by retention \
+                     (postern.retention.raw_days)"
+                )));
+            }
             Some(other) => {
                 return Err(StoreError::Corrupt(format!(
                     "raw message {id}: unknown content encoding {other:?}"

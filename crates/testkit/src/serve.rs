@@ -167,6 +167,21 @@ impl Serve {
         self.call(reqwest::Method::POST, path, Some(body)).await
     }
 
+    /// Feeds `raw` to `POST /api/v1/ingest?rcpt=RCPT`; the outcome JSON (an error's JSON too).
+    pub async fn ingest(&self, rcpt: &str, raw: impl Into<String>) -> Value {
+        let resp = self
+            .request(
+                reqwest::Method::POST,
+                &format!("/api/v1/ingest?rcpt={rcpt}"),
+            )
+            .header("Content-Type", "message/rfc822")
+            .body(raw.into())
+            .send()
+            .await
+            .expect("HTTP request");
+        resp.json().await.expect("a JSON answer")
+    }
+
     /// `PATCH path` with a JSON body.
     pub async fn patch(&self, path: &str, body: Value) -> (u16, Value) {
         self.call(reqwest::Method::PATCH, path, Some(body)).await

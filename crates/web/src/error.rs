@@ -127,6 +127,7 @@ impl From<StoreError> for ApiError {
             StoreError::NotFound { .. } => {
                 ApiError::new(StatusCode::NOT_FOUND, "not_found", e.to_string())
             }
+            StoreError::Gone(_) => ApiError::new(StatusCode::GONE, "gone", e.to_string()),
             _ if e.is_temporary() => {
                 tracing::error!(error = %e, "database error");
                 ApiError::new(

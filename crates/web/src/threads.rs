@@ -228,6 +228,32 @@ async fn patch_record(
     Ok(Json(dated(serde_json::to_value(r)?)))
 }
 
+/// Delete a record
+///
+/// With its thread: its messages, their attachments and notifications, its followers, and the
+/// raw originals that no message of another record holds. Mails already queued or sent for its
+/// messages stay in the outbox. This is how an application lets Postern forget what it no
+/// longer needs (retention keeps records until then).
+#[utoipa::path(
+    delete,
+    path = "/records/{id}",
+    tag = "records",
+    params(("id" = i64, Path, description = "Record id")),
+    responses(
+        (status = 204, description = "Deleted"),
+        (status = 404, description = "No such record", body = ErrorBody),
+    )
+)]
+async fn delete_record(
+    State(s): State<AppState>,
+    ApiPath(id): ApiPath<i64>,
+) -> Result<axum::http::StatusCode, ApiError> {
+    let mut tx = s.store.begin().await?;
+    tx.delete_record(RecordId(id)).await?;
+    tx.commit().await?;
+    Ok(axum::http::StatusCode::NO_CONTENT)
+}
+
 #[derive(Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
@@ -568,6 +594,8 @@ async fn list_raw(
         (status = 200, description = "The message as received", body = Binary,
             content_type = "message/rfc822"),
         (status = 404, description = "No such raw message", body = ErrorBody),
+        (status = 410, description = "Its bytes were removed by retention \
+            (`postern.retention.raw_days`)", body = ErrorBody),
     )
 )]
 async fn raw_content(
@@ -588,7 +616,7 @@ async fn raw_content(
 pub(crate) fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(list_records, create_record))
-        .routes(routes!(get_record, patch_record))
+        .routes(routes!(get_record, patch_record, delete_record))
         .routes(routes!(record_messages))
         .routes(routes!(list_followers, add_follower, remove_follower))
         .routes(routes!(get_message))

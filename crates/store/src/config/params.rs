@@ -39,6 +39,10 @@ const INTEGER_PARAMS: &[&str] = &[
     crate::fetch::PARAM_DISABLE_AFTER_HOURS,
     crate::suppressions::PARAM_SOFT_LIMIT,
     crate::suppressions::PARAM_SOFT_WINDOW_DAYS,
+    "postern.retention.raw_days",
+    "postern.retention.mail_days",
+    "postern.retention.fetch_failure_days",
+    "postern.retention.unprocessable_days",
 ];
 
 /// Checks and normalises a parameter value as the reference does on write. `Ok(None)` means

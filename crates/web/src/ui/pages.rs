@@ -910,6 +910,26 @@ const PARAMS: &[(&str, &str, &str)] = &[
         "7",
     ),
     (
+        "postern.retention.raw_days",
+        "days the bytes of a processed raw original are kept (0: for ever)",
+        "30",
+    ),
+    (
+        "postern.retention.mail_days",
+        "days a sent or cancelled mail stays in the outbox (0: for ever)",
+        "30",
+    ),
+    (
+        "postern.retention.fetch_failure_days",
+        "days a fetch failure is remembered (0: for ever)",
+        "30",
+    ),
+    (
+        "postern.retention.unprocessable_days",
+        "days a failed or unprocessable raw message is kept (0: for ever)",
+        "90",
+    ),
+    (
         "postern.subject_token",
         "notifications end their subject with a signed [#ref], which threads replies that lost every header",
         "false",
