@@ -18,7 +18,7 @@ use crate::config::SmtpConfig;
 use crate::reply::{self, Reply};
 use crate::spool::Spool;
 use crate::trace;
-use postern_gateway::Envelope;
+use postern_gateway::{AcceptError, Envelope};
 use postern_gateway::{Gateway, RcptVerdict, Received};
 use postern_model::Source;
 use smtp_proto::request::receiver::{
@@ -35,6 +35,9 @@ use tokio::sync::watch;
 use tokio::time::{Duration, Instant, timeout, timeout_at};
 use tokio_rustls::TlsAcceptor;
 use tracing::Instrument;
+
+/// Checking recipients against the store, logged once per outage (each RCPT at info).
+static RCPT_CHECK: postern_store::Outage = postern_store::Outage::new("checking recipients");
 
 /// Bytes read at once.
 const READ_BUFFER: usize = 64 * 1024;
@@ -694,6 +697,9 @@ impl<'a> Session<'a> {
             verdict.map(|v| (address, v))
         }
         .await;
+        if checked.is_ok() {
+            RCPT_CHECK.ok();
+        }
         match checked {
             Ok((address, RcptVerdict::Accept)) => {
                 self.tx.rcpt_to.push(address);
@@ -709,7 +715,9 @@ impl<'a> Session<'a> {
                 self.refuse(Reply::new(550, (5, 1, 1), "no such recipient here"), out)
             }
             Err(e) => {
-                tracing::warn!(error = %e, rcpt = %logged, "recipient check failed");
+                // the store failing is said once (`RCPT_CHECK`); each recipient at info
+                RCPT_CHECK.failed(&e);
+                tracing::info!(error = %e, rcpt = %logged, "recipient check failed");
                 Reply::new(451, (4, 3, 0), "temporary failure, try again later").write_to(out);
                 Flow::Continue
             }
@@ -857,6 +865,10 @@ impl<'a> Session<'a> {
                 reply = reply.code,
                 "message received"
             ),
+            // a store that fails is said once by the gateway; each message's fate at info
+            Err(e @ AcceptError::Temporary(_)) => {
+                tracing::info!(size, error = %e, reply = reply.code, "message not accepted")
+            }
             Err(e) => tracing::warn!(size, error = %e, reply = reply.code, "message not accepted"),
         });
         message_reply(&reply, self.config.lmtp, tx.rcpt_to.len(), out);

@@ -9,6 +9,7 @@
 #![allow(dead_code)] // each test binary uses a part
 
 pub mod ledger;
+pub mod node;
 
 use axum::http::HeaderMap;
 use serde_json::{Value, json};
@@ -128,6 +129,16 @@ pub async fn send_smtp(addr: &str, id: &str) -> Result<(), mail_send::Error> {
     Ok(())
 }
 
+/// A refused try in a word: the reply code and enhanced status (`451 4.3.0`), or the error.
+pub fn reply_code(e: &mail_send::Error) -> String {
+    match e {
+        mail_send::Error::UnexpectedReply(r) => {
+            format!("{} {}.{}.{}", r.code, r.esc[0], r.esc[1], r.esc[2])
+        }
+        e => e.to_string(),
+    }
+}
+
 /// Sends messages one after the other; a message not acknowledged is sent again (same
 /// Message-ID) until it is, or until the load stops.
 async fn smtp_sender(nodes: Arc<Nodes>, ledger: Arc<Ledger>, stop: Arc<AtomicBool>, i: usize) {
@@ -142,7 +153,7 @@ async fn smtp_sender(nodes: Arc<Nodes>, ledger: Arc<Ledger>, stop: Arc<AtomicBoo
                     ledger.acked.lock().unwrap().push(id.clone());
                     break;
                 }
-                Err(e) => ledger.refused(&e.to_string()),
+                Err(e) => ledger.refused(&reply_code(&e)),
             }
             if stop.load(Ordering::SeqCst) {
                 return;
