@@ -143,8 +143,7 @@ fn event_subject(body: &Value) -> Option<(String, i64)> {
 pub fn header(raw: &str, name: &str) -> String {
     let head = raw.split("\r\n\r\n").next().unwrap_or_default();
     let prefix = format!("{}:", name.to_ascii_lowercase());
-    let mut lines = head.split("\r\n");
-    while let Some(line) = lines.next() {
+    for line in head.split("\r\n") {
         if line.to_ascii_lowercase().starts_with(&prefix) {
             return line[prefix.len()..].trim().to_owned();
         }
