@@ -829,7 +829,11 @@ conformance!(fetch_leases_state_and_message_failures, |store| {
     tx.record_fetch_success(s.id, now).await.unwrap();
     let polled = tx.due_incoming_servers(now + 1).await.unwrap();
     assert!(polled.is_empty(), "polled a moment ago");
-    assert!(tx.take_fetch_lease(s.id, "dead", now + 1_000).await.unwrap());
+    assert!(
+        tx.take_fetch_lease(s.id, "dead", now + 1_000)
+            .await
+            .unwrap()
+    );
     let held = tx.due_incoming_servers(now + 500).await.unwrap();
     assert!(held.is_empty(), "its lease holds");
     let abandoned = tx.due_incoming_servers(now + 1_001).await.unwrap();
