@@ -39,6 +39,9 @@ use tracing::Instrument;
 /// Checking recipients against the store, logged once per outage (each RCPT at info).
 static RCPT_CHECK: postern_store::Outage = postern_store::Outage::new("checking recipients");
 
+/// Spooling a large message's data to the data directory, logged once per outage.
+static SPOOLING: postern_store::Outage = postern_store::Outage::new("spooling message data");
+
 /// Bytes read at once.
 const READ_BUFFER: usize = 64 * 1024;
 
@@ -818,7 +821,9 @@ impl<'a> Session<'a> {
         let raw = match tx.spool.into_bytes(headers.as_bytes()).await {
             Ok(raw) => raw,
             Err(e) => {
-                tracing::error!(error = %e, "cannot read the message's data back from its spool");
+                // a full disk (the spool's last write): said once per outage
+                SPOOLING.failed(&e);
+                tracing::info!(error = %e, "cannot read the message's data back from its spool");
                 let reply = Reply::new(
                     451,
                     (4, 3, 0),
@@ -945,9 +950,14 @@ fn too_big(config: &SmtpConfig) -> Reply {
 async fn spill(spool: &mut Spool, config: &SmtpConfig) -> Option<Reply> {
     let dir = config.spool_dir();
     match spool.spill(&dir).await {
-        Ok(()) => None,
+        Ok(()) => {
+            SPOOLING.ok();
+            None
+        }
         Err(e) => {
-            tracing::error!(error = %e, dir = %dir.display(), "cannot spool the message's data");
+            // a full disk: said once per outage, each message at info
+            SPOOLING.failed(&e);
+            tracing::info!(error = %e, dir = %dir.display(), "cannot spool the message's data");
             Some(Reply::new(
                 451,
                 (4, 3, 0),

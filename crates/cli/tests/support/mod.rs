@@ -108,6 +108,11 @@ pub fn message(id: &str) -> String {
 
 /// Sends `message(id)` to `addr` over SMTP with mail-send; `Ok` when the server said 250.
 pub async fn send_smtp(addr: &str, id: &str) -> Result<(), mail_send::Error> {
+    send_raw(addr, id, &message(id)).await
+}
+
+/// Sends `raw` from `{id}@customer.example` to `sales@example.com` at `addr` (`host:port`).
+pub async fn send_raw(addr: &str, id: &str, raw: &str) -> Result<(), mail_send::Error> {
     let (host, port) = addr.rsplit_once(':').expect("host:port");
     // mail-send's builder makes a TLS connector (unused here): rustls needs its provider
     let _ = tokio_rustls::rustls::crypto::aws_lc_rs::default_provider().install_default();
@@ -117,7 +122,6 @@ pub async fn send_smtp(addr: &str, id: &str) -> Result<(), mail_send::Error> {
         .timeout(Duration::from_secs(30))
         .connect_plain()
         .await?;
-    let raw = message(id);
     let from = format!("{id}@customer.example");
     let msg = mail_send::smtp::message::Message::new(
         from.as_str(),
