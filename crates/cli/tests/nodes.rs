@@ -104,8 +104,8 @@ async fn three_nodes_on_one_postgres_database() {
     assert_eq!(status, 200, "{body}");
     // 1. all three busy: stored once, delivered once, each event once
     let load = Load::start(nodes.clone(), 8, Some(maildir.clone()));
-    eventually(60, "a hundred messages taken", || async {
-        (load.ledger.acked.lock().unwrap().len() >= 100).then_some(())
+    eventually(60, "sixty messages taken", || async {
+        (load.ledger.acked.lock().unwrap().len() >= 60).then_some(())
     })
     .await;
     let (taken, refused) = one_sender(&nodes, 8).await;
