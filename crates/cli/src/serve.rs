@@ -179,7 +179,8 @@ async fn prune_now_and_then(store: postern_store::Store, stop: impl Future<Outpu
     }
 }
 
-/// The fetch scheduler (IMAP/POP3 polls), and the token that stops it.
+/// The fetch scheduler (IMAP/POP3 polls), and the token that stops it. The lease on a server
+/// is `POSTERN_FETCH_LEASE_SECONDS` (300 by default).
 fn spawn_fetcher(
     gateway: &postern_gateway::Gateway,
     max_size: usize,
@@ -188,9 +189,14 @@ fn spawn_fetcher(
     tokio::task::JoinHandle<()>,
 ) {
     let stop = tokio_util::sync::CancellationToken::new();
-    let task = tokio::spawn(postern_fetch::schedule::run(
+    let mut fetcher =
         postern_fetch::Fetcher::new(gateway.clone(), postern_fetch::TlsSettings::system())
-            .with_max_message_size(max_size as u64),
+            .with_max_message_size(max_size as u64);
+    if let Some(n) = crate::delivery::env_u64("POSTERN_FETCH_LEASE_SECONDS") {
+        fetcher = fetcher.with_lease(std::time::Duration::from_secs(n));
+    }
+    let task = tokio::spawn(postern_fetch::schedule::run(
+        fetcher,
         FETCH_TICK,
         stop.clone(),
     ));

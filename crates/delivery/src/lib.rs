@@ -131,6 +131,9 @@ pub fn server_settings(
     })
 }
 
+/// The delivery runner's access to the store, logged once per outage.
+static OUTAGE: postern_store::Outage = postern_store::Outage::new("the delivery runner");
+
 /// Delivers until `shutdown` completes: a batch after another while mails are due, else a
 /// sleep until the next one is due (at most `poll`). A batch in progress is finished first.
 pub async fn run(store: Store, cfg: DeliveryConfig, shutdown: impl Future) {
@@ -143,9 +146,14 @@ pub async fn run(store: Store, cfg: DeliveryConfig, shutdown: impl Future) {
             _ = std::future::ready(()) => {}
         }
         let full = match run_once(&store, &cfg).await {
-            Ok(stats) => stats.claimed as i64 >= cfg.batch,
+            Ok(stats) => {
+                OUTAGE.ok();
+                stats.claimed as i64 >= cfg.batch
+            }
             Err(e) => {
-                tracing::error!(error = %e, "delivery batch failed; its mails come back when their lease runs out");
+                // once per outage (a database gone, a full disk), not once per poll; the
+                // batch's mails come back when their lease runs out
+                OUTAGE.failed(&e);
                 false
             }
         };

@@ -41,8 +41,9 @@ use std::collections::HashSet;
 use std::time::{Duration, Instant};
 use tokio_util::sync::CancellationToken;
 
-/// A lease on a server lasts this long; a poll renews it as it goes.
-const LEASE: Duration = Duration::from_secs(300);
+/// A lease on a server lasts this long by default; a poll renews it as it goes (at half of it,
+/// and at each wake of an IMAP IDLE watch, which waits at most half of it).
+pub const DEFAULT_LEASE: Duration = Duration::from_secs(300);
 
 /// Why a poll did not run or stopped.
 #[derive(Debug, thiserror::Error)]
@@ -147,6 +148,7 @@ pub struct Fetcher {
     tls: TlsSettings,
     owner: String,
     max_message_size: u64,
+    lease: Duration,
 }
 
 /// The largest message fetched by default (the SMTP listener's default maximum too).
@@ -171,7 +173,16 @@ impl Fetcher {
             tls,
             owner,
             max_message_size: DEFAULT_MAX_MESSAGE_SIZE,
+            lease: DEFAULT_LEASE,
         }
+    }
+
+    /// How long a poll holds its server's lease without renewing it ([`DEFAULT_LEASE`]; at
+    /// least 2 s): a node that dies in the middle of a poll keeps the others off its server
+    /// this long. `serve` reads `POSTERN_FETCH_LEASE_SECONDS`.
+    pub fn with_lease(mut self, lease: Duration) -> Fetcher {
+        self.lease = lease.max(Duration::from_secs(2));
+        self
     }
 
     /// Messages larger than `bytes` (as the server announces them: IMAP `RFC822.SIZE`, POP3
@@ -241,7 +252,7 @@ impl Fetcher {
         let store = self.gateway.store();
         let mut tx = store.begin().await?;
         let leased = tx
-            .take_fetch_lease(id, &self.owner, now_ms() + LEASE.as_millis() as i64)
+            .take_fetch_lease(id, &self.owner, now_ms() + self.lease.as_millis() as i64)
             .await?;
         let target = tx.fetch_target(id).await?;
         let params = tx.fetch_params().await?;
@@ -394,7 +405,7 @@ impl Fetcher {
     /// Renews the lease once half of it has passed (or now, with `now`); a lease lost (this
     /// node was too slow and another took the server) ends the poll.
     async fn keep_lease(&self, run: &mut Run<'_>, now: bool) -> Result<(), FetchError> {
-        if !now && run.lease_renewed.elapsed() < LEASE / 2 {
+        if !now && run.lease_renewed.elapsed() < self.lease / 2 {
             return Ok(());
         }
         let mut tx = self.gateway.store().begin().await?;
@@ -402,7 +413,7 @@ impl Fetcher {
             .take_fetch_lease(
                 run.target.id,
                 &self.owner,
-                now_ms() + LEASE.as_millis() as i64,
+                now_ms() + self.lease.as_millis() as i64,
             )
             .await?;
         tx.commit().await?;
@@ -424,7 +435,9 @@ impl Fetcher {
     ) -> Result<Imap, FetchError> {
         let store = self.gateway.store();
         let name = &run.target.name;
-        let wait = Duration::from_secs(run.target.interval_seconds.clamp(10, 240) as u64);
+        // woken at least twice per lease, to renew it before another node may take the server
+        let wait = Duration::from_secs(run.target.interval_seconds.clamp(10, 240) as u64)
+            .min(self.lease / 2);
         tracing::info!(server = %name, "watching INBOX with IDLE");
         // the first poll succeeded: say so now, the watch may last long
         let mut tx = store.begin().await?;

@@ -17,6 +17,9 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
+/// The scheduler's access to the store, logged once per outage.
+static OUTAGE: postern_store::Outage = postern_store::Outage::new("the fetch scheduler");
+
 /// Runs the scheduler until `cancel` is cancelled; checks for due servers every `tick`. Returns
 /// after every poll it started has ended.
 pub async fn run(fetcher: Fetcher, tick: Duration, cancel: CancellationToken) {
@@ -34,9 +37,13 @@ pub async fn run(fetcher: Fetcher, tick: Duration, cancel: CancellationToken) {
         let now = if first { i64::MAX / 2 } else { now_ms() };
         first = false;
         let due = match due(&fetcher, now).await {
-            Ok(d) => d,
+            Ok(d) => {
+                OUTAGE.ok();
+                d
+            }
             Err(e) => {
-                tracing::error!(error = %e, "fetch scheduler: cannot list the due servers");
+                // once per outage, not once per tick
+                OUTAGE.failed(&e);
                 continue;
             }
         };

@@ -169,7 +169,8 @@ async fn attempt(
 }
 
 fn fail_all(batch: Vec<Job>, e: &StoreError) {
-    tracing::error!(error = %e, size = batch.len(), "group commit failed; every message of the batch is retried");
+    // each caller reports the failure (the gateway's `STORING` says it once per outage)
+    tracing::info!(error = %e, size = batch.len(), "group commit failed; every message of the batch is retried");
     for job in batch {
         let _ = job.reply.send(Err(StoreError::Unavailable(format!(
             "the batch failed: {e}"

@@ -37,6 +37,10 @@ use postern_store::{NewRawMessage, Packing, Store, StoreError};
 use std::borrow::Cow;
 use std::sync::Arc;
 
+/// Storing inbound mail: a store that fails (a full disk, a database gone) is logged once per
+/// outage, not once per message (each message's fate is at info level).
+static STORING: postern_store::Outage = postern_store::Outage::new("storing inbound mail");
+
 /// Why a message was not accepted.
 #[derive(Debug, thiserror::Error)]
 pub enum AcceptError {
@@ -426,13 +430,18 @@ impl Gateway {
             None => self.accept_parsed(&raw, &msg, received).await,
         };
         match result {
-            Ok(outcome) => Ok(outcome),
+            Ok(outcome) => {
+                STORING.ok();
+                Ok(outcome)
+            }
             Err(e) if is_duplicate_race(&e) => {
                 tracing::info!(message_id = ?message_id, "stored concurrently by another writer: duplicate");
                 Ok(AcceptOutcome::duplicate(message_id.as_deref()))
             }
             Err(e) => {
-                tracing::error!(error = %e, message_id = ?message_id, "accept failed; keeping the raw message");
+                // the fault once (a full disk, a database gone), each message's fate at info
+                STORING.failed(&e);
+                tracing::info!(error = %e, message_id = ?message_id, "accept failed; keeping the raw message");
                 self.keep_failed(&raw, received, message_id.as_deref(), &e.to_string())
                     .await;
                 Err(AcceptError::Temporary(e))
@@ -541,7 +550,8 @@ impl Gateway {
             .store_raw(raw, received, message_id, RawStatus::Failed, error)
             .await
         {
-            tracing::error!(error = %e, "could not keep the raw message either; the sender must retry");
+            // the store is failing: said once by `STORING`
+            tracing::info!(error = %e, "could not keep the raw message either; the sender must retry");
         }
     }
 

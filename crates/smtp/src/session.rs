@@ -18,7 +18,7 @@ use crate::config::SmtpConfig;
 use crate::reply::{self, Reply};
 use crate::spool::Spool;
 use crate::trace;
-use postern_gateway::{DsnRequest, Envelope};
+use postern_gateway::{AcceptError, DsnRequest, Envelope};
 use postern_gateway::{Gateway, RcptVerdict, Received};
 use postern_model::Source;
 use smtp_proto::request::receiver::{
@@ -35,6 +35,12 @@ use tokio::sync::watch;
 use tokio::time::{Duration, Instant, timeout, timeout_at};
 use tokio_rustls::TlsAcceptor;
 use tracing::Instrument;
+
+/// Checking recipients against the store, logged once per outage (each RCPT at info).
+static RCPT_CHECK: postern_store::Outage = postern_store::Outage::new("checking recipients");
+
+/// Spooling a large message's data to the data directory, logged once per outage.
+static SPOOLING: postern_store::Outage = postern_store::Outage::new("spooling message data");
 
 /// Bytes read at once.
 const READ_BUFFER: usize = 64 * 1024;
@@ -713,6 +719,9 @@ impl<'a> Session<'a> {
             verdict.map(|v| (address, v))
         }
         .await;
+        if checked.is_ok() {
+            RCPT_CHECK.ok();
+        }
         match checked {
             Ok((address, RcptVerdict::Accept)) => {
                 self.tx.rcpt_to.push(address);
@@ -728,7 +737,9 @@ impl<'a> Session<'a> {
                 self.refuse(Reply::new(550, (5, 1, 1), "no such recipient here"), out)
             }
             Err(e) => {
-                tracing::warn!(error = %e, rcpt = %logged, "recipient check failed");
+                // the store failing is said once (`RCPT_CHECK`); each recipient at info
+                RCPT_CHECK.failed(&e);
+                tracing::info!(error = %e, rcpt = %logged, "recipient check failed");
                 Reply::new(451, (4, 3, 0), "temporary failure, try again later").write_to(out);
                 Flow::Continue
             }
@@ -829,7 +840,9 @@ impl<'a> Session<'a> {
         let raw = match tx.spool.into_bytes(headers.as_bytes()).await {
             Ok(raw) => raw,
             Err(e) => {
-                tracing::error!(error = %e, "cannot read the message's data back from its spool");
+                // a full disk (the spool's last write): said once per outage
+                SPOOLING.failed(&e);
+                tracing::info!(error = %e, "cannot read the message's data back from its spool");
                 let reply = Reply::new(
                     451,
                     (4, 3, 0),
@@ -877,6 +890,10 @@ impl<'a> Session<'a> {
                 reply = reply.code,
                 "message received"
             ),
+            // a store that fails is said once by the gateway; each message's fate at info
+            Err(e @ AcceptError::Temporary(_)) => {
+                tracing::info!(size, error = %e, reply = reply.code, "message not accepted")
+            }
             Err(e) => tracing::warn!(size, error = %e, reply = reply.code, "message not accepted"),
         });
         message_reply(&reply, self.config.lmtp, tx.rcpt_to.len(), out);
@@ -953,9 +970,14 @@ fn too_big(config: &SmtpConfig) -> Reply {
 async fn spill(spool: &mut Spool, config: &SmtpConfig) -> Option<Reply> {
     let dir = config.spool_dir();
     match spool.spill(&dir).await {
-        Ok(()) => None,
+        Ok(()) => {
+            SPOOLING.ok();
+            None
+        }
         Err(e) => {
-            tracing::error!(error = %e, dir = %dir.display(), "cannot spool the message's data");
+            // a full disk: said once per outage, each message at info
+            SPOOLING.failed(&e);
+            tracing::info!(error = %e, dir = %dir.display(), "cannot spool the message's data");
             Some(Reply::new(
                 451,
                 (4, 3, 0),

@@ -623,13 +623,18 @@ impl DirectWriter {
 }
 
 fn checkpoint_loop(mut conn: DirectConn, stop: std::sync::mpsc::Receiver<()>) {
+    // a full disk fails every checkpoint until there is room again: said once
+    let outage = crate::Outage::new("the WAL checkpoint");
     loop {
         let stopping = matches!(
             stop.recv_timeout(CHECKPOINT_EVERY),
             Err(std::sync::mpsc::RecvTimeoutError::Disconnected)
         );
-        if let Err(e) = conn.exec("PRAGMA wal_checkpoint(PASSIVE)") {
-            tracing::warn!(error = %e, "WAL checkpoint failed; retried in a moment");
+        match conn.exec("PRAGMA wal_checkpoint(PASSIVE)") {
+            Ok(()) => outage.ok(),
+            Err(e) => {
+                outage.failed(&e);
+            }
         }
         if stopping {
             return;

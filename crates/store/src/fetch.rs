@@ -100,15 +100,18 @@ impl Tx {
         .ok_or_else(|| StoreError::not_found("incoming server", id))
     }
 
-    /// Active, enabled servers whose interval has passed since their last poll and that no node
-    /// holds, by priority then id.
+    /// Active, enabled servers that no node holds and whose interval has passed since their
+    /// last poll — or whose last poll never ended: its lease ran out without being given back
+    /// (the node died in the middle of it, an IMAP IDLE watch among them), and another node
+    /// takes it over at once, whatever the interval. By priority then id.
     pub async fn due_incoming_servers(
         &mut self,
         now: i64,
     ) -> Result<Vec<IncomingServerId>, StoreError> {
         let ids: Vec<i64> = on!(self, |c| sqlx::query_scalar(
             "SELECT id FROM incoming_servers WHERE active AND disabled_at IS NULL \
-             AND (last_poll_at IS NULL OR last_poll_at + interval_seconds * 1000 <= $1) \
+             AND (last_poll_at IS NULL OR last_poll_at + interval_seconds * 1000 <= $1 \
+                  OR lease_owner IS NOT NULL) \
              AND (lease_until IS NULL OR lease_until < $1) ORDER BY priority, id"
         )
         .bind(now)

@@ -31,6 +31,7 @@ mod events;
 mod fetch;
 mod inbound;
 mod new_rows;
+mod outage;
 mod outbox;
 mod read;
 mod retention;
@@ -48,6 +49,7 @@ pub use events::{
 pub use fetch::*;
 pub use inbound::*;
 pub use new_rows::*;
+pub use outage::Outage;
 pub use outbox::*;
 pub use read::*;
 pub use retention::{PRUNED, PruneKind};

@@ -824,6 +824,21 @@ conformance!(fetch_leases_state_and_message_failures, |store| {
         "expired"
     );
     tx.release_fetch_lease(s.id, "a").await.unwrap();
+    // a poll that never ended (its node died, in an IDLE watch): due as soon as its lease has
+    // run out, whatever the interval since its last poll
+    tx.record_fetch_success(s.id, now).await.unwrap();
+    let polled = tx.due_incoming_servers(now + 1).await.unwrap();
+    assert!(polled.is_empty(), "polled a moment ago");
+    assert!(
+        tx.take_fetch_lease(s.id, "dead", now + 1_000)
+            .await
+            .unwrap()
+    );
+    let held = tx.due_incoming_servers(now + 500).await.unwrap();
+    assert!(held.is_empty(), "its lease holds");
+    let abandoned = tx.due_incoming_servers(now + 1_001).await.unwrap();
+    assert_eq!(abandoned, vec![s.id], "abandoned: taken over at once");
+    tx.release_fetch_lease(s.id, "dead").await.unwrap();
     // errors count, last, and disable once they last too long
     let hour = 3_600_000;
     assert!(

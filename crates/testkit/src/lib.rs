@@ -10,7 +10,8 @@
 //! store, the store's tests no HTTP client):
 //!
 //! - `db` (default): fresh databases (SQLite in a directory, or a new PostgreSQL database on
-//!   the server of `POSTERN_TEST_DATABASE_URL`), migrated stores, seeded aliases, reads;
+//!   the server of `POSTERN_TEST_DATABASE_URL`), migrated stores, seeded aliases, reads; a
+//!   private PostgreSQL cluster a test may stop and start ([`private_pg`]);
 //! - `serve` (default): `Serve`, a running `postern serve` on loopback ports, its banner read,
 //!   its API called with the token, stopped with SIGTERM when dropped;
 //! - `postfix` (default): Postfix's `smtp-sink`, and a private Postfix instance relaying to
@@ -31,6 +32,8 @@ pub mod dns;
 pub mod dovecot;
 #[cfg(feature = "postfix")]
 pub mod postfix;
+#[cfg(feature = "db")]
+pub mod private_pg;
 #[cfg(feature = "serve")]
 mod serve;
 #[cfg(feature = "sink")]

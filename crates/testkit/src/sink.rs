@@ -1,7 +1,9 @@
 //! A capture SMTP server over real sockets on 127.0.0.1, built on smtp-proto's receivers (the
 //! feature `sink`). It can refuse chosen recipients (550 5.1.1), answer 451 or drop the
-//! connection for the first transactions, offer STARTTLS or speak TLS at once (self-signed),
-//! require AUTH (PLAIN, LOGIN, XOAUTH2) and announce a SIZE.
+//! connection for the first transactions, stall (greet, then never answer), answer 421 and
+//! close, or close the connection once the data is in but before answering it; offer STARTTLS
+//! or speak TLS at once (self-signed), require AUTH (PLAIN, LOGIN, XOAUTH2) and announce a
+//! SIZE.
 
 use smtp_proto::request::receiver::{DataReceiver, RequestReceiver};
 use smtp_proto::{AUTH_LOGIN, AUTH_PLAIN, AUTH_XOAUTH2, Request};
@@ -20,6 +22,13 @@ pub struct Behaviour {
     pub tempfail_first: usize,
     /// The first N connections are closed right after the greeting.
     pub drop_first: usize,
+    /// The first N connections get the greeting, then no answer at all (the client's timeout).
+    pub stall_first: usize,
+    /// The first N `MAIL FROM` get `421 4.3.2`, and the connection is closed.
+    pub close_421_first: usize,
+    /// The first N messages are read to their end, then the connection is closed without an
+    /// answer to the data (the client cannot know whether they were taken: not captured).
+    pub drop_in_data_first: usize,
     /// STARTTLS offered (and AUTH only after it).
     pub starttls: bool,
     /// TLS at once (port-465 style).
@@ -86,6 +95,7 @@ pub async fn start(b: Behaviour) -> Sink {
     let messages = Arc::new(Mutex::new(Vec::new()));
     let connections = Arc::new(AtomicUsize::new(0));
     let mails = Arc::new(AtomicUsize::new(0));
+    let datas = Arc::new(AtomicUsize::new(0));
     let tls = acceptor();
     let (m, c) = (messages.clone(), connections.clone());
     tokio::spawn(async move {
@@ -96,9 +106,11 @@ pub async fn start(b: Behaviour) -> Sink {
             let n = c.fetch_add(1, Ordering::SeqCst);
             let st = State {
                 drop: n < b.drop_first,
+                stall: n >= b.drop_first && n < b.drop_first + b.stall_first,
                 b: b.clone(),
                 messages: m.clone(),
                 mails: mails.clone(),
+                datas: datas.clone(),
                 tls: false,
                 user: None,
             };
@@ -130,9 +142,12 @@ struct State {
     b: Behaviour,
     messages: Arc<Mutex<Vec<Captured>>>,
     mails: Arc<AtomicUsize>,
+    /// Messages whose data came in, all connections together.
+    datas: Arc<AtomicUsize>,
     tls: bool,
     user: Option<String>,
     drop: bool,
+    stall: bool,
 }
 
 /// One session's transaction (reset by STARTTLS).
@@ -151,6 +166,8 @@ enum Next {
     Data,
     StartTls,
     Quit,
+    /// Answer, then close the connection.
+    Close(&'static [u8]),
 }
 
 fn b64(s: &str) -> String {
@@ -174,6 +191,11 @@ async fn session<S: AsyncRead + AsyncWrite + Unpin>(
         if st.drop {
             return Ok(None);
         }
+        if st.stall {
+            let mut buf = vec![0u8; 4096];
+            while s.read(&mut buf).await? > 0 {}
+            return Ok(None);
+        }
     }
     let mut rx = RequestReceiver::default();
     let mut data: Option<(DataReceiver, Vec<u8>)> = None;
@@ -190,6 +212,9 @@ async fn session<S: AsyncRead + AsyncWrite + Unpin>(
             if let Some((d, body)) = data.as_mut() {
                 if !d.ingest(&mut it, body) {
                     break;
+                }
+                if st.datas.fetch_add(1, Ordering::SeqCst) < st.b.drop_in_data_first {
+                    return Ok(None);
                 }
                 st.capture(&mut t, &body[2..]);
                 data = None;
@@ -227,6 +252,11 @@ async fn session<S: AsyncRead + AsyncWrite + Unpin>(
                 }
                 Next::Quit => {
                     out.extend(b"221 2.0.0 bye\r\n");
+                    s.write_all(&out).await?;
+                    return Ok(None);
+                }
+                Next::Close(reply) => {
+                    out.extend(reply);
                     s.write_all(&out).await?;
                     return Ok(None);
                 }
@@ -270,17 +300,7 @@ impl State {
                 mechanism,
                 initial_response,
             } => return Next::Reply(self.auth(t, mechanism, &initial_response)),
-            Request::Mail { from } => {
-                if self.b.auth.is_some() && self.user.is_none() {
-                    b"530 5.7.0 authentication required\r\n"
-                } else if self.mails.fetch_add(1, Ordering::SeqCst) < self.b.tempfail_first {
-                    b"451 4.3.0 try again later\r\n"
-                } else {
-                    t.from = from.address;
-                    t.rcpts.clear();
-                    b"250 2.1.0 ok\r\n"
-                }
-            }
+            Request::Mail { from } => return self.mail(t, from.address),
             Request::Rcpt { to } => self.rcpt(t, to.address),
             Request::Data if t.rcpts.is_empty() => b"554 5.5.1 no valid recipients\r\n",
             Request::Data => return Next::Data,
@@ -293,6 +313,23 @@ impl State {
             _ => b"250 2.0.0 ok\r\n",
         };
         Next::Reply(reply.to_vec())
+    }
+
+    /// `MAIL FROM`: 530 without the AUTH required, else the faults asked for the first ones.
+    fn mail(&mut self, t: &mut Transaction, from: String) -> Next {
+        if self.b.auth.is_some() && self.user.is_none() {
+            return Next::Reply(b"530 5.7.0 authentication required\r\n".to_vec());
+        }
+        let n = self.mails.fetch_add(1, Ordering::SeqCst);
+        if n < self.b.close_421_first {
+            return Next::Close(b"421 4.3.2 service shutting down\r\n");
+        }
+        if n - self.b.close_421_first < self.b.tempfail_first {
+            return Next::Reply(b"451 4.3.0 try again later\r\n".to_vec());
+        }
+        t.from = from;
+        t.rcpts.clear();
+        Next::Reply(b"250 2.1.0 ok\r\n".to_vec())
     }
 
     fn ehlo(&self) -> Vec<u8> {

@@ -54,6 +54,11 @@ pub(crate) struct ErrorDetail {
     pub(crate) message: String,
 }
 
+/// The API's access to the store, logged once per outage (a request that fails for it is at
+/// info level; the health check reports the recoveries).
+pub(crate) static DATABASE: postern_store::Outage =
+    postern_store::Outage::new("the HTTP API's database");
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let body = ErrorBody {
@@ -129,7 +134,9 @@ impl From<StoreError> for ApiError {
             }
             StoreError::Gone(_) => ApiError::new(StatusCode::GONE, "gone", e.to_string()),
             _ if e.is_temporary() => {
-                tracing::error!(error = %e, "database error");
+                // once per outage; each request at info
+                DATABASE.failed(&e);
+                tracing::info!(error = %e, "database error");
                 ApiError::new(
                     StatusCode::SERVICE_UNAVAILABLE,
                     "unavailable",

@@ -272,13 +272,17 @@ pub async fn run(
 )]
 async fn healthz(State(state): State<AppState>) -> Response {
     match state.store.ping().await {
-        Ok(()) => (
-            StatusCode::OK,
-            axum::Json(serde_json::json!({"status": "ok"})),
-        )
-            .into_response(),
+        Ok(()) => {
+            error::DATABASE.ok();
+            (
+                StatusCode::OK,
+                axum::Json(serde_json::json!({"status": "ok"})),
+            )
+                .into_response()
+        }
         Err(e) => {
-            tracing::warn!(error = %e, "health check: database does not answer");
+            error::DATABASE.failed(&e);
+            tracing::info!(error = %e, "health check: database does not answer");
             (
                 StatusCode::SERVICE_UNAVAILABLE,
                 axum::Json(serde_json::json!({"status": "unavailable", "reason": "database"})),

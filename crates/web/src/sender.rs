@@ -90,6 +90,9 @@ pub fn client(cfg: &WebhookConfig, tls: rustls::ClientConfig) -> reqwest::Client
         .expect("the HTTP client's settings are valid")
 }
 
+/// The webhook sender's access to the store, logged once per outage.
+static OUTAGE: postern_store::Outage = postern_store::Outage::new("the webhook sender");
+
 /// Delivers until `shutdown` completes. With `intake` (the gateway's counter of accepted
 /// messages), deliveries give way to a busy intake for at most `cfg.defer_while_busy`: mail is
 /// accepted first, and the events wait in their durable queue meanwhile.
@@ -115,9 +118,14 @@ pub async fn run(
             }
         }
         let full = match run_once(&store, &cfg, &client).await {
-            Ok(n) => n as i64 >= cfg.batch,
+            Ok(n) => {
+                OUTAGE.ok();
+                n as i64 >= cfg.batch
+            }
             Err(e) => {
-                tracing::error!(error = %e, "webhook round failed; its deliveries come back when their lease runs out");
+                // once per outage, not once per poll; the round's deliveries come back when
+                // their lease runs out
+                OUTAGE.failed(&e);
                 false
             }
         };
