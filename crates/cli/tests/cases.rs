@@ -434,11 +434,13 @@ async fn golden_cases(postgres: bool) {
     );
     let only = std::env::var("POSTERN_CASE").ok();
     let mut failed = Vec::new();
+    let mut ran = 0;
     for f in &files {
         let name = f.file_stem().unwrap().to_string_lossy().into_owned();
         if only.as_ref().is_some_and(|o| !name.contains(o.as_str())) {
             continue;
         }
+        ran += 1;
         // Each case in its own task so that one failure names itself and the others still run.
         let path = f.clone();
         let result = tokio::spawn(async move { run_case(&path, postgres).await }).await;
@@ -450,6 +452,8 @@ async fn golden_cases(postgres: bool) {
             }
         }
     }
+    // A filter that matches nothing is a mistake, not a pass.
+    assert!(ran > 0, "POSTERN_CASE={only:?} matches no golden case");
     if !failed.is_empty() {
         let names: Vec<&str> = failed.iter().map(|(n, _)| n.as_str()).collect();
         panic!(
