@@ -33,6 +33,7 @@ mod inbound;
 mod new_rows;
 mod outbox;
 mod read;
+mod send_limits;
 mod suppressions;
 mod writer;
 
@@ -49,6 +50,7 @@ pub use inbound::*;
 pub use new_rows::*;
 pub use outbox::*;
 pub use read::*;
+pub use send_limits::*;
 pub use suppressions::*;
 
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
