@@ -240,7 +240,14 @@ impl Connection {
             timeout: s.timeout,
         };
         let (stream, caps) = if implicit {
-            (tls_handshake(plain, s, strict).await?, None)
+            let mut tls = SmtpClient {
+                stream: tls_handshake(plain, s, strict).await?,
+                timeout: s.timeout,
+            };
+            read_greeting(&mut tls)
+                .await
+                .map_err(err("reading the greeting"))?;
+            (tls.stream, None)
         } else if starttls || s.opportunistic_tls {
             match start_tls(plain, s, strict, starttls).await? {
                 Upgrade::Tls(t) => (t, None),
