@@ -91,6 +91,7 @@ pub fn hosts_of(domain: &str, answer: MxAnswer) -> Result<Vec<String>, RouteErro
 pub struct MxResolver {
     settings: DnsSettings,
     built: Arc<OnceLock<Result<MessageAuthenticator, String>>>,
+    policies: Arc<crate::mta_sts::PolicyCache>,
 }
 
 impl std::fmt::Debug for MxResolver {
@@ -105,6 +106,7 @@ impl MxResolver {
         MxResolver {
             settings,
             built: Arc::new(OnceLock::new()),
+            policies: Arc::default(),
         }
     }
 
@@ -113,6 +115,17 @@ impl MxResolver {
             .get_or_init(|| self.settings.authenticator().map_err(|e| e.to_string()))
             .as_ref()
             .map_err(|e| RouteError::Temporary(e.clone()))
+    }
+
+    /// The MTA-STS policy of `domain` that applies now, if any (RFC 8461; see
+    /// [`crate::mta_sts`]).
+    pub async fn mta_sts(&self, domain: &str) -> Option<crate::mta_sts::Policy> {
+        let auth = self.authenticator().ok()?;
+        let timeout = self
+            .settings
+            .timeout
+            .max(std::time::Duration::from_secs(10));
+        self.policies.policy(auth, domain, timeout).await
     }
 
     /// The hosts to try for `domain`, in order, each with its addresses (see the module).

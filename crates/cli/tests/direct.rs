@@ -6,6 +6,8 @@
 //! - A mail to `user@dest.test`, whose MX names a host with an A record of 127.0.0.1, reaches the
 //!   sink over STARTTLS; a domain without MX falls back to its A record; a mail to two domains
 //!   reaches both.
+//!   dest.test publishes an MTA-STS record whose policy cannot be fetched (nothing serves HTTPS
+//!   on 127.0.0.1): delivered as without a policy (RFC 8461 section 5).
 //! - A null MX (RFC 7505) fails for good, with the reason; so does a domain that does not exist.
 //! - `postern server test` on the mx server finds the MX host and says that port 25 outward is
 //!   often blocked.
@@ -28,7 +30,8 @@ fn zones() -> Vec<Zone> {
         Zone::new("example.com", "@ IN MX 10 mail\nmail IN A 127.0.0.1\n"),
         Zone::new(
             "dest.test",
-            "@ IN MX 20 mx2\n@ IN MX 10 mx1\nmx1 IN A 127.0.0.1\nmx2 IN A 127.0.0.2\n",
+            "@ IN MX 20 mx2\n@ IN MX 10 mx1\nmx1 IN A 127.0.0.1\nmx2 IN A 127.0.0.2\n\
+             _mta-sts IN TXT \"v=STSv1; id=1\"\nmta-sts IN A 127.0.0.1\n",
         ),
         Zone::new("nullmx.test", "@ IN MX 0 .\n"),
         Zone::new("nomx.test", "@ IN A 127.0.0.1\n"),

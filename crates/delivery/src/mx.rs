@@ -18,7 +18,9 @@
 
 use crate::TestStep;
 use crate::prepare::Prepared;
+use postern_auth::mta_sts::{Mode, Policy};
 use postern_auth::{MxResolver, RouteError};
+use postern_model::Encryption;
 use postern_model::OutgoingServerId;
 use postern_smtp::client::{ClientError, ClientSettings, Connection, RcptOutcome, Reply};
 use std::collections::HashMap;
@@ -182,7 +184,8 @@ async fn connect(
     connect_with(direct, server, domain, permit).await
 }
 
-/// Asks DNS for `domain`'s hosts and connects to the first that answers.
+/// Asks DNS for `domain`'s hosts and connects to the first that answers; under an MTA-STS
+/// policy in `enforce` mode, only to the hosts it names, over verified TLS.
 async fn connect_with(
     direct: &Direct,
     server: &MxServer,
@@ -196,17 +199,14 @@ async fn connect_with(
         },
         RouteError::Temporary(why) => temporary("4.4.3", &why),
     })?;
+    let policy = direct.resolver.mta_sts(domain).await;
+    let (addresses, settings) = targets(domain, &hosts, policy.as_ref(), &server.settings)?;
     let mut last: Option<ClientError> = None;
-    let mut addresses: Vec<(String, std::net::IpAddr)> = Vec::new();
-    for h in &hosts {
-        addresses.extend(h.addresses.iter().map(|a| (h.name.clone(), *a)));
-    }
-    addresses.truncate(MAX_ADDRESSES);
     for (name, address) in addresses {
         let settings = ClientSettings {
             host: name.clone(),
             address: Some(address),
-            ..server.settings.clone()
+            ..settings.clone()
         };
         match Connection::open(&settings).await {
             Ok(c) => return Ok((c, permit)),
@@ -221,6 +221,49 @@ async fn connect_with(
         "4.4.1",
         &format!("no MX host of {domain} could be reached: {why}"),
     ))
+}
+
+/// The addresses to try, in order (at most [`MAX_ADDRESSES`]), and the client settings: the
+/// server's, or, under an MTA-STS policy in `enforce` mode, only the hosts it names, with
+/// STARTTLS required and the certificate verified for the host's name (RFC 8461 section 4.2).
+/// Pure.
+fn targets(
+    domain: &str,
+    hosts: &[postern_auth::MxHost],
+    policy: Option<&Policy>,
+    settings: &ClientSettings,
+) -> Result<(Vec<(String, std::net::IpAddr)>, ClientSettings), Reply> {
+    let enforce = policy.filter(|p| p.mode == Mode::Enforce);
+    let mut settings = settings.clone();
+    if enforce.is_some() {
+        settings.encryption = Encryption::StarttlsStrict;
+        settings.opportunistic_tls = false;
+    }
+    let mut addresses: Vec<(String, std::net::IpAddr)> = Vec::new();
+    for h in hosts {
+        if enforce.is_some_and(|p| !p.allows(&h.name)) {
+            continue;
+        }
+        addresses.extend(h.addresses.iter().map(|a| (h.name.clone(), *a)));
+    }
+    if addresses.is_empty()
+        && let Some(p) = enforce
+    {
+        return Err(temporary(
+            "4.7.5",
+            &format!(
+                "the MTA-STS policy of {domain} (enforce) allows none of its MX hosts ({}): it names {}",
+                hosts
+                    .iter()
+                    .map(|h| h.name.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", "),
+                p.mx.join(", ")
+            ),
+        ));
+    }
+    addresses.truncate(MAX_ADDRESSES);
+    Ok((addresses, settings))
 }
 
 /// The connection test of an mx server: the settings of `domain`'s first MX host, and the step
@@ -276,6 +319,70 @@ fn refuse(rcpts: &[String], reply: &Reply) -> Vec<(String, RcptOutcome)> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn settings() -> ClientSettings {
+        ClientSettings {
+            host: String::new(),
+            port: 25,
+            encryption: Encryption::None,
+            credentials: None,
+            timeout: std::time::Duration::from_secs(5),
+            helo: "postern.test".into(),
+            address: None,
+            opportunistic_tls: true,
+        }
+    }
+
+    fn host(name: &str, ip: [u8; 4]) -> postern_auth::MxHost {
+        postern_auth::MxHost {
+            name: name.into(),
+            addresses: vec![std::net::IpAddr::from(ip)],
+        }
+    }
+
+    #[test]
+    fn an_enforced_mta_sts_policy_keeps_its_hosts_and_requires_verified_tls() {
+        let hosts = [
+            host("mx1.dest.test", [127, 0, 0, 1]),
+            host("evil.example", [192, 0, 2, 1]),
+        ];
+        let enforce = Policy {
+            mode: Mode::Enforce,
+            mx: vec!["*.dest.test".into()],
+            max_age: 60,
+        };
+        let (to, s) = targets("dest.test", &hosts, Some(&enforce), &settings()).unwrap();
+        assert_eq!(
+            to,
+            vec![("mx1.dest.test".to_owned(), [127, 0, 0, 1].into())]
+        );
+        assert_eq!(
+            (s.encryption, s.opportunistic_tls),
+            (Encryption::StarttlsStrict, false)
+        );
+        // Testing mode, or no policy: every host, opportunistic TLS.
+        let testing = Policy {
+            mode: Mode::Testing,
+            ..enforce.clone()
+        };
+        for p in [Some(&testing), None] {
+            let (to, s) = targets("dest.test", &hosts, p, &settings()).unwrap();
+            assert_eq!(to.len(), 2);
+            assert_eq!(s.encryption, Encryption::None);
+        }
+        // A policy naming none of the hosts: nothing is tried, temporary.
+        let other = Policy {
+            mx: vec!["mail.other.test".into()],
+            ..enforce
+        };
+        let refused = targets("dest.test", &hosts, Some(&other), &settings()).unwrap_err();
+        assert_eq!(refused.code, 451);
+        assert!(
+            refused.text.contains("allows none of its MX hosts"),
+            "{}",
+            refused.text
+        );
+    }
 
     #[test]
     fn recipients_grouped_by_domain_in_order() {
