@@ -389,33 +389,21 @@ pub async fn test_server(
         Ok(s) if server.kind == postern_model::ServerKind::Mx => {
             let domain = rcpt.rsplit('@').next().unwrap_or_default();
             let resolver = postern_auth::MxResolver::new(dns.clone());
-            match mx::first_host(&resolver, s, domain).await {
-                Ok((s, step)) => {
-                    steps.push(step);
-                    s
-                }
-                Err(step) => {
-                    return Ok(TestResult {
-                        ok: false,
-                        message: step.answer.clone(),
-                        steps: vec![step],
-                        test_from,
-                        warnings,
-                        max_size: None,
-                    });
-                }
-            }
+            mx::first_host(&resolver, s, domain).await.map(|(s, step)| {
+                steps.push(step);
+                s
+            })
         }
+        Ok(s) => Ok(s),
+        Err(e) => Err(TestStep::new("read the server's settings", false, e)),
+    };
+    let settings = match settings {
         Ok(s) => s,
-        Err(e) => {
+        Err(step) => {
             return Ok(TestResult {
                 ok: false,
-                steps: vec![TestStep::new(
-                    "read the server's settings",
-                    false,
-                    e.clone(),
-                )],
-                message: e,
+                message: step.answer.clone(),
+                steps: vec![step],
                 test_from,
                 warnings,
                 max_size: None,
