@@ -618,7 +618,7 @@ impl Tx {
         }
         on!(self, |c| {
             sqlx::query(
-            "UPDATE mails SET state = 'outgoing', failure_type = NULL, failure_reason = NULL, next_try_at = $2, \
+            "UPDATE mails SET state = 'outgoing', failure_type = NULL, failure_reason = NULL, waiting_reason = NULL, next_try_at = $2, \
              retry_since = $2, lease_owner = NULL, lease_until = NULL WHERE id = $1"
         )
         .bind(id)
@@ -653,7 +653,7 @@ impl Tx {
         }
         on!(self, |c| {
             sqlx::query(
-            "UPDATE mails SET state = 'cancel', lease_owner = NULL, lease_until = NULL WHERE id = $1"
+            "UPDATE mails SET state = 'cancel', waiting_reason = NULL, lease_owner = NULL, lease_until = NULL WHERE id = $1"
         )
         .bind(id)
         .execute(c)
