@@ -33,7 +33,8 @@ cleanup() {
 trap cleanup EXIT
 
 [[ -x /usr/sbin/smtp-source && -x /usr/sbin/smtp-sink ]] || (cd "$ANCHORS" && ./install.sh >/dev/null)
-cargo build -q --release -p postern -p postern-testkit --features postern-testkit/dns --example dns_server
+cargo build -q --release -p postern
+cargo build -q --release -p postern-testkit --features dns --example dns_server
 TARGET=${CARGO_TARGET_DIR:-$ROOT/target}
 BIN=$TARGET/release/postern
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
@@ -121,15 +122,21 @@ c.executemany(
 c.commit()
 PY
     t0=$(date +%s.%N)
-    POSTERN_LOG=warn "$BIN" serve --data-dir "$data" --http-listen "127.0.0.1:$(free_port)" --smtp-listen "" \
+    POSTERN_LOG=warn "$BIN" serve --config "$WORK/delivery-$1.toml" --data-dir "$data" --http-listen "127.0.0.1:$(free_port)" --smtp-listen "" \
         > "$WORK/serve-delivery-$1.log" 2>&1 &
     pid=$!
     PIDS+=($pid)
-    python3 - "$data/postern.db" <<'PY'
+    python3 - "$data/postern.db" "$WORK/serve-delivery-$1.log" <<'PY'
 import sqlite3, sys, time
 c = sqlite3.connect(sys.argv[1], timeout=30)
 deadline = time.time() + 600
 while time.time() < deadline:
+    try:
+        log = open(sys.argv[2]).read()
+    except FileNotFoundError:
+        log = ""
+    if log.startswith("postern:"):
+        sys.exit("postern serve did not start: " + log)
     if c.execute("SELECT COUNT(*) FROM mails WHERE state = 'outgoing'").fetchone()[0] == 0:
         break
     time.sleep(0.02)
