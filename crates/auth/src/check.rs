@@ -134,7 +134,7 @@ pub async fn check(auth: &MessageAuthenticator, expected: &Expected) -> DnsRepor
     }
 }
 
-async fn txt(auth: &MessageAuthenticator, name: &str) -> Found {
+pub(crate) async fn txt(auth: &MessageAuthenticator, name: &str) -> Found {
     let lookup = auth.resolver().txt_lookup(format!("{name}.")).await;
     records(lookup, |data| match data {
         RData::TXT(t) => Some(

@@ -1,6 +1,6 @@
 //! postern-auth — sender authentication and deliverability, on mail-auth: DKIM keys
 //! ([`keys`]: made, encoded, published), DKIM signing of outgoing mail ([`sign`]), the DNS
-//! resolver of `[server] dns` ([`resolver`]), the DNS check of an alias domain ([`check`]), SPF/DKIM/DMARC verification of
+//! resolver of `[server] dns` ([`resolver`]), the MX hosts of a domain for direct delivery ([`mx`]) and its MTA-STS policy ([`mta_sts`]), the DNS check of an alias domain ([`check`]), SPF/DKIM/DMARC verification of
 //! mail arriving over SMTP and LMTP ([`verify`]).
 //!
 //! Owns: the cryptography and the DNS questions of mail authentication. Must not: store keys
@@ -10,10 +10,13 @@
 
 pub mod check;
 pub mod keys;
+pub mod mta_sts;
+pub mod mx;
 pub mod resolver;
 pub mod sign;
 pub mod verify;
 
+pub use mx::{MxHost, MxResolver, RouteError};
 pub use resolver::DnsSettings;
 pub use sign::{Signers, SigningKey};
 

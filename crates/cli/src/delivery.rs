@@ -34,6 +34,7 @@ pub(crate) fn config(
     http: std::net::SocketAddr,
 ) -> DeliveryConfig {
     let mut c = DeliveryConfig::new(&settings.hostname);
+    c.dns = postern_auth::MxResolver::new(settings.dns());
     c.public_url = Some(match settings.public_url.trim_end_matches('/') {
         "" => format!("http://{http}"),
         url => url.to_owned(),

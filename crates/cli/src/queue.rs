@@ -91,6 +91,16 @@ async fn list(
             (Some(t), None) => format!("  [{t}]"),
             _ => String::new(),
         };
+        let failure = match &m.waiting_reason {
+            Some(why) => {
+                let until = postern_web::mail_json(m)["next_try_at"].clone();
+                format!(
+                    "{failure}  waits until {}: {why}",
+                    until.as_str().unwrap_or("?")
+                )
+            }
+            None => failure,
+        };
         println!(
             "{:>6}  {:<9}  {:<40}  {}{failure}",
             m.id,
@@ -163,11 +173,17 @@ pub(crate) async fn server(cli: &Cli, command: &ServerCommand) -> anyhow::Result
         eprintln!("postern: no outgoing server named `{name}`");
         return Ok(ExitCode::from(exit::NOINPUT));
     };
+    let settings = crate::ingest::server_settings(cli);
     let hostname = hostname
         .clone()
-        .unwrap_or_else(|| crate::ingest::server_settings(cli).hostname);
-    let r =
-        postern_delivery::test_server(&store, id, &hostname, Duration::from_secs(*timeout)).await?;
+        .unwrap_or_else(|| settings.hostname.clone());
+    let r = postern_delivery::test_server(
+        &store,
+        id,
+        (&hostname, Duration::from_secs(*timeout)),
+        &settings.dns(),
+    )
+    .await?;
     store.close().await;
     for w in &r.warnings {
         eprintln!("warning: {w}");

@@ -27,8 +27,11 @@ pub async fn check_dns(
             .into_iter()
             .map(|k| (k.selector, k.algorithm, k.public_key))
             .collect(),
+        // Direct delivery (kind mx) sends from this machine, whose public address the check
+        // cannot know: docs/dns.md says what SPF must allow then.
         outgoing_hosts: servers
             .into_iter()
+            .filter(|s| s.kind == postern_model::ServerKind::Relay)
             .filter(|s| sends_for(s.from_filter.as_deref(), &d.name))
             .map(|s| s.host)
             .collect(),

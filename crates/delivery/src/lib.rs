@@ -17,6 +17,8 @@
 #![warn(missing_docs)]
 
 mod dns;
+mod limits;
+mod mx;
 pub mod outcome;
 
 pub mod prepare;
@@ -67,6 +69,8 @@ pub struct DeliveryConfig {
     /// The HTTP server's address as recipients reach it: mass mail carries a one-click
     /// unsubscribe link under it (RFC 8058). `None`: no link.
     pub public_url: Option<String>,
+    /// The resolver of direct delivery (servers of kind `mx`): `[server] dns`.
+    pub dns: postern_auth::MxResolver,
 }
 
 impl DeliveryConfig {
@@ -85,6 +89,7 @@ impl DeliveryConfig {
             commit_every: 200,
             backoff: Backoff::default(),
             public_url: None,
+            dns: postern_auth::MxResolver::new(postern_auth::DnsSettings::default()),
         }
     }
 }
@@ -128,6 +133,9 @@ pub fn server_settings(
         credentials,
         timeout,
         helo: hostname.to_owned(),
+        address: None,
+        // Direct delivery: STARTTLS whenever an MX host offers it, unless required anyway.
+        opportunistic_tls: s.kind == postern_model::ServerKind::Mx,
     })
 }
 
@@ -188,7 +196,7 @@ async fn warn_port_25(store: &Store) {
     };
     if let Ok(servers) = tx.delivery_servers(false).await {
         for s in servers {
-            if let Some(w) = port_warning(s.port) {
+            if let Some(w) = server_warning(&s) {
                 tracing::warn!(server = %s.name, "{w}");
             }
         }
@@ -199,6 +207,19 @@ async fn warn_port_25(store: &Store) {
 /// choices).
 pub fn port_warning(port: i64) -> Option<String> {
     u16::try_from(port).ok().and_then(client::port_warning)
+}
+
+/// What `server test` and the runner's start say of direct delivery.
+pub const MX_PORT_WARNING: &str = "direct delivery (kind mx) connects to port 25 of the \
+     recipients' MX hosts, which many hosting providers and home networks block outward: if \
+     connections time out, ask the provider to open port 25 or send through a relay (kind relay)";
+
+/// The warning a server deserves: direct delivery's port 25, or a relay on port 25.
+fn server_warning(s: &DeliveryServer) -> Option<String> {
+    match s.kind {
+        postern_model::ServerKind::Mx => Some(MX_PORT_WARNING.to_owned()),
+        postern_model::ServerKind::Relay => port_warning(s.port),
+    }
 }
 
 /// The result of a connection test, as shown by the CLI and the API.
@@ -230,7 +251,7 @@ pub struct TestStep {
 }
 
 impl TestStep {
-    fn new(step: impl Into<String>, ok: bool, answer: impl Into<String>) -> TestStep {
+    pub(crate) fn new(step: impl Into<String>, ok: bool, answer: impl Into<String>) -> TestStep {
         TestStep {
             step: step.into(),
             ok,
@@ -348,12 +369,13 @@ pub async fn explain_outgoing(
 
 /// Test Connection of the outgoing server `id` (archived servers too): connect, EHLO,
 /// TLS, AUTH, MAIL FROM the test sender, RCPT TO its domain's postmaster, DATA → 354; nothing
-/// is sent.
+/// is sent. An `mx` server first asks `dns` for the MX hosts of that domain and tests the
+/// first one.
 pub async fn test_server(
     store: &Store,
     id: OutgoingServerId,
-    hostname: &str,
-    timeout: Duration,
+    (hostname, timeout): (&str, Duration),
+    dns: &postern_auth::DnsSettings,
 ) -> Result<TestResult, StoreError> {
     let mut tx = store.read().await?;
     let server = tx
@@ -369,18 +391,27 @@ pub async fn test_server(
         "postmaster@{}",
         test_from.rsplit('@').next().unwrap_or("localhost")
     );
-    let mut warnings: Vec<String> = port_warning(server.port).into_iter().collect();
+    let mut warnings: Vec<String> = server_warning(&server).into_iter().collect();
+    let mut steps = Vec::new();
     let settings = match server_settings(&server, hostname, timeout) {
+        Ok(s) if server.kind == postern_model::ServerKind::Mx => {
+            let domain = rcpt.rsplit('@').next().unwrap_or_default();
+            let resolver = postern_auth::MxResolver::new(dns.clone());
+            mx::first_host(&resolver, s, domain).await.map(|(s, step)| {
+                steps.push(step);
+                s
+            })
+        }
+        Ok(s) => Ok(s),
+        Err(e) => Err(TestStep::new("read the server's settings", false, e)),
+    };
+    let settings = match settings {
         Ok(s) => s,
-        Err(e) => {
+        Err(step) => {
             return Ok(TestResult {
                 ok: false,
-                steps: vec![TestStep::new(
-                    "read the server's settings",
-                    false,
-                    e.clone(),
-                )],
-                message: e,
+                message: step.answer.clone(),
+                steps: vec![step],
                 test_from,
                 warnings,
                 max_size: None,
@@ -391,14 +422,14 @@ pub async fn test_server(
         warnings.push("the password is sent in clear text (encryption `none`)".into());
     }
     let outcome = client::test_connection(&settings, &test_from, &rcpt).await;
-    let steps = test_steps(&settings, &test_from, &rcpt, &outcome);
+    steps.extend(test_steps(&settings, &test_from, &rcpt, &outcome));
     Ok(match outcome {
         Ok(report) => TestResult {
             steps,
             ok: true,
             message: format!(
                 "Connection Test Successful! {}:{} accepts mail from <{test_from}>",
-                server.host, server.port
+                settings.host, settings.port
             ),
             test_from,
             warnings,

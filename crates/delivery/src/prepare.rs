@@ -517,6 +517,11 @@ mod tests {
             sequence: id,
             active: true,
             auth: "password".into(),
+            kind: Default::default(),
+            connections_per_domain: 2,
+            limit_per_second: None,
+            limit_per_hour: None,
+            limit_per_day: None,
         }
     }
 

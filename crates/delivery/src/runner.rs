@@ -7,13 +7,14 @@
 //! are claimed again (by this node or another). A crash between sending and recording sends
 //! those mails again after the lease: at least once, never lost.
 
+use crate::mx::{self, MxServer};
 use crate::outcome::{self, Attempt, Backoff};
 use crate::prepare::{self, Context, Preparation, Prepared};
 use crate::{DeliveryConfig, DeliveryError, server_settings};
 use postern_auth::Signers;
 use postern_compose::build::Attachment;
 use postern_model::address::email_normalize;
-use postern_model::{MessageId, OutgoingServerId};
+use postern_model::{MessageId, OutgoingServerId, ServerKind};
 use postern_smtp::client::{ClientError, ClientSettings, Connection};
 use postern_store::{AttemptState, DeliveryServer, MailResult, Store, now_ms};
 use std::collections::{HashMap, VecDeque};
@@ -34,6 +35,8 @@ pub struct BatchStats {
     pub retried: usize,
     /// Mails in `exception`.
     pub failed: usize,
+    /// Mails held back by a send limit of their server (not tried; due when it allows).
+    pub waiting: usize,
 }
 
 /// Reads what preparing needs: servers, alias domains, the gateway company's domain, params.
@@ -126,15 +129,13 @@ pub async fn run_once(store: &Store, cfg: &DeliveryConfig) -> Result<BatchStats,
         ready = skip_suppressed(&mut tx, ready, &cfg.backoff, &mut results).await?;
         tx.rollback().await?;
     }
+    let before = ready.len();
+    ready = crate::limits::hold_back(store, ready, &ctx.servers, now).await?;
+    stats.waiting = before - ready.len();
     let (sender, mut receiver) = mpsc::channel::<MailResult>(1024);
-    let workers = spawn_workers(
-        store,
-        signers,
-        group(ready, cfg.connections),
-        &ctx.servers,
-        cfg,
-        sender,
-    );
+    let shared = Arc::new(Shared::new(store, signers, &ctx.servers, cfg, sender));
+    let chunks = group(ready, cfg.connections, &shared.mx);
+    let workers = spawn_workers(shared, chunks, cfg.connections);
     let mut pending = results;
     // Results are committed by the hundred, and at least every 100 ms: what a crash can make
     // the next node send again is what was delivered since the last commit.
@@ -197,13 +198,23 @@ struct Chunk {
     mails: Vec<Prepared>,
 }
 
-/// Groups per (server, envelope sender), transactional groups first, each group cut in up to
-/// `connections` chunks (so that a large group uses several connections at once).
-fn group(ready: Vec<Prepared>, connections: usize) -> VecDeque<Chunk> {
-    let mut order: Vec<(bool, OutgoingServerId, String)> = Vec::new();
-    let mut groups: HashMap<(bool, OutgoingServerId, String), Vec<Prepared>> = HashMap::new();
+/// Groups per (server, envelope sender) — and, for an mx server, per destination domain, so
+/// that a domain's mails share a connection —, transactional groups first, each group cut in
+/// up to `connections` chunks (so that a large group uses several connections at once).
+fn group(
+    ready: Vec<Prepared>,
+    connections: usize,
+    mx: &HashMap<OutgoingServerId, MxServer>,
+) -> VecDeque<Chunk> {
+    type Key = (bool, OutgoingServerId, String, String);
+    let mut order: Vec<Key> = Vec::new();
+    let mut groups: HashMap<Key, Vec<Prepared>> = HashMap::new();
     for p in ready {
-        let key = (p.mass, p.server_id, p.mail_from.clone());
+        let domain = match mx.contains_key(&p.server_id) {
+            true => mx::first_domain(&p.rcpts),
+            false => String::new(),
+        };
+        let key = (p.mass, p.server_id, p.mail_from.clone(), domain);
         if !groups.contains_key(&key) {
             order.push(key.clone());
         }
@@ -226,57 +237,130 @@ fn group(ready: Vec<Prepared>, connections: usize) -> VecDeque<Chunk> {
     chunks
 }
 
-fn spawn_workers(
-    store: &Store,
+/// What every worker of a batch shares.
+struct Shared {
+    store: Store,
     signers: Arc<Signers>,
-    chunks: VecDeque<Chunk>,
-    servers: &[DeliveryServer],
-    cfg: &DeliveryConfig,
+    /// Each server's client settings (or why there are none).
+    settings: HashMap<OutgoingServerId, Result<ClientSettings, String>>,
+    /// The servers of kind `mx` (with settings).
+    mx: HashMap<OutgoingServerId, MxServer>,
+    direct: mx::Direct,
     sender: mpsc::Sender<MailResult>,
-) -> Vec<tokio::task::JoinHandle<()>> {
-    let n = cfg.connections.max(1).min(chunks.len());
-    let queue = Arc::new(Mutex::new(chunks));
-    let settings: Arc<HashMap<OutgoingServerId, Result<ClientSettings, String>>> = Arc::new(
-        servers
+    backoff: Backoff,
+}
+
+impl Shared {
+    fn new(
+        store: &Store,
+        signers: Arc<Signers>,
+        servers: &[DeliveryServer],
+        cfg: &DeliveryConfig,
+        sender: mpsc::Sender<MailResult>,
+    ) -> Shared {
+        let settings: HashMap<OutgoingServerId, Result<ClientSettings, String>> = servers
             .iter()
             .map(|s| (s.id, server_settings(s, &cfg.hostname, cfg.timeout)))
-            .collect(),
-    );
-    (0..n)
-        .map(|_| {
-            let queue = queue.clone();
-            let store = store.clone();
-            let signers = signers.clone();
-            let settings = settings.clone();
-            let sender = sender.clone();
-            let backoff = cfg.backoff;
-            tokio::spawn(async move {
-                let mut current: Option<(OutgoingServerId, Connection)> = None;
-                loop {
-                    let chunk = queue.lock().ok().and_then(|mut q| q.pop_front());
-                    let Some(chunk) = chunk else { break };
-                    let s = settings
-                        .get(&chunk.server_id)
-                        .cloned()
-                        .unwrap_or_else(|| Err("the server was removed".into()));
-                    let conn = match current.take() {
-                        Some((id, c)) if id == chunk.server_id => Some(c),
-                        Some((_, c)) => {
-                            c.quit().await;
-                            None
-                        }
-                        None => None,
-                    };
-                    let conn =
-                        send_chunk((&store, &signers), chunk, s, conn, &sender, &backoff).await;
-                    current = conn;
-                }
-                if let Some((_, c)) = current {
-                    c.quit().await;
-                }
+            .collect();
+        let mx = servers
+            .iter()
+            .filter(|s| s.kind == ServerKind::Mx)
+            .filter_map(|s| {
+                let settings = settings.get(&s.id)?.as_ref().ok()?.clone();
+                let per_domain = usize::try_from(s.connections_per_domain).unwrap_or(1);
+                Some((
+                    s.id,
+                    MxServer {
+                        id: s.id,
+                        settings,
+                        per_domain,
+                    },
+                ))
             })
-        })
+            .collect();
+        Shared {
+            store: store.clone(),
+            signers,
+            settings,
+            mx,
+            direct: mx::Direct::new(cfg.dns.clone()),
+            sender,
+            backoff: cfg.backoff,
+        }
+    }
+}
+
+fn spawn_workers(
+    shared: Arc<Shared>,
+    chunks: VecDeque<Chunk>,
+    connections: usize,
+) -> Vec<tokio::task::JoinHandle<()>> {
+    let n = connections.max(1).min(chunks.len());
+    let queue = Arc::new(Mutex::new(chunks));
+    (0..n)
+        .map(|_| tokio::spawn(work(shared.clone(), queue.clone())))
         .collect()
+}
+
+/// One worker: takes chunks until none is left, keeping its connection (to a relay, or to
+/// each destination domain) for the next chunk.
+async fn work(sh: Arc<Shared>, queue: Arc<Mutex<VecDeque<Chunk>>>) {
+    let mut current: Option<(OutgoingServerId, Connection)> = None;
+    let mut open = mx::Open::default();
+    loop {
+        let chunk = queue.lock().ok().and_then(|mut q| q.pop_front());
+        let Some(chunk) = chunk else { break };
+        if let Some(server) = sh.mx.get(&chunk.server_id) {
+            if !send_chunk_mx(&sh, server, chunk, &mut open).await {
+                break;
+            }
+            continue;
+        }
+        let s = sh
+            .settings
+            .get(&chunk.server_id)
+            .cloned()
+            .unwrap_or_else(|| Err("the server was removed".into()));
+        let conn = match current.take() {
+            Some((id, c)) if id == chunk.server_id => Some(c),
+            Some((_, c)) => {
+                c.quit().await;
+                None
+            }
+            None => None,
+        };
+        current = send_chunk(
+            (&sh.store, &sh.signers),
+            chunk,
+            s,
+            conn,
+            &sh.sender,
+            &sh.backoff,
+        )
+        .await;
+    }
+    if let Some((_, c)) = current {
+        c.quit().await;
+    }
+    open.close_all().await;
+}
+
+/// Sends the mails of a chunk of an mx server, each to its recipients' domains; false when the
+/// results can no longer be handed over.
+async fn send_chunk_mx(sh: &Shared, server: &MxServer, chunk: Chunk, open: &mut mx::Open) -> bool {
+    for p in chunk.mails {
+        let result = match message_bytes((&sh.store, &sh.signers), &p).await {
+            Ok(bytes) => {
+                let outcomes = mx::send(&sh.direct, open, server, &p, &bytes).await;
+                decide(p, outcomes, &sh.backoff)
+            }
+            Err(e) => untried(&p, e.to_string(), &sh.backoff),
+        };
+        if sh.sender.send(result).await.is_err() {
+            return false;
+        }
+    }
+    true
 }
 
 /// Sends the mails of a chunk over one connection (reopened once if it breaks); returns the
@@ -312,6 +396,20 @@ async fn send_chunk(
     conn.map(|c| (server_id, c))
 }
 
+/// The bytes of a mail, its attachments read, DKIM-signed.
+async fn message_bytes(
+    (store, signers): (&Store, &Signers),
+    p: &Prepared,
+) -> Result<Vec<u8>, ClientError> {
+    match attachments(store, p.attachments_of).await {
+        Ok(files) => Ok(signed(signers, p, p.parts.bytes(&files))),
+        Err(e) => Err(ClientError::Protocol(
+            "reading the attachments",
+            e.to_string(),
+        )),
+    }
+}
+
 /// Sends one mail; a connection that broke after earlier use is reopened once.
 async fn send_one(
     (store, signers): (&Store, &Signers),
@@ -319,15 +417,7 @@ async fn send_one(
     conn: &mut Option<Connection>,
     p: &Prepared,
 ) -> Result<Vec<(String, postern_smtp::client::RcptOutcome)>, ClientError> {
-    let bytes = match attachments(store, p.attachments_of).await {
-        Ok(files) => signed(signers, p, p.parts.bytes(&files)),
-        Err(e) => {
-            return Err(ClientError::Protocol(
-                "reading the attachments",
-                e.to_string(),
-            ));
-        }
-    };
+    let bytes = message_bytes((store, signers), p).await?;
     let reused = conn.is_some();
     if conn.is_none() {
         *conn = Some(Connection::open(s).await?);
@@ -335,12 +425,12 @@ async fn send_one(
     let Some(c) = conn.as_mut() else {
         return Err(ClientError::Closed("connecting"));
     };
-    match transactions(c, p, &bytes).await {
+    match transactions(c, p, &p.rcpts, &bytes).await {
         Ok(o) => Ok(o),
         Err(_) if reused => {
             *conn = None;
             let mut fresh = Connection::open(s).await?;
-            let r = transactions(&mut fresh, p, &bytes).await;
+            let r = transactions(&mut fresh, p, &p.rcpts, &bytes).await;
             if r.is_ok() {
                 *conn = Some(fresh);
             }
@@ -353,18 +443,19 @@ async fn send_one(
     }
 }
 
-/// One SMTP transaction for every recipient of the mail, or, with VERP, one per recipient,
-/// each with its own return path.
-async fn transactions(
+/// One SMTP transaction for `rcpts` (recipients of the mail), or, with VERP, one per
+/// recipient, each with its own return path.
+pub(crate) async fn transactions(
     c: &mut Connection,
     p: &Prepared,
+    rcpts: &[String],
     bytes: &[u8],
 ) -> Result<Vec<(String, postern_smtp::client::RcptOutcome)>, ClientError> {
     if p.verp.is_none() {
-        return c.send(&p.mail_from, &p.rcpts, bytes).await;
+        return c.send(&p.mail_from, rcpts, bytes).await;
     }
-    let mut outcomes = Vec::with_capacity(p.rcpts.len());
-    for (i, rcpt) in p.rcpts.iter().enumerate() {
+    let mut outcomes = Vec::with_capacity(rcpts.len());
+    for (i, rcpt) in rcpts.iter().enumerate() {
         let one = std::slice::from_ref(rcpt);
         match c.send(&p.mail_from_for(rcpt), one, bytes).await {
             Ok(o) => outcomes.extend(o),
@@ -376,7 +467,7 @@ async fn transactions(
                     code: 451,
                     text: format!("4.4.2 not tried: {e}"),
                 };
-                for r in &p.rcpts[i..] {
+                for r in &rcpts[i..] {
                     outcomes.push((
                         r.clone(),
                         postern_smtp::client::RcptOutcome::Refused(reply.clone()),

@@ -541,9 +541,14 @@ both!(starttls_ssl_auth_and_the_connection_test, |store| {
     let t = |id| {
         let store = store.clone();
         async move {
-            test_server(&store, id, "postern.test", Duration::from_secs(3))
-                .await
-                .unwrap()
+            test_server(
+                &store,
+                id,
+                ("postern.test", Duration::from_secs(3)),
+                &Default::default(),
+            )
+            .await
+            .unwrap()
         }
     };
     let ok = t(starttls).await;

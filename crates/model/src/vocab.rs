@@ -118,6 +118,16 @@ vocab_enum!(
 });
 
 vocab_enum!(
+    /// What an outgoing server is: a relay Postern hands mail to, or Postern delivering itself
+    /// to each recipient domain's MX hosts (direct delivery, for users without a relay).
+    ServerKind, "server kind", default = Relay, {
+    /// An SMTP relay (host, port, login): every mail goes to it.
+    Relay => "relay",
+    /// Direct delivery: each recipient domain's MX hosts (RFC 5321 section 5.1), on `port`.
+    Mx => "mx",
+});
+
+vocab_enum!(
     /// The key algorithm of a DKIM key (`postern dkim generate --algorithm`).
     DkimAlgorithm, "DKIM algorithm", default = Rsa2048, {
     /// RSA, 2048 bits, signed with SHA-256 (`a=rsa-sha256`): every verifier knows it.

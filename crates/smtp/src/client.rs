@@ -70,6 +70,12 @@ pub struct ClientSettings {
     pub timeout: Duration,
     /// Our name in EHLO.
     pub helo: String,
+    /// Connect to this address instead of resolving `host` (direct delivery: the MX host's
+    /// address from Postern's resolver; `host` stays the name TLS checks).
+    pub address: Option<std::net::IpAddr>,
+    /// With encryption `none`: STARTTLS when the server offers it (certificate not checked),
+    /// plain text otherwise — opportunistic TLS, as MTAs deliver to MX hosts (RFC 3207).
+    pub opportunistic_tls: bool,
 }
 
 /// One reply of the server.
@@ -233,23 +239,35 @@ impl Connection {
             stream: tcp,
             timeout: s.timeout,
         };
-        let stream: Box<dyn Io> = if implicit {
-            tls_handshake(plain, s, strict).await?
-        } else if starttls {
-            start_tls(plain, s, strict).await?
+        let (stream, caps) = if implicit {
+            let mut tls = SmtpClient {
+                stream: tls_handshake(plain, s, strict).await?,
+                timeout: s.timeout,
+            };
+            read_greeting(&mut tls)
+                .await
+                .map_err(err("reading the greeting"))?;
+            (tls.stream, None)
+        } else if starttls || s.opportunistic_tls {
+            match start_tls(plain, s, strict, starttls).await? {
+                Upgrade::Tls(t) => (t, None),
+                Upgrade::Plain(p, caps) => (Box::new(p.stream) as Box<dyn Io>, Some(caps)),
+            }
         } else {
-            Box::new(plain.stream)
+            let mut plain = plain;
+            read_greeting(&mut plain)
+                .await
+                .map_err(err("reading the greeting"))?;
+            (Box::new(plain.stream) as Box<dyn Io>, None)
         };
         let mut client = SmtpClient {
             stream: BufStream::new(stream),
             timeout: s.timeout,
         };
-        if !starttls {
-            read_greeting(&mut client)
-                .await
-                .map_err(err("reading the greeting"))?;
-        }
-        let caps = client.ehlo(&s.helo).await.map_err(err("saying EHLO"))?;
+        let caps = match caps {
+            Some(c) => c,
+            None => client.ehlo(&s.helo).await.map_err(err("saying EHLO"))?,
+        };
         if let Some(c) = &s.credentials {
             client
                 .authenticate(&login(c), &caps)
@@ -499,9 +517,13 @@ pub enum TestFailure {
 
 /// Opens the TCP connection within the timeout, with `TCP_NODELAY`.
 async fn connect_tcp(s: &ClientSettings, peer: &str) -> Result<TcpStream, ClientError> {
-    let tcp = match tokio::time::timeout(s.timeout, TcpStream::connect((s.host.as_str(), s.port)))
-        .await
-    {
+    let connect = async {
+        match s.address {
+            Some(ip) => TcpStream::connect((ip, s.port)).await,
+            None => TcpStream::connect((s.host.as_str(), s.port)).await,
+        }
+    };
+    let tcp = match tokio::time::timeout(s.timeout, connect).await {
         Err(_) => {
             return Err(ClientError::Timeout(
                 peer.to_owned(),
@@ -530,18 +552,30 @@ async fn tls_handshake(
     Ok(Box::new(tls.stream))
 }
 
-/// STARTTLS (RFC 3207): the greeting, EHLO, STARTTLS if offered, then the TLS handshake.
+/// Where STARTTLS left a connection: secured, or (when TLS was not required and the server
+/// does not offer it) plain text, greeted, with the server's EHLO answer.
+enum Upgrade {
+    Tls(Box<dyn Io>),
+    Plain(SmtpClient<TcpStream>, EhloResponse<String>),
+}
+
+/// STARTTLS (RFC 3207): the greeting, EHLO, STARTTLS if offered, then the TLS handshake. Not
+/// offered: an error when `required`, else the plain connection as it is.
 async fn start_tls(
     mut plain: SmtpClient<TcpStream>,
     s: &ClientSettings,
     strict: bool,
-) -> Result<Box<dyn Io>, ClientError> {
+    required: bool,
+) -> Result<Upgrade, ClientError> {
     let err = |stage| settings_error(s, stage);
     read_greeting(&mut plain)
         .await
         .map_err(err("reading the greeting"))?;
     let caps = plain.ehlo(&s.helo).await.map_err(err("saying EHLO"))?;
     if !caps.has_capability(EXT_START_TLS) {
+        if !required {
+            return Ok(Upgrade::Plain(plain, caps));
+        }
         return Err(ClientError::NoStartTls);
     }
     let r = plain
@@ -554,7 +588,7 @@ async fn start_tls(
             Reply::from_response(&r).to_string(),
         ));
     }
-    tls_handshake(plain, s, strict).await
+    tls_handshake(plain, s, strict).await.map(Upgrade::Tls)
 }
 
 /// mail-send's credentials for ours, the user name's domain IDNA-encoded.
@@ -602,7 +636,10 @@ fn rcpt_refusals(rcpts: &[String], replies: &[Reply]) -> Vec<(String, Option<Rep
 }
 
 fn peer_of(s: &ClientSettings) -> String {
-    format!("{}:{}", s.host, s.port)
+    match s.address {
+        Some(ip) => format!("{} ({ip}) port {}", s.host, s.port),
+        None => format!("{}:{}", s.host, s.port),
+    }
 }
 
 /// No CR, LF or angle brackets in an address put on a command line.

@@ -97,6 +97,11 @@ impl FromDirectRow for OutgoingServer {
             from_filter: r.try_get("from_filter")?,
             sequence: r.try_get("sequence")?,
             active: r.try_get("active")?,
+            kind: r.try_get_from::<String, _>("kind")?,
+            connections_per_domain: r.try_get("connections_per_domain")?,
+            limit_per_second: r.try_get("limit_per_second")?,
+            limit_per_hour: r.try_get("limit_per_hour")?,
+            limit_per_day: r.try_get("limit_per_day")?,
             created_at: r.try_get("created_at")?,
         })
     }
@@ -271,6 +276,11 @@ impl FromDirectRow for DeliveryServer {
             sequence: r.try_get("sequence")?,
             active: r.try_get("active")?,
             auth: r.try_get("auth")?,
+            kind: r.try_get_from::<String, _>("kind")?,
+            connections_per_domain: r.try_get("connections_per_domain")?,
+            limit_per_second: r.try_get("limit_per_second")?,
+            limit_per_hour: r.try_get("limit_per_hour")?,
+            limit_per_day: r.try_get("limit_per_day")?,
         })
     }
 }
@@ -391,6 +401,7 @@ impl FromDirectRow for Mail {
             created_at: r.try_get("created_at")?,
             next_try_at: r.try_get("next_try_at")?,
             attempts: r.try_get("attempts")?,
+            waiting_reason: r.try_get("waiting_reason")?,
         })
     }
 }

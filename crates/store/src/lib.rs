@@ -35,6 +35,7 @@ mod outage;
 mod outbox;
 mod read;
 mod retention;
+mod send_limits;
 mod suppressions;
 mod writer;
 
@@ -53,6 +54,7 @@ pub use outage::Outage;
 pub use outbox::*;
 pub use read::*;
 pub use retention::{PRUNED, PruneKind};
+pub use send_limits::*;
 pub use suppressions::*;
 
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};

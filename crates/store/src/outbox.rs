@@ -90,6 +90,17 @@ pub struct DeliveryServer {
     pub active: bool,
     /// `password` (PLAIN/LOGIN) or `xoauth2` (the password is the OAuth2 access token).
     pub auth: String,
+    /// `relay` or `mx` (direct delivery).
+    #[sqlx(try_from = "String")]
+    pub kind: postern_model::ServerKind,
+    /// Direct delivery: connections open at once to one destination domain.
+    pub connections_per_domain: i64,
+    /// Send limits: per second, per hour, per day (`None`: no limit).
+    pub limit_per_second: Option<i64>,
+    /// Per hour.
+    pub limit_per_hour: Option<i64>,
+    /// Per day.
+    pub limit_per_day: Option<i64>,
 }
 
 /// An optional secret read from a row.
@@ -103,7 +114,7 @@ impl From<Option<String>> for OptSecret {
 }
 
 const SERVER_COLUMNS: &str = "id, name, host, port, encryption, username, password, password_env, from_filter, \
-     sequence, active, auth";
+     sequence, active, auth, kind, connections_per_domain, limit_per_second, limit_per_hour, limit_per_day";
 
 /// One recipient of a mail and what became of it.
 #[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
@@ -370,8 +381,8 @@ impl Tx {
             .join(",");
         for sql in [
             format!(
-                "UPDATE mails SET state = 'sent', failure_type = NULL, failure_reason = NULL, attempts = attempts + 1, \
-                 next_try_at = {now}, sent_at = {now}, lease_owner = NULL, lease_until = NULL WHERE id IN ({ids})"
+                "UPDATE mails SET state = 'sent', failure_type = NULL, failure_reason = NULL, waiting_reason = NULL, \
+                 attempts = attempts + 1, next_try_at = {now}, sent_at = {now}, lease_owner = NULL, lease_until = NULL WHERE id IN ({ids})"
             ),
             format!("DELETE FROM mail_recipients WHERE mail_id IN ({ids})"),
             format!(
@@ -445,7 +456,8 @@ impl Tx {
         on!(self, |c| {
             sqlx::query(
             "UPDATE mails SET state = $2, failure_type = $3, failure_reason = $4, server_id = COALESCE($5, server_id), \
-             attempts = attempts + 1, next_try_at = $6, sent_at = $7, lease_owner = NULL, lease_until = NULL WHERE id = $1"
+             attempts = attempts + 1, next_try_at = $6, sent_at = $7, lease_owner = NULL, lease_until = NULL, \
+             waiting_reason = NULL WHERE id = $1"
         )
         .bind(r.mail_id)
         .bind(state)
@@ -606,7 +618,7 @@ impl Tx {
         }
         on!(self, |c| {
             sqlx::query(
-            "UPDATE mails SET state = 'outgoing', failure_type = NULL, failure_reason = NULL, next_try_at = $2, \
+            "UPDATE mails SET state = 'outgoing', failure_type = NULL, failure_reason = NULL, waiting_reason = NULL, next_try_at = $2, \
              retry_since = $2, lease_owner = NULL, lease_until = NULL WHERE id = $1"
         )
         .bind(id)
@@ -641,7 +653,7 @@ impl Tx {
         }
         on!(self, |c| {
             sqlx::query(
-            "UPDATE mails SET state = 'cancel', lease_owner = NULL, lease_until = NULL WHERE id = $1"
+            "UPDATE mails SET state = 'cancel', waiting_reason = NULL, lease_owner = NULL, lease_until = NULL WHERE id = $1"
         )
         .bind(id)
         .execute(c)

@@ -245,6 +245,9 @@ pub struct Mail {
     pub next_try_at: i64,
     /// Tries so far.
     pub attempts: i64,
+    /// Why it waits, while `outgoing` and held back (a send limit of its server), until
+    /// `next_try_at`; `None` otherwise.
+    pub waiting_reason: Option<String>,
 }
 
 pub(crate) const RECORD_SELECT: &str = "SELECT r.id, m.name AS model, r.name, r.email_from, r.email_cc, r.company_id, r.values_json, \
@@ -253,7 +256,7 @@ pub(crate) const MESSAGE_SELECT: &str = "SELECT id, message_id, parent_id, recor
      subtype, message_type, date, incoming_email_to, incoming_email_cc FROM messages";
 const MAIL_SELECT: &str = "SELECT id, state, kind, stream, email_from, email_to, email_cc, reply_to, return_path, subject, \
      rfc_message_id, message_id, record_id, server_id, failure_type, failure_reason, scheduled_date, headers, body_html, \
-     created_at, next_try_at, attempts FROM mails";
+     created_at, next_try_at, attempts, waiting_reason FROM mails";
 
 impl Tx {
     /// Records matching `filter`, by id.

@@ -340,8 +340,8 @@ async fn test_server(
     let r = postern_delivery::test_server(
         &s.store,
         OutgoingServerId(id),
-        s.gateway.hostname(),
-        Duration::from_secs(30),
+        (s.gateway.hostname(), Duration::from_secs(30)),
+        &s.dns,
     )
     .await?;
     Ok(Json(serde_json::to_value(r).unwrap_or(Value::Null)))

@@ -335,7 +335,15 @@ crud!(
     "OutgoingServer",
     "an outgoing server",
     "outgoing servers",
-    item_doc!("An outgoing server")
+    item_doc!(
+        "An outgoing server",
+        "among them `kind` (`relay`, the default, or `mx`: direct delivery to each recipient \
+         domain's MX hosts on `port`, default 25, STARTTLS when offered or required by \
+         `encryption`, no login), `connections_per_domain` (mx: connections open at once to \
+         one destination domain, default 2), `limit_per_second`, `limit_per_hour`, \
+         `limit_per_day` (send limits in sliding windows: mail over a limit waits, with the \
+         mail's `waiting_reason` and `next_try_at`; null: no limit)"
+    )
 );
 crud!(
     incoming_servers,

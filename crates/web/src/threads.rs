@@ -45,7 +45,10 @@ object_schema!(
     MailBody,
     "Mail",
     "A mail of the outbox: its state (`outgoing`, `sent`, `exception`, `cancel`), addresses, \
-     subject, attempts and error"
+     subject, `attempts` and error (`failure_type`, `failure_reason`), `next_try_at` (RFC 3339: \
+     when the runner tries it next, while `outgoing`) and `waiting_reason` (why it waits until \
+     then when a send limit of its server holds it back, e.g. `send limit of server `relay`: \
+     100 mails per hour reached`; null otherwise)"
 );
 object_schema!(
     /// A follower of a record.

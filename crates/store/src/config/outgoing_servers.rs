@@ -1,10 +1,11 @@
-//! Outgoing servers, the SMTP relays Postern sends through ([`OutgoingServer`],
-//! [`OutgoingServerInput`]), their write-only password and their methods on [`Tx`].
+//! Outgoing servers, the SMTP relays Postern sends through, or direct delivery to the
+//! recipients' MX hosts (kind `mx`) ([`OutgoingServer`], [`OutgoingServerInput`]), their
+//! write-only password, their send limits and their methods on [`Tx`].
 
 use super::{optional, port, secret_update, valid_env_name, valid_host};
 use crate::{StoreError, Tx, now_ms, on};
 use postern_model::address::{email_normalize, is_dot_atom};
-use postern_model::{Encryption, OutgoingServerId, Secret};
+use postern_model::{Encryption, OutgoingServerId, Secret, ServerKind};
 use serde::{Deserialize, Serialize};
 
 /// An SMTP relay Postern sends through. The password is never part of this view.
@@ -34,6 +35,17 @@ pub struct OutgoingServer {
     pub sequence: i64,
     /// Archived servers are not used.
     pub active: bool,
+    /// `relay` or `mx` (direct delivery).
+    #[sqlx(try_from = "String")]
+    pub kind: ServerKind,
+    /// Direct delivery: connections open at once to one destination domain (per node).
+    pub connections_per_domain: i64,
+    /// Mails sent in any second, at most (`None`: no limit).
+    pub limit_per_second: Option<i64>,
+    /// Mails sent in any hour, at most.
+    pub limit_per_hour: Option<i64>,
+    /// Mails sent in any day (24 hours), at most.
+    pub limit_per_day: Option<i64>,
     /// Creation time (epoch ms).
     pub created_at: i64,
 }
@@ -52,6 +64,11 @@ impl OutgoingServer {
             from_filter: self.from_filter.clone(),
             sequence: Some(self.sequence),
             active: Some(self.active),
+            kind: Some(self.kind),
+            connections_per_domain: Some(self.connections_per_domain),
+            limit_per_second: self.limit_per_second,
+            limit_per_hour: self.limit_per_hour,
+            limit_per_day: self.limit_per_day,
         }
     }
 }
@@ -62,7 +79,8 @@ impl OutgoingServer {
 pub struct OutgoingServerInput {
     /// Unique name.
     pub name: String,
-    /// Host.
+    /// Host (a relay's; not used by an `mx` server, which may leave it out).
+    #[serde(default)]
     pub host: String,
     /// Default 465 for `ssl`/`ssl_strict`, else 25 (as Odoo; 587 is the usual submission port).
     #[serde(default)]
@@ -88,6 +106,64 @@ pub struct OutgoingServerInput {
     /// Default true.
     #[serde(default)]
     pub active: Option<bool>,
+    /// `relay` (default) or `mx`: direct delivery to each recipient domain's MX hosts on
+    /// `port` (default 25), STARTTLS when offered (`encryption` `none`) or required
+    /// (`starttls`, `starttls_strict`); no login.
+    #[serde(default)]
+    pub kind: Option<ServerKind>,
+    /// Direct delivery: connections open at once to one destination domain, 1 to 100
+    /// (default 2).
+    #[serde(default)]
+    pub connections_per_domain: Option<i64>,
+    /// At most this many mails in any second (a mail over a limit waits; default: no limit).
+    #[serde(default)]
+    pub limit_per_second: Option<i64>,
+    /// At most this many mails in any hour.
+    #[serde(default)]
+    pub limit_per_hour: Option<i64>,
+    /// At most this many mails in any day (24 hours).
+    #[serde(default)]
+    pub limit_per_day: Option<i64>,
+}
+
+/// A send limit: none, or at least 1.
+fn limit(field: &str, value: Option<i64>) -> Result<Option<i64>, StoreError> {
+    match value {
+        Some(n) if n < 1 => Err(StoreError::invalid(
+            field,
+            format!("{n}: a limit is at least 1 (leave it out for no limit)"),
+        )),
+        v => Ok(v),
+    }
+}
+
+/// What an `mx` server may not have: a TLS-at-once port or a login (MX hosts take mail on port
+/// 25 with STARTTLS, from anyone). Its host is not used.
+fn check_kind(input: &OutgoingServerInput, kind: ServerKind) -> Result<String, StoreError> {
+    if kind == ServerKind::Relay {
+        return valid_host(&input.host);
+    }
+    if matches!(
+        input.encryption,
+        Some(Encryption::Ssl | Encryption::SslStrict)
+    ) {
+        return Err(StoreError::invalid(
+            "encryption",
+            "an mx server speaks STARTTLS: `none` (STARTTLS when offered), `starttls` or \
+             `starttls_strict` (required)",
+        ));
+    }
+    if optional(&input.username).is_some() || input.password.is_some() {
+        return Err(StoreError::invalid(
+            "username",
+            "an mx server does not log in (MX hosts take mail from anyone)",
+        ));
+    }
+    if input.host.trim().is_empty() {
+        Ok(String::new())
+    } else {
+        valid_host(&input.host)
+    }
 }
 
 fn normalize_from_filter(value: &Option<String>) -> Result<Option<String>, StoreError> {
@@ -112,7 +188,8 @@ fn normalize_from_filter(value: &Option<String>) -> Result<Option<String>, Store
 }
 
 const OUTGOING_SELECT: &str = "SELECT id, name, host, port, encryption, username, password_env, \
-     (password IS NOT NULL) AS has_password, from_filter, sequence, active, created_at FROM outgoing_servers";
+     (password IS NOT NULL) AS has_password, from_filter, sequence, active, kind, connections_per_domain, \
+     limit_per_second, limit_per_hour, limit_per_day, created_at FROM outgoing_servers";
 
 const OUTGOING_SERVER_BY_NAME: &str = "SELECT id FROM outgoing_servers WHERE name = $1";
 
@@ -147,7 +224,20 @@ impl Tx {
         let name = self
             .unique_name(OUTGOING_SERVER_BY_NAME, "outgoing server", &input.name, id)
             .await?;
-        let host = valid_host(&input.host)?;
+        let kind = input.kind.unwrap_or_default();
+        let host = check_kind(input, kind)?;
+        let per_domain = input.connections_per_domain.unwrap_or(2);
+        if !(1..=100).contains(&per_domain) {
+            return Err(StoreError::invalid(
+                "connections_per_domain",
+                format!("{per_domain}: expected 1 to 100"),
+            ));
+        }
+        let limits = [
+            limit("limit_per_second", input.limit_per_second)?,
+            limit("limit_per_hour", input.limit_per_hour)?,
+            limit("limit_per_day", input.limit_per_day)?,
+        ];
         let encryption = input.encryption.unwrap_or_default();
         let default_port = if matches!(encryption, Encryption::Ssl | Encryption::SslStrict) {
             465
@@ -168,11 +258,14 @@ impl Tx {
         let q = match id {
             None => {
                 "INSERT INTO outgoing_servers (name, host, port, encryption, username, password, password_env, \
-                     from_filter, sequence, active, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) RETURNING id"
+                     from_filter, sequence, active, created_at, kind, connections_per_domain, limit_per_second, \
+                     limit_per_hour, limit_per_day) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $13, $14, $15, $16, $17) \
+                     RETURNING id"
             }
             Some(_) => {
                 "UPDATE outgoing_servers SET name = $1, host = $2, port = $3, encryption = $4, username = $5, \
-                        password = $6, password_env = $7, from_filter = $8, sequence = $9, active = $10 \
+                        password = $6, password_env = $7, from_filter = $8, sequence = $9, active = $10, kind = $13, \
+                        connections_per_domain = $14, limit_per_second = $15, limit_per_hour = $16, limit_per_day = $17 \
                         WHERE id = $12 AND $11 = $11 RETURNING id"
             }
         };
@@ -189,6 +282,11 @@ impl Tx {
             .bind(input.active.unwrap_or(true))
             .bind(now_ms())
             .bind(id.map(|i| i.get()).unwrap_or(0))
+            .bind(kind.as_str())
+            .bind(per_domain)
+            .bind(limits[0])
+            .bind(limits[1])
+            .bind(limits[2])
             .fetch_one(c)
             .await)
         .map_err(|e| StoreError::from_write(e, "outgoing server"))?;

@@ -39,6 +39,8 @@ const fn f(name: &'static str, label: &'static str, kind: Kind, help: &'static s
     }
 }
 
+const SERVER_KIND: Kind = Kind::Select(&["", "relay", "mx"]);
+
 const ENCRYPTION: Kind = Kind::Select(&[
     "",
     "none",
@@ -226,10 +228,16 @@ pub(crate) const SPECS: &[Spec] = &[
         kind: "outgoing-servers",
         title: "Outgoing servers",
         one: "outgoing server",
-        intro: "SMTP relays; a mail goes through the first by sequence whose from-filter matches its From.",
+        intro: "SMTP relays, or direct delivery to the recipients' MX hosts (kind mx); a mail goes through the first by sequence whose from-filter matches its From.",
         fields: &[
             f("name", "Name", Kind::Text, ""),
-            f("host", "Host", Kind::Text, ""),
+            f(
+                "kind",
+                "Kind",
+                SERVER_KIND,
+                "relay (default), or mx: direct delivery to each recipient domain's MX hosts (port 25 outward is often blocked)",
+            ),
+            f("host", "Host", Kind::Text, "a relay's; not used by mx"),
             f("port", "Port", Kind::Number, "default 25 (465 for ssl)"),
             f("encryption", "Encryption", ENCRYPTION, "default none"),
             f("username", "Username", Kind::Text, ""),
@@ -258,9 +266,24 @@ pub(crate) const SPECS: &[Spec] = &[
                 "lowest first; default 10",
             ),
             f("active", "Active", Kind::Bool(true), ""),
+            f(
+                "connections_per_domain",
+                "Connections per domain",
+                Kind::Number,
+                "mx: open at once to one destination domain; default 2",
+            ),
+            f(
+                "limit_per_second",
+                "Limit per second",
+                Kind::Number,
+                "mails over a limit wait; empty: no limit",
+            ),
+            f("limit_per_hour", "Limit per hour", Kind::Number, ""),
+            f("limit_per_day", "Limit per day", Kind::Number, ""),
         ],
         columns: &[
             ("name", "Name"),
+            ("kind", "Kind"),
             ("host", "Host"),
             ("port", "Port"),
             ("encryption", "Encryption"),

@@ -417,6 +417,7 @@ async fn outbox_page(ui: &Ui, session: &Session, q: OutboxQuery, error: String) 
         ("next_try_at", ""),
         ("attempts", ""),
         ("failure_reason", ""),
+        ("waiting_reason", ""),
     ];
     let page = OutboxPage {
         nav: session.nav(ui).await,
