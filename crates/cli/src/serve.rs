@@ -29,12 +29,9 @@ pub(crate) async fn serve(
     http_listen: Option<&str>,
     smtp_listen: Option<&str>,
 ) -> anyhow::Result<ExitCode> {
-    let file = match &cli.config {
-        Some(path) => match load_config(path) {
-            Ok((f, errors)) => Some((path.clone(), f, errors)),
-            Err(code) => return Ok(code),
-        },
-        None => None,
+    let file = match config_file(cli) {
+        Ok(file) => file,
+        Err(code) => return Ok(code),
     };
     prepare_data_dir(cli)?;
     let store = open_store(cli).await?;
@@ -86,20 +83,16 @@ pub(crate) async fn serve(
         state = state.with_metrics(handle);
     }
     let http_task = tokio::spawn(postern_web::run(listener, state, wait_for(stopped.clone())));
-    let delivery = tokio::spawn(postern_delivery::run(
-        store.clone(),
-        crate::delivery::config(&settings, http),
-        wait_for(stopped.clone()),
-    ));
+    let runners = spawn_runners(&store, &settings, http, &stopped);
     let webhooks = spawn_webhook_sender(&gateway, &settings.hostname, stopped.clone())?;
-    let pruner = tokio::spawn(prune_now_and_then(store.clone(), wait_for(stopped.clone())));
     shutdown.await;
     let _ = stop.send(true);
     fetch_stop.cancel();
     fetch_task.await?;
     http_task.await??;
-    delivery.await?;
-    pruner.await?;
+    for runner in runners {
+        runner.await?;
+    }
     if let Some(webhooks) = webhooks {
         tokio::task::spawn_blocking(move || webhooks.join())
             .await?
@@ -143,6 +136,41 @@ fn spawn_webhook_sender(
             });
         })?;
     Ok(Some(thread))
+}
+
+/// The file of `--config`, read (with its errors), if one is named.
+#[allow(clippy::type_complexity)]
+fn config_file(
+    cli: &Cli,
+) -> Result<
+    Option<(
+        std::path::PathBuf,
+        ConfigFile,
+        Vec<crate::config::ConfigError>,
+    )>,
+    ExitCode,
+> {
+    match &cli.config {
+        Some(path) => load_config(path).map(|(f, errors)| Some((path.clone(), f, errors))),
+        None => Ok(None),
+    }
+}
+
+/// The delivery runner and retention, until `stopped`.
+fn spawn_runners(
+    store: &Store,
+    settings: &ServerSettings,
+    http: std::net::SocketAddr,
+    stopped: &tokio::sync::watch::Receiver<bool>,
+) -> [tokio::task::JoinHandle<()>; 2] {
+    [
+        tokio::spawn(postern_delivery::run(
+            store.clone(),
+            crate::delivery::config(settings, http),
+            wait_for(stopped.clone()),
+        )),
+        tokio::spawn(prune_now_and_then(store.clone(), wait_for(stopped.clone()))),
+    ]
 }
 
 /// Rows removed per transaction by retention: small enough never to hold the writer long.

@@ -127,31 +127,7 @@ pub(crate) async fn apply(
     if let Some(note) = bounce.as_ref().and_then(|b| b.verp.clone()) {
         decision.trace.push(note);
     }
-    let mut in_session_reason = None;
-    if received.refuse_in_session && decision.outcome.is_refusal() {
-        tracing::info!(outcome = ?decision.outcome, "refused in session: no mail sent back");
-        in_session_reason = decision.sent.first().map(|s| s.reason.clone());
-        decision.sent.clear();
-        decision
-            .trace
-            .push("refused in the session: no mail sent back".into());
-    } else {
-        // An untrusted sender's From is likely forged: a refusal would go to someone else.
-        let before = decision.sent.len();
-        decision
-            .sent
-            .retain(|s| s.reason != postern_routing::UNTRUSTED_REFUSAL);
-        if decision.sent.len() < before {
-            decision
-                .trace
-                .push("the sender is not authenticated: no refusal mailed back".into());
-        }
-        send_back(tx, hostname, msg, &mid, &decision, setup).await?;
-        if !decision.outcome.is_refusal() {
-            crate::dsn::report_delivered(tx, hostname, msg, &mid, &received.envelope, setup)
-                .await?;
-        }
-    }
+    let in_session_reason = answer(tx, hostname, msg, &mid, received, &mut decision, setup).await?;
     for alias in &decision.invalid_aliases {
         tx.set_alias_status(*alias, AliasStatus::Invalid).await?;
     }
@@ -167,6 +143,44 @@ pub(crate) async fn apply(
         tx.set_raw_message_outcome(raw_id, status, &json).await?;
     }
     Ok(outcome)
+}
+
+/// What goes back to the sender: nothing when the way in refuses in its session (the reason is
+/// answered, and returned here); else the mails of the decision (no refusal to a sender who is
+/// not authenticated), and the "delivered" report a DSN asked for.
+async fn answer(
+    tx: &mut Tx,
+    hostname: &str,
+    msg: &ParsedMessage,
+    mid: &str,
+    received: &Received,
+    decision: &mut Decision,
+    setup: &Setup<'_>,
+) -> Result<Option<String>, StoreError> {
+    if received.refuse_in_session && decision.outcome.is_refusal() {
+        tracing::info!(outcome = ?decision.outcome, "refused in session: no mail sent back");
+        let reason = decision.sent.first().map(|s| s.reason.clone());
+        decision.sent.clear();
+        decision
+            .trace
+            .push("refused in the session: no mail sent back".into());
+        return Ok(reason);
+    }
+    // An untrusted sender's From is likely forged: a refusal would go to someone else.
+    let before = decision.sent.len();
+    decision
+        .sent
+        .retain(|s| s.reason != postern_routing::UNTRUSTED_REFUSAL);
+    if decision.sent.len() < before {
+        decision
+            .trace
+            .push("the sender is not authenticated: no refusal mailed back".into());
+    }
+    send_back(tx, hostname, msg, mid, decision, setup).await?;
+    if !decision.outcome.is_refusal() {
+        crate::dsn::report_delivered(tx, hostname, msg, mid, &received.envelope, setup).await?;
+    }
+    Ok(None)
 }
 
 /// Creates or finds the record, stores the message on it; returns (record id, message id).

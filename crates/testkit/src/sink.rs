@@ -186,16 +186,8 @@ async fn session<S: AsyncRead + AsyncWrite + Unpin>(
     st: &mut State,
     greet: bool,
 ) -> std::io::Result<Option<S>> {
-    if greet {
-        s.write_all(b"220 sink ESMTP\r\n").await?;
-        if st.drop {
-            return Ok(None);
-        }
-        if st.stall {
-            let mut buf = vec![0u8; 4096];
-            while s.read(&mut buf).await? > 0 {}
-            return Ok(None);
-        }
+    if greet && !greeted(&mut s, st).await? {
+        return Ok(None);
     }
     let mut rx = RequestReceiver::default();
     let mut data: Option<(DataReceiver, Vec<u8>)> = None;
@@ -264,6 +256,24 @@ async fn session<S: AsyncRead + AsyncWrite + Unpin>(
         }
         s.write_all(&out).await?;
     }
+}
+
+/// The greeting; then false when the behaviour drops the connection, or stalls until the
+/// client gives up.
+async fn greeted<S: AsyncRead + AsyncWrite + Unpin>(
+    s: &mut S,
+    st: &State,
+) -> std::io::Result<bool> {
+    s.write_all(b"220 sink ESMTP\r\n").await?;
+    if st.drop {
+        return Ok(false);
+    }
+    if st.stall {
+        let mut buf = vec![0u8; 4096];
+        while s.read(&mut buf).await? > 0 {}
+        return Ok(false);
+    }
+    Ok(true)
 }
 
 impl State {

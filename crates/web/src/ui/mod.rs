@@ -12,6 +12,7 @@
 mod auth;
 mod forms;
 mod pages;
+mod params;
 mod records;
 
 pub use auth::{AdminPassword, ensure_admin, hash_password};
