@@ -4,6 +4,7 @@
 //! - [`templates`]: Odoo's raw test messages and their `str.format` filler;
 //! - [`dovecot`]: the private Dovecot that `scripts/test.sh` starts (maildirs, delivery);
 //! - [`clients`]: mail sent by swaks or by Python's `smtplib`, as a user would;
+//! - [`hostile`]: generated hostile messages (deep, wide, long, broken);
 //! - [`run`], [`unique`], [`free_port`], [`is_root`]: the small change of every test crate;
 //!
 //! and behind features, so that a test crate compiles only what it uses (the parser's tests no
@@ -29,6 +30,7 @@ pub mod db;
 #[cfg(feature = "dns")]
 pub mod dns;
 pub mod dovecot;
+pub mod hostile;
 #[cfg(feature = "postfix")]
 pub mod postfix;
 #[cfg(feature = "serve")]
