@@ -135,6 +135,8 @@ struct Session<'a> {
     tls: bool,
     tx: Transaction,
     bad_commands: usize,
+    /// Command lines read, good or bad (see `SmtpConfig::max_commands`).
+    commands: usize,
     deadline: Instant,
 }
 
@@ -160,6 +162,7 @@ impl<'a> Session<'a> {
             tls: false,
             tx: Transaction::default(),
             bad_commands: 0,
+            commands: 0,
             deadline: Instant::now() + shared.config.session_timeout,
         }
     }
@@ -468,6 +471,18 @@ impl<'a> Session<'a> {
         }
         let parsed = self.requests.ingest(bytes).map(Request::into_owned);
         let consumed = &before[..before.len() - bytes.as_slice().len()];
+        if !matches!(parsed, Err(smtp_proto::Error::NeedsMoreData { .. })) {
+            self.commands += 1;
+            if self.commands > self.config.max_commands {
+                tracing::info!(count = self.commands, "too many commands: closing");
+                let text = format!(
+                    "{} too many commands in one session, closing connection",
+                    self.config.hostname
+                );
+                Reply::new(421, (4, 7, 0), text).write_to(out);
+                return ControlFlow::Break(Flow::Close);
+            }
+        }
         let flow = match parsed {
             Err(smtp_proto::Error::NeedsMoreData { .. }) => {
                 return ControlFlow::Break(Flow::Continue);
