@@ -18,7 +18,8 @@
 //!   LMTP;
 //! - `sink`: a capture SMTP server (TLS, AUTH, refusals on demand);
 //! - `dns`: an authoritative DNS server on loopback serving the test's zones;
-//! - `async` (with `db`, `serve` and `sink`): `eventually`, `clients::python` (tokio).
+//! - `async` (with `db`, `serve` and `sink`): `eventually`, `clients::python` (tokio), `smtp`
+//!   (a plain SMTP client that sends what the test says).
 //!
 //! Nothing here stands in for a server the product talks to: these start or drive the real
 //! ones.
@@ -37,6 +38,8 @@ pub mod postfix;
 mod serve;
 #[cfg(feature = "sink")]
 pub mod sink;
+#[cfg(feature = "async")]
+pub mod smtp;
 pub mod templates;
 
 pub use clients::swaks;
