@@ -119,7 +119,10 @@ pub fn check(l: &LimitSettings, errors: &mut Vec<ConfigError>) {
         ("max_connections_per_ip", l.max_connections_per_ip),
         ("max_commands", l.max_commands),
         ("max_errors", l.max_errors),
-        ("api_requests_per_second", l.api_requests_per_second as usize),
+        (
+            "api_requests_per_second",
+            l.api_requests_per_second as usize,
+        ),
     ];
     for (key, n) in counts {
         if n == 0 {
@@ -179,10 +182,14 @@ mod tests {
         )
         .unwrap_err();
         let text: Vec<String> = errors.iter().map(ToString::to_string).collect();
-        assert!(text.iter().any(|e| e.starts_with("limits.nope")), "{text:?}");
-        let errors =
-            ConfigFile::parse("[limits]\nmax_mime_depth = 99\nmax_errors = 0\ncommand_timeout = \"soon\"\n")
-                .unwrap_err();
+        assert!(
+            text.iter().any(|e| e.starts_with("limits.nope")),
+            "{text:?}"
+        );
+        let errors = ConfigFile::parse(
+            "[limits]\nmax_mime_depth = 99\nmax_errors = 0\ncommand_timeout = \"soon\"\n",
+        )
+        .unwrap_err();
         let text: Vec<String> = errors.iter().map(ToString::to_string).collect();
         assert_eq!(
             text,

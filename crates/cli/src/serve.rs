@@ -80,10 +80,9 @@ pub(crate) async fn serve(
         file.as_ref().map(|(_, f, _)| f),
     );
     tracing::info!(%http, "postern started");
-    let mut state =
-        postern_web::AppState::new(gateway.clone(), token, max_size)
-            .with_dns(settings.dns())
-            .with_limits(settings.limits.api());
+    let mut state = postern_web::AppState::new(gateway.clone(), token, max_size)
+        .with_dns(settings.dns())
+        .with_limits(settings.limits.api());
     if let Some(handle) = metrics {
         state = state.with_metrics(handle);
     }

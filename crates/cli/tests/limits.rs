@@ -26,7 +26,13 @@ fn serve(dir: &Path, extra: &str) -> Serve {
     )
     .unwrap();
     let data = dir.join("data");
-    Serve::start(BIN, &data, TOKEN, &[], &["--config", config.to_str().unwrap()])
+    Serve::start(
+        BIN,
+        &data,
+        TOKEN,
+        &[],
+        &["--config", config.to_str().unwrap()],
+    )
 }
 
 async fn items(s: &Serve, path: &str) -> Vec<Value> {
@@ -110,9 +116,17 @@ async fn smtp_limits_answer_their_replies() {
     );
     // Recipients: the third is 452 4.5.3.
     let mut c = Smtp::ehlo(&s.smtp).await;
-    assert!(c.command("MAIL FROM:<a@customer.test>").await.starts_with("250"));
+    assert!(
+        c.command("MAIL FROM:<a@customer.test>")
+            .await
+            .starts_with("250")
+    );
     for _ in 0..2 {
-        assert!(c.command(&format!("RCPT TO:<{SALES}>")).await.starts_with("250"));
+        assert!(
+            c.command(&format!("RCPT TO:<{SALES}>"))
+                .await
+                .starts_with("250")
+        );
     }
     let r = c.command(&format!("RCPT TO:<{SALES}>")).await;
     assert!(r.starts_with("452 4.5.3"), "{r}");
@@ -123,7 +137,10 @@ async fn smtp_limits_answer_their_replies() {
     assert!(c.command("BOGUS").await.starts_with("5"));
     assert!(c.command("BOGUS").await.starts_with("500"));
     let r = c.reply().await;
-    assert!(r.starts_with("421 4.7.0") && r.contains("too many errors"), "{r}");
+    assert!(
+        r.starts_with("421 4.7.0") && r.contains("too many errors"),
+        "{r}"
+    );
     assert_eq!(c.reply().await, "", "closed");
     // Commands: the ninth line of a session (EHLO counted) is 421 4.7.0.
     let mut c = Smtp::ehlo(&s.smtp).await;
@@ -131,7 +148,10 @@ async fn smtp_limits_answer_their_replies() {
         assert!(c.command("NOOP").await.starts_with("250"));
     }
     let r = c.command("NOOP").await;
-    assert!(r.starts_with("421 4.7.0") && r.contains("too many commands"), "{r}");
+    assert!(
+        r.starts_with("421 4.7.0") && r.contains("too many commands"),
+        "{r}"
+    );
     assert_eq!(c.reply().await, "", "closed");
 }
 
@@ -195,16 +215,27 @@ async fn message_limits_follow_the_configuration() {
     );
     let mut c = Smtp::ehlo(&s.smtp).await;
     let cases: [(Vec<u8>, &str); 4] = [
-        (hostile::many_headers(30, SALES), "more than 20 (max_header_fields)"),
-        (hostile::long_header_line(4096, SALES), "more than 2048 (max_header_bytes)"),
+        (
+            hostile::many_headers(30, SALES),
+            "more than 20 (max_header_fields)",
+        ),
+        (
+            hostile::long_header_line(4096, SALES),
+            "more than 2048 (max_header_bytes)",
+        ),
         (hostile::nested(4, SALES), "nested more than 3 levels deep"),
         (hostile::many_parts(10, SALES), "more than 10 MIME parts"),
     ];
     for (raw, reason) in &cases {
         let r = c.mail("a@customer.test", &[SALES], raw).await;
-        assert!(r.starts_with("554 5.6.0") && r.contains(reason), "{reason}: {r}");
+        assert!(
+            r.starts_with("554 5.6.0") && r.contains(reason),
+            "{reason}: {r}"
+        );
     }
-    let r = c.mail("a@customer.test", &[SALES], &hostile::nested(3, SALES)).await;
+    let r = c
+        .mail("a@customer.test", &[SALES], &hostile::nested(3, SALES))
+        .await;
     assert!(r.starts_with("250 "), "{r}");
 }
 
@@ -234,7 +265,11 @@ async fn api_body_and_rate_limits() {
         }
     }
     let r = limited.expect("20 requests at once pass 3 a second");
-    let retry: u64 = r.headers()["retry-after"].to_str().unwrap().parse().unwrap();
+    let retry: u64 = r.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
     assert!(retry >= 1);
     let body: Value = r.json().await.unwrap();
     assert_eq!(body["error"]["code"], "rate_limited");

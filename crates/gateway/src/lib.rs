@@ -455,9 +455,11 @@ impl Gateway {
         raw: &[u8],
         received: &Received,
     ) -> Result<AcceptOutcome, AcceptError> {
-        let msg = postern_mime::parse_within(raw, &self.limits).map_err(|e| AcceptError::Unparseable {
-            reason: e.to_string(),
-            raw_message_id: RawMessageId(0),
+        let msg = postern_mime::parse_within(raw, &self.limits).map_err(|e| {
+            AcceptError::Unparseable {
+                reason: e.to_string(),
+                raw_message_id: RawMessageId(0),
+            }
         })?;
         let verdict = self.with_trusted_verdict(raw, received);
         let received = &*verdict;

@@ -41,7 +41,10 @@ fn max_depth_up_to_the_deepest_the_parser_follows() {
 #[test]
 fn a_hundred_thousand_headers_are_refused_over_max_header_fields() {
     let why = over_limit(&hostile::many_headers(100_000, TO));
-    assert!(why.contains("header fields") && why.contains("1000"), "{why}");
+    assert!(
+        why.contains("header fields") && why.contains("1000"),
+        "{why}"
+    );
     assert!(parse(&hostile::many_headers(900, TO)).is_ok());
 }
 

@@ -50,7 +50,9 @@ pub fn many_parts(parts: usize, to: &str) -> Vec<u8> {
     let mut out = head("parts", to);
     out.push_str("Content-Type: multipart/mixed; boundary=\"p\"\r\n\r\n");
     for i in 0..parts {
-        out.push_str(&format!("--p\r\nContent-Type: text/plain\r\n\r\npart {i}\r\n"));
+        out.push_str(&format!(
+            "--p\r\nContent-Type: text/plain\r\n\r\npart {i}\r\n"
+        ));
     }
     out.push_str("--p--\r\n");
     out.into_bytes()
