@@ -11,9 +11,11 @@
 //!
 //! What it offers: ESMTP with PIPELINING, SIZE, 8BITMIME, SMTPUTF8, ENHANCEDSTATUSCODES,
 //! CHUNKING (BDAT) and STARTTLS; LMTP (RFC 2033) with the same extensions. Limits: connections
-//! (a semaphore; one too many gets `421 4.3.2`), message size (`552 5.3.4`), recipients
-//! (`452 4.5.3`), command lines (4096 octets, smtp-proto's limit), bad commands (then `421
-//! 4.7.0`), a timeout per command and one per session (`421 4.4.2`).
+//! (a semaphore; one too many gets `421 4.3.2`), connections per IP address (`421 4.7.0`),
+//! message size (`552 5.3.4`), recipients (`452 4.5.3`), command lines (4096 octets,
+//! smtp-proto's limit), bad commands and commands per session (then `421 4.7.0`), a timeout
+//! per command and one per session (`421 4.4.2`). The limits of a message's structure are the
+//! gateway's (postern-mime's `Limits`): `554 5.6.0` with the reason.
 //!
 //! LMTP: the message is given to the gateway once, with every recipient, and each accepted
 //! recipient gets the reply of that one call (why: `session::message_reply`).
