@@ -80,7 +80,7 @@ impl Default for ApiLimits {
     fn default() -> ApiLimits {
         ApiLimits {
             max_body: MAX_JSON_BODY,
-            requests_per_second: 100,
+            requests_per_second: 500,
         }
     }
 }
