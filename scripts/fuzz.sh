@@ -53,7 +53,9 @@ seed() {
         ;;
     smtp_session | smtp_data)
         # An SMTP session (first byte: the size of the pieces it arrives in) for some messages.
-        messages | head -n 60 | while read -r f; do
+        local files
+        mapfile -t files < <(messages)
+        for f in "${files[@]:0:60}"; do
             i=$((i + 1))
             {
                 printf '\x10EHLO fuzz.test\r\nMAIL FROM:<a@customer.test>\r\nRCPT TO:<sales@example.com>\r\nDATA\r\n'
@@ -63,7 +65,9 @@ seed() {
         done
         ;;
     *)
-        messages | while read -r f; do
+        local files
+        mapfile -t files < <(messages)
+        for f in "${files[@]}"; do
             cp -n "$f" "$dir/$(basename "$(dirname "$f")")-$(basename "$f")" 2>/dev/null || true
         done
         ;;

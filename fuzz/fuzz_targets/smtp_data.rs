@@ -31,10 +31,20 @@ fuzz_target!(|input: &[u8]| {
     let split = data(&[&bytes[..at], &bytes[at..]]);
     assert_eq!(whole, split, "DATA does not depend on where a read ends");
     if let Some(end) = whole.1 {
+        // smtp-proto ends DATA at CRLF . CR* CRLF; the session refuses (and closes on) an end
+        // with a bare CR, found here first: `session::bare_cr_end`, test
+        // `end_of_data_with_a_bare_cr_is_refused_and_closes`.
+        let before_crlf = bytes[..end - 2].iter().rposition(|&b| b != b'\r');
+        let dot = before_crlf.map(|i| bytes[i]);
+        assert_eq!(dot, Some(b'.'), "DATA ends only at a line of one dot");
+        let line_start = before_crlf.unwrap_or(0);
         assert!(
-            end == 3 && bytes.starts_with(b".\r\n") || bytes[..end].ends_with(b"\r\n.\r\n"),
-            "DATA ends only at CRLF . CRLF"
+            line_start == 0 || bytes[..line_start].ends_with(b"\r\n"),
+            "that line starts after CRLF"
         );
+        if !bytes[..end].ends_with(b"\r\n.\r\n") {
+            assert_eq!(whole.0.last(), Some(&b'\r'), "the session can tell a bare CR end");
+        }
     }
     // BDAT of the first byte's size: exactly that many bytes, whatever they hold.
     let size = usize::from(cut);

@@ -90,9 +90,10 @@ fuzz_target!(|data: &[u8]| {
         let mut output = Vec::new();
         let receive = read.read_to_end(&mut output);
         let both = async { tokio::join!(send, receive) };
-        tokio::time::timeout(Duration::from_secs(30), both)
+        let (_, received) = tokio::time::timeout(Duration::from_secs(30), both)
             .await
             .expect("a session never hangs on a closed client");
+        received.expect("the replies are read");
         session.await.expect("the session does not panic");
         output
     });

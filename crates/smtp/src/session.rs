@@ -365,6 +365,9 @@ impl<'a> Session<'a> {
         out: &mut Vec<u8>,
     ) -> ControlFlow<Flow> {
         let done = receiver.ingest(bytes, self.tx.spool.buf());
+        if done && self.tx.spool.buf().last() == Some(&b'\r') {
+            return self.bare_cr_end(out);
+        }
         let failed = if self.tx.spool.len() > self.config.max_message_size {
             Some(too_big(self.config))
         } else {
@@ -386,6 +389,23 @@ impl<'a> Session<'a> {
         }
         self.deliver(out).await;
         ControlFlow::Continue(())
+    }
+
+    /// smtp-proto ends DATA at CRLF `.` CR... CRLF as well as at CRLF `.` CRLF, and then leaves
+    /// the last CR in the message (found by the fuzz target `smtp_data`). RFC 5321 §4.1.1.4
+    /// ends data at CRLF `.` CRLF only: a sender and Postern that disagree on where a message
+    /// ends are the ground of SMTP smuggling, so the message is refused and nothing after it
+    /// is read as commands (the session ends).
+    fn bare_cr_end(&mut self, out: &mut Vec<u8>) -> ControlFlow<Flow> {
+        tracing::warn!("end of data with a bare carriage return: refused, closing");
+        self.tx = Transaction::default();
+        let text = format!(
+            "{} a bare CR before the end of data (CRLF . CR CRLF) ends no message: refused, \
+             closing connection",
+            self.config.hostname
+        );
+        Reply::new(554, (5, 5, 2), text).write_to(out);
+        ControlFlow::Break(Flow::Close)
     }
 
     /// Throws away refused DATA; at its end, the refusal.
