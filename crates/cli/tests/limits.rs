@@ -142,9 +142,19 @@ async fn smtp_limits_answer_their_replies() {
         "{r}"
     );
     assert_eq!(c.reply().await, "", "closed");
-    // Commands: the ninth line of a session (EHLO counted) is 421 4.7.0.
+    // Commands: the ninth line since the session began (EHLO counted) or since the last
+    // message's data is 421 4.7.0; a message resets the count.
     let mut c = Smtp::ehlo(&s.smtp).await;
-    for _ in 0..7 {
+    for _ in 0..4 {
+        assert!(c.command("NOOP").await.starts_with("250"));
+    }
+    let raw = b"From: a@customer.test\r\nSubject: between\r\n\r\nhi\r\n";
+    assert!(
+        c.mail("a@customer.test", &[SALES], raw)
+            .await
+            .starts_with("250")
+    );
+    for _ in 0..8 {
         assert!(c.command("NOOP").await.starts_with("250"));
     }
     let r = c.command("NOOP").await;

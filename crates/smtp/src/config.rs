@@ -18,8 +18,9 @@ pub struct SmtpConfig {
     /// Sessions served at once from one IP address; one more is answered `421 4.7.0` and
     /// closed (a unix socket's peers are not counted).
     pub max_connections_per_ip: usize,
-    /// Command lines of one session (good or bad, not counting the data); one more is
-    /// answered `421 4.7.0` and the session is closed.
+    /// Command lines of one session (good or bad, not counting the data) since it began or
+    /// since the last message's data arrived: a session that sends mail is never cut, one that
+    /// only talks is. One more is answered `421 4.7.0` and the session is closed.
     pub max_commands: usize,
     /// Recipients of one message; one more is answered `452 4.5.3`.
     pub max_recipients: usize,
@@ -68,7 +69,7 @@ impl Default for SmtpConfig {
             max_message_size: postern_model::DEFAULT_MAX_MESSAGE_SIZE as usize,
             max_connections: 100,
             max_connections_per_ip: 20,
-            max_commands: 10_000,
+            max_commands: 1000,
             max_recipients: 100,
             command_timeout: Duration::from_secs(300),
             session_timeout: Duration::from_secs(1800),

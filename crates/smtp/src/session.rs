@@ -135,7 +135,8 @@ struct Session<'a> {
     tls: bool,
     tx: Transaction,
     bad_commands: usize,
-    /// Command lines read, good or bad (see `SmtpConfig::max_commands`).
+    /// Command lines read, good or bad, since the session began or the last message's data
+    /// arrived (see `SmtpConfig::max_commands`).
     commands: usize,
     deadline: Instant,
 }
@@ -826,6 +827,8 @@ impl<'a> Session<'a> {
 
     /// Hands the complete message to the gateway and answers with what it says.
     async fn deliver(&mut self, out: &mut Vec<u8>) {
+        // A message's data arrived: the commands before it did their work.
+        self.commands = 0;
         let tx = std::mem::take(&mut self.tx);
         let id = queue_id();
         let mail_from = tx.mail_from.unwrap_or_default();
