@@ -15,6 +15,8 @@
 #      README.md and docs/*.md, the Postfix recipes in private Postfix instances, and
 #      `systemd-analyze verify` of dist/postern.service) against the debug binary, built here with
 #      `cargo build -p postern`; only for the full run (not when extra arguments select tests);
+#   3c. runs each fuzz target of fuzz/ for 20 s (scripts/fuzz.sh; installs cargo-fuzz when missing),
+#      only for the full run;
 #   4. stops everything it started, on any exit.
 #
 # Environment knobs (none is set by CI):
@@ -23,6 +25,8 @@
 #   POSTERN_TEST_SKIP_LINT=1    skip cargo fmt and cargo clippy (quick local loops).
 #   POSTERN_TEST_SKIP_DOCS=1    skip the documentation's examples (scripts/doctest.py). By hand, without
 #                               the rest: POSTERN_BIN=target/debug/postern scripts/doctest.py [FILE.md...]
+#   POSTERN_TEST_SKIP_FUZZ=1    skip the short run of the fuzz targets (scripts/fuzz.sh, after the tests);
+#   POSTERN_TEST_FUZZ_SECONDS=N its seconds per target (default 20).
 #   POSTERN_TEST_MOLD=1         install and link with mold (off by default: rustc 1.95 already links
 #                               with lld, and a changed RUSTFLAGS rebuilds the whole workspace).
 #   POSTERN_TEST_CMD='...'      debugging hook: replaces the whole cargo stage (fmt, clippy, tests)
@@ -514,5 +518,14 @@ docs_rc=0
 if (($# == 0)) && [[ ${POSTERN_TEST_SKIP_DOCS:-0} != 1 ]]; then
     stage "documentation examples (scripts/doctest.py)" run_doc_examples || docs_rc=$?
 fi
+# The fuzz targets (fuzz/, outside the workspace), a short run of each: a crash fails the run.
+# Long runs by hand: scripts/fuzz.sh 600 (figures in RELIABILITY.md).
+fuzz_rc=0
+if (($# == 0)) && [[ ${POSTERN_TEST_SKIP_FUZZ:-0} != 1 ]]; then
+    stage "fuzz targets, ${POSTERN_TEST_FUZZ_SECONDS:-20}s each (scripts/fuzz.sh)" \
+        env POSTERN_FUZZ_TARGET_DIR="${CARGO_TARGET_DIR:-$ROOT/target}/fuzz" \
+        scripts/fuzz.sh "${POSTERN_TEST_FUZZ_SECONDS:-20}" || fuzz_rc=$?
+fi
 ((doc_rc == 0)) || die "doctests failed (exit code $doc_rc; see the doctests stage above)"
+((fuzz_rc == 0)) || die "a fuzz target failed (exit code $fuzz_rc; see the stage above)"
 ((docs_rc == 0)) || die "documentation examples failed (exit code $docs_rc; see the stage above)"

@@ -86,6 +86,10 @@ pub struct ServerSettings {
     /// The authserv-ids whose `Authentication-Results` fields are trusted for mail Postern
     /// does not verify itself (LMTP, pipe, HTTP, IMAP, POP3): an MTA in front that verifies.
     pub trusted_authserv_ids: Vec<String>,
+    /// The `[limits]` section (a section of its own in the file, kept here so that every
+    /// command that reads the server's settings has them).
+    #[serde(skip)]
+    pub limits: crate::limits::LimitSettings,
 }
 
 impl Default for ServerSettings {
@@ -107,6 +111,7 @@ impl Default for ServerSettings {
             dns_timeout: "5s".into(),
             verify_senders: false,
             trusted_authserv_ids: Vec::new(),
+            limits: Default::default(),
         }
     }
 }
@@ -242,6 +247,7 @@ pub struct ConfigFile {
 
 const SECTIONS: &[&str] = &[
     "server",
+    "limits",
     "alias_domains",
     "companies",
     "models",
@@ -288,6 +294,12 @@ impl ConfigFile {
         {
             check_server(&s, &mut errors);
             file.server = s;
+        }
+        if let Some(v) = table.get("limits")
+            && let Some(l) = read_item::<crate::limits::LimitSettings>("limits", v, &mut errors)
+        {
+            crate::limits::check(&l, &mut errors);
+            file.server.limits = l;
         }
         file.alias_domains = read_list(&table, "alias_domains", &mut errors);
         file.companies = read_list(&table, "companies", &mut errors);

@@ -22,7 +22,8 @@ pub(crate) async fn fetch(
     let settings = crate::ingest::server_settings(cli);
     let store = open_store(cli).await?;
     let gateway = Gateway::new(store.clone(), settings.hostname)
-        .with_trusted_authserv_ids(&settings.trusted_authserv_ids);
+        .with_trusted_authserv_ids(&settings.trusted_authserv_ids)
+        .with_limits(settings.limits.mime());
     let fetcher = Fetcher::new(gateway, TlsSettings::system())
         .with_max_message_size(settings.max_message_size.bytes());
     if !once {

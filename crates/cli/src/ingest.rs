@@ -209,7 +209,8 @@ pub(crate) async fn ingest(
         }
     };
     let gateway = Gateway::new(store.clone(), settings.hostname)
-        .with_trusted_authserv_ids(&settings.trusted_authserv_ids);
+        .with_trusted_authserv_ids(&settings.trusted_authserv_ids)
+        .with_limits(settings.limits.mime());
     let received = Received {
         envelope: args.envelope(),
         source: Source::Pipe,
@@ -259,7 +260,8 @@ pub(crate) async fn explain(cli: &Cli, args: &MessageArgs, json: bool) -> anyhow
     let store = open_store(cli).await?;
     let settings = server_settings(cli);
     let gateway = Gateway::new(store.clone(), settings.hostname)
-        .with_trusted_authserv_ids(&settings.trusted_authserv_ids);
+        .with_trusted_authserv_ids(&settings.trusted_authserv_ids)
+        .with_limits(settings.limits.mime());
     let received = Received {
         envelope: args.envelope(),
         source: Source::Pipe,

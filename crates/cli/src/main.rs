@@ -12,6 +12,7 @@ mod dkim;
 mod dns;
 mod fetch;
 mod ingest;
+mod limits;
 mod queue;
 mod serve;
 mod suppression;

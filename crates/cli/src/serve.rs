@@ -55,7 +55,8 @@ pub(crate) async fn serve(
     let http = listener.local_addr()?;
     let max_size = settings.max_message_size.bytes() as usize;
     let gateway = postern_gateway::Gateway::new(store.clone(), settings.hostname.clone())
-        .with_trusted_authserv_ids(&settings.trusted_authserv_ids);
+        .with_trusted_authserv_ids(&settings.trusted_authserv_ids)
+        .with_limits(settings.limits.mime());
     let (stop, stopped) = tokio::sync::watch::channel(false);
     let (mail_lines, tasks) =
         match start_mail_listeners(cli, &settings, &gateway, stopped.clone()).await {
@@ -77,8 +78,9 @@ pub(crate) async fn serve(
         file.as_ref().map(|(_, f, _)| f),
     );
     tracing::info!(%http, "postern started");
-    let mut state =
-        postern_web::AppState::new(gateway.clone(), token, max_size).with_dns(settings.dns());
+    let mut state = postern_web::AppState::new(gateway.clone(), token, max_size)
+        .with_dns(settings.dns())
+        .with_limits(settings.limits.api());
     if let Some(handle) = metrics {
         state = state.with_metrics(handle);
     }
@@ -519,6 +521,7 @@ async fn start_mail_listener(
         },
         ..Default::default()
     };
+    let config = settings.limits.smtp(config);
     let proto = if lmtp { "LMTP" } else { "SMTP" };
     #[cfg(unix)]
     if let Some(path) = addr.strip_prefix("unix:") {

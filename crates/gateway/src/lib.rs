@@ -95,6 +95,8 @@ pub struct Gateway {
     intake: Intake,
     /// The authserv-ids whose `Authentication-Results` are trusted (lower-case).
     trusted_authserv_ids: Arc<Vec<String>>,
+    /// The limits of a message's structure (`[limits]`).
+    limits: postern_mime::Limits,
 }
 
 /// How many messages a process's gateway has accepted: a counter that background work (the
@@ -174,7 +176,15 @@ impl Gateway {
             rcpt_domains: Arc::default(),
             intake: Intake::default(),
             trusted_authserv_ids: Arc::default(),
+            limits: postern_mime::Limits::default(),
         }
+    }
+
+    /// Refuses messages whose structure passes these limits (header fields, header bytes,
+    /// MIME depth and parts): they are kept raw with the reason, as unparseable ones are.
+    pub fn with_limits(mut self, limits: postern_mime::Limits) -> Gateway {
+        self.limits = limits;
+        self
     }
 
     /// Trusts the `Authentication-Results` of these hosts (their authserv-ids, e.g. the MTA in
@@ -411,7 +421,7 @@ impl Gateway {
         raw: Vec<u8>,
         received: &Received,
     ) -> Result<AcceptOutcome, AcceptError> {
-        let mut msg = match postern_mime::parse(&raw) {
+        let mut msg = match postern_mime::parse_within(&raw, &self.limits) {
             Ok(m) => m,
             Err(e) => return Err(self.keep_unparseable(&raw, received, &e.to_string()).await),
         };
@@ -455,9 +465,11 @@ impl Gateway {
         raw: &[u8],
         received: &Received,
     ) -> Result<AcceptOutcome, AcceptError> {
-        let msg = postern_mime::parse(raw).map_err(|e| AcceptError::Unparseable {
-            reason: e.to_string(),
-            raw_message_id: RawMessageId(0),
+        let msg = postern_mime::parse_within(raw, &self.limits).map_err(|e| {
+            AcceptError::Unparseable {
+                reason: e.to_string(),
+                raw_message_id: RawMessageId(0),
+            }
         })?;
         let verdict = self.with_trusted_verdict(raw, received);
         let received = &*verdict;

@@ -157,7 +157,10 @@ impl Walk {
 
     fn attach(&mut self, part: &Entity, filename: Option<String>) {
         self.attachments.push(Attachment {
-            filename: filename.unwrap_or_else(|| "attachment".to_owned()),
+            filename: filename.map_or_else(
+                || "attachment".to_owned(),
+                |f| postern_model::safe_filename(&f),
+            ),
             mimetype: part.mime.clone(),
             content_id: part.content_id(),
             content: part.content_bytes().to_vec(),

@@ -112,6 +112,16 @@ impl Headers {
         (headers, end.unwrap_or(bytes.len()))
     }
 
+    /// The number of fields.
+    pub(crate) fn len(&self) -> usize {
+        self.fields.len()
+    }
+
+    /// The bytes of the names and unfolded values.
+    pub(crate) fn size(&self) -> usize {
+        self.text.len()
+    }
+
     /// Whether the section holds no field at all.
     pub(crate) fn is_empty(&self) -> bool {
         self.fields.is_empty()

@@ -39,6 +39,8 @@ mod bounce_text;
 mod entity;
 mod feedback;
 mod headers;
+mod limits;
+pub use limits::Limits;
 mod reply;
 pub use reply::stripped_text;
 mod sanitize;
@@ -61,6 +63,10 @@ pub enum ParseError {
     /// Nothing that looks like a message: empty, or no header at all.
     #[error("not an e-mail message: {0}")]
     NotAMessage(String),
+    /// Its structure passes one of the [`Limits`]: too many header fields or parts, too
+    /// large a header section, too deep a nesting.
+    #[error("over a limit: {0}")]
+    OverLimit(String),
 }
 
 /// The parsed view of one inbound message: everything routing and storing need.
@@ -235,9 +241,15 @@ pub enum RecipientSource {
 
 /// Parses one raw message (CRLF or bare LF line ends; a leading mbox `From ` line is skipped).
 ///
-/// Fails only when `raw` holds no header field at all; anything else gives a best-effort
-/// view (never a panic), with `None`/empty values for what is missing or unreadable.
+/// Fails only when `raw` holds no header field at all, or passes one of the default
+/// [`Limits`]; anything else gives a best-effort view (never a panic), with `None`/empty values
+/// for what is missing or unreadable.
 pub fn parse(raw: &[u8]) -> Result<ParsedMessage, ParseError> {
+    parse_within(raw, &Limits::default())
+}
+
+/// [`parse`] with these limits of the message's structure.
+pub fn parse_within(raw: &[u8], limits: &Limits) -> Result<ParsedMessage, ParseError> {
     let raw = skip_mbox_line(raw);
     if raw.iter().all(u8::is_ascii_whitespace) {
         return Err(ParseError::NotAMessage("empty message".to_owned()));
@@ -246,6 +258,7 @@ pub fn parse(raw: &[u8]) -> Result<ParsedMessage, ParseError> {
     if root.headers.is_empty() {
         return Err(ParseError::NotAMessage("no header field".to_owned()));
     }
+    limits::check(&root, limits)?;
     let h = &root.headers;
     let addresses = addresses::Addresses::new(h);
     let email_from = addresses.field("from").and_then(|from| {

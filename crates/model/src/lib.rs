@@ -7,6 +7,8 @@
 #![warn(missing_docs)]
 
 pub mod address;
+mod filename;
+pub use filename::safe_filename;
 pub mod ids;
 pub mod secret;
 pub mod token;

@@ -15,6 +15,13 @@ pub struct SmtpConfig {
     pub max_message_size: usize,
     /// Sessions served at once; one more is answered `421 4.3.2` and closed.
     pub max_connections: usize,
+    /// Sessions served at once from one IP address; one more is answered `421 4.7.0` and
+    /// closed (a unix socket's peers are not counted).
+    pub max_connections_per_ip: usize,
+    /// Command lines of one session (good or bad, not counting the data) since it began or
+    /// since the last message's data arrived: a session that sends mail is never cut, one that
+    /// only talks is. One more is answered `421 4.7.0` and the session is closed.
+    pub max_commands: usize,
     /// Recipients of one message; one more is answered `452 4.5.3`.
     pub max_recipients: usize,
     /// How long a client may stay silent while we wait for a command or a piece of data
@@ -61,6 +68,8 @@ impl Default for SmtpConfig {
             hostname: "localhost".into(),
             max_message_size: postern_model::DEFAULT_MAX_MESSAGE_SIZE as usize,
             max_connections: 100,
+            max_connections_per_ip: 20,
+            max_commands: 1000,
             max_recipients: 100,
             command_timeout: Duration::from_secs(300),
             session_timeout: Duration::from_secs(1800),

@@ -11,9 +11,11 @@
 //!
 //! What it offers: ESMTP with PIPELINING, SIZE, 8BITMIME, SMTPUTF8, ENHANCEDSTATUSCODES,
 //! CHUNKING (BDAT) and STARTTLS; LMTP (RFC 2033) with the same extensions. Limits: connections
-//! (a semaphore; one too many gets `421 4.3.2`), message size (`552 5.3.4`), recipients
-//! (`452 4.5.3`), command lines (4096 octets, smtp-proto's limit), bad commands (then `421
-//! 4.7.0`), a timeout per command and one per session (`421 4.4.2`).
+//! (a semaphore; one too many gets `421 4.3.2`), connections per IP address (`421 4.7.0`),
+//! message size (`552 5.3.4`), recipients (`452 4.5.3`), command lines (4096 octets,
+//! smtp-proto's limit), bad commands and commands per session (then `421 4.7.0`), a timeout
+//! per command and one per session (`421 4.4.2`). The limits of a message's structure are the
+//! gateway's (postern-mime's `Limits`): `554 5.6.0` with the reason.
 //!
 //! LMTP: the message is given to the gateway once, with every recipient, and each accepted
 //! recipient gets the reply of that one call (why: `session::message_reply`).
@@ -83,6 +85,28 @@ pub async fn run_unix(
     shutdown: impl Future,
 ) -> Result<(), SmtpError> {
     serve(Listener::Unix(listener), config, gateway, shutdown).await
+}
+
+/// Serves one connection already open on `stream`, as [`run`] serves each one it accepts, and
+/// returns when the session ends: the way the fuzz target (`fuzz/`) drives whole sessions over
+/// an in-memory pipe. No connection limit, no STARTTLS; the peer is `127.0.0.1`.
+#[doc(hidden)]
+pub async fn serve_stream<S>(stream: S, config: SmtpConfig, gateway: Gateway)
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send,
+{
+    let shared = Arc::new(Shared {
+        budget: spool::Budget::new(config.processing_budget),
+        config,
+        gateway,
+        tls: None,
+    });
+    let (_stop, stopped) = watch::channel(false);
+    let peer = Peer {
+        ip: Some(std::net::Ipv4Addr::LOCALHOST.into()),
+        text: "127.0.0.1".into(),
+    };
+    session::serve(shared, stream, peer, stopped).await
 }
 
 enum Listener {
@@ -156,6 +180,11 @@ fn check(config: &SmtpConfig) -> Result<(), SmtpError> {
             "max_connections must be positive",
         ),
         (
+            config.max_connections_per_ip == 0,
+            "max_connections_per_ip must be positive",
+        ),
+        (config.max_commands == 0, "max_commands must be positive"),
+        (
             config.max_recipients == 0,
             "max_recipients must be positive",
         ),
@@ -204,6 +233,7 @@ async fn serve(
         "listening"
     );
     let limit = Arc::new(Semaphore::new(config.max_connections));
+    let per_ip = PerIp::new(config.max_connections_per_ip);
     let shared = Arc::new(Shared {
         budget: spool::Budget::new(config.processing_budget),
         config,
@@ -222,17 +252,23 @@ async fn serve(
                 }
             }
             accepted = listener.accept() => match accepted {
-                Ok((conn, peer)) => match limit.clone().try_acquire_owned() {
-                    Ok(permit) => {
+                Ok((conn, peer)) => match (limit.clone().try_acquire_owned(), per_ip.enter(&peer)) {
+                    (Ok(permit), Some(ip_permit)) => {
                         let (shared, stopped) = (shared.clone(), stopped.clone());
                         sessions.spawn(async move {
                             serve_conn(shared, conn, peer, stopped).await;
-                            drop(permit);
+                            drop((permit, ip_permit));
                         });
                     }
-                    Err(_) => {
+                    (Err(_), _) => {
                         tracing::warn!(peer = %peer.text, "too many connections: refused");
-                        sessions.spawn(refuse_busy(conn, shared.config.hostname.clone()));
+                        let line = "421 4.3.2 {} too many connections, try again later";
+                        sessions.spawn(refuse_busy(conn, line, shared.config.hostname.clone()));
+                    }
+                    (Ok(_), None) => {
+                        tracing::warn!(peer = %peer.text, "too many connections from one address: refused");
+                        let line = "421 4.7.0 {} too many connections from your address, try again later";
+                        sessions.spawn(refuse_busy(conn, line, shared.config.hostname.clone()));
                     }
                 },
                 Err(e) => {
@@ -270,9 +306,62 @@ async fn serve_conn(shared: Arc<Shared>, conn: Conn, peer: Peer, stopped: watch:
     }
 }
 
-/// One connection too many: `421 4.3.2` and close, without waiting long for the peer.
-async fn refuse_busy(conn: Conn, hostname: String) {
-    let line = format!("421 4.3.2 {hostname} too many connections, try again later\r\n");
+/// Sessions per IP address: a count per address, taken when a session starts and given back
+/// (by the [`IpPermit`]) when it ends.
+#[derive(Clone)]
+struct PerIp {
+    max: usize,
+    open: Arc<std::sync::Mutex<std::collections::HashMap<std::net::IpAddr, usize>>>,
+}
+
+/// One session of an address, counted until dropped.
+struct IpPermit {
+    ip: Option<std::net::IpAddr>,
+    per_ip: PerIp,
+}
+
+impl PerIp {
+    fn new(max: usize) -> PerIp {
+        PerIp {
+            max,
+            open: Arc::default(),
+        }
+    }
+
+    /// A permit for one more session of `peer`'s address, or `None` when it has `max` open.
+    fn enter(&self, peer: &Peer) -> Option<IpPermit> {
+        if let Some(ip) = peer.ip {
+            let mut open = self.open.lock().unwrap_or_else(|p| p.into_inner());
+            let n = open.entry(ip).or_default();
+            if *n >= self.max {
+                return None;
+            }
+            *n += 1;
+        }
+        Some(IpPermit {
+            ip: peer.ip,
+            per_ip: self.clone(),
+        })
+    }
+}
+
+impl Drop for IpPermit {
+    fn drop(&mut self) {
+        let Some(ip) = self.ip else { return };
+        let mut open = self.per_ip.open.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(n) = open.get_mut(&ip) {
+            *n -= 1;
+            if *n == 0 {
+                open.remove(&ip);
+            }
+        }
+    }
+}
+
+/// One connection too many: `line` (`{}` is the hostname) and close, without waiting long for
+/// the peer.
+async fn refuse_busy(conn: Conn, line: &'static str, hostname: String) {
+    let line = format!("{}\r\n", line.replacen("{}", &hostname, 1));
     let write = async {
         match conn {
             Conn::Tcp(mut s) => {

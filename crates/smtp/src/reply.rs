@@ -111,10 +111,12 @@ pub(crate) fn delivery(
             (2, 0, 0),
             format!("OK {queue_id} ({})", o.outcome.as_str()),
         ),
-        Err(AcceptError::Unparseable { .. }) => Reply::new(
+        // The reason is the parser's own words (no stored data, no secret): what a sender
+        // needs to know why a message built by a program is refused.
+        Err(AcceptError::Unparseable { reason, .. }) => Reply::new(
             554,
             (5, 6, 0),
-            "message content could not be parsed as an e-mail",
+            format!("message content could not be taken as an e-mail: {reason}"),
         ),
         Err(AcceptError::Temporary(_)) => Reply::new(
             451,

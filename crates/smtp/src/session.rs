@@ -143,6 +143,9 @@ struct Session<'a> {
     tls: bool,
     tx: Transaction,
     bad_commands: usize,
+    /// Command lines read, good or bad, since the session began or the last message's data
+    /// arrived (see `SmtpConfig::max_commands`).
+    commands: usize,
     deadline: Instant,
 }
 
@@ -168,6 +171,7 @@ impl<'a> Session<'a> {
             tls: false,
             tx: Transaction::default(),
             bad_commands: 0,
+            commands: 0,
             deadline: Instant::now() + shared.config.session_timeout,
         }
     }
@@ -370,6 +374,9 @@ impl<'a> Session<'a> {
         out: &mut Vec<u8>,
     ) -> ControlFlow<Flow> {
         let done = receiver.ingest(bytes, self.tx.spool.buf());
+        if done && self.tx.spool.buf().last() == Some(&b'\r') {
+            return self.bare_cr_end(out);
+        }
         let failed = if self.tx.spool.len() > self.config.max_message_size {
             Some(too_big(self.config))
         } else {
@@ -391,6 +398,23 @@ impl<'a> Session<'a> {
         }
         self.deliver(out).await;
         ControlFlow::Continue(())
+    }
+
+    /// smtp-proto ends DATA at CRLF `.` CR... CRLF as well as at CRLF `.` CRLF, and then leaves
+    /// the last CR in the message (found by the fuzz target `smtp_data`). RFC 5321 §4.1.1.4
+    /// ends data at CRLF `.` CRLF only: a sender and Postern that disagree on where a message
+    /// ends are the ground of SMTP smuggling, so the message is refused and nothing after it
+    /// is read as commands (the session ends).
+    fn bare_cr_end(&mut self, out: &mut Vec<u8>) -> ControlFlow<Flow> {
+        tracing::warn!("end of data with a bare carriage return: refused, closing");
+        self.tx = Transaction::default();
+        let text = format!(
+            "{} a bare CR before the end of data (CRLF . CR CRLF) ends no message: refused, \
+             closing connection",
+            self.config.hostname
+        );
+        Reply::new(554, (5, 5, 2), text).write_to(out);
+        ControlFlow::Break(Flow::Close)
     }
 
     /// Throws away refused DATA; at its end, the refusal.
@@ -476,6 +500,18 @@ impl<'a> Session<'a> {
         }
         let parsed = self.requests.ingest(bytes).map(Request::into_owned);
         let consumed = &before[..before.len() - bytes.as_slice().len()];
+        if !matches!(parsed, Err(smtp_proto::Error::NeedsMoreData { .. })) {
+            self.commands += 1;
+            if self.commands > self.config.max_commands {
+                tracing::info!(count = self.commands, "too many commands: closing");
+                let text = format!(
+                    "{} too many commands in one session, closing connection",
+                    self.config.hostname
+                );
+                Reply::new(421, (4, 7, 0), text).write_to(out);
+                return ControlFlow::Break(Flow::Close);
+            }
+        }
         let flow = match parsed {
             Err(smtp_proto::Error::NeedsMoreData { .. }) => {
                 return ControlFlow::Break(Flow::Continue);
@@ -821,6 +857,8 @@ impl<'a> Session<'a> {
 
     /// Hands the complete message to the gateway and answers with what it says.
     async fn deliver(&mut self, out: &mut Vec<u8>) {
+        // A message's data arrived: the commands before it did their work.
+        self.commands = 0;
         let tx = std::mem::take(&mut self.tx);
         let id = queue_id();
         let mail_from = tx.mail_from.unwrap_or_default();

@@ -541,6 +541,33 @@ async fn smuggled_end_of_data_does_not_end_the_message() {
     server.stop().await;
 }
 
+/// Regression (fuzz target `smtp_data`, crash-f60c2ba7): smtp-proto ends DATA at CRLF `.` CR
+/// CRLF (any number of CRs) too. Such an end is refused and the session closed, so that what
+/// follows is never read as a second, smuggled transaction; nothing is stored.
+#[tokio::test]
+async fn end_of_data_with_a_bare_cr_is_refused_and_closes() {
+    let mut server = Server::start(config()).await;
+    for (i, fake_end) in ["\r\n.\r\r\n", "\r\n.\r\r\r\n"].iter().enumerate() {
+        let mut c = client(&server).await;
+        c.cmd("EHLO client.example.org").await;
+        c.cmd("MAIL FROM:<alice@example.org>").await;
+        c.cmd("RCPT TO:<sales@example.com>").await;
+        assert_eq!(code(&c.cmd("DATA").await), "354 end d");
+        let data = format!(
+            "From: alice@example.org\r\nTo: sales@example.com\r\nSubject: Carrier {i}\r\n\
+             Message-ID: <cr-carrier-{i}@example.org>\r\n\r\nhello{fake_end}\
+             MAIL FROM:<evil@example.net>\r\nRCPT TO:<sales@example.com>\r\nDATA\r\n\
+             From: evil@example.net\r\nSubject: Smuggled {i}\r\n\r\nx\r\n.\r\n"
+        );
+        c.send(data.as_bytes()).await;
+        let replies = c.replies(1).await;
+        assert_eq!(code(&replies[0]), "554 5.5.2", "{fake_end:?}: {replies:?}");
+        c.expect_closed().await;
+    }
+    assert!(server.record_names().await.is_empty());
+    server.stop().await;
+}
+
 #[tokio::test]
 async fn client_gone_mid_data_stores_nothing() {
     let mut server = Server::start(config()).await;

@@ -4,6 +4,7 @@
 //! - [`templates`]: Odoo's raw test messages and their `str.format` filler;
 //! - [`dovecot`]: the private Dovecot that `scripts/test.sh` starts (maildirs, delivery);
 //! - [`clients`]: mail sent by swaks or by Python's `smtplib`, as a user would;
+//! - [`hostile`]: generated hostile messages (deep, wide, long, broken);
 //! - [`run`], [`unique`], [`free_port`], [`is_root`]: the small change of every test crate;
 //!
 //! and behind features, so that a test crate compiles only what it uses (the parser's tests no
@@ -18,7 +19,8 @@
 //!   LMTP;
 //! - `sink`: a capture SMTP server (TLS, AUTH, refusals on demand);
 //! - `dns`: an authoritative DNS server on loopback serving the test's zones;
-//! - `async` (with `db`, `serve` and `sink`): `eventually`, `clients::python` (tokio).
+//! - `async` (with `db`, `serve` and `sink`): `eventually`, `clients::python` (tokio), `smtp`
+//!   (a plain SMTP client that sends what the test says).
 //!
 //! Nothing here stands in for a server the product talks to: these start or drive the real
 //! ones.
@@ -30,6 +32,7 @@ pub mod db;
 #[cfg(feature = "dns")]
 pub mod dns;
 pub mod dovecot;
+pub mod hostile;
 #[cfg(feature = "postfix")]
 pub mod postfix;
 #[cfg(feature = "db")]
@@ -38,6 +41,8 @@ pub mod private_pg;
 mod serve;
 #[cfg(feature = "sink")]
 pub mod sink;
+#[cfg(feature = "async")]
+pub mod smtp;
 pub mod templates;
 
 pub use clients::swaks;

@@ -103,7 +103,7 @@ pub(crate) async fn json_errors(response: Response) -> Response {
         ),
         StatusCode::PAYLOAD_TOO_LARGE => (
             "too_large",
-            "the body is larger than allowed (max_message_size for messages, 1 MiB for JSON)"
+            "the body is larger than allowed (max_message_size for messages, [limits] api_max_body for JSON)"
                 .to_owned(),
         ),
         StatusCode::NOT_FOUND => ("not_found", "no such endpoint".to_owned()),

@@ -60,7 +60,53 @@ pub struct AppState {
     metrics: Option<metrics_exporter_prometheus::PrometheusHandle>,
     /// The DNS servers of the DNS check (`[server] dns`).
     dns: Arc<postern_auth::DnsSettings>,
+    /// The body limit and the rate of requests per token (`[limits]`).
+    limits: ApiLimits,
+    /// The requests of each token, against `limits.requests_per_second`.
+    rate: Arc<TokenRate>,
 }
+
+/// What one API client may ask: the largest JSON body, and requests per second per token.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ApiLimits {
+    /// The largest body of a request other than `/ingest` (that one takes `max_message_size`);
+    /// over it: 413.
+    pub max_body: usize,
+    /// Requests per second per token, with a burst of as many at once; over it: 429 with
+    /// `Retry-After`. The admin UI's own calls are not counted (its pages are behind a session).
+    pub requests_per_second: u32,
+}
+
+impl Default for ApiLimits {
+    fn default() -> ApiLimits {
+        ApiLimits {
+            max_body: MAX_JSON_BODY,
+            requests_per_second: 500,
+        }
+    }
+}
+
+/// The request rate of each token (a keyed GCRA limiter).
+struct TokenRate(governor::DefaultKeyedRateLimiter<String>);
+
+impl TokenRate {
+    fn new(per_second: u32) -> TokenRate {
+        let n = std::num::NonZeroU32::new(per_second.max(1)).expect("at least 1");
+        TokenRate(governor::RateLimiter::keyed(governor::Quota::per_second(n)))
+    }
+
+    /// `Ok`, or how long until the token may ask again.
+    fn check(&self, token: &str) -> Result<(), std::time::Duration> {
+        use governor::clock::{Clock, DefaultClock};
+        self.0
+            .check_key(&token.to_owned())
+            .map_err(|not_until| not_until.wait_time_from(DefaultClock::default().now()))
+    }
+}
+
+/// Marks a request the admin UI makes to the API in process (not counted by the rate limit).
+#[derive(Clone, Copy)]
+pub(crate) struct InProcess;
 
 impl AppState {
     /// State for a server whose API accepts `token` as bearer token and ingests through
@@ -74,7 +120,16 @@ impl AppState {
             max_message_size,
             metrics: None,
             dns: Arc::default(),
+            limits: ApiLimits::default(),
+            rate: Arc::new(TokenRate::new(ApiLimits::default().requests_per_second)),
         }
+    }
+
+    /// Applies these limits (`[limits]` of the configuration file).
+    pub fn with_limits(mut self, limits: ApiLimits) -> Self {
+        self.rate = Arc::new(TokenRate::new(limits.requests_per_second));
+        self.limits = limits;
+        self
     }
 
     /// Asks these DNS servers for the DNS check (default: those of `/etc/resolv.conf`).
@@ -229,7 +284,7 @@ fn routes(state: &AppState) -> OpenApiRouter<AppState> {
         .merge(deliveries::routes())
         .merge(suppressions::routes())
         .merge(dkim::routes())
-        .layer(DefaultBodyLimit::max(MAX_JSON_BODY))
+        .layer(DefaultBodyLimit::max(state.limits.max_body))
         .merge(messages);
     // The token guards the routes declared so far (a layer wraps the routes it is given), and
     // the document says so; `/openapi.json`, declared after, is public.
@@ -302,7 +357,11 @@ async fn require_token(State(state): State<AppState>, request: Request, next: Ne
         .map(str::trim);
     match given {
         Some(t) if constant_time_eq(t.as_bytes(), state.token.expose().as_bytes()) => {
-            next.run(request).await
+            let in_process = request.extensions().get::<InProcess>().is_some();
+            match state.rate.check(t) {
+                Err(wait) if !in_process => too_many_requests(wait),
+                _ => next.run(request).await,
+            }
         }
         _ => {
             let mut r = ApiError::new(
@@ -320,12 +379,27 @@ async fn require_token(State(state): State<AppState>, request: Request, next: Ne
     }
 }
 
-/// Compares without an early exit, so that the time taken does not tell how much matched.
+/// 429 with the seconds to wait (at least 1) in `Retry-After`.
+fn too_many_requests(wait: std::time::Duration) -> Response {
+    let seconds = wait.as_secs_f64().ceil().max(1.0) as u64;
+    tracing::warn!(retry_after = seconds, "API rate limit of the token reached");
+    let mut r = ApiError::new(
+        StatusCode::TOO_MANY_REQUESTS,
+        "rate_limited",
+        format!("more than the requests per second allowed for this token ([limits] api_requests_per_second); retry in {seconds} s"),
+    )
+    .into_response();
+    r.headers_mut()
+        .insert(header::RETRY_AFTER, header::HeaderValue::from(seconds));
+    r
+}
+
+/// Compares in constant time (the `subtle` crate: no early exit, no branch on the bytes), so
+/// that the time taken does not tell how much of a guess matched. Only the length may show,
+/// and every token of a kind has the same length.
 fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    if a.len() != b.len() {
-        return false;
-    }
-    a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+    use subtle::ConstantTimeEq;
+    a.ct_eq(b).into()
 }
 
 #[cfg(test)]

@@ -153,7 +153,8 @@ fn operations(item: &mut PathItem) -> impl Iterator<Item = &mut Operation> {
 
 /// Marks every operation of `api` as needing the bearer token and gives it the error answers
 /// that the API's common parts make (unless its annotation gives them): 401 (the token), 503
-/// (the database), 400 (a malformed id, query or JSON body), 413 and 415 (bodies). For the part
+/// (the database), 400 (a malformed id, query or JSON body), 413 and 415 (bodies), 429 (the
+/// token's request rate). For the part
 /// of the router behind `require_token`.
 pub(crate) fn require_bearer(api: &mut OpenApi) {
     let bearer = SecurityRequirement::new(BEARER, Vec::<String>::new());
@@ -193,6 +194,12 @@ pub(crate) fn require_bearer(api: &mut OpenApi) {
                 "415",
                 "The body is not `Content-Type: application/json`",
                 json,
+            );
+            add(
+                "429",
+                "More requests a second than `[limits] api_requests_per_second` allowed for \
+                 this token (with `Retry-After`)",
+                true,
             );
             add("503", "The database is not available; retry later", true);
         }

@@ -79,7 +79,7 @@ fn files(list: Vec<FileJson>) -> Result<Vec<FileInput>, ApiError> {
                 mimetype: f
                     .mimetype
                     .unwrap_or_else(|| "application/octet-stream".into()),
-                filename: f.filename,
+                filename: postern_model::safe_filename(&f.filename),
                 content,
             })
         })

@@ -461,11 +461,6 @@ async fn attachment(
 ) -> Result<Response, ApiError> {
     let mut tx = s.store.read().await?;
     let (info, content) = tx.attachment_content(AttachmentId(id)).await?;
-    // Served as a download, never rendered in the API's origin.
-    let disposition = format!(
-        "attachment; filename=\"{}\"",
-        info.filename.replace(['"', '\\', '\r', '\n'], "_")
-    );
     let mut r = content.into_response();
     let h = r.headers_mut();
     h.insert(
@@ -474,9 +469,10 @@ async fn attachment(
             .parse()
             .unwrap_or(header::HeaderValue::from_static("application/octet-stream")),
     );
-    if let Ok(v) = disposition.parse() {
-        h.insert(header::CONTENT_DISPOSITION, v);
-    }
+    h.insert(
+        header::CONTENT_DISPOSITION,
+        content_disposition(&info.filename),
+    );
     h.insert(
         header::X_CONTENT_TYPE_OPTIONS,
         header::HeaderValue::from_static("nosniff"),
@@ -550,6 +546,33 @@ async fn get_mail(
 ) -> Result<Json<Value>, ApiError> {
     let mut tx = s.store.read().await?;
     Ok(Json(mail_json(&tx.get_mail(MailId(id)).await?)))
+}
+
+/// `attachment; filename="..."; filename*=UTF-8''...` of a stored name: always a download,
+/// never rendered in the API's origin (whatever the attachment's type, `text/html` included),
+/// and always a valid header, whatever bytes the name holds: the plain `filename` is the name
+/// without path and with `_` for what is not printable ASCII (RFC 6266 §4.3), `filename*` the
+/// whole name (RFC 8187).
+fn content_disposition(stored: &str) -> header::HeaderValue {
+    let name = postern_model::safe_filename(stored);
+    let ascii: String = name
+        .chars()
+        .map(|c| match c {
+            ' '..='~' if c != '"' && c != '\\' && c != '%' => c,
+            _ => '_',
+        })
+        .collect();
+    let mut encoded = String::with_capacity(name.len() * 3);
+    for b in name.bytes() {
+        match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'.' | b'-' | b'_' | b'~' => {
+                encoded.push(b as char)
+            }
+            _ => encoded.push_str(&format!("%{b:02X}")),
+        }
+    }
+    let value = format!("attachment; filename=\"{ascii}\"; filename*=UTF-8''{encoded}");
+    header::HeaderValue::from_str(&value).unwrap_or(header::HeaderValue::from_static("attachment"))
 }
 
 #[derive(Deserialize, utoipa::IntoParams)]

@@ -106,7 +106,10 @@ impl Ui {
             }
             None => Body::empty(),
         };
-        let request = request.body(body).expect("a request to the API");
+        let request = request
+            .extension(crate::InProcess)
+            .body(body)
+            .expect("a request to the API");
         match self.api.clone().oneshot(request).await {
             Ok(r) => r,
             Err(never) => match never {},
