@@ -42,10 +42,7 @@ pub(crate) async fn serve(
     settings.http_listen = http_listen.map_or(settings.http_listen, str::to_owned);
     settings.smtp_listen = smtp_listen.map_or(settings.smtp_listen, str::to_owned);
     let (token, source) = api_token(&cli.data_dir)?;
-    let env_password = std::env::var("POSTERN_ADMIN_PASSWORD").ok();
-    let admin = postern_web::ensure_admin(&store, env_password.as_deref())
-        .await
-        .context("creating the admin user of the UI failed")?;
+    let admin = admin_user(&store).await?;
     // Before anything is counted: the recorder of /metrics.
     let metrics = postern_web::install_metrics();
     let Some(listener) = bind_http(&settings.http_listen).await else {
@@ -138,6 +135,15 @@ fn spawn_webhook_sender(
             });
         })?;
     Ok(Some(thread))
+}
+
+/// The admin user of the UI, made at the first start (`POSTERN_ADMIN_PASSWORD`, or a password
+/// generated and printed once).
+async fn admin_user(store: &Store) -> anyhow::Result<postern_web::AdminPassword> {
+    let env_password = std::env::var("POSTERN_ADMIN_PASSWORD").ok();
+    postern_web::ensure_admin(store, env_password.as_deref())
+        .await
+        .context("creating the admin user of the UI failed")
 }
 
 /// The file of `--config`, read (with its errors), if one is named.
