@@ -63,6 +63,8 @@ fn lookups(plan: &LookupPlan, flavour: u8) -> Lookups {
         duplicate: !plan.dedup_ids.is_empty() && flavour == 255,
         reply_target: found.then(|| thread.clone()),
         by_token: false,
+        // A subject tag found the thread when nothing else did.
+        by_subject_token: found && !plan.subject_tokens.is_empty() && flavour & 16 != 0,
         token_notes: vec![],
         parent: found.then_some(thread),
         author_candidates: plan
