@@ -72,7 +72,24 @@ const GENERIC_ATTRIBUTES: &[&str] = &[
 
 /// `html` cleaned; `cids` are the Content-IDs of the message's attachments (without `<>`).
 pub(crate) fn html(html: &str, cids: &[&str]) -> String {
-    let cids: HashSet<String> = cids.iter().map(|c| c.to_ascii_lowercase()).collect();
+    // One builder for the process (building one costs more than cleaning a short body); the
+    // Content-IDs of the message being cleaned reach its filter through this thread.
+    CIDS.with(|set| {
+        let mut set = set.borrow_mut();
+        set.clear();
+        set.extend(cids.iter().map(|c| c.to_ascii_lowercase()));
+    });
+    let cleaned = BUILDER.clean(html).to_string();
+    CIDS.with(|set| set.borrow_mut().clear());
+    cleaned
+}
+
+thread_local! {
+    /// The Content-IDs of the message [`html`] is cleaning on this thread, lower-case.
+    static CIDS: std::cell::RefCell<HashSet<String>> = std::cell::RefCell::new(HashSet::new());
+}
+
+static BUILDER: std::sync::LazyLock<ammonia::Builder<'static>> = std::sync::LazyLock::new(|| {
     let mut builder = ammonia::Builder::default();
     builder
         .add_tags(EXTRA_TAGS)
@@ -81,22 +98,24 @@ pub(crate) fn html(html: &str, cids: &[&str]) -> String {
         .add_url_schemes(["cid"])
         .link_rel(None)
         .strip_comments(true)
-        .attribute_filter(move |element, attribute, value| {
+        .attribute_filter(|element, attribute, value| {
             let cid = value
                 .get(..4)
                 .filter(|scheme| scheme.eq_ignore_ascii_case("cid:"))
                 .map(|_| &value[4..]);
             match cid {
                 // Only an image of the message itself: any other `cid:` would be left dangling.
-                Some(id) if element == "img" && attribute == "src" => cids
-                    .contains(&id.trim_matches(['<', '>']).to_ascii_lowercase())
-                    .then(|| value.into()),
+                Some(id) if element == "img" && attribute == "src" => {
+                    let id = id.trim_matches(['<', '>']).to_ascii_lowercase();
+                    CIDS.with(|set| set.borrow().contains(&id))
+                        .then(|| value.into())
+                }
                 Some(_) => None,
                 None => Some(value.into()),
             }
         });
-    builder.clean(html).to_string()
-}
+    builder
+});
 
 #[cfg(test)]
 mod tests {
