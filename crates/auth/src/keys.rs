@@ -98,6 +98,19 @@ pub fn default_selector(year: i32, month: u32) -> String {
     format!("postern{year:04}{month:02}")
 }
 
+/// [`default_selector`] of this month (UTC).
+pub fn this_months_selector() -> String {
+    use chrono::Datelike;
+    let now = chrono::DateTime::from_timestamp(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs() as i64),
+        0,
+    )
+    .unwrap_or_default();
+    default_selector(now.year(), now.month())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

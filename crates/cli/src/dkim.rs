@@ -36,7 +36,7 @@ pub(crate) async fn dkim(cli: &Cli, command: &DkimCommand) -> anyhow::Result<Exi
         algorithm,
         json,
     } = command;
-    let selector = selector.clone().unwrap_or_else(this_months_selector);
+    let selector = selector.clone().unwrap_or_else(keys::this_months_selector);
     if !keys::valid_selector(&selector) {
         eprintln!(
             "postern: `{selector}` is not a selector: letters, digits, `-` and `_`, labels \
@@ -101,15 +101,4 @@ fn print_key(domain: &str, key: &DkimKey, retired: &[DkimKey], json: bool) -> an
         );
     }
     Ok(())
-}
-
-/// `postern` and this year and month.
-fn this_months_selector() -> String {
-    use chrono::Datelike;
-    let secs = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs() as i64)
-        .unwrap_or(0);
-    let now = chrono::DateTime::from_timestamp(secs, 0).unwrap_or_default();
-    keys::default_selector(now.year(), now.month())
 }

@@ -691,14 +691,7 @@ async fn send_back(
     if decision.sent.is_empty() {
         return Ok(());
     }
-    let directory = crate::notifications::Directory {
-        companies: &setup.config.companies,
-        domains: &setup.config.domains,
-    };
-    let (company, domain) = directory.company_domain(None)?;
-    let bounce_email = domain
-        .map(|d| d.bounce_email())
-        .unwrap_or_else(|| format!("mailer-daemon@{hostname}"));
+    let (company, bounce_email) = gateway_sender(setup, hostname)?;
     let sender = Sender {
         company: company.as_ref().map_or("Postern", |c| c.name.as_str()),
         company_email: company
@@ -759,6 +752,23 @@ async fn send_back(
             .await?;
     }
     Ok(())
+}
+
+/// The gateway's own company, and the bounce address its automatic mail comes from (that of its
+/// alias domain, else `mailer-daemon@<hostname>`).
+pub(crate) fn gateway_sender<'s>(
+    setup: &'s Setup<'_>,
+    hostname: &str,
+) -> Result<(Option<&'s postern_store::Company>, String), StoreError> {
+    let directory = crate::notifications::Directory {
+        companies: &setup.config.companies,
+        domains: &setup.config.domains,
+    };
+    let (company, domain) = directory.company_domain(None)?;
+    let bounce = domain
+        .map(|d| d.bounce_email())
+        .unwrap_or_else(|| format!("mailer-daemon@{hostname}"));
+    Ok((company, bounce))
 }
 
 /// What a mail the gateway sends back says (its cause decides the rest).

@@ -9,7 +9,6 @@
 //! no DSN parameters.
 
 use crate::lookups::Setup;
-use crate::notifications::Directory;
 use postern_compose::build::DELIVERY_STATUS;
 use postern_mime::ParsedMessage;
 use postern_model::address::{formataddr, xtext};
@@ -29,14 +28,7 @@ pub(crate) async fn report_delivered(
     if envelope.dsn.success.is_empty() || to.is_empty() {
         return Ok(());
     }
-    let directory = Directory {
-        companies: &setup.config.companies,
-        domains: &setup.config.domains,
-    };
-    let (_, domain) = directory.company_domain(None)?;
-    let bounce = domain
-        .map(|d| d.bounce_email())
-        .unwrap_or_else(|| format!("mailer-daemon@{hostname}"));
+    let (_, bounce) = crate::apply::gateway_sender(setup, hostname)?;
     let now = postern_store::now_ms();
     let subject = msg.subject.as_deref().unwrap_or_default();
     let mut headers = serde_json::Map::new();

@@ -220,13 +220,13 @@ pub(crate) struct Directory<'a> {
     pub domains: &'a [AliasDomain],
 }
 
-impl Directory<'_> {
+impl<'a> Directory<'a> {
     /// A company (the gateway's own when `company_id` is none) and its alias domain (the first
     /// alias domain when the company has none); an unknown company is an error.
     pub(crate) fn company_domain(
         &self,
         company_id: Option<CompanyId>,
-    ) -> Result<(Option<&Company>, Option<&AliasDomain>), StoreError> {
+    ) -> Result<(Option<&'a Company>, Option<&'a AliasDomain>), StoreError> {
         let company = match company_id {
             Some(id) => Some(
                 self.companies

@@ -69,13 +69,18 @@ pub fn verify(key: &[u8], purpose: &str, token: &str, subject: &str) -> bool {
     let Some(id) = id_of(token) else {
         return false;
     };
-    let want = sign(key, purpose, id, subject);
-    let token = token.to_ascii_lowercase();
-    want.len() == token.len()
-        && want
-            .bytes()
-            .zip(token.bytes())
-            .fold(0u8, |acc, (a, b)| acc | (a ^ b))
+    same(
+        &sign(key, purpose, id, subject),
+        &token.to_ascii_lowercase(),
+    )
+}
+
+/// Whether `a` and `b` are equal, in a time that does not depend on where they differ.
+fn same(a: &str, b: &str) -> bool {
+    a.len() == b.len()
+        && a.bytes()
+            .zip(b.bytes())
+            .fold(0u8, |acc, (x, y)| acc | (x ^ y))
             == 0
 }
 
@@ -122,14 +127,7 @@ pub fn verify_subject_tag(key: &[u8], token: &str) -> Option<i64> {
     let id = i64::from_str_radix(&id.to_ascii_lowercase(), 36).ok()?;
     let want = subject_tag(key, id);
     let want = want.trim_start_matches("[#").trim_end_matches(']');
-    let token = token.to_ascii_lowercase();
-    let same = want.len() == token.len()
-        && want
-            .bytes()
-            .zip(token.bytes())
-            .fold(0u8, |acc, (a, b)| acc | (a ^ b))
-            == 0;
-    same.then_some(id)
+    same(want, &token.to_ascii_lowercase()).then_some(id)
 }
 
 /// The VERP return path of mail `mail` to `rcpt`: `<local>+<token>@<domain>` for the bounce

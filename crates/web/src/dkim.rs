@@ -107,7 +107,7 @@ async fn create(
             ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid", e.to_string())
         })?,
     };
-    let selector = input.selector.unwrap_or_else(this_months_selector);
+    let selector = input.selector.unwrap_or_else(keys::this_months_selector);
     if !keys::valid_selector(&selector) {
         return Err(ApiError::new(
             StatusCode::UNPROCESSABLE_ENTITY,
@@ -141,13 +141,6 @@ async fn create(
     let mut body = key_json(&domain.name, &added);
     body["retired"] = retired.iter().map(|k| k.selector.clone()).collect();
     Ok((StatusCode::CREATED, Json(body)))
-}
-
-/// `postern` and this year and month.
-pub(crate) fn this_months_selector() -> String {
-    use chrono::Datelike;
-    let now = chrono::DateTime::from_timestamp_millis(postern_store::now_ms()).unwrap_or_default();
-    keys::default_selector(now.year(), now.month())
 }
 
 /// The routes, relative to `/api/v1`.
