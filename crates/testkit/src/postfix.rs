@@ -46,11 +46,15 @@ impl SmtpSink {
         SmtpSink { child, port, dir }
     }
 
-    /// Every message received, with smtp-sink's envelope lines (`X-Mail-Args`, `X-Rcpt-Args`).
+    /// Every message received in full, with smtp-sink's envelope lines (`X-Mail-Args`,
+    /// `X-Rcpt-Args`). smtp-sink creates a message's file at the first RCPT and writes it
+    /// through a buffer, ending it with an empty line once the final `.` came: a file that is
+    /// empty or does not end so is a transaction still under way, and is left out.
     pub fn messages(&self) -> Vec<String> {
         let mut v: Vec<String> = std::fs::read_dir(self.dir.path())
             .unwrap()
             .filter_map(|e| std::fs::read(e.ok()?.path()).ok())
+            .filter(|b| b.ends_with(b"\n\n"))
             .map(|b| String::from_utf8_lossy(&b).into_owned())
             .collect();
         v.sort();
