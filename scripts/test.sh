@@ -338,6 +338,8 @@ disable_plaintext_auth = no
 auth_mechanisms = plain login xoauth2
 mail_location = maildir:$d/mail/%u/Maildir
 mailbox_idle_check_interval = 1 secs
+# the command in each process's title (imap [USER IP IDLE]): the IDLE test waits on it
+verbose_proctitle = yes
 # a keepalive every second while in IDLE (default 2 minutes): the tests see that keepalives
 # neither end a watch nor keep it from waking up on time
 imap_idle_notify_interval = 1 secs

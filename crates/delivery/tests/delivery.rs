@@ -594,6 +594,7 @@ both!(starttls_ssl_auth_and_the_connection_test, |store| {
 both!(scheduled_mail_waits_for_its_date, |store| {
     let sink = sink::start(Behaviour::default()).await;
     setup(&store, sink.port, None, Encryption::None, None).await;
+    let scheduled = now_ms() + 400;
     let mut tx = store.begin().await.unwrap();
     let later = tx
         .insert_mail(&NewMail {
@@ -604,7 +605,7 @@ both!(scheduled_mail_waits_for_its_date, |store| {
             subject: "later".into(),
             body_text: Some("x".into()),
             headers: serde_json::json!({}),
-            scheduled_date: Some(now_ms() + 400),
+            scheduled_date: Some(scheduled),
             ..Default::default()
         })
         .await
@@ -615,8 +616,23 @@ both!(scheduled_mail_waits_for_its_date, |store| {
         0,
         "not before its date"
     );
-    tokio::time::sleep(Duration::from_millis(450)).await;
-    assert_eq!(run_once(&store, &config()).await.unwrap().sent, 1);
+    // Sent by the first run at or after its date (runs every 20 ms until then, at most 10 s).
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    let sent_by = loop {
+        let sent = run_once(&store, &config()).await.unwrap().sent;
+        let finished = now_ms();
+        if sent == 1 {
+            break finished;
+        }
+        assert!(std::time::Instant::now() < deadline, "never sent");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    // A run that ended before the date cannot have sent it.
+    assert!(
+        sent_by >= scheduled,
+        "sent {} ms early",
+        scheduled - sent_by
+    );
     assert_eq!(mail(&store, later).await.state, MailState::Sent);
     assert_eq!(sink.messages().len(), 1);
 });
