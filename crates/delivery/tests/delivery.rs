@@ -745,6 +745,7 @@ both!(
                 algorithm: key.algorithm,
                 private_key: key.private_key.clone(),
                 public_key: key.public_key.clone(),
+                key_file: None,
             };
             tx.add_dkim_key(domain, &stored).await.unwrap();
         }
@@ -820,5 +821,96 @@ both!(
             "{}",
             signed.data
         );
+    }
+);
+
+/// `openssl ARGS` (installed by scripts/test.sh), which must succeed.
+fn openssl(args: &[&str]) {
+    let (code, _, err) =
+        postern_testkit::run(std::process::Command::new("openssl").args(args), None);
+    assert_eq!(code, 0, "openssl {args:?}: {err}");
+}
+
+both!(
+    dkim_keys_kept_in_files_sign_and_a_lost_file_leaves_only_its_signature_out,
+    |store| {
+        use postern_testkit::dns::{DnsServer, Zone};
+        let sink = sink::start(Behaviour::default()).await;
+        setup(&store, sink.port, None, Encryption::None, None).await;
+        // As OpenDKIM's opendkim-genkey writes RSA (PKCS#1) and OpenSSL writes Ed25519 (PKCS#8 v1).
+        let dir = tempfile::tempdir().unwrap();
+        let rsa = dir.path().join("rsa.private");
+        let ed = dir.path().join("ed25519.pem");
+        openssl(&[
+            "genrsa",
+            "-traditional",
+            "-out",
+            rsa.to_str().unwrap(),
+            "2048",
+        ]);
+        openssl(&[
+            "genpkey",
+            "-algorithm",
+            "ed25519",
+            "-out",
+            ed.to_str().unwrap(),
+        ]);
+        assert!(
+            std::fs::read_to_string(&rsa)
+                .unwrap()
+                .starts_with("-----BEGIN RSA PRIVATE KEY")
+        );
+        let mut published = Vec::new();
+        let mut tx = store.begin().await.unwrap();
+        for (selector, file) in [("filersa", &rsa), ("fileed", &ed)] {
+            let read = postern_auth::keys::read_key_file(file).unwrap();
+            let key = NewDkimKey {
+                selector: selector.into(),
+                algorithm: read.algorithm,
+                private_key: postern_model::Secret::new(String::new()),
+                public_key: read.public_key.clone(),
+                key_file: Some(file.display().to_string()),
+            };
+            let (_, change) = tx
+                .put_dkim_key_file("test.mycompany.com", &key)
+                .await
+                .unwrap();
+            assert_eq!(change, postern_store::Change::Created);
+            let (_, again) = tx
+                .put_dkim_key_file("test.mycompany.com", &key)
+                .await
+                .unwrap();
+            assert_eq!(again, postern_store::Change::Unchanged);
+            published.push(dkim_zone_record(selector, &read));
+        }
+        tx.commit().await.unwrap();
+        let dns = DnsServer::start(&[Zone::new("test.mycompany.com", &published.join("\n"))]);
+
+        notify(
+            &store,
+            "\"Eva\" <eva@test.mycompany.com>",
+            &["bob@customer.example"],
+        )
+        .await;
+        drain(&store, &config()).await;
+        // The Ed25519 file goes away: the next mail is signed with the RSA key alone.
+        std::fs::remove_file(&ed).unwrap();
+        notify(
+            &store,
+            "\"Eva\" <eva@test.mycompany.com>",
+            &["carl@customer.example"],
+        )
+        .await;
+        drain(&store, &config()).await;
+        let captured = sink.messages();
+        for (rcpt, signatures) in [("bob@customer.example", 2), ("carl@customer.example", 1)] {
+            let mail = captured.iter().find(|m| m.rcpts == [rcpt]).unwrap();
+            assert_eq!(
+                dkimpy_verdicts(&mail.data, dns.addr),
+                vec![true; signatures],
+                "{}",
+                mail.data
+            );
+        }
     }
 );

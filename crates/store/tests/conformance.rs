@@ -109,6 +109,7 @@ fn dkim(selector: &str) -> NewDkimKey {
         algorithm: postern_model::DkimAlgorithm::Ed25519,
         private_key: Secret::new(format!("private-{selector}")),
         public_key: format!("public-{selector}"),
+        key_file: None,
     }
 }
 
