@@ -509,4 +509,15 @@ mod tests {
             &parsed.body_html[..40]
         );
     }
+
+    #[test]
+    fn nul_characters_become_replacement_characters() {
+        let parsed = crate::parse(
+            b"From: A\0B <a@example.com>\r\nSubject: x\0y\r\nX-Nul: a\0b\r\n\r\nbefore\0after\r\n",
+        )
+        .unwrap();
+        assert_eq!(parsed.subject.as_deref(), Some("x\u{fffd}y"));
+        assert!(parsed.email_from.as_deref().unwrap().contains('\u{fffd}'));
+        assert_eq!(parsed.body_html, "\n<pre>before\u{fffd}after\n</pre>\n");
+    }
 }
