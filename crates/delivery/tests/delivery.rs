@@ -101,6 +101,18 @@ async fn add_server(
     .id
 }
 
+/// **Test Connection** of the server `id`, each step waiting at most `seconds`.
+async fn test_connection(
+    store: &Store,
+    id: OutgoingServerId,
+    seconds: u64,
+) -> postern_delivery::TestResult {
+    let limits = ("postern.test", Duration::from_secs(seconds));
+    test_server(store, id, limits, &Default::default())
+        .await
+        .unwrap()
+}
+
 /// A message on a record, a partner per address, one notification mail per partner.
 async fn notify(store: &Store, from: &str, to: &[&str]) -> (MessageId, Vec<(MailId, PartnerId)>) {
     let mut tx = store.begin().await.unwrap();
@@ -538,19 +550,7 @@ both!(starttls_ssl_auth_and_the_connection_test, |store| {
     let nothing = add_server(&mut tx, "nothing", 1, None, Encryption::None, None).await;
     let port25 = add_server(&mut tx, "port25", 25, None, Encryption::None, None).await;
     tx.commit().await.unwrap();
-    let t = |id| {
-        let store = store.clone();
-        async move {
-            test_server(
-                &store,
-                id,
-                ("postern.test", Duration::from_secs(3)),
-                &Default::default(),
-            )
-            .await
-            .unwrap()
-        }
-    };
+    let t = |id| test_connection(&store, id, 3);
     let ok = t(starttls).await;
     assert!(ok.ok, "{ok:?}");
     assert_eq!(ok.test_from, "notifications.test@test.mycompany.com");
@@ -914,3 +914,147 @@ both!(
         }
     }
 );
+
+/// The private Dovecot's first user (password `secret`), for Postfix's SASL.
+fn dovecot_user() -> String {
+    let users = std::env::var("POSTERN_TEST_DOVECOT_USERS")
+        .expect("POSTERN_TEST_DOVECOT_USERS: the private Dovecot of scripts/test.sh");
+    users.split_whitespace().next().unwrap().to_owned()
+}
+
+/// A private Postfix that relays only for clients that authenticated (SASL checked by the
+/// private Dovecot of scripts/test.sh), offers STARTTLS and AUTH only after it, and hands what
+/// it relays to an LMTP `smtp-sink`.
+fn submission_postfix(
+    sink: &postern_testkit::postfix::SmtpSink,
+) -> (postern_testkit::postfix::Postfix, tempfile::TempDir) {
+    let auth = std::env::var("POSTERN_TEST_DOVECOT_AUTH")
+        .expect("POSTERN_TEST_DOVECOT_AUTH: the private Dovecot of scripts/test.sh");
+    let certs = tempfile::Builder::new()
+        .prefix("postern-postfix-tls-")
+        .tempdir_in("/tmp")
+        .unwrap();
+    let (cert, key) = (certs.path().join("cert.pem"), certs.path().join("key.pem"));
+    let (code, _, err) = postern_testkit::run(
+        std::process::Command::new("openssl").args([
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "1",
+            "-subj",
+            "/CN=localhost",
+            "-keyout",
+            key.to_str().unwrap(),
+            "-out",
+            cert.to_str().unwrap(),
+        ]),
+        None,
+    );
+    assert_eq!(code, 0, "openssl: {err}");
+    let extra = format!(
+        "smtpd_tls_security_level = may\n\
+         smtpd_tls_cert_file = {cert}\n\
+         smtpd_tls_key_file = {key}\n\
+         smtpd_tls_auth_only = yes\n\
+         smtpd_tls_received_header = yes\n\
+         smtpd_sasl_auth_enable = yes\n\
+         smtpd_sasl_type = dovecot\n\
+         smtpd_sasl_path = {auth}\n\
+         smtpd_sasl_authenticated_header = yes\n\
+         mynetworks =\n\
+         smtpd_relay_restrictions = permit_sasl_authenticated, reject\n\
+         default_transport = lmtp:inet:127.0.0.1:{port}\n",
+        cert = cert.display(),
+        key = key.display(),
+        port = sink.port,
+    );
+    (
+        postern_testkit::postfix::Postfix::start_with(sink.port, &extra),
+        certs,
+    )
+}
+
+/// The outbound client against a real Postfix with STARTTLS and SASL (Dovecot's): a mail sent
+/// with the right password arrives having come through TLS and AUTH (Postfix says so in its
+/// Received header); a wrong password is Postfix's 535 in the mail's failure; without TLS,
+/// Postfix offers no AUTH and the client says so rather than sending unauthenticated.
+#[tokio::test(flavor = "multi_thread")]
+async fn starttls_and_auth_against_postfix_with_dovecot_sasl() {
+    let sink = postern_testkit::postfix::SmtpSink::start_lmtp();
+    let (postfix, _certs) = tokio::task::block_in_place(|| submission_postfix(&sink));
+    let user = dovecot_user();
+    let db = TestDb::sqlite().await;
+    let store = db.store.clone();
+    let good = setup(
+        &store,
+        postfix.smtp_port,
+        None,
+        Encryption::Starttls,
+        Some((&user, "secret")),
+    )
+    .await;
+    let mut tx = store.begin().await.unwrap();
+    let port = postfix.smtp_port;
+    let wrong = add_server(
+        &mut tx,
+        "wrong",
+        port,
+        None,
+        Encryption::Starttls,
+        Some((&user, "not-it")),
+    )
+    .await;
+    let clear = add_server(
+        &mut tx,
+        "clear",
+        port,
+        None,
+        Encryption::None,
+        Some((&user, "secret")),
+    )
+    .await;
+    tx.commit().await.unwrap();
+    let t = |id| test_connection(&store, id, 10);
+    let ok = t(good).await;
+    assert!(ok.ok, "{ok:?}\n{}", postfix.log());
+    let e = t(wrong).await;
+    assert!(!e.ok && e.message.contains("535"), "{e:?}");
+    let e = t(clear).await;
+    assert!(!e.ok && e.message.contains("no AUTH mechanism"), "{e:?}");
+
+    // A real mail, through the good server alone.
+    let mut tx = store.begin().await.unwrap();
+    for id in [wrong, clear] {
+        tx.delete::<OutgoingServer>(id).await.unwrap();
+    }
+    tx.commit().await.unwrap();
+    let (_, mails) = notify(
+        &store,
+        "someone@test.mycompany.com",
+        &["bob@customer.example"],
+    )
+    .await;
+    drain(&store, &config()).await;
+    assert_eq!(mail(&store, mails[0].0).await.state, MailState::Sent);
+    let got = postern_testkit::eventually(20, "the mail relayed by Postfix", || async {
+        sink.messages().into_iter().next()
+    })
+    .await;
+    let received = got
+        .lines()
+        .skip_while(|l| !l.starts_with("Received:"))
+        .take_while(|l| l.starts_with("Received:") || l.starts_with(['\t', ' ']))
+        .collect::<Vec<_>>()
+        .join(" ");
+    assert!(received.contains("using TLS"), "{received}\n{got}");
+    assert!(
+        got.contains(&format!("Authenticated sender: {user}")),
+        "{got}"
+    );
+    assert!(got.contains("X-Rcpt-Args: <bob@customer.example>"), "{got}");
+    drop(postfix);
+    db.finish().await;
+}
