@@ -97,6 +97,20 @@ impl BodyHtml {
     }
 }
 
+/// A body given as it is, clean already (a message built by hand: tests, tools); the parser
+/// never makes one so from the sender's HTML.
+impl From<String> for BodyHtml {
+    fn from(body: String) -> BodyHtml {
+        BodyHtml::ready(body)
+    }
+}
+
+impl From<&str> for BodyHtml {
+    fn from(body: &str) -> BodyHtml {
+        BodyHtml::ready(body.to_owned())
+    }
+}
+
 impl std::ops::Deref for BodyHtml {
     type Target = str;
     fn deref(&self) -> &str {
