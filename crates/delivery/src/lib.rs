@@ -19,6 +19,7 @@
 mod dns;
 mod limits;
 mod mx;
+mod oauth;
 pub mod outcome;
 
 pub mod prepare;
@@ -71,6 +72,9 @@ pub struct DeliveryConfig {
     pub public_url: Option<String>,
     /// The resolver of direct delivery (servers of kind `mx`): `[server] dns`.
     pub dns: postern_auth::MxResolver,
+    /// Access tokens of the servers with `auth = "oauth"` (`None`: no secret key, and such
+    /// servers' mails wait).
+    pub oauth: Option<postern_oauth::OAuth>,
 }
 
 impl DeliveryConfig {
@@ -90,6 +94,7 @@ impl DeliveryConfig {
             backoff: Backoff::default(),
             public_url: None,
             dns: postern_auth::MxResolver::new(postern_auth::DnsSettings::default()),
+            oauth: None,
         }
     }
 }

@@ -31,6 +31,7 @@ mod events;
 mod fetch;
 mod inbound;
 mod new_rows;
+mod oauth;
 mod outage;
 mod outbox;
 mod read;
@@ -50,6 +51,7 @@ pub use events::{
 pub use fetch::*;
 pub use inbound::*;
 pub use new_rows::*;
+pub use oauth::*;
 pub use outage::Outage;
 pub use outbox::*;
 pub use read::*;
