@@ -50,6 +50,15 @@ pub(crate) async fn serve(
         return Ok(ExitCode::from(exit::CONFIG));
     };
     let http = listener.local_addr()?;
+    let public = crate::oauth::public_url(&settings, &http.to_string());
+    let oauth = match crate::oauth::setup(cli, &store, &public).await {
+        Ok(oauth) => oauth,
+        Err(e) => {
+            eprintln!("postern: {e:#}");
+            store.close().await;
+            return Ok(ExitCode::from(exit::CONFIG));
+        }
+    };
     let max_size = settings.max_message_size.bytes() as usize;
     let gateway = postern_gateway::Gateway::new(store.clone(), settings.hostname.clone())
         .with_trusted_authserv_ids(&settings.trusted_authserv_ids)
@@ -66,7 +75,7 @@ pub(crate) async fn serve(
         };
     // before the banner: whoever reads it may stop us at once
     let shutdown = shutdown_signal();
-    let (fetch_stop, fetch_task) = spawn_fetcher(&gateway, max_size);
+    let (fetch_stop, fetch_task) = spawn_fetcher(&gateway, max_size, oauth.clone());
     print_banner(
         cli,
         http,
@@ -77,12 +86,13 @@ pub(crate) async fn serve(
     tracing::info!(%http, "postern started");
     let mut state = postern_web::AppState::new(gateway.clone(), token, max_size)
         .with_dns(settings.dns())
-        .with_limits(settings.limits.api());
+        .with_limits(settings.limits.api())
+        .with_oauth(oauth.clone());
     if let Some(handle) = metrics {
         state = state.with_metrics(handle);
     }
     let http_task = tokio::spawn(postern_web::run(listener, state, wait_for(stopped.clone())));
-    let runners = spawn_runners(&store, &settings, http, &stopped);
+    let runners = spawn_runners(&store, &settings, (http, oauth), &stopped);
     let webhooks = spawn_webhook_sender(&gateway, &settings.hostname, stopped.clone())?;
     shutdown.await;
     let _ = stop.send(true);
@@ -168,13 +178,15 @@ fn config_file(
 fn spawn_runners(
     store: &Store,
     settings: &ServerSettings,
-    http: std::net::SocketAddr,
+    (http, oauth): (std::net::SocketAddr, Option<postern_oauth::OAuth>),
     stopped: &tokio::sync::watch::Receiver<bool>,
 ) -> [tokio::task::JoinHandle<()>; 2] {
+    let mut delivery = crate::delivery::config(settings, http);
+    delivery.oauth = oauth;
     [
         tokio::spawn(postern_delivery::run(
             store.clone(),
-            crate::delivery::config(settings, http),
+            delivery,
             wait_for(stopped.clone()),
         )),
         tokio::spawn(prune_now_and_then(store.clone(), wait_for(stopped.clone()))),
@@ -220,6 +232,7 @@ async fn prune_now_and_then(store: postern_store::Store, stop: impl Future<Outpu
 fn spawn_fetcher(
     gateway: &postern_gateway::Gateway,
     max_size: usize,
+    oauth: Option<postern_oauth::OAuth>,
 ) -> (
     tokio_util::sync::CancellationToken,
     tokio::task::JoinHandle<()>,
@@ -227,7 +240,8 @@ fn spawn_fetcher(
     let stop = tokio_util::sync::CancellationToken::new();
     let mut fetcher =
         postern_fetch::Fetcher::new(gateway.clone(), postern_fetch::TlsSettings::system())
-            .with_max_message_size(max_size as u64);
+            .with_max_message_size(max_size as u64)
+            .with_oauth(oauth);
     if let Some(n) = crate::delivery::env_u64("POSTERN_FETCH_LEASE_SECONDS") {
         fetcher = fetcher.with_lease(std::time::Duration::from_secs(n));
     }

@@ -452,3 +452,15 @@ impl Tx {
         }))
     }
 }
+
+impl Tx {
+    /// How many servers, incoming and outgoing, log in with `auth = "oauth"`.
+    pub async fn count_oauth_servers(&mut self) -> Result<i64, StoreError> {
+        Ok(on!(self, |c| sqlx::query_scalar(
+            "SELECT (SELECT COUNT(*) FROM incoming_servers WHERE auth = 'oauth') + \
+             (SELECT COUNT(*) FROM outgoing_servers WHERE auth = 'oauth')"
+        )
+        .fetch_one(c)
+        .await)?)
+    }
+}
