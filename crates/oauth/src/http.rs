@@ -139,9 +139,10 @@ fn describe(e: &reqwest::Error) -> String {
     };
     match e.url() {
         Some(u) => format!(
-            "the request to {}://{}{} {what}",
+            "the request to {}://{}{}{} {what}",
             u.scheme(),
             u.host_str().unwrap_or(""),
+            u.port().map(|p| format!(":{p}")).unwrap_or_default(),
             u.path()
         ),
         None => format!("the request {what}"),

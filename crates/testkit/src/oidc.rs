@@ -26,6 +26,7 @@ fn modules() -> PathBuf {
 /// may come back to `redirect_uri` only; its client `dovecot` may only introspect.
 pub struct OidcServer {
     child: Child,
+    log: tempfile::NamedTempFile,
     /// `http://127.0.0.1:PORT`: the issuer URL.
     pub issuer: String,
     /// The client id Postern uses.
@@ -50,6 +51,7 @@ impl OidcServer {
         let client_secret = format!("client-secret-{}", crate::unique("s"));
         let introspection_secret = format!("introspection-{}", crate::unique("s"));
         let script = concat!(env!("CARGO_MANIFEST_DIR"), "/oidc/server.js");
+        let log = tempfile::NamedTempFile::new().unwrap();
         let mut child = Command::new("node")
             .arg(script)
             .env("NODE_PATH", &modules)
@@ -59,26 +61,35 @@ impl OidcServer {
             .env("OIDC_INTROSPECTION_SECRET", &introspection_secret)
             .env("OIDC_ACCESS_TTL", access_ttl.to_string())
             .stdout(Stdio::piped())
-            .stderr(Stdio::null())
+            .stderr(log.reopen().unwrap())
             .spawn()
             .expect("node (scripts/test.sh installs nodejs)");
-        let stdout = child.stdout.take().expect("stdout");
+        let mut stdout = BufReader::new(child.stdout.take().expect("stdout"));
         let mut first = String::new();
-        BufReader::new(stdout)
+        stdout
             .read_line(&mut first)
             .expect("the provider's first line");
+        let errors = std::fs::read_to_string(log.path()).unwrap_or_default();
         assert!(
             first.starts_with("listening"),
-            "the OIDC provider did not start: {first:?}"
+            "the OIDC provider did not start: {first:?} {errors}"
         );
+        // drained for as long as it runs: a closed pipe would end it at its next line
+        std::thread::spawn(move || std::io::copy(&mut stdout, &mut std::io::sink()));
         OidcServer {
             child,
             issuer: format!("http://127.0.0.1:{port}"),
             client_id: "postern".into(),
+            log,
             client_secret,
             introspection_secret,
             http: reqwest::Client::new(),
         }
+    }
+
+    /// What the provider wrote on stderr (its warnings and errors).
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.log.path()).unwrap_or_default()
     }
 
     /// Revokes a token at the provider's revocation endpoint (RFC 7009), as the `postern`
@@ -191,22 +202,30 @@ impl OAuthDovecot {
             }
             None => Command::new("/usr/sbin/dovecot"),
         };
-        let out = cmd
+        // its output to a file: the daemon keeps the descriptors it was given
+        let start_log = std::fs::File::create(d.join("start.log")).unwrap();
+        let status = cmd
             .arg("-c")
             .arg(d.join("dovecot.conf"))
             .current_dir(d)
-            .output()
+            .stdin(Stdio::null())
+            .stdout(start_log.try_clone().unwrap())
+            .stderr(start_log)
+            .status()
             .expect("dovecot (scripts/test.sh installs dovecot-imapd)");
-        let log = || std::fs::read_to_string(d.join("dovecot.log")).unwrap_or_default();
-        assert!(
-            out.status.success(),
-            "Dovecot did not start: {}{}",
-            String::from_utf8_lossy(&out.stderr),
-            log()
-        );
+        let log = || {
+            ["start.log", "dovecot.log"]
+                .map(|f| std::fs::read_to_string(d.join(f)).unwrap_or_default())
+                .join("")
+        };
+        assert!(status.success(), "Dovecot did not start: {}", log());
         let deadline = Instant::now() + Duration::from_secs(10);
         while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(Instant::now() < deadline, "Dovecot does not listen: {}", log());
+            assert!(
+                Instant::now() < deadline,
+                "Dovecot does not listen: {}",
+                log()
+            );
             std::thread::sleep(Duration::from_millis(50));
         }
         OAuthDovecot {
@@ -241,7 +260,10 @@ impl Drop for OAuthDovecot {
             .arg("-c")
             .arg(self.dir.path().join("dovecot.conf"))
             .arg("stop")
-            .output();
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status();
     }
 }
 
@@ -299,6 +321,10 @@ service stats {{
 }
 
 fn group_of(user: &str) -> String {
-    let out = Command::new("id").arg("-gn").arg(user).output().expect("id");
+    let out = Command::new("id")
+        .arg("-gn")
+        .arg(user)
+        .output()
+        .expect("id");
     String::from_utf8_lossy(&out.stdout).trim().to_owned()
 }

@@ -179,4 +179,3 @@ impl Ui {
         assert!(notice.starts_with("Created"), "{kind}: {notice}");
     }
 }
-

@@ -229,22 +229,21 @@ impl Tx {
         Ok(p.flatten().map(Secret::new))
     }
 
-    /// The `oauth` column's new text (a client secret not given is kept).
-    async fn outgoing_oauth_text(
+    /// How server `id` logs in now, and its OAuth settings (none for a new server).
+    async fn outgoing_auth(
         &mut self,
         id: Option<OutgoingServerId>,
-        new: &Option<OAuthSettings>,
-    ) -> Result<Option<String>, StoreError> {
-        let old: Option<String> = match id {
-            Some(id) => on!(self, |c| sqlx::query_scalar(
-                "SELECT oauth FROM outgoing_servers WHERE id = $1"
-            )
-            .bind(id.get())
-            .fetch_one(c)
-            .await)?,
-            None => None,
+    ) -> Result<(Option<String>, OAuthColumn), StoreError> {
+        let Some(id) = id else {
+            return Ok((None, OAuthColumn::default()));
         };
-        oauth_column_text(new, &OAuthColumn::try_from(old).unwrap_or_default())
+        let (auth, oauth): (String, Option<String>) = on!(self, |c| sqlx::query_as(
+            "SELECT auth, oauth FROM outgoing_servers WHERE id = $1"
+        )
+        .bind(id.get())
+        .fetch_one(c)
+        .await)?;
+        Ok((Some(auth), OAuthColumn::try_from(oauth).unwrap_or_default()))
     }
 
     /// The outgoing server named `name`, if any.
@@ -294,7 +293,13 @@ impl Tx {
             None => None,
         };
         let password = secret_update(&input.password, old);
-        let auth = input.auth.clone().unwrap_or_else(|| "password".into());
+        let (old_auth, old_oauth) = self.outgoing_auth(id).await?;
+        // left out, the way a server logs in is kept (`postern server auth` sets it too)
+        let auth = input
+            .auth
+            .clone()
+            .or(old_auth)
+            .unwrap_or_else(|| "password".into());
         if !matches!(auth.as_str(), "password" | "xoauth2" | "oauth") {
             return Err(StoreError::invalid(
                 "auth",
@@ -302,7 +307,7 @@ impl Tx {
             ));
         }
         check_oauth(auth == "oauth", &input.oauth)?;
-        let oauth = self.outgoing_oauth_text(id, &input.oauth).await?;
+        let oauth = oauth_column_text(&input.oauth, &old_oauth)?;
         let q = match id {
             None => {
                 "INSERT INTO outgoing_servers (name, host, port, encryption, username, password, password_env, \

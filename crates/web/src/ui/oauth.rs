@@ -13,9 +13,12 @@ use axum::response::{IntoResponse, Response};
 
 #[derive(Template)]
 #[template(path = "ui/oauth.html")]
-struct OAuthFailed {
-    nav: Nav,
-    message: String,
+pub(super) struct OAuthPage {
+    pub(super) nav: Nav,
+    pub(super) message: String,
+    /// The provider's page (Connect started), a link: the UI's `form-action 'self'` keeps a
+    /// form's answer from redirecting to another site.
+    pub(super) link: Option<String>,
 }
 
 /// What the provider sent back to `/oauth/callback` (a code, or why not).
@@ -47,9 +50,10 @@ pub(super) async fn callback(
                 .collect::<Vec<String>>()
                 .join(": ");
             let message = format!("The provider did not grant access ({why}).");
-            let page = OAuthFailed {
+            let page = OAuthPage {
                 nav: session.nav(&ui).await,
                 message,
+                link: None,
             };
             return (StatusCode::BAD_REQUEST, render(&page)).into_response();
         }
@@ -72,9 +76,10 @@ pub(super) async fn callback(
         }
         (error, _, _) => {
             let message = error.unwrap_or_else(|| "Connect failed.".into());
-            let page = OAuthFailed {
+            let page = OAuthPage {
                 nav: session.nav(&ui).await,
                 message,
+                link: None,
             };
             (answer.status, render(&page)).into_response()
         }

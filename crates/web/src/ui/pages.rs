@@ -797,12 +797,17 @@ async fn action(
             let answer = ui
                 .api(Method::POST, &format!("/{kind}/{id}/{name}"), None)
                 .await;
-            // Connect: on to the provider's page (its URL is built from the server's settings)
+            // Connect: on to the provider's page
             if let (true, Some(url)) = (
                 answer.status.is_success(),
                 answer.body["authorization_url"].as_str(),
             ) {
-                return see_other(url);
+                let page = super::oauth::OAuthPage {
+                    nav: form.session.nav(&ui).await,
+                    message: String::new(),
+                    link: Some(url.to_owned()),
+                };
+                return render(&page);
             }
             let mut result = action_result(&answer.body, answer.status);
             if let Some(selector) = answer.body["selector"].as_str() {

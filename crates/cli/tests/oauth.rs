@@ -1,0 +1,335 @@
+//! OAuth end to end (issue 19), with real parts only: `postern serve`, a real OpenID Connect
+//! provider on loopback (npm's oidc-provider), a private Dovecot that checks XOAUTH2 tokens by
+//! introspection at that provider, headless Chromium for Connect, and a webhook receiver.
+//!
+//! One story, in order: an incoming server with `auth = "oauth"` is connected in the admin UI
+//! (the provider's login and consent pages, PKCE and state); a poll logs in to Dovecot with the
+//! access token; when less than the margin (60 s) of the token is left, the next poll refreshes
+//! it first (the old one still active: before expiry); an access token revoked at the provider
+//! (Dovecot refuses the login) is refreshed at once and the poll succeeds; a revoked grant puts
+//! the server in the error state with the provider's reason, in the API and the UI, emits
+//! `incoming_server.failed` and counts in /metrics. Nothing secret (client secret, refresh and
+//! access tokens) is in the log, the API's answers or the errors.
+
+#[path = "support/browser.rs"]
+mod browser;
+
+use browser::{Driver, Ui, browser, screenshot_dir};
+use postern_testkit::Serve;
+use postern_testkit::oidc::{OAuthDovecot, OidcServer};
+use serde_json::{Value, json};
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+const BIN: &str = env!("CARGO_BIN_EXE_postern");
+const TOKEN: &str = "test-token-oauth-0123456789";
+const PASSWORD: &str = "browser-password-oauth";
+const USER: &str = "oauth01";
+/// The provider's access tokens live this long: the first is used at once, and is within the
+/// 60 s margin 6 s later.
+const ACCESS_TTL: u64 = 66;
+
+/// The bodies a webhook endpoint received.
+type Received = Arc<Mutex<Vec<Value>>>;
+
+async fn webhook_receiver() -> (String, Received) {
+    let got: Received = Arc::default();
+    let keep = got.clone();
+    let app = axum::Router::new().route(
+        "/hook",
+        axum::routing::post(move |body: axum::Json<Value>| {
+            let keep = keep.clone();
+            async move {
+                keep.lock().unwrap().push(body.0);
+                "ok"
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/hook", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    (url, got)
+}
+
+/// The tokens of a server's grant, opened with the data directory's key (as a thief of the
+/// database could not).
+async fn stored_tokens(dir: &Path, id: i64) -> (Option<String>, Option<String>) {
+    use sqlx::ConnectOptions as _;
+    let mut c = sqlx::sqlite::SqliteConnectOptions::new()
+        .filename(dir.join("postern.db"))
+        .read_only(true)
+        .connect()
+        .await
+        .unwrap();
+    let (refresh, access): (Option<String>, Option<String>) = sqlx::query_as(
+        "SELECT refresh_token, access_token FROM oauth_grants WHERE incoming_server_id = $1",
+    )
+    .bind(id)
+    .fetch_one(&mut c)
+    .await
+    .unwrap();
+    let key = postern_oauth::SecretKey::load(None, dir, false).unwrap();
+    let open = |sealed: Option<String>, column: &str| {
+        sealed.map(|s| {
+            key.open(&s, &format!("incoming-servers/{id}/{column}"))
+                .unwrap()
+                .expose()
+                .to_owned()
+        })
+    };
+    (open(refresh, "refresh_token"), open(access, "access_token"))
+}
+
+async fn fetch(server: &Serve, id: i64) -> (u16, Value) {
+    server
+        .post(&format!("/api/v1/incoming-servers/{id}/fetch"), json!({}))
+        .await
+}
+
+fn deliver(dovecot: &OAuthDovecot, subject: &str) {
+    let raw = format!(
+        "From: someone@example.org\r\nTo: {USER}@example.test\r\nSubject: {subject}\r\n\
+         Message-ID: <{subject}@example.org>\r\n\r\nHello.\r\n"
+    );
+    postern_testkit::dovecot::deliver(&dovecot.maildir(USER), raw);
+}
+
+fn metric(text: &str, result: &str) -> u64 {
+    text.lines()
+        .filter(|l| l.starts_with("postern_oauth_refreshes_total{"))
+        .filter(|l| l.contains(&format!("result=\"{result}\"")))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<u64>().ok())
+        .sum()
+}
+
+#[tokio::test]
+async fn connect_in_chromium_then_imap_over_xoauth2_refreshed_until_revoked() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("postern.log");
+    let (hook, received) = webhook_receiver().await;
+    let server = Serve::start(
+        BIN,
+        dir.path(),
+        TOKEN,
+        &[
+            ("POSTERN_ADMIN_PASSWORD", PASSWORD),
+            ("POSTERN_LOG_FILE", log.to_str().unwrap()),
+            ("POSTERN_LOG", "debug,sqlx=warn"),
+        ],
+        &[],
+    );
+    let oidc = OidcServer::start(&format!("{}/oauth/callback", server.base), ACCESS_TTL);
+    let dovecot = OAuthDovecot::start(&oidc, &[USER]);
+    let (status, _) = server
+        .post(
+            "/api/v1/webhooks",
+            json!({"name": "ops", "url": hook, "events": ["incoming_server.failed"]}),
+        )
+        .await;
+    assert_eq!(status, 201);
+    let (id, mut answers) = create_server(&server, &oidc, dovecot.imap_port).await;
+
+    let driver = Driver::start();
+    let ui = Ui {
+        c: browser(&driver).await,
+        base: server.base.clone(),
+        shots: screenshot_dir(),
+    };
+    connect_in_the_browser(&ui, id).await;
+    let (refresh0, access0) = stored_tokens(dir.path(), id).await;
+    let (refresh0, access0) = (refresh0.unwrap(), access0.unwrap());
+    assert!(oidc.active(&access0).await);
+
+    deliver(&dovecot, "first");
+    let (status, report) = fetch(&server, id).await;
+    assert_eq!(status, 200, "{report}\n{}\n{}", dovecot.log(), oidc.log());
+    assert_eq!(report["fetched"], 1, "{report}");
+
+    // Before expiry: within the margin, the next poll refreshes first.
+    tokio::time::sleep(Duration::from_secs(ACCESS_TTL - 59)).await;
+    deliver(&dovecot, "second");
+    let (status, report) = fetch(&server, id).await;
+    assert_eq!((status, &report["fetched"]), (200, &json!(1)), "{report}");
+    let (refresh1, access1) = stored_tokens(dir.path(), id).await;
+    let (refresh1, access1) = (refresh1.unwrap(), access1.unwrap());
+    assert_ne!(access1, access0, "refreshed");
+    assert_ne!(
+        refresh1, refresh0,
+        "the provider rotates refresh tokens: the new one is kept"
+    );
+    assert!(
+        oidc.active(&access0).await,
+        "the old token had not expired yet"
+    );
+    let metrics = server
+        .http()
+        .get(server.url("/metrics"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(metric(&metrics.text().await.unwrap(), "ok"), 1);
+
+    // A forced 401: the access token revoked at the provider; Dovecot refuses it, Postern
+    // refreshes at once and logs in.
+    oidc.revoke(&access1, "access_token").await;
+    assert!(!oidc.active(&access1).await);
+    deliver(&dovecot, "third");
+    let (status, report) = fetch(&server, id).await;
+    assert_eq!((status, &report["fetched"]), (200, &json!(1)), "{report}");
+    let (refresh2, access2) = stored_tokens(dir.path(), id).await;
+    let (refresh2, access2) = (refresh2.unwrap(), access2.unwrap());
+    assert_ne!(access2, access1);
+    let metrics = server
+        .http()
+        .get(server.url("/metrics"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(metric(&metrics.text().await.unwrap(), "ok"), 2);
+
+    // The grant revoked: the next refresh is refused, the server fails with the reason.
+    oidc.revoke(&refresh2, "refresh_token").await;
+    assert!(!oidc.active(&access2).await, "the whole grant is revoked");
+    let (status, report) = fetch(&server, id).await;
+    assert_eq!(status, 502, "{report}");
+    let error = report["error"]["message"].as_str().unwrap().to_owned();
+    assert!(error.contains("invalid_grant"), "{error}");
+    answers.push(report.to_string());
+    let (_, item) = server.get(&format!("/api/v1/incoming-servers/{id}")).await;
+    assert_eq!(item["oauth_state"], "failed", "{item}");
+    assert!(
+        item["oauth_error"]
+            .as_str()
+            .unwrap()
+            .contains("invalid_grant")
+    );
+    assert!(
+        item["last_error"]
+            .as_str()
+            .unwrap()
+            .contains("connect the server again")
+    );
+    answers.push(item.to_string());
+    let page = ui
+        .until(
+            &format!("/incoming-servers/{id}"),
+            "invalid_grant",
+            Duration::from_secs(5),
+        )
+        .await;
+    ui.shot("oauth-failed").await;
+    answers.push(page);
+    let metrics = server
+        .http()
+        .get(server.url("/metrics"))
+        .send()
+        .await
+        .unwrap();
+    let metrics = metrics.text().await.unwrap();
+    assert_eq!(metric(&metrics, "failed"), 1, "{metrics}");
+    let event = webhook_event(&received).await;
+    assert_eq!(event["data"]["incoming_server"]["id"], id, "{event}");
+    assert!(
+        event["data"]["error"]
+            .as_str()
+            .unwrap()
+            .contains("invalid_grant"),
+        "{event}"
+    );
+    answers.push(event.to_string());
+    answers.push(metrics);
+    ui.c.close().await.unwrap();
+
+    let secrets = [
+        oidc.client_secret.as_str(),
+        &refresh0,
+        &refresh1,
+        &refresh2,
+        &access0,
+        &access1,
+        &access2,
+    ];
+    let log = std::fs::read_to_string(&log).unwrap();
+    assert!(
+        log.contains("OAuth access token refreshed"),
+        "the log is read: {log}"
+    );
+    assert!(log.contains("access token refused: refreshing it"), "{log}");
+    for s in secrets {
+        assert!(!log.contains(s), "a secret in the log");
+        for a in &answers {
+            assert!(!a.contains(s), "a secret in an answer: {a}");
+        }
+    }
+}
+
+/// Creates the incoming server over the API; its id, and the answers seen.
+async fn create_server(server: &Serve, oidc: &OidcServer, port: u16) -> (i64, Vec<String>) {
+    let (status, created) = server
+        .post(
+            "/api/v1/incoming-servers",
+            json!({
+                "name": "mailbox", "protocol": "imap", "host": "127.0.0.1", "port": port,
+                "encryption": "none", "username": USER, "auth": "oauth", "active": false,
+                "oauth": {"provider": "generic", "issuer": oidc.issuer,
+                          "client_id": oidc.client_id, "client_secret": oidc.client_secret},
+            }),
+        )
+        .await;
+    assert_eq!(status, 201, "{created}");
+    assert_eq!(created["oauth"]["has_client_secret"], true, "{created}");
+    assert!(created["oauth_state"].is_null());
+    let id = created["id"].as_i64().unwrap();
+    let (status, before) = fetch(server, id).await;
+    assert_eq!(status, 502, "not connected yet: {before}");
+    assert!(before.to_string().contains("not connected"), "{before}");
+    (id, vec![created.to_string(), before.to_string()])
+}
+
+/// Signs in, presses Connect, signs in at the provider, consents, and is back on the server's
+/// page, connected.
+async fn connect_in_the_browser(ui: &Ui, id: i64) {
+    ui.open("/login").await;
+    ui.fill("input[name=password]", PASSWORD).await;
+    ui.click("button[type=submit]").await;
+    ui.text("header nav").await;
+    ui.open(&format!("/incoming-servers/{id}")).await;
+    ui.click("#action-connect").await;
+    ui.text("#oauth-go").await;
+    ui.shot("oauth-connect").await;
+    ui.click("#oauth-continue").await;
+    // the provider's own pages: its login, then its consent
+    ui.fill("input[name=login]", USER).await;
+    ui.fill("input[name=password]", "any password").await;
+    ui.shot("oauth-provider-login").await;
+    ui.click("button[type=submit]").await;
+    ui.text("button[type=submit]").await;
+    ui.shot("oauth-provider-consent").await;
+    ui.click("button[type=submit]").await;
+    let notice = ui.text("#notice").await;
+    assert!(notice.starts_with("Connected"), "{notice}");
+    let page = ui.c.source().await.unwrap();
+    assert!(page.contains("connected"), "{page}");
+    ui.shot("oauth-connected").await;
+}
+
+/// The `incoming_server.failed` the receiver got with `invalid_grant` (waiting up to 20 s).
+async fn webhook_event(received: &Received) -> Value {
+    for _ in 0..200 {
+        let found = received
+            .lock()
+            .unwrap()
+            .iter()
+            .find(|e| {
+                e["type"] == "incoming_server.failed"
+                    && e["data"]["error"].to_string().contains("invalid_grant")
+            })
+            .cloned();
+        if let Some(e) = found {
+            return e;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("no incoming_server.failed event")
+}
