@@ -191,7 +191,7 @@ mod tests {
         // RFC 7636, appendix B
         assert_eq!(
             pkce_challenge("dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk"),
-            "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGKSEFYjLM"
+            "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM"
         );
         assert_eq!(random(32).len(), 43);
         assert_ne!(random(32), random(32));
