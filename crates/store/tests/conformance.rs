@@ -1247,6 +1247,8 @@ conformance!(
 
 #[path = "conformance/events.rs"]
 mod events;
+#[path = "conformance/oauth.rs"]
+mod oauth;
 
 conformance!(admin_users_and_sessions, |store| {
     let mut tx = store.begin().await.unwrap();
