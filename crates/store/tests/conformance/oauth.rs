@@ -42,13 +42,16 @@ conformance!(oauth_settings_keep_their_secret_write_only, |store| {
     let s = server(&mut tx).await;
     let shown = serde_json::to_string(&s).unwrap();
     assert!(!shown.contains("client-secret-1"), "{shown}");
-    assert_eq!(s.oauth.0.as_ref().unwrap().has_client_secret, true);
+    assert!(s.oauth.0.as_ref().unwrap().has_client_secret);
     // an update without a secret keeps it; an apply of the same input is unchanged
     let mut input = s.to_input();
     input.oauth = Some(settings(None));
     let (after, change) = tx.upsert::<IncomingServer>(&input).await.unwrap();
     assert_eq!(change, Change::Unchanged);
-    let target = tx.oauth_target(OAuthServer::Incoming(after.id)).await.unwrap();
+    let target = tx
+        .oauth_target(OAuthServer::Incoming(after.id))
+        .await
+        .unwrap();
     let kept = target.settings.unwrap().client_secret.unwrap();
     assert_eq!(kept.expose(), "client-secret-1");
     // `auth = "oauth"` needs its settings; a generic provider its issuer
@@ -59,7 +62,10 @@ conformance!(oauth_settings_keep_their_secret_write_only, |store| {
         issuer: None,
         ..settings(None)
     });
-    let e = tx.update::<IncomingServer>(after.id, &bad).await.unwrap_err();
+    let e = tx
+        .update::<IncomingServer>(after.id, &bad)
+        .await
+        .unwrap_err();
     assert!(e.to_string().contains("issuer"), "{e}");
     tx.commit().await.unwrap();
 });
@@ -68,24 +74,44 @@ conformance!(oauth_grants_refresh_rotate_and_fail, |store| {
     let mut tx = store.begin().await.unwrap();
     let s = OAuthServer::Incoming(server(&mut tx).await.id);
     assert!(tx.oauth_grant(s).await.unwrap().is_none());
-    tx.connect_oauth_grant(s, &tokens(Some("r1"), "a1")).await.unwrap();
+    tx.connect_oauth_grant(s, &tokens(Some("r1"), "a1"))
+        .await
+        .unwrap();
     tx.save_oauth_tokens(s, &tokens(None, "a2")).await.unwrap();
     let g = tx.oauth_grant(s).await.unwrap().unwrap();
-    assert_eq!((g.refresh_token.as_deref(), g.access_token.as_deref()), (Some("r1"), Some("a2")));
-    tx.save_oauth_tokens(s, &tokens(Some("r2"), "a3")).await.unwrap();
+    assert_eq!(
+        (g.refresh_token.as_deref(), g.access_token.as_deref()),
+        (Some("r1"), Some("a2"))
+    );
+    tx.save_oauth_tokens(s, &tokens(Some("r2"), "a3"))
+        .await
+        .unwrap();
     let g = tx.oauth_grant(s).await.unwrap().unwrap();
     assert_eq!(g.refresh_token.as_deref(), Some("r2"), "rotated");
     tx.expire_oauth_access_token(s).await.unwrap();
     let g = tx.oauth_grant(s).await.unwrap().unwrap();
     assert_eq!((g.access_token, g.expires_at), (None, Some(0)));
-    tx.fail_oauth_grant(s, "invalid_grant: revoked").await.unwrap();
-    let view = tx.get::<IncomingServer>(IncomingServerId(s.id())).await.unwrap();
+    tx.fail_oauth_grant(s, "invalid_grant: revoked")
+        .await
+        .unwrap();
+    let view = tx
+        .get::<IncomingServer>(IncomingServerId(s.id()))
+        .await
+        .unwrap();
     assert_eq!(view.oauth_state.as_deref(), Some("failed"));
     assert_eq!(view.oauth_error.as_deref(), Some("invalid_grant: revoked"));
     // connecting again replaces the failed grant
-    tx.connect_oauth_grant(s, &tokens(Some("r3"), "a4")).await.unwrap();
-    let view = tx.get::<IncomingServer>(IncomingServerId(s.id())).await.unwrap();
-    assert_eq!((view.oauth_state.as_deref(), view.oauth_error), (Some("connected"), None));
+    tx.connect_oauth_grant(s, &tokens(Some("r3"), "a4"))
+        .await
+        .unwrap();
+    let view = tx
+        .get::<IncomingServer>(IncomingServerId(s.id()))
+        .await
+        .unwrap();
+    assert_eq!(
+        (view.oauth_state.as_deref(), view.oauth_error),
+        (Some("connected"), None)
+    );
     tx.commit().await.unwrap();
 });
 
@@ -122,13 +148,37 @@ conformance!(oauth_requests_are_taken_once, |store| {
         verifier: "sealed-verifier".into(),
         redirect_uri: "https://postern.example.com/oauth/callback".into(),
     };
-    tx.insert_oauth_request("state-1", &request, 900_000).await.unwrap();
-    tx.insert_oauth_request("state-2", &request, 900_000).await.unwrap();
-    let got = tx.take_oauth_request("state-1", 900_000).await.unwrap().unwrap();
+    tx.insert_oauth_request("state-1", &request, 900_000)
+        .await
+        .unwrap();
+    tx.insert_oauth_request("state-2", &request, 900_000)
+        .await
+        .unwrap();
+    let got = tx
+        .take_oauth_request("state-1", 900_000)
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!((got.server, got.verifier.as_str()), (s, "sealed-verifier"));
-    assert!(tx.take_oauth_request("state-1", 900_000).await.unwrap().is_none(), "once");
-    assert!(tx.take_oauth_request("unknown", 900_000).await.unwrap().is_none());
+    assert!(
+        tx.take_oauth_request("state-1", 900_000)
+            .await
+            .unwrap()
+            .is_none(),
+        "once"
+    );
+    assert!(
+        tx.take_oauth_request("unknown", 900_000)
+            .await
+            .unwrap()
+            .is_none()
+    );
     // older than the maximum age: refused (and gone)
-    assert!(tx.take_oauth_request("state-2", -1).await.unwrap().is_none());
+    assert!(
+        tx.take_oauth_request("state-2", -1)
+            .await
+            .unwrap()
+            .is_none()
+    );
     tx.commit().await.unwrap();
 });
