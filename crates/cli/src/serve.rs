@@ -50,19 +50,11 @@ pub(crate) async fn serve(
         return Ok(ExitCode::from(exit::CONFIG));
     };
     let http = listener.local_addr()?;
-    let public = crate::oauth::public_url(&settings, &http.to_string());
-    let oauth = match crate::oauth::setup(cli, &store, &public).await {
-        Ok(oauth) => oauth,
-        Err(e) => {
-            eprintln!("postern: {e:#}");
-            store.close().await;
-            return Ok(ExitCode::from(exit::CONFIG));
-        }
+    let Some(oauth) = oauth_or_exit(cli, &store, &settings, http).await else {
+        return Ok(ExitCode::from(exit::CONFIG));
     };
     let max_size = settings.max_message_size.bytes() as usize;
-    let gateway = postern_gateway::Gateway::new(store.clone(), settings.hostname.clone())
-        .with_trusted_authserv_ids(&settings.trusted_authserv_ids)
-        .with_limits(settings.limits.mime());
+    let gateway = gateway_of(&store, &settings);
     let (stop, stopped) = tokio::sync::watch::channel(false);
     let (mail_lines, tasks) =
         match start_mail_listeners(cli, &settings, &gateway, stopped.clone()).await {
@@ -84,13 +76,13 @@ pub(crate) async fn serve(
         file.as_ref().map(|(_, f, _)| f),
     );
     tracing::info!(%http, "postern started");
-    let mut state = postern_web::AppState::new(gateway.clone(), token, max_size)
-        .with_dns(settings.dns())
-        .with_limits(settings.limits.api())
-        .with_oauth(oauth.clone());
-    if let Some(handle) = metrics {
-        state = state.with_metrics(handle);
-    }
+    let state = app_state(
+        &gateway,
+        (token, max_size),
+        &settings,
+        oauth.clone(),
+        metrics,
+    );
     let http_task = tokio::spawn(postern_web::run(listener, state, wait_for(stopped.clone())));
     let runners = spawn_runners(&store, &settings, (http, oauth), &stopped);
     let webhooks = spawn_webhook_sender(&gateway, &settings.hostname, stopped.clone())?;
@@ -111,6 +103,52 @@ pub(crate) async fn serve(
     store.close().await;
     tracing::info!("postern stopped");
     Ok(ExitCode::SUCCESS)
+}
+
+/// The inbound gateway of the listeners, the fetcher and `/ingest`, with the settings' trust
+/// and limits.
+fn gateway_of(store: &Store, settings: &ServerSettings) -> postern_gateway::Gateway {
+    postern_gateway::Gateway::new(store.clone(), settings.hostname.clone())
+        .with_trusted_authserv_ids(&settings.trusted_authserv_ids)
+        .with_limits(settings.limits.mime())
+}
+
+/// The OAuth of this node (`None` inside: no key, and no server needs one); `None` when
+/// servers need a key and there is none (said on stderr, the store closed): exit 78.
+async fn oauth_or_exit(
+    cli: &Cli,
+    store: &Store,
+    settings: &ServerSettings,
+    http: std::net::SocketAddr,
+) -> Option<Option<postern_oauth::OAuth>> {
+    let public = crate::oauth::public_url(settings, &http.to_string());
+    match crate::oauth::setup(cli, store, &public).await {
+        Ok(oauth) => Some(oauth),
+        Err(e) => {
+            eprintln!("postern: {e:#}");
+            store.close().await;
+            None
+        }
+    }
+}
+
+/// The HTTP application's state: the gateway, the API token, the settings' DNS and limits,
+/// OAuth, `/metrics`.
+fn app_state(
+    gateway: &postern_gateway::Gateway,
+    (token, max_size): (Secret, usize),
+    settings: &ServerSettings,
+    oauth: Option<postern_oauth::OAuth>,
+    metrics: Option<metrics_exporter_prometheus::PrometheusHandle>,
+) -> postern_web::AppState {
+    let mut state = postern_web::AppState::new(gateway.clone(), token, max_size)
+        .with_dns(settings.dns())
+        .with_limits(settings.limits.api())
+        .with_oauth(oauth);
+    if let Some(handle) = metrics {
+        state = state.with_metrics(handle);
+    }
+    state
 }
 
 /// The webhook sender, on a thread of its own at a lower CPU priority (nice 10), giving way to

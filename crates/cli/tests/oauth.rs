@@ -95,12 +95,55 @@ fn deliver(dovecot: &OAuthDovecot, subject: &str) {
     postern_testkit::dovecot::deliver(&dovecot.maildir(USER), raw);
 }
 
+/// The refreshes counted in `/metrics` with `result`.
+async fn refreshes(server: &Serve, result: &str) -> u64 {
+    let answer = server
+        .http()
+        .get(server.url("/metrics"))
+        .send()
+        .await
+        .unwrap();
+    metric(&answer.text().await.unwrap(), result)
+}
+
 fn metric(text: &str, result: &str) -> u64 {
     text.lines()
         .filter(|l| l.starts_with("postern_oauth_refreshes_total{"))
         .filter(|l| l.contains(&format!("result=\"{result}\"")))
         .filter_map(|l| l.rsplit(' ').next()?.parse::<u64>().ok())
         .sum()
+}
+
+/// What the story's phases share.
+struct Story {
+    dir: tempfile::TempDir,
+    server: Serve,
+    oidc: OidcServer,
+    dovecot: OAuthDovecot,
+    id: i64,
+    /// Every answer seen (API, UI, webhook, metrics): no secret may be in any.
+    answers: Vec<String>,
+    /// Every token seen.
+    tokens: Vec<String>,
+}
+
+impl Story {
+    /// The grant's tokens now (both present), remembered.
+    async fn tokens(&mut self) -> (String, String) {
+        let (refresh, access) = stored_tokens(self.dir.path(), self.id).await;
+        let (refresh, access) = (refresh.unwrap(), access.unwrap());
+        self.tokens.extend([refresh.clone(), access.clone()]);
+        (refresh, access)
+    }
+
+    /// A mail delivered into the mailbox, then a poll that fetches it.
+    async fn poll_gets_one(&self, subject: &str) {
+        deliver(&self.dovecot, subject);
+        let (status, report) = fetch(&self.server, self.id).await;
+        let logs = format!("{}\n{}", self.dovecot.log(), self.oidc.log());
+        assert_eq!(status, 200, "{report}\n{logs}");
+        assert_eq!(report["fetched"], 1, "{report}");
+    }
 }
 
 #[tokio::test]
@@ -121,145 +164,129 @@ async fn connect_in_chromium_then_imap_over_xoauth2_refreshed_until_revoked() {
     );
     let oidc = OidcServer::start(&format!("{}/oauth/callback", server.base), ACCESS_TTL);
     let dovecot = OAuthDovecot::start(&oidc, &[USER]);
-    let (status, _) = server
-        .post(
-            "/api/v1/webhooks",
-            json!({"name": "ops", "url": hook, "events": ["incoming_server.failed"]}),
-        )
-        .await;
-    assert_eq!(status, 201);
-    let (id, mut answers) = create_server(&server, &oidc, dovecot.imap_port).await;
-
+    let body = json!({"name": "ops", "url": hook, "events": ["incoming_server.failed"]});
+    assert_eq!(server.post("/api/v1/webhooks", body).await.0, 201);
+    let (id, answers) = create_server(&server, &oidc, dovecot.imap_port).await;
+    let mut story = Story {
+        dir,
+        server,
+        oidc,
+        dovecot,
+        id,
+        answers,
+        tokens: Vec::new(),
+    };
     let driver = Driver::start();
     let ui = Ui {
         c: browser(&driver).await,
-        base: server.base.clone(),
+        base: story.server.base.clone(),
         shots: screenshot_dir(),
     };
     connect_in_the_browser(&ui, id).await;
-    let (refresh0, access0) = stored_tokens(dir.path(), id).await;
-    let (refresh0, access0) = (refresh0.unwrap(), access0.unwrap());
-    assert!(oidc.active(&access0).await);
+    refreshed_before_expiry_and_after_a_refusal(&mut story).await;
+    revoked_grant(&mut story, &ui, &received).await;
+    ui.c.close().await.unwrap();
+    nothing_secret(&story, &std::fs::read_to_string(&log).unwrap());
+}
 
-    deliver(&dovecot, "first");
-    let (status, report) = fetch(&server, id).await;
-    assert_eq!(status, 200, "{report}\n{}\n{}", dovecot.log(), oidc.log());
-    assert_eq!(report["fetched"], 1, "{report}");
-
-    // Before expiry: within the margin, the next poll refreshes first.
+/// Polls with the first token; within the margin, a refresh first (the old token still
+/// active: before expiry); a token revoked at the provider, refused by Dovecot, refreshed at
+/// once in the same poll.
+async fn refreshed_before_expiry_and_after_a_refusal(story: &mut Story) {
+    let (refresh0, access0) = story.tokens().await;
+    assert!(story.oidc.active(&access0).await);
+    story.poll_gets_one("first").await;
     tokio::time::sleep(Duration::from_secs(ACCESS_TTL - 59)).await;
-    deliver(&dovecot, "second");
-    let (status, report) = fetch(&server, id).await;
-    assert_eq!((status, &report["fetched"]), (200, &json!(1)), "{report}");
-    let (refresh1, access1) = stored_tokens(dir.path(), id).await;
-    let (refresh1, access1) = (refresh1.unwrap(), access1.unwrap());
+    story.poll_gets_one("second").await;
+    let (refresh1, access1) = story.tokens().await;
     assert_ne!(access1, access0, "refreshed");
     assert_ne!(
         refresh1, refresh0,
         "the provider rotates refresh tokens: the new one is kept"
     );
     assert!(
-        oidc.active(&access0).await,
+        story.oidc.active(&access0).await,
         "the old token had not expired yet"
     );
-    let metrics = server
-        .http()
-        .get(server.url("/metrics"))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(metric(&metrics.text().await.unwrap(), "ok"), 1);
-
-    // A forced 401: the access token revoked at the provider; Dovecot refuses it, Postern
-    // refreshes at once and logs in.
-    oidc.revoke(&access1, "access_token").await;
-    assert!(!oidc.active(&access1).await);
-    deliver(&dovecot, "third");
-    let (status, report) = fetch(&server, id).await;
-    assert_eq!((status, &report["fetched"]), (200, &json!(1)), "{report}");
-    let (refresh2, access2) = stored_tokens(dir.path(), id).await;
-    let (refresh2, access2) = (refresh2.unwrap(), access2.unwrap());
+    assert_eq!(refreshes(&story.server, "ok").await, 1);
+    // a forced 401
+    story.oidc.revoke(&access1, "access_token").await;
+    assert!(!story.oidc.active(&access1).await);
+    story.poll_gets_one("third").await;
+    let (_, access2) = story.tokens().await;
     assert_ne!(access2, access1);
-    let metrics = server
-        .http()
-        .get(server.url("/metrics"))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(metric(&metrics.text().await.unwrap(), "ok"), 2);
+    assert_eq!(refreshes(&story.server, "ok").await, 2);
+}
 
-    // The grant revoked: the next refresh is refused, the server fails with the reason.
-    oidc.revoke(&refresh2, "refresh_token").await;
-    assert!(!oidc.active(&access2).await, "the whole grant is revoked");
-    let (status, report) = fetch(&server, id).await;
+/// The grant revoked at the provider: the next refresh is refused, and the server is in the
+/// error state with the provider's reason (API, UI), the webhook told, the metric counted.
+async fn revoked_grant(story: &mut Story, ui: &Ui, received: &Received) {
+    let (refresh, access) = story.tokens().await;
+    story.oidc.revoke(&refresh, "refresh_token").await;
+    assert!(
+        !story.oidc.active(&access).await,
+        "the whole grant is revoked"
+    );
+    let (status, report) = fetch(&story.server, story.id).await;
     assert_eq!(status, 502, "{report}");
-    let error = report["error"]["message"].as_str().unwrap().to_owned();
-    assert!(error.contains("invalid_grant"), "{error}");
-    answers.push(report.to_string());
-    let (_, item) = server.get(&format!("/api/v1/incoming-servers/{id}")).await;
+    assert!(
+        report["error"]["message"]
+            .to_string()
+            .contains("invalid_grant"),
+        "{report}"
+    );
+    let (_, item) = story
+        .server
+        .get(&format!("/api/v1/incoming-servers/{}", story.id))
+        .await;
     assert_eq!(item["oauth_state"], "failed", "{item}");
     assert!(
-        item["oauth_error"]
-            .as_str()
-            .unwrap()
-            .contains("invalid_grant")
+        item["oauth_error"].to_string().contains("invalid_grant"),
+        "{item}"
     );
     assert!(
         item["last_error"]
-            .as_str()
-            .unwrap()
-            .contains("connect the server again")
+            .to_string()
+            .contains("connect the server again"),
+        "{item}"
     );
-    answers.push(item.to_string());
+    let path = format!("/incoming-servers/{}", story.id);
     let page = ui
-        .until(
-            &format!("/incoming-servers/{id}"),
-            "invalid_grant",
-            Duration::from_secs(5),
-        )
+        .until(&path, "invalid_grant", Duration::from_secs(5))
         .await;
     ui.shot("oauth-failed").await;
-    answers.push(page);
-    let metrics = server
+    let metrics = story
+        .server
         .http()
-        .get(server.url("/metrics"))
+        .get(story.server.url("/metrics"))
         .send()
         .await
         .unwrap();
     let metrics = metrics.text().await.unwrap();
     assert_eq!(metric(&metrics, "failed"), 1, "{metrics}");
-    let event = webhook_event(&received).await;
-    assert_eq!(event["data"]["incoming_server"]["id"], id, "{event}");
-    assert!(
-        event["data"]["error"]
-            .as_str()
-            .unwrap()
-            .contains("invalid_grant"),
-        "{event}"
-    );
-    answers.push(event.to_string());
-    answers.push(metrics);
-    ui.c.close().await.unwrap();
+    let event = webhook_event(received).await;
+    assert_eq!(event["data"]["incoming_server"]["id"], story.id, "{event}");
+    story.answers.extend([
+        report.to_string(),
+        item.to_string(),
+        page,
+        event.to_string(),
+        metrics,
+    ]);
+}
 
-    let secrets = [
-        oidc.client_secret.as_str(),
-        &refresh0,
-        &refresh1,
-        &refresh2,
-        &access0,
-        &access1,
-        &access2,
-    ];
-    let log = std::fs::read_to_string(&log).unwrap();
+/// No secret in the log, the answers or the errors; the log is read (it has the refreshes).
+fn nothing_secret(story: &Story, log: &str) {
     assert!(
         log.contains("OAuth access token refreshed"),
         "the log is read: {log}"
     );
     assert!(log.contains("access token refused: refreshing it"), "{log}");
+    let secrets = story.tokens.iter().chain([&story.oidc.client_secret]);
     for s in secrets {
-        assert!(!log.contains(s), "a secret in the log");
-        for a in &answers {
-            assert!(!a.contains(s), "a secret in an answer: {a}");
+        assert!(!log.contains(s.as_str()), "a secret in the log");
+        for a in &story.answers {
+            assert!(!a.contains(s.as_str()), "a secret in an answer: {a}");
         }
     }
 }

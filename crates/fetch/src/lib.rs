@@ -184,12 +184,7 @@ enum Verdict {
 impl Fetcher {
     /// A fetcher feeding `gateway`, connecting with `tls`.
     pub fn new(gateway: Gateway, tls: TlsSettings) -> Fetcher {
-        let owner = format!(
-            "{}-{}-{}",
-            std::env::var("HOSTNAME").unwrap_or_else(|_| "node".into()),
-            std::process::id(),
-            postern_store::random_hex(4)
-        );
+        let owner = postern_store::lease_owner();
         Fetcher {
             gateway,
             tls,

@@ -108,12 +108,7 @@ impl std::fmt::Debug for OAuth {
 impl OAuth {
     /// OAuth on `store`, sealing with `key`, the callback at `public_url` + [`CALLBACK_PATH`].
     pub fn new(store: Store, key: SecretKey, public_url: &str) -> OAuth {
-        let owner = format!(
-            "{}-{}-{}",
-            std::env::var("HOSTNAME").unwrap_or_else(|_| "node".into()),
-            std::process::id(),
-            postern_store::random_hex(4)
-        );
+        let owner = postern_store::lease_owner();
         OAuth {
             inner: Arc::new(Inner {
                 store,

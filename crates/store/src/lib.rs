@@ -441,6 +441,17 @@ pub fn random_hex(bytes: usize) -> String {
         .collect()
 }
 
+/// The name a process holds leases under (`HOSTNAME-pid-random`): the fetcher's on incoming
+/// servers, OAuth's on grants.
+pub fn lease_owner() -> String {
+    format!(
+        "{}-{}-{}",
+        std::env::var("HOSTNAME").unwrap_or_else(|_| "node".into()),
+        std::process::id(),
+        random_hex(4)
+    )
+}
+
 /// `n` random bytes from the system; panics without randomness (see [`random_hex`]).
 pub fn random_bytes(n: usize) -> Vec<u8> {
     let mut b = vec![0u8; n];

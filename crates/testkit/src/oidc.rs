@@ -161,29 +161,8 @@ impl OAuthDovecot {
             .tempdir_in("/tmp")
             .unwrap();
         let d = dir.path();
-        for sub in ["run", "state"] {
-            std::fs::create_dir_all(d.join(sub)).unwrap();
-        }
-        for u in users {
-            for sub in ["cur", "new", "tmp"] {
-                std::fs::create_dir_all(d.join("mail").join(u).join("Maildir").join(sub)).unwrap();
-            }
-        }
         let port = crate::free_port();
-        let host = oidc.issuer.trim_start_matches("http://");
-        let introspection = format!(
-            "http://dovecot:{}@{host}/token/introspection",
-            oidc.introspection_secret
-        );
-        std::fs::write(
-            d.join("oauth2.conf.ext"),
-            format!(
-                "introspection_mode = post\nintrospection_url = {introspection}\n\
-                 username_attribute = sub\nactive_attribute = active\nactive_value = true\n"
-            ),
-        )
-        .unwrap();
-        std::fs::write(d.join("dovecot.conf"), conf(d, &user, port)).unwrap();
+        prepare(d, oidc, users, (&user, port));
         if root {
             let ok = Command::new("chown")
                 .args(["-R", "nobody:nogroup"])
@@ -194,14 +173,7 @@ impl OAuthDovecot {
             assert!(ok, "chown of the Dovecot directory");
             let _ = Command::new("chmod").arg("0755").arg(d).status();
         }
-        let mut cmd = match run_as.split_first() {
-            Some((first, rest)) => {
-                let mut c = Command::new(first);
-                c.args(rest).arg("/usr/sbin/dovecot");
-                c
-            }
-            None => Command::new("/usr/sbin/dovecot"),
-        };
+        let mut cmd = dovecot_command(&run_as);
         // its output to a file: the daemon keeps the descriptors it was given
         let start_log = std::fs::File::create(d.join("start.log")).unwrap();
         let status = cmd
@@ -248,15 +220,7 @@ impl OAuthDovecot {
 
 impl Drop for OAuthDovecot {
     fn drop(&mut self) {
-        let mut cmd = match self.run_as.split_first() {
-            Some((first, rest)) => {
-                let mut c = Command::new(first);
-                c.args(rest).arg("/usr/sbin/dovecot");
-                c
-            }
-            None => Command::new("/usr/sbin/dovecot"),
-        };
-        let _ = cmd
+        let _ = dovecot_command(&self.run_as)
             .arg("-c")
             .arg(self.dir.path().join("dovecot.conf"))
             .arg("stop")
@@ -265,6 +229,45 @@ impl Drop for OAuthDovecot {
             .stderr(Stdio::null())
             .status();
     }
+}
+
+/// `dovecot`, run as the user of `run_as` (`runuser -u nobody --`) when given.
+fn dovecot_command(run_as: &[String]) -> Command {
+    match run_as.split_first() {
+        Some((first, rest)) => {
+            let mut c = Command::new(first);
+            c.args(rest).arg("/usr/sbin/dovecot");
+            c
+        }
+        None => Command::new("/usr/sbin/dovecot"),
+    }
+}
+
+/// The directory of a private Dovecot: its run and state directories, a maildir per user,
+/// the passdb's settings (introspection at `oidc`) and the configuration on `port`.
+fn prepare(d: &Path, oidc: &OidcServer, users: &[&str], (user, port): (&str, u16)) {
+    for sub in ["run", "state"] {
+        std::fs::create_dir_all(d.join(sub)).unwrap();
+    }
+    for u in users {
+        for sub in ["cur", "new", "tmp"] {
+            std::fs::create_dir_all(d.join("mail").join(u).join("Maildir").join(sub)).unwrap();
+        }
+    }
+    let host = oidc.issuer.trim_start_matches("http://");
+    let introspection = format!(
+        "http://dovecot:{}@{host}/token/introspection",
+        oidc.introspection_secret
+    );
+    std::fs::write(
+        d.join("oauth2.conf.ext"),
+        format!(
+            "introspection_mode = post\nintrospection_url = {introspection}\n\
+             username_attribute = sub\nactive_attribute = active\nactive_value = true\n"
+        ),
+    )
+    .unwrap();
+    std::fs::write(d.join("dovecot.conf"), conf(d, user, port)).unwrap();
 }
 
 fn id(flag: &str) -> String {

@@ -156,6 +156,18 @@ fn limit(field: &str, value: Option<i64>) -> Result<Option<i64>, StoreError> {
     }
 }
 
+/// Direct delivery's connections to one domain: 1 to 100 (default 2).
+fn connections_per_domain(input: &OutgoingServerInput) -> Result<i64, StoreError> {
+    let per_domain = input.connections_per_domain.unwrap_or(2);
+    if !(1..=100).contains(&per_domain) {
+        return Err(StoreError::invalid(
+            "connections_per_domain",
+            format!("{per_domain}: expected 1 to 100"),
+        ));
+    }
+    Ok(per_domain)
+}
+
 /// What an `mx` server may not have: a TLS-at-once port or a login (MX hosts take mail on port
 /// 25 with STARTTLS, from anyone). Its host is not used.
 fn check_kind(input: &OutgoingServerInput, kind: ServerKind) -> Result<String, StoreError> {
@@ -229,21 +241,36 @@ impl Tx {
         Ok(p.flatten().map(Secret::new))
     }
 
-    /// How server `id` logs in now, and its OAuth settings (none for a new server).
+    /// How the server logs in (`auth`; left out, the stored one is kept: `postern server auth`
+    /// sets it too), and the text of its `oauth` column (a client secret not given is kept).
     async fn outgoing_auth(
         &mut self,
+        input: &OutgoingServerInput,
         id: Option<OutgoingServerId>,
-    ) -> Result<(Option<String>, OAuthColumn), StoreError> {
-        let Some(id) = id else {
-            return Ok((None, OAuthColumn::default()));
+    ) -> Result<(String, Option<String>), StoreError> {
+        let (old_auth, old_oauth): (Option<String>, Option<String>) = match id {
+            Some(id) => on!(self, |c| sqlx::query_as(
+                "SELECT auth, oauth FROM outgoing_servers WHERE id = $1"
+            )
+            .bind(id.get())
+            .fetch_one(c)
+            .await)?,
+            None => (None, None),
         };
-        let (auth, oauth): (String, Option<String>) = on!(self, |c| sqlx::query_as(
-            "SELECT auth, oauth FROM outgoing_servers WHERE id = $1"
-        )
-        .bind(id.get())
-        .fetch_one(c)
-        .await)?;
-        Ok((Some(auth), OAuthColumn::try_from(oauth).unwrap_or_default()))
+        let auth = input
+            .auth
+            .clone()
+            .or(old_auth)
+            .unwrap_or_else(|| "password".into());
+        if !matches!(auth.as_str(), "password" | "xoauth2" | "oauth") {
+            return Err(StoreError::invalid(
+                "auth",
+                format!("`{auth}`: expected `password`, `xoauth2` or `oauth`"),
+            ));
+        }
+        check_oauth(auth == "oauth", &input.oauth)?;
+        let old_oauth = OAuthColumn::try_from(old_oauth).unwrap_or_default();
+        Ok((auth, oauth_column_text(&input.oauth, &old_oauth)?))
     }
 
     /// The outgoing server named `name`, if any.
@@ -264,13 +291,7 @@ impl Tx {
             .await?;
         let kind = input.kind.unwrap_or_default();
         let host = check_kind(input, kind)?;
-        let per_domain = input.connections_per_domain.unwrap_or(2);
-        if !(1..=100).contains(&per_domain) {
-            return Err(StoreError::invalid(
-                "connections_per_domain",
-                format!("{per_domain}: expected 1 to 100"),
-            ));
-        }
+        let per_domain = connections_per_domain(input)?;
         let limits = [
             limit("limit_per_second", input.limit_per_second)?,
             limit("limit_per_hour", input.limit_per_hour)?,
@@ -293,21 +314,7 @@ impl Tx {
             None => None,
         };
         let password = secret_update(&input.password, old);
-        let (old_auth, old_oauth) = self.outgoing_auth(id).await?;
-        // left out, the way a server logs in is kept (`postern server auth` sets it too)
-        let auth = input
-            .auth
-            .clone()
-            .or(old_auth)
-            .unwrap_or_else(|| "password".into());
-        if !matches!(auth.as_str(), "password" | "xoauth2" | "oauth") {
-            return Err(StoreError::invalid(
-                "auth",
-                format!("`{auth}`: expected `password`, `xoauth2` or `oauth`"),
-            ));
-        }
-        check_oauth(auth == "oauth", &input.oauth)?;
-        let oauth = oauth_column_text(&input.oauth, &old_oauth)?;
+        let (auth, oauth) = self.outgoing_auth(input, id).await?;
         let q = match id {
             None => {
                 "INSERT INTO outgoing_servers (name, host, port, encryption, username, password, password_env, \
