@@ -360,3 +360,169 @@ async fn webhook_event(received: &Received) -> Value {
     }
     panic!("no incoming_server.failed event")
 }
+
+/// Runs `postern ARGS` with `stdin`; its exit code, stdout and stderr.
+fn postern(dir: &Path, args: &[&str], env: &[(&str, &str)], stdin: &str) -> (i32, String, String) {
+    let mut cmd = std::process::Command::new(BIN);
+    cmd.args(args)
+        .arg("--data-dir")
+        .arg(dir)
+        .env_remove("POSTERN_DATABASE_URL")
+        .env_remove("POSTERN_SECRET_KEY")
+        .envs(env.iter().copied());
+    postern_testkit::run(&mut cmd, Some(stdin.as_bytes()))
+}
+
+/// A headless install: `postern oauth connect` prints the provider's address; the browser signs
+/// in there and ends on the callback address (nothing listens there: the page fails, its
+/// address is what counts), which is pasted back; `postern fetch --once` then logs in with the
+/// grant.
+#[tokio::test]
+async fn oauth_connect_on_the_command_line_then_fetch() {
+    let dir = tempfile::tempdir().unwrap();
+    let public = format!("http://127.0.0.1:{}", postern_testkit::free_port());
+    let oidc = OidcServer::start(&format!("{public}/oauth/callback"), 3600);
+    let dovecot = OAuthDovecot::start(&oidc, &[USER]);
+    let config = dir.path().join("postern.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[server]\npublic_url = \"{public}\"\n\n[[incoming_servers]]\nname = \"mailbox\"\n\
+             host = \"127.0.0.1\"\nport = {}\nencryption = \"none\"\nusername = \"{USER}\"\n\
+             auth = \"oauth\"\noauth = {{ provider = \"generic\", issuer = \"{}\", \
+             client_id = \"postern\", client_secret_env = \"OIDC_SECRET\" }}\n",
+            dovecot.imap_port, oidc.issuer
+        ),
+    )
+    .unwrap();
+    let config = config.to_str().unwrap();
+    let env = [("OIDC_SECRET", oidc.client_secret.as_str())];
+    let (code, out, err) = postern(dir.path(), &["apply", config], &env, "");
+    assert_eq!(code, 0, "{out}{err}");
+    let mut connect = std::process::Command::new(BIN)
+        .args([
+            "--config",
+            config,
+            "oauth",
+            "connect",
+            "mailbox",
+            "--data-dir",
+        ])
+        .arg(dir.path())
+        .env_remove("POSTERN_DATABASE_URL")
+        .env_remove("POSTERN_SECRET_KEY")
+        .envs(env)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines =
+        std::io::BufRead::lines(std::io::BufReader::new(connect.stdout.take().unwrap()));
+    let url = lines
+        .by_ref()
+        .map(Result::unwrap)
+        .find(|l| l.starts_with(&oidc.issuer))
+        .expect("the provider's address");
+    assert!(
+        url.contains("code_challenge_method=S256") && url.contains("state="),
+        "{url}"
+    );
+    let back = sign_in_at_the_provider(&url).await;
+    assert!(
+        back.starts_with(&format!("{public}/oauth/callback?code=")),
+        "{back}"
+    );
+    std::io::Write::write_all(
+        &mut connect.stdin.take().unwrap(),
+        format!("{back}\n").as_bytes(),
+    )
+    .unwrap();
+    let rest: Vec<String> = lines.map(Result::unwrap).collect();
+    let status = connect.wait().unwrap();
+    assert!(status.success(), "{rest:?}");
+    assert!(
+        rest.iter().any(|l| l.contains("`mailbox` is connected")),
+        "{rest:?}"
+    );
+    deliver(&dovecot, "by-cli");
+    let (code, out, err) = postern(
+        dir.path(),
+        &[
+            "--config", config, "fetch", "--once", "--server", "mailbox", "--json",
+        ],
+        &env,
+        "",
+    );
+    assert_eq!(code, 0, "{out}{err}\n{}", dovecot.log());
+    assert!(
+        out.contains("\"fetched\":1") || out.contains("\"fetched\": 1"),
+        "{out}"
+    );
+    for secret in [oidc.client_secret.as_str()] {
+        assert!(!out.contains(secret) && !err.contains(secret));
+    }
+}
+
+/// Chromium signs in at the provider and consents; the address it ends on.
+async fn sign_in_at_the_provider(url: &str) -> String {
+    let driver = Driver::start();
+    let ui = Ui {
+        c: browser(&driver).await,
+        base: String::new(),
+        shots: screenshot_dir(),
+    };
+    ui.c.goto(url).await.unwrap();
+    ui.fill("input[name=login]", USER).await;
+    ui.fill("input[name=password]", "any password").await;
+    ui.click("button[type=submit]").await;
+    ui.text("button[type=submit]").await;
+    ui.click("button[type=submit]").await;
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let now = ui.c.current_url().await.unwrap().to_string();
+        if now.contains("/oauth/callback") {
+            ui.c.close().await.unwrap();
+            return now;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "never sent back: {now}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// On PostgreSQL no node makes a key (the nodes must share one): a server configured for OAuth
+/// and no key is a clear start-up error; with `POSTERN_SECRET_KEY` it starts.
+#[tokio::test]
+async fn an_oauth_server_without_a_key_stops_serve_at_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = postern_testkit::db::new_postgres_database().await;
+    let config = dir.path().join("postern.toml");
+    std::fs::write(
+        &config,
+        "[server]\nhttp_listen = \"127.0.0.1:0\"\nsmtp_listen = \"\"\n\n[[outgoing_servers]]\n\
+         name = \"m365\"\nhost = \"smtp.office365.com\"\nport = 587\nusername = \"a@example.com\"\n\
+         auth = \"oauth\"\noauth = { provider = \"microsoft\", client_id = \"id\" }\n",
+    )
+    .unwrap();
+    let args = [
+        "--database-url",
+        &url,
+        "--config",
+        config.to_str().unwrap(),
+        "serve",
+    ];
+    let (code, out, err) = postern(dir.path(), &args, &[], "");
+    assert_eq!(code, 78, "{out}{err}");
+    assert!(
+        err.contains("POSTERN_SECRET_KEY") && err.contains("OAuth"),
+        "{err}"
+    );
+    assert!(
+        !dir.path().join("secret.key").exists(),
+        "no key made on PostgreSQL"
+    );
+    postern_testkit::db::drop_database(&url).await;
+}

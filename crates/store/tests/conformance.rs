@@ -633,6 +633,7 @@ conformance!(webhooks_validate_events_and_hide_secret, |store| {
         "mail.failed",
         "notification.bounced",
         "incoming_server.failed",
+        "outgoing_server.failed",
         "raw_message.unprocessable",
     ];
     tx.create::<Webhook>(&WebhookInput {
