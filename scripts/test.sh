@@ -7,6 +7,9 @@
 #      creates its own uniquely named database from it),
 #   2b. starts a private Dovecot (IMAP, IMAPS, POP3, POP3S; see start_dovecot) and exports where
 #      it is (POSTERN_TEST_IMAP, ...) for the fetch tests,
+#   2c. installs npm's oidc-provider (a pinned version, into a cache directory; see
+#      ensure_oidc_provider) and exports POSTERN_TEST_OIDC_MODULES for the OAuth tests, which run
+#      it under node as their OpenID Connect provider,
 #   3. runs cargo fmt --check, cargo clippy -D warnings, and the test suite (cargo nextest when
 #      available, plus `cargo test --doc` since nextest skips doctests; else cargo test); extra
 #      arguments go to the test runner (and then the doctest stage is left out):
