@@ -144,6 +144,33 @@ pub fn server_settings(
     })
 }
 
+/// The settings of an `oauth` server with a fresh access token (refreshed when it must be), or
+/// the failed step saying why there is none.
+async fn with_access_token(
+    server: &DeliveryServer,
+    mut settings: ClientSettings,
+    oauth: Option<&postern_oauth::OAuth>,
+) -> Result<ClientSettings, TestStep> {
+    let what = "get an OAuth access token";
+    let Some(oauth) = oauth else {
+        let why = "OAuth is not set up on this node (no secret key)";
+        return Err(TestStep::new(what, false, why));
+    };
+    match oauth
+        .access_token(postern_oauth::OAuthServer::Outgoing(server.id))
+        .await
+    {
+        Ok(token) => {
+            settings.credentials = Some(Credentials::XOAuth2 {
+                username: server.username.clone().unwrap_or_default(),
+                token,
+            });
+            Ok(settings)
+        }
+        Err(e) => Err(TestStep::new(what, false, e.to_string())),
+    }
+}
+
 /// The delivery runner's access to the store, logged once per outage.
 static OUTAGE: postern_store::Outage = postern_store::Outage::new("the delivery runner");
 
@@ -380,7 +407,7 @@ pub async fn test_server(
     store: &Store,
     id: OutgoingServerId,
     (hostname, timeout): (&str, Duration),
-    dns: &postern_auth::DnsSettings,
+    (dns, oauth): (&postern_auth::DnsSettings, Option<&postern_oauth::OAuth>),
 ) -> Result<TestResult, StoreError> {
     let mut tx = store.read().await?;
     let server = tx
@@ -407,6 +434,7 @@ pub async fn test_server(
                 s
             })
         }
+        Ok(s) if server.auth == "oauth" => with_access_token(&server, s, oauth).await,
         Ok(s) => Ok(s),
         Err(e) => Err(TestStep::new("read the server's settings", false, e)),
     };

@@ -545,7 +545,7 @@ both!(starttls_ssl_auth_and_the_connection_test, |store| {
                 &store,
                 id,
                 ("postern.test", Duration::from_secs(3)),
-                &Default::default(),
+                (&Default::default(), None),
             )
             .await
             .unwrap()
@@ -885,6 +885,11 @@ both!(oauth_server_mail_waits_for_reconnect_not_failed, |store| {
         sink.messages()[0].user.as_deref(),
         Some("user@test.mycompany.com")
     );
+    // Test Connection logs in with the grant's access token too
+    let hostname = ("postern.test", Duration::from_secs(3));
+    let dns = Default::default();
+    let tested = test_server(&store, id, hostname, (&dns, cfg.oauth.as_ref())).await;
+    assert!(tested.unwrap().ok, "Test Connection with the access token");
 
     // the grant failed (as a refused refresh leaves it): the mail waits, not attempted
     let mut tx = store.begin().await.unwrap();
@@ -922,6 +927,12 @@ both!(oauth_server_mail_waits_for_reconnect_not_failed, |store| {
         .unwrap();
     assert_eq!(events.items[0].event_type, "outgoing_server.failed");
     drop(tx);
+    let tested = test_server(&store, id, hostname, (&dns, cfg.oauth.as_ref())).await;
+    let tested = tested.unwrap();
+    assert!(
+        !tested.ok && tested.message.contains("invalid_grant"),
+        "{tested:?}"
+    );
     // still waiting after more batches (and well past the test's retry window)
     run_once(&store, &cfg).await.unwrap();
     assert_eq!(mail(&store, mails[0].0).await.state, MailState::Outgoing);
