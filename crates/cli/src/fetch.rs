@@ -25,7 +25,7 @@ pub(crate) async fn fetch(
         .with_trusted_authserv_ids(&settings.trusted_authserv_ids)
         .with_limits(settings.limits.mime());
     let public = crate::oauth::public_url(&settings, &settings.http_listen);
-    let oauth = crate::oauth::setup(cli, &store, &public).await?;
+    let oauth = crate::oauth::setup(cli, &store, &public, false).await?;
     let fetcher = Fetcher::new(gateway, TlsSettings::system())
         .with_max_message_size(settings.max_message_size.bytes())
         .with_oauth(oauth);

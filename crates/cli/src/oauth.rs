@@ -39,13 +39,16 @@ pub(crate) fn public_url(settings: &crate::config::ServerSettings, http: &str) -
 }
 
 /// The process's OAuth: `None` when there is no key and no server needs one; an error when a
-/// server is configured for OAuth and there is no key (a clear start-up error).
+/// server is configured for OAuth and there is no key (a clear start-up error). With `make`
+/// (`serve`, `oauth connect`), a missing key is made on SQLite; the one-shot commands only
+/// read it.
 pub(crate) async fn setup(
     cli: &Cli,
     store: &Store,
     public_url: &str,
+    make: bool,
 ) -> anyhow::Result<Option<OAuth>> {
-    let may_create = cli.database_url().starts_with("sqlite:");
+    let may_create = make && cli.database_url().starts_with("sqlite:");
     let env = std::env::var(KEY_ENV).ok();
     match SecretKey::load(env.as_deref(), &cli.data_dir, may_create) {
         Ok(key) => Ok(Some(OAuth::new(store.clone(), key, public_url))),
@@ -73,7 +76,7 @@ pub(crate) async fn oauth(cli: &Cli, command: &OAuthCommand) -> anyhow::Result<E
 async fn connect(cli: &Cli, store: &Store, name: &str, outgoing: bool) -> anyhow::Result<ExitCode> {
     let settings = crate::ingest::server_settings(cli);
     let public = public_url(&settings, &settings.http_listen);
-    let oauth = setup(cli, store, &public)
+    let oauth = setup(cli, store, &public, true)
         .await?
         .context("no secret key to seal the tokens with (POSTERN_SECRET_KEY)")?;
     let server = find(store, name, outgoing).await?;

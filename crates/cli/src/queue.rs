@@ -178,7 +178,7 @@ pub(crate) async fn server(cli: &Cli, command: &ServerCommand) -> anyhow::Result
         .clone()
         .unwrap_or_else(|| settings.hostname.clone());
     let public = crate::oauth::public_url(&settings, &settings.http_listen);
-    let oauth = crate::oauth::setup(cli, &store, &public).await?;
+    let oauth = crate::oauth::setup(cli, &store, &public, false).await?;
     let r = postern_delivery::test_server(
         &store,
         id,

@@ -122,7 +122,7 @@ async fn oauth_or_exit(
     http: std::net::SocketAddr,
 ) -> Option<Option<postern_oauth::OAuth>> {
     let public = crate::oauth::public_url(settings, &http.to_string());
-    match crate::oauth::setup(cli, store, &public).await {
+    match crate::oauth::setup(cli, store, &public, true).await {
         Ok(oauth) => Some(oauth),
         Err(e) => {
             eprintln!("postern: {e:#}");

@@ -308,6 +308,11 @@ async fn create_server(server: &Serve, oidc: &OidcServer, port: u16) -> (i64, Ve
     assert_eq!(created["oauth"]["has_client_secret"], true, "{created}");
     assert!(created["oauth_state"].is_null());
     let id = created["id"].as_i64().unwrap();
+    // a PATCH keeps the settings and the write-only secret
+    let path = format!("/api/v1/incoming-servers/{id}");
+    let (status, patched) = server.patch(&path, json!({"interval": "10m"})).await;
+    assert_eq!(status, 200, "{patched}");
+    assert_eq!(patched["oauth"]["has_client_secret"], true, "{patched}");
     let (status, before) = fetch(server, id).await;
     assert_eq!(status, 502, "not connected yet: {before}");
     assert!(before.to_string().contains("not connected"), "{before}");

@@ -28,8 +28,9 @@ pub struct OAuthSettings {
     /// Scopes asked for instead of the provider's defaults (space-separated in the request).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub scopes: Option<Vec<String>>,
-    /// Set in views only: a client secret is stored.
-    #[serde(default, skip_deserializing)]
+    /// In views: a client secret is stored. Ignored when given (an input read back from a
+    /// view, as `PATCH` does, still parses).
+    #[serde(default)]
     pub has_client_secret: bool,
 }
 
@@ -67,6 +68,12 @@ mod tests {
         let out = serde_json::to_string(&s).unwrap();
         assert!(!out.contains("hunter2"), "{out}");
         assert!(out.contains(r#""has_client_secret":false"#), "{out}");
+        // what goes out comes back in (PATCH merges into the serialised input)
+        let back: OAuthSettings = serde_json::from_str(&out).unwrap();
+        assert_eq!(
+            (back.client_id, back.client_secret),
+            ("id".to_owned(), None)
+        );
     }
 
     #[test]

@@ -107,7 +107,7 @@ impl SecretKey {
                 f.write_all(text.as_bytes())
                     .and_then(|_| f.sync_all())
                     .map_err(|e| KeyError::Io(path.to_owned(), e))?;
-                tracing::info!(path = %path.display(), "made the secret key that seals OAuth tokens");
+                tracing::info!(path = %path.display(), "made the key that seals OAuth tokens");
                 Self::from_bytes(&bytes)
             }
             Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
