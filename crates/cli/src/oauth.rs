@@ -52,16 +52,18 @@ pub(crate) async fn setup(
     let env = std::env::var(KEY_ENV).ok();
     match SecretKey::load(env.as_deref(), &cli.data_dir, may_create) {
         Ok(key) => Ok(Some(OAuth::new(store.clone(), key, public_url))),
-        Err(e) => {
+        Err(e @ postern_oauth::KeyError::Missing(_)) => {
             let mut tx = store.read().await?;
             let n = tx.count_oauth_servers().await?;
             tx.rollback().await?;
             if n > 0 {
                 anyhow::bail!("{n} server(s) log in with OAuth, but: {e}");
             }
-            tracing::info!("OAuth is off on this node: {e}");
+            // nothing needs it: OAuth is off on this node, silently (Connect says why)
             Ok(None)
         }
+        // a key given but unusable is an error, whether or not a server needs it yet
+        Err(e) => Err(e.into()),
     }
 }
 

@@ -52,33 +52,30 @@ async fn webhook_receiver() -> (String, Received) {
     (url, got)
 }
 
-/// The tokens of a server's grant, opened with the data directory's key (as a thief of the
-/// database could not).
-async fn stored_tokens(dir: &Path, id: i64) -> (Option<String>, Option<String>) {
-    use sqlx::ConnectOptions as _;
-    let mut c = sqlx::sqlite::SqliteConnectOptions::new()
-        .filename(dir.join("postern.db"))
-        .read_only(true)
-        .connect()
-        .await
-        .unwrap();
-    let (refresh, access): (Option<String>, Option<String>) = sqlx::query_as(
-        "SELECT refresh_token, access_token FROM oauth_grants WHERE incoming_server_id = $1",
-    )
-    .bind(id)
-    .fetch_one(&mut c)
-    .await
-    .unwrap();
-    let key = postern_oauth::SecretKey::load(None, dir, false).unwrap();
+/// The key of the PostgreSQL runs (`POSTERN_SECRET_KEY`: no node makes one there).
+const PG_KEY: &str = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=";
+
+/// The tokens of a server's grant, read from its database and opened with the node's key (as
+/// a thief of the database could not).
+async fn stored_tokens(story: &Story) -> (Option<String>, Option<String>) {
+    let store = postern_store::Store::open(&story.db).await.unwrap();
+    let mut tx = store.read().await.unwrap();
+    let server = postern_oauth::OAuthServer::Incoming(postern_model::IncomingServerId(story.id));
+    let grant = tx.oauth_grant(server).await.unwrap().expect("a grant");
+    tx.rollback().await.unwrap();
+    store.close().await;
+    let env = story.db.starts_with("postgres").then_some(PG_KEY);
+    let key = postern_oauth::SecretKey::load(env, story.dir.path(), false).unwrap();
     let open = |sealed: Option<String>, column: &str| {
         sealed.map(|s| {
-            key.open(&s, &format!("incoming-servers/{id}/{column}"))
-                .unwrap()
-                .expose()
-                .to_owned()
+            let what = format!("incoming-servers/{}/{column}", story.id);
+            key.open(&s, &what).unwrap().expose().to_owned()
         })
     };
-    (open(refresh, "refresh_token"), open(access, "access_token"))
+    (
+        open(grant.refresh_token, "refresh_token"),
+        open(grant.access_token, "access_token"),
+    )
 }
 
 async fn fetch(server: &Serve, id: i64) -> (u16, Value) {
@@ -117,6 +114,8 @@ fn metric(text: &str, result: &str) -> u64 {
 /// What the story's phases share.
 struct Story {
     dir: tempfile::TempDir,
+    /// The database's URL.
+    db: String,
     server: Serve,
     oidc: OidcServer,
     dovecot: OAuthDovecot,
@@ -130,7 +129,7 @@ struct Story {
 impl Story {
     /// The grant's tokens now (both present), remembered.
     async fn tokens(&mut self) -> (String, String) {
-        let (refresh, access) = stored_tokens(self.dir.path(), self.id).await;
+        let (refresh, access) = stored_tokens(self).await;
         let (refresh, access) = (refresh.unwrap(), access.unwrap());
         self.tokens.extend([refresh.clone(), access.clone()]);
         (refresh, access)
@@ -147,34 +146,44 @@ impl Story {
 }
 
 #[tokio::test]
-async fn connect_in_chromium_then_imap_over_xoauth2_refreshed_until_revoked() {
+async fn connect_in_chromium_then_imap_over_xoauth2_refreshed_until_revoked_sqlite() {
+    the_story(false).await;
+}
+
+#[tokio::test]
+async fn connect_in_chromium_then_imap_over_xoauth2_refreshed_until_revoked_postgres() {
+    the_story(true).await;
+}
+
+async fn the_story(postgres: bool) {
     let dir = tempfile::tempdir().unwrap();
+    let db = postern_testkit::db::database(dir.path(), postgres).await;
     let log = dir.path().join("postern.log");
     let (hook, received) = webhook_receiver().await;
-    let server = Serve::start(
-        BIN,
-        dir.path(),
-        TOKEN,
-        &[
-            ("POSTERN_ADMIN_PASSWORD", PASSWORD),
-            ("POSTERN_LOG_FILE", log.to_str().unwrap()),
-            ("POSTERN_LOG", "debug,sqlx=warn"),
-        ],
-        &[],
-    );
+    let mut env = vec![
+        ("POSTERN_ADMIN_PASSWORD", PASSWORD),
+        ("POSTERN_LOG_FILE", log.to_str().unwrap()),
+        ("POSTERN_LOG", "debug,sqlx=warn"),
+    ];
+    if postgres {
+        env.push(("POSTERN_SECRET_KEY", PG_KEY));
+    }
+    let server = Serve::start(BIN, dir.path(), TOKEN, &env, &["--database-url", &db]);
     let oidc = OidcServer::start(&format!("{}/oauth/callback", server.base), ACCESS_TTL);
     let dovecot = OAuthDovecot::start(&oidc, &[USER]);
     let body = json!({"name": "ops", "url": hook, "events": ["incoming_server.failed"]});
     assert_eq!(server.post("/api/v1/webhooks", body).await.0, 201);
     let (id, answers) = create_server(&server, &oidc, dovecot.imap_port).await;
+    let tokens = Vec::new();
     let mut story = Story {
         dir,
+        db,
         server,
         oidc,
         dovecot,
         id,
         answers,
-        tokens: Vec::new(),
+        tokens,
     };
     let driver = Driver::start();
     let ui = Ui {
@@ -187,6 +196,8 @@ async fn connect_in_chromium_then_imap_over_xoauth2_refreshed_until_revoked() {
     revoked_grant(&mut story, &ui, &received).await;
     ui.c.close().await.unwrap();
     nothing_secret(&story, &std::fs::read_to_string(&log).unwrap());
+    drop(story.server);
+    postern_testkit::db::drop_database(&story.db).await;
 }
 
 /// Polls with the first token; within the margin, a refresh first (the old token still
