@@ -399,22 +399,56 @@ async fn oauth_connect_on_the_command_line_then_fetch() {
     let public = format!("http://127.0.0.1:{}", postern_testkit::free_port());
     let oidc = OidcServer::start(&format!("{public}/oauth/callback"), 3600);
     let dovecot = OAuthDovecot::start(&oidc, &[USER]);
-    let config = dir.path().join("postern.toml");
-    std::fs::write(
-        &config,
-        format!(
-            "[server]\npublic_url = \"{public}\"\n\n[[incoming_servers]]\nname = \"mailbox\"\n\
-             host = \"127.0.0.1\"\nport = {}\nencryption = \"none\"\nusername = \"{USER}\"\n\
-             auth = \"oauth\"\noauth = {{ provider = \"generic\", issuer = \"{}\", \
-             client_id = \"postern\", client_secret_env = \"OIDC_SECRET\" }}\n",
-            dovecot.imap_port, oidc.issuer
-        ),
-    )
-    .unwrap();
+    let config = cli_config(dir.path(), &public, &oidc, dovecot.imap_port);
     let config = config.to_str().unwrap();
     let env = [("OIDC_SECRET", oidc.client_secret.as_str())];
     let (code, out, err) = postern(dir.path(), &["apply", config], &env, "");
     assert_eq!(code, 0, "{out}{err}");
+    let rest = connect_on_the_command_line(dir.path(), config, &env, (&oidc, &public)).await;
+    deliver(&dovecot, "by-cli");
+    let (code, out, err) = postern(
+        dir.path(),
+        &[
+            "--config", config, "fetch", "--once", "--server", "mailbox", "--json",
+        ],
+        &env,
+        "",
+    );
+    assert_eq!(code, 0, "{out}{err}\n{}", dovecot.log());
+    assert!(
+        out.contains("\"fetched\":1") || out.contains("\"fetched\": 1"),
+        "{out}"
+    );
+    let printed = format!("{out}{err}{}", rest.join("\n"));
+    assert!(!printed.contains(&oidc.client_secret), "{printed}");
+}
+
+/// The configuration of the command-line test: the public address, an `oauth` mailbox on the
+/// private Dovecot whose client secret is in `OIDC_SECRET`.
+fn cli_config(dir: &Path, public: &str, oidc: &OidcServer, port: u16) -> std::path::PathBuf {
+    let config = dir.join("postern.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[server]\npublic_url = \"{public}\"\n\n[[incoming_servers]]\nname = \"mailbox\"\n\
+             host = \"127.0.0.1\"\nport = {port}\nencryption = \"none\"\nusername = \"{USER}\"\n\
+             auth = \"oauth\"\noauth = {{ provider = \"generic\", issuer = \"{}\", \
+             client_id = \"postern\", client_secret_env = \"OIDC_SECRET\" }}\n",
+            oidc.issuer
+        ),
+    )
+    .unwrap();
+    config
+}
+
+/// `postern oauth connect mailbox`: the address it prints, signed in at in Chromium, the
+/// address the browser ends on pasted back; what it printed after that.
+async fn connect_on_the_command_line(
+    dir: &Path,
+    config: &str,
+    env: &[(&str, &str)],
+    (oidc, public): (&OidcServer, &str),
+) -> Vec<String> {
     let mut connect = std::process::Command::new(BIN)
         .args([
             "--config",
@@ -424,10 +458,10 @@ async fn oauth_connect_on_the_command_line_then_fetch() {
             "mailbox",
             "--data-dir",
         ])
-        .arg(dir.path())
+        .arg(dir)
         .env_remove("POSTERN_DATABASE_URL")
         .env_remove("POSTERN_SECRET_KEY")
-        .envs(env)
+        .envs(env.iter().copied())
         .stdin(std::process::Stdio::piped())
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
@@ -461,22 +495,7 @@ async fn oauth_connect_on_the_command_line_then_fetch() {
         rest.iter().any(|l| l.contains("`mailbox` is connected")),
         "{rest:?}"
     );
-    deliver(&dovecot, "by-cli");
-    let (code, out, err) = postern(
-        dir.path(),
-        &[
-            "--config", config, "fetch", "--once", "--server", "mailbox", "--json",
-        ],
-        &env,
-        "",
-    );
-    assert_eq!(code, 0, "{out}{err}\n{}", dovecot.log());
-    assert!(
-        out.contains("\"fetched\":1") || out.contains("\"fetched\": 1"),
-        "{out}"
-    );
-    let printed = format!("{out}{err}{}", rest.join("\n"));
-    assert!(!printed.contains(&oidc.client_secret), "{printed}");
+    rest
 }
 
 /// Chromium signs in at the provider and consents; the address it ends on.
