@@ -193,6 +193,7 @@ async fn the_story(postgres: bool) {
     };
     connect_in_the_browser(&ui, id).await;
     refreshed_before_expiry_and_after_a_refusal(&mut story).await;
+    two_nodes_refresh_once(&mut story).await;
     revoked_grant(&mut story, &ui, &received).await;
     ui.c.close().await.unwrap();
     nothing_secret(&story, &std::fs::read_to_string(&log).unwrap());
@@ -227,6 +228,29 @@ async fn refreshed_before_expiry_and_after_a_refusal(story: &mut Story) {
     let (_, access2) = story.tokens().await;
     assert_ne!(access2, access1);
     assert_eq!(refreshes(&story.server, "ok").await, 2);
+}
+
+/// Two more nodes (OAuth on the same database, in this process) want a token at once when it
+/// must be refreshed: one refreshes under the lease, the other waits and takes its token. Two
+/// refreshes would have used the same refresh token twice, which the provider (rotating them)
+/// takes for a stolen one and answers by revoking the grant.
+async fn two_nodes_refresh_once(story: &mut Story) {
+    let store = postern_store::Store::open(&story.db).await.unwrap();
+    let env = story.db.starts_with("postgres").then_some(PG_KEY);
+    let node = || {
+        let key = postern_oauth::SecretKey::load(env, story.dir.path(), false).unwrap();
+        postern_oauth::OAuth::new(store.clone(), key, &story.server.base)
+    };
+    let (a, b) = (node(), node());
+    let server = postern_oauth::OAuthServer::Incoming(postern_model::IncomingServerId(story.id));
+    a.expire(server).await.unwrap();
+    let (x, y) = tokio::join!(a.access_token(server), b.access_token(server));
+    let (x, y) = (x.unwrap(), y.unwrap());
+    assert_eq!(x.expose(), y.expose(), "one refresh, its token for both");
+    assert!(story.oidc.active(x.expose()).await, "the grant lives on");
+    story.tokens.push(x.expose().to_owned());
+    store.close().await;
+    story.poll_gets_one("after-two-nodes").await;
 }
 
 /// The grant revoked at the provider: the next refresh is refused, and the server is in the
