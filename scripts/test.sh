@@ -311,6 +311,7 @@ setup_postgres() {
 # (nobody when we are root), with its own configuration, users (passwd-file), maildirs, a
 # self-signed certificate made for the run and four private ports. The tests find it through:
 #   POSTERN_TEST_IMAP, POSTERN_TEST_IMAPS, POSTERN_TEST_POP3, POSTERN_TEST_POP3S   host:port
+#   POSTERN_TEST_DOVECOT_AUTH   its auth socket, for Postfix's SASL (smtpd_sasl_type = dovecot)
 #   POSTERN_TEST_MAILDIRS      user U's maildir is $POSTERN_TEST_MAILDIRS/U/Maildir (cur new tmp)
 #   POSTERN_TEST_DOVECOT_CA    the CA (PEM) of the server's certificate, for the strict TLS variants
 #   POSTERN_TEST_DOVECOT_USERS the users (password "secret"; XOAUTH2 token "token-" + user)
@@ -363,6 +364,8 @@ disable_plaintext_auth = no
 auth_mechanisms = plain login xoauth2
 mail_location = maildir:$d/mail/%u/Maildir
 mailbox_idle_check_interval = 1 secs
+# the command in each process's title (imap [USER IP IDLE]): the IDLE test waits on it
+verbose_proctitle = yes
 # a keepalive every second while in IDLE (default 2 minutes): the tests see that keepalives
 # neither end a watch nor keep it from waking up on time
 imap_idle_notify_interval = 1 secs
@@ -403,6 +406,13 @@ service pop3-login {
 }
 service anvil {
   chroot =
+}
+# Postfix's SASL (smtpd_sasl_type = dovecot) asks here: the outbound client's AUTH is tested
+# against a private Postfix that checks passwords with this Dovecot
+service auth {
+  unix_listener auth-postfix {
+    mode = 0666
+  }
 }
 EOF
 }
@@ -477,6 +487,7 @@ print(" ".join(str(s.getsockname()[1]) for s in socks))') || die "could not find
     export POSTERN_TEST_IMAP=127.0.0.1:${ports[0]} POSTERN_TEST_IMAPS=127.0.0.1:${ports[1]}
     export POSTERN_TEST_POP3=127.0.0.1:${ports[2]} POSTERN_TEST_POP3S=127.0.0.1:${ports[3]}
     export POSTERN_TEST_MAILDIRS=$d/mail POSTERN_TEST_DOVECOT_CA=$d/ca.pem
+    export POSTERN_TEST_DOVECOT_AUTH=$d/run/auth-postfix
     export POSTERN_TEST_DOVECOT_USERS=${DOVECOT_USERS# }
     say "Dovecot $(/usr/sbin/dovecot --version | cut -d' ' -f1) in $d as $user: imap $POSTERN_TEST_IMAP, imaps $POSTERN_TEST_IMAPS, pop3 $POSTERN_TEST_POP3, pop3s $POSTERN_TEST_POP3S"
 }

@@ -1,6 +1,6 @@
 //! Applying a checked configuration file to the store: every item is upserted by its name (an
 //! alias by name and domain, a partner by e-mail) in **one** transaction, in dependency order
-//! (domains, companies, models, aliases, partners, servers, webhooks, params). Every error is
+//! (domains, companies, models, aliases, partners, servers, webhooks, DKIM key files, params). Every error is
 //! collected with its path; if there is any, the transaction is rolled back and nothing changes.
 
 use crate::config::{ConfigError, ConfigFile, store_message};
@@ -138,6 +138,12 @@ pub async fn apply(
     for (i, w) in &file.webhooks {
         item!(a, "webhooks", i, tx.upsert::<Webhook>(w));
     }
+    for (i, k) in &file.dkim_keys {
+        if a.fatal.is_some() {
+            break;
+        }
+        dkim_key_file(&mut tx, &mut a, *i, k).await;
+    }
     for (i, email) in &file.gateway_allowed {
         if a.fatal.is_some() {
             break;
@@ -170,4 +176,45 @@ pub async fn apply(
         tx.rollback().await?;
     }
     Ok(a.report)
+}
+
+/// A `[[dkim_keys]]` item: its file read (the key must be usable now, not at the first mail),
+/// then recorded by domain and selector with its path and public key — never its private key.
+async fn dkim_key_file(
+    tx: &mut postern_store::Tx,
+    a: &mut Applier,
+    i: usize,
+    k: &crate::config::DkimKeyFile,
+) {
+    let path = format!("dkim_keys[{i}]");
+    if !postern_auth::keys::valid_selector(&k.selector) {
+        a.errors.push(ConfigError::new(
+            format!("{path}.selector"),
+            "not a selector: letters, digits, `-` and `_`, labels separated by dots",
+        ));
+        return;
+    }
+    let read = match postern_auth::keys::read_key_file(&k.key_file) {
+        Ok(read) => read,
+        Err(e) => {
+            a.errors
+                .push(ConfigError::new(format!("{path}.key_file"), e.to_string()));
+            return;
+        }
+    };
+    let key = postern_store::NewDkimKey {
+        selector: k.selector.clone(),
+        algorithm: read.algorithm,
+        private_key: postern_model::Secret::new(String::new()),
+        public_key: read.public_key,
+        key_file: Some(k.key_file.display().to_string()),
+    };
+    match tx.put_dkim_key_file(&k.alias_domain, &key).await {
+        Ok((_, change)) => a.report.count("dkim_keys", change),
+        Err(e @ StoreError::NotFound { .. }) => a.errors.push(ConfigError::new(
+            format!("{path}.alias_domain"),
+            e.to_string(),
+        )),
+        Err(e) => a.error(path, e),
+    }
 }

@@ -239,10 +239,39 @@ pub struct ConfigFile {
     pub incoming_servers: Vec<(usize, IncomingServerInput)>,
     /// `[[webhooks]]`.
     pub webhooks: Vec<(usize, WebhookInput)>,
+    /// `[[dkim_keys]]`: DKIM keys kept in files.
+    pub dkim_keys: Vec<(usize, DkimKeyFile)>,
     /// `[params]`, values as text.
     pub params: Vec<(String, String)>,
     /// `gateway_allowed = [...]`: senders never rate-limited (Odoo's `mail.gateway.allowed`).
     pub gateway_allowed: Vec<(usize, String)>,
+}
+
+/// A `[[dkim_keys]]` item: a DKIM key of an alias domain kept in a file (PEM or DER, see
+/// `postern_auth::keys::read_key_file`), not in the store. A relative `key_file` is relative
+/// to the configuration file's directory.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DkimKeyFile {
+    /// The alias domain (declared in the file or in the store already).
+    pub alias_domain: String,
+    /// The selector (`s=`): the TXT record is at `SELECTOR._domainkey.DOMAIN`.
+    pub selector: String,
+    /// The file of the private key.
+    pub key_file: std::path::PathBuf,
+}
+
+impl ConfigFile {
+    /// Makes the relative paths of the file (`[[dkim_keys]] key_file`) relative to `dir`, the
+    /// configuration file's directory, and absolute.
+    pub fn resolve_paths(&mut self, dir: &std::path::Path) {
+        for (_, k) in &mut self.dkim_keys {
+            if k.key_file.is_relative() {
+                let joined = dir.join(&k.key_file);
+                k.key_file = std::path::absolute(&joined).unwrap_or(joined);
+            }
+        }
+    }
 }
 
 const SECTIONS: &[&str] = &[
@@ -256,6 +285,7 @@ const SECTIONS: &[&str] = &[
     "outgoing_servers",
     "incoming_servers",
     "webhooks",
+    "dkim_keys",
     "params",
     "gateway_allowed",
 ];
@@ -309,6 +339,7 @@ impl ConfigFile {
         file.outgoing_servers = read_list(&table, "outgoing_servers", &mut errors);
         file.incoming_servers = read_list(&table, "incoming_servers", &mut errors);
         file.webhooks = read_list(&table, "webhooks", &mut errors);
+        file.dkim_keys = read_list(&table, "dkim_keys", &mut errors);
         file.params = read_params(&table, &mut errors);
         file.gateway_allowed = read_allowed(&table, &mut errors);
         check_duplicates(&file, &mut errors);

@@ -56,6 +56,7 @@ pub(crate) async fn dkim(cli: &Cli, command: &DkimCommand) -> anyhow::Result<Exi
         algorithm: key.algorithm,
         private_key: key.private_key,
         public_key: key.public_key,
+        key_file: None,
     };
     let (added, retired) = match tx.add_dkim_key(domain_id, &new).await {
         Ok(r) => r,

@@ -514,7 +514,11 @@ async fn open_store(cli: &Cli) -> anyhow::Result<Store> {
 /// Reads a configuration file: its well-formed items and the errors of the others.
 fn load_config(path: &Path) -> Result<(config::ConfigFile, Vec<config::ConfigError>), ExitCode> {
     match std::fs::read_to_string(path) {
-        Ok(text) => Ok(config::ConfigFile::parse_lenient(&text)),
+        Ok(text) => {
+            let (mut file, errors) = config::ConfigFile::parse_lenient(&text);
+            file.resolve_paths(path.parent().unwrap_or(Path::new(".")));
+            Ok((file, errors))
+        }
         Err(e) => {
             eprintln!("postern: cannot read {}: {e}", path.display());
             Err(ExitCode::from(exit::CONFIG))

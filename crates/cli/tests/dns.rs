@@ -118,6 +118,73 @@ fn dns_check_finds_a_missing_dkim_record_and_a_wrong_spf_then_passes() {
     );
 }
 
+/// A DKIM key of the configuration, kept in a file (`[[dkim_keys]]`, a path relative to the
+/// configuration): `apply` reads it and records it without its private half, `dns check` asks
+/// for its record; a file that is not there is an error of the file, and nothing is applied.
+#[test]
+fn a_dkim_key_in_a_file_of_the_configuration_is_applied_and_checked() {
+    let dir = tempfile::tempdir().unwrap();
+    let dns = DnsServer::start(&[Zone::new("example.com", "@ IN MX 10 mail\n")]);
+    setup(dir.path(), &dns);
+    std::fs::create_dir(dir.path().join("keys")).unwrap();
+    let (code, _, err) = postern_testkit::run(
+        Command::new("openssl")
+            .args([
+                "genpkey",
+                "-algorithm",
+                "ed25519",
+                "-out",
+                "keys/example.pem",
+            ])
+            .current_dir(dir.path()),
+        None,
+    );
+    assert_eq!(code, 0, "{err}");
+    let base = std::fs::read_to_string(dir.path().join("postern.toml")).unwrap();
+    let with_key = |file: &str| {
+        format!(
+            "{base}\n[[dkim_keys]]\nalias_domain = \"example.com\"\nselector = \"cfg\"\n\
+             key_file = \"{file}\"\n"
+        )
+    };
+    std::fs::write(
+        dir.path().join("postern.toml"),
+        with_key("keys/example.pem"),
+    )
+    .unwrap();
+    let (code, out, err) = postern(dir.path(), &["apply", "postern.toml"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("dkim_keys: 1 created"), "{out}");
+    let (_, report) = check(dir.path());
+    let (dkim, record) = status_of(&report, "dkim");
+    assert_eq!(dkim, "missing", "{report:#}");
+    assert!(
+        record
+            .as_str()
+            .unwrap()
+            .starts_with("cfg._domainkey.example.com. IN TXT \"v=DKIM1; k=ed25519; p="),
+        "{record}"
+    );
+    // Applied again: unchanged; the private key is in no answer.
+    let (code, out, _) = postern(dir.path(), &["apply", "postern.toml"]);
+    assert_eq!(code, 0);
+    assert!(
+        out.contains("dkim_keys: 0 created, 0 updated, 1 unchanged"),
+        "{out}"
+    );
+    let key = std::fs::read_to_string(dir.path().join("keys/example.pem")).unwrap();
+    let body: String = key.lines().filter(|l| !l.starts_with("-----")).collect();
+    assert!(!report.to_string().contains(&body));
+
+    std::fs::write(dir.path().join("postern.toml"), with_key("keys/gone.pem")).unwrap();
+    let (code, _, err) = postern(dir.path(), &["apply", "--check", "postern.toml"]);
+    assert_eq!(code, 78, "{err}");
+    assert!(
+        err.contains("dkim_keys[0].key_file: the DKIM key file") && err.contains("gone.pem"),
+        "{err}"
+    );
+}
+
 #[test]
 fn dns_check_of_an_unknown_domain_or_a_silent_server() {
     let dir = tempfile::tempdir().unwrap();

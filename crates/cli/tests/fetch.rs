@@ -249,7 +249,7 @@ async fn serve_fetches(postgres: bool, user: &str) {
     deliver(&mail, "Fetched on schedule");
     let names = wait_for_records(&db, 2).await;
     assert_eq!(names.len(), 2, "{names:?}");
-    tokio::time::sleep(Duration::from_secs(1)).await;
+    dovecot::wait_until_idle(user).await;
     deliver(&mail, "Fetched by IDLE");
     let names = wait_for_records(&db, 3).await;
     assert_eq!(names.len(), 3, "{names:?}");

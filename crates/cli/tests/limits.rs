@@ -15,6 +15,11 @@ const SALES: &str = "sales@example.com";
 
 /// `serve` with the alias `sales@example.com` and `extra` appended to its configuration.
 fn serve(dir: &Path, extra: &str) -> Serve {
+    serve_on(dir, extra, None)
+}
+
+/// [`serve`] on the database `db` (default: SQLite in the data directory).
+fn serve_on(dir: &Path, extra: &str, db: Option<&str>) -> Serve {
     let config = dir.join("postern.toml");
     std::fs::write(
         &config,
@@ -26,11 +31,15 @@ fn serve(dir: &Path, extra: &str) -> Serve {
     )
     .unwrap();
     let data = dir.join("data");
+    let envs: Vec<(&str, &str)> = db
+        .map(|db| ("POSTERN_DATABASE_URL", db))
+        .into_iter()
+        .collect();
     Serve::start(
         BIN,
         &data,
         TOKEN,
-        &[],
+        &envs,
         &["--config", config.to_str().unwrap()],
     )
 }
@@ -44,9 +53,19 @@ async fn items(s: &Serve, path: &str) -> Vec<Value> {
 /// Each hostile message: stored (a record), or refused with `554 5.6.0` and its reason and
 /// kept raw with it.
 #[tokio::test]
-async fn hostile_mail_is_stored_or_refused_with_its_reason_never_lost() {
+async fn hostile_mail_is_stored_or_refused_with_its_reason_never_lost_sqlite() {
+    hostile_mail(false).await;
+}
+
+#[tokio::test]
+async fn hostile_mail_is_stored_or_refused_with_its_reason_never_lost_postgres() {
+    hostile_mail(true).await;
+}
+
+async fn hostile_mail(postgres: bool) {
     let dir = tempfile::tempdir().unwrap();
-    let s = serve(dir.path(), "");
+    let db = postern_testkit::database(dir.path(), postgres).await;
+    let s = serve_on(dir.path(), "", Some(&db));
     let refused: [(&str, Vec<u8>, &str); 4] = [
         (
             "MIME nested 1,000 deep",
@@ -103,6 +122,8 @@ async fn hostile_mail_is_stored_or_refused_with_its_reason_never_lost() {
     // The attachment of the broken base64 is served, whatever its bytes became.
     let messages = items(&s, "/api/v1/raw-messages").await;
     assert_eq!(messages.len(), refused.len() + stored.len());
+    drop(s);
+    postern_testkit::drop_database(&db).await;
 }
 
 /// `[limits]` of the SMTP listener: recipients, errors and commands per session, each answered

@@ -213,9 +213,19 @@ async fn header_injection_through_every_api_field_is_refused() {
 /// messages posted by the API), and every download is `Content-Disposition: attachment` with
 /// a safe name, whatever the type (an HTML attachment is never rendered in the API's origin).
 #[tokio::test]
-async fn attachment_names_lose_paths_and_control_characters() {
+async fn attachment_names_lose_paths_and_control_characters_sqlite() {
+    attachment_names(false).await;
+}
+
+#[tokio::test]
+async fn attachment_names_lose_paths_and_control_characters_postgres() {
+    attachment_names(true).await;
+}
+
+async fn attachment_names(postgres: bool) {
     let dir = tempfile::tempdir().unwrap();
-    let s = serve(dir.path(), "", "", &[], &[]);
+    let db = postern_testkit::database(dir.path(), postgres).await;
+    let s = serve(dir.path(), "", "", &[("POSTERN_DATABASE_URL", &db)], &[]);
     // The Content-Disposition parameter as written, and the name kept.
     let names = [
         ("filename=\"../../etc/passwd\"", "passwd"),
@@ -291,6 +301,8 @@ async fn attachment_names_lose_paths_and_control_characters() {
         );
         assert_eq!(r.headers()["x-content-type-options"], "nosniff");
     }
+    drop(s);
+    postern_testkit::drop_database(&db).await;
 }
 
 const ADMIN: &str = "admin-pass-Zq8rT2wXy5";

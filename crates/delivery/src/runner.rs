@@ -516,17 +516,43 @@ async fn load_signers(store: &Store) -> Result<Signers, DeliveryError> {
     let mut tx = store.read().await?;
     let keys = tx.dkim_signing_keys().await?;
     tx.rollback().await?;
-    let (signers, errors) = Signers::new(keys.into_iter().map(|k| postern_auth::SigningKey {
-        domain: k.domain,
-        selector: k.selector,
-        algorithm: k.algorithm,
-        private_key: k.private_key,
-    }));
+    let mut errors = Vec::new();
+    let mut usable = Vec::new();
+    for k in keys {
+        // A key of the configuration lives in its file, read at each load (a replaced file
+        // is used from the next run on).
+        let (algorithm, private_key) = match &k.key_file {
+            None => (k.algorithm, k.private_key),
+            Some(file) => match postern_auth::keys::read_key_file(std::path::Path::new(file)) {
+                Ok(read) => (read.algorithm, read.private_key),
+                Err(e) => {
+                    errors.push(e);
+                    continue;
+                }
+            },
+        };
+        usable.push(postern_auth::SigningKey {
+            domain: k.domain,
+            selector: k.selector,
+            algorithm,
+            private_key,
+        });
+    }
+    let (signers, unreadable) = Signers::new(usable);
+    errors.extend(unreadable);
+    // Logged once while it lasts (the keys are loaded for each batch), and when it ends.
+    if errors.is_empty() {
+        DKIM_KEYS.ok();
+    }
     for e in errors {
-        tracing::error!(error = %e, "DKIM key left out");
+        DKIM_KEYS.failed(&format!("{e}; its domain's mail goes out unsigned"));
     }
     Ok(signers)
 }
+
+/// The reading of the DKIM keys, for a key that cannot be read (a key file gone or replaced
+/// by something else).
+static DKIM_KEYS: postern_store::Outage = postern_store::Outage::new("reading the DKIM keys");
 
 /// The message with the DKIM signatures of its From domain in front, made on the final bytes,
 /// after every header change. A failed signature is logged and the mail goes out unsigned.

@@ -101,6 +101,18 @@ async fn add_server(
     .id
 }
 
+/// **Test Connection** of the server `id`, each step waiting at most `seconds`.
+async fn test_connection(
+    store: &Store,
+    id: OutgoingServerId,
+    seconds: u64,
+) -> postern_delivery::TestResult {
+    let limits = ("postern.test", Duration::from_secs(seconds));
+    test_server(store, id, limits, (&Default::default(), None))
+        .await
+        .unwrap()
+}
+
 /// A message on a record, a partner per address, one notification mail per partner.
 async fn notify(store: &Store, from: &str, to: &[&str]) -> (MessageId, Vec<(MailId, PartnerId)>) {
     let mut tx = store.begin().await.unwrap();
@@ -538,19 +550,7 @@ both!(starttls_ssl_auth_and_the_connection_test, |store| {
     let nothing = add_server(&mut tx, "nothing", 1, None, Encryption::None, None).await;
     let port25 = add_server(&mut tx, "port25", 25, None, Encryption::None, None).await;
     tx.commit().await.unwrap();
-    let t = |id| {
-        let store = store.clone();
-        async move {
-            test_server(
-                &store,
-                id,
-                ("postern.test", Duration::from_secs(3)),
-                (&Default::default(), None),
-            )
-            .await
-            .unwrap()
-        }
-    };
+    let t = |id| test_connection(&store, id, 3);
     let ok = t(starttls).await;
     assert!(ok.ok, "{ok:?}");
     assert_eq!(ok.test_from, "notifications.test@test.mycompany.com");
@@ -594,6 +594,7 @@ both!(starttls_ssl_auth_and_the_connection_test, |store| {
 both!(scheduled_mail_waits_for_its_date, |store| {
     let sink = sink::start(Behaviour::default()).await;
     setup(&store, sink.port, None, Encryption::None, None).await;
+    let scheduled = now_ms() + 400;
     let mut tx = store.begin().await.unwrap();
     let later = tx
         .insert_mail(&NewMail {
@@ -604,7 +605,7 @@ both!(scheduled_mail_waits_for_its_date, |store| {
             subject: "later".into(),
             body_text: Some("x".into()),
             headers: serde_json::json!({}),
-            scheduled_date: Some(now_ms() + 400),
+            scheduled_date: Some(scheduled),
             ..Default::default()
         })
         .await
@@ -615,8 +616,23 @@ both!(scheduled_mail_waits_for_its_date, |store| {
         0,
         "not before its date"
     );
-    tokio::time::sleep(Duration::from_millis(450)).await;
-    assert_eq!(run_once(&store, &config()).await.unwrap().sent, 1);
+    // Sent by the first run at or after its date (runs every 20 ms until then, at most 10 s).
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    let sent_by = loop {
+        let sent = run_once(&store, &config()).await.unwrap().sent;
+        let finished = now_ms();
+        if sent == 1 {
+            break finished;
+        }
+        assert!(std::time::Instant::now() < deadline, "never sent");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    // A run that ended before the date cannot have sent it.
+    assert!(
+        sent_by >= scheduled,
+        "sent {} ms early",
+        scheduled - sent_by
+    );
     assert_eq!(mail(&store, later).await.state, MailState::Sent);
     assert_eq!(sink.messages().len(), 1);
 });
@@ -729,6 +745,7 @@ both!(
                 algorithm: key.algorithm,
                 private_key: key.private_key.clone(),
                 public_key: key.public_key.clone(),
+                key_file: None,
             };
             tx.add_dkim_key(domain, &stored).await.unwrap();
         }
@@ -806,6 +823,241 @@ both!(
         );
     }
 );
+
+/// `openssl ARGS` (installed by scripts/test.sh), which must succeed.
+fn openssl(args: &[&str]) {
+    let (code, _, err) =
+        postern_testkit::run(std::process::Command::new("openssl").args(args), None);
+    assert_eq!(code, 0, "openssl {args:?}: {err}");
+}
+
+both!(
+    dkim_keys_kept_in_files_sign_and_a_lost_file_leaves_only_its_signature_out,
+    |store| {
+        use postern_testkit::dns::{DnsServer, Zone};
+        let sink = sink::start(Behaviour::default()).await;
+        setup(&store, sink.port, None, Encryption::None, None).await;
+        // As OpenDKIM's opendkim-genkey writes RSA (PKCS#1) and OpenSSL writes Ed25519 (PKCS#8 v1).
+        let dir = tempfile::tempdir().unwrap();
+        let rsa = dir.path().join("rsa.private");
+        let ed = dir.path().join("ed25519.pem");
+        openssl(&[
+            "genrsa",
+            "-traditional",
+            "-out",
+            rsa.to_str().unwrap(),
+            "2048",
+        ]);
+        openssl(&[
+            "genpkey",
+            "-algorithm",
+            "ed25519",
+            "-out",
+            ed.to_str().unwrap(),
+        ]);
+        assert!(
+            std::fs::read_to_string(&rsa)
+                .unwrap()
+                .starts_with("-----BEGIN RSA PRIVATE KEY")
+        );
+        let mut published = Vec::new();
+        let mut tx = store.begin().await.unwrap();
+        for (selector, file) in [("filersa", &rsa), ("fileed", &ed)] {
+            let read = postern_auth::keys::read_key_file(file).unwrap();
+            let key = NewDkimKey {
+                selector: selector.into(),
+                algorithm: read.algorithm,
+                private_key: postern_model::Secret::new(String::new()),
+                public_key: read.public_key.clone(),
+                key_file: Some(file.display().to_string()),
+            };
+            let (_, change) = tx
+                .put_dkim_key_file("test.mycompany.com", &key)
+                .await
+                .unwrap();
+            assert_eq!(change, postern_store::Change::Created);
+            let (_, again) = tx
+                .put_dkim_key_file("test.mycompany.com", &key)
+                .await
+                .unwrap();
+            assert_eq!(again, postern_store::Change::Unchanged);
+            published.push(dkim_zone_record(selector, &read));
+        }
+        tx.commit().await.unwrap();
+        let dns = DnsServer::start(&[Zone::new("test.mycompany.com", &published.join("\n"))]);
+
+        notify(
+            &store,
+            "\"Eva\" <eva@test.mycompany.com>",
+            &["bob@customer.example"],
+        )
+        .await;
+        drain(&store, &config()).await;
+        // The Ed25519 file goes away: the next mail is signed with the RSA key alone.
+        std::fs::remove_file(&ed).unwrap();
+        notify(
+            &store,
+            "\"Eva\" <eva@test.mycompany.com>",
+            &["carl@customer.example"],
+        )
+        .await;
+        drain(&store, &config()).await;
+        let captured = sink.messages();
+        for (rcpt, signatures) in [("bob@customer.example", 2), ("carl@customer.example", 1)] {
+            let mail = captured.iter().find(|m| m.rcpts == [rcpt]).unwrap();
+            assert_eq!(
+                dkimpy_verdicts(&mail.data, dns.addr),
+                vec![true; signatures],
+                "{}",
+                mail.data
+            );
+        }
+    }
+);
+
+/// The private Dovecot's first user (password `secret`), for Postfix's SASL.
+fn dovecot_user() -> String {
+    let users = std::env::var("POSTERN_TEST_DOVECOT_USERS")
+        .expect("POSTERN_TEST_DOVECOT_USERS: the private Dovecot of scripts/test.sh");
+    users.split_whitespace().next().unwrap().to_owned()
+}
+
+/// A private Postfix that relays only for clients that authenticated (SASL checked by the
+/// private Dovecot of scripts/test.sh), offers STARTTLS and AUTH only after it, and hands what
+/// it relays to an LMTP `smtp-sink`.
+fn submission_postfix(
+    sink: &postern_testkit::postfix::SmtpSink,
+) -> (postern_testkit::postfix::Postfix, tempfile::TempDir) {
+    let auth = std::env::var("POSTERN_TEST_DOVECOT_AUTH")
+        .expect("POSTERN_TEST_DOVECOT_AUTH: the private Dovecot of scripts/test.sh");
+    let certs = tempfile::Builder::new()
+        .prefix("postern-postfix-tls-")
+        .tempdir_in("/tmp")
+        .unwrap();
+    let (cert, key) = (certs.path().join("cert.pem"), certs.path().join("key.pem"));
+    let (code, _, err) = postern_testkit::run(
+        std::process::Command::new("openssl").args([
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "1",
+            "-subj",
+            "/CN=localhost",
+            "-keyout",
+            key.to_str().unwrap(),
+            "-out",
+            cert.to_str().unwrap(),
+        ]),
+        None,
+    );
+    assert_eq!(code, 0, "openssl: {err}");
+    let extra = format!(
+        "smtpd_tls_security_level = may\n\
+         smtpd_tls_cert_file = {cert}\n\
+         smtpd_tls_key_file = {key}\n\
+         smtpd_tls_auth_only = yes\n\
+         smtpd_tls_received_header = yes\n\
+         smtpd_sasl_auth_enable = yes\n\
+         smtpd_sasl_type = dovecot\n\
+         smtpd_sasl_path = {auth}\n\
+         smtpd_sasl_authenticated_header = yes\n\
+         mynetworks =\n\
+         smtpd_relay_restrictions = permit_sasl_authenticated, reject\n\
+         default_transport = lmtp:inet:127.0.0.1:{port}\n",
+        cert = cert.display(),
+        key = key.display(),
+        port = sink.port,
+    );
+    (
+        postern_testkit::postfix::Postfix::start_with(sink.port, &extra),
+        certs,
+    )
+}
+
+/// The outbound client against a real Postfix with STARTTLS and SASL (Dovecot's): a mail sent
+/// with the right password arrives having come through TLS and AUTH (Postfix says so in its
+/// Received header); a wrong password is Postfix's 535 in the mail's failure; without TLS,
+/// Postfix offers no AUTH and the client says so rather than sending unauthenticated.
+#[tokio::test(flavor = "multi_thread")]
+async fn starttls_and_auth_against_postfix_with_dovecot_sasl() {
+    let sink = postern_testkit::postfix::SmtpSink::start_lmtp();
+    let (postfix, _certs) = tokio::task::block_in_place(|| submission_postfix(&sink));
+    let user = dovecot_user();
+    let db = TestDb::sqlite().await;
+    let store = db.store.clone();
+    let good = setup(
+        &store,
+        postfix.smtp_port,
+        None,
+        Encryption::Starttls,
+        Some((&user, "secret")),
+    )
+    .await;
+    let mut tx = store.begin().await.unwrap();
+    let port = postfix.smtp_port;
+    let wrong = add_server(
+        &mut tx,
+        "wrong",
+        port,
+        None,
+        Encryption::Starttls,
+        Some((&user, "not-it")),
+    )
+    .await;
+    let clear = add_server(
+        &mut tx,
+        "clear",
+        port,
+        None,
+        Encryption::None,
+        Some((&user, "secret")),
+    )
+    .await;
+    tx.commit().await.unwrap();
+    let t = |id| test_connection(&store, id, 10);
+    let ok = t(good).await;
+    assert!(ok.ok, "{ok:?}\n{}", postfix.log());
+    let e = t(wrong).await;
+    assert!(!e.ok && e.message.contains("535"), "{e:?}");
+    let e = t(clear).await;
+    assert!(!e.ok && e.message.contains("no AUTH mechanism"), "{e:?}");
+
+    // A real mail, through the good server alone.
+    let mut tx = store.begin().await.unwrap();
+    for id in [wrong, clear] {
+        tx.delete::<OutgoingServer>(id).await.unwrap();
+    }
+    tx.commit().await.unwrap();
+    let (_, mails) = notify(
+        &store,
+        "someone@test.mycompany.com",
+        &["bob@customer.example"],
+    )
+    .await;
+    drain(&store, &config()).await;
+    assert_eq!(mail(&store, mails[0].0).await.state, MailState::Sent);
+    let got = postern_testkit::eventually(20, "the mail relayed by Postfix", || async {
+        sink.messages().into_iter().next()
+    })
+    .await;
+    let received = got
+        .lines()
+        .skip_while(|l| !l.starts_with("Received:"))
+        .take_while(|l| l.starts_with("Received:") || l.starts_with(['\t', ' ']))
+        .collect::<Vec<_>>()
+        .join(" ");
+    assert!(received.contains("using TLS"), "{received}\n{got}");
+    assert!(
+        got.contains(&format!("Authenticated sender: {user}")),
+        "{got}"
+    );
+    assert!(got.contains("X-Rcpt-Args: <bob@customer.example>"), "{got}");
+    drop(postfix);
+    db.finish().await;
+}
 
 /// An outgoing server with `auth = "oauth"` (the provider is not asked: the grant is written
 /// as Connect writes it, sealed with the same key).

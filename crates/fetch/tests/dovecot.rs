@@ -716,7 +716,7 @@ fetch_test!(
         wait_for(1, Duration::from_secs(20))
             .await
             .expect("first poll");
-        tokio::time::sleep(Duration::from_millis(500)).await; // in IDLE by now
+        postern_testkit::dovecot::wait_until_idle(&w.user).await;
         w.deliver("during the watch", "sales@example.com");
         let took = wait_for(2, Duration::from_secs(10))
             .await

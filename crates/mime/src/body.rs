@@ -19,16 +19,17 @@ use crate::entity::{Body, Entity};
 
 /// Extracts the body and the attachments of `root`. With `first_body_only` (the message is a
 /// delivery report), the walk stops as soon as a body exists (Odoo keeps only the first body
-/// of a bounce, not the returned message).
-pub(crate) fn extract(root: &Entity, first_body_only: bool) -> (String, Vec<Attachment>) {
+/// of a bounce, not the returned message). HTML of the sender is cleaned when the body is
+/// first read ([`BodyHtml`]), not here.
+pub(crate) fn extract(root: &Entity, first_body_only: bool) -> (BodyHtml, Vec<Attachment>) {
     if root.maintype() == "text" || is_multipart_without_parts(root) {
         let (text, cut) = root.text_prefix(MAX_BODY);
         let body = if root.mime == "text/html" {
-            crate::sanitize::html(&text, &[])
+            BodyHtml::to_clean(text, Vec::new(), cut)
         } else {
-            append_content_to_html("", &text, true)
+            BodyHtml::ready(clip(append_content_to_html("", &text, true), cut))
         };
-        return (clip(body, cut), Vec::new());
+        return (body, Vec::new());
     }
     let mut walk = Walk::default();
     for part in root.walk() {
@@ -37,17 +38,106 @@ pub(crate) fn extract(root: &Entity, first_body_only: bool) -> (String, Vec<Atta
         }
         walk.visit(part);
     }
-    let mut body = walk.body;
-    if walk.html {
+    let body = if walk.html {
         // Only HTML of the sender needs it: `<pre>` blocks are escaped text already.
-        let cids: Vec<&str> = walk
+        let cids = walk
             .attachments
             .iter()
-            .filter_map(|a| a.content_id.as_deref())
+            .filter_map(|a| a.content_id.clone())
             .collect();
-        body = crate::sanitize::html(&body, &cids);
+        BodyHtml::to_clean(walk.body, cids, walk.cut)
+    } else {
+        BodyHtml::ready(clip(walk.body, walk.cut))
+    };
+    (body, walk.attachments)
+}
+
+/// The body of a message as HTML (§3.4), read as a `str` (`Deref`).
+///
+/// HTML written by the sender is cleaned (`sanitize.rs`, the reference's `html_sanitize`) the
+/// first time the body is read, not when the message is parsed: cleaning costs more than the
+/// rest of the parse together, and most of the mail that routing decides on is never posted
+/// (bounces, auto-replies, duplicates, loops, refusals). Nothing can read the uncleaned HTML:
+/// the only way to the text is through the cleaning.
+#[derive(Clone)]
+pub struct BodyHtml {
+    /// The body, once clean (and clipped to [`MAX_BODY`]).
+    clean: std::sync::OnceLock<String>,
+    /// The HTML still to clean, with the Content-IDs of the message's attachments (its own
+    /// `cid:` images) and whether a text of it was cut; `None` once clean.
+    dirty: Option<(String, Vec<String>, bool)>,
+}
+
+impl BodyHtml {
+    /// A body that is clean already.
+    fn ready(body: String) -> BodyHtml {
+        BodyHtml {
+            clean: std::sync::OnceLock::from(body),
+            dirty: None,
+        }
     }
-    (clip(body, walk.cut), walk.attachments)
+
+    /// A body of the sender's HTML, cleaned when first read.
+    fn to_clean(html: String, cids: Vec<String>, cut: bool) -> BodyHtml {
+        BodyHtml {
+            clean: std::sync::OnceLock::new(),
+            dirty: Some((html, cids, cut)),
+        }
+    }
+
+    /// The clean body.
+    pub fn as_str(&self) -> &str {
+        self.clean.get_or_init(|| match &self.dirty {
+            Some((html, cids, cut)) => {
+                let cids: Vec<&str> = cids.iter().map(String::as_str).collect();
+                clip(crate::sanitize::html(html, &cids), *cut)
+            }
+            None => String::new(),
+        })
+    }
+}
+
+impl std::ops::Deref for BodyHtml {
+    type Target = str;
+    fn deref(&self) -> &str {
+        self.as_str()
+    }
+}
+
+impl std::fmt::Debug for BodyHtml {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        std::fmt::Debug::fmt(self.as_str(), f)
+    }
+}
+
+impl std::fmt::Display for BodyHtml {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl PartialEq for BodyHtml {
+    fn eq(&self, other: &BodyHtml) -> bool {
+        self.as_str() == other.as_str()
+    }
+}
+
+impl PartialEq<str> for BodyHtml {
+    fn eq(&self, other: &str) -> bool {
+        self.as_str() == other
+    }
+}
+
+impl PartialEq<&str> for BodyHtml {
+    fn eq(&self, other: &&str) -> bool {
+        self.as_str() == *other
+    }
+}
+
+impl serde::Serialize for BodyHtml {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.as_str())
+    }
 }
 
 /// The largest body kept, in bytes. Postern differs from Odoo here, on purpose: a body of tens
@@ -418,5 +508,16 @@ mod tests {
             "{}",
             &parsed.body_html[..40]
         );
+    }
+
+    #[test]
+    fn nul_characters_become_replacement_characters() {
+        let parsed = crate::parse(
+            b"From: A\0B <a@example.com>\r\nSubject: x\0y\r\nX-Nul: a\0b\r\n\r\nbefore\0after\r\n",
+        )
+        .unwrap();
+        assert_eq!(parsed.subject.as_deref(), Some("x\u{fffd}y"));
+        assert!(parsed.email_from.as_deref().unwrap().contains('\u{fffd}'));
+        assert_eq!(parsed.body_html, "\n<pre>before\u{fffd}after\n</pre>\n");
     }
 }

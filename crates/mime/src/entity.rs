@@ -189,7 +189,7 @@ impl<'a> Entity<'a> {
         let bytes = &bytes[..bytes.len().min(limit)];
         let charset = self.headers.param("content-type", "charset");
         (
-            normalize_newlines(decode_text(bytes, charset.as_deref())),
+            without_nul(normalize_newlines(decode_text(bytes, charset.as_deref()))),
             cut,
         )
     }
@@ -584,6 +584,15 @@ fn utf8_lossy(bytes: &[u8]) -> Cow<'_, str> {
         Ok(text) => Cow::Borrowed(text),
         Err(_) => String::from_utf8_lossy(bytes),
     }
+}
+
+/// `text` with each NUL character replaced by U+FFFD, as HTML parsing does: a NUL is no text,
+/// and PostgreSQL refuses it in a `TEXT` column (a message holding one could never be stored).
+pub(crate) fn without_nul(text: String) -> String {
+    if memchr::memchr(0, text.as_bytes()).is_none() {
+        return text;
+    }
+    text.replace('\0', "\u{fffd}")
 }
 
 /// `\r\n` and lone `\r` become `\n`, in one pass into a string of the right size (the `\r`

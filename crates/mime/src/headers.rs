@@ -104,6 +104,12 @@ impl Headers {
                     push_unfolded(&mut headers.text, &text_at(field.value_start..end));
                 }
             }
+            // A NUL is no text, and PostgreSQL refuses it in a `TEXT` column: U+FFFD.
+            if memchr::memchr(0, &headers.text.as_bytes()[value_start..]).is_some() {
+                let value = headers.text[value_start..].replace('\0', "\u{fffd}");
+                headers.text.truncate(value_start);
+                headers.text.push_str(&value);
+            }
             let value_end = headers.text.len();
             headers
                 .fields
@@ -777,7 +783,8 @@ mod tests {
                 }
                 _ => {}
             }
-            let value = unfold(&String::from_utf8_lossy(raw)).into_owned();
+            // NUL becomes U+FFFD in our view, on purpose (see `parse_text`)
+            let value = unfold(&String::from_utf8_lossy(raw)).replace('\0', "\u{fffd}");
             fields.push((name, value));
         }
         (fields, ct, cd, body)

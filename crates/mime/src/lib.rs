@@ -30,7 +30,7 @@ pub use auth_results::{
 };
 mod autoreply;
 mod body;
-pub use body::MAX_BODY;
+pub use body::{BodyHtml, MAX_BODY};
 mod bounce;
 mod bounce_phrases;
 mod bounce_reason;
@@ -106,10 +106,9 @@ pub struct ParsedMessage {
     pub return_path: Option<String>,
     /// `Date` as Unix epoch milliseconds (UTC); `None` when absent or unparseable.
     pub date: Option<i64>,
-    /// The body as HTML (§3.4): plain text becomes `<pre>`, alternatives keep the HTML.
-    /// Not sanitised: the HTML of the message is kept as it is (minus the outer
-    /// `<html>`/`<head>`/`<body>` tags when several parts are concatenated).
-    pub body_html: String,
+    /// The body as HTML (§3.4): plain text becomes `<pre>`, alternatives keep the HTML,
+    /// cleaned as the reference's `html_sanitize` cleans it (when first read: [`BodyHtml`]).
+    pub body_html: BodyHtml,
     /// The attachments, in order.
     pub attachments: Vec<Attachment>,
     /// Signs that the message is a delivery report (rules 2 and 3 of §3.3).

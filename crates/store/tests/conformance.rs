@@ -109,6 +109,7 @@ fn dkim(selector: &str) -> NewDkimKey {
         algorithm: postern_model::DkimAlgorithm::Ed25519,
         private_key: Secret::new(format!("private-{selector}")),
         public_key: format!("public-{selector}"),
+        key_file: None,
     }
 }
 
@@ -1173,19 +1174,28 @@ conformance!(concurrent outbox_concurrent_claims_are_disjoint, |store| {
     outbox_fixture(&mut tx, 6).await;
     tx.commit().await.unwrap();
     let now = now_ms();
-    // Two runners claiming at once (on SQLite the second waits for the first's commit).
+    // Two runners claiming at once: the second claims once the first has, and on PostgreSQL
+    // while the first's transaction is still open (the first commits only after it); on
+    // SQLite the second's transaction waits for the first's commit.
+    let postgres = store.backend() == postern_store::Backend::Postgres;
+    let (a_claimed, a_has_claimed) = tokio::sync::oneshot::channel();
+    let (b_claimed, b_has_claimed) = tokio::sync::oneshot::channel::<()>();
     let (a, b) = tokio::join!(
         async {
             let mut tx = store.begin().await.unwrap();
             let v = tx.claim_due_mails("a", now, 60_000, 3).await.unwrap();
-            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+            a_claimed.send(()).unwrap();
+            if postgres {
+                b_has_claimed.await.unwrap();
+            }
             tx.commit().await.unwrap();
             v
         },
         async {
-            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+            a_has_claimed.await.unwrap();
             let mut tx = store.begin().await.unwrap();
             let v = tx.claim_due_mails("b", now, 60_000, 10).await.unwrap();
+            let _ = b_claimed.send(());
             tx.commit().await.unwrap();
             v
         }

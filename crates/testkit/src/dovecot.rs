@@ -81,3 +81,27 @@ pub fn count(maildir: &Path) -> usize {
     let (unseen, seen) = mailbox(maildir);
     unseen + seen
 }
+
+/// Waits (at most 10 s) until an IMAP session of `user` is in IDLE, as Dovecot's process title
+/// says (`verbose_proctitle = yes` in scripts/test.sh's configuration: `imap [USER IP IDLE]`).
+#[cfg(feature = "async")]
+pub async fn wait_until_idle(user: &str) {
+    let title = format!("[{user} ");
+    let start = std::time::Instant::now();
+    loop {
+        let idle = std::fs::read_dir("/proc").unwrap().flatten().any(|p| {
+            std::fs::read(p.path().join("cmdline")).is_ok_and(|c| {
+                let c = String::from_utf8_lossy(&c);
+                c.contains(&title) && c.contains("IDLE")
+            })
+        });
+        if idle {
+            return;
+        }
+        assert!(
+            start.elapsed() < std::time::Duration::from_secs(10),
+            "the IMAP session of {user} never entered IDLE"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+}

@@ -89,7 +89,10 @@ pub fn unknown_charsets(to: &str) -> Vec<u8> {
 
 /// NUL bytes in a header value, in the body, and in an attachment's name.
 pub fn nul_bytes(to: &str) -> Vec<u8> {
-    let mut out = head("nul", to).into_bytes();
+    // In the Subject too (the record's name), and in a From name.
+    let mut out = head("nul\0subject", to)
+        .replace("From: Hostile", "From: Host\0ile")
+        .into_bytes();
     out.extend_from_slice(b"X-Nul: a\0b\r\n");
     out.extend_from_slice(
         b"Content-Type: multipart/mixed; boundary=\"p\"\r\n\r\n--p\r\n\

@@ -22,12 +22,24 @@ pub struct SmtpSink {
 impl SmtpSink {
     /// Starts it (as `nobody` when the tests run as root) and waits until it listens.
     pub fn start() -> SmtpSink {
+        SmtpSink::spawn(false)
+    }
+
+    /// [`SmtpSink::start`] speaking LMTP (`smtp-sink -L`), for a Postfix to deliver to.
+    pub fn start_lmtp() -> SmtpSink {
+        SmtpSink::spawn(true)
+    }
+
+    fn spawn(lmtp: bool) -> SmtpSink {
         let dir = tempfile::tempdir().unwrap();
         std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o777)).unwrap();
         let port = crate::free_port();
         let mut cmd = Command::new("/usr/sbin/smtp-sink");
         if crate::is_root() {
             cmd.args(["-u", "nobody"]);
+        }
+        if lmtp {
+            cmd.arg("-L");
         }
         let child = cmd
             .arg("-d")
@@ -46,11 +58,15 @@ impl SmtpSink {
         SmtpSink { child, port, dir }
     }
 
-    /// Every message received, with smtp-sink's envelope lines (`X-Mail-Args`, `X-Rcpt-Args`).
+    /// Every message received in full, with smtp-sink's envelope lines (`X-Mail-Args`,
+    /// `X-Rcpt-Args`). smtp-sink creates a message's file at the first RCPT and writes it
+    /// through a buffer, ending it with an empty line once the final `.` came: a file that is
+    /// empty or does not end so is a transaction still under way, and is left out.
     pub fn messages(&self) -> Vec<String> {
         let mut v: Vec<String> = std::fs::read_dir(self.dir.path())
             .unwrap()
             .filter_map(|e| std::fs::read(e.ok()?.path()).ok())
+            .filter(|b| b.ends_with(b"\n\n"))
             .map(|b| String::from_utf8_lossy(&b).into_owned())
             .collect();
         v.sort();
@@ -97,6 +113,7 @@ const MASTER_CF_SERVICES: &str = "\
 pickup    unix  n       -       n       60      1       pickup
 cleanup   unix  n       -       n       -       0       cleanup
 qmgr      unix  n       -       n       300     1       qmgr
+tlsmgr    unix  -       -       n       1000?   1       tlsmgr
 rewrite   unix  -       -       n       -       -       trivial-rewrite
 bounce    unix  -       -       n       -       0       bounce
 defer     unix  -       -       n       -       0       bounce
@@ -130,6 +147,12 @@ impl Postfix {
     /// port of 127.0.0.1 and delivers it by LMTP to 127.0.0.1:`lmtp_port`. Blocking; needs
     /// root.
     pub fn start(lmtp_port: u16) -> Postfix {
+        Postfix::start_with(lmtp_port, "")
+    }
+
+    /// [`Postfix::start`] with `extra` lines at the end of `main.cf` (where they override the
+    /// defaults above them: Postfix keeps a parameter's last value).
+    pub fn start_with(lmtp_port: u16, extra: &str) -> Postfix {
         assert!(
             Path::new(POSTFIX).exists(),
             "Postfix is not installed ({POSTFIX} is missing): run scripts/test.sh, which installs \
@@ -155,7 +178,7 @@ impl Postfix {
         let mut failures = Vec::new();
         for _ in 0..3 {
             postfix.smtp_port = crate::free_port();
-            postfix.write_config(lmtp_port);
+            postfix.write_config(lmtp_port, extra);
             let check = postfix.command("check");
             assert!(
                 check.status.success(),
@@ -189,7 +212,12 @@ impl Postfix {
         self.dir.path().join("etc")
     }
 
-    fn write_config(&self, lmtp_port: u16) {
+    /// Its directory (for files of its configuration: certificates).
+    pub fn dir(&self) -> &Path {
+        self.dir.path()
+    }
+
+    fn write_config(&self, lmtp_port: u16, extra: &str) {
         let root = self.dir.path().display();
         let main_cf = format!(
             "compatibility_level = 3.6
@@ -215,6 +243,7 @@ smtp_tls_security_level = none
 lmtp_tls_security_level = none
 maillog_file = {root}/postfix.log
 maillog_file_prefixes = {root}
+{extra}
 "
         );
         let master_cf = format!(

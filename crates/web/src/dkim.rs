@@ -23,7 +23,8 @@ object_schema!(
     /// A DKIM key of an alias domain, without its private half.
     DkimKeyBody,
     "DkimKey",
-    "`id`, `selector`, `algorithm` (`rsa2048` or `ed25519`), `created_at`, and the record to \
+    "`id`, `selector`, `algorithm` (`rsa2048` or `ed25519`), `created_at`, `key_file` (the file \
+     of a key of the configuration, else null), and the record to \
      publish: `name` (`SELECTOR._domainkey.DOMAIN`), `txt` (its text) and `zone_line` (both, as \
      a zone file writes them). A new key also carries `retired`: the selectors it retired."
 );
@@ -51,6 +52,7 @@ fn key_json(domain: &str, k: &DkimKey) -> Value {
         "selector": k.selector,
         "algorithm": k.algorithm,
         "created_at": k.created_at,
+        "key_file": k.key_file,
         "name": keys::record_name(&k.selector, domain),
         "zone_line": keys::zone_line(&k.selector, domain, &txt),
         "txt": txt,
@@ -131,6 +133,7 @@ async fn create(
         algorithm: key.algorithm,
         private_key: key.private_key,
         public_key: key.public_key,
+        key_file: None,
     };
     let mut tx = s.store.begin().await?;
     let domain = tx

@@ -57,7 +57,7 @@ fn inbound_value(
         }
         _ => None,
     };
-    let html = texts.html.as_ref().map(|_| message.body_html.clone());
+    let html = texts.html.as_ref().map(|_| message.body_html.to_string());
     json!({
         "message": m,
         "record": record.cloned().map(record_json),
