@@ -7,6 +7,9 @@
 #      creates its own uniquely named database from it),
 #   2b. starts a private Dovecot (IMAP, IMAPS, POP3, POP3S; see start_dovecot) and exports where
 #      it is (POSTERN_TEST_IMAP, ...) for the fetch tests,
+#   2c. installs npm's oidc-provider (a pinned version, into a cache directory; see
+#      ensure_oidc_provider) and exports POSTERN_TEST_OIDC_MODULES for the OAuth tests, which run
+#      it under node as their OpenID Connect provider,
 #   3. runs cargo fmt --check, cargo clippy -D warnings, and the test suite (cargo nextest when
 #      available, plus `cargo test --doc` since nextest skips doctests; else cargo test); extra
 #      arguments go to the test runner (and then the doctest stage is left out):
@@ -177,6 +180,10 @@ ensure_packages() {
     # crates/cli/tests/ui_browser.rs drives the admin UI in a headless Chromium over WebDriver.
     need_pkg chromium chromium
     need_pkg chromedriver chromium-driver
+    # The OAuth tests (crates/cli/tests/oauth.rs) run a real OpenID Connect provider, npm's
+    # oidc-provider, under node; see ensure_oidc_provider.
+    need_pkg node nodejs
+    need_pkg npm npm
     # Later:
     # need_pkg chromium chromium
     if [[ ${POSTERN_TEST_MOLD:-0} == 1 ]]; then
@@ -317,6 +324,24 @@ stop_dovecot() {
     [[ -n $DOVECOT_TMP && -f $DOVECOT_TMP/dovecot.conf ]] || return 0
     "${DOVECOT_RUN_AS[@]}" /usr/sbin/dovecot -c "$DOVECOT_TMP/dovecot.conf" stop >/dev/null 2>&1 ||
         warn "could not stop the private Dovecot in $DOVECOT_TMP"
+}
+
+# npm's oidc-provider, the OAuth/OIDC server of the OAuth tests, installed once (a pinned version)
+# into a cache directory outside the repository; its node_modules is exported as
+# POSTERN_TEST_OIDC_MODULES (postern-testkit's `oidc` module starts it with node).
+OIDC_PROVIDER_VERSION=8.8.1
+ensure_oidc_provider() {
+    local dir=${POSTERN_TEST_OIDC_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/postern-test/oidc}
+    local installed
+    installed=$(sed -n 's/^ *"version": "\(.*\)",$/\1/p' \
+        "$dir/node_modules/oidc-provider/package.json" 2>/dev/null | head -n 1)
+    if [[ $installed != "$OIDC_PROVIDER_VERSION" ]]; then
+        mkdir -p "$dir" || return 1
+        say "npm install oidc-provider@$OIDC_PROVIDER_VERSION into $dir"
+        (cd "$dir" && npm install --no-audit --no-fund --silent "oidc-provider@$OIDC_PROVIDER_VERSION") ||
+            return 1
+    fi
+    export POSTERN_TEST_OIDC_MODULES=$dir/node_modules
 }
 
 write_dovecot_conf() { # DIR USER GROUP IMAP IMAPS POP3 POP3S
@@ -477,6 +502,7 @@ printf '\n==> postgresql\n'
 t0=$SECONDS
 setup_postgres
 printf '<== postgresql: ok (%ss)\n' $((SECONDS - t0))
+stage "oidc-provider (npm)" ensure_oidc_provider || die "could not install npm's oidc-provider"
 printf '\n==> dovecot\n'
 t0=$SECONDS
 start_dovecot

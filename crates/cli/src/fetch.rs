@@ -21,11 +21,14 @@ pub(crate) async fn fetch(
 ) -> anyhow::Result<ExitCode> {
     let settings = crate::ingest::server_settings(cli);
     let store = open_store(cli).await?;
-    let gateway = Gateway::new(store.clone(), settings.hostname)
+    let gateway = Gateway::new(store.clone(), settings.hostname.clone())
         .with_trusted_authserv_ids(&settings.trusted_authserv_ids)
         .with_limits(settings.limits.mime());
+    let public = crate::oauth::public_url(&settings, &settings.http_listen);
+    let oauth = crate::oauth::setup(cli, &store, &public, false).await?;
     let fetcher = Fetcher::new(gateway, TlsSettings::system())
-        .with_max_message_size(settings.max_message_size.bytes());
+        .with_max_message_size(settings.max_message_size.bytes())
+        .with_oauth(oauth);
     if !once {
         let cancel = tokio_util::sync::CancellationToken::new();
         let scheduler = tokio::spawn(postern_fetch::schedule::run(

@@ -13,6 +13,7 @@ mod dns;
 mod fetch;
 mod ingest;
 mod limits;
+mod oauth;
 mod queue;
 mod serve;
 mod suppression;
@@ -132,6 +133,11 @@ enum Command {
     Queue {
         #[command(subcommand)]
         command: queue::QueueCommand,
+    },
+    /// OAuth (Gmail, Microsoft 365, ...): connect a server to its provider.
+    Oauth {
+        #[command(subcommand)]
+        command: oauth::OAuthCommand,
     },
     /// Outgoing servers.
     Server {
@@ -310,12 +316,19 @@ fn init_logging(cli: &Cli) {
     // included: never below info, whatever POSTERN_LOG says.
     // rustls (with its `logging`, which hickory's DNS-over-TLS turns on) traces each handshake's
     // messages and key schedule: never below info either.
-    let filter = ["async_imap=info", "rustls=info"]
-        .into_iter()
-        .fold(filter, |f, d| match d.parse() {
-            Ok(directive) => f.add_directive(directive),
-            Err(_) => f,
-        });
+    // reqwest and hyper carry the OAuth token requests: never below info either.
+    let filter = [
+        "async_imap=info",
+        "rustls=info",
+        "reqwest=info",
+        "hyper=info",
+        "hyper_util=info",
+    ]
+    .into_iter()
+    .fold(filter, |f, d| match d.parse() {
+        Ok(directive) => f.add_directive(directive),
+        Err(_) => f,
+    });
     let terminal = std::io::stderr().is_terminal();
     let pipe = matches!(cli.command, Command::Ingest { .. });
     let (writer, ansi) = match &cli.log_file {
@@ -371,6 +384,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             command: BounceCommand::Parse { file, json },
         } => Ok(bounce::parse(file.as_deref(), *json)),
         Command::Dkim { command } => dkim::dkim(&cli, command).await,
+        Command::Oauth { command } => oauth::oauth(&cli, command).await,
         Command::Dns { command } => dns::dns(&cli, command).await,
         Command::Prune { dry_run, json } => prune(&cli, *dry_run, *json).await,
     }

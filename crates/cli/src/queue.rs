@@ -177,11 +177,13 @@ pub(crate) async fn server(cli: &Cli, command: &ServerCommand) -> anyhow::Result
     let hostname = hostname
         .clone()
         .unwrap_or_else(|| settings.hostname.clone());
+    let public = crate::oauth::public_url(&settings, &settings.http_listen);
+    let oauth = crate::oauth::setup(cli, &store, &public, false).await?;
     let r = postern_delivery::test_server(
         &store,
         id,
         (&hostname, Duration::from_secs(*timeout)),
-        &settings.dns(),
+        (&settings.dns(), oauth.as_ref()),
     )
     .await?;
     store.close().await;

@@ -50,10 +50,11 @@ pub(crate) async fn serve(
         return Ok(ExitCode::from(exit::CONFIG));
     };
     let http = listener.local_addr()?;
+    let Some(oauth) = oauth_or_exit(cli, &store, &settings, http).await else {
+        return Ok(ExitCode::from(exit::CONFIG));
+    };
     let max_size = settings.max_message_size.bytes() as usize;
-    let gateway = postern_gateway::Gateway::new(store.clone(), settings.hostname.clone())
-        .with_trusted_authserv_ids(&settings.trusted_authserv_ids)
-        .with_limits(settings.limits.mime());
+    let gateway = gateway_of(&store, &settings);
     let (stop, stopped) = tokio::sync::watch::channel(false);
     let (mail_lines, tasks) =
         match start_mail_listeners(cli, &settings, &gateway, stopped.clone()).await {
@@ -66,7 +67,7 @@ pub(crate) async fn serve(
         };
     // before the banner: whoever reads it may stop us at once
     let shutdown = shutdown_signal();
-    let (fetch_stop, fetch_task) = spawn_fetcher(&gateway, max_size);
+    let (fetch_stop, fetch_task) = spawn_fetcher(&gateway, max_size, oauth.clone());
     print_banner(
         cli,
         http,
@@ -75,14 +76,15 @@ pub(crate) async fn serve(
         file.as_ref().map(|(_, f, _)| f),
     );
     tracing::info!(%http, "postern started");
-    let mut state = postern_web::AppState::new(gateway.clone(), token, max_size)
-        .with_dns(settings.dns())
-        .with_limits(settings.limits.api());
-    if let Some(handle) = metrics {
-        state = state.with_metrics(handle);
-    }
+    let state = app_state(
+        &gateway,
+        (token, max_size),
+        &settings,
+        oauth.clone(),
+        metrics,
+    );
     let http_task = tokio::spawn(postern_web::run(listener, state, wait_for(stopped.clone())));
-    let runners = spawn_runners(&store, &settings, http, &stopped);
+    let runners = spawn_runners(&store, &settings, (http, oauth), &stopped);
     let webhooks = spawn_webhook_sender(&gateway, &settings.hostname, stopped.clone())?;
     shutdown.await;
     let _ = stop.send(true);
@@ -101,6 +103,52 @@ pub(crate) async fn serve(
     store.close().await;
     tracing::info!("postern stopped");
     Ok(ExitCode::SUCCESS)
+}
+
+/// The inbound gateway of the listeners, the fetcher and `/ingest`, with the settings' trust
+/// and limits.
+fn gateway_of(store: &Store, settings: &ServerSettings) -> postern_gateway::Gateway {
+    postern_gateway::Gateway::new(store.clone(), settings.hostname.clone())
+        .with_trusted_authserv_ids(&settings.trusted_authserv_ids)
+        .with_limits(settings.limits.mime())
+}
+
+/// The OAuth of this node (`None` inside: no key, and no server needs one); `None` when
+/// servers need a key and there is none (said on stderr, the store closed): exit 78.
+async fn oauth_or_exit(
+    cli: &Cli,
+    store: &Store,
+    settings: &ServerSettings,
+    http: std::net::SocketAddr,
+) -> Option<Option<postern_oauth::OAuth>> {
+    let public = crate::oauth::public_url(settings, &http.to_string());
+    match crate::oauth::setup(cli, store, &public, true).await {
+        Ok(oauth) => Some(oauth),
+        Err(e) => {
+            eprintln!("postern: {e:#}");
+            store.close().await;
+            None
+        }
+    }
+}
+
+/// The HTTP application's state: the gateway, the API token, the settings' DNS and limits,
+/// OAuth, `/metrics`.
+fn app_state(
+    gateway: &postern_gateway::Gateway,
+    (token, max_size): (Secret, usize),
+    settings: &ServerSettings,
+    oauth: Option<postern_oauth::OAuth>,
+    metrics: Option<metrics_exporter_prometheus::PrometheusHandle>,
+) -> postern_web::AppState {
+    let mut state = postern_web::AppState::new(gateway.clone(), token, max_size)
+        .with_dns(settings.dns())
+        .with_limits(settings.limits.api())
+        .with_oauth(oauth);
+    if let Some(handle) = metrics {
+        state = state.with_metrics(handle);
+    }
+    state
 }
 
 /// The webhook sender, on a thread of its own at a lower CPU priority (nice 10), giving way to
@@ -168,13 +216,15 @@ fn config_file(
 fn spawn_runners(
     store: &Store,
     settings: &ServerSettings,
-    http: std::net::SocketAddr,
+    (http, oauth): (std::net::SocketAddr, Option<postern_oauth::OAuth>),
     stopped: &tokio::sync::watch::Receiver<bool>,
 ) -> [tokio::task::JoinHandle<()>; 2] {
+    let mut delivery = crate::delivery::config(settings, http);
+    delivery.oauth = oauth;
     [
         tokio::spawn(postern_delivery::run(
             store.clone(),
-            crate::delivery::config(settings, http),
+            delivery,
             wait_for(stopped.clone()),
         )),
         tokio::spawn(prune_now_and_then(store.clone(), wait_for(stopped.clone()))),
@@ -220,6 +270,7 @@ async fn prune_now_and_then(store: postern_store::Store, stop: impl Future<Outpu
 fn spawn_fetcher(
     gateway: &postern_gateway::Gateway,
     max_size: usize,
+    oauth: Option<postern_oauth::OAuth>,
 ) -> (
     tokio_util::sync::CancellationToken,
     tokio::task::JoinHandle<()>,
@@ -227,7 +278,8 @@ fn spawn_fetcher(
     let stop = tokio_util::sync::CancellationToken::new();
     let mut fetcher =
         postern_fetch::Fetcher::new(gateway.clone(), postern_fetch::TlsSettings::system())
-            .with_max_message_size(max_size as u64);
+            .with_max_message_size(max_size as u64)
+            .with_oauth(oauth);
     if let Some(n) = crate::delivery::env_u64("POSTERN_FETCH_LEASE_SECONDS") {
         fetcher = fetcher.with_lease(std::time::Duration::from_secs(n));
     }

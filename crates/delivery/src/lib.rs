@@ -19,6 +19,7 @@
 mod dns;
 mod limits;
 mod mx;
+mod oauth;
 pub mod outcome;
 
 pub mod prepare;
@@ -71,6 +72,9 @@ pub struct DeliveryConfig {
     pub public_url: Option<String>,
     /// The resolver of direct delivery (servers of kind `mx`): `[server] dns`.
     pub dns: postern_auth::MxResolver,
+    /// Access tokens of the servers with `auth = "oauth"` (`None`: no secret key, and such
+    /// servers' mails wait).
+    pub oauth: Option<postern_oauth::OAuth>,
 }
 
 impl DeliveryConfig {
@@ -90,6 +94,7 @@ impl DeliveryConfig {
             backoff: Backoff::default(),
             public_url: None,
             dns: postern_auth::MxResolver::new(postern_auth::DnsSettings::default()),
+            oauth: None,
         }
     }
 }
@@ -137,6 +142,33 @@ pub fn server_settings(
         // Direct delivery: STARTTLS whenever an MX host offers it, unless required anyway.
         opportunistic_tls: s.kind == postern_model::ServerKind::Mx,
     })
+}
+
+/// The settings of an `oauth` server with a fresh access token (refreshed when it must be), or
+/// the failed step saying why there is none.
+async fn with_access_token(
+    server: &DeliveryServer,
+    mut settings: ClientSettings,
+    oauth: Option<&postern_oauth::OAuth>,
+) -> Result<ClientSettings, TestStep> {
+    let what = "get an OAuth access token";
+    let Some(oauth) = oauth else {
+        let why = "OAuth is not set up on this node (no secret key)";
+        return Err(TestStep::new(what, false, why));
+    };
+    match oauth
+        .access_token(postern_oauth::OAuthServer::Outgoing(server.id))
+        .await
+    {
+        Ok(token) => {
+            settings.credentials = Some(Credentials::XOAuth2 {
+                username: server.username.clone().unwrap_or_default(),
+                token,
+            });
+            Ok(settings)
+        }
+        Err(e) => Err(TestStep::new(what, false, e.to_string())),
+    }
 }
 
 /// The delivery runner's access to the store, logged once per outage.
@@ -375,7 +407,7 @@ pub async fn test_server(
     store: &Store,
     id: OutgoingServerId,
     (hostname, timeout): (&str, Duration),
-    dns: &postern_auth::DnsSettings,
+    (dns, oauth): (&postern_auth::DnsSettings, Option<&postern_oauth::OAuth>),
 ) -> Result<TestResult, StoreError> {
     let mut tx = store.read().await?;
     let server = tx
@@ -402,6 +434,7 @@ pub async fn test_server(
                 s
             })
         }
+        Ok(s) if server.auth == "oauth" => with_access_token(&server, s, oauth).await,
         Ok(s) => Ok(s),
         Err(e) => Err(TestStep::new("read the server's settings", false, e)),
     };

@@ -131,9 +131,16 @@ pub async fn run_once(store: &Store, cfg: &DeliveryConfig) -> Result<BatchStats,
     }
     let before = ready.len();
     ready = crate::limits::hold_back(store, ready, &ctx.servers, now).await?;
+    let tokens = crate::oauth::tokens(store, cfg.oauth.as_ref(), &ctx.servers, &mut ready).await?;
     stats.waiting = before - ready.len();
     let (sender, mut receiver) = mpsc::channel::<MailResult>(1024);
-    let shared = Arc::new(Shared::new(store, signers, &ctx.servers, cfg, sender));
+    let shared = Arc::new(Shared::new(
+        store,
+        signers,
+        (&ctx.servers, &tokens),
+        cfg,
+        sender,
+    ));
     let chunks = group(ready, cfg.connections, &shared.mx);
     let workers = spawn_workers(shared, chunks, cfg.connections);
     let mut pending = results;
@@ -248,19 +255,43 @@ struct Shared {
     direct: mx::Direct,
     sender: mpsc::Sender<MailResult>,
     backoff: Backoff,
+    oauth: Option<postern_oauth::OAuth>,
+}
+
+/// The access token of each `oauth` server, or why there is none.
+type Tokens = HashMap<OutgoingServerId, Result<postern_model::Secret, String>>;
+
+/// The client settings of a server, logging in with its access token when it is an `oauth` one.
+fn settings_of(
+    s: &DeliveryServer,
+    cfg: &DeliveryConfig,
+    tokens: &Tokens,
+) -> Result<ClientSettings, String> {
+    let mut settings = server_settings(s, &cfg.hostname, cfg.timeout)?;
+    if s.auth == "oauth" {
+        let token = tokens
+            .get(&s.id)
+            .cloned()
+            .unwrap_or_else(|| Err("no OAuth access token".into()))?;
+        settings.credentials = Some(postern_smtp::client::Credentials::XOAuth2 {
+            username: s.username.clone().unwrap_or_default(),
+            token,
+        });
+    }
+    Ok(settings)
 }
 
 impl Shared {
     fn new(
         store: &Store,
         signers: Arc<Signers>,
-        servers: &[DeliveryServer],
+        (servers, tokens): (&[DeliveryServer], &Tokens),
         cfg: &DeliveryConfig,
         sender: mpsc::Sender<MailResult>,
     ) -> Shared {
         let settings: HashMap<OutgoingServerId, Result<ClientSettings, String>> = servers
             .iter()
-            .map(|s| (s.id, server_settings(s, &cfg.hostname, cfg.timeout)))
+            .map(|s| (s.id, settings_of(s, cfg, tokens)))
             .collect();
         let mx = servers
             .iter()
@@ -286,6 +317,7 @@ impl Shared {
             direct: mx::Direct::new(cfg.dns.clone()),
             sender,
             backoff: cfg.backoff,
+            oauth: cfg.oauth.clone(),
         }
     }
 }
@@ -329,15 +361,7 @@ async fn work(sh: Arc<Shared>, queue: Arc<Mutex<VecDeque<Chunk>>>) {
             }
             None => None,
         };
-        current = send_chunk(
-            (&sh.store, &sh.signers),
-            chunk,
-            s,
-            conn,
-            &sh.sender,
-            &sh.backoff,
-        )
-        .await;
+        current = send_chunk(&sh, chunk, s, conn).await;
     }
     if let Some((_, c)) = current {
         c.quit().await;
@@ -366,13 +390,12 @@ async fn send_chunk_mx(sh: &Shared, server: &MxServer, chunk: Chunk, open: &mut 
 /// Sends the mails of a chunk over one connection (reopened once if it breaks); returns the
 /// connection, still open, for the worker's next chunk.
 async fn send_chunk(
-    (store, signers): (&Store, &Signers),
+    sh: &Shared,
     chunk: Chunk,
     settings: Result<ClientSettings, String>,
     mut conn: Option<Connection>,
-    sender: &mpsc::Sender<MailResult>,
-    backoff: &Backoff,
 ) -> Option<(OutgoingServerId, Connection)> {
+    let (store, signers, sender, backoff) = (&sh.store, &*sh.signers, &sh.sender, &sh.backoff);
     let server_id = chunk.server_id;
     let mut broken: Option<String> = None;
     for p in chunk.mails {
@@ -382,6 +405,13 @@ async fn send_chunk(
             (Ok(s), None) => match send_one((store, signers), s, &mut conn, &p).await {
                 Ok(outcomes) => decide(p, outcomes, backoff),
                 Err(e) => {
+                    if let (
+                        ClientError::Auth(_),
+                        Some(postern_smtp::client::Credentials::XOAuth2 { .. }),
+                    ) = (&e, &s.credentials)
+                    {
+                        crate::oauth::refused(sh.oauth.as_ref(), server_id).await;
+                    }
                     let reason = e.to_string();
                     tracing::warn!(server_id = server_id.get(), error = %reason, "delivery connection failed");
                     broken = Some(reason.clone());

@@ -108,7 +108,7 @@ async fn test_connection(
     seconds: u64,
 ) -> postern_delivery::TestResult {
     let limits = ("postern.test", Duration::from_secs(seconds));
-    test_server(store, id, limits, &Default::default())
+    test_server(store, id, limits, (&Default::default(), None))
         .await
         .unwrap()
 }
@@ -1058,3 +1058,140 @@ async fn starttls_and_auth_against_postfix_with_dovecot_sasl() {
     drop(postfix);
     db.finish().await;
 }
+
+/// An outgoing server with `auth = "oauth"` (the provider is not asked: the grant is written
+/// as Connect writes it, sealed with the same key).
+async fn oauth_server(store: &Store, port: u16) -> (OutgoingServerId, postern_oauth::OAuth) {
+    let mut tx = store.begin().await.unwrap();
+    let id = tx
+        .create::<OutgoingServer>(&OutgoingServerInput {
+            name: "m365".into(),
+            host: "localhost".into(),
+            port: Some(port.into()),
+            encryption: Some(Encryption::None),
+            username: Some("user@test.mycompany.com".into()),
+            auth: Some("oauth".into()),
+            oauth: Some(postern_model::OAuthSettings {
+                provider: postern_model::OAuthProvider::Microsoft,
+                client_id: "client".into(),
+                ..Default::default()
+            }),
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .id;
+    tx.commit().await.unwrap();
+    let key = postern_oauth::SecretKey::from_bytes(&[7; 32]).unwrap();
+    let oauth = postern_oauth::OAuth::new(store.clone(), key, "http://127.0.0.1:8025");
+    (id, oauth)
+}
+
+/// Connect's result: a grant whose access token is `token`, valid for an hour.
+async fn connect_grant(store: &Store, id: OutgoingServerId, token: &str) {
+    let key = postern_oauth::SecretKey::from_bytes(&[7; 32]).unwrap();
+    let what = |c: &str| format!("outgoing-servers/{}/{c}", id.get());
+    let tokens = SealedTokens {
+        refresh_token: Some(key.seal("refresh", &what("refresh_token"))),
+        access_token: key.seal(token, &what("access_token")),
+        expires_at: now_ms() + 3_600_000,
+    };
+    let mut tx = store.begin().await.unwrap();
+    tx.connect_oauth_grant(OAuthServer::Outgoing(id), &tokens)
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+}
+
+both!(oauth_server_mail_waits_for_reconnect_not_failed, |store| {
+    let sink = sink::start(Behaviour {
+        auth: Some(("user@test.mycompany.com".into(), "access-1".into())),
+        ..Default::default()
+    })
+    .await;
+    setup(&store, 1, Some("nowhere.example"), Encryption::None, None).await;
+    let (id, oauth) = oauth_server(&store, sink.port).await;
+    let mut tx = store.begin().await.unwrap();
+    tx.create::<Webhook>(&WebhookInput {
+        name: "ops".into(),
+        url: "http://127.0.0.1:1/hook".into(),
+        events: vec!["outgoing_server.failed".into()],
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    tx.commit().await.unwrap();
+    let mut cfg = config();
+    cfg.oauth = Some(oauth);
+    // connected: the mail goes with the grant's access token (XOAUTH2)
+    connect_grant(&store, id, "access-1").await;
+    let (_, mails) = notify(
+        &store,
+        "someone@test.mycompany.com",
+        &["a@customer.example"],
+    )
+    .await;
+    run_once(&store, &cfg).await.unwrap();
+    assert_eq!(mail(&store, mails[0].0).await.state, MailState::Sent);
+    assert_eq!(
+        sink.messages()[0].user.as_deref(),
+        Some("user@test.mycompany.com")
+    );
+    // Test Connection logs in with the grant's access token too
+    let hostname = ("postern.test", Duration::from_secs(3));
+    let dns = Default::default();
+    let tested = test_server(&store, id, hostname, (&dns, cfg.oauth.as_ref())).await;
+    assert!(tested.unwrap().ok, "Test Connection with the access token");
+
+    // the grant failed (as a refused refresh leaves it): the mail waits, not attempted
+    let mut tx = store.begin().await.unwrap();
+    let reason = "the provider refused the refresh: invalid_grant: grant revoked";
+    tx.fail_oauth_grant(OAuthServer::Outgoing(id), reason)
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+    let (_, mails) = notify(
+        &store,
+        "someone@test.mycompany.com",
+        &["b@customer.example"],
+    )
+    .await;
+    run_once(&store, &cfg).await.unwrap();
+    let waiting = mail(&store, mails[0].0).await;
+    assert_eq!(waiting.state, MailState::Outgoing);
+    assert_eq!(waiting.attempts, 0, "not an attempt");
+    let why = waiting.waiting_reason.unwrap();
+    assert!(
+        why.starts_with(OAUTH_WAITING) && why.contains("invalid_grant"),
+        "{why}"
+    );
+    let mut tx = store.read().await.unwrap();
+    let server = tx.get::<OutgoingServer>(id).await.unwrap();
+    assert_eq!(server.oauth_state.as_deref(), Some("failed"));
+    let page = PageRequest {
+        after: 0,
+        limit: 10,
+    };
+    let hooks = tx.list::<Webhook>(page).await.unwrap();
+    let events = tx
+        .webhook_deliveries(hooks.items[0].id, page)
+        .await
+        .unwrap();
+    assert_eq!(events.items[0].event_type, "outgoing_server.failed");
+    drop(tx);
+    let tested = test_server(&store, id, hostname, (&dns, cfg.oauth.as_ref())).await;
+    let tested = tested.unwrap();
+    assert!(
+        !tested.ok && tested.message.contains("invalid_grant"),
+        "{tested:?}"
+    );
+    // still waiting after more batches (and well past the test's retry window)
+    run_once(&store, &cfg).await.unwrap();
+    assert_eq!(mail(&store, mails[0].0).await.state, MailState::Outgoing);
+
+    // connected again: the mail is due at once, and sent
+    connect_grant(&store, id, "access-1").await;
+    run_once(&store, &cfg).await.unwrap();
+    assert_eq!(mail(&store, mails[0].0).await.state, MailState::Sent);
+    assert_eq!(sink.messages().len(), 2);
+});

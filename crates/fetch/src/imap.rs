@@ -68,7 +68,7 @@ impl Imap {
         port: u16,
         encryption: Encryption,
         tls: &TlsSettings,
-        creds: &Credentials,
+        creds: Credentials,
     ) -> Result<Imap, FetchError> {
         let (stream, starttls) = tls.open(host, port, encryption).await?;
         let mut client = Client::new(stream);
@@ -95,7 +95,7 @@ impl Imap {
                         .await
                         .map_err(|(e, _)| e)
                 }
-                FetchAuth::Xoauth2 => client
+                FetchAuth::Xoauth2 | FetchAuth::Oauth => client
                     .authenticate("XOAUTH2", Sasl(Some(creds.xoauth2().into_bytes())))
                     .await
                     .map_err(|(e, _)| e),

@@ -34,7 +34,8 @@ use imap::Imap;
 use pop3::Pop3;
 use postern_gateway::{AcceptError, Gateway, Received};
 use postern_gateway::{Envelope, Outcome};
-use postern_model::{FetchAuth, FetchProtocol, IncomingServerId, Secret, Source};
+use postern_model::{Encryption, FetchAuth, FetchProtocol, IncomingServerId, Secret, Source};
+use postern_oauth::{OAuth, OAuthServer};
 use postern_store::{FetchParams, FetchTarget, NewRawMessage, StoreError, now_ms};
 use serde::Serialize;
 use std::collections::HashSet;
@@ -60,6 +61,10 @@ pub enum FetchError {
     /// No password or token to log in with.
     #[error("no credentials: {0}")]
     Credentials(String),
+    /// No OAuth access token: the grant failed (the provider's reason), or the provider is
+    /// unavailable.
+    #[error("{0}")]
+    OAuth(String),
     /// The server answered something unexpected or refused a command.
     #[error("protocol error: {0}")]
     Protocol(String),
@@ -107,6 +112,22 @@ pub(crate) struct Credentials {
 }
 
 impl Credentials {
+    /// The credentials of an `oauth` server: its login and a fresh access token.
+    async fn oauth(target: &FetchTarget, oauth: Option<&OAuth>) -> Result<Credentials, FetchError> {
+        let oauth = oauth.ok_or_else(|| {
+            FetchError::OAuth("OAuth is not set up on this node (no secret key)".into())
+        })?;
+        let token = oauth
+            .access_token(OAuthServer::Incoming(target.id))
+            .await
+            .map_err(|e| FetchError::OAuth(e.to_string()))?;
+        Ok(Credentials {
+            username: target.username.clone(),
+            secret: token,
+            auth: FetchAuth::Oauth,
+        })
+    }
+
     fn of(target: &FetchTarget) -> Result<Credentials, FetchError> {
         let from_env = target
             .password_env
@@ -149,6 +170,7 @@ pub struct Fetcher {
     owner: String,
     max_message_size: u64,
     lease: Duration,
+    oauth: Option<OAuth>,
 }
 
 /// The largest message fetched by default (the SMTP listener's default maximum too).
@@ -162,19 +184,22 @@ enum Verdict {
 impl Fetcher {
     /// A fetcher feeding `gateway`, connecting with `tls`.
     pub fn new(gateway: Gateway, tls: TlsSettings) -> Fetcher {
-        let owner = format!(
-            "{}-{}-{}",
-            std::env::var("HOSTNAME").unwrap_or_else(|_| "node".into()),
-            std::process::id(),
-            postern_store::random_hex(4)
-        );
+        let owner = postern_store::lease_owner();
         Fetcher {
             gateway,
             tls,
             owner,
             max_message_size: DEFAULT_MAX_MESSAGE_SIZE,
             lease: DEFAULT_LEASE,
+            oauth: None,
         }
+    }
+
+    /// Servers with `auth = "oauth"` log in with an access token from `oauth` (without it,
+    /// their polls fail, saying so).
+    pub fn with_oauth(mut self, oauth: Option<OAuth>) -> Fetcher {
+        self.oauth = oauth;
+        self
     }
 
     /// How long a poll holds its server's lease without renewing it ([`DEFAULT_LEASE`]; at
@@ -307,7 +332,6 @@ impl Fetcher {
         idle: Option<&CancellationToken>,
         report: &mut RunReport,
     ) -> Result<(), FetchError> {
-        let creds = Credentials::of(target)?;
         let port = u16::try_from(target.port)
             .map_err(|_| FetchError::Connect(format!("bad port {}", target.port)))?;
         let mut run = Run {
@@ -319,14 +343,12 @@ impl Fetcher {
         };
         match target.protocol {
             FetchProtocol::Pop3 => {
-                let mut pop =
-                    Pop3::connect(&target.host, port, target.encryption, &self.tls, &creds).await?;
+                let mut pop = self.log_in(target, port, Pop3::connect).await?;
                 self.poll_pop3(&mut pop, &mut run).await?;
                 pop.quit().await
             }
             FetchProtocol::Imap => {
-                let mut imap =
-                    Imap::connect(&target.host, port, target.encryption, &self.tls, &creds).await?;
+                let mut imap = self.log_in(target, port, Imap::connect).await?;
                 self.poll_imap(&mut imap, &mut run).await?;
                 if let Some(cancel) = idle
                     && imap.idle
@@ -335,6 +357,38 @@ impl Fetcher {
                 }
                 imap.logout().await
             }
+        }
+    }
+
+    /// Connects and logs in; an OAuth access token that is refused is refreshed at once and
+    /// tried once more (it may have been revoked early, or the clock may lie).
+    async fn log_in<'a, C, F>(
+        &'a self,
+        target: &'a FetchTarget,
+        port: u16,
+        connect: impl Fn(&'a str, u16, Encryption, &'a TlsSettings, Credentials) -> F,
+    ) -> Result<C, FetchError>
+    where
+        F: Future<Output = Result<C, FetchError>>,
+    {
+        if target.auth != FetchAuth::Oauth {
+            let creds = Credentials::of(target)?;
+            return connect(&target.host, port, target.encryption, &self.tls, creds).await;
+        }
+        let creds = Credentials::oauth(target, self.oauth.as_ref()).await?;
+        match connect(&target.host, port, target.encryption, &self.tls, creds).await {
+            Err(FetchError::Auth(e)) => {
+                tracing::info!(server = %target.name, error = %e, "access token refused: refreshing it");
+                if let Some(oauth) = &self.oauth {
+                    oauth
+                        .expire(OAuthServer::Incoming(target.id))
+                        .await
+                        .map_err(|e| FetchError::OAuth(e.to_string()))?;
+                }
+                let creds = Credentials::oauth(target, self.oauth.as_ref()).await?;
+                connect(&target.host, port, target.encryption, &self.tls, creds).await
+            }
+            other => other,
         }
     }
 

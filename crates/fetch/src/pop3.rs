@@ -42,7 +42,7 @@ impl Pop3 {
         port: u16,
         encryption: Encryption,
         tls: &TlsSettings,
-        creds: &Credentials,
+        creds: Credentials,
     ) -> Result<Pop3, FetchError> {
         let (stream, starttls) = tls.open(host, port, encryption).await?;
         let mut pop = Pop3 {
@@ -53,7 +53,7 @@ impl Pop3 {
         if let Some(verify) = starttls {
             pop = pop.stls(tls, verify).await?;
         }
-        pop.login(creds).await?;
+        pop.login(&creds).await?;
         Ok(pop)
     }
 
@@ -99,7 +99,7 @@ impl Pop3 {
                     .await
                     .map_err(refused)?;
             }
-            FetchAuth::Xoauth2 => {
+            FetchAuth::Xoauth2 | FetchAuth::Oauth => {
                 let ir = b64(creds.xoauth2().as_bytes());
                 self.send(&format!("AUTH XOAUTH2 {ir}")).await?;
                 let mut line = self.line().await?;

@@ -10,12 +10,14 @@ pub mod address;
 mod filename;
 pub use filename::safe_filename;
 pub mod ids;
+pub mod oauth;
 pub mod secret;
 pub mod token;
 pub mod vocab;
 
 pub use address::{AddressError, EmailAddress};
 pub use ids::*;
+pub use oauth::OAuthSettings;
 pub use secret::Secret;
 pub use vocab::*;
 

@@ -154,6 +154,21 @@ vocab_enum!(
     Plain => "plain",
     /// SASL `XOAUTH2`: the password (or `password_env`) holds the OAuth 2 access token.
     Xoauth2 => "xoauth2",
+    /// SASL `XOAUTH2` with an access token that Postern gets and refreshes itself from the
+    /// grant made by Connect (the server's `oauth` settings).
+    Oauth => "oauth",
+});
+
+vocab_enum!(
+    /// Who issues the OAuth tokens of a server.
+    OAuthProvider, "oauth provider", default = Generic, {
+    /// Google (Gmail, Google Workspace).
+    Google => "google",
+    /// Microsoft identity platform (Microsoft 365, Outlook.com): `tenant` `common` or the
+    /// directory's.
+    Microsoft => "microsoft",
+    /// Any OAuth 2 / OpenID Connect provider, found by `issuer` (OIDC discovery).
+    Generic => "generic",
 });
 
 vocab_enum!(

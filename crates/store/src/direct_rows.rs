@@ -103,6 +103,10 @@ impl FromDirectRow for OutgoingServer {
             limit_per_hour: r.try_get("limit_per_hour")?,
             limit_per_day: r.try_get("limit_per_day")?,
             created_at: r.try_get("created_at")?,
+            auth: r.try_get("auth")?,
+            oauth: r.try_get_from::<Option<String>, _>("oauth")?,
+            oauth_state: r.try_get("oauth_state")?,
+            oauth_error: r.try_get("oauth_error")?,
         })
     }
 }
@@ -136,6 +140,23 @@ impl FromDirectRow for IncomingServer {
             first_error_at: r.try_get("first_error_at")?,
             disabled_at: r.try_get("disabled_at")?,
             failing_messages: r.try_get("failing_messages")?,
+            oauth: r.try_get_from::<Option<String>, _>("oauth")?,
+            oauth_state: r.try_get("oauth_state")?,
+            oauth_error: r.try_get("oauth_error")?,
+        })
+    }
+}
+
+impl FromDirectRow for OAuthGrant {
+    fn from_row(r: &Row) -> Result<Self, Error> {
+        Ok(OAuthGrant {
+            state: r.try_get("state")?,
+            refresh_token: r.try_get("refresh_token")?,
+            access_token: r.try_get("access_token")?,
+            expires_at: r.try_get("expires_at")?,
+            error: r.try_get("error")?,
+            lease_owner: r.try_get("lease_owner")?,
+            lease_until: r.try_get("lease_until")?,
         })
     }
 }

@@ -31,6 +31,7 @@ mod events;
 mod fetch;
 mod inbound;
 mod new_rows;
+mod oauth;
 mod outage;
 mod outbox;
 mod read;
@@ -50,6 +51,7 @@ pub use events::{
 pub use fetch::*;
 pub use inbound::*;
 pub use new_rows::*;
+pub use oauth::*;
 pub use outage::Outage;
 pub use outbox::*;
 pub use read::*;
@@ -437,6 +439,17 @@ pub fn random_hex(bytes: usize) -> String {
         .iter()
         .map(|x| format!("{x:02x}"))
         .collect()
+}
+
+/// The name a process holds leases under (`HOSTNAME-pid-random`): the fetcher's on incoming
+/// servers, OAuth's on grants.
+pub fn lease_owner() -> String {
+    format!(
+        "{}-{}-{}",
+        std::env::var("HOSTNAME").unwrap_or_else(|_| "node".into()),
+        std::process::id(),
+        random_hex(4)
+    )
 }
 
 /// `n` random bytes from the system; panics without randomness (see [`random_hex`]).

@@ -317,10 +317,10 @@ impl Tx {
         id: OutgoingServerId,
         auth: &str,
     ) -> Result<(), StoreError> {
-        if !matches!(auth, "password" | "xoauth2") {
+        if !matches!(auth, "password" | "xoauth2" | "oauth") {
             return Err(StoreError::invalid(
                 "auth",
-                "expected `password` or `xoauth2`",
+                "expected `password`, `xoauth2` or `oauth`",
             ));
         }
         let n = on!(self, |c| sqlx::query(

@@ -634,6 +634,7 @@ conformance!(webhooks_validate_events_and_hide_secret, |store| {
         "mail.failed",
         "notification.bounced",
         "incoming_server.failed",
+        "outgoing_server.failed",
         "raw_message.unprocessable",
     ];
     tx.create::<Webhook>(&WebhookInput {
@@ -1257,6 +1258,8 @@ conformance!(
 
 #[path = "conformance/events.rs"]
 mod events;
+#[path = "conformance/oauth.rs"]
+mod oauth;
 
 conformance!(admin_users_and_sessions, |store| {
     let mut tx = store.begin().await.unwrap();

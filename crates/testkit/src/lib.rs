@@ -33,6 +33,8 @@ pub mod db;
 pub mod dns;
 pub mod dovecot;
 pub mod hostile;
+#[cfg(feature = "oidc")]
+pub mod oidc;
 #[cfg(feature = "postfix")]
 pub mod postfix;
 #[cfg(feature = "db")]

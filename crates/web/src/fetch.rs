@@ -63,7 +63,8 @@ async fn fetch_now(
     ApiPath(id): ApiPath<i64>,
 ) -> Result<Response, ApiError> {
     let fetcher = Fetcher::new(s.gateway.clone(), TlsSettings::system())
-        .with_max_message_size(s.max_message_size as u64);
+        .with_max_message_size(s.max_message_size as u64)
+        .with_oauth(s.oauth.clone());
     match fetcher.fetch_now(IncomingServerId(id)).await {
         Ok(report) => match &report.error {
             None => Ok((StatusCode::OK, Json(report)).into_response()),

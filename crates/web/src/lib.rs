@@ -18,6 +18,7 @@ mod dkim;
 mod error;
 mod fetch;
 mod ingest;
+mod oauth;
 mod openapi;
 mod outbound;
 mod payload;
@@ -64,6 +65,8 @@ pub struct AppState {
     limits: ApiLimits,
     /// The requests of each token, against `limits.requests_per_second`.
     rate: Arc<TokenRate>,
+    /// Connect and access tokens of the `oauth` servers (`None`: no secret key).
+    oauth: Option<postern_oauth::OAuth>,
 }
 
 /// What one API client may ask: the largest JSON body, and requests per second per token.
@@ -122,7 +125,15 @@ impl AppState {
             dns: Arc::default(),
             limits: ApiLimits::default(),
             rate: Arc::new(TokenRate::new(ApiLimits::default().requests_per_second)),
+            oauth: None,
         }
+    }
+
+    /// Connect (`/{incoming,outgoing}-servers/{id}/connect`, `/oauth/callback`) and the access
+    /// tokens of Fetch now, with `oauth`.
+    pub fn with_oauth(mut self, oauth: Option<postern_oauth::OAuth>) -> Self {
+        self.oauth = oauth;
+        self
     }
 
     /// Applies these limits (`[limits]` of the configuration file).
@@ -213,6 +224,15 @@ fn describe_metrics() {
         "postern_fetch_messages_total",
         "Messages fetched from incoming servers"
     );
+    describe_counter!(
+        "postern_oauth_refreshes_total",
+        "OAuth access token refreshes, by server and result: ok, failed (the provider refused: \
+         the server waits for Connect), unavailable"
+    );
+    describe_counter!(
+        "postern_oauth_connects_total",
+        "OAuth grants made by Connect, by server"
+    );
 }
 
 /// Prometheus metrics
@@ -284,6 +304,7 @@ fn routes(state: &AppState) -> OpenApiRouter<AppState> {
         .merge(deliveries::routes())
         .merge(suppressions::routes())
         .merge(dkim::routes())
+        .merge(oauth::routes())
         .layer(DefaultBodyLimit::max(state.limits.max_body))
         .merge(messages);
     // The token guards the routes declared so far (a layer wraps the routes it is given), and

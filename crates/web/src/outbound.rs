@@ -341,7 +341,7 @@ async fn test_server(
         &s.store,
         OutgoingServerId(id),
         (s.gateway.hostname(), Duration::from_secs(30)),
-        &s.dns,
+        (&s.dns, s.oauth.as_ref()),
     )
     .await?;
     Ok(Json(serde_json::to_value(r).unwrap_or(Value::Null)))

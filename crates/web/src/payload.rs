@@ -221,6 +221,15 @@ async fn event_data(tx: &mut Tx, d: &DueDelivery) -> Result<Value, StoreError> {
                     &extra,
                 )
             }),
+        "outgoing_server.failed" => tx
+            .get::<postern_store::OutgoingServer>(postern_model::OutgoingServerId(subject))
+            .await
+            .map(|s| {
+                merge(
+                    json!({"outgoing_server": {"id": s.id, "name": s.name}}),
+                    &extra,
+                )
+            }),
         "raw_message.unprocessable" => Ok(merge(json!({"raw_message_id": subject}), &extra)),
         _ => Ok(extra.clone()),
     };

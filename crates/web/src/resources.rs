@@ -342,7 +342,12 @@ crud!(
          `encryption`, no login), `connections_per_domain` (mx: connections open at once to \
          one destination domain, default 2), `limit_per_second`, `limit_per_hour`, \
          `limit_per_day` (send limits in sliding windows: mail over a limit waits, with the \
-         mail's `waiting_reason` and `next_try_at`; null: no limit)"
+         mail's `waiting_reason` and `next_try_at`; null: no limit), `auth` (`password`, \
+         `xoauth2`, `oauth`), `oauth` (with `auth = \"oauth\"`: `provider`, `tenant`, `issuer`, \
+         `client_id`, write-only `client_secret`, `client_secret_env`, `scopes`; shown with \
+         `has_client_secret`), `oauth_state` (`connected`, `failed`, null before Connect) and \
+         `oauth_error` (the provider's reason; the server's mail waits until it is connected \
+         again: `POST /outgoing-servers/{id}/connect`)"
     )
 );
 crud!(
@@ -355,7 +360,11 @@ crud!(
     item_doc!(
         "An incoming server",
         "and its polling state (`last_poll_at`, `last_success_at`, `last_error`, \
-         `error_count`, `disabled_at`, ...)"
+         `error_count`, `disabled_at`, ...); with `auth = \"oauth\"`, its `oauth` settings \
+         (`provider`, `tenant`, `issuer`, `client_id`, write-only `client_secret`, \
+         `client_secret_env`, `scopes`; shown with `has_client_secret`), `oauth_state` \
+         (`connected`, `failed`, null before Connect: `POST /incoming-servers/{id}/connect`) \
+         and `oauth_error` (the provider's reason)"
     )
 );
 crud!(
@@ -365,7 +374,13 @@ crud!(
     "Webhook",
     "a webhook",
     "webhooks",
-    item_doc!("A webhook")
+    item_doc!(
+        "A webhook",
+        "`events` from `record.created`, `message.received`, `message.posted`, `mail.sent`, \
+         `mail.failed`, `notification.bounced`, `incoming_server.failed`, \
+         `outgoing_server.failed` (an OAuth grant refused: the server's mail waits), \
+         `raw_message.unprocessable`; none: all"
+    )
 );
 
 /// What `PUT /params/{key}` takes.

@@ -2,9 +2,12 @@
 //! [`IncomingServerInput`], the polling [`Interval`]), their write-only password and their methods
 //! on [`Tx`].
 
-use super::{optional, port, required, secret_update, valid_env_name, valid_host};
+use super::{check_oauth, optional, port, required, secret_update, valid_env_name, valid_host};
+use crate::oauth::{OAuthColumn, oauth_column_text};
 use crate::{StoreError, Tx, now_ms, on};
-use postern_model::{Encryption, FetchAuth, FetchProtocol, IncomingServerId, Secret};
+use postern_model::{
+    Encryption, FetchAuth, FetchProtocol, IncomingServerId, OAuthSettings, Secret,
+};
 use serde::{Deserialize, Serialize};
 
 /// An IMAP or POP3 mailbox polled for mail. The password is never part of this view.
@@ -67,6 +70,13 @@ pub struct IncomingServer {
     pub disabled_at: Option<i64>,
     /// Messages that failed and wait for the next poll.
     pub failing_messages: i64,
+    /// OAuth settings (`auth = "oauth"`); the client secret is never shown.
+    #[sqlx(try_from = "Option<String>")]
+    pub oauth: OAuthColumn,
+    /// `connected` or `failed` once Connect ran (`None`: never connected).
+    pub oauth_state: Option<String>,
+    /// Why the grant failed (the provider's reason): reconnect the server.
+    pub oauth_error: Option<String>,
 }
 
 impl IncomingServer {
@@ -89,6 +99,7 @@ impl IncomingServer {
             active: Some(self.active),
             auth: Some(self.auth),
             max_messages: Some(self.max_messages),
+            oauth: self.oauth.0.clone(),
         }
     }
 }
@@ -178,12 +189,16 @@ pub struct IncomingServerInput {
     /// Default true.
     #[serde(default)]
     pub active: Option<bool>,
-    /// Default `login`; `xoauth2` takes the access token from `password` or `password_env`.
+    /// Default `login`; `xoauth2` takes the access token from `password` or `password_env`;
+    /// `oauth` gets it from the grant that Connect made (`oauth` settings).
     #[serde(default)]
     pub auth: Option<FetchAuth>,
     /// Messages per poll, default 50.
     #[serde(default)]
     pub max_messages: Option<i64>,
+    /// With `auth = "oauth"`: the provider and client (docs/oauth.md).
+    #[serde(default)]
+    pub oauth: Option<OAuthSettings>,
 }
 
 /// The checked values of an incoming server, as written (the password apart).
@@ -198,14 +213,17 @@ struct IncomingServerRow {
     model_id: Option<i64>,
     interval: i64,
     max_messages: i64,
+    auth: FetchAuth,
 }
 
 const INCOMING_SELECT: &str = "SELECT s.id, s.name, s.protocol, s.host, s.port, s.encryption, s.username, s.password_env, \
      (s.password IS NOT NULL) AS has_password, m.name AS model, s.interval_seconds, s.priority, s.keep_original, \
      s.attachments, s.active, s.last_success_at, s.last_error, s.error_count, s.created_at, \
      s.auth, s.max_messages, s.last_poll_at, s.last_error_at, s.first_error_at, s.disabled_at, \
-     (SELECT COUNT(*) FROM fetch_failures f WHERE f.server_id = s.id) AS failing_messages \
-     FROM incoming_servers s LEFT JOIN models m ON m.id = s.model_id";
+     (SELECT COUNT(*) FROM fetch_failures f WHERE f.server_id = s.id) AS failing_messages, \
+     s.oauth, g.state AS oauth_state, g.error AS oauth_error \
+     FROM incoming_servers s LEFT JOIN models m ON m.id = s.model_id \
+     LEFT JOIN oauth_grants g ON g.incoming_server_id = s.id";
 
 const INCOMING_SERVER_BY_NAME: &str = "SELECT id FROM incoming_servers WHERE name = $1";
 
@@ -258,7 +276,10 @@ impl Tx {
             Some(m) => Some(self.ensure_model("model", &m).await?.get()),
             None => None,
         };
+        let auth = input.auth.unwrap_or_default();
+        check_oauth(auth == FetchAuth::Oauth, &input.oauth)?;
         Ok(IncomingServerRow {
+            auth,
             name,
             protocol,
             host,
@@ -278,27 +299,29 @@ impl Tx {
         id: Option<IncomingServerId>,
     ) -> Result<IncomingServerId, StoreError> {
         let r = self.prepare_incoming_server(input, id).await?;
-        let old: Option<String> = match id {
-            Some(id) => on!(self, |c| sqlx::query_scalar(
-                "SELECT password FROM incoming_servers WHERE id = $1"
+        let (old, old_oauth): (Option<String>, Option<String>) = match id {
+            Some(id) => on!(self, |c| sqlx::query_as(
+                "SELECT password, oauth FROM incoming_servers WHERE id = $1"
             )
             .bind(id.get())
             .fetch_one(c)
             .await)?,
-            None => None,
+            None => (None, None),
         };
         let password = secret_update(&input.password, old);
+        let old_oauth = OAuthColumn::try_from(old_oauth).unwrap_or_default();
+        let oauth = oauth_column_text(&input.oauth, &old_oauth)?;
         let q = match id {
             None => {
                 "INSERT INTO incoming_servers (name, protocol, host, port, encryption, username, password, password_env, \
-                     model_id, interval_seconds, priority, keep_original, attachments, active, created_at, auth, max_messages) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $17, $18) RETURNING id"
+                     model_id, interval_seconds, priority, keep_original, attachments, active, created_at, auth, max_messages, oauth) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $17, $18, $19) RETURNING id"
             }
             Some(_) => {
                 "UPDATE incoming_servers SET name = $1, protocol = $2, host = $3, port = $4, encryption = $5, \
                         username = $6, password = $7, password_env = $8, model_id = $9, interval_seconds = $10, \
                         priority = $11, keep_original = $12, attachments = $13, active = $14, \
-                        auth = $17, max_messages = $18 WHERE id = $16 AND $15 = $15 RETURNING id"
+                        auth = $17, max_messages = $18, oauth = $19 WHERE id = $16 AND $15 = $15 RETURNING id"
             }
         };
         let new_id: i64 = on!(self, |c| sqlx::query_scalar(q)
@@ -318,8 +341,9 @@ impl Tx {
             .bind(input.active.unwrap_or(true))
             .bind(now_ms())
             .bind(id.map(|i| i.get()).unwrap_or(0))
-            .bind(input.auth.unwrap_or_default().as_str())
+            .bind(r.auth.as_str())
             .bind(r.max_messages)
+            .bind(&oauth)
             .fetch_one(c)
             .await)
         .map_err(|e| StoreError::from_write(e, "incoming server"))?;

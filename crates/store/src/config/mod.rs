@@ -13,8 +13,8 @@
 //! statements most tables run alike (a row's id by name, the `DELETE` of a row by id).
 
 use crate::{StoreError, Tx, on};
-use postern_model::Secret;
 use postern_model::address::{email_normalize, is_dot_atom, sanitize_alias_name};
+use postern_model::{OAuthProvider, OAuthSettings, Secret};
 use serde::{Deserialize, Serialize};
 
 /// What an upsert did: `postern apply` reports it per item, and a second apply of the same file
@@ -339,6 +339,31 @@ fn secret_update(new: &Option<Secret>, old: Option<String>) -> Option<String> {
         None => old,
         Some(s) if s.expose().is_empty() => None,
         Some(s) => Some(s.expose().to_owned()),
+    }
+}
+
+/// `auth = "oauth"` needs its `oauth` settings, and they must say which provider: a
+/// `generic` one its issuer URL.
+fn check_oauth(is_oauth: bool, oauth: &Option<OAuthSettings>) -> Result<(), StoreError> {
+    let Some(s) = oauth else {
+        return match is_oauth {
+            true => Err(StoreError::invalid(
+                "oauth",
+                "`auth = \"oauth\"` needs an `oauth` table (provider, client_id, ...)",
+            )),
+            false => Ok(()),
+        };
+    };
+    valid_env_name("oauth.client_secret_env", &s.client_secret_env)?;
+    match (s.provider, optional(&s.issuer)) {
+        (OAuthProvider::Generic, None) => Err(StoreError::invalid(
+            "oauth.issuer",
+            "a generic provider needs its issuer URL",
+        )),
+        (_, Some(i)) if !(i.starts_with("https://") || i.starts_with("http://")) => Err(
+            StoreError::invalid("oauth.issuer", format!("`{i}` is not an http(s) URL")),
+        ),
+        _ => Ok(()),
     }
 }
 

@@ -2,10 +2,11 @@
 //! recipients' MX hosts (kind `mx`) ([`OutgoingServer`], [`OutgoingServerInput`]), their
 //! write-only password, their send limits and their methods on [`Tx`].
 
-use super::{optional, port, secret_update, valid_env_name, valid_host};
+use super::{check_oauth, optional, port, secret_update, valid_env_name, valid_host};
+use crate::oauth::{OAuthColumn, oauth_column_text};
 use crate::{StoreError, Tx, now_ms, on};
 use postern_model::address::{email_normalize, is_dot_atom};
-use postern_model::{Encryption, OutgoingServerId, Secret, ServerKind};
+use postern_model::{Encryption, OAuthSettings, OutgoingServerId, Secret, ServerKind};
 use serde::{Deserialize, Serialize};
 
 /// An SMTP relay Postern sends through. The password is never part of this view.
@@ -48,6 +49,16 @@ pub struct OutgoingServer {
     pub limit_per_day: Option<i64>,
     /// Creation time (epoch ms).
     pub created_at: i64,
+    /// `password` (PLAIN/LOGIN), `xoauth2` (the password is an access token) or `oauth`
+    /// (Postern gets and refreshes the access token from the grant that Connect made).
+    pub auth: String,
+    /// OAuth settings (`auth = "oauth"`); the client secret is never shown.
+    #[sqlx(try_from = "Option<String>")]
+    pub oauth: OAuthColumn,
+    /// `connected` or `failed` once Connect ran (`None`: never connected).
+    pub oauth_state: Option<String>,
+    /// Why the grant failed (the provider's reason): reconnect the server.
+    pub oauth_error: Option<String>,
 }
 
 impl OutgoingServer {
@@ -69,6 +80,8 @@ impl OutgoingServer {
             limit_per_second: self.limit_per_second,
             limit_per_hour: self.limit_per_hour,
             limit_per_day: self.limit_per_day,
+            auth: Some(self.auth.clone()),
+            oauth: self.oauth.0.clone(),
         }
     }
 }
@@ -124,6 +137,12 @@ pub struct OutgoingServerInput {
     /// At most this many mails in any day (24 hours).
     #[serde(default)]
     pub limit_per_day: Option<i64>,
+    /// `password` (default), `xoauth2` or `oauth` (with `oauth` settings).
+    #[serde(default)]
+    pub auth: Option<String>,
+    /// With `auth = "oauth"`: the provider and client (docs/oauth.md).
+    #[serde(default)]
+    pub oauth: Option<OAuthSettings>,
 }
 
 /// A send limit: none, or at least 1.
@@ -135,6 +154,18 @@ fn limit(field: &str, value: Option<i64>) -> Result<Option<i64>, StoreError> {
         )),
         v => Ok(v),
     }
+}
+
+/// Direct delivery's connections to one domain: 1 to 100 (default 2).
+fn connections_per_domain(input: &OutgoingServerInput) -> Result<i64, StoreError> {
+    let per_domain = input.connections_per_domain.unwrap_or(2);
+    if !(1..=100).contains(&per_domain) {
+        return Err(StoreError::invalid(
+            "connections_per_domain",
+            format!("{per_domain}: expected 1 to 100"),
+        ));
+    }
+    Ok(per_domain)
 }
 
 /// What an `mx` server may not have: a TLS-at-once port or a login (MX hosts take mail on port
@@ -187,9 +218,11 @@ fn normalize_from_filter(value: &Option<String>) -> Result<Option<String>, Store
     Ok((!parts.is_empty()).then(|| parts.join(",")))
 }
 
-const OUTGOING_SELECT: &str = "SELECT id, name, host, port, encryption, username, password_env, \
-     (password IS NOT NULL) AS has_password, from_filter, sequence, active, kind, connections_per_domain, \
-     limit_per_second, limit_per_hour, limit_per_day, created_at FROM outgoing_servers";
+const OUTGOING_SELECT: &str = "SELECT s.id, s.name, s.host, s.port, s.encryption, s.username, s.password_env, \
+     (s.password IS NOT NULL) AS has_password, s.from_filter, s.sequence, s.active, s.kind, s.connections_per_domain, \
+     s.limit_per_second, s.limit_per_hour, s.limit_per_day, s.created_at, s.auth, s.oauth, \
+     g.state AS oauth_state, g.error AS oauth_error \
+     FROM outgoing_servers s LEFT JOIN oauth_grants g ON g.outgoing_server_id = s.id";
 
 const OUTGOING_SERVER_BY_NAME: &str = "SELECT id FROM outgoing_servers WHERE name = $1";
 
@@ -206,6 +239,38 @@ impl Tx {
         .fetch_optional(c)
         .await)?;
         Ok(p.flatten().map(Secret::new))
+    }
+
+    /// How the server logs in (`auth`; left out, the stored one is kept: `postern server auth`
+    /// sets it too), and the text of its `oauth` column (a client secret not given is kept).
+    async fn outgoing_auth(
+        &mut self,
+        input: &OutgoingServerInput,
+        id: Option<OutgoingServerId>,
+    ) -> Result<(String, Option<String>), StoreError> {
+        let (old_auth, old_oauth): (Option<String>, Option<String>) = match id {
+            Some(id) => on!(self, |c| sqlx::query_as(
+                "SELECT auth, oauth FROM outgoing_servers WHERE id = $1"
+            )
+            .bind(id.get())
+            .fetch_one(c)
+            .await)?,
+            None => (None, None),
+        };
+        let auth = input
+            .auth
+            .clone()
+            .or(old_auth)
+            .unwrap_or_else(|| "password".into());
+        if !matches!(auth.as_str(), "password" | "xoauth2" | "oauth") {
+            return Err(StoreError::invalid(
+                "auth",
+                format!("`{auth}`: expected `password`, `xoauth2` or `oauth`"),
+            ));
+        }
+        check_oauth(auth == "oauth", &input.oauth)?;
+        let old_oauth = OAuthColumn::try_from(old_oauth).unwrap_or_default();
+        Ok((auth, oauth_column_text(&input.oauth, &old_oauth)?))
     }
 
     /// The outgoing server named `name`, if any.
@@ -226,13 +291,7 @@ impl Tx {
             .await?;
         let kind = input.kind.unwrap_or_default();
         let host = check_kind(input, kind)?;
-        let per_domain = input.connections_per_domain.unwrap_or(2);
-        if !(1..=100).contains(&per_domain) {
-            return Err(StoreError::invalid(
-                "connections_per_domain",
-                format!("{per_domain}: expected 1 to 100"),
-            ));
-        }
+        let per_domain = connections_per_domain(input)?;
         let limits = [
             limit("limit_per_second", input.limit_per_second)?,
             limit("limit_per_hour", input.limit_per_hour)?,
@@ -255,18 +314,19 @@ impl Tx {
             None => None,
         };
         let password = secret_update(&input.password, old);
+        let (auth, oauth) = self.outgoing_auth(input, id).await?;
         let q = match id {
             None => {
                 "INSERT INTO outgoing_servers (name, host, port, encryption, username, password, password_env, \
                      from_filter, sequence, active, created_at, kind, connections_per_domain, limit_per_second, \
-                     limit_per_hour, limit_per_day) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $13, $14, $15, $16, $17) \
+                     limit_per_hour, limit_per_day, auth, oauth) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $13, $14, $15, $16, $17, $18, $19) \
                      RETURNING id"
             }
             Some(_) => {
                 "UPDATE outgoing_servers SET name = $1, host = $2, port = $3, encryption = $4, username = $5, \
                         password = $6, password_env = $7, from_filter = $8, sequence = $9, active = $10, kind = $13, \
-                        connections_per_domain = $14, limit_per_second = $15, limit_per_hour = $16, limit_per_day = $17 \
-                        WHERE id = $12 AND $11 = $11 RETURNING id"
+                        connections_per_domain = $14, limit_per_second = $15, limit_per_hour = $16, limit_per_day = $17, \
+                        auth = $18, oauth = $19 WHERE id = $12 AND $11 = $11 RETURNING id"
             }
         };
         let new_id: i64 = on!(self, |c| sqlx::query_scalar(q)
@@ -287,6 +347,8 @@ impl Tx {
             .bind(limits[0])
             .bind(limits[1])
             .bind(limits[2])
+            .bind(&auth)
+            .bind(&oauth)
             .fetch_one(c)
             .await)
         .map_err(|e| StoreError::from_write(e, "outgoing server"))?;
@@ -305,7 +367,7 @@ super::config_table!(
     "outgoing server",
     "outgoing_servers",
     OUTGOING_SELECT,
-    "id",
+    "s.id",
     write_outgoing_server,
     |tx, input| tx.find_outgoing_server(&input.name).await,
     secret "password" password

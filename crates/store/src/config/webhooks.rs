@@ -15,6 +15,7 @@ pub const WEBHOOK_EVENTS: &[&str] = &[
     "mail.failed",
     "notification.bounced",
     "incoming_server.failed",
+    "outgoing_server.failed",
     "raw_message.unprocessable",
 ];
 

@@ -11,6 +11,7 @@
 
 mod auth;
 mod forms;
+mod oauth;
 mod pages;
 mod params;
 mod records;

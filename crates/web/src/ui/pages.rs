@@ -291,7 +291,7 @@ pub(crate) const SPECS: &[Spec] = &[
             ("sequence", "Sequence"),
             ("active", "Active"),
         ],
-        actions: &[("test", "Test Connection")],
+        actions: &[("test", "Test Connection"), ("connect", "Connect")],
     },
     Spec {
         kind: "incoming-servers",
@@ -339,7 +339,7 @@ pub(crate) const SPECS: &[Spec] = &[
             ("last_success_at", "Last success"),
             ("last_error", "Last error"),
         ],
-        actions: &[("fetch", "Fetch now")],
+        actions: &[("fetch", "Fetch now"), ("connect", "Connect")],
     },
     Spec {
         kind: "webhooks",
@@ -374,7 +374,7 @@ pub(crate) const SPECS: &[Spec] = &[
     },
 ];
 
-fn spec(kind: &str) -> Option<&'static Spec> {
+pub(super) fn spec(kind: &str) -> Option<&'static Spec> {
     SPECS.iter().find(|s| s.kind == kind)
 }
 
@@ -394,7 +394,8 @@ pub(crate) fn routes() -> Router<Ui> {
         .route(
             "/webhooks/{id}/deliveries/{delivery}/retry",
             post(retry_delivery),
-        );
+        )
+        .route("/oauth/callback", get(super::oauth::callback));
     for s in SPECS {
         let k = s.kind;
         r = r
@@ -611,7 +612,7 @@ async fn item(
 }
 
 #[allow(clippy::too_many_arguments)]
-async fn item_page(
+pub(super) async fn item_page(
     ui: &Ui,
     session: &Session,
     spec: &'static Spec,
@@ -796,6 +797,18 @@ async fn action(
             let answer = ui
                 .api(Method::POST, &format!("/{kind}/{id}/{name}"), None)
                 .await;
+            // Connect: on to the provider's page
+            if let (true, Some(url)) = (
+                answer.status.is_success(),
+                answer.body["authorization_url"].as_str(),
+            ) {
+                let page = super::oauth::OAuthPage {
+                    nav: form.session.nav(&ui).await,
+                    message: String::new(),
+                    link: Some(url.to_owned()),
+                };
+                return render(&page);
+            }
             let mut result = action_result(&answer.body, answer.status);
             if let Some(selector) = answer.body["selector"].as_str() {
                 result.message = format!(

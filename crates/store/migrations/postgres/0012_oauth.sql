@@ -1,0 +1,34 @@
+-- OAuth for incoming and outgoing servers (issue 19): each server's `oauth` settings (JSON:
+-- provider, tenant, issuer, client_id, client_secret, client_secret_env, scopes), the grant that
+-- Connect made (refresh and access tokens sealed with the secret key, never in clear), and the
+-- authorization requests under way (state -> PKCE verifier, for one callback each).
+ALTER TABLE incoming_servers ADD COLUMN oauth TEXT;
+ALTER TABLE outgoing_servers ADD COLUMN oauth TEXT;
+
+CREATE TABLE oauth_grants (
+    id BIGSERIAL PRIMARY KEY,
+    incoming_server_id BIGINT UNIQUE REFERENCES incoming_servers(id) ON DELETE CASCADE,
+    outgoing_server_id BIGINT UNIQUE REFERENCES outgoing_servers(id) ON DELETE CASCADE,
+    -- 'connected' or 'failed' (a refresh refused: revoked, expired, consent withdrawn)
+    state TEXT NOT NULL,
+    refresh_token TEXT,
+    access_token TEXT,
+    expires_at BIGINT,
+    error TEXT,
+    error_at BIGINT,
+    connected_at BIGINT NOT NULL,
+    refreshed_at BIGINT,
+    -- one node at a time refreshes (a lease, as the fetcher's on incoming_servers)
+    lease_owner TEXT,
+    lease_until BIGINT,
+    CHECK ((incoming_server_id IS NULL) <> (outgoing_server_id IS NULL))
+);
+
+CREATE TABLE oauth_requests (
+    state TEXT PRIMARY KEY,
+    incoming_server_id BIGINT REFERENCES incoming_servers(id) ON DELETE CASCADE,
+    outgoing_server_id BIGINT REFERENCES outgoing_servers(id) ON DELETE CASCADE,
+    verifier TEXT NOT NULL,
+    redirect_uri TEXT NOT NULL,
+    created_at BIGINT NOT NULL
+);
