@@ -8,12 +8,11 @@
 //!   never `250`; once the database is back, everything works again without a restart, and
 //!   nothing offered during the outage was stored.
 
+use postern_testkit::smtp::{Smtp, dot_stuffed};
 use postern_testkit::{Serve, database, drop_database, eventually, free_port};
 use serde_json::Value;
 use std::path::Path;
 use std::process::Command;
-use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
-use tokio::net::TcpStream;
 
 const BIN: &str = env!("CARGO_BIN_EXE_postern");
 const EXAMPLE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../docs/example.toml");
@@ -74,49 +73,35 @@ fn postern(
     tokio::task::block_in_place(|| postern_testkit::run(&mut cmd, stdin))
 }
 
-/// One SMTP or LMTP conversation (`hello` is `EHLO` or `LHLO`): the last line of each reply,
-/// in order — greeting, hello, MAIL, each RCPT, then (when DATA got 354) the replies after
-/// the final dot, one per accepted recipient for LMTP. A connection that ends early ends the
-/// list (with `closed`).
+/// One SMTP or LMTP conversation (`hello` is `EHLO` or `LHLO`) with the testkit's plain
+/// client: the last line of each reply, in order — greeting, hello, MAIL, each RCPT, then
+/// (when DATA got 354) the replies after the final dot, one per accepted recipient for LMTP.
+/// A connection that ends early gives empty replies.
 async fn converse(addr: &str, hello: &str, rcpts: &[&str], message: &str) -> Vec<String> {
-    let stream = TcpStream::connect(addr).await.unwrap();
-    let (read, mut write) = stream.into_split();
-    let mut lines = BufReader::new(read).lines();
-    let mut replies = Vec::new();
-    // The last line of the next reply (the one whose code is followed by a space).
-    macro_rules! reply {
-        () => {{
-            let last = loop {
-                match lines.next_line().await {
-                    Ok(Some(l)) if l.as_bytes().get(3) == Some(&b'-') => continue,
-                    Ok(Some(l)) => break l,
-                    _ => break "closed".to_owned(),
-                }
-            };
-            replies.push(last.clone());
-            last
-        }};
-    }
-    let mut send = async |line: String| write.write_all(line.as_bytes()).await.is_ok();
-    reply!();
-    send(format!("{hello} client.test\r\n")).await;
-    reply!();
-    send("MAIL FROM:<customer@elsewhere.example>\r\n".to_owned()).await;
-    reply!();
+    let last = |reply: String| reply.lines().last().unwrap_or_default().to_owned();
+    let (mut c, greeting) = Smtp::connect(addr).await;
+    let mut replies = vec![last(greeting)];
+    replies.push(last(c.command(&format!("{hello} client.test")).await));
+    replies.push(last(
+        c.command("MAIL FROM:<customer@elsewhere.example>").await,
+    ));
     let mut accepted = 0;
     for rcpt in rcpts {
-        send(format!("RCPT TO:<{rcpt}>\r\n")).await;
-        accepted += usize::from(reply!().starts_with("250"));
+        let reply = last(c.command(&format!("RCPT TO:<{rcpt}>")).await);
+        accepted += usize::from(reply.starts_with("250"));
+        replies.push(reply);
     }
-    send("DATA\r\n".to_owned()).await;
-    if reply!().starts_with("354") {
-        send(format!("{message}.\r\n")).await;
+    let data = last(c.command("DATA").await);
+    let go = data.starts_with("354");
+    replies.push(data);
+    if go {
+        c.send(&dot_stuffed(message.as_bytes())).await;
         let answers = if hello == "LHLO" { accepted } else { 1 };
         for _ in 0..answers {
-            reply!();
+            replies.push(last(c.reply().await));
         }
     }
-    send("QUIT\r\n".to_owned()).await;
+    c.send_line("QUIT").await;
     replies
 }
 
