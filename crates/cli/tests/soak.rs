@@ -67,12 +67,35 @@ fn senders(
         .collect()
 }
 
-/// Runs senders for `seconds`; (messages answered 250, refused).
-async fn load(smtp: &str, tag: &str, count: usize, gap: Duration, seconds: f64) -> (usize, usize) {
+/// One point of the curve: seconds since the start, resident memory (KiB), open files, and
+/// messages answered 250 so far.
+type Point = (u64, u64, usize, usize);
+
+/// Runs senders for `seconds`, sampling the process `pid` every `every` when given; (messages
+/// answered 250, refused, the samples).
+async fn load(
+    smtp: &str,
+    tag: &str,
+    (count, gap): (usize, Duration),
+    seconds: f64,
+    sampled: Option<(u32, Duration)>,
+) -> (usize, usize, Vec<Point>) {
     let stop = Arc::new(AtomicBool::new(false));
     let counters = Arc::new((AtomicUsize::new(0), AtomicUsize::new(0)));
     let tasks = senders(smtp, tag, count, gap, &stop, &counters);
-    tokio::time::sleep(Duration::from_secs_f64(seconds)).await;
+    let start = Instant::now();
+    let mut curve = Vec::new();
+    match sampled {
+        None => tokio::time::sleep(Duration::from_secs_f64(seconds)).await,
+        Some((pid, every)) => {
+            while start.elapsed().as_secs_f64() < seconds {
+                tokio::time::sleep(every).await;
+                let (rss, files) = sample(pid);
+                let acked = counters.0.load(Ordering::Relaxed);
+                curve.push((start.elapsed().as_secs(), rss, files, acked));
+            }
+        }
+    }
     stop.store(true, Ordering::Relaxed);
     for t in tasks {
         t.await.unwrap();
@@ -80,6 +103,7 @@ async fn load(smtp: &str, tag: &str, count: usize, gap: Duration, seconds: f64) 
     (
         counters.0.load(Ordering::Relaxed),
         counters.1.load(Ordering::Relaxed),
+        curve,
     )
 }
 
@@ -117,37 +141,22 @@ async fn a_soak_at_half_the_peak_stays_flat() {
     let (peak, rate) = match env_number("POSTERN_SOAK_RATE") {
         Some(rate) => (None, rate),
         None => {
-            let (sent, _) = load(&node.smtp, "peak", 16, Duration::ZERO, 5.0).await;
+            let (sent, _, _) = load(&node.smtp, "peak", (16, Duration::ZERO), 5.0, None).await;
             let peak = sent as f64 / 5.0;
             (Some(peak), peak / 2.0)
         }
     };
     let stored_before = records(&db).await;
     let gap = Duration::from_secs_f64(senders_count as f64 / rate.max(1.0));
-    let stop = Arc::new(AtomicBool::new(false));
-    let counters = Arc::new((AtomicUsize::new(0), AtomicUsize::new(0)));
-    let tasks = senders(&node.smtp, "soak", senders_count, gap, &stop, &counters);
     let every = Duration::from_secs_f64((seconds / 20.0).max(1.0));
-    let start = Instant::now();
-    let mut curve = Vec::new();
-    while start.elapsed().as_secs_f64() < seconds {
-        tokio::time::sleep(every).await;
-        let (rss, files) = sample(node.pid());
-        curve.push((
-            start.elapsed().as_secs(),
-            rss,
-            files,
-            counters.0.load(Ordering::Relaxed),
-        ));
-    }
-    stop.store(true, Ordering::Relaxed);
-    for t in tasks {
-        t.await.unwrap();
-    }
-    let (acked, refused) = (
-        counters.0.load(Ordering::Relaxed),
-        counters.1.load(Ordering::Relaxed),
-    );
+    let (acked, refused, curve) = load(
+        &node.smtp,
+        "soak",
+        (senders_count, gap),
+        seconds,
+        Some((node.pid(), every)),
+    )
+    .await;
     let stored = records(&db).await - stored_before;
     let complaints: Vec<String> = std::fs::read_to_string(&log)
         .unwrap_or_default()
